@@ -1,0 +1,95 @@
+// Package adapters defines what issuemesh needs from an issue tracker: the
+// normalised Issue, the Patch that updates one, and the Tracker interface that
+// each adapter package (local, redmine, ...) implements.
+package adapters
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors that adapters wrap so that the sync engine can tell what to do.
+var (
+	// ErrNotFound: the tracker has no issue with that key or twin marker.
+	ErrNotFound = errors.New("issue not found")
+	// ErrUnavailable: the tracker cannot be reached or failed on its side
+	// (down, timeout, 5xx, 429). The operation is retried with backoff.
+	ErrUnavailable = errors.New("tracker unavailable")
+	// ErrRejected: the tracker refused the data (validation, unknown status,
+	// 4xx). Retrying the same data fails again: the twin is blocked until an
+	// operator retries it.
+	ErrRejected = errors.New("tracker rejected the change")
+)
+
+// Comment is a comment in the tracker.
+type Comment struct {
+	ID       string    `json:"id"`                // tracker-native comment ID
+	SyncID   string    `json:"sync_id,omitempty"` // global ID when the comment came by sync; empty for comments written here
+	Author   string    `json:"author,omitempty"`
+	Body     string    `json:"body"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
+	Internal bool      `json:"internal,omitempty"`
+}
+
+// Issue is a tracker's issue in normalised form.
+type Issue struct {
+	Key         string            `json:"key"`
+	Summary     string            `json:"summary"`
+	Description string            `json:"description,omitempty"`
+	Status      string            `json:"status,omitempty"`
+	Priority    string            `json:"priority,omitempty"`
+	Labels      []string          `json:"labels,omitempty"`
+	Extra       map[string]string `json:"extra,omitempty"` // tracker-specific fields rules may read and set
+	Comments    []Comment         `json:"comments,omitempty"`
+	Created     time.Time         `json:"created"`
+	Updated     time.Time         `json:"updated"`
+	// TwinID is the marker the sync engine sets when it creates an issue, so
+	// that a crash between "created" and "linked" is recovered by FindByTwin
+	// rather than by a second create.
+	TwinID string `json:"twin_id,omitempty"`
+}
+
+// Patch is a change to an existing issue. Nil fields are left as they are.
+type Patch struct {
+	Summary      *string           `json:"summary,omitempty"`
+	Description  *string           `json:"description,omitempty"`
+	Status       *string           `json:"status,omitempty"`
+	Priority     *string           `json:"priority,omitempty"`
+	Labels       *[]string         `json:"labels,omitempty"`
+	Extra        map[string]string `json:"extra,omitempty"`
+	AddComments  []Comment         `json:"add_comments,omitempty"`  // ID is ignored; the tracker assigns one
+	EditComments []Comment         `json:"edit_comments,omitempty"` // matched by ID; Body is replaced
+	TwinID       *string           `json:"twin_id,omitempty"`       // set or clear the twin marker
+}
+
+// Empty reports whether the patch changes nothing.
+func (p Patch) Empty() bool {
+	return p.Summary == nil && p.Description == nil && p.Status == nil && p.Priority == nil &&
+		p.Labels == nil && len(p.Extra) == 0 && len(p.AddComments) == 0 && len(p.EditComments) == 0 &&
+		p.TwinID == nil
+}
+
+// Cursor is an adapter's opaque position in its change feed.
+type Cursor string
+
+// Tracker is one issue tracker as the sync engine sees it.
+type Tracker interface {
+	// Get returns the issue with that key, or an error wrapping ErrNotFound.
+	Get(ctx context.Context, key string) (Issue, error)
+	// Create creates an issue (with its comments) and returns it with its
+	// new key. in.TwinID is stored as the twin marker.
+	Create(ctx context.Context, in Issue) (Issue, error)
+	// Update applies p to the issue and returns the issue after the change.
+	Update(ctx context.Context, key string, p Patch) (Issue, error)
+	// FindByTwin returns the issue carrying that twin marker, or an error
+	// wrapping ErrNotFound.
+	FindByTwin(ctx context.Context, twin string) (Issue, error)
+	// Changes returns up to limit issues changed after since, oldest first,
+	// and the cursor to pass next time. An empty since means from the start.
+	// It may return an issue more than once; callers deduplicate.
+	Changes(ctx context.Context, since Cursor, limit int) ([]Issue, Cursor, error)
+	// Close releases the tracker's resources.
+	Close() error
+}

@@ -1,0 +1,427 @@
+// Command issuemesh runs an issuemesh node and talks to it: it creates a
+// node's home, runs the node, adds peers and works with the issues of the
+// embedded local tracker. While a node runs, every command goes through its
+// admin API on the unix socket in the home; otherwise commands open the home
+// directly.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/node"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	app := newApp(os.Stdout, os.Stderr)
+	if err := app.Run(interspersed(app, os.Args)); err != nil {
+		fmt.Fprintln(os.Stderr, "issuemesh:", err)
+		os.Exit(1)
+	}
+}
+
+func defaultHome() string {
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".issuemesh")
+	}
+	return ".issuemesh"
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "print JSON"}
+	return &cli.App{
+		Name:      "issuemesh",
+		Usage:     "sync issues between trackers, peer to peer",
+		Version:   version,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "home", Usage: "the node's home folder", EnvVars: []string{"ISSUEMESH_HOME"}, Value: defaultHome()},
+		},
+		Commands: []*cli.Command{
+			{
+				Name:  "init",
+				Usage: "create a node's home: identity key and config.yaml",
+				Flags: []cli.Flag{
+					&cli.StringSliceFlag{Name: "listen", Usage: "listen multiaddr (repeatable); default TCP and QUIC on port 4001"},
+				},
+				Action: cmdInit,
+			},
+			{Name: "run", Usage: "run the node in the foreground until SIGINT or SIGTERM", Action: cmdRun},
+			{Name: "id", Usage: "print the peer ID and addresses", Flags: []cli.Flag{jsonFlag}, Action: cmdID},
+			{Name: "status", Usage: "show the node's state: peers, connections, pending events", Flags: []cli.Flag{jsonFlag}, Action: cmdStatus},
+			{
+				Name:  "peer",
+				Usage: "manage peers",
+				Subcommands: []*cli.Command{
+					{
+						Name: "add", Usage: "allowlist a peer and sync every issue with it", ArgsUsage: "MULTIADDR",
+						Flags:  []cli.Flag{&cli.StringFlag{Name: "name", Usage: "a name for the peer"}},
+						Action: cmdPeerAdd,
+					},
+					{Name: "list", Usage: "list peers", Flags: []cli.Flag{jsonFlag}, Action: cmdPeerList},
+				},
+			},
+			{
+				Name:  "issue",
+				Usage: "work with the issues of the embedded local tracker",
+				Subcommands: []*cli.Command{
+					{Name: "create", Usage: "create an issue and print its key", Flags: issueFlags(true), Action: cmdIssueCreate},
+					{Name: "edit", Usage: "change an issue", ArgsUsage: "KEY", Flags: issueFlags(false), Action: cmdIssueEdit},
+					{
+						Name: "comment", Usage: "comment on an issue", ArgsUsage: "KEY",
+						Flags: []cli.Flag{
+							&cli.StringFlag{Name: "body", Required: true, Usage: "the comment"},
+							&cli.StringFlag{Name: "author", Usage: "who writes it (default: $USER)"},
+							&cli.BoolFlag{Name: "internal", Usage: "an internal comment: never leaves this node under the default rules"},
+						},
+						Action: cmdIssueComment,
+					},
+					{Name: "show", Usage: "show an issue with its comments and twins", ArgsUsage: "KEY", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueShow},
+					{Name: "list", Usage: "list issues", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueList},
+				},
+			},
+		},
+	}
+}
+
+func issueFlags(create bool) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "summary", Required: create, Usage: "one-line summary"},
+		&cli.StringFlag{Name: "description", Usage: "description"},
+		&cli.StringFlag{Name: "status", Usage: "status (default Open)"},
+		&cli.StringFlag{Name: "priority", Usage: "priority (default Normal)"},
+		&cli.StringSliceFlag{Name: "label", Usage: "label (repeatable; on edit, replaces the labels)"},
+	}
+}
+
+func home(c *cli.Context) string { return c.String("home") }
+
+func logger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// client connects to the running node, or opens the home in-process.
+func client(c *cli.Context) (*node.Client, error) {
+	return node.Dial(home(c), logger(c.App.ErrWriter, "warn"))
+}
+
+// call runs one admin API request.
+func call(c *cli.Context, method, path string, in, out any) error {
+	cl, err := client(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return cl.Do(c.Context, method, path, in, out)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func cmdInit(c *cli.Context) error {
+	cfg := config.Default()
+	if l := c.StringSlice("listen"); len(l) > 0 {
+		cfg.Listen = l
+	}
+	id, err := node.Init(home(c), cfg)
+	if err != nil {
+		return err
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "Initialised a node in %s\n", home(c))
+	fmt.Fprintf(w, "peer id: %s\n", id)
+	for _, a := range node.ConfiguredAddrs(cfg.Listen, id) {
+		fmt.Fprintf(w, "address: %s\n", a)
+	}
+	return nil
+}
+
+func cmdRun(c *cli.Context) error {
+	cfg, err := config.Load(home(c))
+	if err != nil {
+		return err
+	}
+	log := logger(c.App.ErrWriter, cfg.Log)
+	n, err := node.OpenWait(home(c), node.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		log.Info("shutting down; send the signal again to force", "signal", s.String())
+		cancel()
+		select {
+		case <-sigs:
+			log.Error("forced exit")
+		case <-time.After(30 * time.Second):
+			log.Error("shutdown took longer than 30s; forced exit")
+		}
+		os.Exit(1)
+	}()
+	runErr := n.Run(ctx)
+	if err := n.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr == nil {
+		log.Info("node stopped cleanly")
+	}
+	return runErr
+}
+
+func cmdID(c *cli.Context) error {
+	var id node.IDInfo
+	if err := call(c, "GET", "/v1/id", nil, &id); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, id)
+	}
+	fmt.Fprintln(c.App.Writer, id.PeerID)
+	for _, a := range id.Addrs {
+		fmt.Fprintln(c.App.Writer, a)
+	}
+	return nil
+}
+
+func cmdStatus(c *cli.Context) error {
+	var st node.Status
+	if err := call(c, "GET", "/v1/status", nil, &st); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, st)
+	}
+	w := c.App.Writer
+	state := "not running"
+	if st.Running {
+		state = "running"
+	}
+	fmt.Fprintf(w, "node %s (%s)\n", st.PeerID, state)
+	for _, a := range st.Addrs {
+		fmt.Fprintf(w, "  address %s\n", a)
+	}
+	fmt.Fprintf(w, "twins %d, pending events %d, received waiting %d, blocked twins %d\n", st.Twins, st.Pending, st.Incoming, st.Blocked)
+	printPeers(w, st.Peers)
+	return nil
+}
+
+func printPeers(w io.Writer, peers []node.PeerInfo) {
+	if len(peers) == 0 {
+		fmt.Fprintln(w, "no peers: add one with 'issuemesh peer add MULTIADDR'")
+		return
+	}
+	for _, p := range peers {
+		conn := "disconnected"
+		if p.Connected {
+			conn = "connected, direct"
+			if p.Relayed {
+				conn = "connected, relayed"
+			}
+		}
+		if p.Paused {
+			conn += ", paused"
+		}
+		name := p.Name
+		if name == "" {
+			name = "-"
+		}
+		fmt.Fprintf(w, "peer %-12s %s  %s, %d pending\n", name, p.ID, conn, p.Pending)
+	}
+}
+
+func cmdPeerAdd(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("peer add takes one MULTIADDR, e.g. /ip4/192.0.2.7/tcp/4001/p2p/<peer ID>")
+	}
+	var p struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := call(c, "POST", "/v1/peers", node.PeerInput{Addr: c.Args().First(), Name: c.String("name")}, &p); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "added peer %s %s\n", p.ID, p.Name)
+	return nil
+}
+
+func cmdPeerList(c *cli.Context) error {
+	var ps []node.PeerInfo
+	if err := call(c, "GET", "/v1/peers", nil, &ps); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, ps)
+	}
+	printPeers(c.App.Writer, ps)
+	return nil
+}
+
+func issueInput(c *cli.Context) node.IssueInput {
+	var in node.IssueInput
+	str := func(name string) *string {
+		if !c.IsSet(name) {
+			return nil
+		}
+		s := c.String(name)
+		return &s
+	}
+	in.Summary, in.Description, in.Status, in.Priority = str("summary"), str("description"), str("status"), str("priority")
+	if c.IsSet("label") {
+		l := c.StringSlice("label")
+		in.Labels = &l
+	}
+	return in
+}
+
+func oneKey(c *cli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", fmt.Errorf("%s takes one issue KEY, e.g. LOCAL-7", c.Command.FullName())
+	}
+	return c.Args().First(), nil
+}
+
+func cmdIssueCreate(c *cli.Context) error {
+	var v node.IssueView
+	if err := call(c, "POST", "/v1/issues", issueInput(c), &v); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.App.Writer, v.Key)
+	return nil
+}
+
+func cmdIssueEdit(c *cli.Context) error {
+	key, err := oneKey(c)
+	if err != nil {
+		return err
+	}
+	var v node.IssueView
+	if err := call(c, "PATCH", "/v1/issues/"+node.PathEscape(key), issueInput(c), &v); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.App.Writer, v.Key)
+	return nil
+}
+
+func cmdIssueComment(c *cli.Context) error {
+	key, err := oneKey(c)
+	if err != nil {
+		return err
+	}
+	author := c.String("author")
+	if author == "" {
+		author = os.Getenv("USER")
+	}
+	var v node.IssueView
+	in := node.CommentInput{Body: c.String("body"), Author: author, Internal: c.Bool("internal")}
+	if err := call(c, "POST", "/v1/issues/"+node.PathEscape(key)+"/comments", in, &v); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.App.Writer, v.Key)
+	return nil
+}
+
+func cmdIssueShow(c *cli.Context) error {
+	key, err := oneKey(c)
+	if err != nil {
+		return err
+	}
+	var v node.IssueView
+	if err := call(c, "GET", "/v1/issues/"+node.PathEscape(key), nil, &v); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, v)
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "%s  %s\n", v.Key, v.Summary)
+	fmt.Fprintf(w, "status: %s   priority: %s", v.Status, v.Priority)
+	if len(v.Labels) > 0 {
+		fmt.Fprintf(w, "   labels: %s", strings.Join(v.Labels, ", "))
+	}
+	fmt.Fprintln(w)
+	if v.Description != "" {
+		fmt.Fprintf(w, "\n%s\n", v.Description)
+	}
+	for _, t := range v.Twins {
+		name := t.PeerName
+		if name == "" {
+			name = t.Peer
+		}
+		key := t.Key
+		if key == "" {
+			key = "(not acknowledged yet)"
+		}
+		fmt.Fprintf(w, "twin at %s: %s\n", name, key)
+	}
+	if len(v.Comments) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, cm := range v.Comments {
+		tag := ""
+		if cm.Internal {
+			tag = " (internal)"
+		}
+		fmt.Fprintf(w, "%s wrote on %s%s:\n  %s\n", cm.Author, cm.Created.Local().Format("2006-01-02 15:04"), tag, strings.ReplaceAll(cm.Body, "\n", "\n  "))
+	}
+	return nil
+}
+
+func cmdIssueList(c *cli.Context) error {
+	var vs []node.IssueView
+	if err := call(c, "GET", "/v1/issues", nil, &vs); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, vs)
+	}
+	w := c.App.Writer
+	if len(vs) == 0 {
+		fmt.Fprintln(w, "no issues")
+	}
+	for _, v := range vs {
+		twins := make([]string, 0, len(v.Twins))
+		for _, t := range v.Twins {
+			if t.Key != "" {
+				name := t.PeerName
+				if name == "" {
+					name = t.Peer[max(0, len(t.Peer)-8):]
+				}
+				twins = append(twins, name+":"+t.Key)
+			}
+		}
+		tw := ""
+		if len(twins) > 0 {
+			tw = "  [" + strings.Join(twins, " ") + "]"
+		}
+		fmt.Fprintf(w, "%-10s %-12s %-8s %s%s\n", v.Key, v.Status, v.Priority, v.Summary, tw)
+	}
+	return nil
+}

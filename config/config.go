@@ -1,0 +1,145 @@
+// Package config is a node's configuration: the typed form of config.yaml in
+// the node's home, its defaults, loading and validation. Validation errors
+// name the file, the key and what is wrong with it.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	ma "github.com/multiformats/go-multiaddr"
+	"gopkg.in/yaml.v3"
+)
+
+// FileName is the config file in a node's home.
+const FileName = "config.yaml"
+
+// Config is a node's configuration.
+type Config struct {
+	// Listen is where the node accepts peers: TCP and QUIC multiaddrs.
+	Listen []string `yaml:"listen"`
+	// Tracker selects the issue tracker this node syncs.
+	Tracker Tracker `yaml:"tracker"`
+	// Reachability tells the node whether peers can dial it directly:
+	// auto (let AutoNAT decide), public (serve as a relay for allowlisted
+	// peers) or private (behind NAT: reserve relay slots).
+	Reachability string `yaml:"reachability"`
+	// NATPortMap asks the router for a port mapping (UPnP / NAT-PMP).
+	NATPortMap bool `yaml:"nat_port_map"`
+	// MDNS finds peers on the local network.
+	MDNS bool `yaml:"mdns"`
+	// Log sets the log level: debug, info, warn or error.
+	Log string `yaml:"log"`
+}
+
+// Tracker is the tracker section.
+type Tracker struct {
+	// Type is the adapter: local (the embedded tracker).
+	Type string `yaml:"type"`
+	// Prefix is the key prefix of the local tracker (LOCAL-1, ...).
+	Prefix string `yaml:"prefix,omitempty"`
+}
+
+// DefaultListen are the listen addresses of a new node.
+var DefaultListen = []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}
+
+// Default returns the configuration of a new node.
+func Default() *Config {
+	return &Config{
+		Listen:       append([]string(nil), DefaultListen...),
+		Tracker:      Tracker{Type: "local", Prefix: "LOCAL"},
+		Reachability: "auto",
+		NATPortMap:   true,
+		MDNS:         true,
+		Log:          "info",
+	}
+}
+
+// Load reads config.yaml from home. Keys it does not know are errors, so
+// that a typo is not silently ignored; missing keys take their defaults.
+func Load(home string) (*Config, error) {
+	path := filepath.Join(home, FileName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no %s in %s: run 'issuemesh --home %s init' first", FileName, home, home)
+		}
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse decodes and validates a config file's contents; path is used in
+// error messages.
+func Parse(path string, b []byte) (*Config, error) {
+	c := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate checks every key and names the first bad one.
+func (c *Config) Validate() error {
+	if len(c.Listen) == 0 {
+		return errors.New("listen: at least one address is needed, e.g. /ip4/0.0.0.0/tcp/4001")
+	}
+	for i, a := range c.Listen {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			return fmt.Errorf("listen[%d]: %q is not a multiaddr: %w", i, a, err)
+		}
+		if _, err := m.ValueForProtocol(ma.P_TCP); err != nil {
+			if _, err := m.ValueForProtocol(ma.P_QUIC_V1); err != nil {
+				return fmt.Errorf("listen[%d]: %q has neither /tcp nor /quic-v1", i, a)
+			}
+		}
+	}
+	switch c.Tracker.Type {
+	case "local":
+	case "":
+		return errors.New("tracker.type: missing; use local")
+	default:
+		return fmt.Errorf("tracker.type: %q is not a tracker this node knows; use local", c.Tracker.Type)
+	}
+	if c.Tracker.Prefix != "" && strings.ContainsAny(c.Tracker.Prefix, " /-") {
+		return fmt.Errorf("tracker.prefix: %q may not contain spaces, '/' or '-'", c.Tracker.Prefix)
+	}
+	switch c.Reachability {
+	case "auto", "public", "private":
+	default:
+		return fmt.Errorf("reachability: %q is not one of auto, public, private", c.Reachability)
+	}
+	switch c.Log {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log: %q is not one of debug, info, warn, error", c.Log)
+	}
+	return nil
+}
+
+// Write stores the config as config.yaml in home (mode 0600).
+func (c *Config) Write(home string) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode config: %w", err)
+	}
+	head := "# issuemesh node configuration. See README.md for every key.\n"
+	if err := os.WriteFile(filepath.Join(home, FileName), append([]byte(head), b...), 0o600); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	return nil
+}

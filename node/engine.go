@@ -1,0 +1,485 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/replica"
+	"github.com/issuemesh/issuemesh/store"
+)
+
+// changeBatch is how many tracker changes one trigger pass takes at a time.
+const changeBatch = 500
+
+// pollInterval is how often a tracker without push notifications is asked
+// for changes; a pushing tracker is also asked at this pace, as a safety net.
+const pollInterval = 5 * time.Second
+
+// runTrigger follows the tracker's change feed from the stored cursor and
+// shares every change with the peers.
+func (n *Node) runTrigger(ctx context.Context) error {
+	backoff := n.opts.RetryMin
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		if err := n.scanChanges(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			n.log.Warn("reading tracker changes failed; retrying", "err", err, "in", backoff)
+			if !sleep(ctx, jitter(backoff)) {
+				return nil
+			}
+			backoff = min(backoff*2, n.opts.RetryMax)
+			continue
+		}
+		backoff = n.opts.RetryMin
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-n.wakeTrigger:
+		case <-tick.C:
+		}
+	}
+}
+
+// scanChanges shares every tracker change after the stored cursor. The
+// cursor is advanced only after the events are in the sync log; a crash in
+// between makes the next pass look at the same issues again, which sends
+// nothing twice because unchanged fields match the link's baseline.
+func (n *Node) scanChanges(ctx context.Context) error {
+	for {
+		var cur string
+		if err := n.store.View(func(tx *store.Tx) (err error) { cur, err = tx.Cursor(triggerName); return }); err != nil {
+			return err
+		}
+		issues, next, err := n.tracker.Changes(ctx, adapters.Cursor(cur), changeBatch)
+		if err != nil {
+			return fmt.Errorf("tracker changes since %q: %w", cur, err)
+		}
+		keys := make([]string, len(issues))
+		for i, is := range issues {
+			keys[i] = is.Key
+		}
+		if err := n.share(ctx, keys, nil); err != nil {
+			return err
+		}
+		if string(next) != cur {
+			if err := n.store.Update(ctx, func(tx *store.Tx) error { tx.SetCursor(triggerName, string(next)); return nil }); err != nil {
+				return err
+			}
+		}
+		if len(issues) < changeBatch {
+			return nil
+		}
+	}
+}
+
+// share runs the outgoing rules on the issues with these keys and appends
+// an event to every peer (or only to the peers in `to`, when given) whose
+// link baseline differs from what the rules make of the issue now.
+func (n *Node) share(ctx context.Context, keys []string, to []peer.ID) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	peers := to
+	if peers == nil {
+		peers = n.peerIDs()
+	}
+	if len(peers) == 0 {
+		return nil
+	}
+	// Resolve each issue's twin (or mint one), then lock the twins so that
+	// no incoming change is applied to them meanwhile.
+	twinOf := make(map[string]string, len(keys))
+	err := n.store.View(func(tx *store.Tx) error {
+		for _, k := range keys {
+			tw, err := tx.TwinByKey(k)
+			switch {
+			case err == nil:
+				twinOf[k] = tw.ID
+			case errors.Is(err, store.ErrNotFound):
+				twinOf[k] = ""
+			default:
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	type item struct {
+		is   adapters.Issue
+		twin string
+	}
+	var items []item
+	var unlocks []func()
+	defer func() {
+		for _, u := range unlocks {
+			u()
+		}
+	}()
+	locked := map[string]bool{}
+	for _, k := range keys {
+		// Read the issue under the lock: an incoming change may have been
+		// applied since the change feed reported it.
+		twin := twinOf[k]
+		var is adapters.Issue
+		if twin == "" {
+			var err error
+			if is, err = n.tracker.Get(ctx, k); err != nil {
+				if errors.Is(err, adapters.ErrNotFound) {
+					continue
+				}
+				return err
+			}
+			twin = is.TwinID
+			if twin == "" {
+				twin = newID()
+			}
+		}
+		if !locked[twin] {
+			locked[twin] = true
+			unlocks = append(unlocks, n.locks.Lock(twin))
+		}
+		fresh, err := n.tracker.Get(ctx, k)
+		if err != nil {
+			if errors.Is(err, adapters.ErrNotFound) {
+				continue
+			}
+			return err
+		}
+		items = append(items, item{fresh, twin})
+	}
+	now := time.Now()
+	touched := map[peer.ID]bool{}
+	err = n.store.Update(ctx, func(tx *store.Tx) error {
+		clear(touched)
+		for _, it := range items {
+			tw, err := tx.GetTwin(it.twin)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				if it.is.TwinID == it.twin {
+					// Created by sync and not linked yet: the applier that
+					// created it links it (or finds it after a crash).
+					continue
+				}
+				tw = &store.Twin{ID: it.twin, LocalKey: it.is.Key, Created: now}
+			case err != nil:
+				return err
+			}
+			if tw.LocalKey == "" {
+				tw.LocalKey = it.is.Key
+			}
+			out := outgoing(n.self.String(), it.is)
+			dirty := false
+			for _, p := range peers {
+				l := tw.Link(p.String())
+				if l.Unsynced {
+					continue
+				}
+				changed := stamp(&l.Agreed, l.Baseline, out, n.hlc.Now)
+				l.Baseline = out
+				if len(changed) == 0 {
+					dirty = true
+					continue
+				}
+				ev := replica.Event{
+					V: replica.Version, ID: newID(), Twin: tw.ID, Origin: n.self.String(),
+					SourceKey: tw.LocalKey, Sent: now.UnixNano(), Replica: l.Agreed.Clone(),
+				}
+				seq, err := tx.Append(p.String(), &ev)
+				if err != nil {
+					return err
+				}
+				if err := tx.AddHistory(tw, store.Record{Time: now, Dir: "out", Peer: p.String(), Seq: seq, EventID: ev.ID, What: "queued", Fields: changed, LocalKey: tw.LocalKey}); err != nil {
+					return err
+				}
+				touched[p] = true
+				dirty = true
+			}
+			if dirty {
+				if err := tx.PutTwin(tw); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for p := range touched {
+		n.wakeSender(p)
+	}
+	return nil
+}
+
+// transient reports whether an error is worth retrying as it is.
+func transient(err error) bool {
+	return errors.Is(err, adapters.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// applyOne merges one received event into its twin's link, applies the
+// result to the tracker and records the outcome. It returns the ack to send,
+// or an error when the event must be tried again later (transient).
+func (n *Node) applyOne(ctx context.Context, ps *peerState, seq uint64, ev replica.Event) (replica.Ack, error) {
+	unlock := n.locks.Lock(ev.Twin)
+	defer unlock()
+	pid := ps.id.String()
+	ack := replica.Ack{Seq: seq, EventID: ev.ID, Twin: ev.Twin}
+
+	var tw *store.Twin
+	err := n.store.View(func(tx *store.Tx) (err error) { tw, err = tx.GetTwin(ev.Twin); return })
+	if errors.Is(err, store.ErrNotFound) {
+		tw, err = &store.Twin{ID: ev.Twin, Created: time.Now()}, nil
+	}
+	if err != nil {
+		return ack, err
+	}
+	l := tw.Link(pid)
+	if l.Unsynced {
+		ack.Result = replica.ResultSkipped
+		ack.LocalKey = tw.LocalKey
+		return ack, n.finish(ctx, ps, seq, ev, ack, nil, nil)
+	}
+	for _, v := range ev.Replica.Fields {
+		n.hlc.Observe(v.Clock)
+	}
+	merged, ch := replica.Merge(l.Agreed, ev.Replica)
+	var issue adapters.Issue
+	full := false
+	if tw.LocalKey == "" {
+		// First sync of this twin here. A crash after an earlier create but
+		// before its link was stored left the twin marker on the issue:
+		// find it instead of creating a second one.
+		issue, err = n.tracker.FindByTwin(ctx, ev.Twin)
+		switch {
+		case err == nil:
+			patch := incomingPatch(n.self.String(), ps.name(), issue, merged, allChanges(merged))
+			if !patch.Empty() {
+				issue, err = n.tracker.Update(ctx, issue.Key, patch)
+			}
+		case errors.Is(err, adapters.ErrNotFound):
+			issue, err = n.tracker.Create(ctx, incomingCreate(n.self.String(), ps.name(), merged, ev.Twin))
+		}
+		full = true
+	} else {
+		issue, err = n.tracker.Get(ctx, tw.LocalKey)
+		if err == nil {
+			patch := incomingPatch(n.self.String(), ps.name(), issue, merged, ch)
+			if !patch.Empty() {
+				issue, err = n.tracker.Update(ctx, tw.LocalKey, patch)
+			}
+		}
+	}
+	if err != nil {
+		if transient(err) {
+			return ack, err
+		}
+		ack.Result = replica.ResultFailed
+		ack.Error = err.Error()
+		ack.LocalKey = tw.LocalKey
+		n.log.Warn("event could not be applied; the twin is blocked until retried", "peer", pid, "twin", ev.Twin, "key", tw.LocalKey, "err", err)
+		return ack, n.fail(ctx, ps, seq, ev, ack)
+	}
+	ack.Result = replica.ResultApplied
+	ack.LocalKey = issue.Key
+	out := outgoing(n.self.String(), issue)
+	return ack, n.finish(ctx, ps, seq, ev, ack, func(tw *store.Twin) {
+		tw.LocalKey = issue.Key
+		l := tw.Link(pid)
+		if ev.SourceKey != "" {
+			l.RemoteKey = ev.SourceKey
+		}
+		l.Agreed = merged
+		if full {
+			l.Baseline = out
+		} else {
+			rebase(&l.Baseline, out, ch)
+		}
+	}, ch.Fields)
+}
+
+func allChanges(r replica.Replica) replica.Changes {
+	var ch replica.Changes
+	for f := range r.Fields {
+		ch.Fields = append(ch.Fields, f)
+	}
+	slices.Sort(ch.Fields)
+	for _, c := range r.Comments {
+		ch.Comments = append(ch.Comments, c.ID)
+	}
+	return ch
+}
+
+// finish records an applied or skipped event: the twin update (done on the
+// twin as stored at commit time, so that concurrent ack bookkeeping is
+// kept), the history line, the ack to answer retransmissions with, and the
+// removal from the incoming log.
+func (n *Node) finish(ctx context.Context, ps *peerState, seq uint64, ev replica.Event, ack replica.Ack, update func(*store.Twin), fields []string) error {
+	pid := ps.id.String()
+	return n.store.Update(ctx, func(tx *store.Tx) error {
+		tw, err := tx.GetTwin(ev.Twin)
+		if errors.Is(err, store.ErrNotFound) {
+			tw, err = &store.Twin{ID: ev.Twin, Created: time.Now()}, nil
+		}
+		if err != nil {
+			return err
+		}
+		if update != nil {
+			update(tw)
+		}
+		if b, err := tx.GetBlocked(ev.Twin); err == nil && !b.Remote && b.Peer == pid {
+			tx.Unblock(ev.Twin)
+		}
+		what := "applied"
+		if ack.Result == replica.ResultSkipped {
+			what = "skipped"
+		}
+		if err := tx.AddHistory(tw, store.Record{Time: time.Now(), Dir: "in", Peer: pid, Seq: seq, EventID: ev.ID, What: what, Fields: fields, LocalKey: tw.LocalKey}); err != nil {
+			return err
+		}
+		if err := tx.PutTwin(tw); err != nil {
+			return err
+		}
+		return tx.FinishIn(pid, seq, ack)
+	})
+}
+
+// fail blocks the twin: the event stays in the incoming log, and so do the
+// twin's later events, until an operator retries it.
+func (n *Node) fail(ctx context.Context, ps *peerState, seq uint64, ev replica.Event, ack replica.Ack) error {
+	pid := ps.id.String()
+	return n.store.Update(ctx, func(tx *store.Tx) error {
+		b, err := tx.GetBlocked(ev.Twin)
+		if err != nil {
+			b = store.Blocked{Twin: ev.Twin, Peer: pid, Seq: seq, Since: time.Now()}
+		}
+		b.LocalKey, b.Error, b.Remote = ack.LocalKey, ack.Error, false
+		b.Attempts++
+		if err := tx.Block(b); err != nil {
+			return err
+		}
+		tw, err := tx.GetTwin(ev.Twin)
+		if err != nil {
+			return nil // never linked here: the blocked record says it all
+		}
+		if err := tx.AddHistory(tw, store.Record{Time: time.Now(), Dir: "in", Peer: pid, Seq: seq, EventID: ev.ID, What: "failed", LocalKey: tw.LocalKey, Error: ack.Error}); err != nil {
+			return err
+		}
+		return tx.PutTwin(tw)
+	})
+}
+
+// runApplier applies the events received from one peer, in order. A
+// transient error (tracker down) stops the pass and retries it with capped
+// exponential backoff and jitter; a permanent error blocks only its twin.
+func (n *Node) runApplier(ctx context.Context, ps *peerState) error {
+	backoff := n.opts.RetryMin
+	for {
+		err := n.applyPending(ctx, ps)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			n.log.Warn("applying received events failed; retrying", "peer", ps.id, "err", err, "in", backoff)
+			if !sleep(ctx, jitter(backoff)) {
+				return nil
+			}
+			backoff = min(backoff*2, n.opts.RetryMax)
+			continue
+		}
+		backoff = n.opts.RetryMin
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ps.wakeApply:
+		}
+	}
+}
+
+func (n *Node) applyPending(ctx context.Context, ps *peerState) error {
+	pid := ps.id.String()
+	var after uint64
+	for {
+		var entries []store.InEntry
+		blocked := map[string]bool{}
+		err := n.store.View(func(tx *store.Tx) error {
+			var err error
+			if entries, err = tx.PendingIn(pid, after, 256); err != nil {
+				return err
+			}
+			bs, err := tx.BlockedTwins()
+			for _, b := range bs {
+				if !b.Remote {
+					blocked[b.Twin] = true
+				}
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		for _, e := range entries {
+			after = e.Seq
+			if blocked[e.Event.Twin] {
+				continue // keeps its place in order until retried
+			}
+			ack, err := n.applyOne(ctx, ps, e.Seq, e.Event)
+			if err != nil {
+				return err
+			}
+			if ack.Result == replica.ResultFailed {
+				blocked[e.Event.Twin] = true
+			}
+			ps.queueAck(ack)
+		}
+	}
+}
+
+// resumeIncoming wakes the appliers of peers with events left in the
+// incoming log by an earlier run.
+func (n *Node) resumeIncoming(ctx context.Context) {
+	var peers []string
+	if err := n.store.View(func(tx *store.Tx) (err error) { peers, err = tx.InPeers(); return }); err != nil {
+		n.log.Error("reading the incoming log failed", "err", err)
+		return
+	}
+	for _, p := range peers {
+		id, err := peer.Decode(p)
+		if err != nil {
+			continue
+		}
+		if ps := n.peer(id); ps != nil {
+			ps.kick(ps.wakeApply)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// jitter spreads a backoff over [d/2, d).
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
+}

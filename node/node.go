@@ -1,0 +1,354 @@
+// Package node is the sync engine of issuemesh. It wires a node's parts
+// together: the tracker adapter and its change feed (the trigger), the rules
+// that turn an issue into a replica and back, the sync log (store), the
+// libp2p host with the replica and ack protocols, per-peer senders and
+// appliers with retry and backoff, and the admin API that the command line
+// talks to.
+//
+// The path of one change: the tracker reports a change; the outgoing rules
+// make a replica of it; for each peer, the fields that differ from what was
+// last shared get a fresh hybrid-logical-clock stamp and an event is
+// appended durably to that peer's outgoing log; the peer's sender streams it;
+// the receiving node logs it durably, merges it with the twin's agreed state,
+// applies it through its own tracker, records the result and acks it with
+// its local key; the source records the link and drops the event from its
+// queue.
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/adapters/local"
+	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/replica"
+	"github.com/issuemesh/issuemesh/store"
+)
+
+// Files and folders in a node's home.
+const (
+	KeyFile     = "identity.key"
+	SocketFile  = "admin.sock"
+	StoreDir    = "synclog"
+	TrackerDir  = "tracker"
+	triggerName = "tracker"
+)
+
+// Options tune a node beyond its config file; the zero value is what a
+// real node uses. Tests shorten the timers.
+type Options struct {
+	Logger *slog.Logger
+	// NoSync turns off fsync in the sync log and the local tracker. Only for
+	// tests and benchmarks that say so.
+	NoSync bool
+	// AckTimeout is how long the oldest sent event may wait for its ack
+	// before the sender reconnects and sends again (default 20s).
+	AckTimeout time.Duration
+	// RetryMin and RetryMax bound the backoff of transient errors
+	// (defaults 200ms and 1 minute).
+	RetryMin, RetryMax time.Duration
+	// Tracker replaces the tracker adapter (tests inject faults with it).
+	// Its change feed is polled unless it offers OnChange.
+	Tracker adapters.Tracker
+}
+
+// Node is one issuemesh node.
+type Node struct {
+	home  string
+	cfg   *config.Config
+	opts  Options
+	log   *slog.Logger
+	key   crypto.PrivKey
+	self  peer.ID
+	store *store.Store
+
+	tracker adapters.Tracker
+	local   *local.Tracker // nil when the tracker is not the embedded one
+	hlc     *replica.HLC
+	allow   *p2p.Allowlist
+	locks   keyedMutex
+
+	wakeTrigger chan struct{}
+
+	mu        sync.Mutex
+	host      host.Host // nil while not running
+	connector *p2p.Connector
+	peers     map[peer.ID]*peerState
+	runCtx    context.Context
+	wg        sync.WaitGroup
+}
+
+// OpenWait is Open that waits up to a few seconds while another process
+// (a command line call) briefly holds the home's databases.
+func OpenWait(home string, opts Options) (*Node, error) {
+	deadline := time.Now().Add(lockWait)
+	for {
+		n, err := Open(home, opts)
+		if !IsLocked(err) || time.Now().After(deadline) {
+			return n, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Open opens a node's home: its identity, config, sync log and tracker. It
+// does not start networking; Run does. A node that is only opened serves the
+// admin API in-process, so that the command line works while no node runs.
+func Open(home string, opts Options) (*Node, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.AckTimeout == 0 {
+		opts.AckTimeout = 20 * time.Second
+	}
+	if opts.RetryMin == 0 {
+		opts.RetryMin = 200 * time.Millisecond
+	}
+	if opts.RetryMax == 0 {
+		opts.RetryMax = time.Minute
+	}
+	cfg, err := config.Load(home)
+	if err != nil {
+		return nil, err
+	}
+	key, err := p2p.LoadIdentity(filepath.Join(home, KeyFile))
+	if err != nil {
+		return nil, err
+	}
+	self, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("peer ID of %s: %w", KeyFile, err)
+	}
+	n := &Node{
+		home: home, cfg: cfg, opts: opts, log: opts.Logger, key: key, self: self,
+		hlc:         replica.NewHLC(self.String(), time.Now),
+		allow:       p2p.NewAllowlist(),
+		wakeTrigger: make(chan struct{}, 1),
+		peers:       map[peer.ID]*peerState{},
+	}
+	n.store, err = store.Open(filepath.Join(home, StoreDir), store.Options{SyncWrites: !opts.NoSync, Logger: n.log})
+	if err != nil {
+		return nil, err
+	}
+	if opts.Tracker != nil {
+		n.tracker = opts.Tracker
+	} else {
+		lt, err := local.Open(filepath.Join(home, TrackerDir), local.Options{Prefix: cfg.Tracker.Prefix, SyncWrites: !opts.NoSync, Logger: n.log})
+		if err != nil {
+			n.store.Close()
+			return nil, fmt.Errorf("open local tracker: %w", err)
+		}
+		n.tracker, n.local = lt, lt
+	}
+	if nt, ok := n.tracker.(interface{ OnChange(func()) }); ok {
+		nt.OnChange(n.kickTrigger)
+	}
+	peers, err := n.storedPeers()
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	for _, p := range peers {
+		id, err := peer.Decode(p.ID)
+		if err != nil {
+			n.log.Warn("ignoring a stored peer with a bad ID", "peer", p.ID, "err", err)
+			continue
+		}
+		n.allow.Add(id)
+		n.peers[id] = newPeerState(id, p)
+	}
+	return n, nil
+}
+
+// Close closes the sync log and the tracker. Call it after Run returned.
+func (n *Node) Close() error {
+	var errs []error
+	if n.tracker != nil {
+		errs = append(errs, n.tracker.Close())
+	}
+	errs = append(errs, n.store.Close())
+	return errors.Join(errs...)
+}
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.self }
+
+// Home is the node's home folder.
+func (n *Node) Home() string { return n.home }
+
+// Run starts networking and the sync services and blocks until ctx is done.
+// It then stops taking new work, lets in-flight batches finish and returns.
+func (n *Node) Run(ctx context.Context) error {
+	h, err := p2p.NewHost(p2p.Config{
+		Key:          n.key,
+		Listen:       n.cfg.Listen,
+		Allow:        n.allow,
+		Reachability: n.cfg.Reachability,
+		NATPortMap:   n.cfg.NATPortMap,
+		Logger:       n.log,
+	})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	n.mu.Lock()
+	n.host = h
+	n.runCtx = ctx
+	n.connector = p2p.NewConnector(h, n.allow, n.log)
+	for id, ps := range n.peers {
+		n.addAddrs(id, ps.info.Addrs)
+	}
+	n.mu.Unlock()
+
+	p2p.Handle(h, n.allow, p2p.ProtoReplica, n.log, n.handleReplica)
+	p2p.Handle(h, n.allow, p2p.ProtoAck, n.log, n.handleAcks)
+
+	admin, err := n.serveAdmin(ctx)
+	if err != nil {
+		return err
+	}
+
+	n.goRun(ctx, "connector", n.connector.Run)
+	n.goRun(ctx, "trigger", n.runTrigger)
+	n.mu.Lock()
+	for _, ps := range n.peers {
+		n.startPeer(ctx, ps)
+	}
+	n.mu.Unlock()
+	n.resumeIncoming(ctx)
+
+	n.log.Info("node running", "peer", n.self, "addrs", p2p.FullAddrs(h))
+	<-ctx.Done()
+	n.log.Info("node stopping")
+	admin.Close()
+	n.wg.Wait()
+	n.mu.Lock()
+	n.host = nil
+	n.mu.Unlock()
+	return nil
+}
+
+func (n *Node) goRun(ctx context.Context, name string, fn func(context.Context) error) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
+			n.log.Error("service stopped", "service", name, "err", err)
+		}
+	}()
+}
+
+func (n *Node) addAddrs(id peer.ID, addrs []string) {
+	if n.host == nil {
+		return
+	}
+	for _, a := range addrs {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			n.log.Warn("ignoring a bad stored address", "peer", id, "addr", a, "err", err)
+			continue
+		}
+		n.host.Peerstore().AddAddr(id, m, peerstore.PermanentAddrTTL)
+	}
+}
+
+func (n *Node) storedPeers() ([]store.Peer, error) {
+	var ps []store.Peer
+	err := n.store.View(func(tx *store.Tx) error {
+		var err error
+		ps, err = tx.Peers()
+		return err
+	})
+	return ps, err
+}
+
+// kickTrigger wakes the trigger loop; it never blocks.
+func (n *Node) kickTrigger() {
+	select {
+	case n.wakeTrigger <- struct{}{}:
+	default:
+	}
+}
+
+func newID() string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// keyedMutex serialises work on one twin: the trigger and the appliers of
+// every peer take the twin's lock, so that a change applied by sync and a
+// local change are never interleaved.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) Lock(key string) func() {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedEntry{}
+	}
+	e := k.locks[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.locks[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		e.refs--
+		if e.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// Init creates a node's home: the folder (0700), the identity key (0600) and
+// config.yaml. It refuses to overwrite an existing home.
+func Init(home string, cfg *config.Config) (peer.ID, error) {
+	if _, err := os.Stat(filepath.Join(home, config.FileName)); err == nil {
+		return "", fmt.Errorf("%s already holds a node (%s exists); choose another --home", home, config.FileName)
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return "", fmt.Errorf("create home: %w", err)
+	}
+	key, err := p2p.LoadOrCreateIdentity(filepath.Join(home, KeyFile))
+	if err != nil {
+		return "", err
+	}
+	if err := cfg.Write(home); err != nil {
+		return "", err
+	}
+	return peer.IDFromPrivateKey(key)
+}

@@ -1,0 +1,16 @@
+package p2p
+
+import "github.com/libp2p/go-libp2p/core/protocol"
+
+// Protocol IDs and the resource-manager service name (DESIGN 4).
+const (
+	// ProtoReplica streams sync events to a destination peer.
+	ProtoReplica protocol.ID = "/issuemesh/replica/1.0.0"
+	// ProtoAck carries a destination's answers to events back to the source.
+	ProtoAck protocol.ID = "/issuemesh/ack/1.0.0"
+	// ProtoPair proves an invitation's secret so both sides allowlist each other.
+	ProtoPair protocol.ID = "/issuemesh/pair/1.0.0"
+
+	// ServiceName is the resource-manager service scope of issuemesh streams.
+	ServiceName = "issuemesh"
+)

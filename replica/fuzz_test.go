@@ -1,0 +1,171 @@
+package replica
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+)
+
+// mutations derives damaged variants of a valid message: cut short, one
+// byte flipped, a byte dropped, a byte inserted, garbage appended.
+func mutations(b []byte) [][]byte {
+	var out [][]byte
+	for _, n := range []int{0, 1, len(b) / 3, len(b) / 2, len(b) - 1} {
+		out = append(out, bytes.Clone(b[:n]))
+	}
+	for _, i := range []int{0, 1, 5, len(b) / 2, len(b) - 1} {
+		flipped := bytes.Clone(b)
+		flipped[i] ^= 0xff
+		out = append(out, flipped)
+		out = append(out, append(bytes.Clone(b[:i]), b[i+1:]...))
+		out = append(out, append(append(bytes.Clone(b[:i]), 0xdd), b[i:]...))
+	}
+	return append(out, append(bytes.Clone(b), 0xc0))
+}
+
+func eventSeeds(t testing.TB) [][]byte {
+	small := Event{V: Version, ID: "e", Twin: "t", Origin: "p", Replica: Replica{
+		Fields:   map[string]Value{FieldLabels: {L: []string{"a", "b"}, Clock: Clock{Wall: 1, Peer: "p"}}},
+		Comments: []Comment{{ID: "p/1", Body: "x", Clock: Clock{Wall: 1, Peer: "p"}}},
+	}}
+	v2 := small
+	v2.V = 2
+	seeds := [][]byte{
+		mustMarshalEvent(t, sampleEvent()),
+		mustMarshalEvent(t, small),
+		mustMarshalEvent(t, Event{V: Version, ID: "e", Twin: "t", Origin: "p"}),
+		rawMarshal(t, v2),
+		rawMarshal(t, map[string]any{"v": 1, "id": "e", "twin": "t", "o": "p", "x": []any{map[string]any{"y": []byte{1}}}}),
+		versioned(2, 0xa1, 'x', 0xdd, 0xff, 0xff, 0xff, 0xff),
+		append(versioned(2, 0xa1, 'x'), bytes.Repeat([]byte{0x91}, 40)...),
+	}
+	for _, b := range seeds[:2] {
+		seeds = append(seeds, mutations(b)...)
+	}
+	return seeds
+}
+
+func FuzzUnmarshalEvent(f *testing.F) {
+	for _, b := range eventSeeds(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := UnmarshalEvent(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVersion) {
+				t.Fatalf("error wraps neither ErrMalformed nor ErrVersion: %v", err)
+			}
+			return
+		}
+		// What was accepted must encode, and its encoding must decode to
+		// the same values and encode again to the same bytes.
+		b1, err := MarshalEvent(&e)
+		if err != nil {
+			t.Fatalf("accepted event does not encode: %v", err)
+		}
+		e1, err := UnmarshalEvent(b1)
+		if err != nil {
+			t.Fatalf("re-encoded event is refused: %v", err)
+		}
+		if e.V != e1.V || e.ID != e1.ID || e.Twin != e1.Twin || e.Origin != e1.Origin || e.Seq != e1.Seq ||
+			e.SourceKey != e1.SourceKey || e.Sent != e1.Sent || !SameValues(e.Replica, e1.Replica) {
+			t.Fatalf("round trip changed the event:\n%+v\n%+v", e, e1)
+		}
+		if b2 := mustMarshalEvent(t, e1); !bytes.Equal(b1, b2) {
+			t.Fatalf("encoding is not stable:\n%x\n%x", b1, b2)
+		}
+	})
+}
+
+func FuzzUnmarshalAcks(f *testing.F) {
+	valid := []Acks{
+		{V: Version},
+		{V: Version, Items: []Ack{
+			{Seq: 1, EventID: "e1", Twin: "t", Result: ResultApplied, LocalKey: "RM-1"},
+			{Seq: 2, EventID: "e2", Twin: "t", Result: ResultFailed, Error: "tracker down"},
+		}},
+	}
+	for _, a := range valid {
+		b, err := MarshalAcks(&a)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		for _, m := range mutations(b) {
+			f.Add(m)
+		}
+	}
+	f.Add(rawMarshal(f, Acks{V: 2}))
+	f.Add(rawMarshal(f, Acks{V: Version, Items: []Ack{{Twin: "t", Result: 9}}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := UnmarshalAcks(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVersion) {
+				t.Fatalf("error wraps neither ErrMalformed nor ErrVersion: %v", err)
+			}
+			return
+		}
+		b1, err := MarshalAcks(&a)
+		if err != nil {
+			t.Fatalf("accepted acks do not encode: %v", err)
+		}
+		a1, err := UnmarshalAcks(b1)
+		if err != nil {
+			t.Fatalf("re-encoded acks are refused: %v", err)
+		}
+		if len(a.Items) == 0 {
+			a.Items = nil // an empty list is omitted on the wire
+		}
+		if !reflect.DeepEqual(a, a1) {
+			t.Fatalf("round trip changed the acks:\n%+v\n%+v", a, a1)
+		}
+	})
+}
+
+func FuzzReadFrame(f *testing.F) {
+	var stream bytes.Buffer
+	for _, msg := range [][]byte{nil, []byte("a"), bytes.Repeat([]byte("b"), 200), mustMarshalEvent(f, sampleEvent())} {
+		if err := WriteFrame(&stream, msg); err != nil {
+			f.Fatal(err)
+		}
+	}
+	f.Add(stream.Bytes(), uint16(2048))
+	for _, m := range mutations(stream.Bytes()) {
+		f.Add(m, uint16(2048))
+	}
+	f.Add(stream.Bytes(), uint16(100))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, uint16(0))
+	f.Add([]byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80}, uint16(10))
+	f.Fuzz(func(t *testing.T, in []byte, max uint16) {
+		limit := int(max)
+		if limit == 0 {
+			limit = 1 // keep 0 (the 4 MiB default) from letting the fuzzer allocate large frames
+		}
+		r := bufio.NewReader(bytes.NewReader(in))
+		for {
+			msg, err := ReadFrame(r, limit)
+			if err != nil {
+				switch {
+				case err == io.EOF, errors.Is(err, io.ErrUnexpectedEOF),
+					errors.Is(err, ErrMalformed), errors.Is(err, ErrFrameTooLarge):
+					return
+				}
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if len(msg) > limit {
+				t.Fatalf("frame of %d bytes passed a %d-byte limit", len(msg), limit)
+			}
+			var w bytes.Buffer
+			if err := WriteFrame(&w, msg); err != nil {
+				t.Fatal(err)
+			}
+			again, err := ReadFrame(bufio.NewReader(&w), limit)
+			if err != nil || !bytes.Equal(again, msg) {
+				t.Fatalf("frame does not round-trip: %v", err)
+			}
+		}
+	})
+}

@@ -1,0 +1,246 @@
+package replica
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Str returns the string value of field name and whether the field is
+// present.
+func (r Replica) Str(name string) (string, bool) {
+	v, ok := r.Fields[name]
+	return v.S, ok
+}
+
+// List returns a copy of the list value of field name and whether the field
+// is present.
+func (r Replica) List(name string) ([]string, bool) {
+	v, ok := r.Fields[name]
+	return slices.Clone(v.L), ok
+}
+
+// Set sets field name to v, allocating Fields if needed. v.L is stored as
+// given, not copied.
+func (r *Replica) Set(name string, v Value) {
+	if r.Fields == nil {
+		r.Fields = make(map[string]Value)
+	}
+	r.Fields[name] = v
+}
+
+// Clone returns a deep copy of r: changing the copy never changes r.
+func (r Replica) Clone() Replica {
+	var out Replica
+	if r.Fields != nil {
+		out.Fields = make(map[string]Value, len(r.Fields))
+		for name, v := range r.Fields {
+			v.L = slices.Clone(v.L)
+			out.Fields[name] = v
+		}
+	}
+	out.Comments = slices.Clone(r.Comments)
+	return out
+}
+
+// Comment returns the comment with the given ID and whether there is one.
+// Should r hold the ID twice, the version Merge would keep is returned.
+func (r Replica) Comment(id string) (Comment, bool) {
+	var (
+		found Comment
+		ok    bool
+	)
+	for _, c := range r.Comments {
+		if c.ID == id && (!ok || commentWins(c, found)) {
+			found, ok = c, true
+		}
+	}
+	return found, ok
+}
+
+// SameValues reports whether a and b hold the same values, ignoring clocks:
+// the same field names with equal S and L (a nil and an empty list are
+// equal), and the same comment IDs with equal Body, Author, Internal and
+// Created, in any order.
+func SameValues(a, b Replica) bool {
+	if len(a.Fields) != len(b.Fields) {
+		return false
+	}
+	for name, va := range a.Fields {
+		vb, ok := b.Fields[name]
+		if !ok || !sameValue(va, vb) {
+			return false
+		}
+	}
+	ca, cb := commentsByID(a.Comments), commentsByID(b.Comments)
+	if len(ca) != len(cb) {
+		return false
+	}
+	for id, x := range ca {
+		y, ok := cb[id]
+		if !ok || !sameComment(x, y) {
+			return false
+		}
+	}
+	return true
+}
+
+// Changes lists what Merge changed: the names of the fields and the IDs of
+// the comments whose value in the result differs from the base (new ones
+// included), each sorted. A newer clock on an equal value is not a change.
+type Changes struct {
+	Fields   []string
+	Comments []string
+}
+
+// Empty reports whether Merge changed no value.
+func (c Changes) Empty() bool { return len(c.Fields) == 0 && len(c.Comments) == 0 }
+
+// Merge joins the replica in into base and reports which values changed.
+//
+// Every field is a last-writer-wins register: the value with the greater
+// Clock wins. A field absent from in is left as base has it; Merge never
+// deletes a field. Labels are one such field holding a list, so the newer
+// edit wins the whole list; concurrent edits of labels on two nodes are not
+// unioned. Comments are united by ID, and the version with the greater Clock
+// wins; comments are never deleted. The result's comments are sorted by
+// (Created, ID).
+//
+// On equal clocks base is kept. Equal clocks with different values can only
+// come from a writer that reused a clock (a node restarted with its wall
+// clock stepped back and its HLC not restored); then the greater value wins,
+// compared field by field, so that all nodes still agree.
+//
+// Merge is a join on values and clocks: commutative, associative and
+// idempotent, so nodes that receive the same replicas in any order, with
+// duplicates, end with the same result. The result is normalised (empty
+// lists, maps and slices are nil; one comment per ID; comments sorted) and
+// shares no memory with base or in, which Merge does not modify.
+func Merge(base, in Replica) (Replica, Changes) {
+	var (
+		out Replica
+		ch  Changes
+	)
+	if len(base.Fields)+len(in.Fields) > 0 {
+		out.Fields = make(map[string]Value, max(len(base.Fields), len(in.Fields)))
+		for name, v := range base.Fields {
+			out.Fields[name] = cloneValue(v)
+		}
+		for name, v := range in.Fields {
+			b, ok := out.Fields[name]
+			if ok && !valueWins(v, b) {
+				continue
+			}
+			out.Fields[name] = cloneValue(v)
+			if !ok || !sameValue(v, b) {
+				ch.Fields = append(ch.Fields, name)
+			}
+		}
+		slices.Sort(ch.Fields)
+	}
+
+	n := len(base.Comments) + len(in.Comments)
+	if n == 0 {
+		return out, ch
+	}
+	comments := make([]Comment, 0, n)
+	idx := make(map[string]int, n)
+	for _, c := range base.Comments {
+		if j, ok := idx[c.ID]; ok {
+			if commentWins(c, comments[j]) {
+				comments[j] = c
+			}
+			continue
+		}
+		idx[c.ID] = len(comments)
+		comments = append(comments, c)
+	}
+	nb := len(comments)
+	baseNorm := base.Comments // comments[:nb] before in is applied
+	if nb != len(base.Comments) {
+		baseNorm = slices.Clone(comments)
+	}
+	for _, c := range in.Comments {
+		if j, ok := idx[c.ID]; ok {
+			if commentWins(c, comments[j]) {
+				comments[j] = c
+			}
+			continue
+		}
+		idx[c.ID] = len(comments)
+		comments = append(comments, c)
+	}
+	for i, c := range comments {
+		if i >= nb || !sameComment(c, baseNorm[i]) {
+			ch.Comments = append(ch.Comments, c.ID)
+		}
+	}
+	slices.Sort(ch.Comments)
+	slices.SortFunc(comments, func(a, b Comment) int {
+		return cmp.Or(cmp.Compare(a.Created, b.Created), cmp.Compare(a.ID, b.ID))
+	})
+	out.Comments = comments
+	return out, ch
+}
+
+// cloneValue copies v with its own list, an empty list becoming nil.
+func cloneValue(v Value) Value {
+	if len(v.L) == 0 {
+		v.L = nil
+	} else {
+		v.L = slices.Clone(v.L)
+	}
+	return v
+}
+
+func sameValue(a, b Value) bool {
+	return a.S == b.S && slices.Equal(a.L, b.L)
+}
+
+// valueWins reports whether v replaces cur: a greater clock, or on equal
+// clocks a greater value.
+func valueWins(v, cur Value) bool {
+	if r := v.Clock.Compare(cur.Clock); r != 0 {
+		return r > 0
+	}
+	return cmp.Or(cmp.Compare(v.S, cur.S), slices.Compare(v.L, cur.L)) > 0
+}
+
+func sameComment(a, b Comment) bool {
+	return a.ID == b.ID && a.Body == b.Body && a.Author == b.Author &&
+		a.Internal == b.Internal && a.Created == b.Created
+}
+
+// commentWins reports whether c replaces cur (same ID): a greater clock, or
+// on equal clocks a greater content.
+func commentWins(c, cur Comment) bool {
+	if r := c.Clock.Compare(cur.Clock); r != 0 {
+		return r > 0
+	}
+	return cmp.Or(
+		cmp.Compare(c.Body, cur.Body),
+		cmp.Compare(c.Author, cur.Author),
+		cmp.Compare(c.Created, cur.Created),
+		cmpBool(c.Internal, cur.Internal),
+	) > 0
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case b:
+		return -1
+	}
+	return 1
+}
+
+// commentsByID indexes comments by ID, keeping the version Merge would keep.
+func commentsByID(cs []Comment) map[string]Comment {
+	m := make(map[string]Comment, len(cs))
+	for _, c := range cs {
+		if cur, ok := m[c.ID]; !ok || commentWins(c, cur) {
+			m[c.ID] = c
+		}
+	}
+	return m
+}

@@ -1,0 +1,99 @@
+// Package replica defines the tracker-neutral messages that issuemesh nodes
+// exchange (Replica, Event, Ack), their msgpack wire codec with hard limits,
+// the hybrid logical clocks that order field edits, and the merge function
+// that makes every node converge on the same field values.
+//
+// The package is pure: no I/O beyond the io.Reader/io.Writer handed to the
+// frame functions, no goroutines, no package-level mutable state.
+package replica
+
+// Version is the major wire version of every message. A message whose major
+// version differs is refused with ErrVersion; unknown fields are ignored.
+const Version = 1
+
+// Well-known field names of a Replica. Rules may add others (custom fields);
+// every field is merged the same way, last writer wins by Clock.
+const (
+	FieldSummary     = "summary"
+	FieldDescription = "description"
+	FieldStatus      = "status"
+	FieldPriority    = "priority"
+	FieldLabels      = "labels"
+)
+
+// Clock is a hybrid logical clock reading: wall time in milliseconds since the
+// Unix epoch, a logical counter for events in the same millisecond, and the
+// peer ID of the writer as the final tie-breaker. Clocks are totally ordered.
+type Clock struct {
+	Wall    int64  `msgpack:"w"`
+	Logical uint32 `msgpack:"l"`
+	Peer    string `msgpack:"p"`
+}
+
+// Value is one field of a replica: a string (S) or a list of strings (L), and
+// the clock of the edit that set it. A field that is absent from
+// Replica.Fields was not shared by the sender's rules and must be left alone
+// by the receiver.
+type Value struct {
+	S     string   `msgpack:"s,omitempty"`
+	L     []string `msgpack:"l,omitempty"`
+	Clock Clock    `msgpack:"c"`
+}
+
+// Comment is a comment as it travels between nodes. ID is global: the node
+// where the comment was written mints it as "<peer ID>/<tracker comment ID>",
+// every other node keeps it. Edits are last writer wins by Clock.
+type Comment struct {
+	ID       string `msgpack:"id"`
+	Author   string `msgpack:"a,omitempty"`
+	Body     string `msgpack:"b"`
+	Created  int64  `msgpack:"t,omitempty"` // Unix milliseconds
+	Internal bool   `msgpack:"i,omitempty"`
+	Clock    Clock  `msgpack:"c"`
+}
+
+// Replica is what outgoing rules extract from an issue: only the fields this
+// side chooses to share, each with its clock, and the shared comments.
+type Replica struct {
+	Fields   map[string]Value `msgpack:"f,omitempty"`
+	Comments []Comment        `msgpack:"m,omitempty"`
+}
+
+// Event is one sync event: a replica of a twin, sent from its origin to one
+// destination peer (Seq is then per destination) or to a network (Seq is then
+// per author).
+type Event struct {
+	V         int     `msgpack:"v"`
+	ID        string  `msgpack:"id"`             // unique event ID, minted by the origin
+	Twin      string  `msgpack:"twin"`           // twin ID, minted by the node that first shared the issue
+	Origin    string  `msgpack:"o"`              // peer ID of the node that wrote the event
+	Seq       uint64  `msgpack:"seq"`            // sequence per destination (or per author in a network)
+	SourceKey string  `msgpack:"key,omitempty"`  // the issue's key in the origin's tracker
+	Sent      int64   `msgpack:"sent,omitempty"` // Unix nanoseconds when appended, for latency figures
+	Replica   Replica `msgpack:"r"`
+}
+
+// Result is what the destination did with an event.
+type Result uint8
+
+const (
+	ResultApplied Result = 1 // created or updated in the destination's tracker
+	ResultSkipped Result = 2 // the destination's rules chose not to apply it
+	ResultFailed  Result = 3 // it could not be applied; Error says why
+)
+
+// Ack is the destination's answer to one event.
+type Ack struct {
+	Seq      uint64 `msgpack:"seq"`
+	EventID  string `msgpack:"id"`
+	Twin     string `msgpack:"twin"`
+	Result   Result `msgpack:"res"`
+	LocalKey string `msgpack:"key,omitempty"` // the twin's key in the destination's tracker
+	Error    string `msgpack:"err,omitempty"`
+}
+
+// Acks is the frame of the ack protocol: the answers to one or more events.
+type Acks struct {
+	V     int   `msgpack:"v"`
+	Items []Ack `msgpack:"a"`
+}

@@ -1,0 +1,758 @@
+// Package store is a node's sync log on Badger: the outgoing events per
+// destination peer, the incoming events waiting to be applied, the set of
+// events already received (for deduplication), the twins with their links
+// and last replicas, blocked twins, a bounded history per twin, the peer
+// address book and the cursors of the change feeds.
+//
+// Every write goes through Update, which hands the function a Tx. Updates
+// from many goroutines are group-committed: one writer goroutine runs the
+// queued functions one after another against a single Badger transaction and
+// commits them together, so that one fsync makes a whole batch durable. A
+// function that returns an error leaves no trace: its writes are buffered in
+// the Tx and only reach the Badger transaction when it succeeds. When Update
+// returns nil, the write is durable (with Options.SyncWrites).
+//
+// Key layout (all keys are ASCII prefixes followed by the parts listed):
+//
+//	p/<peer>              Peer (address book, name, paused)
+//	c/<name>              cursor string
+//	t/<twin>              Twin (links, per-peer replica state)
+//	k/<local key>         twin ID of the issue with that local key
+//	o/<peer>/<seq>        outgoing event to peer (seq: 8 bytes big-endian)
+//	os/<peer>             last outgoing seq for peer
+//	i/<peer>/<seq>        received event waiting to be applied
+//	r/<peer>/<seq>        received marker: empty while pending, then the Ack sent
+//	b/<twin>              Blocked twin with its error
+//	h/<twin>/<n>          history record n of a twin (bounded, see HistoryKeep)
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/issuemesh/issuemesh/replica"
+)
+
+// ErrNotFound is returned (wrapped) when a twin, peer or entry is missing.
+var ErrNotFound = errors.New("not found")
+
+// HistoryKeep is how many history records are kept per twin.
+const HistoryKeep = 200
+
+// maxBatch bounds how many queued updates share one Badger transaction.
+const maxBatch = 512
+
+// Options tunes the store.
+type Options struct {
+	// SyncWrites makes every commit durable (fsync). A node sets it; tests
+	// that do not check durability may leave it off.
+	SyncWrites bool
+	Logger     *slog.Logger
+}
+
+// Store is the sync log. It is safe for concurrent use.
+type Store struct {
+	db   *badger.DB
+	log  *slog.Logger
+	reqs chan *request
+	done chan struct{}
+}
+
+type request struct {
+	ctx context.Context
+	fn  func(*Tx) error
+	err chan error
+}
+
+// Open opens (or creates) the sync log in dir.
+func Open(dir string, o Options) (*Store, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	bo := badger.DefaultOptions(dir).
+		WithSyncWrites(o.SyncWrites).
+		WithLogger(badgerLogger{log}).
+		WithLoggingLevel(badger.WARNING).
+		// An embedded log of small records: keep the memory footprint of an
+		// idle node small (the defaults reserve hundreds of MB).
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(2).
+		WithValueLogFileSize(64 << 20).
+		WithBlockCacheSize(8 << 20).
+		WithIndexCacheSize(8 << 20).
+		WithNumCompactors(2).
+		WithValueThreshold(1 << 10)
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("open sync log in %s: %w", dir, err)
+	}
+	s := &Store{db: db, log: log, reqs: make(chan *request, maxBatch), done: make(chan struct{})}
+	go s.writer()
+	return s, nil
+}
+
+// Close waits for queued updates, then closes Badger.
+func (s *Store) Close() error {
+	close(s.reqs)
+	<-s.done
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close sync log: %w", err)
+	}
+	return nil
+}
+
+// Update runs fn in a write transaction and returns once its writes are
+// committed (durably, with SyncWrites). fn may be batched with other
+// updates; it must not block and must not keep the Tx.
+func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
+	r := &request{ctx: ctx, fn: fn, err: make(chan error, 1)}
+	select {
+	case s.reqs <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued, the write may be committed: wait for the outcome so the
+	// caller never acts on a write it believes failed.
+	return <-r.err
+}
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(fn func(*Tx) error) error {
+	return s.db.View(func(btx *badger.Txn) error { return fn(&Tx{btx: btx}) })
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	for first := range s.reqs {
+		batch := []*request{first}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs a batch of updates in as few Badger transactions as fit and
+// answers every caller after the commit that holds its writes. An update
+// that does not fit beside the others is run again in a fresh transaction
+// after the others are committed, so update functions may run more than
+// once and must not have effects outside the Tx.
+func (s *Store) commit(batch []*request) {
+	type done struct {
+		r  *request
+		tx *Tx
+	}
+	btx := s.db.NewTransaction(true)
+	defer func() { btx.Discard() }()
+	var waiting []done
+	answer := func(err error) {
+		for _, w := range waiting {
+			if err != nil {
+				w.r.err <- fmt.Errorf("commit to sync log: %w", err)
+			} else {
+				w.r.err <- nil
+			}
+		}
+		waiting = waiting[:0]
+	}
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err <- err
+			continue
+		}
+		tx := &Tx{btx: btx, write: true}
+		if err := r.fn(tx); err != nil {
+			r.err <- err
+			continue
+		}
+		err := tx.apply(btx)
+		if errors.Is(err, badger.ErrTxnTooBig) && len(waiting) > 0 {
+			// Commit the updates that fit, without the partial writes of
+			// this one, then run it alone.
+			btx.Discard()
+			btx = s.db.NewTransaction(true)
+			for _, w := range waiting {
+				if err := w.tx.apply(btx); err != nil {
+					s.log.Error("sync log batch could not be re-applied", "err", err)
+				}
+			}
+			answer(btx.Commit())
+			btx = s.db.NewTransaction(true)
+			tx = &Tx{btx: btx, write: true}
+			if err = r.fn(tx); err == nil {
+				err = tx.apply(btx)
+			}
+		}
+		if err != nil {
+			// Partial writes of this update may be in btx: drop the
+			// transaction and rebuild it from the updates that succeeded.
+			r.err <- fmt.Errorf("write to sync log: %w", err)
+			btx.Discard()
+			btx = s.db.NewTransaction(true)
+			for _, w := range waiting {
+				if aerr := w.tx.apply(btx); aerr != nil {
+					s.log.Error("sync log batch could not be re-applied", "err", aerr)
+				}
+			}
+			continue
+		}
+		waiting = append(waiting, done{r, tx})
+	}
+	if len(waiting) > 0 {
+		answer(btx.Commit())
+	}
+}
+
+// Tx is one update or view. Writes are buffered until the update function
+// returns nil; reads see the Tx's own writes first.
+type Tx struct {
+	btx   *badger.Txn
+	write bool
+	sets  map[string][]byte
+	dels  map[string]bool
+	order []string
+}
+
+func (t *Tx) get(key string) ([]byte, error) {
+	if t.dels[key] {
+		return nil, ErrNotFound
+	}
+	if v, ok := t.sets[key]; ok {
+		return v, nil
+	}
+	item, err := t.btx.Get([]byte(key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+func (t *Tx) set(key string, val []byte) {
+	if !t.write {
+		panic("store: write in a read-only transaction")
+	}
+	if t.sets == nil {
+		t.sets = make(map[string][]byte)
+	}
+	if _, seen := t.sets[key]; !seen && !t.dels[key] {
+		t.order = append(t.order, key)
+	}
+	delete(t.dels, key)
+	t.sets[key] = val
+}
+
+func (t *Tx) del(key string) {
+	if !t.write {
+		panic("store: write in a read-only transaction")
+	}
+	if t.dels == nil {
+		t.dels = make(map[string]bool)
+	}
+	if _, seen := t.sets[key]; !seen && !t.dels[key] {
+		t.order = append(t.order, key)
+	}
+	delete(t.sets, key)
+	t.dels[key] = true
+}
+
+func (t *Tx) apply(btx *badger.Txn) error {
+	for _, k := range t.order {
+		var err error
+		if t.dels[k] {
+			err = btx.Delete([]byte(k))
+		} else {
+			err = btx.Set([]byte(k), t.sets[k])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Tx) getMsg(key string, v any) error {
+	b, err := t.get(key)
+	if err != nil {
+		return err
+	}
+	if err := msgpack.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decode %s: %w", key, err)
+	}
+	return nil
+}
+
+func (t *Tx) setMsg(key string, v any) error {
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	t.set(key, b)
+	return nil
+}
+
+// scan calls fn for each key with the prefix, in key order, until fn returns
+// false. It reads committed data only (not this Tx's buffered writes).
+func (t *Tx) scan(prefix string, keysOnly bool, fn func(key string, val []byte) (bool, error)) error {
+	o := badger.DefaultIteratorOptions
+	o.Prefix = []byte(prefix)
+	o.PrefetchValues = !keysOnly
+	it := t.btx.NewIterator(o)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		var val []byte
+		if !keysOnly {
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			val = v
+		}
+		more, err := fn(string(item.Key()), val)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+func seqKey(prefix, peer string, seq uint64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], seq)
+	return prefix + peer + "/" + string(b[:])
+}
+
+func seqOf(key string) uint64 {
+	return binary.BigEndian.Uint64([]byte(key[len(key)-8:]))
+}
+
+// ---- peers ----
+
+// Peer is an allowlisted peer: the address book entry and its connection
+// state.
+type Peer struct {
+	ID     string    `msgpack:"id" json:"id"`
+	Name   string    `msgpack:"name" json:"name,omitempty"`
+	Addrs  []string  `msgpack:"addrs" json:"addrs,omitempty"`
+	Paused bool      `msgpack:"paused" json:"paused"`
+	Added  time.Time `msgpack:"added" json:"added"`
+}
+
+// PutPeer adds or replaces a peer.
+func (t *Tx) PutPeer(p Peer) error { return t.setMsg("p/"+p.ID, &p) }
+
+// GetPeer returns the peer, or ErrNotFound.
+func (t *Tx) GetPeer(id string) (Peer, error) {
+	var p Peer
+	if err := t.getMsg("p/"+id, &p); err != nil {
+		return Peer{}, fmt.Errorf("peer %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// DeletePeer forgets a peer.
+func (t *Tx) DeletePeer(id string) { t.del("p/" + id) }
+
+// Peers lists every peer.
+func (t *Tx) Peers() ([]Peer, error) {
+	var out []Peer
+	err := t.scan("p/", false, func(key string, val []byte) (bool, error) {
+		var p Peer
+		if err := msgpack.Unmarshal(val, &p); err != nil {
+			return false, fmt.Errorf("decode %s: %w", key, err)
+		}
+		out = append(out, p)
+		return true, nil
+	})
+	return out, err
+}
+
+// ---- cursors ----
+
+// Cursor returns a stored cursor, "" if none.
+func (t *Tx) Cursor(name string) (string, error) {
+	b, err := t.get("c/" + name)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	return string(b), err
+}
+
+// SetCursor stores a cursor.
+func (t *Tx) SetCursor(name, val string) { t.set("c/"+name, []byte(val)) }
+
+// ---- twins ----
+
+// Link is a twin's state with one peer.
+type Link struct {
+	// RemoteKey is the twin's key in the peer's tracker, once acknowledged.
+	RemoteKey string `msgpack:"rk,omitempty"`
+	// Agreed is the merged replica: every field and comment with the clock
+	// of the edit that set it. Both sides of the link converge on it.
+	Agreed replica.Replica `msgpack:"ag"`
+	// Baseline is what the outgoing rules made of the local issue the last
+	// time it was looked at (after a local change was sent, or after an
+	// incoming change was applied). A local change is sent only where the
+	// outgoing replica differs from it, so a change applied by sync is not
+	// sent back.
+	Baseline replica.Replica `msgpack:"bl"`
+	// Synced is false once the link was unsynced: nothing flows any more.
+	Unsynced bool `msgpack:"un,omitempty"`
+}
+
+// Twin is the set of issues kept in sync, seen from this node.
+type Twin struct {
+	ID       string           `msgpack:"id"`
+	LocalKey string           `msgpack:"key"`
+	Links    map[string]*Link `msgpack:"links"`
+	Created  time.Time        `msgpack:"created"`
+	HistN    uint64           `msgpack:"hn"`
+}
+
+// Link returns the twin's link with a peer, creating it if needed.
+func (tw *Twin) Link(peer string) *Link {
+	if tw.Links == nil {
+		tw.Links = make(map[string]*Link)
+	}
+	l := tw.Links[peer]
+	if l == nil {
+		l = &Link{}
+		tw.Links[peer] = l
+	}
+	return l
+}
+
+// GetTwin returns the twin, or an error wrapping ErrNotFound.
+func (t *Tx) GetTwin(id string) (*Twin, error) {
+	tw := &Twin{}
+	if err := t.getMsg("t/"+id, tw); err != nil {
+		return nil, fmt.Errorf("twin %s: %w", id, err)
+	}
+	return tw, nil
+}
+
+// TwinByKey returns the twin of the issue with that local key, or an error
+// wrapping ErrNotFound.
+func (t *Tx) TwinByKey(key string) (*Twin, error) {
+	id, err := t.get("k/" + key)
+	if err != nil {
+		return nil, fmt.Errorf("issue %s is not synced: %w", key, err)
+	}
+	return t.GetTwin(string(id))
+}
+
+// PutTwin stores the twin and its local key index.
+func (t *Tx) PutTwin(tw *Twin) error {
+	if tw.LocalKey != "" {
+		t.set("k/"+tw.LocalKey, []byte(tw.ID))
+	}
+	return t.setMsg("t/"+tw.ID, tw)
+}
+
+// Twins calls fn for every twin.
+func (t *Tx) Twins(fn func(*Twin) error) error {
+	return t.scan("t/", false, func(key string, val []byte) (bool, error) {
+		tw := &Twin{}
+		if err := msgpack.Unmarshal(val, tw); err != nil {
+			return false, fmt.Errorf("decode %s: %w", key, err)
+		}
+		return true, fn(tw)
+	})
+}
+
+// ---- outgoing log ----
+
+// Append assigns ev the next sequence number for peer, stores it and
+// returns the sequence.
+func (t *Tx) Append(peer string, ev *replica.Event) (uint64, error) {
+	var last uint64
+	if b, err := t.get("os/" + peer); err == nil && len(b) == 8 {
+		last = binary.BigEndian.Uint64(b)
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return 0, err
+	}
+	ev.Seq = last + 1
+	b, err := replica.MarshalEvent(ev)
+	if err != nil {
+		return 0, fmt.Errorf("encode event for %s: %w", peer, err)
+	}
+	var sb [8]byte
+	binary.BigEndian.PutUint64(sb[:], ev.Seq)
+	t.set("os/"+peer, sb[:])
+	t.set(seqKey("o/", peer, ev.Seq), b)
+	return ev.Seq, nil
+}
+
+// OutEntry is a pending outgoing event in its wire encoding.
+type OutEntry struct {
+	Seq   uint64
+	Frame []byte
+}
+
+// PendingOut returns up to limit pending events for peer with seq > after,
+// in order.
+func (t *Tx) PendingOut(peer string, after uint64, limit int) ([]OutEntry, error) {
+	var out []OutEntry
+	o := badger.DefaultIteratorOptions
+	prefix := []byte("o/" + peer + "/")
+	o.Prefix = prefix
+	it := t.btx.NewIterator(o)
+	defer it.Close()
+	start := []byte(seqKey("o/", peer, after+1))
+	for it.Seek(start); it.Valid() && len(out) < limit; it.Next() {
+		item := it.Item()
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, OutEntry{Seq: seqOf(string(item.Key())), Frame: v})
+	}
+	return out, nil
+}
+
+// OutEvent returns one pending outgoing event.
+func (t *Tx) OutEvent(peer string, seq uint64) (replica.Event, error) {
+	b, err := t.get(seqKey("o/", peer, seq))
+	if err != nil {
+		return replica.Event{}, fmt.Errorf("outgoing event %d to %s: %w", seq, peer, err)
+	}
+	return replica.UnmarshalEvent(b)
+}
+
+// DeleteOut removes an acknowledged event.
+func (t *Tx) DeleteOut(peer string, seq uint64) { t.del(seqKey("o/", peer, seq)) }
+
+// QueueStat describes the pending outgoing events for one peer.
+type QueueStat struct {
+	Peer    string    `json:"peer"`
+	Pending int       `json:"pending"`
+	Oldest  time.Time `json:"oldest,omitzero"`
+}
+
+// QueueStats counts the pending outgoing events per peer, with the append
+// time of the oldest.
+func (t *Tx) QueueStats() (map[string]*QueueStat, error) {
+	stats := map[string]*QueueStat{}
+	err := t.scan("o/", true, func(key string, _ []byte) (bool, error) {
+		peer := key[2 : len(key)-9]
+		st := stats[peer]
+		if st == nil {
+			st = &QueueStat{Peer: peer}
+			stats[peer] = st
+			if ev, err := t.OutEvent(peer, seqOf(key)); err == nil && ev.Sent > 0 {
+				st.Oldest = time.Unix(0, ev.Sent)
+			}
+		}
+		st.Pending++
+		return true, nil
+	})
+	return stats, err
+}
+
+// ---- incoming log ----
+
+// Receive records an event received from peer. It returns dup=true if that
+// peer's event with this seq was received before; then ack is the answer
+// already sent for it (nil while it is still waiting to be applied).
+func (t *Tx) Receive(peer string, seq uint64, frame []byte) (dup bool, ack *replica.Ack, err error) {
+	rk := seqKey("r/", peer, seq)
+	b, err := t.get(rk)
+	switch {
+	case err == nil:
+		if len(b) == 0 {
+			return true, nil, nil
+		}
+		var a replica.Ack
+		if err := msgpack.Unmarshal(b, &a); err != nil {
+			return true, nil, fmt.Errorf("decode %s: %w", rk, err)
+		}
+		return true, &a, nil
+	case !errors.Is(err, ErrNotFound):
+		return false, nil, err
+	}
+	t.set(rk, []byte{})
+	t.set(seqKey("i/", peer, seq), frame)
+	return false, nil, nil
+}
+
+// InEntry is a received event waiting to be applied.
+type InEntry struct {
+	Seq   uint64
+	Event replica.Event
+}
+
+// PendingIn returns up to limit received events from peer with seq > after,
+// in order.
+func (t *Tx) PendingIn(peer string, after uint64, limit int) ([]InEntry, error) {
+	var out []InEntry
+	o := badger.DefaultIteratorOptions
+	o.Prefix = []byte("i/" + peer + "/")
+	it := t.btx.NewIterator(o)
+	defer it.Close()
+	for it.Seek([]byte(seqKey("i/", peer, after+1))); it.Valid() && len(out) < limit; it.Next() {
+		item := it.Item()
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return nil, err
+		}
+		ev, err := replica.UnmarshalEvent(v)
+		if err != nil {
+			return nil, fmt.Errorf("stored event %s: %w", item.Key(), err)
+		}
+		out = append(out, InEntry{Seq: seqOf(string(item.Key())), Event: ev})
+	}
+	return out, nil
+}
+
+// InPeers lists the peers that have received events waiting.
+func (t *Tx) InPeers() ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	err := t.scan("i/", true, func(key string, _ []byte) (bool, error) {
+		p := key[2 : len(key)-9]
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+		return true, nil
+	})
+	return out, err
+}
+
+// FinishIn removes an applied (or skipped, or failed) event from the
+// incoming log and remembers the ack sent for it, so that a retransmission
+// is answered with the same ack.
+func (t *Tx) FinishIn(peer string, seq uint64, ack replica.Ack) error {
+	t.del(seqKey("i/", peer, seq))
+	return t.setMsg(seqKey("r/", peer, seq), &ack)
+}
+
+// ---- blocked twins ----
+
+// Blocked is a twin whose events cannot be applied (here) or were refused
+// (by a peer) until an operator retries it.
+type Blocked struct {
+	Twin     string    `msgpack:"twin" json:"twin"`
+	LocalKey string    `msgpack:"key" json:"key,omitempty"`
+	Peer     string    `msgpack:"peer" json:"peer"`
+	Seq      uint64    `msgpack:"seq" json:"seq"`
+	Remote   bool      `msgpack:"remote" json:"remote"` // the peer failed to apply our event
+	Error    string    `msgpack:"err" json:"error"`
+	Since    time.Time `msgpack:"since" json:"since"`
+	Attempts int       `msgpack:"n" json:"attempts"`
+}
+
+// Block records a blocked twin (replacing an earlier record).
+func (t *Tx) Block(b Blocked) error { return t.setMsg("b/"+b.Twin, &b) }
+
+// Unblock removes a twin's blocked record.
+func (t *Tx) Unblock(twin string) { t.del("b/" + twin) }
+
+// GetBlocked returns a twin's blocked record, or ErrNotFound.
+func (t *Tx) GetBlocked(twin string) (Blocked, error) {
+	var b Blocked
+	if err := t.getMsg("b/"+twin, &b); err != nil {
+		return Blocked{}, err
+	}
+	return b, nil
+}
+
+// BlockedTwins lists every blocked twin, oldest first.
+func (t *Tx) BlockedTwins() ([]Blocked, error) {
+	var out []Blocked
+	err := t.scan("b/", false, func(key string, val []byte) (bool, error) {
+		var b Blocked
+		if err := msgpack.Unmarshal(val, &b); err != nil {
+			return false, fmt.Errorf("decode %s: %w", key, err)
+		}
+		out = append(out, b)
+		return true, nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
+	return out, err
+}
+
+// ---- history ----
+
+// Record is one line of a twin's history.
+type Record struct {
+	Time     time.Time `msgpack:"t" json:"time"`
+	Dir      string    `msgpack:"d" json:"dir"` // "out" or "in"
+	Peer     string    `msgpack:"p" json:"peer"`
+	Seq      uint64    `msgpack:"s" json:"seq"`
+	EventID  string    `msgpack:"e" json:"event_id"`
+	What     string    `msgpack:"w" json:"what"` // queued, sent, applied, skipped, failed, acked
+	Fields   []string  `msgpack:"f" json:"fields,omitempty"`
+	LocalKey string    `msgpack:"k" json:"key,omitempty"`
+	Error    string    `msgpack:"x" json:"error,omitempty"`
+}
+
+// AddHistory appends a record to the twin's history and drops the oldest
+// beyond HistoryKeep. The caller stores the twin afterwards (PutTwin).
+func (t *Tx) AddHistory(tw *Twin, r Record) error {
+	tw.HistN++
+	if tw.HistN > HistoryKeep {
+		t.del(histKey(tw.ID, tw.HistN-HistoryKeep))
+	}
+	return t.setMsg(histKey(tw.ID, tw.HistN), &r)
+}
+
+func histKey(twin string, n uint64) string { return seqKey("h/", twin, n) }
+
+// History returns a twin's history, oldest first.
+func (t *Tx) History(twin string) ([]Record, error) {
+	var out []Record
+	err := t.scan("h/"+twin+"/", false, func(key string, val []byte) (bool, error) {
+		var r Record
+		if err := msgpack.Unmarshal(val, &r); err != nil {
+			return false, fmt.Errorf("decode %s: %w", key, err)
+		}
+		out = append(out, r)
+		return true, nil
+	})
+	return out, err
+}
+
+// ---- counts ----
+
+// Count returns the number of keys under a prefix ("o/", "i/", "t/", ...).
+func (t *Tx) Count(prefix string) (int, error) {
+	n := 0
+	err := t.scan(prefix, true, func(string, []byte) (bool, error) { n++; return true, nil })
+	return n, err
+}
+
+type badgerLogger struct{ log *slog.Logger }
+
+func (l badgerLogger) Errorf(f string, a ...any) {
+	l.log.Error("badger: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (l badgerLogger) Warningf(f string, a ...any) {
+	l.log.Warn("badger: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (l badgerLogger) Infof(f string, a ...any) {
+	l.log.Debug("badger: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (l badgerLogger) Debugf(f string, a ...any) {}
