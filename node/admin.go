@@ -111,6 +111,7 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/issues/{key}", n.apiIssue)
 	mux.HandleFunc("PATCH /v1/issues/{key}", n.apiIssueEdit)
 	mux.HandleFunc("POST /v1/issues/{key}/comments", n.apiIssueComment)
+	n.registerOps(mux)
 	return mux
 }
 

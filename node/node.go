@@ -66,6 +66,10 @@ type Options struct {
 	// Tracker replaces the tracker adapter (tests inject faults with it).
 	// Its change feed is polled unless it offers OnChange.
 	Tracker adapters.Tracker
+
+	// dropAck, when set, is asked before each ack is sent; true drops it
+	// (tests of lost acks).
+	dropAck func(replica.Ack) bool
 }
 
 // Node is one issuemesh node.

@@ -41,6 +41,7 @@ type peerState struct {
 	wakeApply chan struct{}
 	acks      chan replica.Ack
 	cancel    context.CancelFunc
+	dropAck   func(replica.Ack) bool
 }
 
 func newPeerState(id peer.ID, info store.Peer) *peerState {
@@ -78,6 +79,9 @@ func (ps *peerState) kick(ch chan struct{}) {
 // ack is dropped: the source retransmits after its ack timeout and the
 // retransmission is answered from the received set.
 func (ps *peerState) queueAck(a replica.Ack) {
+	if ps.dropAck != nil && ps.dropAck(a) {
+		return
+	}
 	select {
 	case ps.acks <- a:
 	default:
@@ -123,6 +127,7 @@ func (n *Node) startPeer(ctx context.Context, ps *peerState) {
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	ps.cancel = cancel
+	ps.dropAck = n.opts.dropAck
 	n.goRun(pctx, "sender "+ps.id.String(), func(ctx context.Context) error { return n.runSender(ctx, ps) })
 	n.goRun(pctx, "applier "+ps.id.String(), func(ctx context.Context) error { return n.runApplier(ctx, ps) })
 	n.goRun(pctx, "acks "+ps.id.String(), func(ctx context.Context) error { return n.runAckSender(ctx, ps) })

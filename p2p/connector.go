@@ -171,6 +171,7 @@ func (c *Connector) evaluate(ctx context.Context, states map[peer.ID]*peerState,
 			}
 			continue
 		}
+		c.log.Debug("dialing peer", "peer", id, "failures", st.failures)
 		st.dialing = true
 		st.next = now.Add(minBackoff) // successive attempts at least minBackoff apart
 		dials.Add(1)

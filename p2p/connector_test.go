@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,13 @@ func TestConnector(t *testing.T) {
 	b := newTestHost(t, Config{Key: keyB, Allow: NewAllowlist(a.ID())})
 	a.Peerstore().AddAddrs(b.ID(), b.Network().ListenAddresses(), peerstore.PermanentAddrTTL)
 
-	log, buf := newLogger()
+	buf := &logBuf{}
+	log := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("connector log:\n%s", buf)
+		}
+	})
 	conn := NewConnector(a, allowA, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -34,7 +41,11 @@ func TestConnector(t *testing.T) {
 		t.Errorf("second concurrent Run: got %v, want an 'already running' error", err)
 	}
 
-	// B hangs up; A must come back on a new connection.
+	// B hangs up; A must come back on a new connection. (Wait until B has
+	// registered the connection too, or ClosePeer has nothing to close.)
+	waitFor(t, 10*time.Second, "B to see the connection", func() bool {
+		return b.Network().Connectedness(a.ID()) == network.Connected
+	})
 	old := connIDs(a, b.ID())
 	if err := b.Network().ClosePeer(a.ID()); err != nil {
 		t.Fatal(err)
@@ -63,9 +74,6 @@ func TestConnector(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after its context was cancelled")
-	}
-	if t.Failed() {
-		t.Logf("connector log:\n%s", buf)
 	}
 }
 

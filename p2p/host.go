@@ -228,6 +228,9 @@ func FullAddrs(h host.Host) []string {
 		if manet.IsIP6LinkLocal(a) || manet.IsIPUnspecified(a) {
 			continue
 		}
+		if strings.HasPrefix(a.String(), "/p2p-circuit") {
+			continue // a relay client's placeholder, not reachable by itself
+		}
 		if _, id := peer.SplitAddr(a); id == "" {
 			a = a.Encapsulate(suffix.Multiaddr())
 		}

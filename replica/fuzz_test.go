@@ -7,6 +7,8 @@ import (
 	"io"
 	"reflect"
 	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // mutations derives damaged variants of a valid message: cut short, one
@@ -60,6 +62,11 @@ func FuzzUnmarshalEvent(f *testing.F) {
 			}
 			return
 		}
+		// The msgpack library must read what was accepted the same way.
+		var lib Event
+		if err := msgpack.Unmarshal(b, &lib); err != nil || !reflect.DeepEqual(lib, e) {
+			t.Fatalf("msgpack reads the accepted event differently (%v):\nlib  %+v\nours %+v", err, lib, e)
+		}
 		// What was accepted must encode, and its encoding must decode to
 		// the same values and encode again to the same bytes.
 		b1, err := MarshalEvent(&e)
@@ -107,6 +114,10 @@ func FuzzUnmarshalAcks(f *testing.F) {
 				t.Fatalf("error wraps neither ErrMalformed nor ErrVersion: %v", err)
 			}
 			return
+		}
+		var lib Acks
+		if err := msgpack.Unmarshal(b, &lib); err != nil || !reflect.DeepEqual(lib, a) {
+			t.Fatalf("msgpack reads the accepted acks differently (%v):\nlib  %+v\nours %+v", err, lib, a)
 		}
 		b1, err := MarshalAcks(&a)
 		if err != nil {

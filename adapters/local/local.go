@@ -221,13 +221,16 @@ func (t *Tracker) loadMeta(want string) error {
 				t.prefix = DefaultPrefix
 			}
 			t.ctr = counters{nextNum: 1, nextRev: 1}
-			for _, kv := range [][2][]byte{
+			for _, kv := range []struct {
+				key string
+				val []byte
+			}{
 				{metaFormat, []byte(formatVersion)},
 				{metaPrefix, []byte(t.prefix)},
 				{metaNextNum, u64(1)},
 				{metaNextRev, u64(1)},
 			} {
-				if err := txn.Set(kv[0], kv[1]); err != nil {
+				if err := txn.Set([]byte(kv.key), kv.val); err != nil {
 					return fmt.Errorf("initialise the database: %w", err)
 				}
 			}
@@ -243,10 +246,10 @@ func (t *Tracker) loadMeta(want string) error {
 			return fmt.Errorf("the database was created with key prefix %q, not %q (keys cannot be renamed)", t.prefix, want)
 		}
 		for _, c := range []struct {
-			key []byte
+			key string
 			dst *uint64
 		}{{metaNextNum, &t.ctr.nextNum}, {metaNextRev, &t.ctr.nextRev}} {
-			item, err := txn.Get(c.key)
+			item, err := txn.Get([]byte(c.key))
 			if err != nil {
 				return fmt.Errorf("read counter %s: %w", c.key, err)
 			}
@@ -261,8 +264,8 @@ func (t *Tracker) loadMeta(want string) error {
 	})
 }
 
-func getString(txn *badger.Txn, key []byte) (string, error) {
-	item, err := txn.Get(key)
+func getString(txn *badger.Txn, key string) (string, error) {
+	item, err := txn.Get([]byte(key))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return "", nil
 	}
@@ -444,7 +447,7 @@ func (t *Tracker) List(ctx context.Context) ([]adapters.Issue, error) {
 	var out []adapters.Issue
 	err := t.view(ctx, func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
-		opts.Prefix = issuePrefix
+		opts.Prefix = []byte(issuePrefix)
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -491,7 +494,7 @@ func (t *Tracker) Changes(ctx context.Context, since adapters.Cursor, limit int)
 	last := from
 	err := t.view(ctx, func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
-		opts.Prefix = revPrefix
+		opts.Prefix = []byte(revPrefix)
 		opts.PrefetchValues = false
 		it := txn.NewIterator(opts)
 		defer it.Close()

@@ -841,7 +841,9 @@ func TestBatch(t *testing.T) {
 	ops := []func() (adapters.Issue, error){
 		func() (adapters.Issue, error) { return tr.Create(ctx, adapters.Issue{Summary: "a", TwinID: "T"}) },
 		func() (adapters.Issue, error) { return tr.Update(ctx, "LOCAL-1", adapters.Patch{Summary: new("a2")}) },
-		func() (adapters.Issue, error) { return tr.Create(ctx, adapters.Issue{Summary: "dup twin", TwinID: "T"}) },
+		func() (adapters.Issue, error) {
+			return tr.Create(ctx, adapters.Issue{Summary: "dup twin", TwinID: "T"})
+		},
 		func() (adapters.Issue, error) { return tr.Create(ctx, adapters.Issue{}) },
 		func() (adapters.Issue, error) { return tr.Update(ctx, "LOCAL-1", adapters.Patch{Summary: new("a2")}) },
 	}
@@ -854,7 +856,9 @@ func TestBatch(t *testing.T) {
 		func() (adapters.Issue, error) {
 			return tr.Create(ctx, adapters.Issue{Summary: "huge", Description: strings.Repeat("h", maxRecordSize+1)})
 		},
-		func() (adapters.Issue, error) { return tr.Update(ctx, "LOCAL-13", adapters.Patch{Labels: &[]string{"last"}}) },
+		func() (adapters.Issue, error) {
+			return tr.Update(ctx, "LOCAL-13", adapters.Patch{Labels: &[]string{"last"}})
+		},
 		func() (adapters.Issue, error) { return tr.Create(ctx, adapters.Issue{Summary: "after", TwinID: "T2"}) },
 	)
 	res := make([]chan outcome, len(ops))

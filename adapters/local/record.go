@@ -15,15 +15,15 @@ import (
 
 // Database layout. Every key starts with a one-letter namespace and a slash;
 // numbers are 8-byte big-endian so that Badger's key order is numeric order.
-var (
-	issuePrefix = []byte("i/") // i/<issue number> -> msgpack record
-	revPrefix   = []byte("r/") // r/<revision>     -> issue number (only the issue's latest revision)
-	twinPrefix  = []byte("t/") // t/<twin marker>  -> issue number
+const (
+	issuePrefix = "i/" // i/<issue number> -> msgpack record
+	revPrefix   = "r/" // r/<revision>     -> issue number (only the issue's latest revision)
+	twinPrefix  = "t/" // t/<twin marker>  -> issue number
 
-	metaFormat  = []byte("m/format")     // storage format version, decimal
-	metaPrefix  = []byte("m/prefix")     // the key prefix the DB was created with
-	metaNextNum = []byte("m/next-issue") // next issue number, 8-byte big-endian
-	metaNextRev = []byte("m/next-rev")   // next revision, 8-byte big-endian
+	metaFormat  = "m/format"     // storage format version, decimal
+	metaPrefix  = "m/prefix"     // the key prefix the DB was created with
+	metaNextNum = "m/next-issue" // next issue number, 8-byte big-endian
+	metaNextRev = "m/next-rev"   // next revision, 8-byte big-endian
 )
 
 // formatVersion is the storage format written by this package. A database
@@ -74,9 +74,9 @@ type comment struct {
 
 func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
-func issueKey(num uint64) []byte { return binary.BigEndian.AppendUint64(slices.Clip(issuePrefix), num) }
-func revKey(rev uint64) []byte   { return binary.BigEndian.AppendUint64(slices.Clip(revPrefix), rev) }
-func twinKey(twin string) []byte { return append(slices.Clip(twinPrefix), twin...) }
+func issueKey(num uint64) []byte { return binary.BigEndian.AppendUint64([]byte(issuePrefix), num) }
+func revKey(rev uint64) []byte   { return binary.BigEndian.AppendUint64([]byte(revPrefix), rev) }
+func twinKey(twin string) []byte { return append([]byte(twinPrefix), twin...) }
 
 func readU64(b []byte) (uint64, error) {
 	if len(b) != 8 {

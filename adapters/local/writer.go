@@ -305,8 +305,8 @@ func (t *Tracker) computeCreate(txn *badger.Txn, in adapters.Issue) (adapters.Is
 	muts := []mutation{
 		{key: issueKey(r.Num), val: val},
 		{key: revKey(r.Rev), val: u64(r.Num)},
-		{key: metaNextNum, val: u64(r.Num + 1)},
-		{key: metaNextRev, val: u64(r.Rev + 1)},
+		{key: []byte(metaNextNum), val: u64(r.Num + 1)},
+		{key: []byte(metaNextRev), val: u64(r.Rev + 1)},
 	}
 	if r.TwinID != "" {
 		muts = append(muts, mutation{key: twinKey(r.TwinID), val: u64(r.Num)})
@@ -374,7 +374,7 @@ func (t *Tracker) computeUpdate(txn *badger.Txn, key string, p adapters.Patch) (
 		mutation{key: issueKey(num), val: val},
 		mutation{key: revKey(oldRev), del: true},
 		mutation{key: revKey(r.Rev), val: u64(num)},
-		mutation{key: metaNextRev, val: u64(r.Rev + 1)},
+		mutation{key: []byte(metaNextRev), val: u64(r.Rev + 1)},
 	)
 	t.ctr.nextRev++
 	return r.issue(t.prefix), muts, nil

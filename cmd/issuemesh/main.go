@@ -54,7 +54,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "home", Usage: "the node's home folder", EnvVars: []string{"ISSUEMESH_HOME"}, Value: defaultHome()},
 		},
-		Commands: []*cli.Command{
+		Commands: append([]*cli.Command{
 			{
 				Name:  "init",
 				Usage: "create a node's home: identity key and config.yaml",
@@ -97,7 +97,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					{Name: "list", Usage: "list issues", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueList},
 				},
 			},
-		},
+		}, opsCommands()...),
 	}
 }
 

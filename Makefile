@@ -1,0 +1,34 @@
+# issuemesh: make demo shows two real nodes syncing; make test runs everything.
+GO      ?= go
+BIN     := bin/issuemesh
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build demo test test-unit lint fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/issuemesh
+
+## demo: two node processes on loopback sync an issue both ways.
+demo: build
+	BIN=$(CURDIR)/$(BIN) bash scripts/demo.sh
+
+## test: lint, unit, fuzz seeds, e2e with real processes (and, as root, the
+## tests that need system services); prints what it skipped and why.
+test:
+	bash scripts/test.sh
+
+## lint: gofmt, go vet, staticcheck.
+lint:
+	bash scripts/test.sh lint
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./replica/ -run '^$$' -fuzz FuzzUnmarshalEvent -fuzztime $(FUZZTIME)
+	$(GO) test ./replica/ -run '^$$' -fuzz FuzzUnmarshalAcks -fuzztime $(FUZZTIME)
+	$(GO) test ./replica/ -run '^$$' -fuzz FuzzReadFrame -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/issuemesh/issuemesh/node"
+	"github.com/issuemesh/issuemesh/store"
+)
+
+// Operator commands: queue, errors, retry, pause, resume, history.
+
+func opsCommands() []*cli.Command {
+	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "print JSON"}
+	return []*cli.Command{
+		{Name: "queue", Usage: "show pending events per peer, with the age of the oldest", Flags: []cli.Flag{jsonFlag}, Action: cmdQueue},
+		{Name: "errors", Usage: "show blocked twins: the error and since when", Flags: []cli.Flag{jsonFlag}, Action: cmdErrors},
+		{
+			Name: "retry", Usage: "apply a blocked issue again (or every blocked one)", ArgsUsage: "KEY",
+			Flags:  []cli.Flag{&cli.BoolFlag{Name: "all", Usage: "retry every blocked twin"}, jsonFlag},
+			Action: cmdRetry,
+		},
+		{Name: "pause", Usage: "stop sending to a peer; changes keep queueing", ArgsUsage: "PEER", Action: func(c *cli.Context) error { return cmdPause(c, true) }},
+		{Name: "resume", Usage: "send to a paused peer again, queued changes first", ArgsUsage: "PEER", Action: func(c *cli.Context) error { return cmdPause(c, false) }},
+		{Name: "history", Usage: "what was sent and received for an issue, with results", ArgsUsage: "KEY", Flags: []cli.Flag{jsonFlag}, Action: cmdHistory},
+	}
+}
+
+func cmdQueue(c *cli.Context) error {
+	var q []node.QueueEntry
+	if err := call(c, "GET", "/v1/queue", nil, &q); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, q)
+	}
+	w := c.App.Writer
+	if len(q) == 0 {
+		fmt.Fprintln(w, "no peers")
+	}
+	for _, e := range q {
+		name := e.PeerName
+		if name == "" {
+			name = e.Peer
+		}
+		line := fmt.Sprintf("%-12s %6d pending", name, e.Pending)
+		if e.Age != "" {
+			line += ", oldest " + e.Age + " old"
+		}
+		if e.Incoming > 0 {
+			line += fmt.Sprintf(", %d received waiting", e.Incoming)
+		}
+		if e.Paused {
+			line += " (paused)"
+		}
+		fmt.Fprintln(w, line)
+	}
+	return nil
+}
+
+func cmdErrors(c *cli.Context) error {
+	var bs []store.Blocked
+	if err := call(c, "GET", "/v1/errors", nil, &bs); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, bs)
+	}
+	w := c.App.Writer
+	if len(bs) == 0 {
+		fmt.Fprintln(w, "no blocked twins")
+	}
+	for _, b := range bs {
+		where := "here"
+		if b.Remote {
+			where = "at peer " + b.Peer
+		}
+		key := b.LocalKey
+		if key == "" {
+			key = "(twin " + b.Twin + ", not created here)"
+		}
+		fmt.Fprintf(w, "%s blocked %s since %s (%d attempts): %s\n", key, where, b.Since.Local().Format(time.DateTime), b.Attempts, b.Error)
+	}
+	if len(bs) > 0 {
+		fmt.Fprintln(w, "fix the cause, then: issuemesh retry KEY (or --all)")
+	}
+	return nil
+}
+
+func cmdRetry(c *cli.Context) error {
+	in := node.RetryInput{All: c.Bool("all")}
+	if !in.All {
+		if c.NArg() != 1 {
+			return errors.New("retry takes one issue KEY, or --all")
+		}
+		in.Key = c.Args().First()
+	}
+	var res node.RetryResult
+	if err := call(c, "POST", "/v1/retry", in, &res); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, res)
+	}
+	keys := make([]string, 0, len(res.Retried))
+	for _, b := range res.Retried {
+		keys = append(keys, b.LocalKey)
+	}
+	fmt.Fprintf(c.App.Writer, "retrying %d: %s\n", len(keys), strings.Join(keys, " "))
+	return nil
+}
+
+func cmdPause(c *cli.Context, pause bool) error {
+	if c.NArg() != 1 {
+		return fmt.Errorf("%s takes one PEER (its ID or name)", c.Command.Name)
+	}
+	verb := "pause"
+	if !pause {
+		verb = "resume"
+	}
+	var pi node.PeerInfo
+	if err := call(c, "POST", "/v1/peers/"+node.PathEscape(c.Args().First())+"/"+verb, nil, &pi); err != nil {
+		return err
+	}
+	state := "resumed"
+	if pi.Paused {
+		state = "paused"
+	}
+	fmt.Fprintf(c.App.Writer, "%s %s (%d pending)\n", state, pi.ID, pi.Pending)
+	return nil
+}
+
+func cmdHistory(c *cli.Context) error {
+	key, err := oneKey(c)
+	if err != nil {
+		return err
+	}
+	var h node.HistoryView
+	if err := call(c, "GET", "/v1/history/"+node.PathEscape(key), nil, &h); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, h)
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "%s (twin %s)\n", h.Key, h.Twin)
+	for _, r := range h.Records {
+		line := fmt.Sprintf("%s %-3s %-8s peer %s seq %d", r.Time.Local().Format("2006-01-02 15:04:05.000"), r.Dir, r.What, short(r.Peer), r.Seq)
+		if len(r.Fields) > 0 {
+			line += " fields " + strings.Join(r.Fields, ",")
+		}
+		if r.LocalKey != "" && r.Dir == "out" && r.What == "acked" {
+			line += " as " + r.LocalKey
+		}
+		if r.Error != "" {
+			line += ": " + r.Error
+		}
+		fmt.Fprintln(w, line)
+	}
+	return nil
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return "…" + id[len(id)-8:]
+	}
+	return id
+}

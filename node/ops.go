@@ -1,0 +1,279 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/issuemesh/issuemesh/store"
+)
+
+// Operator commands: the queue, blocked twins and their retry, pausing a
+// peer, and the history of an issue.
+
+// QueueEntry is the pending outgoing work for one peer.
+type QueueEntry struct {
+	Peer     string    `json:"peer"`
+	PeerName string    `json:"peer_name,omitempty"`
+	Pending  int       `json:"pending"`
+	Oldest   time.Time `json:"oldest,omitzero"`
+	Age      string    `json:"age,omitempty"`
+	Paused   bool      `json:"paused"`
+	Incoming int       `json:"incoming"` // received from the peer, waiting to be applied
+}
+
+// RetryInput is the body of retry: one issue key (or twin ID, for a twin
+// that could not be created here), or all.
+type RetryInput struct {
+	Key string `json:"key,omitempty"`
+	All bool   `json:"all,omitempty"`
+}
+
+// RetryResult says which twins were released.
+type RetryResult struct {
+	Retried []store.Blocked `json:"retried"`
+}
+
+// HistoryView is the history of one issue.
+type HistoryView struct {
+	Key     string         `json:"key"`
+	Twin    string         `json:"twin"`
+	Records []store.Record `json:"records"`
+}
+
+func (n *Node) registerOps(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/queue", n.apiQueue)
+	mux.HandleFunc("GET /v1/errors", n.apiErrors)
+	mux.HandleFunc("POST /v1/retry", n.apiRetry)
+	mux.HandleFunc("POST /v1/peers/{peer}/pause", func(w http.ResponseWriter, r *http.Request) { n.apiPause(w, r, true) })
+	mux.HandleFunc("POST /v1/peers/{peer}/resume", func(w http.ResponseWriter, r *http.Request) { n.apiPause(w, r, false) })
+	mux.HandleFunc("GET /v1/history/{key}", n.apiHistory)
+}
+
+func (n *Node) apiQueue(w http.ResponseWriter, r *http.Request) {
+	var peers []store.Peer
+	var stats map[string]*store.QueueStat
+	incoming := map[string]int{}
+	err := n.store.View(func(tx *store.Tx) error {
+		var err error
+		if peers, err = tx.Peers(); err != nil {
+			return err
+		}
+		if stats, err = tx.QueueStats(); err != nil {
+			return err
+		}
+		for _, p := range peers {
+			if incoming[p.ID], err = tx.Count("i/" + p.ID + "/"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	out := make([]QueueEntry, 0, len(peers))
+	now := time.Now()
+	for _, p := range peers {
+		q := QueueEntry{Peer: p.ID, PeerName: p.Name, Paused: p.Paused, Incoming: incoming[p.ID]}
+		if st := stats[p.ID]; st != nil {
+			q.Pending, q.Oldest = st.Pending, st.Oldest
+			if !st.Oldest.IsZero() {
+				q.Age = now.Sub(st.Oldest).Round(time.Millisecond).String()
+			}
+		}
+		out = append(out, q)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PeerName+out[i].Peer < out[j].PeerName+out[j].Peer })
+	writeJSON(w, 200, out)
+}
+
+func (n *Node) apiErrors(w http.ResponseWriter, r *http.Request) {
+	var bs []store.Blocked
+	if err := n.store.View(func(tx *store.Tx) (err error) { bs, err = tx.BlockedTwins(); return }); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if bs == nil {
+		bs = []store.Blocked{}
+	}
+	writeJSON(w, 200, bs)
+}
+
+func (n *Node) apiRetry(w http.ResponseWriter, r *http.Request) {
+	var in RetryInput
+	if err := readJSON(r, &in); err != nil {
+		writeErr(w, err)
+		return
+	}
+	res, err := n.Retry(r.Context(), in)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, 200, res)
+}
+
+// Retry releases blocked twins: one issue's (by local key), or all. A twin
+// blocked here is applied again from its oldest waiting event, in order. A
+// twin that a peer failed to apply is shared with that peer again; the peer
+// applies it once its own operator has retried it there.
+func (n *Node) Retry(ctx context.Context, in RetryInput) (RetryResult, error) {
+	if in.Key == "" && !in.All {
+		return RetryResult{}, fmt.Errorf("%w: name an issue key or ask for all", errBadRequest)
+	}
+	var res RetryResult
+	err := n.store.Update(ctx, func(tx *store.Tx) error {
+		res.Retried = res.Retried[:0]
+		bs, err := tx.BlockedTwins()
+		if err != nil {
+			return err
+		}
+		for _, b := range bs {
+			if !in.All && b.LocalKey != in.Key && b.Twin != in.Key {
+				continue
+			}
+			tx.Unblock(b.Twin)
+			if b.Remote {
+				// Share the current state again: forget what the link
+				// believes the peer has.
+				if tw, err := tx.GetTwin(b.Twin); err == nil {
+					l := tw.Link(b.Peer)
+					l.Baseline = l.Baseline.Clone()
+					l.Baseline.Fields = nil
+					l.Baseline.Comments = nil
+					if err := tx.PutTwin(tw); err != nil {
+						return err
+					}
+				}
+			}
+			res.Retried = append(res.Retried, b)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	if !in.All && len(res.Retried) == 0 {
+		return res, fmt.Errorf("%w: issue %s is not blocked", store.ErrNotFound, in.Key)
+	}
+	for _, b := range res.Retried {
+		id, err := peer.Decode(b.Peer)
+		if err != nil {
+			continue
+		}
+		if b.Remote {
+			if err := n.share(ctx, []string{b.LocalKey}, []peer.ID{id}); err != nil {
+				return res, err
+			}
+		} else if ps := n.peer(id); ps != nil {
+			ps.kick(ps.wakeApply)
+		}
+	}
+	if res.Retried == nil {
+		res.Retried = []store.Blocked{}
+	}
+	return res, nil
+}
+
+// resolvePeer finds a peer by ID or name.
+func (n *Node) resolvePeer(s string) (peer.ID, error) {
+	if id, err := peer.Decode(s); err == nil {
+		if n.peer(id) != nil {
+			return id, nil
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var found []peer.ID
+	for id, ps := range n.peers {
+		if ps.info.Name == s {
+			found = append(found, id)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return "", fmt.Errorf("%w: no peer with ID or name %q", store.ErrNotFound, s)
+	default:
+		return "", fmt.Errorf("%w: %d peers are named %q; use the peer ID", errBadRequest, len(found), s)
+	}
+}
+
+func (n *Node) apiPause(w http.ResponseWriter, r *http.Request, pause bool) {
+	id, err := n.resolvePeer(r.PathValue("peer"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := n.SetPaused(r.Context(), id, pause); err != nil {
+		writeErr(w, err)
+		return
+	}
+	infos, err := n.peerInfos()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	for _, pi := range infos {
+		if pi.ID == id.String() {
+			writeJSON(w, 200, pi)
+			return
+		}
+	}
+	writeErr(w, errors.New("peer vanished"))
+}
+
+// SetPaused pauses or resumes sending to a peer. While paused, changes keep
+// queueing; on resume they all go out in order.
+func (n *Node) SetPaused(ctx context.Context, id peer.ID, pause bool) error {
+	var p store.Peer
+	err := n.store.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		if p, err = tx.GetPeer(id.String()); err != nil {
+			return err
+		}
+		p.Paused = pause
+		return tx.PutPeer(p)
+	})
+	if err != nil {
+		return err
+	}
+	if ps := n.peer(id); ps != nil {
+		ps.mu.Lock()
+		ps.info = p
+		ps.mu.Unlock()
+		ps.kick(ps.wakeSend)
+	}
+	n.log.Info("peer paused state changed", "peer", id, "paused", pause)
+	return nil
+}
+
+func (n *Node) apiHistory(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	var v HistoryView
+	err := n.store.View(func(tx *store.Tx) error {
+		tw, err := tx.TwinByKey(key)
+		if err != nil {
+			return err
+		}
+		v.Key, v.Twin = key, tw.ID
+		v.Records, err = tx.History(tw.ID)
+		return err
+	})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if v.Records == nil {
+		v.Records = []store.Record{}
+	}
+	writeJSON(w, 200, v)
+}

@@ -1,0 +1,166 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/replica"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// A change applied by sync is recognised and not sent back: after B applies
+// A's issue and B's trigger has looked at the change it caused, B has sent
+// nothing to A, and A has received nothing.
+func TestAppliedChangeIsNotSentBack(t *testing.T) {
+	ctx := context.Background()
+	a, b := startNode(t, "a", Options{}), startNode(t, "b", Options{})
+	pairNodes(t, a, b)
+
+	is, err := a.tracker.Create(ctx, adapters.Issue{Summary: "echo?", Status: "Open", Labels: []string{"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "B applied A's issue and A got the ack", func() bool {
+		_, ok := b.issueBySummary(t, "echo?")
+		return ok && a.count(t, "o/") == 0
+	})
+	onB, _ := b.issueBySummary(t, "echo?")
+	// B changes it; A applies; again nothing comes back to B.
+	if _, err := b.tracker.Update(ctx, onB.Key, adapters.Patch{Status: ptr("Done"), AddComments: []adapters.Comment{{Author: "bob", Body: "done"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "A applied B's change", func() bool {
+		got, err := a.tracker.Get(ctx, is.Key)
+		return err == nil && got.Status == "Done" && len(got.Comments) == 1 && b.count(t, "o/") == 0
+	})
+	waitFor(t, 10*time.Second, "both triggers looked at every change", func() bool { return a.settled(t) && b.settled(t) })
+
+	count := func(recs []string, what string) int {
+		n := 0
+		for _, r := range recs {
+			if r == what {
+				n++
+			}
+		}
+		return n
+	}
+	summarise := func(tn *testNode, key string) []string {
+		var out []string
+		for _, r := range tn.history(t, key) {
+			out = append(out, r.Dir+" "+r.What)
+		}
+		return out
+	}
+	ha, hb := summarise(a, is.Key), summarise(b, onB.Key)
+	// A: queued its create once and applied B's change once; B: applied
+	// A's create once and queued its own change once. No other events.
+	if count(ha, "out queued") != 1 || count(ha, "in applied") != 1 || count(hb, "out queued") != 1 || count(hb, "in applied") != 1 {
+		t.Fatalf("echo: A's history %v, B's history %v", ha, hb)
+	}
+	if a.count(t, "o/") != 0 || b.count(t, "o/") != 0 || a.count(t, "i/") != 0 || b.count(t, "i/") != 0 {
+		t.Fatal("events left in a queue")
+	}
+}
+
+// A stranger (a valid libp2p key that is not allowlisted) can neither
+// connect nor get a replica stream to the handler.
+func TestStrangerReplicaStreamRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a := startNode(t, "a", Options{})
+	stranger := newRawHost(t, a)
+
+	info, err := p2p.ParsePeerAddr(a.loopbackAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The dialer may see its side of the handshake complete before A's
+	// gater drops the connection in InterceptSecured; what matters is that
+	// nothing is ever served to it.
+	_ = stranger.Connect(ctx, info)
+	if s, err := p2p.OpenStream(ctx, stranger, a.ID(), p2p.ProtoReplica); err == nil {
+		writeEvent(t, s, stranger.ID(), 1)
+		buf := make([]byte, 1)
+		if _, rerr := s.Read(buf); rerr == nil {
+			t.Fatal("a stranger's replica stream was served")
+		}
+	}
+	waitFor(t, 5*time.Second, "the refusal is logged with the stranger's ID", func() bool {
+		return strings.Contains(a.logs.String(), stranger.ID().String())
+	})
+	if n := a.count(t, "r/"); n != 0 {
+		t.Fatalf("A received %d events from a stranger", n)
+	}
+}
+
+// Garbage on the replica protocol from an allowlisted peer is logged and
+// that stream is closed; the node keeps serving, and the same peer's next,
+// well-formed stream is applied.
+func TestGarbageOnReplicaProtocol(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a := startNode(t, "a", Options{})
+	peerHost := newRawHost(t, a)
+	if _, err := a.AddPeer(ctx, p2p.FullAddrs(peerHost)[0], "raw"); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := p2p.ParsePeerAddr(a.loopbackAddr(t))
+	if err := peerHost.Connect(ctx, info); err != nil {
+		t.Fatal(err)
+	}
+	garbage := []string{
+		"\x05hello",                        // a frame that is not msgpack
+		"\xff\xff\xff\xff\xff\xff\xff\x7f", // a length far over the limit
+		"\x03\x81\xa1v",                    // truncated msgpack
+	}
+	for i, g := range garbage {
+		s, err := p2p.OpenStream(ctx, peerHost, a.ID(), p2p.ProtoReplica)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Write([]byte(g))
+		s.CloseWrite()
+		s.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 1)
+		s.Read(buf) // returns when A resets or closes
+		s.Close()
+		waitFor(t, 5*time.Second, "error logged", func() bool {
+			return strings.Count(a.logs.String(), "bad data on the replica protocol") >= i+1
+		})
+	}
+	// The node still serves: a well-formed event from the same peer lands.
+	s, err := p2p.OpenStream(ctx, peerHost, a.ID(), p2p.ProtoReplica)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeEvent(t, s, peerHost.ID(), 1)
+	s.CloseWrite()
+	waitFor(t, 10*time.Second, "the good event is applied", func() bool {
+		_, ok := a.issueBySummary(t, "after garbage")
+		return ok
+	})
+	s.Close()
+}
+
+func writeEvent(t *testing.T, s interface{ Write([]byte) (int, error) }, origin peer.ID, seq uint64) {
+	t.Helper()
+	var r replica.Replica
+	r.Set(replica.FieldSummary, replica.Value{S: "after garbage", Clock: replica.Clock{Wall: time.Now().UnixMilli(), Peer: origin.String()}})
+	b, err := replica.MarshalEvent(&replica.Event{V: replica.Version, ID: "ev1", Twin: "twin1", Origin: origin.String(), Seq: seq, Replica: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(s)
+	if err := replica.WriteFrame(w, b); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+}

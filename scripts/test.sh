@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, then every Go test (unit, fuzz seed corpora,
+# e2e with real node processes). Tests that need something this machine
+# lacks skip with a reason; the summary lists every skip.
+# Usage: scripts/test.sh [lint]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+export PATH="$PATH:$($GO env GOPATH)/bin"
+
+lint() {
+	echo "== lint: gofmt, go vet, staticcheck"
+	local bad
+	bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+	if [ -n "$bad" ]; then
+		echo "gofmt would change:"; echo "$bad"; return 1
+	fi
+	$GO vet ./... || return 1
+	if ! command -v staticcheck >/dev/null 2>&1; then
+		echo "installing staticcheck (honnef.co/go/tools v0.8.2) from the Go module proxy"
+		$GO install honnef.co/go/tools/cmd/staticcheck@v0.8.2 || { echo "SKIPPED staticcheck: could not install it"; return 0; }
+	fi
+	staticcheck ./... || return 1
+	echo "lint: clean"
+}
+
+if [ "${1:-}" = "lint" ]; then
+	lint
+	exit $?
+fi
+
+lint || { echo "FAIL: lint"; exit 1; }
+
+echo "== go test (race detector on; e2e runs real issuemesh processes)"
+log=$(mktemp)
+start=$SECONDS
+$GO test -count=1 -race -timeout 20m -v ./... >"$log" 2>&1
+rc=$?
+# Show package results, failures with their output, and skips with reasons.
+grep -E '^(ok|FAIL|---|panic:|\s+--- FAIL)' "$log" | grep -v -- '--- PASS' || true
+if [ $rc -ne 0 ]; then
+	echo "== output of failing tests"
+	awk '/^=== RUN/{buf=""} {buf=buf"\n"$0} /^\s*--- FAIL/{print buf}' "$log" | tail -300
+	grep -E -A30 '^panic:' "$log" | head -80 || true
+fi
+passed=$(grep -cE '^\s*--- PASS' "$log")
+failed=$(grep -cE '^\s*--- FAIL' "$log")
+skipped=$(grep -cE '^\s*--- SKIP' "$log")
+if [ "$skipped" -gt 0 ]; then
+	echo "== skipped tests and why"
+	grep -E -A2 '^\s*--- SKIP' "$log" | grep -vE '^--$' | sed 's/^/  /'
+fi
+echo "== took $((SECONDS - start))s"
+rm -f "$log"
+echo "$passed passed, $failed failed, $skipped skipped"
+exit $rc
