@@ -35,6 +35,41 @@ type Config struct {
 	MDNS bool `yaml:"mdns"`
 	// Log sets the log level: debug, info, warn or error.
 	Log string `yaml:"log"`
+	// Connections holds per-peer sync settings, keyed by the peer's name
+	// (as given to peer add) or peer ID; the key "*" applies to every peer
+	// without its own entry.
+	Connections map[string]Connection `yaml:"connections,omitempty"`
+}
+
+// Connection is how this node syncs with one peer. Everything is optional:
+// with no entry, every issue syncs with the default rules.
+type Connection struct {
+	// Trigger is a Starlark expression over `issue` that decides which
+	// issues are shared, e.g. '"sync" in issue.labels'. Empty: all.
+	Trigger string `yaml:"trigger,omitempty"`
+	// Outgoing and Incoming are Starlark rule files (relative to the home).
+	// Empty: the default rules.
+	Outgoing string `yaml:"outgoing,omitempty"`
+	Incoming string `yaml:"incoming,omitempty"`
+	// StatusMap and PriorityMap translate this tracker's values into the
+	// shared values the peer sees (and back, for what the peer sends), e.g.
+	// {Resolved: Done}. Values not in the map pass unchanged.
+	StatusMap   map[string]string `yaml:"status_map,omitempty"`
+	PriorityMap map[string]string `yaml:"priority_map,omitempty"`
+}
+
+// Connection returns the settings for a peer: its own entry by ID, else by
+// name, else the "*" entry, else the defaults.
+func (c *Config) Connection(peerID, name string) Connection {
+	if cc, ok := c.Connections[peerID]; ok {
+		return cc
+	}
+	if name != "" {
+		if cc, ok := c.Connections[name]; ok {
+			return cc
+		}
+	}
+	return c.Connections["*"]
 }
 
 // Tracker is the tracker section.
@@ -119,6 +154,17 @@ func (c *Config) Validate() error {
 	case "auto", "public", "private":
 	default:
 		return fmt.Errorf("reachability: %q is not one of auto, public, private", c.Reachability)
+	}
+	for name, cc := range c.Connections {
+		for field, m := range map[string]map[string]string{"status_map": cc.StatusMap, "priority_map": cc.PriorityMap} {
+			back := map[string]string{}
+			for local, shared := range m {
+				if other, dup := back[shared]; dup {
+					return fmt.Errorf("connections.%s.%s: %q and %q both map to %q, so a received %q could not be mapped back", name, field, other, local, shared, shared)
+				}
+				back[shared] = local
+			}
+		}
 	}
 	switch c.Log {
 	case "debug", "info", "warn", "error":

@@ -19,6 +19,9 @@ func TestParse(t *testing.T) {
 		{"bad reachability", "reachability: maybe\n", `reachability: "maybe"`},
 		{"bad log", "log: loud\n", `log: "loud"`},
 		{"bad yaml", "listen: [\n", "config.yaml"},
+		{"connections", "connections:\n  partner:\n    status_map: {Resolved: Done}\n    trigger: '\"sync\" in issue.labels'\n", ""},
+		{"map not invertible", "connections:\n  partner:\n    status_map: {Resolved: Done, Closed: Done}\n", "both map to \"Done\""},
+		{"unknown connection key", "connections:\n  partner:\n    statusmap: {}\n", "field statusmap not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,6 +24,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -152,13 +154,9 @@ func Open(home string, opts Options) (*Node, error) {
 	}
 	if opts.Tracker != nil {
 		n.tracker = opts.Tracker
-	} else {
-		lt, err := local.Open(filepath.Join(home, TrackerDir), local.Options{Prefix: cfg.Tracker.Prefix, SyncWrites: !opts.NoSync, Logger: n.log})
-		if err != nil {
-			n.store.Close()
-			return nil, fmt.Errorf("open local tracker: %w", err)
-		}
-		n.tracker, n.local = lt, lt
+	} else if n.tracker, n.local, err = openTracker(home, cfg, opts); err != nil {
+		n.store.Close()
+		return nil, err
 	}
 	if nt, ok := n.tracker.(interface{ OnChange(func()) }); ok {
 		nt.OnChange(n.kickTrigger)
@@ -199,18 +197,25 @@ func (n *Node) Home() string { return n.home }
 // Run starts networking and the sync services and blocks until ctx is done.
 // It then stops taking new work, lets in-flight batches finish and returns.
 func (n *Node) Run(ctx context.Context) error {
-	h, err := p2p.NewHost(p2p.Config{
+	hc := p2p.Config{
 		Key:          n.key,
-		Listen:       n.cfg.Listen,
+		Listen:       n.listenAddrs(),
 		Allow:        n.allow,
 		Reachability: n.cfg.Reachability,
 		NATPortMap:   n.cfg.NATPortMap,
 		Logger:       n.log,
-	})
+	}
+	h, err := p2p.NewHost(hc)
+	if err != nil && !slices.Equal(hc.Listen, n.cfg.Listen) {
+		n.log.Warn("the ports used last time are taken; listening on new ones", "err", err)
+		hc.Listen = n.cfg.Listen
+		h, err = p2p.NewHost(hc)
+	}
 	if err != nil {
 		return err
 	}
 	defer h.Close()
+	n.rememberListen(h)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -283,6 +288,76 @@ func (n *Node) storedPeers() ([]store.Peer, error) {
 		return err
 	})
 	return ps, err
+}
+
+// listenAddrs is the configured listen addresses, where a port 0 (any
+// port) is replaced by the port this node got last time, so that a node
+// keeps its addresses across restarts and its peers find it again.
+func (n *Node) listenAddrs() []string {
+	var last []string
+	_ = n.store.View(func(tx *store.Tx) error {
+		s, err := tx.Cursor("listen")
+		if s != "" {
+			last = strings.Split(s, " ")
+		}
+		return err
+	})
+	out := make([]string, 0, len(n.cfg.Listen))
+	for _, a := range n.cfg.Listen {
+		out = append(out, a)
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			continue
+		}
+		for _, l := range last {
+			lm, err := ma.NewMultiaddr(l)
+			if err == nil && samePortZero(m, lm) {
+				out[len(out)-1] = l
+				break
+			}
+		}
+	}
+	return out
+}
+
+// samePortZero reports whether cfg is an any-port address and got is the
+// address it was bound to (same IP and transports, a real port).
+func samePortZero(cfg, got ma.Multiaddr) bool {
+	cp, gp := cfg.Protocols(), got.Protocols()
+	if len(cp) != len(gp) {
+		return false
+	}
+	for i := range cp {
+		if cp[i].Code != gp[i].Code {
+			return false
+		}
+	}
+	cip, _ := cfg.ValueForProtocol(cp[0].Code)
+	gip, _ := got.ValueForProtocol(gp[0].Code)
+	if cip != gip {
+		return false
+	}
+	for _, code := range []int{ma.P_TCP, ma.P_UDP} {
+		if v, err := cfg.ValueForProtocol(code); err == nil {
+			g, _ := got.ValueForProtocol(code)
+			return v == "0" && g != "0"
+		}
+	}
+	return false
+}
+
+func (n *Node) rememberListen(h host.Host) {
+	var got []string
+	for _, m := range h.Network().ListenAddresses() {
+		got = append(got, m.String())
+	}
+	err := n.store.Update(context.Background(), func(tx *store.Tx) error {
+		tx.SetCursor("listen", strings.Join(got, " "))
+		return nil
+	})
+	if err != nil {
+		n.log.Warn("could not remember the listen ports", "err", err)
+	}
 }
 
 // kickTrigger wakes the trigger loop; it never blocks.

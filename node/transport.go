@@ -305,7 +305,7 @@ func (n *Node) handleReplica(s network.Stream) {
 			}
 			ev, err := replica.UnmarshalEvent(frame)
 			if err == nil && ev.Origin != pid {
-				err = fmt.Errorf("event %s claims origin %s", ev.ID, ev.Origin)
+				err = fmt.Errorf("event %s claims origin %s: %w", ev.ID, ev.Origin, errWrongOrigin)
 			}
 			if err != nil {
 				readErr = err
@@ -339,14 +339,29 @@ func (n *Node) handleReplica(s network.Stream) {
 			ps.kick(ps.wakeApply)
 		}
 		if readErr != nil {
-			if !errors.Is(readErr, io.EOF) {
-				n.log.Error("bad data on the replica protocol; closing the stream", "peer", remote, "err", readErr)
-				s.Reset()
-			}
+			n.streamError(s, "replica", readErr)
 			return
 		}
 	}
 }
+
+// streamError ends a stream that failed: malformed input from the peer is
+// logged as an error naming the peer and what was wrong; a stream that just
+// ended (EOF, reset, connection closed) is normal and logged at debug.
+func (n *Node) streamError(s network.Stream, proto string, err error) {
+	remote := s.Conn().RemotePeer()
+	switch {
+	case errors.Is(err, io.EOF):
+		return
+	case errors.Is(err, replica.ErrMalformed), errors.Is(err, replica.ErrFrameTooLarge), errors.Is(err, replica.ErrVersion), errors.Is(err, errWrongOrigin):
+		n.log.Error("bad data on the "+proto+" protocol; closing the stream", "peer", remote, "addr", s.Conn().RemoteMultiaddr(), "err", err)
+	default:
+		n.log.Debug(proto+" stream ended", "peer", remote, "err", err)
+	}
+	s.Reset()
+}
+
+var errWrongOrigin = errors.New("event from another origin than the sending peer")
 
 // ---- acks ----
 
@@ -431,23 +446,21 @@ func (n *Node) handleAcks(s network.Stream) {
 	}
 	defer s.Close()
 	br := bufio.NewReaderSize(s, 32<<10)
+	var items []replica.Ack
 	for {
 		s.SetReadDeadline(time.Now().Add(streamIdle))
 		frame, err := replica.ReadFrame(br, replica.DefaultMaxFrame)
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				n.log.Error("bad data on the ack protocol; closing the stream", "peer", remote, "err", err)
-				s.Reset()
+		if err == nil {
+			var acks replica.Acks
+			if acks, err = replica.UnmarshalAcks(frame); err == nil {
+				items = acks.Items
 			}
-			return
 		}
-		acks, err := replica.UnmarshalAcks(frame)
 		if err != nil {
-			n.log.Error("bad ack on the ack protocol; closing the stream", "peer", remote, "err", err)
-			s.Reset()
+			n.streamError(s, "ack", err)
 			return
 		}
-		if err := n.recordAcks(context.Background(), remote, acks.Items); err != nil {
+		if err := n.recordAcks(context.Background(), remote, items); err != nil {
 			n.log.Error("recording acks failed; the events will be sent again", "peer", remote, "err", err)
 			s.Reset()
 			return

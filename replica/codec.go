@@ -79,16 +79,16 @@ func validateEvent(e *Event) error {
 		return fmt.Errorf("event: %w", err)
 	}
 	if err := checkID("twin ID", e.Twin); err != nil {
-		return fmt.Errorf("event %s: %w", e.ID, err)
+		return fmt.Errorf("event %q: %w", e.ID, err)
 	}
 	if err := checkID("origin peer ID", e.Origin); err != nil {
-		return fmt.Errorf("event %s: %w", e.ID, err)
+		return fmt.Errorf("event %q: %w", e.ID, err)
 	}
 	if err := checkString("source key", e.SourceKey); err != nil {
-		return fmt.Errorf("event %s: %w", e.ID, err)
+		return fmt.Errorf("event %q: %w", e.ID, err)
 	}
 	if err := validateReplica(&e.Replica); err != nil {
-		return fmt.Errorf("event %s: %w", e.ID, err)
+		return fmt.Errorf("event %q: %w", e.ID, err)
 	}
 	return nil
 }

@@ -500,7 +500,7 @@ func TestPrescanAcceptsWhatMsgpackWrites(t *testing.T) {
 		nil, true, false, 0, 1, -1, -32, -33, 127, 128, 255, 256, 65535, 65536, 1 << 32, -1 << 40, uint64(1<<64 - 1),
 		float32(1.5), 2.25, "", "a", strings.Repeat("s", 31), strings.Repeat("s", 32), strings.Repeat("s", 255),
 		strings.Repeat("s", 256), strings.Repeat("s", 65536), []byte{}, []byte{1}, bytes.Repeat([]byte{7}, 300),
-		bytes.Repeat([]byte{7}, 70000), []int{}, make([]int, 15), make([]int, 16), make([]int, 70000 / 8),
+		bytes.Repeat([]byte{7}, 70000), []int{}, make([]int, 15), make([]int, 16), make([]int, 70000/8),
 		map[string]int{}, map[string]int{"a": 1}, time.Unix(1, 0), time.Unix(1<<33, 1), time.Unix(1, 1),
 		map[string]any{"deep": []any{[]any{[]any{map[string]any{"x": []byte("y")}}}}},
 	}

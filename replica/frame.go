@@ -16,12 +16,14 @@ const DefaultMaxFrame = 4 << 20
 // Sentinel errors. Errors returned by this package wrap them with details, so
 // test them with errors.Is.
 var (
-	// ErrFrameTooLarge: a frame declares a length above the reader's limit.
+	// ErrFrameTooLarge reports a frame whose declared length is above the
+	// reader's limit.
 	ErrFrameTooLarge = errors.New("frame too large")
-	// ErrMalformed: bytes that are not a well-formed frame or message, or a
-	// message that breaks a limit or misses a required field.
+	// ErrMalformed reports bytes that are not a well-formed frame or
+	// message, or a message that breaks a limit or lacks a required field.
 	ErrMalformed = errors.New("malformed message")
-	// ErrVersion: a message of a major wire version this node does not speak.
+	// ErrVersion reports a message of a major wire version this node does
+	// not speak.
 	ErrVersion = errors.New("unsupported message version")
 )
 

@@ -55,6 +55,10 @@ func FuzzUnmarshalEvent(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The decoder must hold on its own, without the pre-scan in front.
+		var raw Event
+		_ = decodeEvent(&reader{b: b}, &raw)
+
 		e, err := UnmarshalEvent(b)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVersion) {
@@ -108,6 +112,9 @@ func FuzzUnmarshalAcks(f *testing.F) {
 	f.Add(rawMarshal(f, Acks{V: 2}))
 	f.Add(rawMarshal(f, Acks{V: Version, Items: []Ack{{Twin: "t", Result: 9}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		var raw Acks
+		_ = decodeAcks(&reader{b: b}, &raw)
+
 		a, err := UnmarshalAcks(b)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVersion) {
@@ -126,9 +133,6 @@ func FuzzUnmarshalAcks(f *testing.F) {
 		a1, err := UnmarshalAcks(b1)
 		if err != nil {
 			t.Fatalf("re-encoded acks are refused: %v", err)
-		}
-		if len(a.Items) == 0 {
-			a.Items = nil // an empty list is omitted on the wire
 		}
 		if !reflect.DeepEqual(a, a1) {
 			t.Fatalf("round trip changed the acks:\n%+v\n%+v", a, a1)

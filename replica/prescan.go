@@ -26,8 +26,8 @@ func checkVersion(v version) error {
 	return nil
 }
 
-// container is an open array or map during the pre-scan.
-type container struct {
+// level is an open array or map during the pre-scan.
+type level struct {
 	left  int  // values still to read (a map entry is two values)
 	isMap bool // values alternate key, value
 }
@@ -40,12 +40,15 @@ type container struct {
 // the top-level map's "v" entry so that another version is refused with
 // ErrVersion even when the rest of the message would not decode.
 //
-// The msgpack decoder that runs afterwards allocates from declared lengths
-// and skips unknown fields recursively; this pass is what makes both safe.
+// The decoder that runs afterwards (wire.go) checks its own bounds as well;
+// this pass is the single place that bounds nesting, including inside
+// unknown values, and it names the first fault with its byte offset. The
+// same pass also keeps the bytes safe for a reflection-based msgpack decoder,
+// should one ever be used on them.
 func prescan(b []byte) (version, error) {
 	var (
 		ver     version
-		stack   [MaxDepth + 1]container
+		stack   [MaxDepth + 1]level
 		top     = 0 // stack[0] is the virtual top level holding one value
 		i       = 0
 		wantVer = false // the value being read follows the top-level key "v"
@@ -174,7 +177,7 @@ func prescan(b []byte) (version, error) {
 				return ver, malformedAt(off, fmt.Sprintf("%s of %d entries cannot fit in the %d bytes left", kind(isMap), items, len(b)-i))
 			}
 			top++
-			stack[top] = container{left: values, isMap: isMap}
+			stack[top] = level{left: values, isMap: isMap}
 		}
 	}
 	if i != len(b) {
@@ -225,7 +228,6 @@ func kind(isMap bool) string {
 func malformedAt(off int, what string) error {
 	return fmt.Errorf("at byte %d: %s: %w", off, what, ErrMalformed)
 }
-
 
 func malformed(format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, ErrMalformed)...)

@@ -3,6 +3,16 @@
 // the hybrid logical clocks that order field edits, and the merge function
 // that makes every node converge on the same field values.
 //
+// Wire: a frame is a uvarint length and one msgpack message (WriteFrame,
+// ReadFrame). Messages are maps keyed by the structs' msgpack tags, exactly
+// as github.com/vmihailenco/msgpack/v5 writes them; the codec in this package
+// writes and reads that layout by hand, after a non-recursive pre-scan that
+// enforces the hard limits (MaxStringLen, MaxListLen, MaxDepth, ...).
+//
+// Merge: every field, labels included, is a last-writer-wins register
+// ordered by Clock; a list field is replaced as a whole, not unioned.
+// Comments are united by ID, each last-writer-wins. See Merge.
+//
 // The package is pure: no I/O beyond the io.Reader/io.Writer handed to the
 // frame functions, no goroutines, no package-level mutable state.
 package replica

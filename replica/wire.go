@@ -357,7 +357,11 @@ func (r *reader) container(isMap bool) (int, error) {
 	case isMap && c == 0xdf, !isMap && c == 0xdd:
 		n, err = r.length(4)
 	default:
-		return 0, r.fail(off, "expected %s, found %s", map[bool]string{true: "a map", false: "an array"}[isMap], typeName(c))
+		want := "an array"
+		if isMap {
+			want = "a map"
+		}
+		return 0, r.fail(off, "expected %s, found %s", want, typeName(c))
 	}
 	if err != nil {
 		return 0, err

@@ -1,0 +1,553 @@
+// Package rules runs a connection's sync rules: the outgoing rule that turns
+// a tracker issue into the replica that leaves the node, the incoming rule
+// that turns a received replica into a create or a patch of the local issue,
+// and the trigger that decides which issues a connection shares.
+//
+// # Defaults
+//
+// A connection without rule files uses the built-in defaults, written in Go:
+// outgoing, summary, description, status, priority (strings), labels (a
+// sorted list) and every comment that is not internal; incoming, on the first
+// sync an issue with every shared field and comment, afterwards a patch of
+// the fields the merge changed (and whose value differs from the issue) and
+// of the comments the merge changed (an edit when the comment is there, an
+// add otherwise). Received comments keep their global ID as SyncID and get
+// the author "Author (PeerName)". DefaultOutgoingScript and
+// DefaultIncomingScript are the same rules in Starlark, a starting point for
+// a connection's own rules.
+//
+// # Value maps
+//
+// Options.StatusMap and Options.PriorityMap map this tracker's values to the
+// shared values (outgoing); their inverse maps shared values back (incoming).
+// Values not in a map pass unchanged. A map that two local values share a
+// target in cannot be inverted and is refused by Load.
+//
+// The default rules apply the maps. A rule file does not get them applied
+// behind its back: it stays in control and applies them itself, with
+// connection.status_map / connection.priority_map (local to shared) and
+// connection.status_map_inverse / connection.priority_map_inverse (shared to
+// local), e.g. replica.status = map_value(issue.status, connection.status_map).
+//
+// # Outgoing rule files
+//
+// Predeclared: issue (read-only: key, summary, description, status, priority,
+// labels, extra, comments, created, updated; times in Unix milliseconds),
+// replica (writable, starts empty: only what the rule sets leaves the node),
+// connection (name, peer_id, self_id, and the maps above), skip([reason]),
+// map_value(value, mapping, default). The attributes summary, description,
+// status and priority of replica take strings, labels a list of strings
+// (sent sorted), comments a list of comments; any other name (or
+// replica["any-name"]) is a custom field holding a string or a list of
+// strings. Assigning None removes a field. A comment is one of issue.comments
+// (it leaves with its global ID, as in the defaults) or a dict with the keys
+// id (the global ID, required), body, author, created, internal.
+//
+// # Incoming rule files
+//
+// Predeclared: replica (read-only: fields as attributes, None when the peer
+// does not share a field; replica["name"] for any name; comments),
+// issue (writable: a copy of the local issue, empty on the first sync),
+// first_sync, previous (the replica received before this one, or None),
+// changed (fields and comments: what the merge changed), connection, skip,
+// map_value and merge_comments(issue, replica, ids=None). Assigning None to an
+// issue field leaves the field as it is, so that issue.x = replica.x does
+// nothing when the peer does not share x; an unknown attribute is a key of
+// issue.extra. The result is the difference between the issue after the rule
+// and before it: changed fields and labels, extra keys (a removed key is
+// patched to ""), comments without an id are added (or, when their sync_id is
+// that of a comment the issue has, edit it), comments whose body changed are
+// edited; comments left out of the list are not deleted. Note that a rule
+// that copies every field on every event also copies fields the event did
+// not change; test `name in changed.fields` to touch only what changed.
+//
+// # Sandbox
+//
+// No load, no clock or randomness, print goes to Options.Log at debug level,
+// and every run stops after Options.MaxSteps steps. Every error a rule file
+// or trigger causes is an *Error that wraps ErrRule and names file:line:col.
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"go.starlark.net/resolve"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/replica"
+)
+
+// DefaultMaxSteps is the step limit of one run when Options.MaxSteps is 0.
+const DefaultMaxSteps = 1_000_000
+
+// ErrRule is wrapped by every error that a rule file or trigger causes:
+// compile errors and failed runs. The sync engine treats it as permanent.
+var ErrRule = errors.New("rule error")
+
+// Error is an error in a rule file or trigger, with its position.
+type Error struct {
+	Rule      string // "outgoing rules", "incoming rules" or "trigger"
+	Pos       string // file:line:col, or the file alone when no line is known
+	Msg       string
+	Backtrace string // the Starlark call stack of a runtime error; may be empty
+	cause     error
+}
+
+func (e *Error) Error() string { return e.Rule + ": " + e.Pos + ": " + e.Msg }
+
+// Unwrap returns ErrRule and the underlying Starlark error, if any.
+func (e *Error) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrRule}
+	}
+	return []error{ErrRule, e.cause}
+}
+
+// Options are the connection's settings that rules see.
+type Options struct {
+	Self        string            // this node's peer ID (comment IDs of local comments are Self+"/"+comment.ID)
+	PeerName    string            // the peer's display name, for "Alice (partner)" authors
+	PeerID      string            // the peer's ID
+	StatusMap   map[string]string // local value -> shared value (outgoing); inverse for incoming
+	PriorityMap map[string]string
+	MaxSteps    uint64       // Starlark step limit per run; 0 = DefaultMaxSteps
+	Log         *slog.Logger // receives print() output at debug level; nil discards it
+}
+
+// Source is a rule file's name (used in error messages) and text.
+type Source struct {
+	Name string
+	Text []byte
+}
+
+// Set is one connection's compiled rules. It is immutable and safe for
+// concurrent use.
+type Set struct {
+	self, peerName     string
+	statusOut, prioOut map[string]string
+	statusIn, prioIn   map[string]string
+	maxSteps           uint64
+	log                *slog.Logger
+	out, in            *program // nil: the default rule
+	connection         starlark.Value
+	builtins           starlark.StringDict // frozen; shared by every run
+}
+
+type program struct {
+	rule, name string
+	prog       *starlark.Program
+}
+
+const (
+	ruleOutgoing = "outgoing rules"
+	ruleIncoming = "incoming rules"
+	ruleTrigger  = "trigger"
+)
+
+// Names predeclared in each kind of rule file.
+var (
+	outgoingNames = []string{"issue", "replica", "connection", "skip", "map_value"}
+	incomingNames = []string{"issue", "replica", "first_sync", "previous", "changed", "connection", "skip", "map_value", "merge_comments"}
+)
+
+// fileOptions are the Starlark dialect of rule files.
+func fileOptions() *syntax.FileOptions {
+	return &syntax.FileOptions{Set: true, While: true, TopLevelControl: true, GlobalReassign: true}
+}
+
+// Load compiles the outgoing and incoming rule files; an empty path selects
+// the default rule for that direction. Relative paths are resolved against
+// baseDir; errors name the path as given.
+func Load(baseDir, outPath, inPath string, o Options) (*Set, error) {
+	out, err := readSource(baseDir, outPath, ruleOutgoing)
+	if err != nil {
+		return nil, err
+	}
+	in, err := readSource(baseDir, inPath, ruleIncoming)
+	if err != nil {
+		return nil, err
+	}
+	return Compile(out, in, o)
+}
+
+func readSource(baseDir, path, rule string) (*Source, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(resolvePath(baseDir, path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: read the rule file: %w", rule, err)
+	}
+	return &Source{Name: path, Text: b}, nil
+}
+
+func resolvePath(baseDir, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(baseDir, path)
+}
+
+// Compile compiles rules from their text; a nil Source selects the default
+// rule for that direction.
+func Compile(out, in *Source, o Options) (*Set, error) {
+	s := &Set{
+		self:      o.Self,
+		peerName:  o.PeerName,
+		statusOut: maps(o.StatusMap),
+		prioOut:   maps(o.PriorityMap),
+		maxSteps:  o.MaxSteps,
+		log:       o.Log,
+	}
+	if s.maxSteps == 0 {
+		s.maxSteps = DefaultMaxSteps
+	}
+	var err error
+	if s.statusIn, err = invert("status_map", s.statusOut); err != nil {
+		return nil, err
+	}
+	if s.prioIn, err = invert("priority_map", s.prioOut); err != nil {
+		return nil, err
+	}
+	s.connection = starlarkstruct.FromStringDict(starlark.String("connection"), starlark.StringDict{
+		"name":                 starlark.String(o.PeerName),
+		"peer_id":              starlark.String(o.PeerID),
+		"self_id":              starlark.String(o.Self),
+		"status_map":           dictOf(s.statusOut),
+		"priority_map":         dictOf(s.prioOut),
+		"status_map_inverse":   dictOf(s.statusIn),
+		"priority_map_inverse": dictOf(s.prioIn),
+	})
+	s.builtins = starlark.StringDict{
+		"connection":     s.connection,
+		"skip":           starlark.NewBuiltin("skip", skipBuiltin),
+		"map_value":      starlark.NewBuiltin("map_value", mapValue),
+		"merge_comments": starlark.NewBuiltin("merge_comments", s.mergeComments),
+	}
+	s.builtins.Freeze()
+	if out != nil {
+		if s.out, err = compileFile(ruleOutgoing, out, outgoingNames); err != nil {
+			return nil, err
+		}
+	}
+	if in != nil {
+		if s.in, err = compileFile(ruleIncoming, in, incomingNames); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// maps copies m so that the caller's later changes do not reach the Set.
+func maps(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// invert returns the shared -> local map, or an error naming two local
+// values that map to the same shared value.
+func invert(name string, m map[string]string) (map[string]string, error) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	back := make(map[string]string, len(m))
+	for _, local := range keys {
+		shared := m[local]
+		if other, dup := back[shared]; dup {
+			return nil, fmt.Errorf("%s: %q and %q both map to %q, so a received %q could not be mapped back", name, other, local, shared, shared)
+		}
+		back[shared] = local
+	}
+	return back, nil
+}
+
+func dictOf(m map[string]string) *starlark.Dict {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	d := starlark.NewDict(len(m))
+	for _, k := range keys {
+		_ = d.SetKey(starlark.String(k), starlark.String(m[k])) // cannot fail: new dict, string keys
+	}
+	d.Freeze()
+	return d
+}
+
+// mapThrough maps v through m; values not in m pass unchanged.
+func mapThrough(m map[string]string, v string) string {
+	if w, ok := m[v]; ok {
+		return w
+	}
+	return v
+}
+
+func compileFile(rule string, src *Source, names []string) (*program, error) {
+	isPredeclared := func(name string) bool { return slices.Contains(names, name) }
+	_, prog, err := starlark.SourceProgramOptions(fileOptions(), src.Name, src.Text, isPredeclared)
+	if err != nil {
+		return nil, compileError(rule, src.Name, err)
+	}
+	if prog.NumLoads() > 0 {
+		module, pos := prog.Load(0)
+		return nil, &Error{Rule: rule, Pos: pos.String(), Msg: fmt.Sprintf("load is not allowed in rules (load(%q, ...)): write the rule in one file", module)}
+	}
+	return &program{rule: rule, name: src.Name, prog: prog}, nil
+}
+
+// compileError turns a Starlark syntax or resolve error into an *Error.
+func compileError(rule, name string, err error) error {
+	var (
+		se syntax.Error
+		rl resolve.ErrorList
+	)
+	switch {
+	case errors.As(err, &se):
+		return &Error{Rule: rule, Pos: se.Pos.String(), Msg: se.Msg, cause: err}
+	case errors.As(err, &rl) && len(rl) > 0:
+		msg := rl[0].Msg
+		if len(rl) > 1 {
+			more := make([]string, 0, len(rl)-1)
+			for _, e := range rl[1:] {
+				more = append(more, e.Error())
+			}
+			msg += " (also " + strings.Join(more, "; ") + ")"
+		}
+		return &Error{Rule: rule, Pos: rl[0].Pos.String(), Msg: msg, cause: err}
+	}
+	return &Error{Rule: rule, Pos: name, Msg: err.Error(), cause: err}
+}
+
+// runState is a run's thread-local state.
+type runState struct {
+	skipped    bool
+	reason     string
+	stepsLimit bool
+}
+
+const runKey = "issuemesh.rules.run"
+
+// exec runs p with the predeclared values; it reports whether skip() was
+// called.
+func (s *Set) exec(p *program, predeclared starlark.StringDict) (*runState, error) {
+	st := &runState{}
+	thread := s.newThread(p.rule, st)
+	_, err := p.prog.Init(thread, predeclared)
+	if st.skipped {
+		return st, nil
+	}
+	if err != nil {
+		return st, runError(p.rule, p.name, s.maxSteps, st, err)
+	}
+	return st, nil
+}
+
+func (s *Set) newThread(rule string, st *runState) *starlark.Thread {
+	return newThread(rule, s.maxSteps, s.log, st)
+}
+
+func newThread(rule string, maxSteps uint64, log *slog.Logger, st *runState) *starlark.Thread {
+	thread := &starlark.Thread{
+		Name: rule,
+		Print: func(t *starlark.Thread, msg string) {
+			if log != nil {
+				log.Debug("rule print", "rule", rule, "at", callerPos(t), "msg", msg)
+			}
+		},
+		OnMaxSteps: func(t *starlark.Thread) {
+			st.stepsLimit = true
+			t.Cancel("step limit reached")
+		},
+	}
+	thread.SetMaxExecutionSteps(maxSteps)
+	thread.SetLocal(runKey, st)
+	return thread
+}
+
+func callerPos(t *starlark.Thread) string {
+	for i := 0; i < t.CallStackDepth(); i++ {
+		if pos := t.CallFrame(i).Pos; pos.Filename() != "<builtin>" {
+			return pos.String()
+		}
+	}
+	return ""
+}
+
+// runError turns an error of a run into an *Error naming the innermost
+// position in the rule file.
+func runError(rule, name string, maxSteps uint64, st *runState, err error) error {
+	var ee *starlark.EvalError
+	if !errors.As(err, &ee) {
+		var re *Error
+		if errors.As(err, &re) {
+			return err
+		}
+		return &Error{Rule: rule, Pos: name, Msg: err.Error(), cause: err}
+	}
+	e := &Error{Rule: rule, Pos: name, Msg: ee.Msg, Backtrace: ee.Backtrace(), cause: err}
+	stack := ee.CallStack
+	if n := len(stack); n > 0 && stack[n-1].Pos.Filename() == "<builtin>" {
+		if fn := stack[n-1].Name; !strings.HasPrefix(e.Msg, fn+":") {
+			e.Msg = fn + ": " + e.Msg
+		}
+	}
+	for i := len(stack) - 1; i >= 0; i-- {
+		if stack[i].Pos.Filename() != "<builtin>" {
+			e.Pos = stack[i].Pos.String()
+			break
+		}
+	}
+	if st.stepsLimit {
+		e.Msg = fmt.Sprintf("stopped at the step limit of %d steps: the rule runs too long (an endless loop?)", maxSteps)
+	}
+	return e
+}
+
+// skipBuiltin implements skip([reason]): the run stops and the issue or
+// change is not synced.
+func skipBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var reason string
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "reason?", &reason); err != nil {
+		return nil, err
+	}
+	st, _ := thread.Local(runKey).(*runState)
+	if st == nil {
+		return nil, errors.New("skip: called outside a rule run")
+	}
+	st.skipped, st.reason = true, reason
+	return nil, errors.New("skip() called")
+}
+
+// mapValue implements map_value(value, mapping, default): mapping.get(value,
+// default) when default is given, else mapping.get(value, value).
+func mapValue(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var (
+		value, def starlark.Value
+		mapping    starlark.Mapping
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "value", &value, "mapping", &mapping, "default?", &def); err != nil {
+		return nil, err
+	}
+	if def == nil {
+		def = value
+	}
+	if _, err := value.Hash(); err != nil {
+		return def, nil // an unhashable value is in no mapping
+	}
+	v, found, err := mapping.Get(value)
+	if err != nil {
+		return nil, fmt.Errorf("map_value: %w", err)
+	}
+	if !found {
+		return def, nil
+	}
+	return v, nil
+}
+
+// Outgoing runs the outgoing rule on an issue: the replica to share
+// (without clocks), or skip when the rule chose not to share the issue.
+func (s *Set) Outgoing(is adapters.Issue) (r replica.Replica, skip bool, err error) {
+	if s.out == nil {
+		return s.defaultOutgoing(is), false, nil
+	}
+	view := &issueView{is: &is, self: s.self, rule: ruleOutgoing}
+	rb := &outReplica{}
+	pre := make(starlark.StringDict, len(outgoingNames))
+	for _, n := range outgoingNames {
+		if v, ok := s.builtins[n]; ok {
+			pre[n] = v
+		}
+	}
+	pre["issue"] = view
+	pre["replica"] = rb
+	st, err := s.exec(s.out, pre)
+	if err != nil {
+		return replica.Replica{}, false, err
+	}
+	if st.skipped {
+		return replica.Replica{}, true, nil
+	}
+	r, err = s.buildReplica(rb)
+	if err != nil {
+		return replica.Replica{}, false, &Error{Rule: ruleOutgoing, Pos: s.out.name, Msg: err.Error(), cause: err}
+	}
+	return r, false, nil
+}
+
+// Incoming is what the incoming rule runs on.
+type Incoming struct {
+	Replica  replica.Replica  // the merged replica (read-only to rules)
+	Changed  replica.Changes  // what the merge changed
+	Issue    *adapters.Issue  // the current local issue; nil on first sync (create)
+	Previous *replica.Replica // the last replica received for this twin before this one; nil on first sync
+}
+
+// Result is what the incoming rule decided.
+type Result struct {
+	Skip   bool
+	Reason string          // the reason given to skip(), if any
+	Create *adapters.Issue // on first sync: the issue to create (TwinID is set by the caller)
+	Patch  adapters.Patch  // otherwise
+}
+
+// Incoming runs the incoming rule: on the first sync (in.Issue == nil) the
+// issue to create, otherwise the patch to apply (possibly empty).
+func (s *Set) Incoming(in Incoming) (Result, error) {
+	if s.in == nil {
+		return s.defaultIncoming(in), nil
+	}
+	ib := s.newInIssue(in.Issue)
+	pre := make(starlark.StringDict, len(incomingNames))
+	for _, n := range incomingNames {
+		if v, ok := s.builtins[n]; ok {
+			pre[n] = v
+		}
+	}
+	pre["issue"] = ib
+	pre["replica"] = &replicaView{r: &in.Replica}
+	pre["first_sync"] = starlark.Bool(in.Issue == nil)
+	pre["previous"] = starlark.None
+	if in.Previous != nil {
+		pre["previous"] = &replicaView{r: in.Previous}
+	}
+	pre["changed"] = starlarkstruct.FromStringDict(starlark.String("changes"), starlark.StringDict{
+		"fields":   frozenStrings(in.Changed.Fields),
+		"comments": frozenStrings(in.Changed.Comments),
+	})
+	st, err := s.exec(s.in, pre)
+	if err != nil {
+		return Result{}, err
+	}
+	if st.skipped {
+		return Result{Skip: true, Reason: st.reason}, nil
+	}
+	res, err := s.diff(in.Issue, ib)
+	if err != nil {
+		return Result{}, &Error{Rule: ruleIncoming, Pos: s.in.name, Msg: err.Error(), cause: err}
+	}
+	return res, nil
+}
+
+// commentSyncID is the global ID of a tracker comment: the ID it came with,
+// or the one this node mints for a comment written here.
+func commentSyncID(self string, c adapters.Comment) string {
+	if c.SyncID != "" {
+		return c.SyncID
+	}
+	return self + "/" + c.ID
+}
