@@ -52,15 +52,19 @@ type Issue struct {
 }
 
 // Patch is a change to an existing issue. Nil fields are left as they are.
+//
+// Every adapter treats an added comment whose SyncID the issue already has
+// as an edit of that comment, never as a second comment, so that a re-sent
+// add cannot duplicate it.
 type Patch struct {
 	Summary      *string           `json:"summary,omitempty"`
 	Description  *string           `json:"description,omitempty"`
 	Status       *string           `json:"status,omitempty"`
 	Priority     *string           `json:"priority,omitempty"`
 	Labels       *[]string         `json:"labels,omitempty"`
-	Extra        map[string]string `json:"extra,omitempty"`
+	Extra        map[string]string `json:"extra,omitempty"`         // "" removes a field
 	AddComments  []Comment         `json:"add_comments,omitempty"`  // ID is ignored; the tracker assigns one
-	EditComments []Comment         `json:"edit_comments,omitempty"` // matched by ID; Body is replaced
+	EditComments []Comment         `json:"edit_comments,omitempty"` // matched by ID, or by SyncID when ID is empty; Body is replaced
 	TwinID       *string           `json:"twin_id,omitempty"`       // set or clear the twin marker
 }
 

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -39,7 +38,9 @@ type PeerInfo struct {
 	Name      string   `json:"name,omitempty"`
 	Addrs     []string `json:"addrs,omitempty"`
 	Connected bool     `json:"connected"`
-	Relayed   bool     `json:"relayed,omitempty"`
+	Relayed   bool     `json:"relayed"`              // connected through a relay only
+	Via       string   `json:"via,omitempty"`        // remote address of the connection
+	LatencyMS float64  `json:"latency_ms,omitempty"` // peerstore LatencyEWMA
 	Paused    bool     `json:"paused"`
 	Pending   int      `json:"pending"`
 }
@@ -54,6 +55,7 @@ type Status struct {
 	Incoming int        `json:"incoming"`
 	Blocked  int        `json:"blocked"`
 	Twins    int        `json:"twins"`
+	NAT      NATStatus  `json:"nat"`
 }
 
 // TwinRef says which peer holds a synced issue under which key.
@@ -112,6 +114,9 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("PATCH /v1/issues/{key}", n.apiIssueEdit)
 	mux.HandleFunc("POST /v1/issues/{key}/comments", n.apiIssueComment)
 	n.registerOps(mux)
+	n.registerPeering(mux)
+	n.registerManual(mux)
+	n.registerRules(mux)
 	return mux
 }
 
@@ -189,6 +194,7 @@ func (n *Node) apiStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.Peers = peers
+	st.NAT = n.natStatus()
 	err = n.store.View(func(tx *store.Tx) error {
 		var err error
 		if st.Pending, err = tx.Count("o/"); err != nil {
@@ -231,17 +237,7 @@ func (n *Node) peerInfos() ([]PeerInfo, error) {
 		if st := stats[p.ID]; st != nil {
 			pi.Pending = st.Pending
 		}
-		if h != nil {
-			if id, err := peer.Decode(p.ID); err == nil {
-				for _, c := range h.Network().ConnsToPeer(id) {
-					pi.Connected = true
-					pi.Relayed = pi.Relayed || c.Stat().Limited
-				}
-				if pi.Connected && h.Network().Connectedness(id) != network.Limited {
-					pi.Relayed = false
-				}
-			}
-		}
+		n.livePeer(&pi, h)
 		out = append(out, pi)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name+out[i].ID < out[j].Name+out[j].ID })
@@ -316,13 +312,17 @@ func (n *Node) AddPeer(ctx context.Context, addr, name string) (store.Peer, erro
 		ps.info = p
 		ps.mu.Unlock()
 	}
+	n.mu.Unlock()
+	n.forgetRules(info.ID) // the name may select another connection entry
+	n.mu.Lock()
 	running := n.host != nil
 	if running {
 		n.addAddrs(info.ID, p.Addrs)
 		n.startPeer(n.runCtx, ps)
-		n.connector.Kick()
+		n.connector.Retry(info.ID)
 	}
 	n.mu.Unlock()
+	n.peerAdded(info.ID)
 	// Share every existing issue with the new peer. Links that exist
 	// already send nothing, so adding a peer again is harmless.
 	if err := n.shareAll(ctx, []peer.ID{info.ID}); err != nil {

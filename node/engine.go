@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -46,6 +48,7 @@ func (n *Node) runTrigger(ctx context.Context) error {
 			return nil
 		case <-n.wakeTrigger:
 		case <-tick.C:
+			n.reloadRules()
 		}
 	}
 }
@@ -179,19 +182,37 @@ func (n *Node) share(ctx context.Context, keys []string, to []peer.ID) error {
 			if tw.LocalKey == "" {
 				tw.LocalKey = it.is.Key
 			}
-			out := outgoing(n.self.String(), it.is)
 			dirty := false
 			for _, p := range peers {
 				l := tw.Link(p.String())
-				if l.Unsynced {
+				if l.Unsynced || (!l.Manual && !n.matches(p, it.is)) {
+					// Not (or no longer) under sync with this peer: an issue
+					// that stops matching the trigger is no longer updated.
 					continue
 				}
-				changed := stamp(&l.Agreed, l.Baseline, out, n.hlc.Now)
-				l.Baseline = out
-				if len(changed) == 0 {
+				if b, err := tx.GetBlocked(tw.ID); err == nil && b.Outgoing && b.Peer == p.String() {
+					continue // until retried
+				}
+				out, skip, err := n.outgoingFor(p, it.is)
+				if errors.Is(err, errRulesBroken) || skip {
+					continue
+				}
+				if err != nil {
+					n.log.Warn("outgoing rules failed; the twin is blocked for that peer until retried", "peer", p, "key", tw.LocalKey, "err", err)
+					if err := blockOutgoing(tx, tw, p.String(), err); err != nil {
+						return err
+					}
 					dirty = true
 					continue
 				}
+				changed := stamp(&l.Agreed, l.Baseline, out, n.hlc.Now)
+				if len(changed) == 0 {
+					if !replica.SameValues(l.Baseline, out) {
+						l.Baseline, dirty = out, true
+					}
+					continue
+				}
+				l.Baseline = out
 				ev := replica.Event{
 					V: replica.Version, ID: newID(), Twin: tw.ID, Origin: n.self.String(),
 					SourceKey: tw.LocalKey, Sent: now.UnixNano(), Replica: l.Agreed.Clone(),
@@ -246,40 +267,104 @@ func (n *Node) applyOne(ctx context.Context, ps *peerState, seq uint64, ev repli
 		return ack, err
 	}
 	l := tw.Link(pid)
-	if l.Unsynced {
+	ack.LocalKey = tw.LocalKey
+	switch {
+	case ev.Op == replica.OpUnsync:
+		ack.Result = replica.ResultApplied
+		return ack, n.finish(ctx, ps, seq, ev, ack, func(tw *store.Twin) { tw.Link(pid).Unsynced = true }, nil, "unsynced")
+	case ev.Op == replica.OpLink:
+		if err := n.checkLink(ev, tw); err != nil {
+			ack.Result, ack.Error = replica.ResultFailed, err.Error()
+			return ack, n.fail(ctx, ps, seq, ev, ack)
+		}
+		// Linking (again) starts from scratch: the peer's state lands on
+		// the existing issue, field by field.
+		tw.LocalKey = ev.LinkKey
+		l.Agreed, l.Baseline = replica.Replica{}, replica.Replica{}
+	case l.Unsynced:
 		ack.Result = replica.ResultSkipped
-		ack.LocalKey = tw.LocalKey
-		return ack, n.finish(ctx, ps, seq, ev, ack, nil, nil)
+		return ack, n.finish(ctx, ps, seq, ev, ack, nil, nil, "")
 	}
 	for _, v := range ev.Replica.Fields {
 		n.hlc.Observe(v.Clock)
 	}
+	set, _, err := n.rulesFor(ps.id)
+	if err != nil {
+		return ack, err // transient: waits until the rule files are fixed
+	}
+	previous := l.Agreed
 	merged, ch := replica.Merge(l.Agreed, ev.Replica)
 	var issue adapters.Issue
 	full := false
-	if tw.LocalKey == "" {
+	skipped := ""
+	// apply runs the incoming rules on the current issue (nil: none here
+	// yet) and applies their result.
+	apply := func(cur *adapters.Issue, ch replica.Changes, first bool) (adapters.Issue, error) {
+		in := rules.Incoming{Replica: merged, Changed: ch, Issue: cur}
+		if !first {
+			in.Previous = &previous
+		}
+		res, err := set.Incoming(in)
+		if err != nil {
+			return adapters.Issue{}, fmt.Errorf("%w: %w", adapters.ErrRejected, err)
+		}
+		if res.Skip {
+			skipped = res.Reason
+			if skipped == "" {
+				skipped = "skipped by the incoming rules"
+			}
+			if cur == nil {
+				return adapters.Issue{}, nil
+			}
+			return *cur, nil
+		}
+		if cur == nil {
+			c := adapters.Issue{}
+			if res.Create != nil {
+				c = *res.Create
+			}
+			c.TwinID = ev.Twin
+			return n.tracker.Create(ctx, c)
+		}
+		patch := res.Patch
+		if res.Create != nil { // rules that create on a first sync of an issue found here
+			patch = patchFrom(*cur, *res.Create)
+		}
+		if cur.TwinID != ev.Twin {
+			patch.TwinID = &ev.Twin
+		}
+		if patch.Empty() {
+			return *cur, nil
+		}
+		return n.tracker.Update(ctx, cur.Key, patch)
+	}
+	switch {
+	case ev.Op == replica.OpLink:
+		if issue, err = n.tracker.Get(ctx, tw.LocalKey); err == nil {
+			issue, err = apply(&issue, allChanges(merged), false)
+		}
+		full = true
+	case tw.LocalKey == "":
 		// First sync of this twin here. A crash after an earlier create but
 		// before its link was stored left the twin marker on the issue:
 		// find it instead of creating a second one.
 		issue, err = n.tracker.FindByTwin(ctx, ev.Twin)
 		switch {
 		case err == nil:
-			patch := incomingPatch(n.self.String(), ps.name(), issue, merged, allChanges(merged))
-			if !patch.Empty() {
-				issue, err = n.tracker.Update(ctx, issue.Key, patch)
-			}
+			issue, err = apply(&issue, allChanges(merged), true)
 		case errors.Is(err, adapters.ErrNotFound):
-			issue, err = n.tracker.Create(ctx, incomingCreate(n.self.String(), ps.name(), merged, ev.Twin))
+			issue, err = apply(nil, ch, true)
 		}
 		full = true
-	} else {
-		issue, err = n.tracker.Get(ctx, tw.LocalKey)
-		if err == nil {
-			patch := incomingPatch(n.self.String(), ps.name(), issue, merged, ch)
-			if !patch.Empty() {
-				issue, err = n.tracker.Update(ctx, tw.LocalKey, patch)
-			}
+	default:
+		if issue, err = n.tracker.Get(ctx, tw.LocalKey); err == nil {
+			issue, err = apply(&issue, ch, false)
 		}
+	}
+	if err == nil && skipped != "" && issue.Key == "" {
+		// The rules skip a twin not created here: acknowledge, keep nothing.
+		ack.Result, ack.Error = replica.ResultSkipped, skipped
+		return ack, n.finish(ctx, ps, seq, ev, ack, func(tw *store.Twin) { tw.Link(pid).Agreed = merged }, ch.Fields, "skipped")
 	}
 	if err != nil {
 		if transient(err) {
@@ -293,10 +378,18 @@ func (n *Node) applyOne(ctx context.Context, ps *peerState, seq uint64, ev repli
 	}
 	ack.Result = replica.ResultApplied
 	ack.LocalKey = issue.Key
-	out := outgoing(n.self.String(), issue)
+	out, _, oerr := n.outgoingFor(ps.id, issue)
+	if oerr != nil {
+		// Without a baseline from the outgoing rules, the next local change
+		// of this issue is compared with the previous one: at worst a field
+		// is sent once more.
+		n.log.Warn("outgoing rules failed after applying an incoming change", "peer", pid, "key", issue.Key, "err", oerr)
+		out = tw.Link(pid).Baseline
+	}
 	return ack, n.finish(ctx, ps, seq, ev, ack, func(tw *store.Twin) {
 		tw.LocalKey = issue.Key
 		l := tw.Link(pid)
+		l.Unsynced = false
 		if ev.SourceKey != "" {
 			l.RemoteKey = ev.SourceKey
 		}
@@ -306,7 +399,21 @@ func (n *Node) applyOne(ctx context.Context, ps *peerState, seq uint64, ev repli
 		} else {
 			rebase(&l.Baseline, out, ch)
 		}
-	}, ch.Fields)
+	}, ch.Fields, "")
+}
+
+// checkLink refuses a link request for an issue that does not exist here or
+// that is already synced as another twin.
+func (n *Node) checkLink(ev replica.Event, tw *store.Twin) error {
+	if tw.LocalKey != "" && tw.LocalKey != ev.LinkKey {
+		return fmt.Errorf("this twin is already %s here, not %s: %w", tw.LocalKey, ev.LinkKey, adapters.ErrRejected)
+	}
+	var other *store.Twin
+	err := n.store.View(func(tx *store.Tx) (err error) { other, err = tx.TwinByKey(ev.LinkKey); return })
+	if err == nil && other.ID != ev.Twin {
+		return fmt.Errorf("%s is already synced as another twin (%s); unsync it first: %w", ev.LinkKey, other.ID, adapters.ErrRejected)
+	}
+	return nil
 }
 
 func allChanges(r replica.Replica) replica.Changes {
@@ -325,7 +432,7 @@ func allChanges(r replica.Replica) replica.Changes {
 // twin as stored at commit time, so that concurrent ack bookkeeping is
 // kept), the history line, the ack to answer retransmissions with, and the
 // removal from the incoming log.
-func (n *Node) finish(ctx context.Context, ps *peerState, seq uint64, ev replica.Event, ack replica.Ack, update func(*store.Twin), fields []string) error {
+func (n *Node) finish(ctx context.Context, ps *peerState, seq uint64, ev replica.Event, ack replica.Ack, update func(*store.Twin), fields []string, what string) error {
 	pid := ps.id.String()
 	return n.store.Update(ctx, func(tx *store.Tx) error {
 		tw, err := tx.GetTwin(ev.Twin)
@@ -338,12 +445,14 @@ func (n *Node) finish(ctx context.Context, ps *peerState, seq uint64, ev replica
 		if update != nil {
 			update(tw)
 		}
-		if b, err := tx.GetBlocked(ev.Twin); err == nil && !b.Remote && b.Peer == pid {
+		if b, err := tx.GetBlocked(ev.Twin); err == nil && !b.Remote && !b.Outgoing && b.Peer == pid {
 			tx.Unblock(ev.Twin)
 		}
-		what := "applied"
-		if ack.Result == replica.ResultSkipped {
-			what = "skipped"
+		if what == "" {
+			what = "applied"
+			if ack.Result == replica.ResultSkipped {
+				what = "skipped"
+			}
 		}
 		if err := tx.AddHistory(tw, store.Record{Time: time.Now(), Dir: "in", Peer: pid, Seq: seq, EventID: ev.ID, What: what, Fields: fields, LocalKey: tw.LocalKey}); err != nil {
 			return err
@@ -420,7 +529,7 @@ func (n *Node) applyPending(ctx context.Context, ps *peerState) error {
 			}
 			bs, err := tx.BlockedTwins()
 			for _, b := range bs {
-				if !b.Remote {
+				if !b.Remote && !b.Outgoing {
 					blocked[b.Twin] = true
 				}
 			}
@@ -432,21 +541,69 @@ func (n *Node) applyPending(ctx context.Context, ps *peerState) error {
 		if len(entries) == 0 {
 			return nil
 		}
-		for _, e := range entries {
-			after = e.Seq
-			if blocked[e.Event.Twin] {
-				continue // keeps its place in order until retried
-			}
-			ack, err := n.applyOne(ctx, ps, e.Seq, e.Event)
-			if err != nil {
-				return err
-			}
-			if ack.Result == replica.ResultFailed {
-				blocked[e.Event.Twin] = true
-			}
-			ps.queueAck(ack)
+		after = entries[len(entries)-1].Seq
+		if err := n.applyBatch(ctx, ps, entries, blocked); err != nil {
+			return err
 		}
 	}
+}
+
+// applyWorkers bounds how many twins of one peer are applied at once.
+const applyWorkers = 32
+
+// applyBatch applies a batch of received events: the events of one twin one
+// after another, in order, and different twins concurrently, so that their
+// tracker and sync-log commits share fsyncs (group commit). A twin whose
+// event fails permanently is blocked and its later events wait; a transient
+// error stops that twin's chain and is returned, so the batch is retried
+// from the oldest event left in the incoming log.
+func (n *Node) applyBatch(ctx context.Context, ps *peerState, entries []store.InEntry, blocked map[string]bool) error {
+	chains := map[string][]store.InEntry{}
+	var order []string
+	for _, e := range entries {
+		t := e.Event.Twin
+		if blocked[t] {
+			continue // keeps its place in order until retried
+		}
+		if _, ok := chains[t]; !ok {
+			order = append(order, t)
+		}
+		chains[t] = append(chains[t], e)
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		sem      = make(chan struct{}, applyWorkers)
+	)
+	for _, t := range order {
+		chain := chains[t]
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			for _, e := range chain {
+				ack, err := n.applyOne(ctx, ps, e.Seq, e.Event)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				ps.queueAck(ack)
+				if ack.Result == replica.ResultFailed {
+					mu.Lock()
+					blocked[e.Event.Twin] = true
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
 }
 
 // resumeIncoming wakes the appliers of peers with events left in the

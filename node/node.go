@@ -89,12 +89,14 @@ type Node struct {
 	hlc     *replica.HLC
 	allow   *p2p.Allowlist
 	locks   keyedMutex
+	rules   connRules
 
 	wakeTrigger chan struct{}
 
 	mu        sync.Mutex
 	host      host.Host // nil while not running
 	connector *p2p.Connector
+	pe        *peering // discovery, invitations, NAT state (discovery.go)
 	peers     map[peer.ID]*peerState
 	runCtx    context.Context
 	wg        sync.WaitGroup
@@ -147,6 +149,7 @@ func Open(home string, opts Options) (*Node, error) {
 		allow:       p2p.NewAllowlist(),
 		wakeTrigger: make(chan struct{}, 1),
 		peers:       map[peer.ID]*peerState{},
+		pe:          newPeering(),
 	}
 	n.store, err = store.Open(filepath.Join(home, StoreDir), store.Options{SyncWrites: !opts.NoSync, Logger: n.log})
 	if err != nil {
@@ -203,6 +206,8 @@ func (n *Node) Run(ctx context.Context) error {
 		Allow:        n.allow,
 		Reachability: n.cfg.Reachability,
 		NATPortMap:   n.cfg.NATPortMap,
+		Relays:       n.relayCandidates,
+		Pairing:      n.pe.pairing,
 		Logger:       n.log,
 	}
 	h, err := p2p.NewHost(hc)
@@ -230,6 +235,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	p2p.Handle(h, n.allow, p2p.ProtoReplica, n.log, n.handleReplica)
 	p2p.Handle(h, n.allow, p2p.ProtoAck, n.log, n.handleAcks)
+	n.runPeering(ctx, h)
 
 	admin, err := n.serveAdmin(ctx)
 	if err != nil {

@@ -140,7 +140,7 @@ func (n *Node) Retry(ctx context.Context, in RetryInput) (RetryResult, error) {
 				continue
 			}
 			tx.Unblock(b.Twin)
-			if b.Remote {
+			if b.Remote || b.Outgoing {
 				// Share the current state again: forget what the link
 				// believes the peer has.
 				if tw, err := tx.GetTwin(b.Twin); err == nil {
@@ -168,7 +168,7 @@ func (n *Node) Retry(ctx context.Context, in RetryInput) (RetryResult, error) {
 		if err != nil {
 			continue
 		}
-		if b.Remote {
+		if b.Remote || b.Outgoing {
 			if err := n.share(ctx, []string{b.LocalKey}, []peer.ID{id}); err != nil {
 				return res, err
 			}

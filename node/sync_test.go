@@ -113,9 +113,12 @@ func TestGarbageOnReplicaProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 	info, _ := p2p.ParsePeerAddr(a.loopbackAddr(t))
-	if err := peerHost.Connect(ctx, info); err != nil {
-		t.Fatal(err)
-	}
+	// A dials the raw host too; two dials at the same instant between the
+	// same TCP ports (reuseport) can make both fail once. Either side's
+	// next attempt connects.
+	waitFor(t, 10*time.Second, "the raw host and A are connected", func() bool {
+		return peerHost.Connect(ctx, info) == nil
+	})
 	garbage := []string{
 		"\x05hello",                        // a frame that is not msgpack
 		"\xff\xff\xff\xff\xff\xff\xff\x7f", // a length far over the limit

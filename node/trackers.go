@@ -23,3 +23,7 @@ func openTracker(home string, cfg *config.Config, opts Options) (adapters.Tracke
 		return nil, nil, fmt.Errorf("tracker.type %q: no adapter for it in this build", cfg.Tracker.Type)
 	}
 }
+
+// Tracker is the node's tracker adapter (for benchmarks and tools that
+// drive the tracker directly, in-process).
+func (n *Node) Tracker() adapters.Tracker { return n.tracker }

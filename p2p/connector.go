@@ -38,12 +38,47 @@ type Connector struct {
 	log     *slog.Logger
 	kick    chan struct{}
 	running atomic.Bool
+
+	mu      sync.Mutex
+	retries map[peer.ID]struct{} // peers whose backoff Retry reset
 }
 
 // NewConnector returns a connector for the peers on a. A nil logger
 // discards logs.
 func NewConnector(h host.Host, a *Allowlist, log *slog.Logger) *Connector {
-	return &Connector{h: h, allow: a, log: orDiscard(log), kick: make(chan struct{}, 1)}
+	return &Connector{h: h, allow: a, log: orDiscard(log), kick: make(chan struct{}, 1), retries: map[peer.ID]struct{}{}}
+}
+
+// Retry makes a running connector dial id again soon, forgetting its
+// backoff, e.g. after new addresses of id were learned. The minimum spacing
+// of dial attempts to one peer still holds. It never blocks.
+func (c *Connector) Retry(id peer.ID) {
+	c.mu.Lock()
+	if len(c.retries) < 4096 {
+		c.retries[id] = struct{}{}
+	}
+	c.mu.Unlock()
+	c.Kick()
+}
+
+// applyRetries resets the backoff of the peers passed to Retry.
+func (c *Connector) applyRetries(states map[peer.ID]*peerState) {
+	c.mu.Lock()
+	ids := c.retries
+	if len(ids) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.retries = map[peer.ID]struct{}{}
+	c.mu.Unlock()
+	for id := range ids {
+		st := states[id]
+		if st == nil || st.dialing {
+			continue
+		}
+		st.succeeded()
+		st.next = st.lastDial.Add(minBackoff)
+	}
 }
 
 // Kick makes a running connector re-evaluate the allowlist now, e.g. after a
@@ -71,6 +106,7 @@ type peerState struct {
 	dialing  bool
 	backoff  time.Duration // delay before the next retry after a failure; 0 after a success
 	next     time.Time     // no dial before this
+	lastDial time.Time     // when the last dial started
 	failures int           // consecutive failed dials
 	warned   bool          // "unreachable" was logged for this run of failures
 }
@@ -115,6 +151,7 @@ func (c *Connector) Run(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		timer.Stop()
+		c.applyRetries(states)
 		if wake := c.evaluate(ctx, states, protected, results, &dials); !wake.IsZero() {
 			timer.Reset(time.Until(wake))
 		}
@@ -173,6 +210,7 @@ func (c *Connector) evaluate(ctx context.Context, states map[peer.ID]*peerState,
 		}
 		c.log.Debug("dialing peer", "peer", id, "failures", st.failures)
 		st.dialing = true
+		st.lastDial = now
 		st.next = now.Add(minBackoff) // successive attempts at least minBackoff apart
 		dials.Add(1)
 		go func() {

@@ -147,3 +147,50 @@ func connIDs(h interface{ Network() network.Network }, p peer.ID) map[string]boo
 	}
 	return ids
 }
+
+// TestConnectorRetry: a peer known by ID only fails to dial and backs off;
+// once its address is learned, Retry makes the connector dial it at once
+// instead of after the backoff.
+func TestConnectorRetry(t *testing.T) {
+	keyB, idB := newKey(t)
+	allowA := NewAllowlist(idB)
+	a := newTestHost(t, Config{Allow: allowA})
+	b := newTestHost(t, Config{Key: keyB, Allow: NewAllowlist(a.ID())})
+	buf := &logBuf{}
+	c := NewConnector(a, allowA, slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	// No address: the dials fail and the backoff grows to 2s and more.
+	waitFor(t, 10*time.Second, "two failed dials", func() bool {
+		return len(buf.lines("dial to peer failed", "failures=2")) > 0
+	})
+	a.Peerstore().AddAddrs(idB, b.Network().ListenAddresses(), time.Hour)
+	start := time.Now()
+	c.Retry(idB)
+	waitFor(t, 3*time.Second, "A to connect to B after Retry", func() bool { return c.Connected(idB) })
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("connected %v after Retry, want at once (at most the 1s minimum spacing)", d)
+	}
+}
+
+func TestApplyRetries(t *testing.T) {
+	_, id := newKey(t)
+	a := newTestHost(t, Config{})
+	c := NewConnector(a, NewAllowlist(id), nil)
+	now := time.Now()
+	st := &peerState{backoff: 32 * time.Second, failures: 6, next: now.Add(30 * time.Second), lastDial: now.Add(-2 * time.Second)}
+	c.Retry(id)
+	c.applyRetries(map[peer.ID]*peerState{id: st})
+	if st.backoff != 0 || st.failures != 0 || st.next.After(now) {
+		t.Fatalf("after Retry: %+v, want backoff reset and a dial due", *st)
+	}
+	st.lastDial = time.Now()
+	c.Retry(id)
+	c.applyRetries(map[peer.ID]*peerState{id: st})
+	if !st.next.Equal(st.lastDial.Add(minBackoff)) {
+		t.Fatalf("Retry right after a dial: next %v, want the minimum spacing after %v", st.next, st.lastDial)
+	}
+}

@@ -14,11 +14,15 @@ import (
 // Gater is a connmgr.ConnectionGater that lets only allowlisted peers
 // connect, in either direction. Outbound dials are refused before any
 // packet is sent; inbound connections are refused right after the security
-// handshake, when the remote peer ID has been authenticated.
+// handshake, when the remote peer ID has been authenticated. With a
+// [Pairing], peers that are not allowlisted may also connect while an
+// invitation is open (inbound) or while this node accepts one (outbound, to
+// the inviter only).
 type Gater struct {
 	allow   *Allowlist
 	log     *slog.Logger
 	refused *seenSet
+	pairing *Pairing // nil: allowlisted peers only
 }
 
 var _ connmgr.ConnectionGater = (*Gater)(nil)
@@ -31,7 +35,7 @@ func NewGater(a *Allowlist, log *slog.Logger) *Gater {
 
 // InterceptPeerDial allows dialling allowlisted peers only.
 func (g *Gater) InterceptPeerDial(p peer.ID) bool {
-	if g.allow.Has(p) {
+	if g.allow.Has(p) || g.pairing.dialAllowed(p) {
 		return true
 	}
 	g.refuse(p, network.DirOutbound, nil)
@@ -40,7 +44,7 @@ func (g *Gater) InterceptPeerDial(p peer.ID) bool {
 
 // InterceptAddrDial allows dialling allowlisted peers only, on any address.
 func (g *Gater) InterceptAddrDial(p peer.ID, addr ma.Multiaddr) bool {
-	if g.allow.Has(p) {
+	if g.allow.Has(p) || g.pairing.dialAllowed(p) {
 		return true
 	}
 	g.refuse(p, network.DirOutbound, addr)
@@ -51,10 +55,19 @@ func (g *Gater) InterceptAddrDial(p peer.ID, addr ma.Multiaddr) bool {
 // known until the security handshake, which InterceptSecured judges.
 func (g *Gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
 
-// InterceptSecured allows authenticated connections with allowlisted peers
-// only, inbound and outbound.
+// InterceptSecured allows authenticated connections with allowlisted peers,
+// inbound and outbound; and, with a Pairing, outbound connections to a peer
+// whose invitation is being accepted and inbound connections from strangers
+// while an invitation is open.
 func (g *Gater) InterceptSecured(dir network.Direction, p peer.ID, addrs network.ConnMultiaddrs) bool {
 	if g.allow.Has(p) {
+		return true
+	}
+	if dir == network.DirOutbound && g.pairing.dialAllowed(p) {
+		return true
+	}
+	if dir == network.DirInbound && g.pairing.admit(p) {
+		g.log.Debug("admitted a peer not on the allowlist for pairing", "peer", p, "addr", addrs.RemoteMultiaddr().String())
 		return true
 	}
 	g.refuse(p, dir, addrs.RemoteMultiaddr())

@@ -42,6 +42,30 @@ func Handle(h host.Host, a *Allowlist, proto protocol.ID, log *slog.Logger, fn f
 	})
 }
 
+// HandlePair registers fn as h's handler for ProtoPair. Unlike [Handle] it
+// serves peers that are not on a, but only while pairing has an open
+// invitation (such peers can only be connected then, see [Pairing]);
+// allowlisted peers are always served. fn proves the invitation's secret
+// itself. Streams are put in the ServiceName scope; fn owns the stream.
+func HandlePair(h host.Host, a *Allowlist, pairing *Pairing, log *slog.Logger, fn func(network.Stream)) {
+	log = orDiscard(log)
+	h.SetStreamHandler(ProtoPair, func(s network.Stream) {
+		remote := s.Conn().RemotePeer()
+		if !a.Has(remote) && !pairing.Open() {
+			log.Warn("refused a pair stream: no invitation is open", "peer", remote, "addr", s.Conn().RemoteMultiaddr().String())
+			_ = s.Reset()
+			return
+		}
+		if err := s.Scope().SetService(ServiceName); err != nil {
+			log.Warn("refused stream: resource limit reached",
+				"peer", remote, "protocol", string(ProtoPair), "service", ServiceName, "err", err)
+			_ = s.Reset()
+			return
+		}
+		fn(s)
+	})
+}
+
 // OpenStream opens a proto stream to peer id, connecting if needed, and puts
 // it in the ServiceName resource-manager scope. Limited (relayed)
 // connections may be used, so keep such streams to small control traffic.

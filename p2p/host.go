@@ -80,8 +80,44 @@ type Config struct {
 	// concurrent use. Candidates not on the allowlist are skipped. May be nil
 	// (no autorelay).
 	Relays func() []peer.AddrInfo
+	// Pairing, when set, lets peers that are not allowlisted connect while
+	// an invitation is open or being accepted (see Pairing). Nil: only
+	// allowlisted peers, ever.
+	Pairing *Pairing
 	// Logger receives the host's logs; nil discards them.
 	Logger *slog.Logger
+}
+
+// Relay service limits (see RelayResources).
+const (
+	// RelayConnDuration is how long one relayed connection may last before
+	// the relay resets it (go-libp2p's default: 2 minutes).
+	RelayConnDuration = time.Hour
+	// RelayConnData is how many bytes one relayed connection may carry in
+	// each direction before the relay resets it (default: 128 KiB).
+	RelayConnData = 64 << 20
+	// relayBuffer is the copy buffer per relayed direction (default 2 KiB).
+	relayBuffer = 16 << 10
+)
+
+// RelayResources are the circuit relay v2 service limits of a public node.
+// go-libp2p's defaults (2 minutes and 128 KiB per relayed connection) suit
+// strangers using a public relay only to start hole punching; issuemesh
+// relays for its allowlisted peers only (see relayACL), and sync data falls
+// back to the relay when hole punching fails (a symmetric NAT), so a relayed
+// connection may last an hour and carry 64 MiB each way. When a limit is
+// reached the relay resets the connection and the Connector dials again
+// through the relay, so the limits bound the cost of one connection, not
+// what can be synced. Relayed connections stay "limited" (streams need
+// OpenStream). Slots: 128 reservations, 16 circuits per peer, and up to 32
+// reservations from one IP address (an office of peers behind one NAT).
+func RelayResources() relayv2.Resources {
+	rc := relayv2.DefaultResources()
+	rc.Limit = &relayv2.RelayLimit{Duration: RelayConnDuration, Data: RelayConnData}
+	rc.BufferSize = relayBuffer
+	rc.MaxReservationsPerIP = 32
+	rc.MaxReservationsPerASN = 128
+	return rc
 }
 
 // NewHost builds and starts a libp2p host: TCP and QUIC transports, Noise
@@ -113,6 +149,13 @@ func NewHost(cfg Config) (host.Host, error) {
 		}
 	}
 
+	gater := NewGater(cfg.Allow, log)
+	if cfg.Pairing != nil {
+		cfg.Pairing.bind(cfg.Allow, log)
+		gater.pairing = cfg.Pairing
+	}
+	relayOpts := []relayv2.Option{relayv2.WithACL(relayACL{cfg.Allow}), relayv2.WithResources(RelayResources())}
+
 	cm, err := connmgr.NewConnManager(connLowWater, connHighWater)
 	if err != nil {
 		return nil, fmt.Errorf("create connection manager: %w", err)
@@ -125,7 +168,7 @@ func NewHost(cfg Config) (host.Host, error) {
 		libp2p.Transport(libp2pquic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(tls.ID, tls.New),
-		libp2p.ConnectionGater(NewGater(cfg.Allow, log)),
+		libp2p.ConnectionGater(gater),
 		libp2p.ConnectionManager(cm),
 		libp2p.EnableRelay(),
 		libp2p.EnableHolePunching(),
@@ -135,11 +178,11 @@ func NewHost(cfg Config) (host.Host, error) {
 	switch reach {
 	case "", ReachabilityAuto:
 		reach = ReachabilityAuto
-		opts = append(opts, libp2p.EnableRelayService(relayv2.WithACL(relayACL{cfg.Allow})))
+		opts = append(opts, libp2p.EnableRelayService(relayOpts...))
 	case ReachabilityPublic:
 		opts = append(opts,
 			libp2p.ForceReachabilityPublic(),
-			libp2p.EnableRelayService(relayv2.WithACL(relayACL{cfg.Allow})))
+			libp2p.EnableRelayService(relayOpts...))
 	case ReachabilityPrivate:
 		opts = append(opts, libp2p.ForceReachabilityPrivate())
 	default:
@@ -162,6 +205,9 @@ func NewHost(cfg Config) (host.Host, error) {
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("start libp2p host on %s: %w", strings.Join(listen, ", "), err)
+	}
+	if cfg.Pairing != nil {
+		cfg.Pairing.attach(h)
 	}
 	log.Info("p2p host started", "peer", h.ID(), "reachability", reach,
 		"addrs", FullAddrs(h), "static_relays", cfg.Relays != nil, "nat_port_map", cfg.NATPortMap)

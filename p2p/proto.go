@@ -10,6 +10,9 @@ const (
 	ProtoAck protocol.ID = "/issuemesh/ack/1.0.0"
 	// ProtoPair proves an invitation's secret so both sides allowlist each other.
 	ProtoPair protocol.ID = "/issuemesh/pair/1.0.0"
+	// ProtoAddrs asks an allowlisted peer for the addresses it knows of
+	// other peers that the asker names (address exchange).
+	ProtoAddrs protocol.ID = "/issuemesh/addrs/1.0.0"
 
 	// ServiceName is the resource-manager service scope of issuemesh streams.
 	ServiceName = "issuemesh"

@@ -90,6 +90,15 @@ func validateEvent(e *Event) error {
 	if err := validateReplica(&e.Replica); err != nil {
 		return fmt.Errorf("event %q: %w", e.ID, err)
 	}
+	switch e.Op {
+	case "", OpUnsync:
+	case OpLink:
+		if err := checkID("link key", e.LinkKey); err != nil {
+			return fmt.Errorf("event %q: %w", e.ID, err)
+		}
+	default:
+		return fmt.Errorf("event %q: operation %q is not one this node knows: %w", e.ID, e.Op, ErrMalformed)
+	}
 	return nil
 }
 

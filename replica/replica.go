@@ -81,7 +81,19 @@ type Event struct {
 	SourceKey string  `msgpack:"key,omitempty"`  // the issue's key in the origin's tracker
 	Sent      int64   `msgpack:"sent,omitempty"` // Unix nanoseconds when appended, for latency figures
 	Replica   Replica `msgpack:"r"`
+	// Op is what the event asks of the destination besides merging its
+	// replica: "" (nothing), OpUnsync (stop syncing this twin, keeping
+	// both issues) or OpLink (link the destination's existing issue
+	// LinkKey to this twin, then merge).
+	Op      string `msgpack:"op,omitempty"`
+	LinkKey string `msgpack:"lk,omitempty"`
 }
+
+// Event operations.
+const (
+	OpUnsync = "unsync"
+	OpLink   = "link"
+)
 
 // Result is what the destination did with an event.
 type Result uint8

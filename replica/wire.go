@@ -26,7 +26,7 @@ import (
 // ---- encoding ----
 
 func eventSizeHint(e *Event) int {
-	n := 96 + len(e.ID) + len(e.Twin) + len(e.Origin) + len(e.SourceKey)
+	n := 96 + len(e.ID) + len(e.Twin) + len(e.Origin) + len(e.SourceKey) + len(e.Op) + len(e.LinkKey)
 	for name, v := range e.Replica.Fields {
 		n += 40 + len(name) + len(v.S) + len(v.Clock.Peer)
 		for _, s := range v.L {
@@ -57,6 +57,12 @@ func appendEvent(b []byte, e *Event) []byte {
 	if e.Sent != 0 {
 		n++
 	}
+	if e.Op != "" {
+		n++
+	}
+	if e.LinkKey != "" {
+		n++
+	}
 	b = appendMapLen(b, n)
 	b = appendInt(appendStr(b, "v"), int64(e.V))
 	b = appendStr(appendStr(b, "id"), e.ID)
@@ -69,7 +75,14 @@ func appendEvent(b []byte, e *Event) []byte {
 	if e.Sent != 0 {
 		b = appendInt(appendStr(b, "sent"), e.Sent)
 	}
-	return appendReplica(appendStr(b, "r"), &e.Replica)
+	b = appendReplica(appendStr(b, "r"), &e.Replica)
+	if e.Op != "" {
+		b = appendStr(appendStr(b, "op"), e.Op)
+	}
+	if e.LinkKey != "" {
+		b = appendStr(appendStr(b, "lk"), e.LinkKey)
+	}
+	return b
 }
 
 func appendReplica(b []byte, r *Replica) []byte {
@@ -686,6 +699,12 @@ func decodeEvent(r *reader, e *Event) error {
 		case "r":
 			k = 7
 			err = decodeReplica(r, &e.Replica)
+		case "op":
+			k = 8
+			e.Op, err = r.str()
+		case "lk":
+			k = 9
+			e.LinkKey, err = r.str()
 		default:
 			return -1, nil
 		}

@@ -418,8 +418,11 @@ type Link struct {
 	// outgoing replica differs from it, so a change applied by sync is not
 	// sent back.
 	Baseline replica.Replica `msgpack:"bl"`
-	// Synced is false once the link was unsynced: nothing flows any more.
+	// Unsynced is set once the link was unsynced: nothing flows any more.
 	Unsynced bool `msgpack:"un,omitempty"`
+	// Manual is set when the issue was shared by hand (sync, link): it
+	// keeps flowing whether or not it matches the connection's trigger.
+	Manual bool `msgpack:"man,omitempty"`
 }
 
 // Twin is the set of issues kept in sync, seen from this node.
@@ -658,7 +661,8 @@ type Blocked struct {
 	LocalKey string    `msgpack:"key" json:"key,omitempty"`
 	Peer     string    `msgpack:"peer" json:"peer"`
 	Seq      uint64    `msgpack:"seq" json:"seq"`
-	Remote   bool      `msgpack:"remote" json:"remote"` // the peer failed to apply our event
+	Remote   bool      `msgpack:"remote" json:"remote"`         // the peer failed to apply our event
+	Outgoing bool      `msgpack:"out" json:"outgoing,omitempty"` // our outgoing rules failed for it
 	Error    string    `msgpack:"err" json:"error"`
 	Since    time.Time `msgpack:"since" json:"since"`
 	Attempts int       `msgpack:"n" json:"attempts"`

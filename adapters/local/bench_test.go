@@ -3,8 +3,6 @@ package local
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 
@@ -20,7 +18,7 @@ func BenchmarkUpdate(b *testing.B) {
 		for _, parallel := range []bool{false, true} {
 			name := fmt.Sprintf("sync=%t/parallel=%t", sync, parallel)
 			b.Run(name, func(b *testing.B) {
-				tr := openTest(b, b.TempDir(), Options{SyncWrites: sync, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				tr := openTest(b, b.TempDir(), Options{SyncWrites: sync})
 				ctx := context.Background()
 				desc := string(make([]byte, 900))
 				for i := range issues {

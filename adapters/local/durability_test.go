@@ -100,7 +100,7 @@ func TestChildWriter(t *testing.T) {
 	if dir == "" {
 		t.Skip("child process of TestDurableAcrossKill")
 	}
-	tr, err := Open(dir, Options{SyncWrites: true})
+	tr, err := Open(dir, Options{SyncWrites: true, Logger: quiet()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

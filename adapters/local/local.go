@@ -41,7 +41,27 @@
 // is numeric order. Issues are encoded with msgpack (compact, fast, already
 // the project's wire codec) into a private record type with short field
 // names, decoupled from adapters.Issue so that the stored format changes only
-// on purpose. See badgerOptions for the sizing of Badger.
+// on purpose.
+//
+// Badger is sized for an embedded tracker (details at badgerOptions): 8 MiB
+// memtables, two of them; an 8 MiB block cache; 64 MiB value-log files
+// (values up to 1 MiB stay in the LSM tree, so only very large issues reach
+// the value log, which is garbage-collected every 10 minutes); two
+// compactors; no conflict detection (there is one writer). Measured here:
+// opening an empty tracker adds about 3 MB RSS, and a process that reopens
+// one with 20,000 issues has about 22 MB RSS. A burst of 70,000 writes
+// briefly takes the heap over 100 MB (Badger's table-building buffers); a
+// few seconds after it the live heap is back to about 20 MB (one memtable
+// and the block cache). Badger's errors and warnings go to the logger at
+// their level, its info and debug messages at debug.
+//
+// # Errors
+//
+// Invalid data (blank summary, unknown comment, twin marker in use, an issue
+// over 4 MiB encoded, a twin marker over 512 bytes) wraps
+// adapters.ErrRejected; an unknown or malformed key, or an unknown twin
+// marker, wraps adapters.ErrNotFound; a failed database write, and any call
+// after Close (ErrClosed), wraps adapters.ErrUnavailable.
 //
 // # Writes
 //

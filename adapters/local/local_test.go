@@ -22,6 +22,9 @@ const wait = 10 * time.Second // deadline for anything a test waits for
 
 func openTest(t testing.TB, dir string, opts Options) *Tracker {
 	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quiet()
+	}
 	tr, err := Open(dir, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -33,6 +36,8 @@ func openTest(t testing.TB, dir string, opts Options) *Tracker {
 	})
 	return tr
 }
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func newTest(t testing.TB) *Tracker { return openTest(t, t.TempDir(), Options{}) }
 
@@ -567,7 +572,7 @@ func TestTwin(t *testing.T) {
 func TestReopen(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	tr, err := Open(dir, Options{Prefix: "ACME"})
+	tr, err := Open(dir, Options{Prefix: "ACME", Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -595,7 +600,7 @@ func TestReopen(t *testing.T) {
 		t.Errorf("Create after Close: %v, want ErrClosed", err)
 	}
 
-	if _, err := Open(dir, Options{Prefix: "OTHER"}); err == nil || !strings.Contains(err.Error(), `"ACME"`) {
+	if _, err := Open(dir, Options{Prefix: "OTHER", Logger: quiet()}); err == nil || !strings.Contains(err.Error(), `"ACME"`) {
 		t.Fatalf("reopen with another prefix: %v, want an error naming the stored prefix", err)
 	}
 	tr = openTest(t, dir, Options{}) // empty prefix adopts the stored one
@@ -628,7 +633,7 @@ func TestReopen(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	for _, p := range []string{"1AB", "A-B", "A B", strings.Repeat("A", 33), "É"} {
-		if _, err := Open(t.TempDir(), Options{Prefix: p}); err == nil || !strings.Contains(err.Error(), "prefix") {
+		if _, err := Open(t.TempDir(), Options{Prefix: p, Logger: quiet()}); err == nil || !strings.Contains(err.Error(), "prefix") {
 			t.Errorf("Open with prefix %q: %v, want an error about the prefix", p, err)
 		}
 	}
@@ -637,7 +642,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 	dir := t.TempDir()
 	tr := openTest(t, dir, Options{})
-	if _, err := Open(dir, Options{}); err == nil {
+	if _, err := Open(dir, Options{Logger: quiet()}); err == nil {
 		t.Error("a second Open of a directory in use succeeded")
 	}
 	_ = tr
@@ -656,6 +661,9 @@ func TestOnChange(t *testing.T) {
 	defer close(done)
 	tr.OnChange(func() {
 		got, _, err := tr.Changes(ctx, "", 0) // no lock of the tracker is held
+		if errors.Is(err, ErrClosed) {
+			return // a last signal while the test closes the tracker
+		}
 		if err != nil {
 			t.Errorf("Changes in callback: %v", err)
 		}
@@ -793,6 +801,9 @@ func keyNum(t *testing.T, key string) uint64 {
 func holdWriter(t *testing.T, dir string, log *slog.Logger) (tr *Tracker, held <-chan struct{}, release chan struct{}) {
 	entered := make(chan struct{}, 1)
 	release = make(chan struct{})
+	if log == nil {
+		log = quiet()
+	}
 	tr, err := open(dir, Options{Logger: log}, func() {
 		select {
 		case entered <- struct{}{}:

@@ -8,13 +8,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -67,18 +67,6 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			{Name: "id", Usage: "print the peer ID and addresses", Flags: []cli.Flag{jsonFlag}, Action: cmdID},
 			{Name: "status", Usage: "show the node's state: peers, connections, pending events", Flags: []cli.Flag{jsonFlag}, Action: cmdStatus},
 			{
-				Name:  "peer",
-				Usage: "manage peers",
-				Subcommands: []*cli.Command{
-					{
-						Name: "add", Usage: "allowlist a peer and sync every issue with it", ArgsUsage: "MULTIADDR",
-						Flags:  []cli.Flag{&cli.StringFlag{Name: "name", Usage: "a name for the peer"}},
-						Action: cmdPeerAdd,
-					},
-					{Name: "list", Usage: "list peers", Flags: []cli.Flag{jsonFlag}, Action: cmdPeerList},
-				},
-			},
-			{
 				Name:  "issue",
 				Usage: "work with the issues of the embedded local tracker",
 				Subcommands: []*cli.Command{
@@ -97,7 +85,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					{Name: "list", Usage: "list issues", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueList},
 				},
 			},
-		}, opsCommands()...),
+		}, slices.Concat(peerCommands(), opsCommands(), manualCommands(), rulesCommands())...),
 	}
 }
 
@@ -229,58 +217,8 @@ func cmdStatus(c *cli.Context) error {
 		fmt.Fprintf(w, "  address %s\n", a)
 	}
 	fmt.Fprintf(w, "twins %d, pending events %d, received waiting %d, blocked twins %d\n", st.Twins, st.Pending, st.Incoming, st.Blocked)
+	printNAT(w, st)
 	printPeers(w, st.Peers)
-	return nil
-}
-
-func printPeers(w io.Writer, peers []node.PeerInfo) {
-	if len(peers) == 0 {
-		fmt.Fprintln(w, "no peers: add one with 'issuemesh peer add MULTIADDR'")
-		return
-	}
-	for _, p := range peers {
-		conn := "disconnected"
-		if p.Connected {
-			conn = "connected, direct"
-			if p.Relayed {
-				conn = "connected, relayed"
-			}
-		}
-		if p.Paused {
-			conn += ", paused"
-		}
-		name := p.Name
-		if name == "" {
-			name = "-"
-		}
-		fmt.Fprintf(w, "peer %-12s %s  %s, %d pending\n", name, p.ID, conn, p.Pending)
-	}
-}
-
-func cmdPeerAdd(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return errors.New("peer add takes one MULTIADDR, e.g. /ip4/192.0.2.7/tcp/4001/p2p/<peer ID>")
-	}
-	var p struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
-	}
-	if err := call(c, "POST", "/v1/peers", node.PeerInput{Addr: c.Args().First(), Name: c.String("name")}, &p); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.App.Writer, "added peer %s %s\n", p.ID, p.Name)
-	return nil
-}
-
-func cmdPeerList(c *cli.Context) error {
-	var ps []node.PeerInfo
-	if err := call(c, "GET", "/v1/peers", nil, &ps); err != nil {
-		return err
-	}
-	if c.Bool("json") {
-		return printJSON(c.App.Writer, ps)
-	}
-	printPeers(c.App.Writer, ps)
 	return nil
 }
 

@@ -20,8 +20,8 @@
 //
 // Options.StatusMap and Options.PriorityMap map this tracker's values to the
 // shared values (outgoing); their inverse maps shared values back (incoming).
-// Values not in a map pass unchanged. A map that two local values share a
-// target in cannot be inverted and is refused by Load.
+// Values not in a map pass unchanged. A map in which two local values map to
+// the same shared value cannot be inverted and is refused by Load.
 //
 // The default rules apply the maps. A rule file does not get them applied
 // behind its back: it stays in control and applies them itself, with
@@ -43,6 +43,10 @@
 // (it leaves with its global ID, as in the defaults) or a dict with the keys
 // id (the global ID, required), body, author, created, internal.
 //
+// A comment of issue.comments has id (the tracker's), sync_id (its global
+// ID: the one it came with by sync, or self_id + "/" + id for a comment
+// written here), author, body, created, updated and internal.
+//
 // # Incoming rule files
 //
 // Predeclared: replica (read-only: fields as attributes, None when the peer
@@ -50,7 +54,12 @@
 // issue (writable: a copy of the local issue, empty on the first sync),
 // first_sync, previous (the replica received before this one, or None),
 // changed (fields and comments: what the merge changed), connection, skip,
-// map_value and merge_comments(issue, replica, ids=None). Assigning None to an
+// map_value and merge_comments(issue, replica, ids=None). first_sync is true
+// when the node has no issue for the twin yet (Incoming.Issue is nil).
+// A comment of the issue is one of issue.comments, one of replica.comments
+// (added as the default rule adds it), or a dict with the keys id (the
+// tracker's, to edit that comment), sync_id, author, body, created, internal.
+// Assigning None to an
 // issue field leaves the field as it is, so that issue.x = replica.x does
 // nothing when the peer does not share x; an unknown attribute is a key of
 // issue.extra. The result is the difference between the issue after the rule
@@ -64,8 +73,19 @@
 // # Sandbox
 //
 // No load, no clock or randomness, print goes to Options.Log at debug level,
-// and every run stops after Options.MaxSteps steps. Every error a rule file
-// or trigger causes is an *Error that wraps ErrRule and names file:line:col.
+// and every run stops after Options.MaxSteps steps. Assigning a list to the
+// replica or the issue stores a copy of it. Top-level if, for and
+// while are allowed; recursion is not. Every error a rule file or trigger
+// causes is an *Error that wraps ErrRule and names file:line:col (the file
+// alone for what is only found after the run, such as a list that was made
+// invalid after it was assigned). A rule that fails fails every time on the
+// same input, so the caller treats ErrRule as permanent.
+//
+// # Reloading
+//
+// A Loader holds a connection's Set and Trigger and reloads the rule files
+// when they change; a version that does not compile is refused and the one
+// in force keeps running.
 package rules
 
 import (
@@ -76,6 +96,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
@@ -145,6 +166,50 @@ type Set struct {
 type program struct {
 	rule, name string
 	prog       *starlark.Program
+	loops      []loopSpan
+}
+
+// loopSpan is where a loop statement is in a rule file.
+type loopSpan struct {
+	start, end syntax.Position
+	while      bool
+}
+
+func before(a, b syntax.Position) bool {
+	return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+}
+
+// loopsOf lists the loops of a file, in file order.
+func loopsOf(f *syntax.File) []loopSpan {
+	var loops []loopSpan
+	syntax.Walk(f, func(n syntax.Node) bool {
+		switch n.(type) {
+		case *syntax.WhileStmt, *syntax.ForStmt:
+			start, end := n.Span()
+			_, w := n.(*syntax.WhileStmt)
+			loops = append(loops, loopSpan{start: start, end: end, while: w})
+		}
+		return true
+	})
+	return loops
+}
+
+// loopAt returns the best guess of where a run stuck at pos loops. The
+// line table maps a loop head without positioned instructions (e.g. while
+// True: pass) to an earlier position; so a position in no loop body points
+// to the first while loop after it.
+func loopAt(loops []loopSpan, pos syntax.Position) syntax.Position {
+	for _, l := range loops {
+		if !before(pos, l.start) && before(pos, l.end) {
+			return pos
+		}
+	}
+	for _, l := range loops {
+		if l.while && before(pos, l.start) {
+			return l.start
+		}
+	}
+	return pos
 }
 
 const (
@@ -203,8 +268,8 @@ func Compile(out, in *Source, o Options) (*Set, error) {
 	s := &Set{
 		self:      o.Self,
 		peerName:  o.PeerName,
-		statusOut: maps(o.StatusMap),
-		prioOut:   maps(o.PriorityMap),
+		statusOut: copyMap(o.StatusMap),
+		prioOut:   copyMap(o.PriorityMap),
 		maxSteps:  o.MaxSteps,
 		log:       o.Log,
 	}
@@ -247,8 +312,8 @@ func Compile(out, in *Source, o Options) (*Set, error) {
 	return s, nil
 }
 
-// maps copies m so that the caller's later changes do not reach the Set.
-func maps(m map[string]string) map[string]string {
+// copyMap copies m so that the caller's later changes do not reach the Set.
+func copyMap(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m))
 	for k, v := range m {
 		out[k] = v
@@ -299,26 +364,26 @@ func mapThrough(m map[string]string, v string) string {
 
 func compileFile(rule string, src *Source, names []string) (*program, error) {
 	isPredeclared := func(name string) bool { return slices.Contains(names, name) }
-	_, prog, err := starlark.SourceProgramOptions(fileOptions(), src.Name, src.Text, isPredeclared)
+	f, prog, err := starlark.SourceProgramOptions(fileOptions(), src.Name, src.Text, isPredeclared)
 	if err != nil {
-		return nil, compileError(rule, src.Name, err)
+		return nil, compileError(rule, src.Name, src.Text, err)
 	}
 	if prog.NumLoads() > 0 {
 		module, pos := prog.Load(0)
 		return nil, &Error{Rule: rule, Pos: pos.String(), Msg: fmt.Sprintf("load is not allowed in rules (load(%q, ...)): write the rule in one file", module)}
 	}
-	return &program{rule: rule, name: src.Name, prog: prog}, nil
+	return &program{rule: rule, name: src.Name, prog: prog, loops: loopsOf(f)}, nil
 }
 
 // compileError turns a Starlark syntax or resolve error into an *Error.
-func compileError(rule, name string, err error) error {
+func compileError(rule, name string, src []byte, err error) error {
 	var (
 		se syntax.Error
 		rl resolve.ErrorList
 	)
 	switch {
 	case errors.As(err, &se):
-		return &Error{Rule: rule, Pos: se.Pos.String(), Msg: se.Msg, cause: err}
+		return &Error{Rule: rule, Pos: newlinePos(se, src), Msg: se.Msg, cause: err}
 	case errors.As(err, &rl) && len(rl) > 0:
 		msg := rl[0].Msg
 		if len(rl) > 1 {
@@ -333,11 +398,52 @@ func compileError(rule, name string, err error) error {
 	return &Error{Rule: rule, Pos: name, Msg: err.Error(), cause: err}
 }
 
+// newlinePos is the position of a syntax error. Starlark puts an
+// unexpected end of line (e.g. a missing ':') at the start of the next
+// line; it is reported at the end of the line it ends.
+func newlinePos(se syntax.Error, src []byte) string {
+	pos := se.Pos
+	if !strings.HasPrefix(se.Msg, "got newline") || pos.Col != 1 || pos.Line < 2 {
+		return pos.String()
+	}
+	lines := strings.Split(string(src), "\n")
+	if int(pos.Line-1) > len(lines) {
+		return pos.String()
+	}
+	line := strings.TrimRight(lines[pos.Line-2], "\r")
+	return fmt.Sprintf("%s:%d:%d", pos.Filename(), pos.Line-1, utf8.RuneCountInString(line)+1)
+}
+
 // runState is a run's thread-local state.
 type runState struct {
 	skipped    bool
 	reason     string
 	stepsLimit bool
+	extraSteps int
+	loopPos    syntax.Position // where the run was looping at the step limit
+	loopDepth  int
+}
+
+// extraStepsAtLimit is how many steps past the limit a run is watched to
+// tell where it loops.
+const extraStepsAtLimit = 256
+
+// noteLoopPos records the innermost Starlark position of t if it is deeper
+// in the call stack, or later in the same function, than the one recorded.
+func (st *runState) noteLoopPos(t *starlark.Thread) {
+	n := t.CallStackDepth()
+	for i := 0; i < n; i++ {
+		pos := t.CallFrame(i).Pos
+		if pos.Filename() == "<builtin>" {
+			continue
+		}
+		depth := n - i
+		if depth > st.loopDepth || depth == st.loopDepth &&
+			(pos.Line > st.loopPos.Line || pos.Line == st.loopPos.Line && pos.Col > st.loopPos.Col) {
+			st.loopPos, st.loopDepth = pos, depth
+		}
+		return
+	}
 }
 
 const runKey = "issuemesh.rules.run"
@@ -352,7 +458,7 @@ func (s *Set) exec(p *program, predeclared starlark.StringDict) (*runState, erro
 		return st, nil
 	}
 	if err != nil {
-		return st, runError(p.rule, p.name, s.maxSteps, st, err)
+		return st, runError(p.rule, p.name, s.maxSteps, p.loops, st, err)
 	}
 	return st, nil
 }
@@ -370,8 +476,15 @@ func newThread(rule string, maxSteps uint64, log *slog.Logger, st *runState) *st
 			}
 		},
 		OnMaxSteps: func(t *starlark.Thread) {
+			// Starlark's line table is sparse (a loop head often maps to an
+			// earlier line), so the position of the one step at the limit
+			// may name the wrong line. Run a few more steps to see where the
+			// run is looping and report the deepest, latest position seen.
 			st.stepsLimit = true
-			t.Cancel("step limit reached")
+			st.noteLoopPos(t)
+			if st.extraSteps++; st.extraSteps >= extraStepsAtLimit {
+				t.Cancel("step limit reached")
+			}
 		},
 	}
 	thread.SetMaxExecutionSteps(maxSteps)
@@ -390,7 +503,7 @@ func callerPos(t *starlark.Thread) string {
 
 // runError turns an error of a run into an *Error naming the innermost
 // position in the rule file.
-func runError(rule, name string, maxSteps uint64, st *runState, err error) error {
+func runError(rule, name string, maxSteps uint64, loops []loopSpan, st *runState, err error) error {
 	var ee *starlark.EvalError
 	if !errors.As(err, &ee) {
 		var re *Error
@@ -413,6 +526,9 @@ func runError(rule, name string, maxSteps uint64, st *runState, err error) error
 		}
 	}
 	if st.stepsLimit {
+		if st.loopPos.IsValid() {
+			e.Pos = loopAt(loops, st.loopPos).String()
+		}
 		e.Msg = fmt.Sprintf("stopped at the step limit of %d steps: the rule runs too long (an endless loop?)", maxSteps)
 	}
 	return e
@@ -436,12 +552,13 @@ func skipBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 // mapValue implements map_value(value, mapping, default): mapping.get(value,
 // default) when default is given, else mapping.get(value, value).
 func mapValue(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var (
-		value, def starlark.Value
-		mapping    starlark.Mapping
-	)
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "value", &value, "mapping", &mapping, "default?", &def); err != nil {
+	var value, mappingV, def starlark.Value
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "value", &value, "mapping", &mappingV, "default?", &def); err != nil {
 		return nil, err
+	}
+	mapping, ok := mappingV.(starlark.Mapping)
+	if !ok {
+		return nil, fmt.Errorf("map_value: the mapping must be a dict, got %s", mappingV.Type())
 	}
 	if def == nil {
 		def = value

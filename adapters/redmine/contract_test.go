@@ -1,0 +1,96 @@
+package redmine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/adapters/contract"
+	"github.com/issuemesh/issuemesh/adapters/internal/feed"
+	"github.com/issuemesh/issuemesh/adapters/internal/rest"
+)
+
+// Environment of the tests against a real Redmine (scripts/redmine.sh
+// prints them).
+const (
+	envURL     = "ISSUEMESH_TEST_REDMINE_URL"
+	envKeyFile = "ISSUEMESH_TEST_REDMINE_KEY_FILE"
+)
+
+// realRedmine returns the URL and API key of the test server, or skips.
+func realRedmine(t *testing.T) (string, string) {
+	t.Helper()
+	u, kf := os.Getenv(envURL), os.Getenv(envKeyFile)
+	if u == "" || kf == "" {
+		t.Skipf("no real Redmine: set %s and %s (scripts/redmine.sh, run as root, installs one and prints them)", envURL, envKeyFile)
+	}
+	key, err := rest.ReadSecret(kf, "", envKeyFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, key
+}
+
+// newProject creates a fresh project for one test (and deletes it after).
+func newProject(t *testing.T, url, key string) string {
+	t.Helper()
+	c, err := rest.New(rest.Options{BaseURL: url, Name: "Redmine", Header: http.Header{"X-Redmine-Api-Key": {key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var tr struct {
+		Trackers []ref `json:"trackers"`
+	}
+	if _, err := c.Do(ctx, rest.Request{Method: http.MethodGet, Path: "/trackers.json"}, &tr); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]int, len(tr.Trackers))
+	for i, x := range tr.Trackers {
+		ids[i] = x.ID
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	ident := "imtest-" + hex.EncodeToString(b)
+	body := map[string]any{"project": map[string]any{
+		"name": ident, "identifier": ident, "is_public": false,
+		"enabled_module_names": []string{"issue_tracking"}, "tracker_ids": ids,
+	}}
+	if _, err := c.Do(ctx, rest.Request{Method: http.MethodPost, Path: "/projects.json", Body: body}, nil); err != nil {
+		t.Fatalf("create test project (the API key must be an administrator's): %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := c.Do(ctx, rest.Request{Method: http.MethodDelete, Path: "/projects/" + ident + ".json", Idempotent: true}, nil); err != nil {
+			t.Logf("delete test project %s: %v", ident, err)
+		}
+		c.Close()
+	})
+	return ident
+}
+
+// TestContract runs the adapter contract suite against a real Redmine, one
+// fresh project per test.
+func TestContract(t *testing.T) {
+	u, key := realRedmine(t)
+	lat := &contract.Latencies{}
+	contract.Run(t, func(t *testing.T) adapters.Tracker {
+		tr, err := New(Options{URL: u, APIKey: key, Project: newProject(t, u, key), HTTP: rest.Options{HTTPClient: lat.Client()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close() })
+		return tr
+	}, contract.Profile{
+		OpenStatus: "In Progress", ClosedStatus: "Closed", Priorities: [2]string{"Low", "High"},
+		Labels: true, RejectsUnknownStatus: true, MissingKey: "999999999", Settle: feed.DefaultSettle,
+	})
+	t.Logf("Redmine request latencies: %v", lat)
+}

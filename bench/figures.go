@@ -1,0 +1,421 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/node"
+)
+
+// propagation: figure 1. One edit at a time in A's local tracker; the time
+// until B's local tracker holds it, seen through B's OnChange callback.
+func propagation(ctx context.Context, e *env) (err error) {
+	dir, err := e.dir("propagation")
+	if err != nil {
+		return err
+	}
+	c := &cluster{dir: dir, log: e.log}
+	defer func() { err = errors.Join(err, c.stop()) }()
+	a, err := c.add("a", false)
+	if err != nil {
+		return err
+	}
+	b, err := c.add("b", false)
+	if err != nil {
+		return err
+	}
+	if err := connect(ctx, a, b); err != nil {
+		return err
+	}
+	is, err := a.lt.Create(ctx, adapters.Issue{Summary: "prop r0", Description: e.txt.get(1000), Labels: []string{"bench"}})
+	if err != nil {
+		return err
+	}
+	var bkey string
+	err = poll(30*time.Second, "B has the issue", nil, func() (bool, error) {
+		var v node.IssueView
+		if err := a.get("/v1/issues/"+is.Key, &v); err != nil {
+			return false, err
+		}
+		for _, tw := range v.Twins {
+			if tw.Key != "" {
+				bkey = tw.Key
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return err
+	}
+	lat := make([]time.Duration, 0, e.c.propagationEdits)
+	for i := 1; i <= e.c.propagationEdits && ctx.Err() == nil; i++ {
+		want := fmt.Sprintf("prop r%d", i)
+		t0 := time.Now()
+		if _, err := a.lt.Update(ctx, is.Key, adapters.Patch{Summary: &want}); err != nil {
+			return err
+		}
+		err := poll(30*time.Second, "B has edit "+want, b.kick, func() (bool, error) {
+			got, err := b.lt.Get(ctx, bkey)
+			return err == nil && got.Summary == want, err
+		})
+		if err != nil {
+			return err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	s := summarise(lat)
+	note := fmt.Sprintf("%d edits, 2 nodes", s.n)
+	e.add(result{"propagation_p50", ms(s.p50), "ms", "<= 5", note})
+	e.add(result{"propagation_p90", ms(s.p90), "ms", "", note})
+	e.add(result{"propagation_p99", ms(s.p99), "ms", "<= 25", note})
+	e.add(result{"propagation_max", ms(s.max), "ms", "", note})
+	return nil
+}
+
+// progress tracks, for issues named "<prefix>-<i> r<round>", which have
+// reached the final round on one node.
+type progress struct {
+	prefix string
+	final  int
+	round  map[int]int
+	done   int
+}
+
+func newProgress(prefix string, final int) *progress {
+	return &progress{prefix: prefix, final: final, round: map[int]int{}}
+}
+
+func (p *progress) see(is adapters.Issue) {
+	var i, r int
+	if _, err := fmt.Sscanf(is.Summary, p.prefix+"-%d r%d", &i, &r); err != nil {
+		return
+	}
+	old, seen := p.round[i]
+	if seen && old >= r {
+		return
+	}
+	p.round[i] = r
+	if r >= p.final && (!seen || old < p.final) {
+		p.done++
+	}
+}
+
+// watcher follows one node's tracker for a progress.
+type watcher struct {
+	b    *benchNode
+	feed *feed
+	prog *progress
+}
+
+func (w *watcher) check(ctx context.Context, want int) (bool, error) {
+	if err := w.feed.update(ctx, w.prog.see); err != nil {
+		return false, err
+	}
+	return w.prog.done >= want, nil
+}
+
+// updateAll makes rounds x len(keys) effective updates: every update sets
+// a new summary "<prefix>-<i> r<round>" and a new ~1 KiB description.
+// Issues are split over workers goroutines; each issue's updates are in
+// round order, so the last round is every issue's final state. at picks
+// the node whose tracker issue i is updated on.
+func updateAll(ctx context.Context, e *env, keys []string, at func(i int) *benchNode, prefix string, rounds, workers int) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for w := range workers {
+		wg.Go(func() {
+			for r := 1; r <= rounds; r++ {
+				for i := w; i < len(keys); i += workers {
+					sum, desc := fmt.Sprintf("%s-%d r%d", prefix, i, r), e.txt.get(1000)
+					if _, err := at(i).lt.Update(ctx, keys[i], adapters.Patch{Summary: &sum, Description: &desc}); err != nil {
+						mu.Lock()
+						first = cmpErr(first, err)
+						mu.Unlock()
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// throughput: figure 2. Updates of about 1 KiB on A from several
+// goroutines; the time until B holds the last update of every issue.
+func throughput(ctx context.Context, e *env) (err error) {
+	dir, err := e.dir("throughput")
+	if err != nil {
+		return err
+	}
+	c := &cluster{dir: dir, log: e.log}
+	defer func() { err = errors.Join(err, c.stop()) }()
+	a, err := c.add("a", false)
+	if err != nil {
+		return err
+	}
+	b, err := c.add("b", false)
+	if err != nil {
+		return err
+	}
+	n, rounds := e.c.tpIssues, e.c.tpUpdates/e.c.tpIssues
+	keys, err := create(ctx, a, n, "tp", e.txt)
+	if err != nil {
+		return err
+	}
+	if err := connect(ctx, a, b); err != nil {
+		return err
+	}
+	wb := &watcher{b: b, feed: newFeed(b.lt), prog: newProgress("tp", 0)}
+	if err := poll(2*time.Minute, "B has the issues", b.kick, func() (bool, error) { return wb.check(ctx, n) }); err != nil {
+		return err
+	}
+	if err := poll(2*time.Minute, "A has every issue acked", nil, func() (bool, error) { return a.acked(n) }); err != nil {
+		return err
+	}
+	rev0 := wb.feed.rev
+	wb.prog = newProgress("tp", rounds)
+
+	const workers = 16
+	m := startMeter()
+	t0 := time.Now()
+	issued := make(chan error, 1)
+	var issuedIn time.Duration
+	go func() {
+		err := updateAll(ctx, e, keys, func(int) *benchNode { return a }, "tp", rounds, workers)
+		issuedIn = time.Since(t0)
+		issued <- err
+	}()
+	err = poll(10*time.Minute, "B has every update", b.kick, func() (bool, error) {
+		select {
+		case err := <-issued:
+			if err != nil {
+				return false, err
+			}
+			issued <- nil
+		default:
+		}
+		return wb.check(ctx, n)
+	})
+	elapsed := time.Since(t0)
+	cost := m.end()
+	if err != nil {
+		return err
+	}
+	if err := <-issued; err != nil {
+		return err
+	}
+	if err := poll(2*time.Minute, "A has every update acked", nil, func() (bool, error) { return a.acked(n) }); err != nil {
+		return err
+	}
+	ackedIn := time.Since(t0)
+	updates := n * rounds
+	applied := wb.feed.rev - rev0
+	rate := float64(updates) / elapsed.Seconds()
+	note := fmt.Sprintf("%d updates of ~1 KiB over %d issues by %d goroutines; A's tracker took them in %.1fs; B applied %d events (%.0f/s); all acked on A after %.1fs",
+		updates, n, workers, issuedIn.Seconds(), applied, float64(applied)/elapsed.Seconds(), ackedIn.Seconds())
+	e.add(result{"throughput_updates", rate, "updates/s", ">= 5000", note})
+	if e.baseline > 0 {
+		e.add(result{"throughput_ratio", rate / e.baseline, "x baseline", ">= 0.5", fmt.Sprintf("baseline %.0f records/s", e.baseline)})
+	}
+	rssNote := "since the start of the figure"
+	if !cost.hwmReset {
+		rssNote = "peak of the whole process (VmHWM could not be reset)"
+	}
+	e.add(result{"throughput_cpu", cost.cpuCores, "cores", "", fmt.Sprintf("process CPU time / wall, both nodes, of %d", runtime.NumCPU())})
+	e.add(result{"throughput_peak_rss", cost.peakRSSMB, "MB", "", "both nodes in one process, " + rssNote})
+	e.add(result{"throughput_peak_heap", cost.peakHeapMB, "MB", "", "Go HeapInuse sampled every 100 ms"})
+	return nil
+}
+
+// firstSync: figure 3. Issues on A before B is known; AddPeer on both, then
+// the time until A has every event acked and every twin linked.
+func firstSync(ctx context.Context, e *env) (err error) {
+	dir, err := e.dir("firstsync")
+	if err != nil {
+		return err
+	}
+	c := &cluster{dir: dir, log: e.log}
+	defer func() { err = errors.Join(err, c.stop()) }()
+	a, err := c.add("a", false)
+	if err != nil {
+		return err
+	}
+	b, err := c.add("b", false)
+	if err != nil {
+		return err
+	}
+	n := e.c.firstSync
+	if _, err := create(ctx, a, n, "fs", e.txt); err != nil {
+		return err
+	}
+	m := startMeter()
+	t0 := time.Now()
+	if err := connect(ctx, a, b); err != nil {
+		return err
+	}
+	queued := time.Since(t0)
+	err = poll(10*time.Minute, "A has every issue acked", nil, func() (bool, error) { return a.acked(n) })
+	elapsed := time.Since(t0)
+	cost := m.end()
+	if err != nil {
+		return err
+	}
+	var st node.Status
+	if st, err = a.status(); err != nil {
+		return err
+	}
+	note := fmt.Sprintf("%d issues of ~1 KiB; AddPeer returned after %.1fs (events queued); %d twins on A; CPU %.2f cores",
+		n, queued.Seconds(), st.Twins, cost.cpuCores)
+	e.add(result{"firstsync", elapsed.Seconds(), "s", "<= 5", note})
+	e.add(result{"firstsync_rate", float64(n) / elapsed.Seconds(), "issues/s", "", ""})
+	return nil
+}
+
+// topology connects the nodes of the fan-out figure. Today these are
+// pairwise connections; a network topology (one gossipsub network that
+// every node joins) implements this interface once networks exist.
+type topology interface {
+	name() string
+	connect(ctx context.Context, nodes []*benchNode) error
+}
+
+// star: node 0 is the hub, peered with every other node; leaves are not
+// peered with each other, so the hub relays their changes.
+type star struct{}
+
+func (star) name() string { return "star" }
+
+func (star) connect(ctx context.Context, nodes []*benchNode) error {
+	for _, leaf := range nodes[1:] {
+		if err := connect(ctx, nodes[0], leaf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mesh: every node peered with every other.
+type mesh struct{}
+
+func (mesh) name() string { return "full mesh" }
+
+func (mesh) connect(ctx context.Context, nodes []*benchNode) error {
+	for i := range nodes {
+		for _, o := range nodes[i+1:] {
+			if err := connect(ctx, nodes[i], o); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fanout: figure 4, for each node count.
+func fanout(ctx context.Context, e *env) error {
+	for _, n := range e.c.fanoutNodes {
+		if err := fanoutN(ctx, e, n); err != nil {
+			return fmt.Errorf("%d nodes: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// fanoutN: n nodes connected by e.topology. Issues are created spread over
+// the nodes (issue i on node i mod n) and synced everywhere; then every
+// issue is updated on the node that created it, rounds times, and the
+// figure is the time until every node holds the last round of every issue.
+func fanoutN(ctx context.Context, e *env, n int) (err error) {
+	dir, err := e.dir(fmt.Sprintf("fanout%d", n))
+	if err != nil {
+		return err
+	}
+	c := &cluster{dir: dir, log: e.log}
+	defer func() { err = errors.Join(err, c.stop()) }()
+	for i := range n {
+		if _, err := c.add(fmt.Sprintf("n%d", i), false); err != nil {
+			return err
+		}
+	}
+	if err := e.topology.connect(ctx, c.nodes); err != nil {
+		return err
+	}
+	issues, rounds := e.c.fanoutIssues, e.c.fanoutUpdates/e.c.fanoutIssues
+	keys := make([]string, issues)
+	for i := range issues {
+		is, err := c.nodes[i%n].lt.Create(ctx, adapters.Issue{Summary: fmt.Sprintf("fo-%d r0", i), Description: e.txt.get(1000), Labels: []string{"bench"}})
+		if err != nil {
+			return err
+		}
+		keys[i] = is.Key
+	}
+	ws := make([]*watcher, n)
+	for i, b := range c.nodes {
+		ws[i] = &watcher{b: b, feed: newFeed(b.lt), prog: newProgress("fo", 0)}
+	}
+	converged := func(ctx context.Context) (bool, error) {
+		for _, w := range ws {
+			if ok, err := w.check(ctx, issues); !ok || err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	settled := func() (bool, error) {
+		if ok, err := converged(ctx); !ok || err != nil {
+			return false, err
+		}
+		for _, b := range c.nodes {
+			if ok, err := b.acked(0); !ok || err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	if err := poll(5*time.Minute, "every node has every issue", nil, settled); err != nil {
+		return err
+	}
+	for _, w := range ws {
+		w.prog = newProgress("fo", rounds)
+	}
+	m := startMeter()
+	t0 := time.Now()
+	issued := make(chan error, 1)
+	go func() {
+		issued <- updateAll(ctx, e, keys, func(i int) *benchNode { return c.nodes[i%n] }, "fo", rounds, 16)
+	}()
+	err = poll(10*time.Minute, "every node has every update", nil, func() (bool, error) {
+		select {
+		case err := <-issued:
+			if err != nil {
+				return false, err
+			}
+			issued <- nil
+		default:
+		}
+		return converged(ctx)
+	})
+	elapsed := time.Since(t0)
+	cost := m.end()
+	if err != nil {
+		return err
+	}
+	if err := <-issued; err != nil {
+		return err
+	}
+	note := fmt.Sprintf("%s of pairwise connections (no gossipsub networks yet), %d updates over %d issues made on their creating nodes; CPU %.2f cores",
+		e.topology.name(), issues*rounds, issues, cost.cpuCores)
+	target := ""
+	if n == 10 {
+		target = "<= 5"
+	}
+	e.add(result{fmt.Sprintf("fanout_%d_nodes", n), elapsed.Seconds(), "s", target, note})
+	return nil
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/issuemesh/issuemesh/node"
+)
+
+// memory: figure 5. The RSS of real `issuemesh run` processes: one on a
+// fresh home (idle), one on a home holding e.c.memTwins synced twins. The
+// state of the second is built in-process without fsync (it is not timed),
+// then the process opens it like any restart.
+func memory(ctx context.Context, e *env) (err error) {
+	dir, err := e.dir("memory")
+	if err != nil {
+		return err
+	}
+	bin, err := buildBinary(ctx, dir)
+	if err != nil {
+		return err
+	}
+	idle := filepath.Join(dir, "idle")
+	if _, err := node.Init(idle, benchConfig()); err != nil {
+		return err
+	}
+	rss, err := processRSS(ctx, bin, idle, 0)
+	if err != nil {
+		return fmt.Errorf("idle node: %w", err)
+	}
+	e.add(result{"memory_idle_rss", rss.settled, "MB", "<= 80", fmt.Sprintf("fresh home, loopback TCP, no peers; VmRSS after it settled (peak %.1f MB)", rss.peak)})
+
+	n := e.c.memTwins
+	c := &cluster{dir: dir, log: e.log}
+	defer func() { err = errors.Join(err, c.stop()) }()
+	a, err := c.add("a", true)
+	if err != nil {
+		return err
+	}
+	b, err := c.add("b", true)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if _, err := create(ctx, a, n, "mem", e.txt); err != nil {
+		return err
+	}
+	if err := connect(ctx, a, b); err != nil {
+		return err
+	}
+	if err := poll(8*time.Minute, "A has every issue acked", nil, func() (bool, error) { return a.acked(n) }); err != nil {
+		return err
+	}
+	built := time.Since(t0)
+	if err := c.stop(); err != nil {
+		return err
+	}
+	size, _ := dirSize(a.home)
+	rss, err = processRSS(ctx, bin, a.home, n)
+	if err != nil {
+		return fmt.Errorf("node with %d twins: %w", n, err)
+	}
+	target := ""
+	if n >= 100000 {
+		target = "<= 250"
+	}
+	e.add(result{"memory_twins_rss", rss.settled, "MB", target, fmt.Sprintf("%d twins of ~1 KiB issues (home %.0f MB on disk, state built in %.0fs); VmRSS after it settled (peak %.1f MB)", n, size/1e6, built.Seconds(), rss.peak)})
+	return nil
+}
+
+// buildBinary builds cmd/issuemesh of this module into dir.
+func buildBinary(ctx context.Context, dir string) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not inside the issuemesh module: run the benchmark from the repository (make bench)")
+	}
+	bin := filepath.Join(dir, "issuemesh")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/issuemesh")
+	cmd.Dir = filepath.Dir(gomod)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/issuemesh: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+type rssReading struct {
+	settled, peak float64 // MB
+}
+
+// processRSS runs `issuemesh run` on home, waits until its admin API says
+// it runs (and, when twins > 0, reports that many twins), then samples
+// VmRSS every 250 ms until the last 8 samples lie within 1% (at most 60 s),
+// and stops it.
+func processRSS(ctx context.Context, bin, home string, twins int) (rssReading, error) {
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	cmd := exec.Command(bin, "--home", home, "run")
+	cmd.Stdout = lockedWriter{&logMu, &logs}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return rssReading{}, err
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	fail := func(err error) (rssReading, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return rssReading{}, fmt.Errorf("%w\n--- its log:\n%s", err, tail(logs.String(), 20))
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", filepath.Join(home, node.SocketFile))
+		},
+	}}
+	err := poll(2*time.Minute, "the node runs", exited, func() (bool, error) {
+		select {
+		case <-exited:
+			return false, errors.New("the process exited")
+		default:
+		}
+		resp, err := client.Get("http://node/v1/status")
+		if err != nil {
+			return false, nil
+		}
+		defer resp.Body.Close()
+		var st node.Status
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			return false, nil
+		}
+		return st.Running && st.Twins >= twins, nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	pid := cmd.Process.Pid
+	var samples []float64
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for range 240 {
+		v, err := procStatus(pid, "VmRSS")
+		if err != nil {
+			return fail(err)
+		}
+		samples = append(samples, v)
+		if len(samples) >= 8 {
+			last := samples[len(samples)-8:]
+			lo, hi := slices.Min(last), slices.Max(last)
+			if hi-lo <= hi/100 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return rssReading{}, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	peak, err := procStatus(pid, "VmHWM")
+	if err != nil {
+		return fail(err)
+	}
+	return rssReading{settled: samples[len(samples)-1], peak: peak}, nil
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// dirSize is the total size of the files under dir, in bytes.
+func dirSize(dir string) (float64, error) {
+	var total float64
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if info, err := d.Info(); err == nil && !d.IsDir() {
+			total += float64(info.Size())
+		}
+		return nil
+	})
+	return total, err
+}

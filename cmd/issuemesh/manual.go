@@ -1,0 +1,201 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/issuemesh/issuemesh/node"
+	"github.com/issuemesh/issuemesh/replica"
+)
+
+// Manual sync commands: sync, unsync, link.
+
+func manualCommands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name: "sync", Usage: "share one issue with a peer now, or every matching issue not shared yet (--all)", ArgsUsage: "[KEY]",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "to", Required: true, Usage: "the peer (ID or name)"},
+				&cli.BoolFlag{Name: "all", Usage: "every issue that matches the connection's trigger and is not shared yet"},
+				&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
+			},
+			Action: cmdSync,
+		},
+		{
+			Name: "unsync", Usage: "stop syncing an issue with a peer, on both sides; both issues stay", ArgsUsage: "KEY",
+			Flags:  []cli.Flag{&cli.StringFlag{Name: "from", Required: true, Usage: "the peer (ID or name)"}},
+			Action: cmdUnsync,
+		},
+		{
+			Name: "link", Usage: "connect an issue here with one that exists at the peer; this side's state lands there", ArgsUsage: "KEY",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "to", Required: true, Usage: "the peer (ID or name)"},
+				&cli.StringFlag{Name: "remote", Required: true, Usage: "the issue's key at the peer"},
+			},
+			Action: cmdLink,
+		},
+	}
+}
+
+func cmdSync(c *cli.Context) error {
+	if !c.Bool("all") {
+		key, err := oneKey(c)
+		if err != nil {
+			return errors.New("sync takes one issue KEY, or --all")
+		}
+		var res node.SyncResult
+		if err := call(c, "POST", "/v1/sync", node.SyncInput{Key: key, To: c.String("to")}, &res); err != nil {
+			return err
+		}
+		if c.Bool("json") {
+			return printJSON(c.App.Writer, res)
+		}
+		if res.Shared == 1 {
+			fmt.Fprintf(c.App.Writer, "%s queued for %s\n", key, c.String("to"))
+		} else {
+			fmt.Fprintf(c.App.Writer, "%s is shared with %s already and unchanged: nothing to send\n", key, c.String("to"))
+		}
+		return nil
+	}
+	cl, err := client(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var sum node.SyncResult
+	in := node.SyncInput{To: c.String("to"), All: true, Limit: 200}
+	bar := newProgress(c.App.ErrWriter)
+	start := time.Now()
+	for {
+		var res node.SyncResult
+		if err := cl.Do(c.Context, "POST", "/v1/sync", in, &res); err != nil {
+			bar.done()
+			return err
+		}
+		sum.Shared += res.Shared
+		sum.Already += res.Already
+		sum.Skipped += res.Skipped
+		sum.Total = res.Total
+		bar.show(sum.Shared+sum.Already+sum.Skipped, res.Total)
+		if res.Done {
+			break
+		}
+		in.Cursor = res.Cursor
+	}
+	bar.done()
+	sum.Done = true
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, sum)
+	}
+	fmt.Fprintf(c.App.Writer, "shared %d issues with %s, %d were shared already, %d do not match the trigger (%s)\n",
+		sum.Shared, c.String("to"), sum.Already, sum.Skipped, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func cmdUnsync(c *cli.Context) error {
+	key, err := oneKey(c)
+	if err != nil {
+		return err
+	}
+	if err := call(c, "POST", "/v1/unsync", node.UnsyncInput{Key: key, From: c.String("from")}, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "%s is no longer synced with %s; both issues stay\n", key, c.String("from"))
+	return nil
+}
+
+func cmdLink(c *cli.Context) error {
+	key, err := oneKey(c)
+	if err != nil {
+		return err
+	}
+	if err := call(c, "POST", "/v1/link", node.LinkInput{Key: key, To: c.String("to"), Remote: c.String("remote")}, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "%s linked to %s at %s; the peer confirms when it applies it (see issue show)\n", key, c.String("remote"), c.String("to"))
+	return nil
+}
+
+// progress draws a one-line progress bar on a terminal, and nothing
+// elsewhere (scripts get the summary line only).
+type progress struct {
+	w   io.Writer
+	tty bool
+}
+
+func newProgress(w io.Writer) *progress {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	return &progress{w: w, tty: tty}
+}
+
+func (p *progress) show(done, total int) {
+	if !p.tty {
+		return
+	}
+	if total <= 0 {
+		fmt.Fprintf(p.w, "\r%d issues", done)
+		return
+	}
+	const width = 30
+	filled := min(width, done*width/total)
+	fmt.Fprintf(p.w, "\r[%s%s] %d/%d", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total)
+}
+
+func (p *progress) done() {
+	if p.tty {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func rulesCommands() []*cli.Command {
+	return []*cli.Command{{
+		Name:  "rules",
+		Usage: "check a connection's rules on real issues without syncing",
+		Subcommands: []*cli.Command{{
+			Name:      "test",
+			Usage:     "print the replica the outgoing rules make (--to), or the changes the incoming rules would make (--from with --replica)",
+			ArgsUsage: "KEY",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "to", Usage: "test the outgoing rules of the connection with this peer"},
+				&cli.StringFlag{Name: "from", Usage: "test the incoming rules of the connection with this peer"},
+				&cli.StringFlag{Name: "replica", Usage: "a JSON file holding the replica to feed the incoming rules"},
+			},
+			Action: cmdRulesTest,
+		}},
+	}}
+}
+
+func cmdRulesTest(c *cli.Context) error {
+	key, err := oneKey(c)
+	if err != nil {
+		return err
+	}
+	in := node.RulesTestInput{Key: key, To: c.String("to"), From: c.String("from")}
+	if f := c.String("replica"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("read the replica: %w", err)
+		}
+		in.Replica = new(replica.Replica)
+		if err := json.Unmarshal(b, in.Replica); err != nil {
+			return fmt.Errorf("%s is not a replica in JSON: %w", f, err)
+		}
+	}
+	var res node.RulesTestResult
+	if err := call(c, "POST", "/v1/rules/test", in, &res); err != nil {
+		return err
+	}
+	return printJSON(c.App.Writer, res)
+}

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/issuemesh/issuemesh/node"
+	"github.com/issuemesh/issuemesh/p2p"
+)
+
+// Peers: peer add|list|remove, invite, accept.
+
+// init applies the hidden test knob p2p.TestPublicEnv (ISSUEMESH_TEST_PUBLIC_CIDRS):
+// IPv4 ranges that the NAT tests' simulated internet uses and that
+// go-libp2p must treat as public. It must run before any libp2p host
+// exists, hence at process start. Never set it on a real node.
+func init() {
+	if v := os.Getenv(p2p.TestPublicEnv); v != "" {
+		if err := p2p.TreatAsPublic(strings.Split(v, ",")...); err != nil {
+			fmt.Fprintln(os.Stderr, "issuemesh:", err)
+			os.Exit(2)
+		}
+	}
+}
+
+func peerCommands() []*cli.Command {
+	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "print JSON"}
+	return []*cli.Command{
+		{
+			Name:  "peer",
+			Usage: "manage peers",
+			Subcommands: []*cli.Command{
+				{
+					Name: "add", Usage: "allowlist a peer and sync every issue with it; a bare /p2p/<peer ID> is found by mDNS or by other peers",
+					ArgsUsage: "MULTIADDR",
+					Flags:     []cli.Flag{&cli.StringFlag{Name: "name", Usage: "a name for the peer"}},
+					Action:    cmdPeerAdd,
+				},
+				{Name: "list", Usage: "list peers: addresses, connection (direct or relayed), latency", Flags: []cli.Flag{jsonFlag}, Action: cmdPeerList},
+				{
+					Name: "remove", Usage: "forget a peer: un-allowlist, disconnect, drop its queued events; its twins stay, unsynced",
+					ArgsUsage: "PEER", Flags: []cli.Flag{jsonFlag}, Action: cmdPeerRemove,
+				},
+			},
+		},
+		{
+			Name:  "invite",
+			Usage: "print a single-use invitation code for another node to accept",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "name", Usage: "the name the accepting peer gets here"},
+				&cli.DurationFlag{Name: "ttl", Value: 24 * time.Hour, Usage: "how long the code can be accepted"},
+				jsonFlag,
+			},
+			Action: cmdInvite,
+		},
+		{
+			Name:      "accept",
+			Usage:     "accept an invitation: pair with the inviter (the node must be running)",
+			ArgsUsage: "CODE",
+			Flags:     []cli.Flag{&cli.StringFlag{Name: "name", Usage: `the name the inviter gets here (default "inviter")`}, jsonFlag},
+			Action:    cmdAccept,
+		},
+	}
+}
+
+func cmdPeerAdd(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("peer add takes one MULTIADDR, e.g. /ip4/192.0.2.7/tcp/4001/p2p/<peer ID>, or /p2p/<peer ID>")
+	}
+	var p struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := call(c, "POST", "/v1/peers", node.PeerInput{Addr: c.Args().First(), Name: c.String("name")}, &p); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "added peer %s %s\n", p.ID, p.Name)
+	return nil
+}
+
+func cmdPeerList(c *cli.Context) error {
+	var ps []node.PeerInfo
+	if err := call(c, "GET", "/v1/peers", nil, &ps); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, ps)
+	}
+	printPeers(c.App.Writer, ps)
+	for _, p := range ps {
+		for _, a := range p.Addrs {
+			fmt.Fprintf(c.App.Writer, "  %-12s %s\n", orDash(p.Name), a)
+		}
+	}
+	return nil
+}
+
+func cmdPeerRemove(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("peer remove takes one PEER (its ID or name)")
+	}
+	var res node.RemoveResult
+	if err := call(c, "DELETE", "/v1/peers/"+node.PathEscape(c.Args().First()), nil, &res); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, res)
+	}
+	fmt.Fprintf(c.App.Writer, "removed peer %s %s: %d queued events dropped, %d received events dropped, %d twins unsynced\n",
+		res.ID, res.Name, res.DroppedOut, res.DroppedIn, res.Unsynced)
+	return nil
+}
+
+func cmdInvite(c *cli.Context) error {
+	if c.NArg() != 0 {
+		return errors.New("invite takes no arguments; use --name and --ttl")
+	}
+	var res node.InviteResult
+	in := node.InviteInput{Name: c.String("name"), TTL: c.Duration("ttl").String()}
+	if err := call(c, "POST", "/v1/invites", in, &res); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, res)
+	}
+	// The code alone on stdout, so that scripts can take it; the rest on
+	// stderr for the person.
+	fmt.Fprintln(c.App.Writer, res.Code)
+	fmt.Fprintf(c.App.ErrWriter, "single use, valid until %s; on the other node run: issuemesh accept CODE\n",
+		res.Expires.Local().Format("2006-01-02 15:04:05 MST"))
+	return nil
+}
+
+func cmdAccept(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("accept takes one invitation CODE (it starts with im1)")
+	}
+	var p struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := call(c, "POST", "/v1/accept", node.AcceptInput{Code: c.Args().First(), Name: c.String("name")}, &p); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, p)
+	}
+	fmt.Fprintf(c.App.Writer, "paired with %s %s\n", p.ID, p.Name)
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func printPeers(w io.Writer, peers []node.PeerInfo) {
+	if len(peers) == 0 {
+		fmt.Fprintln(w, "no peers: add one with 'issuemesh peer add MULTIADDR' or 'issuemesh accept CODE'")
+		return
+	}
+	for _, p := range peers {
+		conn := "disconnected"
+		if p.Connected {
+			conn = "connected, direct"
+			if p.Relayed {
+				conn = "connected, relayed"
+			}
+			if p.LatencyMS > 0 {
+				conn += fmt.Sprintf(", %.1f ms", p.LatencyMS)
+			}
+		}
+		if p.Paused {
+			conn += ", paused"
+		}
+		fmt.Fprintf(w, "peer %-12s %s  %s, %d pending\n", orDash(p.Name), p.ID, conn, p.Pending)
+	}
+}
+
+func printNAT(w io.Writer, st node.Status) {
+	nat := st.NAT
+	line := fmt.Sprintf("reachability %s (configured %s)", nat.Reachability, nat.Configured)
+	if st.Running {
+		if nat.HolePunching {
+			line += ", hole punching ready"
+		} else {
+			line += ", hole punching waits for a public address"
+		}
+		if nat.MDNS {
+			line += ", mDNS on"
+		}
+	}
+	fmt.Fprintln(w, line)
+	refs := func(rs []node.PeerRef) string {
+		var s []string
+		for _, r := range rs {
+			s = append(s, orDash(r.Name)+" "+r.ID)
+		}
+		return strings.Join(s, ", ")
+	}
+	if len(nat.Reservations) > 0 {
+		fmt.Fprintf(w, "relayed by: %s\n", refs(nat.Reservations))
+	} else if st.Running {
+		fmt.Fprintln(w, "relayed by: nobody (no relay reservation)")
+	}
+	if len(nat.Relaying) > 0 {
+		fmt.Fprintf(w, "relaying for: %s\n", refs(nat.Relaying))
+	}
+	if nat.OpenInvitations > 0 {
+		fmt.Fprintf(w, "open invitations: %d\n", nat.OpenInvitations)
+	}
+}

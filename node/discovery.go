@@ -1,0 +1,686 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/replica"
+	"github.com/issuemesh/issuemesh/store"
+)
+
+// Discovery without a server (DESIGN 7). A node finds its allowlisted peers
+// by
+//
+//   - remembered addresses: the ones given to peer add or carried by an
+//     invitation, and every address an allowlisted peer announces of itself
+//     through libp2p's identify (its listen and relay addresses, scoped like
+//     identify does: a public connection teaches public addresses only).
+//     They are stored with the peer and re-added on start (at most
+//     maxStoredAddrs per peer, the newest first);
+//   - mDNS on the local network (config mdns, on by default), adding the
+//     found addresses of allowlisted peers only; a node listening on
+//     loopback only does not announce itself;
+//   - address exchange: whenever it connects to an allowlisted peer, when a
+//     peer is added, and every exchangeInterval while some peer is not
+//     connected, a node asks its connected peers, over ProtoAddrs, for the
+//     addresses they know of its other, unconnected allowlisted peers.
+//     The answer holds only peers that the asker named and that the
+//     answering node allowlists itself, at most maxExchangeAddrs addresses
+//     each, in one frame of at most maxAddrsFrame bytes.
+//
+// NAT: a node behind NAT reserves relay slots on its allowlisted peers (see
+// relayCandidates; only public ones serve relays), is reachable through them
+// by their circuit addresses, which spread by identify and address exchange,
+// and go-libp2p's DCUtR then tries to upgrade to a direct connection.
+
+const (
+	// exchangeInterval is how often a node with unconnected peers asks its
+	// connected peers for their addresses, and how often it measures the
+	// latency of its connected peers.
+	exchangeInterval = 30 * time.Second
+	// exchangeMinGap is the least time between two address requests to
+	// the same peer.
+	exchangeMinGap = 2 * time.Second
+	// exchangeTimeout bounds one address request.
+	exchangeTimeout = 10 * time.Second
+	// exchangeAddrTTL is how long addresses learned from a peer or by mDNS
+	// stay in the peerstore.
+	exchangeAddrTTL = time.Hour
+	// maxExchangePeers is the most peers one request may name.
+	maxExchangePeers = 256
+	// maxExchangeAddrs is the most addresses given per peer.
+	maxExchangeAddrs = 16
+	// maxAddrsFrame is the frame size limit of the address protocol.
+	maxAddrsFrame = 64 << 10
+	// maxStoredAddrs is the most addresses remembered per peer.
+	maxStoredAddrs = 24
+	// addrsVersion is the major version of the address protocol messages.
+	addrsVersion = 1
+)
+
+// peering is the node's state for discovery, invitations and NAT.
+type peering struct {
+	pairing *p2p.Pairing
+	added   chan peer.ID // peers just added: ask the connected peers about them
+
+	mu       sync.Mutex
+	reach    network.Reachability
+	lastAsk  map[peer.ID]time.Time
+	inflight map[peer.ID]bool
+	mdns     bool // mDNS runs
+}
+
+func newPeering() *peering {
+	return &peering{
+		pairing:  p2p.NewPairing(),
+		added:    make(chan peer.ID, 64),
+		lastAsk:  map[peer.ID]time.Time{},
+		inflight: map[peer.ID]bool{},
+	}
+}
+
+// peerAdded tells the running discovery that a peer was allowlisted; it
+// never blocks.
+func (n *Node) peerAdded(id peer.ID) {
+	select {
+	case n.pe.added <- id:
+	default:
+	}
+}
+
+// runPeering registers the pair and address protocols and starts the
+// discovery services; they stop when ctx is done.
+func (n *Node) runPeering(ctx context.Context, h host.Host) {
+	p2p.HandlePair(h, n.allow, n.pe.pairing, n.log, n.handlePair)
+	p2p.Handle(h, n.allow, p2p.ProtoAddrs, n.log, n.handleAddrs)
+	n.refreshPairing()
+
+	sub, err := h.EventBus().Subscribe([]any{
+		new(event.EvtPeerConnectednessChanged),
+		new(event.EvtPeerIdentificationCompleted),
+		new(event.EvtLocalReachabilityChanged),
+	}, eventbus.Name("issuemesh discovery"), eventbus.BufSize(256))
+	if err != nil {
+		n.log.Error("discovery: cannot subscribe to host events; peers are found by their stored addresses only", "err", err)
+	}
+	n.goRun(ctx, "discovery", func(ctx context.Context) error {
+		defer n.pe.pairing.Close()
+		if sub == nil {
+			<-ctx.Done()
+			return nil
+		}
+		defer sub.Close()
+		return n.discoveryLoop(ctx, h, sub)
+	})
+	if n.cfg.MDNS {
+		n.startMDNS(ctx, h)
+	}
+}
+
+func (n *Node) discoveryLoop(ctx context.Context, h host.Host, sub event.Subscription) error {
+	tick := time.NewTicker(exchangeInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-sub.Out():
+			if !ok {
+				return nil
+			}
+			switch e := ev.(type) {
+			case event.EvtPeerConnectednessChanged:
+				if n.allow.Has(e.Peer) && (e.Connectedness == network.Connected || e.Connectedness == network.Limited) {
+					n.askAbout(ctx, h, e.Peer, n.unconnectedPeers(h, e.Peer))
+				}
+			case event.EvtPeerIdentificationCompleted:
+				if n.allow.Has(e.Peer) {
+					n.learnAddrs(ctx, e.Peer, e.ListenAddrs, e.Conn.RemoteMultiaddr())
+					n.measureLatency(ctx, h, e.Peer)
+				}
+			case event.EvtLocalReachabilityChanged:
+				n.pe.mu.Lock()
+				n.pe.reach = e.Reachability
+				n.pe.mu.Unlock()
+				n.log.Info("reachability changed", "reachability", e.Reachability.String())
+			}
+		case id := <-n.pe.added:
+			for _, q := range n.connectedPeers(h) {
+				if q != id {
+					n.askAbout(ctx, h, q, []peer.ID{id})
+				}
+			}
+		case <-tick.C:
+			n.refreshPairing()
+			connected := n.connectedPeers(h)
+			for _, q := range connected {
+				n.measureLatency(ctx, h, q)
+				if missing := n.unconnectedPeers(h, q); len(missing) > 0 {
+					n.askAbout(ctx, h, q, missing)
+				}
+			}
+		}
+	}
+}
+
+// connectedPeers lists the allowlisted peers h is connected to.
+func (n *Node) connectedPeers(h host.Host) []peer.ID {
+	var out []peer.ID
+	for _, id := range n.allow.List() {
+		if id != n.self && p2p.IsConnected(h, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// unconnectedPeers lists the allowlisted peers other than except that h is
+// not connected to.
+func (n *Node) unconnectedPeers(h host.Host, except peer.ID) []peer.ID {
+	var out []peer.ID
+	for _, id := range n.allow.List() {
+		if id != n.self && id != except && !p2p.IsConnected(h, id) {
+			out = append(out, id)
+		}
+	}
+	if len(out) > maxExchangePeers {
+		out = out[:maxExchangePeers]
+	}
+	return out
+}
+
+// ---- address exchange ----
+
+type addrsRequest struct {
+	V     int      `msgpack:"v"`
+	Peers []string `msgpack:"peers"`
+}
+
+type addrsResponse struct {
+	V     int         `msgpack:"v"`
+	Peers []peerAddrs `msgpack:"peers"`
+	Error string      `msgpack:"error,omitempty"`
+}
+
+type peerAddrs struct {
+	ID    string   `msgpack:"id"`
+	Addrs []string `msgpack:"addrs"`
+}
+
+// askAbout asks q, in the background, for the addresses it knows of ids.
+// At most one request per peer runs at a time, exchangeMinGap apart.
+func (n *Node) askAbout(ctx context.Context, h host.Host, q peer.ID, ids []peer.ID) {
+	if len(ids) == 0 {
+		return
+	}
+	n.pe.mu.Lock()
+	if n.pe.inflight[q] || time.Since(n.pe.lastAsk[q]) < exchangeMinGap {
+		n.pe.mu.Unlock()
+		return
+	}
+	n.pe.inflight[q] = true
+	n.pe.lastAsk[q] = time.Now()
+	n.pe.mu.Unlock()
+	n.goRun(ctx, "address exchange", func(ctx context.Context) error {
+		defer func() {
+			n.pe.mu.Lock()
+			delete(n.pe.inflight, q)
+			n.pe.mu.Unlock()
+		}()
+		learned, err := n.exchange(ctx, h, q, ids)
+		if err != nil {
+			n.log.Debug("address exchange failed", "peer", q, "err", err)
+			return nil
+		}
+		for id, addrs := range learned {
+			h.Peerstore().AddAddrs(id, addrs, exchangeAddrTTL)
+			if !p2p.IsConnected(h, id) {
+				n.log.Debug("learned addresses of a peer from another peer", "peer", id, "from", q, "addrs", addrs)
+				n.retryConnect(id)
+			}
+		}
+		return nil
+	})
+}
+
+// exchange asks q for the addresses of ids and returns the usable ones of
+// the peers asked about.
+func (n *Node) exchange(ctx context.Context, h host.Host, q peer.ID, ids []peer.ID) (map[peer.ID][]ma.Multiaddr, error) {
+	ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
+	defer cancel()
+	req := addrsRequest{V: addrsVersion}
+	asked := map[peer.ID]bool{}
+	for _, id := range ids {
+		req.Peers = append(req.Peers, id.String())
+		asked[id] = true
+	}
+	var resp addrsResponse
+	if err := roundTrip(ctx, h, q, p2p.ProtoAddrs, &req, &resp, maxAddrsFrame); err != nil {
+		return nil, err
+	}
+	if resp.V != addrsVersion {
+		return nil, fmt.Errorf("address answer of version %d: %w", resp.V, replica.ErrVersion)
+	}
+	if resp.Error != "" {
+		return nil, fmt.Errorf("peer refused: %s", resp.Error)
+	}
+	out := map[peer.ID][]ma.Multiaddr{}
+	for _, pa := range resp.Peers {
+		id, err := peer.Decode(pa.ID)
+		if err != nil || !asked[id] || !n.allow.Has(id) {
+			continue
+		}
+		var ms []ma.Multiaddr
+		for _, s := range pa.Addrs {
+			if m, err := ma.NewMultiaddr(s); err == nil {
+				ms = append(ms, m)
+			}
+		}
+		if ms = p2p.UsableAddrs(ms, nil, n.self, maxExchangeAddrs); len(ms) > 0 {
+			out[id] = ms
+		}
+	}
+	return out, nil
+}
+
+// handleAddrs answers an allowlisted peer's address request with what this
+// node knows of the peers it names and allowlists itself.
+func (n *Node) handleAddrs(s network.Stream) {
+	defer s.Close()
+	remote := s.Conn().RemotePeer()
+	s.SetDeadline(time.Now().Add(exchangeTimeout))
+	var req addrsRequest
+	if err := readMsg(s, maxAddrsFrame, &req); err != nil {
+		n.log.Warn("bad address request; closing the stream", "peer", remote, "err", err)
+		s.Reset()
+		return
+	}
+	resp := addrsResponse{V: addrsVersion}
+	switch {
+	case req.V != addrsVersion:
+		resp.Error = fmt.Sprintf("address request of version %d: this node speaks version %d", req.V, addrsVersion)
+	case len(req.Peers) > maxExchangePeers:
+		resp.Error = fmt.Sprintf("address request names %d peers, more than the limit of %d", len(req.Peers), maxExchangePeers)
+	default:
+		h := n.hostOrNil()
+		size := 16
+		for _, ps := range req.Peers {
+			id, err := peer.Decode(ps)
+			if err != nil || id == remote || id == n.self || !n.allow.Has(id) || h == nil {
+				continue
+			}
+			pa := peerAddrs{ID: id.String()}
+			for _, a := range p2p.UsableAddrs(h.Peerstore().Addrs(id), nil, remote, maxExchangeAddrs) {
+				pa.Addrs = append(pa.Addrs, a.String())
+				size += len(a.String()) + 8
+			}
+			size += len(pa.ID) + 8
+			if size > maxAddrsFrame-1024 {
+				break // the rest would not fit in one frame
+			}
+			if len(pa.Addrs) > 0 {
+				resp.Peers = append(resp.Peers, pa)
+			}
+		}
+	}
+	if err := writeMsg(s, &resp); err != nil {
+		n.log.Debug("answering an address request failed", "peer", remote, "err", err)
+		s.Reset()
+		return
+	}
+	s.CloseWrite()
+}
+
+// roundTrip sends one framed msgpack request over a new proto stream to id
+// and reads one framed answer of at most limit bytes.
+func roundTrip(ctx context.Context, h host.Host, id peer.ID, proto protocol.ID, req, resp any, limit int) error {
+	s, err := p2p.OpenStream(ctx, h, id, proto)
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if ok {
+			s.Close()
+		} else {
+			s.Reset()
+		}
+	}()
+	if d, has := ctx.Deadline(); has {
+		s.SetDeadline(d)
+	}
+	if err := writeMsg(s, req); err != nil {
+		return err
+	}
+	if err := s.CloseWrite(); err != nil {
+		return err
+	}
+	if err := readMsg(s, limit, resp); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
+
+func writeMsg(s network.Stream, v any) error {
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return replica.WriteFrame(s, b)
+}
+
+func readMsg(s network.Stream, limit int, v any) error {
+	frame, err := replica.ReadFrame(bufio.NewReaderSize(s, 4096), limit)
+	if err != nil {
+		return err
+	}
+	if err := msgpack.Unmarshal(frame, v); err != nil {
+		return fmt.Errorf("%w: %v", replica.ErrMalformed, err)
+	}
+	return nil
+}
+
+// retryConnect makes the connector dial id soon, forgetting its backoff.
+func (n *Node) retryConnect(id peer.ID) {
+	n.mu.Lock()
+	c := n.connector
+	n.mu.Unlock()
+	if c != nil {
+		c.Retry(id)
+	}
+}
+
+// ---- remembered addresses ----
+
+// learnAddrs remembers the addresses an allowlisted peer announced of
+// itself (identify), scoped by the address they were learned over. Only new
+// addresses cause a write; the newest come first and at most
+// maxStoredAddrs are kept.
+func (n *Node) learnAddrs(ctx context.Context, id peer.ID, announced []ma.Multiaddr, over ma.Multiaddr) {
+	fresh := p2p.UsableAddrs(announced, over, n.self, maxStoredAddrs)
+	if len(fresh) == 0 {
+		return
+	}
+	var saved store.Peer
+	changed := false
+	err := n.store.Update(ctx, func(tx *store.Tx) error {
+		changed = false
+		p, err := tx.GetPeer(id.String())
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil // removed meanwhile
+			}
+			return err
+		}
+		merged := make([]string, 0, maxStoredAddrs)
+		for _, a := range fresh {
+			s := a.String()
+			if !slices.Contains(p.Addrs, s) {
+				changed = true
+			}
+			merged = append(merged, s)
+		}
+		if !changed {
+			return nil
+		}
+		for _, s := range p.Addrs {
+			if len(merged) >= maxStoredAddrs {
+				break
+			}
+			if !slices.Contains(merged, s) {
+				merged = append(merged, s)
+			}
+		}
+		p.Addrs = merged
+		saved = p
+		return tx.PutPeer(p)
+	})
+	if err != nil {
+		n.log.Warn("could not remember a peer's addresses", "peer", id, "err", err)
+		return
+	}
+	if !changed {
+		return
+	}
+	if ps := n.peer(id); ps != nil {
+		ps.mu.Lock()
+		ps.info.Addrs = saved.Addrs
+		ps.mu.Unlock()
+	}
+	n.log.Debug("remembered new addresses of a peer", "peer", id, "addrs", saved.Addrs)
+}
+
+// ---- latency ----
+
+// measureLatency pings id once in the background; libp2p's ping records
+// the round trip in the peerstore (LatencyEWMA), which peer list shows.
+func (n *Node) measureLatency(ctx context.Context, h host.Host, id peer.ID) {
+	n.goRun(ctx, "ping", func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "issuemesh latency"), exchangeTimeout)
+		defer cancel()
+		if res, ok := <-ping.Ping(ctx, h, id); ok && res.Error != nil {
+			n.log.Debug("ping failed", "peer", id, "err", res.Error)
+		}
+		return nil
+	})
+}
+
+// ---- mDNS ----
+
+type mdnsNotifee struct {
+	n *Node
+	h host.Host
+}
+
+// HandlePeerFound adds the addresses of an allowlisted peer found on the
+// LAN; others are ignored.
+func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+	n := m.n
+	if ai.ID == n.self || !n.allow.Has(ai.ID) {
+		return
+	}
+	addrs := p2p.UsableAddrs(ai.Addrs, nil, n.self, maxExchangeAddrs)
+	if len(addrs) == 0 {
+		return
+	}
+	m.h.Peerstore().AddAddrs(ai.ID, addrs, exchangeAddrTTL)
+	if !p2p.IsConnected(m.h, ai.ID) {
+		n.log.Info("found a peer on the local network", "peer", ai.ID, "addrs", addrs)
+		n.retryConnect(ai.ID)
+	}
+}
+
+// startMDNS announces the node on the LAN and listens for its peers, unless
+// it listens on loopback only (then there is nothing to announce, and no
+// query should leave the machine).
+func (n *Node) startMDNS(ctx context.Context, h host.Host) {
+	ifaddrs, err := h.Network().InterfaceListenAddresses()
+	if err != nil || !slices.ContainsFunc(ifaddrs, func(a ma.Multiaddr) bool {
+		return !manet.IsIPLoopback(a) && !manet.IsIP6LinkLocal(a)
+	}) {
+		n.log.Debug("mDNS off: the node listens on loopback only")
+		return
+	}
+	svc := mdns.NewMdnsService(h, "", mdnsNotifee{n, h})
+	if err := svc.Start(); err != nil {
+		n.log.Warn("mDNS could not start; peers on the LAN are not found by it", "err", err)
+		return
+	}
+	n.pe.mu.Lock()
+	n.pe.mdns = true
+	n.pe.mu.Unlock()
+	n.goRun(ctx, "mdns", func(ctx context.Context) error {
+		<-ctx.Done()
+		return svc.Close()
+	})
+}
+
+// ---- relays ----
+
+// relayCandidates is autorelay's source of relays: the allowlisted peers
+// with their remembered and known direct addresses, those known to serve
+// the relay protocol first. A node behind NAT reserves a slot on them; only
+// peers with public reachability accept. Called from libp2p's goroutines.
+func (n *Node) relayCandidates() []peer.AddrInfo {
+	h := n.hostOrNil()
+	type cand struct {
+		ai  peer.AddrInfo
+		hop bool
+	}
+	var cs []cand
+	n.mu.Lock()
+	states := make([]*peerState, 0, len(n.peers))
+	for _, ps := range n.peers {
+		states = append(states, ps)
+	}
+	n.mu.Unlock()
+	for _, ps := range states {
+		ps.mu.Lock()
+		stored := slices.Clone(ps.info.Addrs)
+		ps.mu.Unlock()
+		var addrs []ma.Multiaddr
+		for _, s := range stored {
+			if m, err := ma.NewMultiaddr(s); err == nil {
+				addrs = append(addrs, m)
+			}
+		}
+		c := cand{ai: peer.AddrInfo{ID: ps.id}}
+		if h != nil {
+			addrs = append(addrs, h.Peerstore().Addrs(ps.id)...)
+			if ok, _ := h.Peerstore().SupportsProtocols(ps.id, proto.ProtoIDv2Hop); len(ok) > 0 {
+				c.hop = true
+			}
+		}
+		for _, a := range p2p.UsableAddrs(addrs, nil, n.self, 0) {
+			if !p2p.IsRelayedAddr(a) {
+				c.ai.Addrs = append(c.ai.Addrs, a)
+			}
+		}
+		if len(c.ai.Addrs) > 0 {
+			cs = append(cs, c)
+		}
+	}
+	slices.SortStableFunc(cs, func(a, b cand) int {
+		switch {
+		case a.hop == b.hop:
+			return 0
+		case a.hop:
+			return -1
+		default:
+			return 1
+		}
+	})
+	out := make([]peer.AddrInfo, len(cs))
+	for i, c := range cs {
+		out[i] = c.ai
+	}
+	return out
+}
+
+// ---- status ----
+
+// NATStatus is the node's reachability and relaying state.
+type NATStatus struct {
+	// Configured is the config's reachability: auto, public or private.
+	Configured string `json:"configured"`
+	// Reachability is what the node currently assumes: public, private or
+	// unknown (auto with too few peers to tell).
+	Reachability string `json:"reachability"`
+	// HolePunching is true once the node knows a public address of its
+	// own, which DCUtR hole punching needs.
+	HolePunching bool `json:"hole_punching"`
+	// Reservations are the peers that relay for this node.
+	Reservations []PeerRef `json:"reservations"`
+	// Relaying are the peers this node relays for.
+	Relaying []PeerRef `json:"relaying"`
+	// MDNS is true while mDNS runs.
+	MDNS bool `json:"mdns"`
+	// OpenInvitations counts the invitations that can still be accepted.
+	OpenInvitations int `json:"open_invitations"`
+}
+
+// PeerRef names a peer.
+type PeerRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// natStatus describes reachability, relays and invitations.
+func (n *Node) natStatus() NATStatus {
+	st := NATStatus{Configured: n.cfg.Reachability, Reservations: []PeerRef{}, Relaying: []PeerRef{}}
+	if invs, err := n.openInvites(); err == nil {
+		st.OpenInvitations = len(invs)
+	}
+	h := n.hostOrNil()
+	if h == nil {
+		st.Reachability = "not running"
+		return st
+	}
+	n.pe.mu.Lock()
+	reach, mdnsOn := n.pe.reach, n.pe.mdns
+	n.pe.mu.Unlock()
+	st.Reachability = reachName(reach)
+	st.MDNS = mdnsOn
+	st.HolePunching = p2p.HolePunchReady(h)
+	for _, id := range p2p.Reservations(h) {
+		st.Reservations = append(st.Reservations, n.peerRef(id))
+	}
+	for _, id := range p2p.Relaying(h) {
+		st.Relaying = append(st.Relaying, n.peerRef(id))
+	}
+	return st
+}
+
+func reachName(r network.Reachability) string {
+	switch r {
+	case network.ReachabilityPublic:
+		return "public"
+	case network.ReachabilityPrivate:
+		return "private"
+	default:
+		return "unknown"
+	}
+}
+
+func (n *Node) peerRef(id peer.ID) PeerRef {
+	ref := PeerRef{ID: id.String()}
+	if ps := n.peer(id); ps != nil {
+		ps.mu.Lock()
+		ref.Name = ps.info.Name
+		ps.mu.Unlock()
+	}
+	return ref
+}
+
+// livePeer fills in the connection state of one peer for peer list.
+func (n *Node) livePeer(pi *PeerInfo, h host.Host) {
+	id, err := peer.Decode(pi.ID)
+	if err != nil || h == nil {
+		return
+	}
+	cs := p2p.PeerConn(h, id)
+	pi.Connected, pi.Relayed, pi.Via = cs.Connected, cs.Connected && !cs.Direct, cs.Via
+	if l := h.Peerstore().LatencyEWMA(id); l > 0 && cs.Connected {
+		pi.LatencyMS = float64(l.Microseconds()) / 1000
+	}
+}
