@@ -395,7 +395,9 @@ func (n *Node) applyOne(ctx context.Context, ps *peerState, seq uint64, ev repli
 		}
 		l.Agreed = merged
 		if full {
-			l.Baseline = out
+			// An issue that arrived from the peer (or that it linked)
+			// keeps syncing back with it, whatever this side's trigger says.
+			l.Baseline, l.Manual = out, true
 		} else {
 			rebase(&l.Baseline, out, ch)
 		}
