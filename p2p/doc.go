@@ -20,6 +20,15 @@
 //     between allowlisted peers only.
 //   - The [Connector] unprotects and disconnects a peer that it kept
 //     connected once that peer leaves the allowlist.
+//   - Invitations ([Pairing], when given in [Config]): while at least one
+//     invitation is open the gater also admits inbound connections from
+//     peers that are not allowlisted; such a peer can only use the pair
+//     protocol ([HandlePair]; [Handle] resets its other streams, the relay
+//     refuses it) and is disconnected after [PairTimeout] (30 s) unless it
+//     got on the allowlist. At most 32 wait at a time. With no open
+//     invitation strangers are refused exactly as without a Pairing. A
+//     node accepting an invitation may dial the inviter, not yet
+//     allowlisted, while [Pairing.AllowDial] is in force.
 //
 // # Reachability and NAT
 //
@@ -32,11 +41,24 @@
 // must be configured "public"; a node known to be behind NAT should be
 // configured "private" so that it reserves relay slots at once. See NOTES.md.
 //
-// The relay service keeps go-libp2p's default per-connection limits
-// (2 minutes and 128 KiB per relayed connection). Relayed connections are
-// therefore "limited": streams over them need [OpenStream] (which allows
-// limited connections) and are meant for small control traffic while DCUtR
-// hole punching upgrades to a direct connection.
+// The relay service replaces go-libp2p's default per-connection limits (2
+// minutes and 128 KiB, enough to start hole punching and no more) with
+// [RelayResources]: one hour and 64 MiB each way per relayed connection,
+// 16 KiB copy buffers, 32 reservations per IP address. It relays for
+// allowlisted peers only, and sync data falls back to the relay when hole
+// punching cannot work (a symmetric NAT), so the limits bound what one
+// relayed connection may cost; when one is reached the relay resets the
+// connection and the Connector dials again. Relayed connections stay
+// "limited": streams over them need [OpenStream] (which allows limited
+// connections); go-libp2p prefers a direct connection for new streams once
+// DCUtR made one. [Reservations], [Relaying], [HolePunchReady] and
+// [PeerConn] report the state for the node's status.
+//
+// go-libp2p hole punches and advertises relay addresses only for public
+// addresses ([manet.IsPublicAddr]). The NAT tests simulate the internet in
+// 198.18.0.0/15, which is reserved; [TreatAsPublic], driven by the hidden
+// environment variable [TestPublicEnv] (read by the issuemesh command at
+// start), makes such a range count as public. Tests only.
 //
 // # Connector
 //
@@ -46,5 +68,7 @@
 // (1 s doubling to 1 min, ±20 % jitter, reset when a connection succeeds).
 // Successive dial attempts to one peer are at least 1 s apart even after a
 // success, so a peer that accepts and immediately drops us cannot make us
-// spin. A connection through a relay counts as connected.
+// spin. A connection through a relay counts as connected. [Connector.Retry]
+// forgets a peer's backoff, e.g. when its addresses were just learned (by
+// mDNS or from another peer), so that it is dialled at once.
 package p2p

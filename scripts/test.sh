@@ -31,6 +31,32 @@ fi
 
 lint || { echo "FAIL: lint"; exit 1; }
 
+# == system packages for NAT tests: the e2e NAT tests build NAT routers in
+# network namespaces with iptables and flush their state with conntrack
+# (Debian packages). Installed as root only; if that fails, those tests skip
+# with a reason and the rest of the suite runs.
+nat_packages() {
+	echo "== system packages for NAT tests (iptables, conntrack)"
+	if command -v iptables >/dev/null 2>&1 && command -v conntrack >/dev/null 2>&1; then
+		echo "present"
+		return 0
+	fi
+	if [ "$(id -u)" != 0 ]; then
+		echo "SKIPPED: not root, so no install; the NAT tests will skip"
+		return 0
+	fi
+	local aptlog
+	aptlog=$(mktemp)
+	if { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iptables conntrack; } >"$aptlog" 2>&1; then
+		echo "installed iptables and conntrack"
+	else
+		tail -5 "$aptlog"
+		echo "SKIPPED: apt-get could not install iptables and conntrack; the NAT tests will skip"
+	fi
+	rm -f "$aptlog"
+}
+nat_packages
+
 echo "== go test (race detector on; e2e runs real issuemesh processes)"
 log=$(mktemp)
 start=$SECONDS

@@ -661,7 +661,7 @@ type Blocked struct {
 	LocalKey string    `msgpack:"key" json:"key,omitempty"`
 	Peer     string    `msgpack:"peer" json:"peer"`
 	Seq      uint64    `msgpack:"seq" json:"seq"`
-	Remote   bool      `msgpack:"remote" json:"remote"`         // the peer failed to apply our event
+	Remote   bool      `msgpack:"remote" json:"remote"`          // the peer failed to apply our event
 	Outgoing bool      `msgpack:"out" json:"outgoing,omitempty"` // our outgoing rules failed for it
 	Error    string    `msgpack:"err" json:"error"`
 	Since    time.Time `msgpack:"since" json:"since"`
