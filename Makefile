@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/issuemesh
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build demo test test-unit lint fuzz clean
+.PHONY: all build demo test test-unit lint fuzz clean redmine rt
 
 all: build
 
@@ -18,6 +18,15 @@ demo: build
 ## tests that need system services); prints what it skipped and why.
 test:
 	bash scripts/test.sh
+
+## redmine, rt: install (Debian packages, as root), configure and start a
+## test Redmine on 127.0.0.1:3000 / RT on 127.0.0.1:8080; idempotent. They
+## print how to point a node and the tests at it.
+redmine:
+	bash scripts/redmine.sh
+
+rt:
+	bash scripts/rt.sh
 
 ## lint: gofmt, go vet, staticcheck.
 lint:

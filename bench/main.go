@@ -26,7 +26,8 @@
 //
 // Usage:
 //
-//	go run ./bench [-quick] [-only NAME[,NAME]] [-topology star|mesh] [-cpuprofile FILE] [-memprofile FILE] [-v]
+//	go run ./bench [-quick] [-only NAME[,NAME]] [-topology star|mesh]
+//	    [-cpuprofile FILE] [-memprofile FILE] [-blockprofile FILE] [-v]
 //
 // make bench runs the full counts (a few minutes on 2 cores); make
 // bench-quick runs every figure with smaller counts (under a minute). The
@@ -119,16 +120,17 @@ func main() {
 	topo := flag.String("topology", "star", "connections of the fan-out figure: star or mesh")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to FILE")
 	memprofile := flag.String("memprofile", "", "write a heap profile at the end of the run to FILE")
+	blockprofile := flag.String("blockprofile", "", "write a profile of where goroutines waited (channels, locks, select) to FILE")
 	verbose := flag.Bool("v", false, "show the nodes' warnings and errors")
 	flag.Parse()
 
-	if err := run(*quick, *only, *topo, *cpuprofile, *memprofile, *verbose); err != nil {
+	if err := run(*quick, *only, *topo, *cpuprofile, *memprofile, *blockprofile, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(quick bool, only, topo, cpuprofile, memprofile string, verbose bool) error {
+func run(quick bool, only, topo, cpuprofile, memprofile, blockprofile string, verbose bool) error {
 	want := figures
 	if only != "" {
 		want = strings.Split(only, ",")
@@ -173,6 +175,15 @@ func run(quick bool, only, topo, cpuprofile, memprofile string, verbose bool) er
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+
+	if blockprofile != "" {
+		runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+		defer func() {
+			if err := writeProfile("block", blockprofile); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+			}
+		}()
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -226,7 +237,8 @@ func run(quick bool, only, topo, cpuprofile, memprofile string, verbose bool) er
 		}
 	}
 	if memprofile != "" {
-		if err := writeHeapProfile(memprofile); err != nil {
+		runtime.GC()
+		if err := writeProfile("heap", memprofile); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -238,13 +250,12 @@ func run(quick bool, only, topo, cpuprofile, memprofile string, verbose bool) er
 	return errors.Join(errs...)
 }
 
-func writeHeapProfile(path string) error {
+func writeProfile(name, path string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	runtime.GC()
-	if err := pprof.WriteHeapProfile(f); err != nil {
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
 		f.Close()
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	ma "github.com/multiformats/go-multiaddr"
 	"gopkg.in/yaml.v3"
@@ -72,12 +71,29 @@ func (c *Config) Connection(peerID, name string) Connection {
 	return c.Connections["*"]
 }
 
-// Tracker is the tracker section.
+// Tracker is the tracker section. See tracker.go for the keys of each
+// type and their validation.
 type Tracker struct {
-	// Type is the adapter: local (the embedded tracker).
+	// Type is the adapter: local (the embedded tracker), redmine or rt.
 	Type string `yaml:"type"`
 	// Prefix is the key prefix of the local tracker (LOCAL-1, ...).
 	Prefix string `yaml:"prefix,omitempty"`
+	// URL of the tracker (redmine, rt), e.g. http://127.0.0.1:3000.
+	URL string `yaml:"url,omitempty"`
+	// APIKeyFile holds Redmine's API key; empty: the environment variable
+	// ISSUEMESH_REDMINE_API_KEY. Never the key itself.
+	APIKeyFile string `yaml:"api_key_file,omitempty"`
+	// TokenFile holds an RT auth token; empty: the environment variable
+	// ISSUEMESH_RT_TOKEN. Never the token itself.
+	TokenFile string `yaml:"token_file,omitempty"`
+	// Project is the Redmine project synced (its identifier).
+	Project string `yaml:"project,omitempty"`
+	// Queue is the RT queue synced (its name).
+	Queue string `yaml:"queue,omitempty"`
+	// Timezone is the zone in which RT reads dates in searches (its
+	// $Timezone, or the token user's preference), e.g. Europe/Berlin;
+	// empty: UTC.
+	Timezone string `yaml:"timezone,omitempty"`
 }
 
 // DefaultListen are the listen addresses of a new node.
@@ -140,15 +156,8 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	switch c.Tracker.Type {
-	case "local":
-	case "":
-		return errors.New("tracker.type: missing; use local")
-	default:
-		return fmt.Errorf("tracker.type: %q is not a tracker this node knows; use local", c.Tracker.Type)
-	}
-	if c.Tracker.Prefix != "" && strings.ContainsAny(c.Tracker.Prefix, " /-") {
-		return fmt.Errorf("tracker.prefix: %q may not contain spaces, '/' or '-'", c.Tracker.Prefix)
+	if err := c.Tracker.validate(); err != nil {
+		return err
 	}
 	switch c.Reachability {
 	case "auto", "public", "private":

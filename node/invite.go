@@ -346,6 +346,11 @@ func (n *Node) handlePair(s network.Stream) {
 	}
 	s.CloseWrite()
 	if resp.OK {
+		// Identify ran before the peer was allowlisted: remember its
+		// addresses now, so that either side can dial after a restart.
+		if h := n.hostOrNil(); h != nil {
+			n.learnAddrs(context.Background(), remote, h.Peerstore().Addrs(remote), s.Conn().RemoteMultiaddr())
+		}
 		n.shareAllLater(remote)
 	}
 }
@@ -444,6 +449,10 @@ func (n *Node) Accept(ctx context.Context, code, name string) (store.Peer, error
 		return p, err
 	}
 	n.log.Info("invitation accepted; the inviter is allowlisted", "peer", inv.Peer, "name", p.Name)
+	if cs := p2p.PeerConn(h, inv.Peer); cs.Connected {
+		via, _ := ma.NewMultiaddr(cs.Via)
+		n.learnAddrs(ctx, inv.Peer, h.Peerstore().Addrs(inv.Peer), via)
+	}
 	if err := n.shareAll(ctx, []peer.ID{inv.Peer}); err != nil {
 		return p, fmt.Errorf("paired, but sharing existing issues failed (they are shared on their next change): %w", err)
 	}

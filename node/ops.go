@@ -193,7 +193,10 @@ func (n *Node) resolvePeer(s string) (peer.ID, error) {
 	defer n.mu.Unlock()
 	var found []peer.ID
 	for id, ps := range n.peers {
-		if ps.info.Name == s {
+		ps.mu.Lock()
+		name := ps.info.Name
+		ps.mu.Unlock()
+		if name == s {
 			found = append(found, id)
 		}
 	}

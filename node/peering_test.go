@@ -57,7 +57,7 @@ func TestInvitationCode(t *testing.T) {
 	for _, bad := range []string{
 		"",
 		"hello",
-		res.Code[:len(res.Code)-3],                        // cut short
+		res.Code[:len(res.Code)-3], // cut short
 		res.Code[:10] + flip(res.Code[10]) + res.Code[11:], // one character changed
 	} {
 		if _, err := decodeInvitation(bad); !errors.Is(err, errBadCode) {

@@ -2,10 +2,14 @@ package node
 
 import (
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/local"
+	"github.com/issuemesh/issuemesh/adapters/redmine"
+	"github.com/issuemesh/issuemesh/adapters/rt"
 	"github.com/issuemesh/issuemesh/config"
 )
 
@@ -20,7 +24,53 @@ func openTracker(home string, cfg *config.Config, opts Options) (adapters.Tracke
 		}
 		return lt, lt, nil
 	default:
-		return nil, nil, fmt.Errorf("tracker.type %q: no adapter for it in this build", cfg.Tracker.Type)
+		tr, err := OpenRemoteTracker(home, cfg.Tracker, opts.Logger)
+		return tr, nil, err
+	}
+}
+
+// OpenRemoteTracker opens the adapter of a tracker reached over the network
+// (redmine, rt) as the tracker section describes. It reads the credential
+// file (relative paths are relative to home) but does no network I/O.
+func OpenRemoteTracker(home string, t config.Tracker, log *slog.Logger) (adapters.Tracker, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	file := func(f string) string {
+		if f != "" && !filepath.IsAbs(f) {
+			return filepath.Join(home, f)
+		}
+		return f
+	}
+	switch t.Type {
+	case "redmine":
+		key, err := redmine.LoadAPIKey(file(t.APIKeyFile), log)
+		if err != nil {
+			return nil, fmt.Errorf("open redmine tracker: %w", err)
+		}
+		tr, err := redmine.New(redmine.Options{URL: t.URL, APIKey: key, Project: t.Project, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("open redmine tracker: %w", err)
+		}
+		return tr, nil
+	case "rt":
+		tok, err := rt.LoadToken(file(t.TokenFile), log)
+		if err != nil {
+			return nil, fmt.Errorf("open rt tracker: %w", err)
+		}
+		loc := time.UTC
+		if t.Timezone != "" {
+			if loc, err = time.LoadLocation(t.Timezone); err != nil {
+				return nil, fmt.Errorf("open rt tracker: tracker.timezone: %w", err)
+			}
+		}
+		tr, err := rt.New(rt.Options{URL: t.URL, Token: tok, Queue: t.Queue, Location: loc, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("open rt tracker: %w", err)
+		}
+		return tr, nil
+	default:
+		return nil, fmt.Errorf("tracker.type %q: no adapter for it in this build", t.Type)
 	}
 }
 

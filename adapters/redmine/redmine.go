@@ -91,6 +91,12 @@ const (
 // EnvAPIKey is the environment variable read when no key file is given.
 const EnvAPIKey = "ISSUEMESH_REDMINE_API_KEY"
 
+// LoadAPIKey reads the API key from file or, when file is empty, from
+// ISSUEMESH_REDMINE_API_KEY. Errors name the config key tracker.api_key_file.
+func LoadAPIKey(file string, log *slog.Logger) (string, error) {
+	return rest.ReadSecret(file, EnvAPIKey, "tracker.api_key_file", log)
+}
+
 // cacheTTL is how long the names of statuses, priorities, trackers and
 // custom fields are trusted.
 const cacheTTL = 10 * time.Minute

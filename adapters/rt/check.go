@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,7 +47,15 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 	} else {
 		warn("statuses", fmt.Sprintf("lifecycle %q is not RT's default: statuses are checked by RT, not before sending", q.lifecycle))
 	}
-	add("priorities", true, "%v (RT's default %%PriorityAsString; numbers 0 to 100 work too)", t.prios)
+	names := make([]string, 0, len(t.prios))
+	for n := range t.prios {
+		names = append(names, n)
+	}
+	slices.SortFunc(names, func(a, b string) int { return t.prios[a] - t.prios[b] })
+	for i, n := range names {
+		names[i] = fmt.Sprintf("%s %d", n, t.prios[n])
+	}
+	add("priorities", true, "%s (RT's default %%PriorityAsString; numbers 0 to 100 work too)", strings.Join(names, ", "))
 	if q.twinCF {
 		add("twin field", true, "ticket custom field %q applies to the queue", TwinField)
 	} else {

@@ -89,6 +89,12 @@ const (
 // EnvToken is the environment variable read when no token file is given.
 const EnvToken = "ISSUEMESH_RT_TOKEN"
 
+// LoadToken reads the auth token from file or, when file is empty, from
+// ISSUEMESH_RT_TOKEN. Errors name the config key tracker.token_file.
+func LoadToken(file string, log *slog.Logger) (string, error) {
+	return rest.ReadSecret(file, EnvToken, "tracker.token_file", log)
+}
+
 // DefaultLifecycle are the statuses of RT's default lifecycle.
 var DefaultLifecycle = []string{"new", "open", "stalled", "resolved", "rejected", "deleted"}
 

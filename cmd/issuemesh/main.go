@@ -58,9 +58,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			{
 				Name:  "init",
 				Usage: "create a node's home: identity key and config.yaml",
-				Flags: []cli.Flag{
+				Flags: append([]cli.Flag{
 					&cli.StringSliceFlag{Name: "listen", Usage: "listen multiaddr (repeatable); default TCP and QUIC on port 4001"},
-				},
+				}, trackerInitFlags()...),
 				Action: cmdInit,
 			},
 			{Name: "run", Usage: "run the node in the foreground until SIGINT or SIGTERM", Action: cmdRun},
@@ -85,7 +85,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					{Name: "list", Usage: "list issues", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueList},
 				},
 			},
-		}, slices.Concat(peerCommands(), opsCommands(), manualCommands(), rulesCommands())...),
+		}, slices.Concat(peerCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands())...),
 	}
 }
 
@@ -134,6 +134,9 @@ func cmdInit(c *cli.Context) error {
 	cfg := config.Default()
 	if l := c.StringSlice("listen"); len(l) > 0 {
 		cfg.Listen = l
+	}
+	if err := applyTrackerFlags(c, cfg); err != nil {
+		return err
 	}
 	id, err := node.Init(home(c), cfg)
 	if err != nil {

@@ -224,7 +224,9 @@ func (e *Error) Error() string {
 	if e.Cause != nil {
 		fmt.Fprintf(&b, ": %v", e.Cause)
 	}
-	fmt.Fprintf(&b, " (%v)", e.Kind)
+	if e.Kind != adapters.ErrNotFound { // "issue not found" would mislead for other resources
+		fmt.Fprintf(&b, " (%v)", e.Kind)
+	}
 	return b.String()
 }
 

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/issuemesh/issuemesh/adapters/check"
+	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/node"
+)
+
+// Tracker set-up: the init flags that choose a tracker, and `tracker check`.
+
+// trackerInitFlags are the flags of init that choose the node's tracker.
+func trackerInitFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "tracker", Value: "local", Usage: "the tracker this node syncs: local (embedded), redmine or rt"},
+		&cli.StringFlag{Name: "url", Usage: "redmine, rt: the tracker's URL, e.g. http://127.0.0.1:3000"},
+		&cli.StringFlag{Name: "api-key-file", Usage: "redmine: file holding the API key (default: $ISSUEMESH_REDMINE_API_KEY at run time)"},
+		&cli.StringFlag{Name: "token-file", Usage: "rt: file holding an auth token (default: $ISSUEMESH_RT_TOKEN at run time)"},
+		&cli.StringFlag{Name: "project", Usage: "redmine: the project's identifier"},
+		&cli.StringFlag{Name: "queue", Usage: "rt: the queue's name"},
+		&cli.StringFlag{Name: "timezone", Usage: "rt: the time zone RT reads search dates in (its $Timezone), if not UTC"},
+	}
+}
+
+// applyTrackerFlags sets cfg.Tracker from the init flags. Credential files
+// are stored as absolute paths and must be readable now.
+func applyTrackerFlags(c *cli.Context, cfg *config.Config) error {
+	typ := c.String("tracker")
+	if typ == "local" {
+		for _, f := range []string{"url", "api-key-file", "token-file", "project", "queue", "timezone"} {
+			if c.IsSet(f) {
+				return fmt.Errorf("--%s is for --tracker redmine or rt, not the local tracker", f)
+			}
+		}
+		return nil
+	}
+	abs := func(flag string) (string, error) {
+		f := c.String(flag)
+		if f == "" {
+			return "", nil
+		}
+		a, err := filepath.Abs(f)
+		if err != nil {
+			return "", fmt.Errorf("--%s: %w", flag, err)
+		}
+		if _, err := os.ReadFile(a); err != nil {
+			return "", fmt.Errorf("--%s: %w", flag, err)
+		}
+		return a, nil
+	}
+	t := config.Tracker{Type: typ, URL: c.String("url"), Project: c.String("project"), Queue: c.String("queue"), Timezone: c.String("timezone")}
+	var err error
+	if t.APIKeyFile, err = abs("api-key-file"); err != nil {
+		return err
+	}
+	if t.TokenFile, err = abs("token-file"); err != nil {
+		return err
+	}
+	cfg.Tracker = t
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w (set it with the init flag of the same name)", err)
+	}
+	return nil
+}
+
+func trackerCommands() []*cli.Command {
+	return []*cli.Command{{
+		Name:  "tracker",
+		Usage: "the tracker this node syncs",
+		Subcommands: []*cli.Command{{
+			Name:  "check",
+			Usage: "verify the tracker: connection, credentials, project or queue, statuses, custom fields",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+				&cli.DurationFlag{Name: "timeout", Value: time.Minute, Usage: "give up after this long"},
+			},
+			Action: cmdTrackerCheck,
+		}},
+	}}
+}
+
+func cmdTrackerCheck(c *cli.Context) error {
+	cfg, err := config.Load(home(c))
+	if err != nil {
+		return err
+	}
+	var results []check.Result
+	switch cfg.Tracker.Type {
+	case "local":
+		results = []check.Result{{Name: "tracker", OK: true, Detail: "the embedded local tracker, in " + filepath.Join(home(c), node.TrackerDir) + ": nothing to reach"}}
+	default:
+		tr, err := node.OpenRemoteTracker(home(c), cfg.Tracker, logger(c.App.ErrWriter, "error"))
+		if err != nil {
+			results = []check.Result{{Name: "configuration", OK: false, Detail: err.Error()}}
+			break
+		}
+		defer tr.Close()
+		ch, ok := tr.(check.Checker)
+		if !ok {
+			results = []check.Result{{Name: "tracker", OK: true, Warning: true, Detail: cfg.Tracker.Type + " adapter has no self-check"}}
+			break
+		}
+		ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+		defer cancel()
+		results = ch.Check(ctx)
+	}
+	failed := 0
+	for _, r := range results {
+		if !r.OK {
+			failed++
+		}
+	}
+	if c.Bool("json") {
+		if err := printJSON(c.App.Writer, results); err != nil {
+			return err
+		}
+	} else {
+		w := c.App.Writer
+		fmt.Fprintf(w, "tracker: %s %s%s%s\n", cfg.Tracker.Type, cfg.Tracker.URL, prefixed(" project ", cfg.Tracker.Project), prefixed(" queue ", cfg.Tracker.Queue))
+		for _, r := range results {
+			mark := "ok  "
+			switch {
+			case !r.OK:
+				mark = "FAIL"
+			case r.Warning:
+				mark = "warn"
+			}
+			fmt.Fprintf(w, "%s %s: %s\n", mark, r.Name, r.Detail)
+		}
+	}
+	if failed > 0 {
+		return errors.New("the tracker check failed: see the FAIL lines")
+	}
+	return nil
+}
+
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
+}

@@ -1,0 +1,80 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// TrackerTypes are the values of tracker.type.
+var TrackerTypes = []string{"local", "redmine", "rt"}
+
+// validate checks the tracker section: the keys its type needs, and no key
+// of another type (a key that would be ignored is a mistake worth naming).
+// tracker.prefix is the local tracker's and is ignored by the others, as
+// the default config sets it.
+func (t *Tracker) validate() error {
+	need := map[string][]string{
+		"local":   {},
+		"redmine": {"url", "project"},
+		"rt":      {"url", "queue"},
+	}
+	allowed := map[string][]string{
+		"local":   {},
+		"redmine": {"url", "project", "api_key_file"},
+		"rt":      {"url", "queue", "token_file", "timezone"},
+	}
+	if t.Type == "" {
+		return errors.New("tracker.type: missing; use one of " + strings.Join(TrackerTypes, ", "))
+	}
+	if _, ok := need[t.Type]; !ok {
+		return fmt.Errorf("tracker.type: %q is not a tracker this node knows; use one of %s", t.Type, strings.Join(TrackerTypes, ", "))
+	}
+	if t.Type == "local" && t.Prefix != "" && strings.ContainsAny(t.Prefix, " /-") {
+		return fmt.Errorf("tracker.prefix: %q may not contain spaces, '/' or '-'", t.Prefix)
+	}
+	vals := map[string]string{"url": t.URL, "project": t.Project, "queue": t.Queue, "api_key_file": t.APIKeyFile, "token_file": t.TokenFile, "timezone": t.Timezone}
+	for _, k := range need[t.Type] {
+		if strings.TrimSpace(vals[k]) == "" {
+			return fmt.Errorf("tracker.%s: missing; a %s tracker needs %s", k, t.Type, strings.Join(prefixed(need[t.Type]), " and "))
+		}
+	}
+	for _, k := range []string{"url", "project", "queue", "api_key_file", "token_file", "timezone"} {
+		if vals[k] != "" && !slices.Contains(allowed[t.Type], k) {
+			return fmt.Errorf("tracker.%s: not a key of a %s tracker (it takes %s)", k, t.Type, orNothing(prefixed(allowed[t.Type])))
+		}
+	}
+	if t.URL != "" {
+		u, err := url.Parse(t.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("tracker.url: %q is not an http:// or https:// URL", t.URL)
+		}
+		if u.User != nil {
+			return fmt.Errorf("tracker.url: %s carries credentials; put them in the key or token file instead", u.Redacted())
+		}
+	}
+	if t.Timezone != "" {
+		if _, err := time.LoadLocation(t.Timezone); err != nil {
+			return fmt.Errorf("tracker.timezone: %q is not a time zone this machine knows (e.g. UTC, Europe/Berlin): %w", t.Timezone, err)
+		}
+	}
+	return nil
+}
+
+func prefixed(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = "tracker." + k
+	}
+	return out
+}
+
+func orNothing(keys []string) string {
+	if len(keys) == 0 {
+		return "none of these"
+	}
+	return strings.Join(keys, ", ")
+}

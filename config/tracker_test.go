@@ -1,0 +1,38 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestTrackerSection(t *testing.T) {
+	for _, tc := range []struct{ yaml, wantErr string }{
+		{"tracker: {type: redmine, url: 'http://127.0.0.1:3000', project: sup, api_key_file: /k}\n", ""},
+		{"tracker: {type: redmine, url: 'https://rm.example.com/redmine', project: sup}\n", ""},
+		{"tracker: {type: rt, url: 'http://127.0.0.1:8080', queue: General, token_file: /t, timezone: Europe/Berlin}\n", ""},
+		{"tracker: {type: redmine, project: sup}\n", "tracker.url: missing; a redmine tracker needs tracker.url and tracker.project"},
+		{"tracker: {type: redmine, url: 'http://x'}\n", "tracker.project: missing"},
+		{"tracker: {type: rt, url: 'http://x'}\n", "tracker.queue: missing"},
+		{"tracker: {type: redmine, url: 'localhost:3000', project: p}\n", `tracker.url: "localhost:3000" is not an http`},
+		{"tracker: {type: redmine, url: 'http://admin:pw@x/', project: p}\n", "carries credentials"},
+		{"tracker: {type: redmine, url: 'http://x', project: p, queue: q}\n", "tracker.queue: not a key of a redmine tracker"},
+		{"tracker: {type: rt, url: 'http://x', queue: q, api_key_file: /k}\n", "tracker.api_key_file: not a key of a rt tracker"},
+		{"tracker: {type: local, url: 'http://x'}\n", "tracker.url: not a key of a local tracker"},
+		{"tracker: {type: rt, url: 'http://x', queue: q, timezone: Mars/Base}\n", `tracker.timezone: "Mars/Base"`},
+		{"tracker: {type: redmine, url: 'http://x', project: p, api_key: abc}\n", "field api_key not found"},
+		{"tracker: {type: ''}\n", "tracker.type: missing; use one of local, redmine, rt"},
+	} {
+		c, err := Parse("h/config.yaml", []byte(tc.yaml))
+		if tc.wantErr == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.yaml, err)
+			} else if c.Tracker.Prefix != "LOCAL" {
+				t.Errorf("%s: defaults lost: %+v", tc.yaml, c.Tracker)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: error %v, want %q", tc.yaml, err, tc.wantErr)
+		}
+	}
+}

@@ -1,0 +1,235 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/adapters/redmine"
+	"github.com/issuemesh/issuemesh/adapters/rt"
+)
+
+// realTrackers returns the test Redmine's and RT's URLs and credential
+// files (scripts/redmine.sh and scripts/rt.sh print them), or skips.
+func realTrackers(t *testing.T) (rmURL, rmKeyFile, rtURL, rtTokenFile string) {
+	t.Helper()
+	env := []string{"ISSUEMESH_TEST_REDMINE_URL", "ISSUEMESH_TEST_REDMINE_KEY_FILE", "ISSUEMESH_TEST_RT_URL", "ISSUEMESH_TEST_RT_TOKEN_FILE"}
+	vals := make([]string, len(env))
+	for i, e := range env {
+		if vals[i] = os.Getenv(e); vals[i] == "" {
+			t.Skipf("no real Redmine and RT: set %s (scripts/redmine.sh and scripts/rt.sh, run as root, install them and print the variables)", strings.Join(env, ", "))
+		}
+	}
+	return vals[0], vals[1], vals[2], vals[3]
+}
+
+func secret(t *testing.T, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// rawJSON makes one JSON request for test set-up.
+func rawJSON(t *testing.T, method, url string, hdr http.Header, in, out any) {
+	t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = hdr.Clone()
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %s: %s", method, url, resp.Status, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, url, err, b)
+		}
+	}
+}
+
+func randomName(prefix string) string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// TestRedmineAndRT runs two real nodes, one beside a real Redmine and one
+// beside a real RT, each with a status and priority map to a shared
+// vocabulary (Todo, Doing, Done; low, medium, high). An issue created in
+// Redmine lands in RT with its fields, labels and comment; RT's answer
+// (resolved, with a reply) lands back in Redmine as Closed; nothing echoes.
+func TestRedmineAndRT(t *testing.T) {
+	rmURL, rmKeyFile, rtURL, rtTokenFile := realTrackers(t)
+	rmHdr := http.Header{"X-Redmine-Api-Key": {secret(t, rmKeyFile)}}
+	rtHdr := http.Header{"Authorization": {"token " + secret(t, rtTokenFile)}}
+
+	// A fresh project and queue, so that nothing else is synced.
+	project, queue := randomName("e2e-"), randomName("e2e-")
+	var trackers struct{ Trackers []struct{ ID int } }
+	rawJSON(t, "GET", rmURL+"/trackers.json", rmHdr, nil, &trackers)
+	var tids []int
+	for _, x := range trackers.Trackers {
+		tids = append(tids, x.ID)
+	}
+	rawJSON(t, "POST", rmURL+"/projects.json", rmHdr, map[string]any{"project": map[string]any{
+		"name": project, "identifier": project, "enabled_module_names": []string{"issue_tracking"}, "tracker_ids": tids}}, nil)
+	t.Cleanup(func() { rawJSON(t, "DELETE", rmURL+"/projects/"+project+".json", rmHdr, nil, nil) })
+	var q struct{ ID json.Number }
+	rawJSON(t, "POST", rtURL+"/REST/2.0/queue", rtHdr, map[string]any{"Name": queue}, &q)
+	t.Cleanup(func() { rawJSON(t, "DELETE", rtURL+"/REST/2.0/queue/"+q.ID.String(), rtHdr, nil, nil) })
+
+	// The trackers as the test sees them (and as a user would change them).
+	rm, err := redmine.New(redmine.Options{URL: rmURL, APIKey: secret(t, rmKeyFile), Project: project})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rm.Close()
+	rtq, err := rt.New(rt.Options{URL: rtURL, Token: secret(t, rtTokenFile), Queue: queue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtq.Close()
+
+	a := newNode(t, "redmine", "--tracker", "redmine", "--url", rmURL, "--api-key-file", rmKeyFile, "--project", project)
+	b := newNode(t, "rt", "--tracker", "rt", "--url", rtURL, "--token-file", rtTokenFile, "--queue", queue)
+	a.appendConfig("connections:\n  \"*\":\n" +
+		"    status_map: {New: Todo, In Progress: Doing, Closed: Done}\n" +
+		"    priority_map: {Low: low, Normal: medium, High: high}\n")
+	b.appendConfig("connections:\n  \"*\":\n" +
+		"    status_map: {new: Todo, open: Doing, resolved: Done}\n" +
+		"    priority_map: {Low: low, Medium: medium, High: high}\n")
+	for _, p := range []*proc{a, b} {
+		if out := p.mustCLI("tracker", "check"); strings.Contains(out, "FAIL") {
+			t.Fatalf("tracker check on %s:\n%s", p.name, out)
+		}
+	}
+	a.start()
+	b.start()
+	pair(a, b)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	src, err := rm.Create(ctx, adapters.Issue{
+		Summary: "Checkout fails for EU cards", Description: "Since 10:00.\nAll EU cards.",
+		Priority: "High", Labels: []string{"payments", "eu"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rm.Update(ctx, src.Key, adapters.Patch{AddComments: []adapters.Comment{{Body: "Seen by three customers."}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Redmine -> RT: fields, mapped status and priority, labels, comment.
+	var tk adapters.Issue
+	waitFor(t, 60*time.Second, "the issue is in RT with its comment", func() bool {
+		tk, err = rtq.FindByTwin(ctx, twinOf(t, a, src.Key))
+		return err == nil && len(tk.Comments) == 1
+	})
+	t.Logf("Redmine -> RT, create with a comment: %v", time.Since(start).Round(time.Millisecond))
+	if tk.Summary != src.Summary || tk.Description != src.Description || tk.Status != "new" || tk.Priority != "High" ||
+		!slices.Equal(tk.Labels, []string{"eu", "payments"}) {
+		t.Errorf("ticket in RT: %+v", tk)
+	}
+	if c := tk.Comments[0]; c.Body != "Seen by three customers." || c.Author != "Redmine Admin (redmine)" || c.Internal {
+		t.Errorf("comment in RT: %+v", c)
+	}
+
+	// RT -> Redmine: resolved with a reply arrives as Closed (both maps).
+	start = time.Now()
+	resolved := "resolved"
+	if _, err := rtq.Update(ctx, tk.Key, adapters.Patch{Status: &resolved, Priority: ptr("Medium"),
+		AddComments: []adapters.Comment{{Body: "Fixed by the payment provider."}}}); err != nil {
+		t.Fatal(err)
+	}
+	var back adapters.Issue
+	waitFor(t, 60*time.Second, "RT's status, priority and reply are in Redmine", func() bool {
+		back, err = rm.Get(ctx, src.Key)
+		return err == nil && back.Status == "Closed" && back.Priority == "Normal" && len(back.Comments) == 2
+	})
+	t.Logf("RT -> Redmine, status, priority and a reply: %v", time.Since(start).Round(time.Millisecond))
+	if c := back.Comments[1]; c.Body != "Fixed by the payment provider." || c.Author != "root (rt)" {
+		t.Errorf("reply in Redmine: %+v", c)
+	}
+
+	// Redmine edits its comment; RT shows the edit.
+	if _, err := rm.Update(ctx, src.Key, adapters.Patch{EditComments: []adapters.Comment{{ID: back.Comments[0].ID, Body: "Seen by four customers."}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Redmine does not bump updated_on for a note edit: a field change
+	// carries it (see the redmine package documentation).
+	if _, err := rm.Update(ctx, src.Key, adapters.Patch{Summary: ptr("Checkout failed for EU cards")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the edit and the new summary are in RT", func() bool {
+		tk, err = rtq.Get(ctx, tk.Key)
+		return err == nil && tk.Summary == "Checkout failed for EU cards" && len(tk.Comments) == 2 && tk.Comments[0].Body == "Seen by four customers."
+	})
+
+	// Settled: queues empty, nothing blocked, and no echo keeps changing
+	// either tracker.
+	for _, p := range []*proc{a, b} {
+		var st struct{ Pending, Incoming, Blocked int }
+		waitFor(t, 60*time.Second, p.name+"'s queues are empty", func() bool {
+			return p.cliJSON(&st, "status") == nil && st.Pending == 0 && st.Incoming == 0 && st.Blocked == 0
+		})
+	}
+	r1, _ := rm.Get(ctx, src.Key)
+	t1, _ := rtq.Get(ctx, tk.Key)
+	time.Sleep(15 * time.Second) // three poll rounds
+	r2, _ := rm.Get(ctx, src.Key)
+	t2, _ := rtq.Get(ctx, tk.Key)
+	if !r1.Updated.Equal(r2.Updated) || len(r2.Comments) != 2 || !t1.Updated.Equal(t2.Updated) || len(t2.Comments) != 2 {
+		t.Errorf("the issue keeps changing after sync settled (an echo?): Redmine %v -> %v, %d comments; RT %v -> %v, %d comments",
+			r1.Updated, r2.Updated, len(r2.Comments), t1.Updated, t2.Updated, len(t2.Comments))
+	}
+	if r2.Status != "Closed" || t2.Status != "resolved" {
+		t.Errorf("final statuses: Redmine %q, RT %q; want Closed and resolved", r2.Status, t2.Status)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// twinOf reads the twin ID that node p gave the issue with that key.
+func twinOf(t *testing.T, p *proc, key string) string {
+	t.Helper()
+	var twin string
+	waitFor(t, 60*time.Second, fmt.Sprintf("%s shares %s", p.name, key), func() bool {
+		var h struct {
+			Twin string `json:"twin"`
+		}
+		if err := p.cliJSON(&h, "history", key); err != nil {
+			return false
+		}
+		twin = h.Twin
+		return twin != ""
+	})
+	return twin
+}
