@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -186,6 +187,7 @@ func throughput(ctx context.Context, e *env) (err error) {
 	const workers = 16
 	m := startMeter()
 	t0 := time.Now()
+	q := watchQueues(a, b)
 	issued := make(chan error, 1)
 	var issuedIn time.Duration
 	go func() {
@@ -206,6 +208,7 @@ func throughput(ctx context.Context, e *env) (err error) {
 	})
 	elapsed := time.Since(t0)
 	cost := m.end()
+	qs := q.stop()
 	if err != nil {
 		return err
 	}
@@ -222,6 +225,8 @@ func throughput(ctx context.Context, e *env) (err error) {
 	note := fmt.Sprintf("%d updates of ~1 KiB over %d issues by %d goroutines; A's tracker took them in %.1fs; B applied %d events (%.0f/s); all acked on A after %.1fs",
 		updates, n, workers, issuedIn.Seconds(), applied, float64(applied)/elapsed.Seconds(), ackedIn.Seconds())
 	e.add(result{"throughput_updates", rate, "updates/s", ">= 5000", note})
+	e.add(result{"throughput_queue_a_out", float64(qs.maxOut), "events", "", "largest backlog in A's outgoing log (sent or not, unacked), sampled every 250 ms; " + qs.summary()})
+	e.add(result{"throughput_queue_b_in", float64(qs.maxIn), "events", "", "largest backlog in B's incoming log (received durably, not applied)"})
 	if e.baseline > 0 {
 		e.add(result{"throughput_ratio", rate / e.baseline, "x baseline", ">= 0.5", fmt.Sprintf("baseline %.0f records/s", e.baseline)})
 	}
@@ -418,4 +423,59 @@ func fanoutN(ctx context.Context, e *env, n int) (err error) {
 	}
 	e.add(result{fmt.Sprintf("fanout_%d_nodes", n), elapsed.Seconds(), "s", target, note})
 	return nil
+}
+
+// queues samples the backlogs of a two-node pipeline: A's outgoing log
+// (appended, not acked) and B's incoming log (received, not applied). Where
+// the backlog builds up shows which stage bounds the throughput.
+type queues struct {
+	done          chan struct{}
+	wg            sync.WaitGroup
+	maxOut, maxIn int
+	samples       []queueSample
+}
+
+type queueSample struct {
+	at      time.Duration
+	out, in int
+}
+
+func watchQueues(a, b *benchNode) *queues {
+	q := &queues{done: make(chan struct{})}
+	t0 := time.Now()
+	q.wg.Go(func() {
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			sa, erra := a.status()
+			sb, errb := b.status()
+			if erra == nil && errb == nil {
+				q.samples = append(q.samples, queueSample{time.Since(t0), sa.Pending, sb.Incoming})
+				q.maxOut, q.maxIn = max(q.maxOut, sa.Pending), max(q.maxIn, sb.Incoming)
+			}
+			select {
+			case <-q.done:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return q
+}
+
+func (q *queues) stop() *queues {
+	close(q.done)
+	q.wg.Wait()
+	return q
+}
+
+// summary is the backlogs at a few points in time: "t=2s out=1200 in=30, ...".
+func (q *queues) summary() string {
+	var parts []string
+	step := max(1, len(q.samples)/6)
+	for i := 0; i < len(q.samples); i += step {
+		s := q.samples[i]
+		parts = append(parts, fmt.Sprintf("t=%.0fs out=%d in=%d", s.at.Seconds(), s.out, s.in))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -132,6 +132,16 @@ func TestRedmineAndRT(t *testing.T) {
 	a.start()
 	b.start()
 	pair(a, b)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range []*proc{a, b} {
+				for _, cmd := range [][]string{{"errors"}, {"queue"}, {"status"}} {
+					out, err := p.cli(cmd...)
+					t.Logf("%s: issuemesh %s: %s %v", p.name, cmd[0], out, err)
+				}
+			}
+		}
+	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -149,9 +159,12 @@ func TestRedmineAndRT(t *testing.T) {
 
 	// Redmine -> RT: fields, mapped status and priority, labels, comment.
 	var tk adapters.Issue
-	waitFor(t, 60*time.Second, "the issue is in RT with its comment", func() bool {
-		tk, err = rtq.FindByTwin(ctx, twinOf(t, a, src.Key))
-		return err == nil && len(tk.Comments) == 1
+	twin := twinOf(t, a, src.Key)
+	waitFor(t, 60*time.Second, "the issue is in RT with its comment, status new", func() bool {
+		// RT opens a ticket on a public reply; the adapter puts the status
+		// the sync asked for back: wait for both steps.
+		tk, err = rtq.FindByTwin(ctx, twin)
+		return err == nil && len(tk.Comments) == 1 && tk.Status == "new"
 	})
 	t.Logf("Redmine -> RT, create with a comment: %v", time.Since(start).Round(time.Millisecond))
 	if tk.Summary != src.Summary || tk.Description != src.Description || tk.Status != "new" || tk.Priority != "High" ||

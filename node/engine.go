@@ -162,11 +162,28 @@ func (n *Node) share(ctx context.Context, keys []string, to []peer.ID) error {
 		}
 		items = append(items, item{fresh, twin})
 	}
+	// Run the triggers and outgoing rules now, outside the store's update
+	// function, which runs on the sync log's single writer.
+	type outcome struct {
+		match bool
+		out   replica.Replica
+		skip  bool
+		err   error
+	}
+	outcomes := make([][]outcome, len(items))
+	for i, it := range items {
+		outcomes[i] = make([]outcome, len(peers))
+		for j, p := range peers {
+			o := &outcomes[i][j]
+			o.match = n.matches(p, it.is)
+			o.out, o.skip, o.err = n.outgoingFor(p, it.is)
+		}
+	}
 	now := time.Now()
 	touched := map[peer.ID]bool{}
 	err = n.store.Update(ctx, func(tx *store.Tx) error {
 		clear(touched)
-		for _, it := range items {
+		for i, it := range items {
 			tw, err := tx.GetTwin(it.twin)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
@@ -183,9 +200,11 @@ func (n *Node) share(ctx context.Context, keys []string, to []peer.ID) error {
 				tw.LocalKey = it.is.Key
 			}
 			dirty := false
-			for _, p := range peers {
-				l := tw.Link(p.String())
-				if l.Unsynced || (!l.Manual && !n.matches(p, it.is)) {
+			for j, p := range peers {
+				o := outcomes[i][j]
+				l := tw.Links[p.String()]
+				unsynced, manual := l != nil && l.Unsynced, l != nil && l.Manual
+				if unsynced || (!manual && !o.match) {
 					// Not (or no longer) under sync with this peer: an issue
 					// that stops matching the trigger is no longer updated.
 					continue
@@ -193,7 +212,7 @@ func (n *Node) share(ctx context.Context, keys []string, to []peer.ID) error {
 				if b, err := tx.GetBlocked(tw.ID); err == nil && b.Outgoing && b.Peer == p.String() {
 					continue // until retried
 				}
-				out, skip, err := n.outgoingFor(p, it.is)
+				out, skip, err := o.out, o.skip, o.err
 				if errors.Is(err, errRulesBroken) || skip {
 					continue
 				}
@@ -204,6 +223,9 @@ func (n *Node) share(ctx context.Context, keys []string, to []peer.ID) error {
 					}
 					dirty = true
 					continue
+				}
+				if l == nil {
+					l = tw.Link(p.String())
 				}
 				changed := stamp(&l.Agreed, l.Baseline, out, n.hlc.Now)
 				if len(changed) == 0 {

@@ -677,7 +677,7 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 	}
 	// Validate the status before creating anything.
 	sf := fields{}
-	if nc, err = t.resolve(ctx, nc, sf, &in.Status, nil, nil); err != nil {
+	if _, err = t.resolve(ctx, nc, sf, &in.Status, nil, nil); err != nil {
 		return adapters.Issue{}, fmt.Errorf("redmine create: %w", err)
 	}
 	var out struct {
