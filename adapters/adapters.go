@@ -6,6 +6,7 @@ package adapters
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 )
 
@@ -33,6 +34,19 @@ type Comment struct {
 	Internal bool      `json:"internal,omitempty"`
 }
 
+// Attachment is a file attached to an issue: its metadata only. The bytes
+// are read and written through the Attachments interface.
+type Attachment struct {
+	ID          string    `json:"id"`                // tracker-native attachment ID
+	SyncID      string    `json:"sync_id,omitempty"` // global ID when the file came by sync; empty for files attached here
+	Filename    string    `json:"filename"`
+	ContentType string    `json:"content_type,omitempty"`
+	Size        int64     `json:"size"`
+	Digest      string    `json:"digest"` // SHA-256 of the content, lowercase hex
+	Author      string    `json:"author,omitempty"`
+	Created     time.Time `json:"created"`
+}
+
 // Issue is a tracker's issue in normalised form.
 type Issue struct {
 	Key         string            `json:"key"`
@@ -43,6 +57,7 @@ type Issue struct {
 	Labels      []string          `json:"labels,omitempty"`
 	Extra       map[string]string `json:"extra,omitempty"` // tracker-specific fields rules may read and set
 	Comments    []Comment         `json:"comments,omitempty"`
+	Attachments []Attachment      `json:"attachments,omitempty"` // metadata; see Attachments
 	Created     time.Time         `json:"created"`
 	Updated     time.Time         `json:"updated"`
 	// TwinID is the marker the sync engine sets when it creates an issue, so
@@ -73,6 +88,27 @@ func (p Patch) Empty() bool {
 	return p.Summary == nil && p.Description == nil && p.Status == nil && p.Priority == nil &&
 		p.Labels == nil && len(p.Extra) == 0 && len(p.AddComments) == 0 && len(p.EditComments) == 0 &&
 		p.TwinID == nil
+}
+
+// Attachments is what a tracker that keeps files offers besides Tracker.
+// The sync engine shares attachments only with trackers that implement it.
+//
+// Issue.Attachments lists an issue's files (metadata only; Changes may
+// leave them out, Get includes them). Adding a file is an effective change
+// of the issue: it appears in the change feed.
+type Attachments interface {
+	// OpenAttachment returns the content of attachment id (its native ID)
+	// of the issue with that key, or an error wrapping ErrNotFound. The
+	// caller closes it.
+	OpenAttachment(ctx context.Context, key, id string) (io.ReadCloser, error)
+	// AddAttachment attaches the content read from r to the issue, with
+	// a's Filename, ContentType, SyncID and, where the tracker allows,
+	// Author and Created; a.ID is ignored. a.Size and a.Digest, when set,
+	// must match the content, or the file is refused (ErrRejected). It
+	// returns the attachment as the tracker keeps it. A file whose SyncID
+	// the issue already has, or whose digest an attachment of the issue
+	// already has, is not added a second time: that attachment is returned.
+	AddAttachment(ctx context.Context, key string, a Attachment, r io.Reader) (Attachment, error)
 }
 
 // Cursor is an adapter's opaque position in its change feed.

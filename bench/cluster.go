@@ -69,7 +69,7 @@ func startNode(dir, name string, noSync bool, log *slog.Logger) (*benchNode, err
 		}
 	})
 	go func() { b.done <- n.Run(ctx) }()
-	err = poll(20*time.Second, name+" runs", nil, func() (bool, error) {
+	err = poll(20*time.Second, name+" runs", nil, cheap, func() (bool, error) {
 		select {
 		case err := <-b.done:
 			return false, fmt.Errorf("run %s: %v", name, err)
@@ -151,9 +151,17 @@ func (b *benchNode) acked(wantTwins int) (bool, error) {
 	return st.Pending == 0 && st.Incoming == 0 && st.Twins >= wantTwins, nil
 }
 
-// poll calls cond until it returns true, an error, or the timeout passes. It
-// waits for a signal on kick (if not nil) or 20 ms between calls.
-func poll(timeout time.Duration, what string, kick <-chan struct{}, cond func() (bool, error)) error {
+// Polling intervals: cheap checks (a tracker's change feed since the last
+// call) and costly ones (the admin API's status counts whole key ranges of
+// the sync log, so polling it often would slow the node being measured).
+const (
+	cheap  = 10 * time.Millisecond
+	costly = 100 * time.Millisecond
+)
+
+// poll calls cond until it returns true, an error, or the timeout passes.
+// Between calls it waits for a signal on kick (if not nil) or every.
+func poll(timeout time.Duration, what string, kick <-chan struct{}, every time.Duration, cond func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -169,7 +177,7 @@ func poll(timeout time.Duration, what string, kick <-chan struct{}, cond func() 
 		if left <= 0 {
 			return fmt.Errorf("timed out after %v waiting until %s", timeout, what)
 		}
-		t.Reset(min(left, 20*time.Millisecond))
+		t.Reset(min(left, every))
 		select {
 		case <-kick:
 		case <-t.C:

@@ -38,7 +38,7 @@ func propagation(ctx context.Context, e *env) (err error) {
 		return err
 	}
 	var bkey string
-	err = poll(30*time.Second, "B has the issue", nil, func() (bool, error) {
+	err = poll(30*time.Second, "B has the issue", nil, cheap, func() (bool, error) {
 		var v node.IssueView
 		if err := a.get("/v1/issues/"+is.Key, &v); err != nil {
 			return false, err
@@ -61,7 +61,7 @@ func propagation(ctx context.Context, e *env) (err error) {
 		if _, err := a.lt.Update(ctx, is.Key, adapters.Patch{Summary: &want}); err != nil {
 			return err
 		}
-		err := poll(30*time.Second, "B has edit "+want, b.kick, func() (bool, error) {
+		err := poll(30*time.Second, "B has edit "+want, b.kick, cheap, func() (bool, error) {
 			got, err := b.lt.Get(ctx, bkey)
 			return err == nil && got.Summary == want, err
 		})
@@ -175,10 +175,10 @@ func throughput(ctx context.Context, e *env) (err error) {
 		return err
 	}
 	wb := &watcher{b: b, feed: newFeed(b.lt), prog: newProgress("tp", 0)}
-	if err := poll(2*time.Minute, "B has the issues", b.kick, func() (bool, error) { return wb.check(ctx, n) }); err != nil {
+	if err := poll(2*time.Minute, "B has the issues", b.kick, cheap, func() (bool, error) { return wb.check(ctx, n) }); err != nil {
 		return err
 	}
-	if err := poll(2*time.Minute, "A has every issue acked", nil, func() (bool, error) { return a.acked(n) }); err != nil {
+	if err := poll(2*time.Minute, "A has every issue acked", nil, costly, func() (bool, error) { return a.acked(n) }); err != nil {
 		return err
 	}
 	rev0 := wb.feed.rev
@@ -195,7 +195,7 @@ func throughput(ctx context.Context, e *env) (err error) {
 		issuedIn = time.Since(t0)
 		issued <- err
 	}()
-	err = poll(10*time.Minute, "B has every update", b.kick, func() (bool, error) {
+	err = poll(10*time.Minute, "B has every update", b.kick, cheap, func() (bool, error) {
 		select {
 		case err := <-issued:
 			if err != nil {
@@ -215,7 +215,7 @@ func throughput(ctx context.Context, e *env) (err error) {
 	if err := <-issued; err != nil {
 		return err
 	}
-	if err := poll(2*time.Minute, "A has every update acked", nil, func() (bool, error) { return a.acked(n) }); err != nil {
+	if err := poll(2*time.Minute, "A has every update acked", nil, costly, func() (bool, error) { return a.acked(n) }); err != nil {
 		return err
 	}
 	ackedIn := time.Since(t0)
@@ -225,7 +225,7 @@ func throughput(ctx context.Context, e *env) (err error) {
 	note := fmt.Sprintf("%d updates of ~1 KiB over %d issues by %d goroutines; A's tracker took them in %.1fs; B applied %d events (%.0f/s); all acked on A after %.1fs",
 		updates, n, workers, issuedIn.Seconds(), applied, float64(applied)/elapsed.Seconds(), ackedIn.Seconds())
 	e.add(result{"throughput_updates", rate, "updates/s", ">= 5000", note})
-	e.add(result{"throughput_queue_a_out", float64(qs.maxOut), "events", "", "largest backlog in A's outgoing log (sent or not, unacked), sampled every 250 ms; " + qs.summary()})
+	e.add(result{"throughput_queue_a_out", float64(qs.maxOut), "events", "", "largest backlog in A's outgoing log (sent or not, unacked), sampled every second; " + qs.summary()})
 	e.add(result{"throughput_queue_b_in", float64(qs.maxIn), "events", "", "largest backlog in B's incoming log (received durably, not applied)"})
 	if e.baseline > 0 {
 		e.add(result{"throughput_ratio", rate / e.baseline, "x baseline", ">= 0.5", fmt.Sprintf("baseline %.0f records/s", e.baseline)})
@@ -267,7 +267,13 @@ func firstSync(ctx context.Context, e *env) (err error) {
 		return err
 	}
 	queued := time.Since(t0)
-	err = poll(10*time.Minute, "A has every issue acked", nil, func() (bool, error) { return a.acked(n) })
+	// B's change feed is cheap to follow; A's status (the acks) is polled
+	// only once B has every issue, the acks being moments behind.
+	wb := &watcher{b: b, feed: newFeed(b.lt), prog: newProgress("fs", 0)}
+	err = poll(10*time.Minute, "B has every issue", b.kick, cheap, func() (bool, error) { return wb.check(ctx, n) })
+	if err == nil {
+		err = poll(10*time.Minute, "A has every issue acked", nil, costly/2, func() (bool, error) { return a.acked(n) })
+	}
 	elapsed := time.Since(t0)
 	cost := m.end()
 	if err != nil {
@@ -384,7 +390,7 @@ func fanoutN(ctx context.Context, e *env, n int) (err error) {
 		}
 		return true, nil
 	}
-	if err := poll(5*time.Minute, "every node has every issue", nil, settled); err != nil {
+	if err := poll(5*time.Minute, "every node has every issue", nil, costly, settled); err != nil {
 		return err
 	}
 	for _, w := range ws {
@@ -396,7 +402,7 @@ func fanoutN(ctx context.Context, e *env, n int) (err error) {
 	go func() {
 		issued <- updateAll(ctx, e, keys, func(i int) *benchNode { return c.nodes[i%n] }, "fo", rounds, 16)
 	}()
-	err = poll(10*time.Minute, "every node has every update", nil, func() (bool, error) {
+	err = poll(10*time.Minute, "every node has every update", nil, cheap, func() (bool, error) {
 		select {
 		case err := <-issued:
 			if err != nil {
@@ -433,6 +439,7 @@ type queues struct {
 	wg            sync.WaitGroup
 	maxOut, maxIn int
 	samples       []queueSample
+	spent         time.Duration // in the status calls: the sampler's own cost
 }
 
 type queueSample struct {
@@ -444,11 +451,13 @@ func watchQueues(a, b *benchNode) *queues {
 	q := &queues{done: make(chan struct{})}
 	t0 := time.Now()
 	q.wg.Go(func() {
-		tick := time.NewTicker(250 * time.Millisecond)
+		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
+			t := time.Now()
 			sa, erra := a.status()
 			sb, errb := b.status()
+			q.spent += time.Since(t)
 			if erra == nil && errb == nil {
 				q.samples = append(q.samples, queueSample{time.Since(t0), sa.Pending, sb.Incoming})
 				q.maxOut, q.maxIn = max(q.maxOut, sa.Pending), max(q.maxIn, sb.Incoming)
@@ -471,7 +480,7 @@ func (q *queues) stop() *queues {
 
 // summary is the backlogs at a few points in time: "t=2s out=1200 in=30, ...".
 func (q *queues) summary() string {
-	var parts []string
+	parts := []string{fmt.Sprintf("sampling took %.2fs", q.spent.Seconds())}
 	step := max(1, len(q.samples)/6)
 	for i := 0; i < len(q.samples); i += step {
 		s := q.samples[i]

@@ -61,7 +61,7 @@ func memory(ctx context.Context, e *env) (err error) {
 	if err := connect(ctx, a, b); err != nil {
 		return err
 	}
-	if err := poll(8*time.Minute, "A has every issue acked", nil, func() (bool, error) { return a.acked(n) }); err != nil {
+	if err := poll(8*time.Minute, "A has every issue acked", nil, time.Second, func() (bool, error) { return a.acked(n) }); err != nil {
 		return err
 	}
 	built := time.Since(t0)
@@ -139,7 +139,7 @@ func processRSS(ctx context.Context, bin, home string, twins int) (rssReading, e
 			return d.DialContext(ctx, "unix", filepath.Join(home, node.SocketFile))
 		},
 	}}
-	err := poll(2*time.Minute, "the node runs", exited, func() (bool, error) {
+	err := poll(2*time.Minute, "the node runs", exited, costly, func() (bool, error) {
 		select {
 		case <-exited:
 			return false, errors.New("the process exited")

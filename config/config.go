@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 	"gopkg.in/yaml.v3"
@@ -35,7 +36,8 @@ type Config struct {
 	// Log sets the log level: debug, info, warn or error.
 	Log string `yaml:"log"`
 	// Connections holds per-peer sync settings, keyed by the peer's name
-	// (as given to peer add) or peer ID; the key "*" applies to every peer
+	// (as given to peer add) or peer ID, and per-network ones keyed by
+	// "net:<network name>"; the key "*" applies to every peer and network
 	// without its own entry.
 	Connections map[string]Connection `yaml:"connections,omitempty"`
 }
@@ -71,6 +73,15 @@ func (c *Config) Connection(peerID, name string) Connection {
 	return c.Connections["*"]
 }
 
+// NetworkConnection returns the settings for a network: its own entry
+// "net:<name>", else the "*" entry, else the defaults.
+func (c *Config) NetworkConnection(name string) Connection {
+	if cc, ok := c.Connections["net:"+name]; ok {
+		return cc
+	}
+	return c.Connections["*"]
+}
+
 // Tracker is the tracker section. See tracker.go for the keys of each
 // type and their validation.
 type Tracker struct {
@@ -94,7 +105,28 @@ type Tracker struct {
 	// $Timezone, or the token user's preference), e.g. Europe/Berlin;
 	// empty: UTC.
 	Timezone string `yaml:"timezone,omitempty"`
+	// PollInterval is how often the node asks a tracker without push
+	// notifications (redmine, rt) for changes, e.g. 2s; empty: 5s. The
+	// embedded tracker pushes its changes and is only polled as a safety
+	// net at this pace.
+	PollInterval Duration `yaml:"poll_interval,omitempty"`
 }
+
+// Duration is a time.Duration written as "5s", "1m" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML reads a duration like "5s".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 5s or 1m: %w", n.Line, n.Value, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes a duration like "5s".
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
 // DefaultListen are the listen addresses of a new node.
 var DefaultListen = []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}

@@ -56,6 +56,9 @@ func (t *Tracker) validate() error {
 			return fmt.Errorf("tracker.url: %s carries credentials; put them in the key or token file instead", u.Redacted())
 		}
 	}
+	if p := time.Duration(t.PollInterval); p != 0 && (p < 100*time.Millisecond || p > time.Hour) {
+		return fmt.Errorf("tracker.poll_interval: %s is outside 100ms to 1h", time.Duration(t.PollInterval))
+	}
 	if t.Timezone != "" {
 		if _, err := time.LoadLocation(t.Timezone); err != nil {
 			return fmt.Errorf("tracker.timezone: %q is not a time zone this machine knows (e.g. UTC, Europe/Berlin): %w", t.Timezone, err)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -121,6 +122,9 @@ func TestRedmineAndRT(t *testing.T) {
 	a.appendConfig("connections:\n  \"*\":\n" +
 		"    status_map: {New: Todo, In Progress: Doing, Closed: Done}\n" +
 		"    priority_map: {Low: low, Normal: medium, High: high}\n")
+	for _, p := range []*proc{a, b} { // poll faster than the 5 s default
+		p.writeHome("config.yaml", strings.Replace(readFile(t, filepath.Join(p.home, "config.yaml")), "tracker:\n", "tracker:\n    poll_interval: 1s\n", 1))
+	}
 	b.appendConfig("connections:\n  \"*\":\n" +
 		"    status_map: {new: Todo, open: Doing, resolved: Done}\n" +
 		"    priority_map: {Low: low, Medium: medium, High: high}\n")
@@ -216,7 +220,22 @@ func TestRedmineAndRT(t *testing.T) {
 	}
 	r1, _ := rm.Get(ctx, src.Key)
 	t1, _ := rtq.Get(ctx, tk.Key)
-	time.Sleep(15 * time.Second) // three poll rounds
+	// A sync point each way: a marker issue created after the settle
+	// crosses over. Each node handles its tracker's changes in order, so
+	// an echo of the earlier changes would have been sent before it.
+	for _, m := range []struct {
+		from, to adapters.Tracker
+		name     string
+	}{{rm, rtq, "Redmine to RT"}, {rtq, rm, "RT to Redmine"}} {
+		summary := "echo marker " + m.name + " " + start.Format("150405.000")
+		if _, err := m.from.Create(ctx, adapters.Issue{Summary: summary}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 60*time.Second, "the marker crossed "+m.name, func() bool {
+			is, _, err := m.to.Changes(ctx, "", 1000)
+			return err == nil && slices.ContainsFunc(is, func(i adapters.Issue) bool { return i.Summary == summary })
+		})
+	}
 	r2, _ := rm.Get(ctx, src.Key)
 	t2, _ := rtq.Get(ctx, tk.Key)
 	if !r1.Updated.Equal(r2.Updated) || len(r2.Comments) != 2 || !t1.Updated.Equal(t2.Updated) || len(t2.Comments) != 2 {

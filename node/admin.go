@@ -58,12 +58,15 @@ type Status struct {
 	NAT      NATStatus  `json:"nat"`
 }
 
-// TwinRef says which peer holds a synced issue under which key.
+// TwinRef says which peer holds a synced issue under which key. A
+// network's twins are listed one per member whose key is known, with the
+// network's name.
 type TwinRef struct {
 	Peer     string `json:"peer"`
 	PeerName string `json:"peer_name,omitempty"`
 	Key      string `json:"key,omitempty"` // empty until the peer acked
 	Synced   bool   `json:"synced"`
+	Network  string `json:"network,omitempty"`
 }
 
 // IssueView is an issue with its twins.
@@ -117,6 +120,7 @@ func (n *Node) Handler() http.Handler {
 	n.registerPeering(mux)
 	n.registerManual(mux)
 	n.registerRules(mux)
+	n.registerNetworks(mux)
 	return mux
 }
 
@@ -384,11 +388,18 @@ func (n *Node) view(is adapters.Issue) (IssueView, error) {
 			names[p.ID] = p.Name
 		}
 		for pid, l := range tw.Links {
+			if isNetLink(pid) {
+				v.Twins = append(v.Twins, n.netTwinRefs(tx, pid, l)...)
+				continue
+			}
 			v.Twins = append(v.Twins, TwinRef{Peer: pid, PeerName: names[pid], Key: l.RemoteKey, Synced: !l.Unsynced})
 		}
 		return nil
 	})
-	sort.Slice(v.Twins, func(i, j int) bool { return v.Twins[i].Peer < v.Twins[j].Peer })
+	sort.Slice(v.Twins, func(i, j int) bool {
+		a, b := v.Twins[i], v.Twins[j]
+		return a.Network+"/"+a.Peer < b.Network+"/"+b.Peer
+	})
 	return v, err
 }
 

@@ -17,12 +17,13 @@ import (
 	"github.com/issuemesh/issuemesh/store"
 )
 
-// connRules holds each peer connection's rules and trigger, loaded from the
-// connection's config entry and reloaded when the rule files change.
+// connRules holds each link's rules and trigger, loaded from the config
+// entry of the peer connection or network and reloaded when the rule files
+// change. They are keyed by link key: a peer ID or "net:<network ID>".
 type connRules struct {
 	mu      sync.Mutex
-	loaders map[peer.ID]*rules.Loader
-	errs    map[peer.ID]error // a connection whose rules could not be loaded at all
+	loaders map[string]*rules.Loader
+	errs    map[string]error // a link whose rules could not be loaded at all
 }
 
 // errRulesBroken marks a connection whose rules do not load: its events wait
@@ -32,58 +33,76 @@ var errRulesBroken = errors.New("the connection's rules could not be loaded")
 // rulesFor returns a peer's current rules and trigger, loading them on
 // first use.
 func (n *Node) rulesFor(id peer.ID) (*rules.Set, *rules.Trigger, error) {
+	return n.linkRules(id.String())
+}
+
+// linkRules returns a link's current rules and trigger, loading them on
+// first use.
+func (n *Node) linkRules(link string) (*rules.Set, *rules.Trigger, error) {
 	n.rules.mu.Lock()
 	defer n.rules.mu.Unlock()
-	if l := n.rules.loaders[id]; l != nil {
+	if l := n.rules.loaders[link]; l != nil {
 		set, trig := l.Current()
 		return set, trig, nil
 	}
-	l, err := n.newLoader(id)
+	l, err := n.newLoader(link)
 	if err != nil {
 		if n.rules.errs == nil {
-			n.rules.errs = map[peer.ID]error{}
+			n.rules.errs = map[string]error{}
 		}
-		if prev := n.rules.errs[id]; prev == nil || prev.Error() != err.Error() {
-			n.log.Error("the rules of a connection do not load; nothing flows with that peer until they are fixed", "peer", id, "err", err)
+		if prev := n.rules.errs[link]; prev == nil || prev.Error() != err.Error() {
+			n.log.Error("the rules of a connection do not load; nothing flows with that peer until they are fixed", "peer", link, "err", err)
 		}
-		n.rules.errs[id] = err
+		n.rules.errs[link] = err
 		return nil, nil, fmt.Errorf("%w: %w", errRulesBroken, err)
 	}
-	delete(n.rules.errs, id)
+	delete(n.rules.errs, link)
 	if n.rules.loaders == nil {
-		n.rules.loaders = map[peer.ID]*rules.Loader{}
+		n.rules.loaders = map[string]*rules.Loader{}
 	}
-	n.rules.loaders[id] = l
+	n.rules.loaders[link] = l
 	set, trig := l.Current()
 	return set, trig, nil
 }
 
-func (n *Node) newLoader(id peer.ID) (*rules.Loader, error) {
+// newLoader loads the rules of a link from its config entry: a peer's by
+// its ID or name, a network's under "net:<network name>".
+func (n *Node) newLoader(link string) (*rules.Loader, error) {
+	if isNetLink(link) {
+		return n.netLoader(link)
+	}
+	id, err := peer.Decode(link)
+	if err != nil {
+		return nil, fmt.Errorf("link %q is neither a peer nor a network: %w", link, err)
+	}
 	name := ""
 	if ps := n.peer(id); ps != nil {
 		name = ps.name()
 	}
-	conn := n.cfg.Connection(id.String(), name)
+	conn := n.cfg.Connection(link, name)
 	return rules.NewLoader(n.home, conn, rules.Options{
-		Self: n.self.String(), PeerID: id.String(), PeerName: name,
+		Self: n.self.String(), PeerID: link, PeerName: name,
 		StatusMap: conn.StatusMap, PriorityMap: conn.PriorityMap, Log: n.log,
 	})
 }
 
 // forgetRules drops a peer's rules (after its name or entry changed, or it
 // was removed); they are loaded again on next use.
-func (n *Node) forgetRules(id peer.ID) {
+func (n *Node) forgetRules(id peer.ID) { n.forgetLinkRules(id.String()) }
+
+// forgetLinkRules drops a link's rules; they are loaded again on next use.
+func (n *Node) forgetLinkRules(link string) {
 	n.rules.mu.Lock()
 	defer n.rules.mu.Unlock()
-	delete(n.rules.loaders, id)
-	delete(n.rules.errs, id)
+	delete(n.rules.loaders, link)
+	delete(n.rules.errs, link)
 }
 
 // reloadRules picks up changed rule files. A broken new version is refused
 // with its error and the old one keeps running.
 func (n *Node) reloadRules() {
 	n.rules.mu.Lock()
-	loaders := make(map[peer.ID]*rules.Loader, len(n.rules.loaders))
+	loaders := make(map[string]*rules.Loader, len(n.rules.loaders))
 	for id, l := range n.rules.loaders {
 		loaders[id] = l
 	}
@@ -103,14 +122,17 @@ func (n *Node) reloadRules() {
 
 // matches reports whether an issue is under sync with a peer by the
 // connection's trigger. A trigger that fails is logged and counts as no.
-func (n *Node) matches(id peer.ID, is adapters.Issue) bool {
-	_, trig, err := n.rulesFor(id)
+func (n *Node) matches(id peer.ID, is adapters.Issue) bool { return n.matchesLink(id.String(), is) }
+
+// matchesLink is matches for a link: a peer ID or "net:<network ID>".
+func (n *Node) matchesLink(link string, is adapters.Issue) bool {
+	_, trig, err := n.linkRules(link)
 	if err != nil {
 		return false
 	}
 	ok, err := trig.Match(is)
 	if err != nil {
-		n.log.Warn("trigger failed; the issue is not shared", "peer", id, "key", is.Key, "err", err)
+		n.log.Warn("trigger failed; the issue is not shared", "peer", link, "key", is.Key, "err", err)
 		return false
 	}
 	return ok
@@ -118,7 +140,12 @@ func (n *Node) matches(id peer.ID, is adapters.Issue) bool {
 
 // outgoingFor runs the outgoing rules of the connection with a peer.
 func (n *Node) outgoingFor(id peer.ID, is adapters.Issue) (r replica.Replica, skip bool, err error) {
-	set, _, err := n.rulesFor(id)
+	return n.outgoingLink(id.String(), is)
+}
+
+// outgoingLink runs the outgoing rules of a link.
+func (n *Node) outgoingLink(link string, is adapters.Issue) (r replica.Replica, skip bool, err error) {
+	set, _, err := n.linkRules(link)
 	if err != nil {
 		return r, false, err
 	}

@@ -20,15 +20,20 @@ import (
 // changeBatch is how many tracker changes one trigger pass takes at a time.
 const changeBatch = 500
 
-// pollInterval is how often a tracker without push notifications is asked
-// for changes; a pushing tracker is also asked at this pace, as a safety net.
-const pollInterval = 5 * time.Second
+// defaultPollInterval is how often a tracker without push notifications is
+// asked for changes (tracker.poll_interval); a pushing tracker is also
+// asked at this pace, as a safety net.
+const defaultPollInterval = 5 * time.Second
 
 // runTrigger follows the tracker's change feed from the stored cursor and
 // shares every change with the peers.
 func (n *Node) runTrigger(ctx context.Context) error {
 	backoff := n.opts.RetryMin
-	tick := time.NewTicker(pollInterval)
+	every := time.Duration(n.cfg.Tracker.PollInterval)
+	if every <= 0 {
+		every = defaultPollInterval
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		if err := n.scanChanges(ctx); err != nil {
@@ -86,17 +91,27 @@ func (n *Node) scanChanges(ctx context.Context) error {
 }
 
 // share runs the outgoing rules on the issues with these keys and appends
-// an event to every peer (or only to the peers in `to`, when given) whose
-// link baseline differs from what the rules make of the issue now.
+// an event to every peer and network (or only to the peers in `to`, when
+// given) whose link baseline differs from what the rules make of the issue
+// now.
 func (n *Node) share(ctx context.Context, keys []string, to []peer.ID) error {
-	if len(keys) == 0 {
-		return nil
+	var links []string
+	for _, p := range to {
+		links = append(links, p.String())
 	}
-	peers := to
-	if peers == nil {
-		peers = n.peerIDs()
+	if to == nil {
+		for _, p := range n.peerIDs() {
+			links = append(links, p.String())
+		}
+		links = append(links, n.netLinks()...)
 	}
-	if len(peers) == 0 {
+	return n.shareLinks(ctx, keys, links)
+}
+
+// shareLinks is share to the given links: peer IDs and "net:<network ID>"
+// (see source.go).
+func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) error {
+	if len(keys) == 0 || len(peers) == 0 {
 		return nil
 	}
 	// Resolve each issue's twin (or mint one), then lock the twins so that
@@ -175,12 +190,12 @@ func (n *Node) share(ctx context.Context, keys []string, to []peer.ID) error {
 		outcomes[i] = make([]outcome, len(peers))
 		for j, p := range peers {
 			o := &outcomes[i][j]
-			o.match = n.matches(p, it.is)
-			o.out, o.skip, o.err = n.outgoingFor(p, it.is)
+			o.match = n.matchesLink(p, it.is)
+			o.out, o.skip, o.err = n.outgoingLink(p, it.is)
 		}
 	}
 	now := time.Now()
-	touched := map[peer.ID]bool{}
+	touched := map[string]bool{}
 	err = n.store.Update(ctx, func(tx *store.Tx) error {
 		clear(touched)
 		for i, it := range items {
@@ -202,14 +217,14 @@ func (n *Node) share(ctx context.Context, keys []string, to []peer.ID) error {
 			dirty := false
 			for j, p := range peers {
 				o := outcomes[i][j]
-				l := tw.Links[p.String()]
+				l := tw.Links[p]
 				unsynced, manual := l != nil && l.Unsynced, l != nil && l.Manual
 				if unsynced || (!manual && !o.match) {
 					// Not (or no longer) under sync with this peer: an issue
 					// that stops matching the trigger is no longer updated.
 					continue
 				}
-				if b, err := tx.GetBlocked(tw.ID); err == nil && b.Outgoing && b.Peer == p.String() {
+				if b, err := tx.GetBlocked(tw.ID); err == nil && b.Outgoing && b.Peer == p {
 					continue // until retried
 				}
 				out, skip, err := o.out, o.skip, o.err
@@ -218,17 +233,20 @@ func (n *Node) share(ctx context.Context, keys []string, to []peer.ID) error {
 				}
 				if err != nil {
 					n.log.Warn("outgoing rules failed; the twin is blocked for that peer until retried", "peer", p, "key", tw.LocalKey, "err", err)
-					if err := blockOutgoing(tx, tw, p.String(), err); err != nil {
+					if err := blockOutgoing(tx, tw, p, err); err != nil {
 						return err
 					}
 					dirty = true
 					continue
 				}
 				if l == nil {
-					l = tw.Link(p.String())
+					l = tw.Link(p)
 				}
 				changed := stamp(&l.Agreed, l.Baseline, out, n.hlc.Now)
-				if len(changed) == 0 {
+				// A network learns each member's key from its events: a
+				// member that has not told its key yet sends its state.
+				announce := isNetLink(p) && l.Keys[n.self.String()] != tw.LocalKey
+				if len(changed) == 0 && !announce {
 					if !replica.SameValues(l.Baseline, out) {
 						l.Baseline, dirty = out, true
 					}
@@ -239,11 +257,16 @@ func (n *Node) share(ctx context.Context, keys []string, to []peer.ID) error {
 					V: replica.Version, ID: newID(), Twin: tw.ID, Origin: n.self.String(),
 					SourceKey: tw.LocalKey, Sent: now.UnixNano(), Replica: l.Agreed.Clone(),
 				}
-				seq, err := tx.Append(p.String(), &ev)
+				var seq uint64
+				if isNetLink(p) {
+					seq, err = n.appendNet(tx, p, l, &ev)
+				} else {
+					seq, err = tx.Append(p, &ev)
+				}
 				if err != nil {
 					return err
 				}
-				if err := tx.AddHistory(tw, store.Record{Time: now, Dir: "out", Peer: p.String(), Seq: seq, EventID: ev.ID, What: "queued", Fields: changed, LocalKey: tw.LocalKey}); err != nil {
+				if err := tx.AddHistory(tw, store.Record{Time: now, Dir: "out", Peer: p, Seq: seq, EventID: ev.ID, What: "queued", Fields: changed, LocalKey: tw.LocalKey}); err != nil {
 					return err
 				}
 				touched[p] = true
@@ -261,7 +284,7 @@ func (n *Node) share(ctx context.Context, keys []string, to []peer.ID) error {
 		return err
 	}
 	for p := range touched {
-		n.wakeSender(p)
+		n.wakeLink(p)
 	}
 	return nil
 }
@@ -274,10 +297,10 @@ func transient(err error) bool {
 // applyOne merges one received event into its twin's link, applies the
 // result to the tracker and records the outcome. It returns the ack to send,
 // or an error when the event must be tried again later (transient).
-func (n *Node) applyOne(ctx context.Context, ps *peerState, seq uint64, ev replica.Event) (replica.Ack, error) {
+func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica.Event) (replica.Ack, error) {
 	unlock := n.locks.Lock(ev.Twin)
 	defer unlock()
-	pid := ps.id.String()
+	pid := src.link
 	ack := replica.Ack{Seq: seq, EventID: ev.ID, Twin: ev.Twin}
 
 	var tw *store.Twin
@@ -293,11 +316,11 @@ func (n *Node) applyOne(ctx context.Context, ps *peerState, seq uint64, ev repli
 	switch {
 	case ev.Op == replica.OpUnsync:
 		ack.Result = replica.ResultApplied
-		return ack, n.finish(ctx, ps, seq, ev, ack, func(tw *store.Twin) { tw.Link(pid).Unsynced = true }, nil, "unsynced")
+		return ack, n.finish(ctx, src, seq, ev, ack, func(tw *store.Twin) { tw.Link(pid).Unsynced = true }, nil, "unsynced")
 	case ev.Op == replica.OpLink:
 		if err := n.checkLink(ev, tw); err != nil {
 			ack.Result, ack.Error = replica.ResultFailed, err.Error()
-			return ack, n.fail(ctx, ps, seq, ev, ack)
+			return ack, n.fail(ctx, src, seq, ev, ack)
 		}
 		// Linking (again) starts from scratch: the peer's state lands on
 		// the existing issue, field by field.
@@ -305,12 +328,12 @@ func (n *Node) applyOne(ctx context.Context, ps *peerState, seq uint64, ev repli
 		l.Agreed, l.Baseline = replica.Replica{}, replica.Replica{}
 	case l.Unsynced:
 		ack.Result = replica.ResultSkipped
-		return ack, n.finish(ctx, ps, seq, ev, ack, nil, nil, "")
+		return ack, n.finish(ctx, src, seq, ev, ack, nil, nil, "")
 	}
 	for _, v := range ev.Replica.Fields {
 		n.hlc.Observe(v.Clock)
 	}
-	set, _, err := n.rulesFor(ps.id)
+	set, _, err := n.linkRules(pid)
 	if err != nil {
 		return ack, err // transient: waits until the rule files are fixed
 	}
@@ -386,7 +409,13 @@ func (n *Node) applyOne(ctx context.Context, ps *peerState, seq uint64, ev repli
 	if err == nil && skipped != "" && issue.Key == "" {
 		// The rules skip a twin not created here: acknowledge, keep nothing.
 		ack.Result, ack.Error = replica.ResultSkipped, skipped
-		return ack, n.finish(ctx, ps, seq, ev, ack, func(tw *store.Twin) { tw.Link(pid).Agreed = merged }, ch.Fields, "skipped")
+		return ack, n.finish(ctx, src, seq, ev, ack, func(tw *store.Twin) {
+			l := tw.Link(pid)
+			l.Agreed = merged
+			if src.net() {
+				l.SetKey(ev.Origin, ev.SourceKey)
+			}
+		}, ch.Fields, "skipped")
 	}
 	if err != nil {
 		if transient(err) {
@@ -395,12 +424,12 @@ func (n *Node) applyOne(ctx context.Context, ps *peerState, seq uint64, ev repli
 		ack.Result = replica.ResultFailed
 		ack.Error = err.Error()
 		ack.LocalKey = tw.LocalKey
-		n.log.Warn("event could not be applied; the twin is blocked until retried", "peer", pid, "twin", ev.Twin, "key", tw.LocalKey, "err", err)
-		return ack, n.fail(ctx, ps, seq, ev, ack)
+		n.log.Warn("event could not be applied; the twin is blocked until retried", "peer", src.key, "twin", ev.Twin, "key", tw.LocalKey, "err", err)
+		return ack, n.fail(ctx, src, seq, ev, ack)
 	}
 	ack.Result = replica.ResultApplied
 	ack.LocalKey = issue.Key
-	out, _, oerr := n.outgoingFor(ps.id, issue)
+	out, _, oerr := n.outgoingLink(pid, issue)
 	if oerr != nil {
 		// Without a baseline from the outgoing rules, the next local change
 		// of this issue is compared with the previous one: at worst a field
@@ -408,11 +437,14 @@ func (n *Node) applyOne(ctx context.Context, ps *peerState, seq uint64, ev repli
 		n.log.Warn("outgoing rules failed after applying an incoming change", "peer", pid, "key", issue.Key, "err", oerr)
 		out = tw.Link(pid).Baseline
 	}
-	return ack, n.finish(ctx, ps, seq, ev, ack, func(tw *store.Twin) {
+	return ack, n.finish(ctx, src, seq, ev, ack, func(tw *store.Twin) {
 		tw.LocalKey = issue.Key
 		l := tw.Link(pid)
 		l.Unsynced = false
-		if ev.SourceKey != "" {
+		switch {
+		case src.net():
+			l.SetKey(ev.Origin, ev.SourceKey)
+		case ev.SourceKey != "":
 			l.RemoteKey = ev.SourceKey
 		}
 		l.Agreed = merged
@@ -456,8 +488,8 @@ func allChanges(r replica.Replica) replica.Changes {
 // twin as stored at commit time, so that concurrent ack bookkeeping is
 // kept), the history line, the ack to answer retransmissions with, and the
 // removal from the incoming log.
-func (n *Node) finish(ctx context.Context, ps *peerState, seq uint64, ev replica.Event, ack replica.Ack, update func(*store.Twin), fields []string, what string) error {
-	pid := ps.id.String()
+func (n *Node) finish(ctx context.Context, src *source, seq uint64, ev replica.Event, ack replica.Ack, update func(*store.Twin), fields []string, what string) error {
+	pid := src.key
 	return n.store.Update(ctx, func(tx *store.Tx) error {
 		tw, err := tx.GetTwin(ev.Twin)
 		if errors.Is(err, store.ErrNotFound) {
@@ -490,8 +522,8 @@ func (n *Node) finish(ctx context.Context, ps *peerState, seq uint64, ev replica
 
 // fail blocks the twin: the event stays in the incoming log, and so do the
 // twin's later events, until an operator retries it.
-func (n *Node) fail(ctx context.Context, ps *peerState, seq uint64, ev replica.Event, ack replica.Ack) error {
-	pid := ps.id.String()
+func (n *Node) fail(ctx context.Context, src *source, seq uint64, ev replica.Event, ack replica.Ack) error {
+	pid := src.key
 	return n.store.Update(ctx, func(tx *store.Tx) error {
 		b, err := tx.GetBlocked(ev.Twin)
 		if err != nil {
@@ -519,7 +551,7 @@ func (n *Node) fail(ctx context.Context, ps *peerState, seq uint64, ev replica.E
 func (n *Node) runApplier(ctx context.Context, ps *peerState) error {
 	backoff := n.opts.RetryMin
 	for {
-		err := n.applyPending(ctx, ps)
+		err := n.applyPending(ctx, ps.source())
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -540,8 +572,8 @@ func (n *Node) runApplier(ctx context.Context, ps *peerState) error {
 	}
 }
 
-func (n *Node) applyPending(ctx context.Context, ps *peerState) error {
-	pid := ps.id.String()
+func (n *Node) applyPending(ctx context.Context, src *source) error {
+	pid := src.key
 	var after uint64
 	for {
 		var entries []store.InEntry
@@ -566,7 +598,7 @@ func (n *Node) applyPending(ctx context.Context, ps *peerState) error {
 			return nil
 		}
 		after = entries[len(entries)-1].Seq
-		if err := n.applyBatch(ctx, ps, entries, blocked); err != nil {
+		if err := n.applyBatch(ctx, src, entries, blocked); err != nil {
 			return err
 		}
 	}
@@ -581,7 +613,7 @@ const applyWorkers = 32
 // event fails permanently is blocked and its later events wait; a transient
 // error stops that twin's chain and is returned, so the batch is retried
 // from the oldest event left in the incoming log.
-func (n *Node) applyBatch(ctx context.Context, ps *peerState, entries []store.InEntry, blocked map[string]bool) error {
+func (n *Node) applyBatch(ctx context.Context, src *source, entries []store.InEntry, blocked map[string]bool) error {
 	chains := map[string][]store.InEntry{}
 	var order []string
 	for _, e := range entries {
@@ -607,7 +639,7 @@ func (n *Node) applyBatch(ctx context.Context, ps *peerState, entries []store.In
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			for _, e := range chain {
-				ack, err := n.applyOne(ctx, ps, e.Seq, e.Event)
+				ack, err := n.applyOne(ctx, src, e.Seq, e.Event)
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
@@ -616,7 +648,9 @@ func (n *Node) applyBatch(ctx context.Context, ps *peerState, entries []store.In
 					mu.Unlock()
 					return
 				}
-				ps.queueAck(ack)
+				if src.ack != nil {
+					src.ack(ack)
+				}
 				if ack.Result == replica.ResultFailed {
 					mu.Lock()
 					blocked[e.Event.Twin] = true

@@ -38,8 +38,10 @@ import (
 // of: a version byte (1); uvarint-length-prefixed peer ID bytes;
 // uvarint-length-prefixed secret; the expiry in Unix seconds (uvarint); an
 // address count (uvarint) and that many uvarint-length-prefixed binary
-// multiaddrs; a CRC-32 (IEEE, big-endian) of everything before it, which
-// catches a code copied incompletely.
+// multiaddrs; for an invitation into a network (network invite) the
+// uvarint-length-prefixed network ID and name; a CRC-32 (IEEE, big-endian)
+// of everything before it, which catches a code copied incompletely. Codes
+// without a network are as before.
 //
 // A limitation: the acceptor must be able to reach the inviter by one of
 // the addresses in the code. A relay address works only if the relay
@@ -60,8 +62,9 @@ const (
 	inviteKeep = 7 * 24 * time.Hour
 	// pairTimeout bounds one pairing exchange.
 	pairTimeout = 30 * time.Second
-	// maxPairFrame is the frame limit of the pair protocol.
-	maxPairFrame = 4 << 10
+	// maxPairFrame is the frame limit of the pair protocol (the answer to
+	// a network invitation holds the member list).
+	maxPairFrame = 256 << 10
 	pairVersion  = 1
 )
 
@@ -73,6 +76,9 @@ type invitation struct {
 	Addrs   []ma.Multiaddr
 	Secret  []byte
 	Expires time.Time
+	// Network and NetName name the network the code joins; empty for a
+	// pairing.
+	Network, NetName string
 }
 
 func (inv invitation) encode() string {
@@ -83,6 +89,10 @@ func (inv invitation) encode() string {
 	b = binary.AppendUvarint(b, uint64(len(inv.Addrs)))
 	for _, a := range inv.Addrs {
 		b = appendBytes(b, a.Bytes())
+	}
+	if inv.Network != "" {
+		b = appendBytes(b, []byte(inv.Network))
+		b = appendBytes(b, []byte(inv.NetName))
 	}
 	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
 	return invitePrefix + strings.ToLower(inviteEncoding.EncodeToString(b))
@@ -138,6 +148,13 @@ func decodeInvitation(code string) (invitation, error) {
 			break
 		}
 		inv.Addrs = append(inv.Addrs, a)
+	}
+	if r.err == nil && len(r.b) != 0 {
+		inv.Network = string(r.bytes(64))
+		inv.NetName = string(r.bytes(64))
+		if r.err == nil && (inv.Network == "" || !netNameRE.MatchString(inv.NetName)) {
+			r.err = errors.New("bad network")
+		}
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.err = errors.New("trailing bytes")
@@ -205,6 +222,7 @@ type InviteInput struct {
 type InviteResult struct {
 	Code    string    `json:"code"`
 	Name    string    `json:"name,omitempty"`
+	Network string    `json:"network,omitempty"`
 	Expires time.Time `json:"expires"`
 	Addrs   []string  `json:"addrs"`
 }
@@ -219,6 +237,12 @@ type AcceptInput struct {
 // Invite issues a single-use invitation valid for ttl. The accepting peer
 // will be called name here.
 func (n *Node) Invite(ctx context.Context, name string, ttl time.Duration) (InviteResult, error) {
+	return n.issueInvite(ctx, name, ttl, "", "")
+}
+
+// issueInvite issues an invitation to pair with this node or, with a
+// network ID and name, to join that network.
+func (n *Node) issueInvite(ctx context.Context, name string, ttl time.Duration, netID, netName string) (InviteResult, error) {
 	if ttl <= 0 || ttl > inviteMaxTTL {
 		return InviteResult{}, fmt.Errorf("%w: ttl %s: want more than 0 and at most %s", errBadRequest, ttl, inviteMaxTTL)
 	}
@@ -227,7 +251,7 @@ func (n *Node) Invite(ctx context.Context, name string, ttl time.Duration) (Invi
 		return InviteResult{}, err
 	}
 	now := time.Now()
-	inv := invitation{Peer: n.self, Secret: secret, Expires: time.Unix(now.Add(ttl).Unix(), 0)}
+	inv := invitation{Peer: n.self, Secret: secret, Expires: time.Unix(now.Add(ttl).Unix(), 0), Network: netID, NetName: netName}
 	var shown []string
 	for _, s := range n.Addrs() {
 		m, err := ma.NewMultiaddr(s)
@@ -239,7 +263,7 @@ func (n *Node) Invite(ctx context.Context, name string, ttl time.Duration) (Invi
 			shown = append(shown, t.String())
 		}
 	}
-	rec := store.Invite{Hash: secretHash(secret), Name: name, Created: now.UTC(), Expires: inv.Expires.UTC()}
+	rec := store.Invite{Hash: secretHash(secret), Name: name, Created: now.UTC(), Expires: inv.Expires.UTC(), Network: netID}
 	err := n.store.Update(ctx, func(tx *store.Tx) error {
 		all, err := tx.Invites()
 		if err != nil {
@@ -256,8 +280,8 @@ func (n *Node) Invite(ctx context.Context, name string, ttl time.Duration) (Invi
 		return InviteResult{}, err
 	}
 	n.refreshPairing()
-	n.log.Info("invitation issued", "name", name, "expires", inv.Expires.UTC().Format(time.RFC3339), "addrs", len(inv.Addrs))
-	return InviteResult{Code: inv.encode(), Name: name, Expires: inv.Expires.UTC(), Addrs: shown}, nil
+	n.log.Info("invitation issued", "name", name, "network", netName, "expires", inv.Expires.UTC().Format(time.RFC3339), "addrs", len(inv.Addrs))
+	return InviteResult{Code: inv.encode(), Name: name, Network: netName, Expires: inv.Expires.UTC(), Addrs: shown}, nil
 }
 
 // openInvites lists the invitations that can still be accepted.
@@ -297,12 +321,16 @@ func (n *Node) refreshPairing() {
 type pairRequest struct {
 	V      int    `msgpack:"v"`
 	Secret []byte `msgpack:"secret"`
+	// Addrs are the acceptor's own addresses, told to a network's members.
+	Addrs []string `msgpack:"addrs,omitempty"`
 }
 
 type pairResponse struct {
 	V     int    `msgpack:"v"`
 	OK    bool   `msgpack:"ok"`
 	Error string `msgpack:"error,omitempty"`
+	// Net is the network a network invitation joins, with its members.
+	Net *netSnapshot `msgpack:"net,omitempty"`
 }
 
 // refusal is a pairing refused for a reason the other side is told.
@@ -324,9 +352,11 @@ func (n *Node) handlePair(s network.Stream) {
 	resp := pairResponse{V: pairVersion}
 	err := error(refusal{fmt.Sprintf("pair request of version %d; this node speaks version %d", req.V, pairVersion)})
 	var name string
+	var snap *netSnapshot
 	if req.V == pairVersion {
-		name, err = n.redeem(remote, req.Secret)
+		name, snap, err = n.redeemAny(remote, req, s.Conn().RemoteMultiaddr())
 	}
+	resp.Net = snap
 	var ref refusal
 	switch {
 	case err == nil:
@@ -345,7 +375,7 @@ func (n *Node) handlePair(s network.Stream) {
 		return
 	}
 	s.CloseWrite()
-	if resp.OK {
+	if resp.OK && snap == nil {
 		// Identify ran before the peer was allowlisted: remember its
 		// addresses now, so that either side can dial after a restart.
 		if h := n.hostOrNil(); h != nil {
@@ -401,6 +431,9 @@ func (n *Node) Accept(ctx context.Context, code, name string) (store.Peer, error
 	inv, err := decodeInvitation(code)
 	if err != nil {
 		return store.Peer{}, fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if inv.Network != "" {
+		return store.Peer{}, fmt.Errorf("%w: this code joins the network %q; accept it with 'issuemesh accept'", errBadRequest, inv.NetName)
 	}
 	if inv.Peer == n.self {
 		return store.Peer{}, fmt.Errorf("%w: this invitation was issued by this node; accept it on the other node", errBadRequest)

@@ -68,6 +68,9 @@ type Options struct {
 	// Tracker replaces the tracker adapter (tests inject faults with it).
 	// Its change feed is polled unless it offers OnChange.
 	Tracker adapters.Tracker
+	// NetSyncInterval is how often a network member asks its connected
+	// fellow members for events it missed (default 30s; also on connect).
+	NetSyncInterval time.Duration
 
 	// dropAck, when set, is asked before each ack is sent; true drops it
 	// (tests of lost acks).
@@ -90,6 +93,7 @@ type Node struct {
 	allow   *p2p.Allowlist
 	locks   keyedMutex
 	rules   connRules
+	nets    netRegistry // networks (network.go)
 
 	wakeTrigger chan struct{}
 
@@ -236,6 +240,9 @@ func (n *Node) Run(ctx context.Context) error {
 	p2p.Handle(h, n.allow, p2p.ProtoReplica, n.log, n.handleReplica)
 	p2p.Handle(h, n.allow, p2p.ProtoAck, n.log, n.handleAcks)
 	n.runPeering(ctx, h)
+	if err := n.runNetworks(ctx, h); err != nil {
+		return err
+	}
 
 	admin, err := n.serveAdmin(ctx)
 	if err != nil {

@@ -164,6 +164,12 @@ func (n *Node) Retry(ctx context.Context, in RetryInput) (RetryResult, error) {
 		return res, fmt.Errorf("%w: issue %s is not blocked", store.ErrNotFound, in.Key)
 	}
 	for _, b := range res.Retried {
+		if isNet, err := n.retryNet(ctx, b); isNet {
+			if err != nil {
+				return res, err
+			}
+			continue
+		}
 		id, err := peer.Decode(b.Peer)
 		if err != nil {
 			continue

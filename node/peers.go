@@ -94,6 +94,15 @@ func (n *Node) apiAccept(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	if inv, err := decodeInvitation(in.Code); err == nil && inv.Network != "" {
+		res, err := n.joinNetwork(r.Context(), inv)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, 200, res)
+		return
+	}
 	p, err := n.Accept(r.Context(), in.Code, in.Name)
 	if err != nil {
 		writeErr(w, err)

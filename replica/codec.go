@@ -11,6 +11,8 @@ const (
 	MaxFields    = 256     // fields in one Replica
 	MaxIDLen     = 256     // bytes in an ID (event, twin, peer) or a field name
 	MaxDepth     = 16      // nesting of arrays and maps; the top-level map is depth 1
+	// MaxMemberAddrs bounds the addresses in a membership event.
+	MaxMemberAddrs = 32
 )
 
 // MarshalEvent encodes e as one msgpack message. It sets nothing implicitly:
@@ -90,11 +92,35 @@ func validateEvent(e *Event) error {
 	if err := validateReplica(&e.Replica); err != nil {
 		return fmt.Errorf("event %q: %w", e.ID, err)
 	}
+	if err := checkString("network ID", e.Net); err != nil {
+		return fmt.Errorf("event %q: %w", e.ID, err)
+	}
+	if err := checkString("member name", e.MemberName); err != nil {
+		return fmt.Errorf("event %q: %w", e.ID, err)
+	}
+	if len(e.MemberAddrs) > MaxMemberAddrs {
+		return malformed("event %q: %d member addresses, the limit is %d", e.ID, len(e.MemberAddrs), MaxMemberAddrs)
+	}
+	for _, a := range e.MemberAddrs {
+		if err := checkID("member address", a); err != nil {
+			return fmt.Errorf("event %q: %w", e.ID, err)
+		}
+	}
 	switch e.Op {
 	case "", OpUnsync:
 	case OpLink:
 		if err := checkID("link key", e.LinkKey); err != nil {
 			return fmt.Errorf("event %q: %w", e.ID, err)
+		}
+	case OpMember:
+		if err := checkID("network ID", e.Net); err != nil {
+			return fmt.Errorf("event %q: %w", e.ID, err)
+		}
+		if err := checkID("member peer ID", e.Member); err != nil {
+			return fmt.Errorf("event %q: %w", e.ID, err)
+		}
+		if st, _ := e.Replica.Str(MemberState); st != MemberJoined && st != MemberLeft {
+			return malformed("event %q: membership state %q, want %q or %q", e.ID, st, MemberJoined, MemberLeft)
 		}
 	default:
 		return fmt.Errorf("event %q: operation %q is not one this node knows: %w", e.ID, e.Op, ErrMalformed)
@@ -142,6 +168,17 @@ func validateValue(v *Value) error {
 	}
 	for _, s := range v.L {
 		if err := checkString("list entry", s); err != nil {
+			return err
+		}
+	}
+	if len(v.E) > MaxListLen {
+		return malformed("set of %d elements (tombstones included), the limit is %d", len(v.E), MaxListLen)
+	}
+	for s, el := range v.E {
+		if err := checkString("set element", s); err != nil {
+			return err
+		}
+		if err := checkString("element clock peer ID", el.Clock.Peer); err != nil {
 			return err
 		}
 	}

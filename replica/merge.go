@@ -2,6 +2,7 @@ package replica
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 )
 
@@ -35,6 +36,7 @@ func (r Replica) Clone() Replica {
 		out.Fields = make(map[string]Value, len(r.Fields))
 		for name, v := range r.Fields {
 			v.L = slices.Clone(v.L)
+			v.E = maps.Clone(v.E)
 			out.Fields[name] = v
 		}
 	}
@@ -99,11 +101,16 @@ func (c Changes) Empty() bool { return len(c.Fields) == 0 && len(c.Comments) == 
 //
 // Every field is a last-writer-wins register: the value with the greater
 // Clock wins. A field absent from in is left as base has it; Merge never
-// deletes a field. Labels are one such field holding a list, so the newer
-// edit wins the whole list; concurrent edits of labels on two nodes are not
-// unioned. Comments are united by ID, and the version with the greater Clock
-// wins; comments are never deleted. The result's comments are sorted by
-// (Created, ID).
+// deletes a field. A list field that carries its elements as a set (E, see
+// Value) is joined element by element instead: for each element the add or
+// remove with the greater clock wins (on equal clocks the remove), and L is
+// then the present elements, sorted, so concurrent adds and removes of
+// labels on different nodes all take effect. The field's Clock and S are
+// still those of the newest edit. A list without E (from a node that
+// predates sets) is a register; once either side has elements, the result
+// holds the joined set. Comments are united by ID, and the version with the
+// greater Clock wins; comments are never deleted. The result's comments are
+// sorted by (Created, ID).
 //
 // On equal clocks base is kept. Equal clocks with different values can only
 // come from a writer that reused a clock (a node restarted with its wall
@@ -127,11 +134,14 @@ func Merge(base, in Replica) (Replica, Changes) {
 		}
 		for name, v := range in.Fields {
 			b, ok := out.Fields[name]
-			if ok && !valueWins(v, b) {
+			if !ok {
+				out.Fields[name] = cloneValue(v)
+				ch.Fields = append(ch.Fields, name)
 				continue
 			}
-			out.Fields[name] = cloneValue(v)
-			if !ok || !sameValue(v, b) {
+			m := mergeValue(b, v)
+			out.Fields[name] = m
+			if !sameValue(m, b) {
 				ch.Fields = append(ch.Fields, name)
 			}
 		}
@@ -182,14 +192,65 @@ func Merge(base, in Replica) (Replica, Changes) {
 	return out, ch
 }
 
-// cloneValue copies v with its own list, an empty list becoming nil.
+// cloneValue copies v with its own list and set, normalised: an empty list
+// or set becomes nil, and with a set the list is derived from it.
 func cloneValue(v Value) Value {
+	if len(v.E) > 0 {
+		v.E = maps.Clone(v.E)
+		v.L = present(v.E)
+		return v
+	}
+	v.E = nil
 	if len(v.L) == 0 {
 		v.L = nil
 	} else {
 		v.L = slices.Clone(v.L)
 	}
 	return v
+}
+
+// mergeValue joins two normalised values of one field into a new one: the
+// register part (Clock, S and, without sets, L) from the winner, and the
+// sets element by element.
+func mergeValue(b, v Value) Value {
+	out := b
+	if valueWins(v, b) {
+		out = v
+	}
+	if len(b.E)+len(v.E) == 0 {
+		return cloneValue(out)
+	}
+	e := make(map[string]Elem, max(len(b.E), len(v.E)))
+	maps.Copy(e, b.E)
+	for s, el := range v.E {
+		if cur, ok := e[s]; !ok || elemWins(el, cur) {
+			e[s] = el
+		}
+	}
+	out.E = e
+	out.L = present(e)
+	return out
+}
+
+// elemWins reports whether el replaces cur (same element): a greater clock,
+// or on equal clocks a remove.
+func elemWins(el, cur Elem) bool {
+	if r := el.Clock.Compare(cur.Clock); r != 0 {
+		return r > 0
+	}
+	return el.Del && !cur.Del
+}
+
+// present lists the present elements of a set, sorted; nil if none.
+func present(e map[string]Elem) []string {
+	var l []string
+	for s, el := range e {
+		if !el.Del {
+			l = append(l, s)
+		}
+	}
+	slices.Sort(l)
+	return l
 }
 
 func sameValue(a, b Value) bool {

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -64,6 +65,39 @@ func TestMerge(t *testing.T) {
 			base:        Replica{Fields: map[string]Value{"labels": {L: []string{"bug", "ui"}, Clock: clk(1, "a")}}},
 			in:          Replica{Fields: map[string]Value{"labels": {L: []string{"bug"}, Clock: clk(2, "b")}}},
 			want:        Replica{Fields: map[string]Value{"labels": {L: []string{"bug"}, Clock: clk(2, "b")}}},
+			wantChanges: Changes{Fields: []string{"labels"}},
+		},
+		{
+			name: "label sets: concurrent adds and removes of different labels all take effect",
+			base: Replica{Fields: map[string]Value{"labels": {L: []string{"bug", "ui"}, E: map[string]Elem{
+				"bug": {Clock: clk(1, "a")}, "ui": {Clock: clk(1, "a")}, "p1": {Clock: clk(3, "a")}}, Clock: clk(3, "a")}}},
+			in: Replica{Fields: map[string]Value{"labels": {L: []string{"bug", "db"}, E: map[string]Elem{
+				"bug": {Clock: clk(1, "a")}, "ui": {Del: true, Clock: clk(2, "b")}, "db": {Clock: clk(2, "b")}}, Clock: clk(2, "b")}}},
+			want: Replica{Fields: map[string]Value{"labels": {L: []string{"bug", "db", "p1"}, E: map[string]Elem{
+				"bug": {Clock: clk(1, "a")}, "ui": {Del: true, Clock: clk(2, "b")}, "db": {Clock: clk(2, "b")}, "p1": {Clock: clk(3, "a")}}, Clock: clk(3, "a")}}},
+			wantChanges: Changes{Fields: []string{"labels"}},
+		},
+		{
+			name: "label sets: the newer of an add and a remove of one label wins, a remove on equal clocks",
+			base: Replica{Fields: map[string]Value{"labels": {E: map[string]Elem{
+				"bug": {Clock: clk(5, "a")}, "ui": {Clock: clk(2, "a")}}, Clock: clk(5, "a")}}},
+			in: Replica{Fields: map[string]Value{"labels": {E: map[string]Elem{
+				"bug": {Del: true, Clock: clk(4, "b")}, "ui": {Del: true, Clock: clk(2, "a")}}, Clock: clk(4, "b")}}},
+			want: Replica{Fields: map[string]Value{"labels": {L: []string{"bug"}, E: map[string]Elem{
+				"bug": {Clock: clk(5, "a")}, "ui": {Del: true, Clock: clk(2, "a")}}, Clock: clk(5, "a")}}},
+			wantChanges: Changes{Fields: []string{"labels"}},
+		},
+		{
+			name:        "a plain list meets a set: the set's elements make the list, the newer clock stays",
+			base:        Replica{Fields: map[string]Value{"labels": {L: []string{"old"}, Clock: clk(9, "a")}}},
+			in:          Replica{Fields: map[string]Value{"labels": {L: []string{"new"}, E: map[string]Elem{"new": {Clock: clk(2, "b")}}, Clock: clk(2, "b")}}},
+			want:        Replica{Fields: map[string]Value{"labels": {L: []string{"new"}, E: map[string]Elem{"new": {Clock: clk(2, "b")}}, Clock: clk(9, "a")}}},
+			wantChanges: Changes{Fields: []string{"labels"}},
+		},
+		{
+			name:        "a set's list is derived from its elements, whatever L says",
+			in:          Replica{Fields: map[string]Value{"labels": {L: []string{"bogus"}, E: map[string]Elem{"b": {Clock: clk(1, "a")}, "a": {Clock: clk(1, "a")}, "c": {Del: true, Clock: clk(1, "a")}}, Clock: clk(1, "a")}}},
+			want:        Replica{Fields: map[string]Value{"labels": {L: []string{"a", "b"}, E: map[string]Elem{"b": {Clock: clk(1, "a")}, "a": {Clock: clk(1, "a")}, "c": {Del: true, Clock: clk(1, "a")}}, Clock: clk(1, "a")}}},
 			wantChanges: Changes{Fields: []string{"labels"}},
 		},
 		{
@@ -257,10 +291,17 @@ func randomReplica(rng *rand.Rand) Replica {
 	var r Replica
 	for range rng.IntN(4) {
 		v := Value{Clock: Clock{Wall: rng.Int64N(3), Logical: rng.Uint32N(2), Peer: string(rune('a' + rng.IntN(2)))}}
-		if rng.IntN(2) == 0 {
+		switch rng.IntN(3) {
+		case 0:
 			v.S = string(rune('p' + rng.IntN(3)))
-		} else {
+		case 1:
 			v.L = []string{"x", "y", "z"}[:rng.IntN(3)]
+		default: // a set, with an L that may disagree with it
+			v.L = []string{"x", "y", "z"}[:rng.IntN(3)]
+			v.E = map[string]Elem{}
+			for range rng.IntN(4) {
+				v.E[string(rune('x'+rng.IntN(3)))] = Elem{Del: rng.IntN(2) == 0, Clock: Clock{Wall: rng.Int64N(3), Peer: string(rune('a' + rng.IntN(2)))}}
+			}
 		}
 		r.Set(string(rune('f'+rng.IntN(3))), v)
 	}
@@ -330,7 +371,7 @@ func TestMergeConvergesUnderAnyDelivery(t *testing.T) {
 	if testing.Short() {
 		iterations = 50
 	}
-	fieldNames := []string{FieldSummary, FieldStatus, FieldPriority, FieldLabels, "custom.team"}
+	fieldNames := []string{FieldSummary, FieldStatus, FieldPriority, FieldLabels, FieldLabels, "custom.team", "custom.tags"}
 	for seed := range uint64(iterations) {
 		rng := rand.New(rand.NewPCG(seed, 42))
 		wall := int64(1_750_000_000_000)
@@ -354,9 +395,17 @@ func TestMergeConvergesUnderAnyDelivery(t *testing.T) {
 			case k < 5: // edit a field
 				name := fieldNames[rng.IntN(len(fieldNames))]
 				v := Value{Clock: w.hlc.Now()}
-				if name == FieldLabels {
-					v.L = []string{"bug", "ui", "db", "p1"}[:rng.IntN(5)]
-				} else {
+				switch name {
+				case FieldLabels:
+					// Labels are a set: an edit adds or removes one or two
+					// labels, as stamp does for a changed list.
+					v.E = map[string]Elem{}
+					for range 1 + rng.IntN(2) {
+						v.E[[]string{"bug", "ui", "db", "p1"}[rng.IntN(4)]] = Elem{Del: rng.IntN(2) == 0, Clock: v.Clock}
+					}
+				case "custom.tags": // a plain list (from an older node): last writer wins
+					v.L = []string{"x", "y", "z"}[:rng.IntN(4)]
+				default:
 					v.S = fmt.Sprintf("%s by %s #%d", name, w.peer, rng.IntN(3))
 				}
 				edit.Set(name, v)
@@ -421,13 +470,33 @@ func TestMergeConvergesUnderAnyDelivery(t *testing.T) {
 				t.Fatalf("seed %d, node %d: diverged\n got %+v\nwant %+v", seed, node, got, want)
 			}
 		}
-		// Each field holds the value with the greatest clock ever sent.
+		// Each field holds the value with the greatest clock ever sent, and
+		// each label the add or remove with the greatest clock: concurrent
+		// adds and removes of different labels all take effect.
 		for name, v := range want.Fields {
 			for _, r := range sent {
 				if o, ok := r.Fields[name]; ok && v.Clock.Less(o.Clock) {
 					t.Fatalf("seed %d: field %s kept %v although %v was sent", seed, name, v.Clock, o.Clock)
 				}
 			}
+		}
+		newest := map[string]Elem{}
+		for _, r := range sent {
+			for s, el := range r.Fields[FieldLabels].E {
+				if cur, ok := newest[s]; !ok || cur.Clock.Less(el.Clock) || (cur.Clock == el.Clock && el.Del) {
+					newest[s] = el
+				}
+			}
+		}
+		var labels []string
+		for s, el := range newest {
+			if !el.Del {
+				labels = append(labels, s)
+			}
+		}
+		slices.Sort(labels)
+		if got := want.Fields[FieldLabels]; !maps.Equal(got.E, newest) || !slices.Equal(got.L, labels) {
+			t.Fatalf("seed %d: labels %v (elements %v), want %v (elements %v)", seed, got.L, got.E, labels, newest)
 		}
 	}
 }

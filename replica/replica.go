@@ -9,8 +9,10 @@
 // writes and reads that layout by hand, after a non-recursive pre-scan that
 // enforces the hard limits (MaxStringLen, MaxListLen, MaxDepth, ...).
 //
-// Merge: every field, labels included, is a last-writer-wins register
-// ordered by Clock; a list field is replaced as a whole, not unioned.
+// Merge: every string field is a last-writer-wins register ordered by Clock.
+// A list field (labels) is a last-writer-wins element set: each element
+// carries the clock of its last add or remove (Value.E), so concurrent adds
+// and removes of different elements on different nodes all survive.
 // Comments are united by ID, each last-writer-wins. See Merge.
 //
 // The package is pure: no I/O beyond the io.Reader/io.Writer handed to the
@@ -44,10 +46,24 @@ type Clock struct {
 // the clock of the edit that set it. A field that is absent from
 // Replica.Fields was not shared by the sender's rules and must be left alone
 // by the receiver.
+//
+// A list field may also carry its elements as a set (E): every element ever
+// added, present or removed (a tombstone), with the clock of its last add or
+// remove. When E is not empty, L is derived from it: the present elements,
+// sorted; Merge joins E element by element. Rules see L only. E holds at
+// most MaxListLen elements, tombstones included.
 type Value struct {
-	S     string   `msgpack:"s,omitempty"`
-	L     []string `msgpack:"l,omitempty"`
-	Clock Clock    `msgpack:"c"`
+	S     string          `msgpack:"s,omitempty"`
+	L     []string        `msgpack:"l,omitempty"`
+	E     map[string]Elem `msgpack:"e,omitempty"`
+	Clock Clock           `msgpack:"c"`
+}
+
+// Elem is one element of a list field's set: the clock of its last add or
+// remove, and whether that was a remove (a tombstone).
+type Elem struct {
+	Del   bool  `msgpack:"d,omitempty"`
+	Clock Clock `msgpack:"c"`
 }
 
 // Comment is a comment as it travels between nodes. ID is global: the node
@@ -87,12 +103,34 @@ type Event struct {
 	// LinkKey to this twin, then merge).
 	Op      string `msgpack:"op,omitempty"`
 	LinkKey string `msgpack:"lk,omitempty"`
+	// Net is the network ID of an event published to a network (empty for
+	// an event to one peer).
+	Net string `msgpack:"net,omitempty"`
+	// Member, MemberName and MemberAddrs describe the member an OpMember
+	// event is about: its peer ID, its name and the multiaddrs it is
+	// reachable at. The event's replica holds the field MemberState with
+	// MemberJoined or MemberLeft, clocked, so that the newest statement
+	// about a member wins on every node.
+	Member      string   `msgpack:"mb,omitempty"`
+	MemberName  string   `msgpack:"mn,omitempty"`
+	MemberAddrs []string `msgpack:"ma,omitempty"`
 }
 
 // Event operations.
 const (
 	OpUnsync = "unsync"
 	OpLink   = "link"
+	// OpMember is a network membership event: Member joined or left the
+	// network Net (see Event.Member).
+	OpMember = "member"
+)
+
+// Membership of a network member, in the MemberState field of an OpMember
+// event's replica.
+const (
+	MemberState  = "member"
+	MemberJoined = "joined"
+	MemberLeft   = "left"
 )
 
 // Result is what the destination did with an event.

@@ -26,11 +26,18 @@ import (
 // ---- encoding ----
 
 func eventSizeHint(e *Event) int {
-	n := 96 + len(e.ID) + len(e.Twin) + len(e.Origin) + len(e.SourceKey) + len(e.Op) + len(e.LinkKey)
+	n := 96 + len(e.ID) + len(e.Twin) + len(e.Origin) + len(e.SourceKey) + len(e.Op) + len(e.LinkKey) +
+		len(e.Net) + len(e.Member) + len(e.MemberName)
+	for _, a := range e.MemberAddrs {
+		n += 5 + len(a)
+	}
 	for name, v := range e.Replica.Fields {
 		n += 40 + len(name) + len(v.S) + len(v.Clock.Peer)
 		for _, s := range v.L {
 			n += 5 + len(s)
+		}
+		for s, el := range v.E {
+			n += 40 + len(s) + len(el.Clock.Peer)
 		}
 	}
 	for i := range e.Replica.Comments {
@@ -63,6 +70,18 @@ func appendEvent(b []byte, e *Event) []byte {
 	if e.LinkKey != "" {
 		n++
 	}
+	if e.Net != "" {
+		n++
+	}
+	if e.Member != "" {
+		n++
+	}
+	if e.MemberName != "" {
+		n++
+	}
+	if len(e.MemberAddrs) > 0 {
+		n++
+	}
 	b = appendMapLen(b, n)
 	b = appendInt(appendStr(b, "v"), int64(e.V))
 	b = appendStr(appendStr(b, "id"), e.ID)
@@ -81,6 +100,21 @@ func appendEvent(b []byte, e *Event) []byte {
 	}
 	if e.LinkKey != "" {
 		b = appendStr(appendStr(b, "lk"), e.LinkKey)
+	}
+	if e.Net != "" {
+		b = appendStr(appendStr(b, "net"), e.Net)
+	}
+	if e.Member != "" {
+		b = appendStr(appendStr(b, "mb"), e.Member)
+	}
+	if e.MemberName != "" {
+		b = appendStr(appendStr(b, "mn"), e.MemberName)
+	}
+	if len(e.MemberAddrs) > 0 {
+		b = appendArrayLen(appendStr(b, "ma"), len(e.MemberAddrs))
+		for _, a := range e.MemberAddrs {
+			b = appendStr(b, a)
+		}
 	}
 	return b
 }
@@ -124,6 +158,9 @@ func appendValue(b []byte, v *Value) []byte {
 	if len(v.L) > 0 {
 		n++
 	}
+	if len(v.E) > 0 {
+		n++
+	}
 	b = appendMapLen(b, n)
 	if v.S != "" {
 		b = appendStr(appendStr(b, "s"), v.S)
@@ -134,7 +171,30 @@ func appendValue(b []byte, v *Value) []byte {
 			b = appendStr(b, s)
 		}
 	}
+	if len(v.E) > 0 {
+		b = appendMapLen(appendStr(b, "e"), len(v.E))
+		for _, s := range sortedKeys(v.E) {
+			el := v.E[s]
+			b = appendStr(b, s)
+			if el.Del {
+				b = append(appendStr(appendMapLen(b, 2), "d"), 0xc3)
+			} else {
+				b = appendMapLen(b, 1)
+			}
+			b = appendClock(appendStr(b, "c"), &el.Clock)
+		}
+	}
 	return appendClock(appendStr(b, "c"), &v.Clock)
+}
+
+// sortedKeys returns the elements of a set in byte order.
+func sortedKeys(e map[string]Elem) []string {
+	keys := make([]string, 0, len(e))
+	for s := range e {
+		keys = append(keys, s)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func appendClock(b []byte, c *Clock) []byte {
@@ -705,6 +765,27 @@ func decodeEvent(r *reader, e *Event) error {
 		case "lk":
 			k = 9
 			e.LinkKey, err = r.str()
+		case "net":
+			k = 10
+			e.Net, err = r.str()
+		case "mb":
+			k = 11
+			e.Member, err = r.peer()
+		case "mn":
+			k = 12
+			e.MemberName, err = r.str()
+		case "ma":
+			k = 13
+			var n int
+			if n, err = r.container(false); err != nil || n < 0 {
+				return k, err
+			}
+			e.MemberAddrs = make([]string, n)
+			for i := range e.MemberAddrs {
+				if e.MemberAddrs[i], err = r.str(); err != nil {
+					return k, err
+				}
+			}
 		default:
 			return -1, nil
 		}
@@ -776,11 +857,51 @@ func decodeValue(r *reader, v *Value) error {
 		case "c":
 			k = 2
 			err = decodeClock(r, &v.Clock)
+		case "e":
+			k = 3
+			err = decodeElems(r, v)
 		default:
 			return -1, nil
 		}
 		return k, err
 	})
+}
+
+func decodeElems(r *reader, v *Value) error {
+	n, err := r.container(true)
+	if err != nil || n < 0 {
+		return err
+	}
+	v.E = make(map[string]Elem, n)
+	for range n {
+		off := r.i
+		s, err := r.str()
+		if err != nil {
+			return fmt.Errorf("element: %w", err)
+		}
+		if _, dup := v.E[s]; dup {
+			return r.fail(off, "element %q appears twice", printable([]byte(s)))
+		}
+		var el Elem
+		err = r.fields("element", func(key []byte) (k int, err error) {
+			switch string(key) {
+			case "d":
+				k = 0
+				el.Del, err = r.bool()
+			case "c":
+				k = 1
+				err = decodeClock(r, &el.Clock)
+			default:
+				return -1, nil
+			}
+			return k, err
+		})
+		if err != nil {
+			return fmt.Errorf("element %q: %w", printable([]byte(s)), err)
+		}
+		v.E[s] = el
+	}
+	return nil
 }
 
 func decodeClock(r *reader, c *Clock) error {

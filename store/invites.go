@@ -28,6 +28,9 @@ type Invite struct {
 	// UsedBy is the peer that accepted the invitation (empty while open).
 	UsedBy string    `msgpack:"used_by,omitempty" json:"used_by,omitempty"`
 	UsedAt time.Time `msgpack:"used_at,omitempty" json:"used_at,omitzero"`
+	// Network is the ID of the network the invitation joins; empty for an
+	// invitation to pair with this node.
+	Network string `msgpack:"net,omitempty" json:"network,omitempty"`
 }
 
 // Open reports whether the invitation can still be accepted at now.

@@ -423,6 +423,22 @@ type Link struct {
 	// Manual is set when the issue was shared by hand (sync, link): it
 	// keeps flowing whether or not it matches the connection's trigger.
 	Manual bool `msgpack:"man,omitempty"`
+	// Keys holds, on a network's link, the twin's key in each member's
+	// tracker by member peer ID (this node's own once it told the network),
+	// as the members' events said.
+	Keys map[string]string `msgpack:"keys,omitempty"`
+}
+
+// SetKey records member's key of the twin (on a network's link). An empty
+// key is ignored.
+func (l *Link) SetKey(member, key string) {
+	if key == "" {
+		return
+	}
+	if l.Keys == nil {
+		l.Keys = make(map[string]string)
+	}
+	l.Keys[member] = key
 }
 
 // Twin is the set of issues kept in sync, seen from this node.

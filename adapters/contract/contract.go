@@ -3,7 +3,9 @@
 // that opens a fresh, empty tracker (a new local database, a new Redmine
 // project, a new RT queue). The suite covers create, read, update, comments
 // (add, edit, the round trip of a synced comment's ID and author, and a
-// retransmitted add), the change feed (closed issues included, two changes
+// retransmitted add), attachments (for trackers that implement
+// adapters.Attachments: add, read back, no second copy by sync ID or
+// digest), the change feed (closed issues included, two changes
 // within one second, a change in the very second of the cursor, no endless
 // repeats), FindByTwin, and the errors for an unknown key and an unknown
 // status.
@@ -57,6 +59,7 @@ func Run(t *testing.T, newTracker func(t *testing.T) adapters.Tracker, p Profile
 	t.Run("SameSecond", func(t *testing.T) { testSameSecond(t, newTracker(t), p) })
 	t.Run("FindByTwin", func(t *testing.T) { testFindByTwin(t, newTracker(t), p) })
 	t.Run("Errors", func(t *testing.T) { testErrors(t, newTracker(t), p) })
+	t.Run("Attachments", func(t *testing.T) { testAttachments(t, newTracker(t), p) })
 }
 
 func ctx(t *testing.T) context.Context {

@@ -23,6 +23,16 @@
 // one) writes nothing, does not advance the change feed and does not call
 // the OnChange callbacks: the sync engine relies on that to end echo loops.
 //
+// # Attachments
+//
+// The tracker implements adapters.Attachments. Files of up to
+// MaxAttachmentSize (64 MiB) are kept in the same database, in chunks of
+// 1 MiB under f/<blob ID>/<n>; the issue record holds their metadata
+// (attachment IDs "1", "2", ... per issue, the SHA-256, the blob ID), and Get
+// returns it in Issue.Attachments. Attaching a file is an effective change
+// (next revision, OnChange). A file whose SyncID or digest the issue already
+// has is not stored twice. Details in attach.go.
+//
 // # Change feed
 //
 // Every committed Create or effective Update takes the next revision of a

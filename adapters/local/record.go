@@ -57,6 +57,7 @@ type record struct {
 	Labels      []string          `msgpack:"l,omitempty"`
 	Extra       map[string]string `msgpack:"x,omitempty"`
 	Comments    []comment         `msgpack:"c,omitempty"`
+	Attachments []attachment      `msgpack:"a,omitempty"`
 	Created     time.Time         `msgpack:"ct"`
 	Updated     time.Time         `msgpack:"ut"`
 	TwinID      string            `msgpack:"t,omitempty"`
@@ -100,6 +101,9 @@ func decodeRecord(b []byte) (*record, error) {
 		c := &r.Comments[i]
 		c.Created, c.Updated = c.Created.UTC(), c.Updated.UTC()
 	}
+	for i := range r.Attachments {
+		r.Attachments[i].Created = r.Attachments[i].Created.UTC()
+	}
 	return &r, nil
 }
 
@@ -135,6 +139,12 @@ func (r *record) issue(prefix string) adapters.Issue {
 				Updated:  c.Updated,
 				Internal: c.Internal,
 			}
+		}
+	}
+	if len(r.Attachments) > 0 {
+		is.Attachments = make([]adapters.Attachment, len(r.Attachments))
+		for i, a := range r.Attachments {
+			is.Attachments[i] = a.meta()
 		}
 	}
 	return is

@@ -22,12 +22,13 @@ const (
 	opAbandoned
 )
 
-// op is one Create or Update waiting for the writer.
+// op is one Create, Update or attach waiting for the writer.
 type op struct {
 	create bool
 	in     adapters.Issue // create
-	key    string         // update
+	key    string         // update, attach
 	patch  adapters.Patch // update
+	attach *attachment    // attach: the file's metadata, its bytes already stored
 
 	state atomic.Int32
 	done  chan result // buffered: the writer never blocks on it
@@ -35,12 +36,16 @@ type op struct {
 
 type result struct {
 	issue adapters.Issue
+	att   adapters.Attachment // attach: the attachment as kept
 	err   error
 }
 
 func (o *op) what() string {
-	if o.create {
+	switch {
+	case o.create:
 		return "create"
+	case o.attach != nil:
+		return "attach " + o.attach.Filename + " to " + o.key
 	}
 	return "update " + o.key
 }
@@ -60,33 +65,38 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 
 // submit queues o for the writer and waits for its outcome.
 func (t *Tracker) submit(ctx context.Context, o *op) (adapters.Issue, error) {
+	r := t.submitOp(ctx, o)
+	return r.issue, r.err
+}
+
+// submitOp queues o for the writer and waits for its whole result.
+func (t *Tracker) submitOp(ctx context.Context, o *op) result {
 	if err := ctx.Err(); err != nil {
-		return adapters.Issue{}, fmt.Errorf("local tracker: %s not attempted: %w", o.what(), err)
+		return result{err: fmt.Errorf("local tracker: %s not attempted: %w", o.what(), err)}
 	}
 	o.done = make(chan result, 1)
 	t.closeMu.RLock()
 	if t.closed {
 		t.closeMu.RUnlock()
-		return adapters.Issue{}, fmt.Errorf("%s: %w", o.what(), ErrClosed)
+		return result{err: fmt.Errorf("%s: %w", o.what(), ErrClosed)}
 	}
 	select {
 	case t.ops <- o:
 		t.closeMu.RUnlock()
 	case <-ctx.Done():
 		t.closeMu.RUnlock()
-		return adapters.Issue{}, fmt.Errorf("local tracker: %s abandoned before it was written: %w", o.what(), ctx.Err())
+		return result{err: fmt.Errorf("local tracker: %s abandoned before it was written: %w", o.what(), ctx.Err())}
 	}
 	select {
 	case r := <-o.done:
-		return r.issue, r.err
+		return r
 	case <-ctx.Done():
 		if o.state.CompareAndSwap(opQueued, opAbandoned) {
-			return adapters.Issue{}, fmt.Errorf("local tracker: %s abandoned before it was written: %w", o.what(), ctx.Err())
+			return result{err: fmt.Errorf("local tracker: %s abandoned before it was written: %w", o.what(), ctx.Err())}
 		}
 		// The writer has it: its outcome is moments away and must be
 		// reported truthfully (it may be committed).
-		r := <-o.done
-		return r.issue, r.err
+		return <-o.done
 	}
 }
 
@@ -148,12 +158,16 @@ func (t *Tracker) writeBatch(batch []*op) {
 		pre := t.ctr
 		var (
 			res  adapters.Issue
+			att  adapters.Attachment
 			muts []mutation
 			err  error
 		)
-		if o.create {
+		switch {
+		case o.create:
 			res, muts, err = t.computeCreate(g.txn, o.in)
-		} else {
+		case o.attach != nil:
+			res, att, muts, err = t.computeAttach(g.txn, o.key, *o.attach)
+		default:
 			res, muts, err = t.computeUpdate(g.txn, o.key, o.patch)
 		}
 		if err == nil && len(muts) > 0 {
@@ -164,7 +178,7 @@ func (t *Tracker) writeBatch(batch []*op) {
 			continue
 		}
 		g.ops = append(g.ops, o)
-		g.waiting = append(g.waiting, result{issue: res})
+		g.waiting = append(g.waiting, result{issue: res, att: att})
 	}
 	_ = g.commit() // the callers have the error; commit logged it
 	if g.wrote {

@@ -60,17 +60,21 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 	add("statuses", len(nc.statuses) > 0, "%s", orNone(names(nc.statuses)))
 	add("priorities", len(nc.priorities) > 0, "%s", orNone(names(nc.priorities)))
 	add("trackers", len(nc.trackers) > 0, "%s", orNone(names(nc.trackers)))
+	how := ""
+	if nc.cfFromIssue {
+		how = " (or, as the key is not an administrator's, the project has no issue yet to find it on)"
+	}
 	if nc.twinCF != 0 {
 		add("twin field", true, "custom field %q is number %d", TwinField, nc.twinCF)
 	} else {
 		out = append(out, check.Result{Name: "twin field", OK: true, Warning: true,
-			Detail: fmt.Sprintf("no issue custom field %q: twin IDs are kept in a hidden line at the end of the description", TwinField)})
+			Detail: fmt.Sprintf("no issue custom field %q%s: twin IDs are kept in a hidden line at the end of the description", TwinField, how)})
 	}
 	if nc.labelsCF != 0 {
 		add("labels field", true, "custom field %q is number %d", LabelsField, nc.labelsCF)
 	} else {
 		out = append(out, check.Result{Name: "labels field", OK: true, Warning: true,
-			Detail: fmt.Sprintf("no issue custom field %q: labels are not kept (create it as a text field for all projects, used as a filter)", LabelsField)})
+			Detail: fmt.Sprintf("no issue custom field %q%s: labels are not kept (create it as a text field for all projects, used as a filter)", LabelsField, how)})
 	}
 	start = time.Now()
 	is, _, err := t.Changes(ctx, "", 1)

@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +96,65 @@ func TestContract(t *testing.T) {
 		Labels: true, RejectsUnknownStatus: true, MissingKey: "999999999", Settle: feed.DefaultSettle,
 	})
 	t.Logf("Redmine request latencies: %v", lat)
+}
+
+// TestWithoutCustomFields: without the twin field the twin ID lives in a
+// hidden line of the description (and FindByTwin still finds it); without
+// the labels field labels are not kept.
+func TestWithoutCustomFields(t *testing.T) {
+	u, key := realRedmine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tr, err := New(Options{URL: u, APIKey: key, Project: newProject(t, u, key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	nc, err := tr.cache(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blind := *nc
+	blind.twinCF, blind.labelsCF = 0, 0
+	tr.names = &blind
+
+	made, err := tr.Create(ctx, adapters.Issue{Summary: "no fields", Description: "the text", TwinID: "nocf-twin", Labels: []string{"lost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := tr.getWire(ctx, mustAtoi(t, made.Key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Description == nil || !strings.HasSuffix(*w.Description, "<!-- issuemesh:twin nocf-twin -->") {
+		t.Fatalf("stored description: %v", w.Description)
+	}
+	if made.Description != "the text" || made.TwinID != "nocf-twin" || len(made.Labels) != 0 {
+		t.Fatalf("issue: %+v", made)
+	}
+	if got, err := tr.FindByTwin(ctx, "nocf-twin"); err != nil || got.Key != made.Key {
+		t.Fatalf("FindByTwin: %+v, %v", got, err)
+	}
+	got, err := tr.Update(ctx, made.Key, adapters.Patch{Description: ptr("new text")})
+	if err != nil || got.Description != "new text" || got.TwinID != "nocf-twin" {
+		t.Fatalf("after a description change: %+v, %v", got, err)
+	}
+	got, err = tr.Update(ctx, made.Key, adapters.Patch{TwinID: ptr("")})
+	if err != nil || got.Description != "new text" || got.TwinID != "" {
+		t.Fatalf("after clearing the twin: %+v, %v", got, err)
+	}
+	if _, err := tr.FindByTwin(ctx, "nocf-twin"); !errors.Is(err, adapters.ErrNotFound) {
+		t.Fatalf("FindByTwin after clearing: %v", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -129,6 +129,7 @@ type Tracker struct {
 	mu        sync.Mutex
 	names     *nameCache // nil until loaded
 	warnedLbl bool
+	digests   map[int]string // SHA-256 of attachments by ID, as computed (files never change)
 }
 
 var _ adapters.Tracker = (*Tracker)(nil)
@@ -196,6 +197,7 @@ type wireIssue struct {
 	CreatedOn    time.Time     `json:"created_on"`
 	UpdatedOn    time.Time     `json:"updated_on"`
 	Journals     []journal     `json:"journals"`
+	Attachments  []wireFile    `json:"attachments"`
 }
 
 func (w *wireIssue) custom(id int) string {
@@ -218,6 +220,9 @@ type nameCache struct {
 	trackers   []ref
 	twinCF     int // 0: no such field
 	labelsCF   int
+	// cfFromIssue: the key may not list custom fields (not an
+	// administrator), so they were looked for on an issue of the project.
+	cfFromIssue bool
 }
 
 func lookup(list []ref, name string) (int, bool) {
@@ -316,6 +321,7 @@ func (t *Tracker) findCustomFields(ctx context.Context, nc *nameCache) error {
 		var list struct {
 			Issues []wireIssue `json:"issues"`
 		}
+		nc.cfFromIssue = true
 		q := url.Values{"project_id": {t.project}, "status_id": {"*"}, "limit": {"1"}}
 		if err := t.get(ctx, "/issues.json", q, &list); err != nil {
 			return err
@@ -355,7 +361,7 @@ func (t *Tracker) getWire(ctx context.Context, id int) (*wireIssue, error) {
 	var out struct {
 		Issue *wireIssue `json:"issue"`
 	}
-	if err := t.get(ctx, fmt.Sprintf("/issues/%d.json", id), url.Values{"include": {"journals"}}, &out); err != nil {
+	if err := t.get(ctx, fmt.Sprintf("/issues/%d.json", id), url.Values{"include": {"journals,attachments"}}, &out); err != nil {
 		if errors.Is(err, adapters.ErrNotFound) {
 			return nil, fmt.Errorf("redmine has no issue %d (or the API key may not see it): %w", id, err)
 		}
@@ -403,6 +409,9 @@ func (t *Tracker) convert(w *wireIssue, nc *nameCache) adapters.Issue {
 			continue
 		}
 		is.Comments = append(is.Comments, journalComment(j))
+	}
+	for _, f := range w.Attachments {
+		is.Attachments = append(is.Attachments, t.fileAttachment(f))
 	}
 	return is
 }
@@ -481,7 +490,8 @@ func (t *Tracker) Get(ctx context.Context, key string) (adapters.Issue, error) {
 	if err != nil {
 		return adapters.Issue{}, err
 	}
-	return t.convert(w, nc), nil
+	is := t.convert(w, nc)
+	return is, t.fillDigests(ctx, &is)
 }
 
 // FindByTwin finds the project's issue carrying the twin ID, in the twin
@@ -909,7 +919,7 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 		}
 	}
 	if !sent {
-		return cur, nil
+		return cur, t.fillDigests(ctx, &cur)
 	}
 	w, err = t.getWire(ctx, id)
 	if err != nil {
@@ -926,5 +936,5 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 			return fail(fmt.Errorf("the %s is still %q, not %q: Redmine did not take it%s: %w", what, got, name, why, adapters.ErrRejected))
 		}
 	}
-	return after, nil
+	return after, t.fillDigests(ctx, &after)
 }

@@ -101,6 +101,9 @@ var DefaultLifecycle = []string{"new", "open", "stalled", "resolved", "rejected"
 // DefaultPriorities is RT's default %PriorityAsString.
 func DefaultPriorities() map[string]int { return map[string]int{"Low": 0, "Medium": 50, "High": 100} }
 
+// queueTTL is how long the queue's lifecycle and custom fields are trusted.
+const queueTTL = 10 * time.Minute
+
 // tzCheckEvery is how often the time zone of TicketSQL dates is checked.
 const tzCheckEvery = time.Hour
 
@@ -142,6 +145,7 @@ type Tracker struct {
 	q         *queueInfo // nil until loaded
 	tzChecked time.Time
 	warned    map[string]bool
+	digests   map[string]string // SHA-256 of files by attachment ID, as computed (files never change)
 }
 
 var _ adapters.Tracker = (*Tracker)(nil)
@@ -273,6 +277,7 @@ type wireAttachment struct {
 }
 
 type queueInfo struct {
+	loaded    time.Time
 	id        string
 	name      string
 	lifecycle string
@@ -332,7 +337,7 @@ func (t *Tracker) queueInfo(ctx context.Context) (*queueInfo, error) {
 	t.mu.Lock()
 	q := t.q
 	t.mu.Unlock()
-	if q != nil {
+	if q != nil && time.Since(q.loaded) < queueTTL {
 		return q, nil
 	}
 	var w struct {
@@ -352,7 +357,7 @@ func (t *Tracker) queueInfo(ctx context.Context) (*queueInfo, error) {
 	if w.ID == "" || w.TicketCustomFields == nil {
 		return nil, fmt.Errorf("GET %s/queue/%s: the answer is not a queue: %w", t.c.BaseURL(), t.queue, adapters.ErrUnavailable)
 	}
-	q = &queueInfo{id: string(w.ID), name: w.Name, lifecycle: w.Lifecycle}
+	q = &queueInfo{id: string(w.ID), name: w.Name, lifecycle: w.Lifecycle, loaded: time.Now()}
 	for _, cf := range *w.TicketCustomFields {
 		switch cf.Name {
 		case TwinField:
@@ -547,6 +552,9 @@ func (t *Tracker) get3(ctx context.Context, id int) (adapters.Issue, *wireTicket
 			text[tid+"\x00type"] = a.ContentType
 		}
 	}
+	if is.Attachments, err = t.ticketFiles(ctx, id, text); err != nil {
+		return adapters.Issue{}, nil, err
+	}
 	byID := map[string]int{} // comment ID -> index in is.Comments
 	for _, x := range txns {
 		tid := string(x.ID)
@@ -566,6 +574,9 @@ func (t *Tracker) get3(ctx context.Context, id int) (adapters.Issue, *wireTicket
 		}
 		body, marks := textmark.Split(body)
 		created := parseTime(x.Created)
+		if _, ok := marks[textmark.File]; ok {
+			continue // the message that carries a synced file
+		}
 		if _, ok := marks[textmark.Description]; ok {
 			is.Description = body
 			continue

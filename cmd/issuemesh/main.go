@@ -85,7 +85,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					{Name: "list", Usage: "list issues", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueList},
 				},
 			},
-		}, slices.Concat(peerCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands())...),
+		}, slices.Concat(peerCommands(), networkCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands())...),
 	}
 }
 

@@ -61,7 +61,7 @@ func peerCommands() []*cli.Command {
 		},
 		{
 			Name:      "accept",
-			Usage:     "accept an invitation: pair with the inviter (the node must be running)",
+			Usage:     "accept an invitation: pair with the inviter, or join the network of a network's code (the node must be running)",
 			ArgsUsage: "CODE",
 			Flags:     []cli.Flag{&cli.StringFlag{Name: "name", Usage: `the name the inviter gets here (default "inviter")`}, jsonFlag},
 			Action:    cmdAccept,
@@ -139,17 +139,24 @@ func cmdInvite(c *cli.Context) error {
 
 func cmdAccept(c *cli.Context) error {
 	if c.NArg() != 1 {
-		return errors.New("accept takes one invitation CODE (it starts with im1)")
+		return errNoCode
 	}
 	var p struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
+		ID        string `json:"id"`
+		Name      string `json:"name,omitempty"`
+		Network   string `json:"network,omitempty"`    // a network's code
+		NetworkID string `json:"network_id,omitempty"` // a network's code
+		Members   int    `json:"members,omitempty"`
 	}
 	if err := call(c, "POST", "/v1/accept", node.AcceptInput{Code: c.Args().First(), Name: c.String("name")}, &p); err != nil {
 		return err
 	}
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, p)
+	}
+	if p.Network != "" {
+		fmt.Fprintf(c.App.Writer, "joined network %s (%s) through %s: %d members\n", p.Network, p.NetworkID, p.ID, p.Members)
+		return nil
 	}
 	fmt.Fprintf(c.App.Writer, "paired with %s %s\n", p.ID, p.Name)
 	return nil

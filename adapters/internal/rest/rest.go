@@ -184,9 +184,6 @@ type Request struct {
 	// Idempotent allows retries after 5xx and timeouts for methods other
 	// than GET and HEAD.
 	Idempotent bool
-	// OK lists extra statuses that are not errors (their body is decoded
-	// like a 2xx body); e.g. RT answers some searches with 400.
-	OK []int
 }
 
 // Response is what a successful call returned besides the decoded body.
@@ -370,11 +367,7 @@ func (c *Client) once(parent context.Context, req Request, full string, body []b
 			resp.Date = t.UTC()
 		}
 	}
-	ok := hresp.StatusCode >= 200 && hresp.StatusCode < 300
-	for _, s := range req.OK {
-		ok = ok || hresp.StatusCode == s
-	}
-	if !ok {
+	if hresp.StatusCode < 200 || hresp.StatusCode >= 300 {
 		st := hresp.StatusCode
 		msg := c.opts.ErrorMessage(data)
 		if msg == "" {

@@ -34,6 +34,8 @@ const (
 	Twin        = "twin"        // an issue's twin ID
 	Edit        = "edit"        // the tracker-native ID of the comment this one replaces
 	Description = "description" // this message replaces the description
+	File        = "file"        // this text carries a file: the file's global ID (empty for a file written on that tracker)
+	Digest      = "sha256"      // the SHA-256 of the file this text carries, lowercase hex
 )
 
 // Valid reports whether v can be carried by a marker: not empty, printable,
@@ -92,6 +94,9 @@ func Split(text string) (string, map[string]string) {
 		text = strings.TrimSuffix(trimmed[:i], "\n")
 	}
 }
+
+// ParseLine parses one marker line (either style) into its kind and value.
+func ParseLine(l string) (kind, value string, ok bool) { return parseLine(l) }
 
 func parseLine(l string) (kind, value string, ok bool) {
 	l = strings.TrimSpace(l)

@@ -1,0 +1,336 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/replica"
+	"github.com/issuemesh/issuemesh/store"
+)
+
+// Catch-up of a network (ProtoNetSync, see network.go). The asker sends one
+// request frame: the network and, per author, its complete mark (every
+// event of the author up to it is in its archive or superseded there). The
+// member asked answers with chunk frames of archived events above those
+// marks, membership events first, then one last chunk with its own complete
+// marks, which the asker adopts for the authors it knows as members. Frames
+// are replica.WriteFrame frames of msgpack, within netSyncMaxFrame.
+
+const (
+	netSyncVersion = 1
+	// netSyncTimeout bounds one catch-up exchange.
+	netSyncTimeout = 2 * time.Minute
+	// netSyncChunkSize is about how many bytes of events one answer frame holds.
+	netSyncChunkSize = 1 << 20
+	// netSyncMaxFrame bounds one frame: a chunk, or one event of the largest
+	// size with the chunk's envelope.
+	netSyncMaxFrame = replica.DefaultMaxFrame + 64<<10
+	// netSyncMaxAuthors bounds the marks in a request or answer.
+	netSyncMaxAuthors = replica.MaxListLen
+)
+
+type netSyncRequest struct {
+	V   int               `msgpack:"v"`
+	Net string            `msgpack:"net"`
+	Had map[string]uint64 `msgpack:"had"`
+}
+
+type netSyncChunk struct {
+	V      int               `msgpack:"v"`
+	Events [][]byte          `msgpack:"ev,omitempty"`
+	Done   bool              `msgpack:"done,omitempty"`
+	Marks  map[string]uint64 `msgpack:"marks,omitempty"`
+	Error  string            `msgpack:"error,omitempty"`
+}
+
+// netSyncPeer starts a catch-up with id in every running network it is a
+// member of (it just connected).
+func (n *Node) netSyncPeer(id peer.ID) {
+	n.nets.mu.Lock()
+	var nets []*netState
+	for _, ns := range n.nets.running {
+		if id != n.self && ns.isJoined(id) {
+			nets = append(nets, ns)
+		}
+	}
+	n.nets.mu.Unlock()
+	for _, ns := range nets {
+		n.netSyncLater(ns, id)
+	}
+}
+
+// netSyncAll starts a catch-up with every connected member of every running
+// network.
+func (n *Node) netSyncAll() {
+	n.nets.mu.Lock()
+	h := n.nets.h
+	var nets []*netState
+	for _, ns := range n.nets.running {
+		nets = append(nets, ns)
+	}
+	n.nets.mu.Unlock()
+	for _, ns := range nets {
+		for _, id := range ns.members() {
+			if id != n.self && p2p.IsConnected(h, id) {
+				n.netSyncLater(ns, id)
+			}
+		}
+	}
+}
+
+// netSyncLater runs a catch-up with id in the background, at most one per
+// network and member at a time.
+func (n *Node) netSyncLater(ns *netState, id peer.ID) {
+	key := ns.id + "/" + id.String()
+	n.nets.mu.Lock()
+	if n.nets.syncing[key] || n.nets.ctx == nil {
+		n.nets.mu.Unlock()
+		return
+	}
+	n.nets.syncing[key] = true
+	ctx := n.nets.ctx
+	n.nets.mu.Unlock()
+	n.goRun(ctx, "network catch-up", func(ctx context.Context) error {
+		defer func() {
+			n.nets.mu.Lock()
+			delete(n.nets.syncing, key)
+			n.nets.mu.Unlock()
+		}()
+		if err := n.catchUp(ctx, ns, id); err != nil && ctx.Err() == nil {
+			n.log.Debug("network catch-up failed", "network", ns.name, "peer", id, "err", err)
+		}
+		return nil
+	})
+}
+
+// catchUp asks member id for the events of the network this node lacks and
+// logs them like events received by gossip.
+func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
+	h := n.hostOrNil()
+	if h == nil {
+		return errors.New("node is not running")
+	}
+	req := netSyncRequest{V: netSyncVersion, Net: ns.id}
+	if err := n.store.View(func(tx *store.Tx) (err error) { req.Had, err = tx.NetMarks(ns.id); return }); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, netSyncTimeout)
+	defer cancel()
+	s, err := p2p.OpenStream(ctx, h, id, p2p.ProtoNetSync)
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if ok {
+			s.Close()
+		} else {
+			s.Reset()
+		}
+	}()
+	if d, has := ctx.Deadline(); has {
+		s.SetDeadline(d)
+	}
+	b, err := msgpack.Marshal(&req)
+	if err != nil {
+		return err
+	}
+	if err := replica.WriteFrame(s, b); err != nil {
+		return fmt.Errorf("catch-up request to %s: %w", id, err)
+	}
+	if err := s.CloseWrite(); err != nil {
+		return err
+	}
+	br := bufio.NewReaderSize(s, 64<<10)
+	got := 0
+	for {
+		frame, err := replica.ReadFrame(br, netSyncMaxFrame)
+		if err != nil {
+			return fmt.Errorf("catch-up answer from %s: %w", id, err)
+		}
+		var chunk netSyncChunk
+		if err := msgpack.Unmarshal(frame, &chunk); err != nil {
+			return fmt.Errorf("catch-up answer from %s: %w: %v", id, replica.ErrMalformed, err)
+		}
+		switch {
+		case chunk.V != netSyncVersion:
+			return fmt.Errorf("catch-up answer from %s of version %d, this node speaks %d: %w", id, chunk.V, netSyncVersion, replica.ErrVersion)
+		case chunk.Error != "":
+			return fmt.Errorf("%s refused the catch-up: %s", id, chunk.Error)
+		case len(chunk.Marks) > netSyncMaxAuthors:
+			return fmt.Errorf("catch-up answer from %s with %d marks: %w", id, len(chunk.Marks), replica.ErrMalformed)
+		}
+		items := make([]netItem, 0, len(chunk.Events))
+		for _, f := range chunk.Events {
+			ev, err := replica.UnmarshalEvent(f)
+			if err == nil {
+				err = checkNetEvent(ns.id, &ev)
+			}
+			if err == nil {
+				_, err = peer.Decode(ev.Origin)
+			}
+			if err != nil {
+				return fmt.Errorf("catch-up answer from %s: %w", id, err)
+			}
+			items = append(items, netItem{ev: ev, frame: f})
+		}
+		if len(items) > 0 {
+			if _, err := n.netIngest(ctx, ns, items, true); err != nil {
+				return err
+			}
+			got += len(items)
+		}
+		if chunk.Done {
+			if err := n.adoptMarks(ctx, ns, chunk.Marks); err != nil {
+				return err
+			}
+			ok = true
+			if got > 0 {
+				n.log.Debug("caught up from a member", "network", ns.name, "peer", id, "events", got)
+			}
+			return nil
+		}
+	}
+}
+
+// adoptMarks raises this node's complete marks to the answering member's,
+// for the authors that are or were members here: it now holds all their
+// events up to those marks (or newer ones of the same twins).
+func (n *Node) adoptMarks(ctx context.Context, ns *netState, marks map[string]uint64) error {
+	self := n.self.String()
+	return n.store.Update(ctx, func(tx *store.Tx) error {
+		rec, err := tx.GetNetwork(ns.id)
+		if err != nil {
+			return err
+		}
+		for author, m := range marks {
+			if author == self || rec.Member(author) == nil {
+				continue
+			}
+			if _, err := tx.SetNetMark(ns.id, author, netSource(ns.id, author), m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// handleNetSync answers a member's catch-up request from the archive.
+func (n *Node) handleNetSync(s network.Stream) {
+	remote := s.Conn().RemotePeer()
+	s.SetDeadline(time.Now().Add(netSyncTimeout))
+	br := bufio.NewReaderSize(s, 16<<10)
+	frame, err := replica.ReadFrame(br, netSyncMaxFrame)
+	var req netSyncRequest
+	if err == nil {
+		if uerr := msgpack.Unmarshal(frame, &req); uerr != nil {
+			err = fmt.Errorf("%w: %v", replica.ErrMalformed, uerr)
+		}
+	}
+	if err == nil && len(req.Had) > netSyncMaxAuthors {
+		err = fmt.Errorf("%w: %d marks, the limit is %d", replica.ErrMalformed, len(req.Had), netSyncMaxAuthors)
+	}
+	if err != nil {
+		n.streamError(s, "netsync", err)
+		return
+	}
+	w := bufio.NewWriterSize(s, 64<<10)
+	send := func(c *netSyncChunk) error {
+		c.V = netSyncVersion
+		b, err := msgpack.Marshal(c)
+		if err != nil {
+			return err
+		}
+		if err := replica.WriteFrame(w, b); err != nil {
+			return err
+		}
+		return w.Flush()
+	}
+	refuse := func(reason string) {
+		n.log.Warn("refused a catch-up request", "peer", remote, "network", req.Net, "reason", reason)
+		if err := send(&netSyncChunk{Error: reason}); err != nil {
+			s.Reset()
+			return
+		}
+		s.CloseWrite()
+		s.Close()
+	}
+	if req.V != netSyncVersion {
+		refuse(fmt.Sprintf("catch-up request of version %d; this node speaks version %d", req.V, netSyncVersion))
+		return
+	}
+	var (
+		entries []store.NetEntry
+		marks   map[string]uint64
+		rec     *store.Network
+	)
+	err = n.store.View(func(tx *store.Tx) error {
+		var err error
+		if rec, err = tx.GetNetwork(req.Net); err != nil {
+			return err
+		}
+		if entries, _, err = tx.NetArchive(req.Net, memberTwin, req.Had, 1<<30); err != nil {
+			return err
+		}
+		marks, err = tx.NetMarks(req.Net)
+		return err
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		refuse("this node is not in that network")
+		return
+	case err != nil:
+		n.log.Error("reading the network archive failed", "network", req.Net, "err", err)
+		refuse("this node could not read its archive; ask another member")
+		return
+	case rec.Left:
+		refuse("this node has left the network")
+		return
+	case !rec.Member(remote.String()).Joined():
+		refuse("you are not a member of the network here (yet)")
+		return
+	}
+	var chunk netSyncChunk
+	size := 0
+	for _, e := range entries {
+		var frame []byte
+		err := n.store.View(func(tx *store.Tx) (err error) { frame, err = tx.NetFrame(req.Net, e.Author, e.Seq); return })
+		if errors.Is(err, store.ErrNotFound) {
+			continue // superseded meanwhile; the newer one goes next time
+		}
+		if err != nil {
+			n.log.Error("reading the network archive failed", "network", req.Net, "err", err)
+			s.Reset()
+			return
+		}
+		if size > 0 && size+len(frame) > netSyncChunkSize {
+			if err := send(&chunk); err != nil {
+				n.streamError(s, "netsync", err)
+				return
+			}
+			chunk, size = netSyncChunk{}, 0
+		}
+		chunk.Events = append(chunk.Events, frame)
+		size += len(frame)
+	}
+	if size > 0 {
+		if err := send(&chunk); err != nil {
+			n.streamError(s, "netsync", err)
+			return
+		}
+	}
+	if err := send(&netSyncChunk{Done: true, Marks: marks}); err != nil {
+		n.streamError(s, "netsync", err)
+		return
+	}
+	s.CloseWrite()
+	s.Close()
+}

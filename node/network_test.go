@@ -1,0 +1,366 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/replica"
+	"github.com/issuemesh/issuemesh/store"
+)
+
+// newNetwork creates network name on the first node and makes every other
+// node join it with an invitation from the node before it, then waits
+// until every member knows every other as a member.
+func newNetwork(t *testing.T, name string, nodes ...*testNode) string {
+	t.Helper()
+	ctx := context.Background()
+	info, err := nodes[0].CreateNetwork(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tn := range nodes[1:] {
+		inviter := nodes[i]
+		res, err := inviter.InviteNetwork(ctx, name, fmt.Sprintf("m%d", i+1), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv, err := decodeInvitation(res.Code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inv.Network != info.ID || inv.NetName != name {
+			t.Fatalf("invitation carries network %q %q, want %q %q", inv.Network, inv.NetName, info.ID, name)
+		}
+		if _, err := tn.joinNetwork(ctx, inv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 20*time.Second, "every member knows every member", func() bool {
+		for _, tn := range nodes {
+			ns := tn.netByID(info.ID)
+			if ns == nil || len(ns.members()) != len(nodes) {
+				return false
+			}
+		}
+		return true
+	})
+	return info.ID
+}
+
+func (tn *testNode) get(t *testing.T, key string) adapters.Issue {
+	t.Helper()
+	is, err := tn.tracker.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return is
+}
+
+// sameIssue compares what sync must make equal on every member.
+func sameIssue(a, b adapters.Issue) bool {
+	la, lb := slices.Clone(a.Labels), slices.Clone(b.Labels)
+	slices.Sort(la)
+	slices.Sort(lb)
+	if a.Summary != b.Summary || a.Status != b.Status || a.Priority != b.Priority || a.Description != b.Description ||
+		!slices.Equal(la, lb) || len(a.Comments) != len(b.Comments) {
+		return false
+	}
+	for i := range a.Comments {
+		if a.Comments[i].Body != b.Comments[i].Body {
+			return false
+		}
+	}
+	return true
+}
+
+// TestNetworkConvergesWithConcurrentEdits: three members; an issue created
+// on A reaches B and C once each; B and C edit the same fields and labels
+// concurrently (adds and removes); all three end with the same values, and
+// every member knows every member's key of the issue.
+func TestNetworkConvergesWithConcurrentEdits(t *testing.T) {
+	ctx := context.Background()
+	a, b, c := startNode(t, "a", Options{}), startNode(t, "b", Options{}), startNode(t, "c", Options{})
+	netID := newNetwork(t, "team", a, b, c)
+
+	is, err := a.tracker.Create(ctx, adapters.Issue{Summary: "printer on fire", Status: "Open", Labels: []string{"hw", "urgent"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onB, onC adapters.Issue
+	waitFor(t, 15*time.Second, "B and C have A's issue", func() bool {
+		var okB, okC bool
+		onB, okB = b.issueBySummary(t, "printer on fire")
+		onC, okC = c.issueBySummary(t, "printer on fire")
+		return okB && okC
+	})
+	// Concurrent edits of the same fields and of the labels.
+	if _, err := b.tracker.Update(ctx, onB.Key, adapters.Patch{Status: ptr("In Progress"), Labels: &[]string{"hw", "printer"}, AddComments: []adapters.Comment{{Author: "bob", Body: "on it"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.tracker.Update(ctx, onC.Key, adapters.Patch{Status: ptr("Blocked"), Labels: &[]string{"hw", "urgent", "floor2"}, AddComments: []adapters.Comment{{Author: "carol", Body: "no toner"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.tracker.Update(ctx, is.Key, adapters.Patch{Priority: ptr("High")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "all three converged", func() bool {
+		ia, ib, ic := a.get(t, is.Key), b.get(t, onB.Key), c.get(t, onC.Key)
+		return sameIssue(ia, ib) && sameIssue(ia, ic) && len(ia.Comments) == 2 && ia.Priority == "High"
+	})
+	got := a.get(t, is.Key)
+	slices.Sort(got.Labels)
+	// B removed "urgent" and added "printer", C added "floor2": the set has
+	// all three edits.
+	if want := []string{"floor2", "hw", "printer"}; !slices.Equal(got.Labels, want) {
+		t.Errorf("labels %v, want %v (adds and removes of both members)", got.Labels, want)
+	}
+	for _, tn := range []*testNode{a, b, c} {
+		if n := countBySummary(t, tn, "printer on fire"); n != 1 {
+			t.Errorf("%s holds the issue %d times", tn.ID(), n)
+		}
+	}
+	waitFor(t, 10*time.Second, "every member knows every member's key", func() bool {
+		for _, tn := range []*testNode{a, b, c} {
+			own, _ := tn.issueBySummary(t, "printer on fire")
+			v, err := tn.view(own)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys := map[string]string{}
+			for _, r := range v.Twins {
+				if r.Network == "team" {
+					keys[r.Peer] = r.Key
+				}
+			}
+			if keys[a.ID().String()] != is.Key || keys[b.ID().String()] != onB.Key || keys[c.ID().String()] != onC.Key {
+				return false
+			}
+		}
+		return true
+	})
+	infos, err := b.NetworkInfos()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 1 || infos[0].ID != netID || len(infos[0].Members) != 3 {
+		t.Fatalf("network list on B: %+v", infos)
+	}
+	for _, m := range infos[0].Members {
+		if !m.Self && !m.Connected || m.State != replica.MemberJoined {
+			t.Errorf("member %+v: want joined and connected", m)
+		}
+	}
+}
+
+func countBySummary(t *testing.T, tn *testNode, summary string) int {
+	t.Helper()
+	is, _, err := tn.tracker.Changes(context.Background(), "", 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, i := range is {
+		if i.Summary == summary {
+			n++
+		}
+	}
+	return n
+}
+
+// TestNetworkStrangerRejected: a peer that A allowlists (for pairing, say)
+// but that is not a member of the network, with its own valid key, joins
+// the topic and publishes well-formed events, one as itself and one
+// claiming to come from member B. A's validator rejects both, and nothing
+// they carry is applied, while a member's event published after them is.
+func TestNetworkStrangerRejected(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, b := startNode(t, "a", Options{}), startNode(t, "b", Options{})
+	netID := newNetwork(t, "team", a, b)
+
+	stranger := newRawHost(t, a)
+	a.allow.Add(stranger.ID()) // allowlisted on A, but no member
+	ps, err := p2p.NewPubSub(ctx, stranger, p2p.NewAllowlist(a.ID()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stranger.Connect(ctx, peer.AddrInfo{ID: a.ID(), Addrs: a.hostOrNil().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(p2p.NetTopic("team"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := topic.Subscribe() // be part of the mesh
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	waitFor(t, 10*time.Second, "A sees the stranger on the topic", func() bool {
+		return slices.Contains(topic.ListPeers(), a.ID())
+	})
+	mk := func(origin, summary string) []byte {
+		ev := replica.Event{V: replica.Version, ID: newID(), Twin: newID(), Origin: origin, Seq: 1, Net: netID, SourceKey: "X-1"}
+		ev.Replica.Set(replica.FieldSummary, replica.Value{S: summary, Clock: replica.Clock{Wall: time.Now().UnixMilli(), Peer: origin}})
+		b, err := replica.MarshalEvent(&ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	ns := a.netByID(netID)
+	for _, data := range [][]byte{mk(stranger.ID().String(), "from a stranger"), mk(b.ID().String(), "forged as B")} {
+		if err := topic.Publish(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "A rejected both messages", func() bool { return ns.rejected.Load() >= 2 })
+
+	// A member's event is still applied, and the stranger's never are.
+	if _, err := b.tracker.Create(ctx, adapters.Issue{Summary: "from B"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "A applied B's issue", func() bool {
+		_, ok := a.issueBySummary(t, "from B")
+		return ok
+	})
+	for _, s := range []string{"from a stranger", "forged as B"} {
+		if _, ok := a.issueBySummary(t, s); ok {
+			t.Errorf("A applied %q", s)
+		}
+	}
+	if n := a.count(t, "i/"); n != 0 {
+		t.Errorf("%d events wait in A's incoming log", n)
+	}
+	var srcs []string
+	if err := a.store.View(func(tx *store.Tx) (err error) { srcs, err = tx.InSources(netPrefix); return }); err != nil || len(srcs) != 0 {
+		t.Errorf("incoming sources %v (%v)", srcs, err)
+	}
+}
+
+// TestNetworkCatchUp: C is stopped while A and B edit; gossip cannot reach
+// it. When C runs again and connects, it asks a member for what it missed
+// and converges; then A is stopped and C's catch-up does not need it: B
+// serves A's events as well as its own.
+func TestNetworkCatchUp(t *testing.T) {
+	ctx := context.Background()
+	ra, b, rc := startRestartable(t, "a", Options{}), startNode(t, "b", Options{}), startRestartable(t, "c", Options{NetSyncInterval: time.Second})
+	a, c := ra.testNode, rc.testNode
+	newNetwork(t, "team", a, b, c)
+
+	is, err := a.tracker.Create(ctx, adapters.Issue{Summary: "catch me", Status: "Open"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onB adapters.Issue
+	waitFor(t, 15*time.Second, "B and C have A's issue", func() bool {
+		var okB, okC bool
+		onB, okB = b.issueBySummary(t, "catch me")
+		_, okC = c.issueBySummary(t, "catch me")
+		return okB && okC
+	})
+
+	// C goes offline: its node stops (the home stays).
+	rc.stop(t)
+	if _, err := a.tracker.Update(ctx, is.Key, adapters.Patch{Status: ptr("Done")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.tracker.Update(ctx, onB.Key, adapters.Patch{Labels: &[]string{"b-label"}}); err != nil {
+		t.Fatal(err)
+	}
+	created, err := a.tracker.Create(ctx, adapters.Issue{Summary: "made while C was away"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "A and B agree", func() bool {
+		ia, ib := a.get(t, is.Key), b.get(t, onB.Key)
+		_, ok := b.issueBySummary(t, created.Summary)
+		return ok && sameIssue(ia, ib) && ia.Status == "Done" && len(ia.Labels) == 1
+	})
+	// A stops too: C can only catch up from B.
+	ra.stop(t)
+	rc.start(t)
+	c = rc.testNode
+	waitFor(t, 20*time.Second, "C caught up from B", func() bool {
+		onC, ok := c.issueBySummary(t, "catch me")
+		_, ok2 := c.issueBySummary(t, created.Summary)
+		return ok && ok2 && sameIssue(onC, b.get(t, onB.Key))
+	})
+}
+
+// restartable is an in-process node that can be stopped and run again on
+// its home.
+type restartable struct {
+	*testNode
+	t    *testing.T
+	name string
+	home string
+	opts Options
+}
+
+func startRestartable(t *testing.T, name string, opts Options) *restartable {
+	t.Helper()
+	r := &restartable{t: t, name: name, home: filepath.Join(t.TempDir(), name), opts: opts}
+	cfg := config.Default()
+	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.MDNS, cfg.NATPortMap = false, false
+	if _, err := Init(r.home, cfg); err != nil {
+		t.Fatal(err)
+	}
+	r.opts.NoSync = true
+	r.opts.RetryMin, r.opts.RetryMax = 20*time.Millisecond, 200*time.Millisecond
+	r.start(t)
+	t.Cleanup(func() {
+		if r.testNode != nil {
+			if t.Failed() {
+				t.Logf("--- %s log:\n%s", name, lastLines(r.logs.String(), 40))
+			}
+			r.stop(t)
+		}
+	})
+	return r
+}
+
+func (r *restartable) start(t *testing.T) {
+	t.Helper()
+	logs := &syncBuffer{}
+	opts := r.opts
+	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	n, err := Open(r.home, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tn := &testNode{Node: n, logs: logs, cancel: cancel, done: make(chan error, 1)}
+	go func() { tn.done <- n.Run(ctx) }()
+	waitFor(t, 10*time.Second, r.name+" runs", func() bool { return n.hostOrNil() != nil })
+	r.testNode = tn
+}
+
+func (r *restartable) stop(t *testing.T) {
+	t.Helper()
+	tn := r.testNode
+	r.testNode = nil
+	tn.cancel()
+	select {
+	case err := <-tn.done:
+		if err != nil {
+			t.Errorf("%s: Run: %v", r.name, err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not stop", r.name)
+	}
+	if err := tn.Close(); err != nil {
+		t.Errorf("%s: Close: %v", r.name, err)
+	}
+}

@@ -1,0 +1,71 @@
+package p2p
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// ProtoNetSync asks a network member for the events it holds of a network
+// after the asker's per-author marks (catch-up; see package node).
+const ProtoNetSync protocol.ID = "/issuemesh/netsync/1.0.0"
+
+// NetTopic is the gossipsub topic of the network with that name (DESIGN 4).
+func NetTopic(name string) string { return "/issuemesh/net/" + name + "/1" }
+
+// MaxPubSubMessage bounds one gossipsub message: a sync event frame
+// (replica.DefaultMaxFrame) with room for the envelope.
+const MaxPubSubMessage = 4<<20 + 64<<10
+
+// NewPubSub starts gossipsub on h for the issuemesh networks: messages are
+// signed and unsigned ones refused (strict signing, the library's default),
+// a message's ID is the SHA-256 of its data so that the same event published
+// twice (or by two routes) is delivered once, and only allowlisted peers
+// take part. Each topic still needs a validator that admits only its
+// members' events. It runs until ctx is done.
+func NewPubSub(ctx context.Context, h host.Host, a *Allowlist, log *slog.Logger) (*pubsub.PubSub, error) {
+	ps, err := pubsub.NewGossipSub(ctx, h,
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithMessageIdFn(ContentID),
+		pubsub.WithPeerFilter(func(id peer.ID, _ string) bool { return a.Has(id) }),
+		pubsub.WithMaxMessageSize(MaxPubSubMessage),
+		pubsub.WithLogger(slog.New(minLevel{orDiscard(log).Handler(), slog.LevelInfo})),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("start gossipsub: %w", err)
+	}
+	return ps, nil
+}
+
+// ContentID is the message ID of a gossipsub message: the SHA-256 of its
+// data, so that identical events deduplicate whoever publishes them.
+func ContentID(m *pb.Message) string {
+	sum := sha256.Sum256(m.GetData())
+	return string(sum[:])
+}
+
+// minLevel passes on the records of at least level: gossipsub logs every
+// message at debug.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.level && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(as), m.level}
+}
+
+func (m minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{m.Handler.WithGroup(name), m.level}
+}
