@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/issuemesh
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build demo test test-unit lint fuzz clean redmine rt
+.PHONY: all build demo test test-unit lint fuzz clean redmine rt bench bench-quick
 
 all: build
 
@@ -38,6 +38,15 @@ fuzz:
 	$(GO) test ./replica/ -run '^$$' -fuzz FuzzUnmarshalEvent -fuzztime $(FUZZTIME)
 	$(GO) test ./replica/ -run '^$$' -fuzz FuzzUnmarshalAcks -fuzztime $(FUZZTIME)
 	$(GO) test ./replica/ -run '^$$' -fuzz FuzzReadFrame -fuzztime $(FUZZTIME)
+
+## bench: the performance figures against the stack's own limit (DESIGN
+## section 9; a few minutes). bench-quick: every figure with smaller counts.
+## BENCHFLAGS passes flags, e.g. BENCHFLAGS="-only throughput -cpuprofile cpu.out".
+bench:
+	$(GO) run ./bench $(BENCHFLAGS)
+
+bench-quick:
+	$(GO) run ./bench -quick $(BENCHFLAGS)
 
 clean:
 	rm -rf bin

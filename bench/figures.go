@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -184,10 +185,15 @@ func throughput(ctx context.Context, e *env) (err error) {
 	rev0 := wb.feed.rev
 	wb.prog = newProgress("tp", rounds)
 
-	const workers = 16
+	// Enough writers that A's tracker (group commit) is not what limits.
+	const workers = 64
 	m := startMeter()
 	t0 := time.Now()
 	q := watchQueues(a, b)
+	var waits *waitSampler
+	if e.waits {
+		waits = startWaits()
+	}
 	issued := make(chan error, 1)
 	var issuedIn time.Duration
 	go func() {
@@ -209,6 +215,9 @@ func throughput(ctx context.Context, e *env) (err error) {
 	elapsed := time.Since(t0)
 	cost := m.end()
 	qs := q.stop()
+	if waits != nil {
+		waits.end(os.Stderr, "the throughput figure")
+	}
 	if err != nil {
 		return err
 	}
@@ -225,7 +234,7 @@ func throughput(ctx context.Context, e *env) (err error) {
 	note := fmt.Sprintf("%d updates of ~1 KiB over %d issues by %d goroutines; A's tracker took them in %.1fs; B applied %d events (%.0f/s); all acked on A after %.1fs",
 		updates, n, workers, issuedIn.Seconds(), applied, float64(applied)/elapsed.Seconds(), ackedIn.Seconds())
 	e.add(result{"throughput_updates", rate, "updates/s", ">= 5000", note})
-	e.add(result{"throughput_queue_a_out", float64(qs.maxOut), "events", "", "largest backlog in A's outgoing log (sent or not, unacked), sampled every second; " + qs.summary()})
+	e.add(result{"throughput_queue_a_out", float64(qs.maxOut), "events", "", "largest backlog in A's outgoing log (sent or not, unacked), sampled every 2 s; " + qs.summary()})
 	e.add(result{"throughput_queue_b_in", float64(qs.maxIn), "events", "", "largest backlog in B's incoming log (received durably, not applied)"})
 	if e.baseline > 0 {
 		e.add(result{"throughput_ratio", rate / e.baseline, "x baseline", ">= 0.5", fmt.Sprintf("baseline %.0f records/s", e.baseline)})
@@ -262,6 +271,10 @@ func firstSync(ctx context.Context, e *env) (err error) {
 		return err
 	}
 	m := startMeter()
+	var waits *waitSampler
+	if e.waits {
+		waits = startWaits()
+	}
 	t0 := time.Now()
 	if err := connect(ctx, a, b); err != nil {
 		return err
@@ -276,6 +289,9 @@ func firstSync(ctx context.Context, e *env) (err error) {
 	}
 	elapsed := time.Since(t0)
 	cost := m.end()
+	if waits != nil {
+		waits.end(os.Stderr, "the first sync")
+	}
 	if err != nil {
 		return err
 	}
@@ -451,7 +467,7 @@ func watchQueues(a, b *benchNode) *queues {
 	q := &queues{done: make(chan struct{})}
 	t0 := time.Now()
 	q.wg.Go(func() {
-		tick := time.NewTicker(time.Second)
+		tick := time.NewTicker(2 * time.Second)
 		defer tick.Stop()
 		for {
 			t := time.Now()

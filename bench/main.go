@@ -27,7 +27,11 @@
 // Usage:
 //
 //	go run ./bench [-quick] [-only NAME[,NAME]] [-topology star|mesh]
-//	    [-cpuprofile FILE] [-memprofile FILE] [-blockprofile FILE] [-v]
+//	    [-cpuprofile FILE] [-memprofile FILE] [-blockprofile FILE] [-waits] [-v]
+//
+// -waits prints, for the throughput and first-sync figures, where the
+// nodes' goroutines spend their time (stacks sampled every 10 ms): the
+// durable path is bound by waiting, which a CPU profile does not show.
 //
 // make bench runs the full counts (a few minutes on 2 cores); make
 // bench-quick runs every figure with smaller counts (under a minute). The
@@ -76,12 +80,12 @@ var fullCounts = counts{
 }
 
 var quickCounts = counts{
-	propagationEdits: 200,
-	tpIssues:         200, tpUpdates: 2000,
-	firstSync:    1000,
-	fanoutIssues: 20, fanoutUpdates: 100, fanoutNodes: []int{5, 10},
-	memTwins:    2000,
-	baseRecords: 4000, baseRTT: 200,
+	propagationEdits: 300,
+	tpIssues:         500, tpUpdates: 5000,
+	firstSync:    2000,
+	fanoutIssues: 20, fanoutUpdates: 200, fanoutNodes: []int{5, 10},
+	memTwins:    5000,
+	baseRecords: 5000, baseRTT: 300,
 }
 
 // figure names, in the order they run (the baseline first: figure 2 is a
@@ -101,6 +105,7 @@ type result struct {
 type env struct {
 	c        counts
 	quick    bool
+	waits    bool
 	topology topology
 	log      *slog.Logger
 	txt      *text
@@ -121,16 +126,17 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to FILE")
 	memprofile := flag.String("memprofile", "", "write a heap profile at the end of the run to FILE")
 	blockprofile := flag.String("blockprofile", "", "write a profile of where goroutines waited (channels, locks, select) to FILE")
+	waits := flag.Bool("waits", false, "print where the node's goroutines wait during the throughput and first-sync figures (sampled stacks)")
 	verbose := flag.Bool("v", false, "show the nodes' warnings and errors")
 	flag.Parse()
 
-	if err := run(*quick, *only, *topo, *cpuprofile, *memprofile, *blockprofile, *verbose); err != nil {
+	if err := run(*quick, *waits, *only, *topo, *cpuprofile, *memprofile, *blockprofile, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(quick bool, only, topo, cpuprofile, memprofile, blockprofile string, verbose bool) error {
+func run(quick, waits bool, only, topo, cpuprofile, memprofile, blockprofile string, verbose bool) error {
 	want := figures
 	if only != "" {
 		want = strings.Split(only, ",")
@@ -140,7 +146,7 @@ func run(quick bool, only, topo, cpuprofile, memprofile, blockprofile string, ve
 			}
 		}
 	}
-	e := &env{c: fullCounts, quick: quick, txt: newText(8)}
+	e := &env{c: fullCounts, quick: quick, waits: waits, txt: newText(8)}
 	if quick {
 		e.c = quickCounts
 	}

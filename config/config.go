@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -57,7 +58,19 @@ type Connection struct {
 	// {Resolved: Done}. Values not in the map pass unchanged.
 	StatusMap   map[string]string `yaml:"status_map,omitempty"`
 	PriorityMap map[string]string `yaml:"priority_map,omitempty"`
+	// Policy (networks only) says per field whose edits count: "newest"
+	// (the default: the newest edit wins) or "owner" (only the edits of the
+	// member Owner, a peer ID or member name), e.g. {priority: owner}. Every
+	// member of the network must use the same policy.
+	Policy map[string]string `yaml:"policy,omitempty"`
+	Owner  string            `yaml:"owner,omitempty"`
 }
+
+// Field policies of a network (Connection.Policy).
+const (
+	PolicyNewest = "newest"
+	PolicyOwner  = "owner"
+)
 
 // Connection returns the settings for a peer: its own entry by ID, else by
 // name, else the "*" entry, else the defaults.
@@ -197,6 +210,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("reachability: %q is not one of auto, public, private", c.Reachability)
 	}
 	for name, cc := range c.Connections {
+		for field, p := range cc.Policy {
+			switch {
+			case p != PolicyNewest && p != PolicyOwner:
+				return fmt.Errorf("connections.%s.policy.%s: %q is not one of %s, %s", name, field, p, PolicyNewest, PolicyOwner)
+			case p == PolicyOwner && cc.Owner == "":
+				return fmt.Errorf("connections.%s.policy.%s: %q needs connections.%s.owner, the member whose edits count", name, field, p, name)
+			case !strings.HasPrefix(name, "net:") && name != "*":
+				return fmt.Errorf("connections.%s.policy: field policies apply to networks only (entries named net:<network name>)", name)
+			}
+		}
 		for field, m := range map[string]map[string]string{"status_map": cc.StatusMap, "priority_map": cc.PriorityMap} {
 			back := map[string]string{}
 			for local, shared := range m {

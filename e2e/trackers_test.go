@@ -84,7 +84,8 @@ func randomName(prefix string) string {
 // beside a real RT, each with a status and priority map to a shared
 // vocabulary (Todo, Doing, Done; low, medium, high). An issue created in
 // Redmine lands in RT with its fields, labels and comment; RT's answer
-// (resolved, with a reply) lands back in Redmine as Closed; nothing echoes.
+// (resolved, with a reply) lands back in Redmine as Closed; a file attached
+// in Redmine lands in RT with the same bytes; nothing echoes.
 func TestRedmineAndRT(t *testing.T) {
 	rmURL, rmKeyFile, rtURL, rtTokenFile := realTrackers(t)
 	rmHdr := http.Header{"X-Redmine-Api-Key": {secret(t, rmKeyFile)}}
@@ -210,6 +211,38 @@ func TestRedmineAndRT(t *testing.T) {
 		return err == nil && tk.Summary == "Checkout failed for EU cards" && len(tk.Comments) == 2 && tk.Comments[0].Body == "Seen by four customers."
 	})
 
+	// A file attached in Redmine crosses to RT: RT's node fetches its bytes
+	// from Redmine's node and attaches them; neither side gets a copy back.
+	start = time.Now()
+	har := make([]byte, 200<<10)
+	for i := range har {
+		har[i] = byte(i*31 + i>>9)
+	}
+	file, err := rm.AddAttachment(ctx, src.Key, adapters.Attachment{Filename: "checkout.har", ContentType: "application/json"}, bytes.NewReader(har))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the file is in RT", func() bool {
+		tk, err = rtq.Get(ctx, tk.Key)
+		return err == nil && len(tk.Attachments) == 1
+	})
+	t.Logf("Redmine -> RT, a file of %d KiB: %v", len(har)>>10, time.Since(start).Round(time.Millisecond))
+	if f := tk.Attachments[0]; f.Filename != "checkout.har" || f.Digest != file.Digest || f.Size != int64(len(har)) || f.Author != "Redmine Admin (redmine)" {
+		t.Errorf("file in RT: %+v; want Redmine's name, size and digest (%s), author \"Redmine Admin (redmine)\"", f, file.Digest)
+	}
+	rc, err := rtq.OpenAttachment(ctx, tk.Key, tk.Attachments[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, har) {
+		t.Fatalf("the file's bytes in RT differ from Redmine's (%d bytes read, %v)", len(got), err)
+	}
+	if len(tk.Comments) != 2 {
+		t.Errorf("the file added comments in RT: %+v", tk.Comments)
+	}
+
 	// Settled: queues empty, nothing blocked, and no echo keeps changing
 	// either tracker.
 	for _, p := range []*proc{a, b} {
@@ -238,6 +271,9 @@ func TestRedmineAndRT(t *testing.T) {
 	}
 	r2, _ := rm.Get(ctx, src.Key)
 	t2, _ := rtq.Get(ctx, tk.Key)
+	if len(r2.Attachments) != 1 || len(t2.Attachments) != 1 {
+		t.Errorf("files after sync settled: %d in Redmine, %d in RT; want one each", len(r2.Attachments), len(t2.Attachments))
+	}
 	if !r1.Updated.Equal(r2.Updated) || len(r2.Comments) != 2 || !t1.Updated.Equal(t2.Updated) || len(t2.Comments) != 2 {
 		t.Errorf("the issue keeps changing after sync settled (an echo?): Redmine %v -> %v, %d comments; RT %v -> %v, %d comments",
 			r1.Updated, r2.Updated, len(r2.Comments), t1.Updated, t2.Updated, len(t2.Comments))

@@ -121,6 +121,7 @@ func (n *Node) Handler() http.Handler {
 	n.registerManual(mux)
 	n.registerRules(mux)
 	n.registerNetworks(mux)
+	n.registerAttachments(mux)
 	return mux
 }
 
@@ -367,6 +368,16 @@ func containsStr(ss []string, s string) bool {
 	return false
 }
 
+// writeView answers with an issue and its twins.
+func (n *Node) writeView(w http.ResponseWriter, code int, is adapters.Issue) {
+	v, err := n.view(is)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, code, v)
+}
+
 // view adds the twin links to an issue.
 func (n *Node) view(is adapters.Issue) (IssueView, error) {
 	v := IssueView{Issue: is, Twins: []TwinRef{}}
@@ -465,12 +476,7 @@ func (n *Node) apiIssue(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	v, err := n.view(is)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, 200, v)
+	n.writeView(w, 200, is)
 }
 
 func (n *Node) apiIssueCreate(w http.ResponseWriter, r *http.Request) {
@@ -500,12 +506,7 @@ func (n *Node) apiIssueCreate(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	v, err := n.view(created)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, 201, v)
+	n.writeView(w, 201, created)
 }
 
 func (n *Node) apiIssueEdit(w http.ResponseWriter, r *http.Request) {
@@ -545,12 +546,7 @@ func (n *Node) patchIssue(w http.ResponseWriter, r *http.Request, p adapters.Pat
 		writeErr(w, err)
 		return
 	}
-	v, err := n.view(is)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, 200, v)
+	n.writeView(w, 200, is)
 }
 
 // serveAdmin serves the admin API on the unix socket in the home until ctx

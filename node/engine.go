@@ -342,6 +342,7 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 	var issue adapters.Issue
 	full := false
 	skipped := ""
+	var attach []adapters.Attachment // the files the rules attach (attach.go)
 	// apply runs the incoming rules on the current issue (nil: none here
 	// yet) and applies their result.
 	apply := func(cur *adapters.Issue, ch replica.Changes, first bool) (adapters.Issue, error) {
@@ -363,6 +364,7 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 			}
 			return *cur, nil
 		}
+		attach = res.Attach
 		if cur == nil {
 			c := adapters.Issue{}
 			if res.Create != nil {
@@ -405,6 +407,9 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 		if issue, err = n.tracker.Get(ctx, tw.LocalKey); err == nil {
 			issue, err = apply(&issue, ch, false)
 		}
+	}
+	if err == nil && len(attach) > 0 && issue.Key != "" {
+		issue, err = n.attachFiles(ctx, ev, issue, attach)
 	}
 	if err == nil && skipped != "" && issue.Key == "" {
 		// The rules skip a twin not created here: acknowledge, keep nothing.
@@ -480,6 +485,9 @@ func allChanges(r replica.Replica) replica.Changes {
 	slices.Sort(ch.Fields)
 	for _, c := range r.Comments {
 		ch.Comments = append(ch.Comments, c.ID)
+	}
+	for _, a := range r.Attachments {
+		ch.Attachments = append(ch.Attachments, a.ID)
 	}
 	return ch
 }

@@ -48,6 +48,7 @@ func stamp(agreed *replica.Replica, baseline, out replica.Replica, now func() re
 		setComment(agreed, c)
 		changed = append(changed, "comment:"+c.ID)
 	}
+	changed = append(changed, stampFiles(agreed, baseline, out, now)...)
 	slices.Sort(changed)
 	return changed
 }
@@ -151,6 +152,7 @@ func rebase(baseline *replica.Replica, out replica.Replica, ch replica.Changes) 
 			setComment(baseline, c)
 		}
 	}
+	rebaseFiles(baseline, out, ch)
 }
 
 func sortedCopy(s []string) []string {

@@ -96,12 +96,7 @@ func (n *Node) writeIssue(w http.ResponseWriter, r *http.Request, key string) {
 		writeErr(w, err)
 		return
 	}
-	v, err := n.view(is)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, 200, v)
+	n.writeView(w, 200, is)
 }
 
 // Sync shares one issue with a peer now, whatever the trigger says, or (All)

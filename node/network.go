@@ -403,6 +403,21 @@ func (n *Node) startNet(rec *store.Network) error {
 	n.goRun(ctx, "network ingest "+rec.Name, func(ctx context.Context) error { return n.netIngestLoop(ctx, ns) })
 	n.goRun(ctx, "network publisher "+rec.Name, func(ctx context.Context) error { return n.netPublisher(ctx, ns) })
 	n.goRun(ctx, "network applier "+rec.Name, func(ctx context.Context) error { return n.netApplier(ctx, ns) })
+	if evs, err := t.EventHandler(); err == nil {
+		// A member that (re)joins the topic is asked for what it has.
+		n.goRun(ctx, "network peers "+rec.Name, func(ctx context.Context) error {
+			defer evs.Cancel()
+			for {
+				pe, err := evs.NextPeerEvent(ctx)
+				if err != nil {
+					return nil
+				}
+				if pe.Type == pubsub.PeerJoin && ns.isJoined(pe.Peer) {
+					n.netSyncLater(ns, pe.Peer)
+				}
+			}
+		})
+	}
 	kick(ns.wakePub)
 	kick(ns.wakeApply)
 	n.log.Info("network running", "network", rec.Name, "id", rec.ID, "members", len(ns.joined))
@@ -552,13 +567,14 @@ func (n *Node) netReceive(ctx context.Context, ns *netState) error {
 		if err != nil {
 			return nil // cancelled
 		}
-		if m.Local {
+		if m.ReceivedFrom == n.self {
 			continue // own event: logged and archived already
 		}
 		it, ok := m.ValidatorData.(netItem)
 		if !ok {
 			continue
 		}
+		n.log.Debug("network event received", "network", ns.name, "author", it.ev.Origin, "seq", it.ev.Seq, "op", it.ev.Op, "from", m.ReceivedFrom)
 		select {
 		case ns.inbox <- it:
 		case <-ctx.Done():
@@ -1034,7 +1050,7 @@ func (n *Node) CreateNetwork(ctx context.Context, name string) (NetworkInfo, err
 		return NetworkInfo{}, fmt.Errorf("%w: network name %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", errBadRequest, name)
 	}
 	rec := &store.Network{ID: newID(), Name: name, Created: nowUTC()}
-	self := &store.Member{ID: n.self.String(), Name: "", Addrs: n.ownAddrs()}
+	self := &store.Member{ID: n.self.String(), Name: shortID(n.self), Addrs: n.ownAddrs()}
 	err := n.store.Update(ctx, func(tx *store.Tx) error {
 		if _, err := networkByName(tx, name); err == nil {
 			return fmt.Errorf("%w: a network named %q exists already", errBadRequest, name)

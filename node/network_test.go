@@ -1,15 +1,24 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
+	"maps"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/config"
@@ -24,6 +33,9 @@ import (
 func newNetwork(t *testing.T, name string, nodes ...*testNode) string {
 	t.Helper()
 	ctx := context.Background()
+	for _, tn := range nodes {
+		dumpLogs(t, tn)
+	}
 	info, err := nodes[0].CreateNetwork(ctx, name)
 	if err != nil {
 		t.Fatal(err)
@@ -75,12 +87,13 @@ func sameIssue(a, b adapters.Issue) bool {
 		!slices.Equal(la, lb) || len(a.Comments) != len(b.Comments) {
 		return false
 	}
+	// Each tracker lists comments in the order it got them.
+	ca, cb := map[string]int{}, map[string]int{}
 	for i := range a.Comments {
-		if a.Comments[i].Body != b.Comments[i].Body {
-			return false
-		}
+		ca[a.Comments[i].Body]++
+		cb[b.Comments[i].Body]++
 	}
-	return true
+	return maps.Equal(ca, cb)
 }
 
 // TestNetworkConvergesWithConcurrentEdits: three members; an issue created
@@ -115,7 +128,21 @@ func TestNetworkConvergesWithConcurrentEdits(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, "all three converged", func() bool {
 		ia, ib, ic := a.get(t, is.Key), b.get(t, onB.Key), c.get(t, onC.Key)
-		return sameIssue(ia, ib) && sameIssue(ia, ic) && len(ia.Comments) == 2 && ia.Priority == "High"
+		ok := sameIssue(ia, ib) && sameIssue(ia, ic) && len(ia.Comments) == 2 && ia.Priority == "High"
+		if !ok && os.Getenv("ISSUEMESH_TEST_LOGS") != "" {
+			for _, x := range []struct {
+				tn  *testNode
+				key string
+			}{{a, is.Key}, {b, onB.Key}, {c, onC.Key}} {
+				x.tn.store.View(func(tx *store.Tx) error {
+					tw, _ := tx.TwinByKey(x.key)
+					l := tw.Links[netLink(netID)]
+					t.Logf("%s tracker %s %v, agreed status %v labels %v; history %+v", shortID(x.tn.ID()), x.tn.get(t, x.key).Status, x.tn.get(t, x.key).Labels, l.Agreed.Fields["status"], l.Agreed.Fields["labels"].L, x.tn.history(t, x.key))
+					return nil
+				})
+			}
+		}
+		return ok
 	})
 	got := a.get(t, is.Key)
 	slices.Sort(got.Labels)
@@ -362,5 +389,61 @@ func (r *restartable) stop(t *testing.T) {
 	}
 	if err := tn.Close(); err != nil {
 		t.Errorf("%s: Close: %v", r.name, err)
+	}
+}
+
+// dumpLogs writes a node's whole log to $ISSUEMESH_TEST_LOGS/<test>-<node>.log
+// at the end of the test, when that variable is set (for debugging).
+func dumpLogs(t *testing.T, tn *testNode) {
+	dir := os.Getenv("ISSUEMESH_TEST_LOGS")
+	if dir == "" {
+		return
+	}
+	t.Cleanup(func() {
+		_ = os.WriteFile(filepath.Join(dir, t.Name()+"-"+shortID(tn.ID())+".log"), []byte(tn.logs.String()), 0o644)
+	})
+}
+
+// TestNetworkInvitationCode: a code carries the network as an optional
+// trailing field; a code in the format from before networks (built here
+// byte by byte) still decodes, as a pairing.
+func TestNetworkInvitationCode(t *testing.T) {
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := peer.IDFromPrivateKey(key)
+	addr, _ := ma.NewMultiaddr("/ip4/192.0.2.7/tcp/4001")
+	secret := bytes.Repeat([]byte{7}, inviteSecret)
+	exp := time.Unix(2_000_000_000, 0)
+
+	old := []byte{inviteVersion}
+	old = appendBytes(old, []byte(id))
+	old = appendBytes(old, secret)
+	old = binary.AppendUvarint(old, uint64(exp.Unix()))
+	old = binary.AppendUvarint(old, 1)
+	old = appendBytes(old, addr.Bytes())
+	old = binary.BigEndian.AppendUint32(old, crc32.ChecksumIEEE(old))
+	oldCode := invitePrefix + strings.ToLower(inviteEncoding.EncodeToString(old))
+
+	pairing := invitation{Peer: id, Addrs: []ma.Multiaddr{addr}, Secret: secret, Expires: exp}
+	if got := pairing.encode(); got != oldCode {
+		t.Fatalf("a pairing code changed format:\n got %s\nwant %s", got, oldCode)
+	}
+	inv, err := decodeInvitation(oldCode)
+	if err != nil || inv.Network != "" || inv.Peer != id || !bytes.Equal(inv.Secret, secret) {
+		t.Fatalf("old code: %+v, %v", inv, err)
+	}
+
+	withNet := pairing
+	withNet.Network, withNet.NetName = "0123456789abcdef01234567", "team-1"
+	inv, err = decodeInvitation(withNet.encode())
+	if err != nil || inv.Network != withNet.Network || inv.NetName != "team-1" || inv.Peer != id {
+		t.Fatalf("network code: %+v, %v", inv, err)
+	}
+	bad := pairing
+	bad.Network, bad.NetName = "x", "no spaces allowed"
+	if _, err := decodeInvitation(bad.encode()); !errors.Is(err, errBadCode) {
+		t.Fatalf("code with a bad network name: %v, want errBadCode", err)
 	}
 }

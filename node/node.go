@@ -239,6 +239,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	p2p.Handle(h, n.allow, p2p.ProtoReplica, n.log, n.handleReplica)
 	p2p.Handle(h, n.allow, p2p.ProtoAck, n.log, n.handleAcks)
+	p2p.Handle(h, n.allow, p2p.ProtoAttach, n.log, n.handleAttach)
 	n.runPeering(ctx, h)
 	if err := n.runNetworks(ctx, h); err != nil {
 		return err
@@ -251,6 +252,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	n.goRun(ctx, "connector", n.connector.Run)
 	n.goRun(ctx, "trigger", n.runTrigger)
+	n.goRun(ctx, "maintenance", n.runMaintenance)
 	n.mu.Lock()
 	for _, ps := range n.peers {
 		n.startPeer(ctx, ps)

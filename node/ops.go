@@ -286,3 +286,37 @@ func (n *Node) apiHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, 200, v)
 }
+
+// receivedKeep is how many finished received markers are kept per peer
+// for deduplication of retransmissions.
+const receivedKeep = 100_000
+
+// runMaintenance bounds the sync log's bookkeeping once an hour.
+func (n *Node) runMaintenance(ctx context.Context) error {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		for _, id := range n.peerIDs() {
+			for {
+				var dropped int
+				err := n.store.Update(ctx, func(tx *store.Tx) (err error) {
+					dropped, err = tx.PruneReceived(id.String(), receivedKeep, 10_000)
+					return err
+				})
+				if err != nil {
+					n.log.Warn("pruning the received set failed", "peer", id, "err", err)
+					break
+				}
+				if dropped == 0 {
+					break
+				}
+				n.log.Debug("pruned the received set", "peer", id, "dropped", dropped)
+			}
+		}
+	}
+}

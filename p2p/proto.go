@@ -13,6 +13,9 @@ const (
 	// ProtoAddrs asks an allowlisted peer for the addresses it knows of
 	// other peers that the asker names (address exchange).
 	ProtoAddrs protocol.ID = "/issuemesh/addrs/1.0.0"
+	// ProtoAttach fetches the bytes of a shared file from the peer that
+	// shared it (request, reply, chunks; see replica.AttachRequest).
+	ProtoAttach protocol.ID = "/issuemesh/attach/1.0.0"
 
 	// ServiceName is the resource-manager service scope of issuemesh streams.
 	ServiceName = "issuemesh"

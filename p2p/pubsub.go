@@ -27,13 +27,17 @@ const MaxPubSubMessage = 4<<20 + 64<<10
 // NewPubSub starts gossipsub on h for the issuemesh networks: messages are
 // signed and unsigned ones refused (strict signing, the library's default),
 // a message's ID is the SHA-256 of its data so that the same event published
-// twice (or by two routes) is delivered once, and only allowlisted peers
-// take part. Each topic still needs a validator that admits only its
+// twice (or by two routes) is delivered once, a publisher sends to every
+// subscribed peer (flood publishing), and only allowlisted peers take part. Each topic still needs a validator that admits only its
 // members' events. It runs until ctx is done.
 func NewPubSub(ctx context.Context, h host.Host, a *Allowlist, log *slog.Logger) (*pubsub.PubSub, error) {
 	ps, err := pubsub.NewGossipSub(ctx, h,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithMessageIdFn(ContentID),
+		// A network is small: an author's message goes to every member
+		// subscribed, not only to its mesh (which forms only at the first
+		// heartbeat after joining).
+		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerFilter(func(id peer.ID, _ string) bool { return a.Has(id) }),
 		pubsub.WithMaxMessageSize(MaxPubSubMessage),
 		pubsub.WithLogger(slog.New(minLevel{orDiscard(log).Handler(), slog.LevelInfo})),

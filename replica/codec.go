@@ -140,6 +140,9 @@ func validateReplica(r *Replica) error {
 			return fmt.Errorf("field %q: %w", name, err)
 		}
 	}
+	if err := validateAttachments(r.Attachments); err != nil {
+		return err
+	}
 	if len(r.Comments) > MaxListLen {
 		return malformed("replica has %d comments, the limit is %d", len(r.Comments), MaxListLen)
 	}

@@ -133,6 +133,12 @@ func TestCodecMatchesMsgpackLibrary(t *testing.T) {
 	fill(reflect.ValueOf(&full).Elem(), &n)
 	full.V = Version
 	full.Op = OpLink // the one string with a fixed set of values
+	for i := range full.Replica.Attachments {
+		// A size is not negative and a digest is a SHA-256.
+		a := &full.Replica.Attachments[i]
+		a.Size = -a.Size * 1000
+		a.Digest = strings.Repeat(fmt.Sprintf("%x", i+10), 64)
+	}
 	oneField := full
 	oneField.Replica.Fields = map[string]Value{"summary": full.Replica.Fields[slices.Collect(maps.Keys(full.Replica.Fields))[0]]}
 	events := []Event{

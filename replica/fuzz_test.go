@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -30,8 +31,9 @@ func mutations(b []byte) [][]byte {
 
 func eventSeeds(t testing.TB) [][]byte {
 	small := Event{V: Version, ID: "e", Twin: "t", Origin: "p", Replica: Replica{
-		Fields:   map[string]Value{FieldLabels: {L: []string{"a", "b"}, Clock: Clock{Wall: 1, Peer: "p"}}},
-		Comments: []Comment{{ID: "p/1", Body: "x", Clock: Clock{Wall: 1, Peer: "p"}}},
+		Fields:      map[string]Value{FieldLabels: {L: []string{"a", "b"}, Clock: Clock{Wall: 1, Peer: "p"}}},
+		Comments:    []Comment{{ID: "p/1", Body: "x", Clock: Clock{Wall: 1, Peer: "p"}}},
+		Attachments: []Attachment{{ID: "p/2", Filename: "f", Size: 3, Digest: strings.Repeat("0", 64), Clock: Clock{Wall: 1, Peer: "p"}}},
 	}}
 	v2 := small
 	v2.V = 2

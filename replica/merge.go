@@ -41,6 +41,7 @@ func (r Replica) Clone() Replica {
 		}
 	}
 	out.Comments = slices.Clone(r.Comments)
+	out.Attachments = slices.Clone(r.Attachments)
 	return out
 }
 
@@ -61,8 +62,8 @@ func (r Replica) Comment(id string) (Comment, bool) {
 
 // SameValues reports whether a and b hold the same values, ignoring clocks:
 // the same field names with equal S and L (a nil and an empty list are
-// equal), and the same comment IDs with equal Body, Author, Internal and
-// Created, in any order.
+// equal), the same comment IDs with equal Body, Author, Internal and
+// Created, and the same attachment IDs with equal metadata, in any order.
 func SameValues(a, b Replica) bool {
 	if len(a.Fields) != len(b.Fields) {
 		return false
@@ -83,19 +84,22 @@ func SameValues(a, b Replica) bool {
 			return false
 		}
 	}
-	return true
+	return sameAttachments(a.Attachments, b.Attachments)
 }
 
 // Changes lists what Merge changed: the names of the fields and the IDs of
 // the comments whose value in the result differs from the base (new ones
 // included), each sorted. A newer clock on an equal value is not a change.
 type Changes struct {
-	Fields   []string
-	Comments []string
+	Fields      []string
+	Comments    []string
+	Attachments []string // IDs of files new to the base (their metadata never changes)
 }
 
 // Empty reports whether Merge changed no value.
-func (c Changes) Empty() bool { return len(c.Fields) == 0 && len(c.Comments) == 0 }
+func (c Changes) Empty() bool {
+	return len(c.Fields) == 0 && len(c.Comments) == 0 && len(c.Attachments) == 0
+}
 
 // Merge joins the replica in into base and reports which values changed.
 //
@@ -110,7 +114,9 @@ func (c Changes) Empty() bool { return len(c.Fields) == 0 && len(c.Comments) == 
 // predates sets) is a register; once either side has elements, the result
 // holds the joined set. Comments are united by ID, and the version with the
 // greater Clock wins; comments are never deleted. The result's comments are
-// sorted by (Created, ID).
+// sorted by (Created, ID). Attachments are united by ID the same way (their
+// metadata never changes; the greater clock picks the copy kept), sorted by
+// (Created, ID).
 //
 // On equal clocks base is kept. Equal clocks with different values can only
 // come from a writer that reused a clock (a node restarted with its wall
@@ -147,6 +153,7 @@ func Merge(base, in Replica) (Replica, Changes) {
 		}
 		slices.Sort(ch.Fields)
 	}
+	out.Attachments, ch.Attachments = mergeAttachments(base.Attachments, in.Attachments)
 
 	n := len(base.Comments) + len(in.Comments)
 	if n == 0 {

@@ -79,10 +79,12 @@ type Comment struct {
 }
 
 // Replica is what outgoing rules extract from an issue: only the fields this
-// side chooses to share, each with its clock, and the shared comments.
+// side chooses to share, each with its clock, and the shared comments and
+// files.
 type Replica struct {
-	Fields   map[string]Value `msgpack:"f,omitempty"`
-	Comments []Comment        `msgpack:"m,omitempty"`
+	Fields      map[string]Value `msgpack:"f,omitempty"`
+	Comments    []Comment        `msgpack:"m,omitempty"`
+	Attachments []Attachment     `msgpack:"at,omitempty"` // metadata only, see Attachment
 }
 
 // Event is one sync event: a replica of a twin, sent from its origin to one

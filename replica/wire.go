@@ -127,6 +127,9 @@ func appendReplica(b []byte, r *Replica) []byte {
 	if len(r.Comments) > 0 {
 		n++
 	}
+	if len(r.Attachments) > 0 {
+		n++
+	}
 	b = appendMapLen(b, n)
 	if len(r.Fields) > 0 {
 		b = appendMapLen(appendStr(b, "f"), len(r.Fields))
@@ -146,6 +149,9 @@ func appendReplica(b []byte, r *Replica) []byte {
 		for i := range r.Comments {
 			b = appendComment(b, &r.Comments[i])
 		}
+	}
+	if len(r.Attachments) > 0 {
+		b = appendAttachments(appendStr(b, "at"), r.Attachments)
 	}
 	return b
 }
@@ -802,6 +808,9 @@ func decodeReplica(r *reader, rep *Replica) error {
 		case "m":
 			k = 1
 			err = decodeComments(r, rep)
+		case "at":
+			k = 2
+			err = decodeAttachments(r, rep)
 		default:
 			return -1, nil
 		}

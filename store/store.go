@@ -776,3 +776,29 @@ func (l badgerLogger) Infof(f string, a ...any) {
 	l.log.Debug("badger: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
 }
 func (l badgerLogger) Debugf(f string, a ...any) {}
+
+// PruneReceived drops the oldest finished received markers of a peer beyond
+// the newest keep, at most limit per call, and returns how many it dropped.
+// Markers of events still waiting to be applied are kept. A retransmission
+// of a pruned event is applied again, which changes nothing: merging the
+// same clocks is idempotent and the twin is found by its link.
+func (t *Tx) PruneReceived(peer string, keep, limit int) (int, error) {
+	prefix := "r/" + peer + "/"
+	total, err := t.Count(prefix)
+	if err != nil || total <= keep {
+		return 0, err
+	}
+	drop := min(total-keep, limit)
+	n := 0
+	err = t.scan(prefix, false, func(key string, val []byte) (bool, error) {
+		if n >= drop {
+			return false, nil
+		}
+		if len(val) > 0 { // finished: the ack is recorded
+			t.del(key)
+			n++
+		}
+		return true, nil
+	})
+	return n, err
+}

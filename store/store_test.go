@@ -237,3 +237,40 @@ func TestUpdateHonoursCancelledContext(t *testing.T) {
 		t.Fatal("a cancelled update was written")
 	}
 }
+
+func TestPruneReceivedKeepsPendingAndNewest(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	defer s.Close()
+	frame, _ := replica.MarshalEvent(&replica.Event{V: 1, ID: "e", Twin: "t", Origin: "o"})
+	s.Update(ctx, func(tx *Tx) error {
+		for seq := uint64(1); seq <= 20; seq++ {
+			if _, _, err := tx.Receive("o", seq, frame); err != nil {
+				return err
+			}
+			if seq != 3 { // seq 3 is still waiting to be applied
+				if err := tx.FinishIn("o", seq, replica.Ack{Seq: seq, Twin: "t", Result: replica.ResultApplied}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	var n int
+	s.Update(ctx, func(tx *Tx) (err error) { n, err = tx.PruneReceived("o", 5, 1000); return })
+	if n != 15 {
+		t.Fatalf("pruned %d, want 15", n)
+	}
+	s.View(func(tx *Tx) error {
+		left, _ := tx.Count("r/o/")
+		if left != 5 {
+			t.Errorf("%d markers left, want 5", left)
+		}
+		for _, seq := range []uint64{3, 17, 20} {
+			if _, err := tx.get(seqKey("r/", "o", seq)); err != nil {
+				t.Errorf("marker %d was pruned", seq)
+			}
+		}
+		return nil
+	})
+}

@@ -43,7 +43,8 @@ var _ adapters.Attachments = (*Tracker)(nil)
 const maxDescription = 255
 
 // maxUnknownSize is the largest file of unknown size AddAttachment takes
-// (it holds it in memory to send its length).
+// (it holds it in memory to send its length), and the largest file added in
+// Redmine itself whose digest is computed (bigger ones are not synced).
 const maxUnknownSize = 64 << 20
 
 // maxDigestCache bounds the digests kept in memory; past it the cache
@@ -140,6 +141,9 @@ func (t *Tracker) fillDigests(ctx context.Context, is *adapters.Issue) error {
 		a := &is.Attachments[i]
 		if a.Digest != "" {
 			continue
+		}
+		if a.Size > maxUnknownSize {
+			continue // not downloaded just to learn its digest: not synced
 		}
 		id, _ := strconv.Atoi(a.ID)
 		d, _, err := t.download(ctx, id, sha256.New())
@@ -270,7 +274,7 @@ func (t *Tracker) AddAttachment(ctx context.Context, key string, a adapters.Atta
 		return fail(fmt.Errorf("the file's SHA-256 is %s, not the %s announced: %w", digest, a.Digest, adapters.ErrRejected))
 	}
 	if _, tokDigest, ok := strings.Cut(up.Upload.Token, "."); ok && len(tokDigest) == len(digest) && tokDigest != digest {
-		return fail(fmt.Errorf("Redmine received other bytes than were sent (its SHA-256 is %s, not %s): %w", tokDigest, digest, adapters.ErrUnavailable))
+		return fail(fmt.Errorf("the bytes Redmine received differ from those sent (their SHA-256 is %s, not %s): %w", tokDigest, digest, adapters.ErrUnavailable))
 	}
 	if have, ok := findFile(is.Attachments, "", digest); ok {
 		return have, nil // the upload stays unattached; Redmine prunes those

@@ -49,6 +49,15 @@
 // does not change an issue's updated_on when a note is edited, so an edit
 // made in Redmine's web interface is seen when the issue next changes.
 //
+// # Attachments
+//
+// The adapter implements adapters.Attachments: a file is uploaded to
+// /uploads.json and attached with a PUT of the issue; its description keeps
+// its author, global ID and SHA-256 ("Alice (partner) [issuemesh:file ID]
+// [issuemesh:sha256 HEX]"), as Redmine's API gives no digest. Files added in
+// Redmine itself are downloaded once to learn their digest. A file whose
+// sync ID or digest the issue has is never uploaded again. See attach.go.
+//
 // # Changes
 //
 // Changes lists the project's issues, closed ones included (status_id=*),

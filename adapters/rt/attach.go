@@ -41,9 +41,11 @@ import (
 
 var _ adapters.Attachments = (*Tracker)(nil)
 
-// MaxAttachmentSize is the largest file AddAttachment sends (it is held in
-// memory, base64-encoded, for the request).
-const MaxAttachmentSize = 32 << 20
+// MaxAttachmentSize is the largest file the adapter sends or reads: files
+// travel whole, base64-encoded in JSON, held in memory, and an answer must
+// stay within the HTTP client's 32 MiB. Bigger files in RT are listed
+// without a digest, so they are not synced.
+const MaxAttachmentSize = 20 << 20
 
 // maxDigestCache bounds the digests kept in memory; past it the cache
 // starts again.
@@ -116,6 +118,10 @@ func (t *Tracker) fillDigests(ctx context.Context, ticket int, files []adapters.
 	for i := range files {
 		a := &files[i]
 		if a.Digest != "" {
+			continue
+		}
+		if a.Size > MaxAttachmentSize {
+			t.warnOnce("big file "+a.ID, fmt.Sprintf("file %s of ticket %d has %d bytes, over the adapter's limit of %d: it is not synced", a.Filename, ticket, a.Size, MaxAttachmentSize))
 			continue
 		}
 		b, err := t.fileBytes(ctx, a.ID)

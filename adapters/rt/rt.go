@@ -47,6 +47,15 @@
 // correspondence is added; when the patch does not set the status itself,
 // the adapter puts the status back afterwards.
 //
+// # Attachments
+//
+// The adapter implements adapters.Attachments: a file is added as an
+// internal comment carrying it, whose text ends with the markers
+// "[issuemesh:sha256 HEX]" and "[issuemesh:file ID]"; that comment is not
+// listed as a comment. Files added in RT itself are downloaded once to
+// learn their digest. A file whose sync ID or digest the ticket has is
+// never added again. See attach.go.
+//
 // # Changes
 //
 // Changes searches the queue with TicketSQL "LastUpdated >= '...'", oldest

@@ -82,6 +82,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 						Action: cmdIssueComment,
 					},
 					{Name: "show", Usage: "show an issue with its comments and twins", ArgsUsage: "KEY", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueShow},
+					attachCommand(),
 					{Name: "list", Usage: "list issues", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueList},
 				},
 			},
@@ -332,6 +333,7 @@ func cmdIssueShow(c *cli.Context) error {
 		}
 		fmt.Fprintf(w, "%s wrote on %s%s:\n  %s\n", cm.Author, cm.Created.Local().Format("2006-01-02 15:04"), tag, strings.ReplaceAll(cm.Body, "\n", "\n  "))
 	}
+	printAttachments(w, v)
 	return nil
 }
 

@@ -217,6 +217,13 @@ func (s *Set) buildReplica(rb *outReplica) (replica.Replica, error) {
 			r.Comments = cs
 		}
 	}
+	if rb.files != nil {
+		fs, err := outgoingFileValues("replica.attachments", rb.files)
+		if err != nil {
+			return replica.Replica{}, fmt.Errorf("after the rule ran: %w", err)
+		}
+		r.Attachments = s.outgoingFiles(adapters.Issue{Attachments: fs})
+	}
 	return r, nil
 }
 
@@ -310,7 +317,8 @@ func (s *Set) diff(before *adapters.Issue, ib *inIssue) (Result, error) {
 		for i := range after.Comments {
 			after.Comments[i].ID = "" // the tracker assigns them
 		}
-		return Result{Create: &after}, nil
+		attach, err := ib.attachDiff()
+		return Result{Create: &after, Attach: attach}, err
 	}
 	var p adapters.Patch
 	setIfChanged := func(dst **string, old, cur string) {
@@ -389,7 +397,8 @@ func (s *Set) diff(before *adapters.Issue, ib *inIssue) (Result, error) {
 	if len(p.EditComments) == 0 {
 		p.EditComments = nil
 	}
-	return Result{Patch: p}, nil
+	attach, err := ib.attachDiff()
+	return Result{Patch: p, Attach: attach}, err
 }
 
 // mergeComments implements merge_comments(issue, replica, ids=None): the

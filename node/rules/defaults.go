@@ -19,6 +19,7 @@ replica.status = map_value(issue.status, connection.status_map)
 replica.priority = map_value(issue.priority, connection.priority_map)
 replica.labels = issue.labels
 replica.comments = [c for c in issue.comments if not c.internal]
+replica.attachments = issue.attachments
 `
 
 // DefaultIncomingScript is the default incoming rule written in Starlark: it
@@ -40,6 +41,7 @@ if wanted("priority"):
 if wanted("labels"):
     issue.labels = replica.labels
 issue.comments = merge_comments(issue, replica, None if first_sync else changed.comments)
+issue.attachments = merge_attachments(issue, replica, None if first_sync else changed.attachments)
 `
 
 // coreFields are the string fields the default rules sync.
@@ -102,15 +104,16 @@ func (s *Set) defaultOutgoing(is adapters.Issue) replica.Replica {
 			Created: c.Created.UnixMilli(),
 		})
 	}
+	r.Attachments = s.outgoingFiles(is)
 	return r
 }
 
 func (s *Set) defaultIncoming(in Incoming) Result {
 	if in.Issue == nil {
 		is := s.incomingCreate(in.Replica)
-		return Result{Create: &is}
+		return Result{Create: &is, Attach: s.incomingFiles(nil, in.Replica, nil)}
 	}
-	return Result{Patch: s.incomingPatch(*in.Issue, in.Replica, in.Changed)}
+	return Result{Patch: s.incomingPatch(*in.Issue, in.Replica, in.Changed), Attach: s.incomingFiles(in.Issue, in.Replica, in.Changed.Attachments)}
 }
 
 // incomingCreate is the default incoming rule for a twin this node does not

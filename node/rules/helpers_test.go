@@ -103,6 +103,9 @@ func allChanges(r replica.Replica) replica.Changes {
 		ch.Comments = append(ch.Comments, c.ID)
 	}
 	slices.Sort(ch.Comments)
+	for _, a := range r.Attachments {
+		ch.Attachments = append(ch.Attachments, a.ID)
+	}
 	return ch
 }
 

@@ -12,9 +12,10 @@
 // the fields the merge changed (and whose value differs from the issue) and
 // of the comments the merge changed (an edit when the comment is there, an
 // add otherwise). Received comments keep their global ID as SyncID and get
-// the author "Author (PeerName)". DefaultOutgoingScript and
-// DefaultIncomingScript are the same rules in Starlark, a starting point for
-// a connection's own rules.
+// the author "Author (PeerName)". Files go as comments do (see attach.go):
+// outgoing every file with a known digest, incoming the new ones, fetched
+// by the sync engine. DefaultOutgoingScript and DefaultIncomingScript are
+// the same rules in Starlark, a starting point for a connection's own rules.
 //
 // # Value maps
 //
@@ -45,7 +46,8 @@
 //
 // A comment of issue.comments has id (the tracker's), sync_id (its global
 // ID: the one it came with by sync, or self_id + "/" + id for a comment
-// written here), author, body, created, updated and internal.
+// written here), author, body, created, updated and internal. Files are
+// issue.attachments and replica.attachments (see attach.go).
 //
 // # Incoming rule files
 //
@@ -53,8 +55,9 @@
 // does not share a field; replica["name"] for any name; comments),
 // issue (writable: a copy of the local issue, empty on the first sync),
 // first_sync, previous (the replica received before this one, or None),
-// changed (fields and comments: what the merge changed), connection, skip,
-// map_value and merge_comments(issue, replica, ids=None). first_sync is true
+// changed (fields, comments and attachments: what the merge changed), connection, skip,
+// map_value, merge_comments(issue, replica, ids=None) and
+// merge_attachments(issue, replica, ids=None). first_sync is true
 // when the node has no issue for the twin yet (Incoming.Issue is nil).
 // A comment of the issue is one of issue.comments, one of replica.comments
 // (added as the default rule adds it), or a dict with the keys id (the
@@ -221,7 +224,7 @@ const (
 // Names predeclared in each kind of rule file.
 var (
 	outgoingNames = []string{"issue", "replica", "connection", "skip", "map_value"}
-	incomingNames = []string{"issue", "replica", "first_sync", "previous", "changed", "connection", "skip", "map_value", "merge_comments"}
+	incomingNames = []string{"issue", "replica", "first_sync", "previous", "changed", "connection", "skip", "map_value", "merge_comments", "merge_attachments"}
 )
 
 // fileOptions are the Starlark dialect of rule files.
@@ -293,10 +296,11 @@ func Compile(out, in *Source, o Options) (*Set, error) {
 		"priority_map_inverse": dictOf(s.prioIn),
 	})
 	s.builtins = starlark.StringDict{
-		"connection":     s.connection,
-		"skip":           starlark.NewBuiltin("skip", skipBuiltin),
-		"map_value":      starlark.NewBuiltin("map_value", mapValue),
-		"merge_comments": starlark.NewBuiltin("merge_comments", s.mergeComments),
+		"connection":        s.connection,
+		"skip":              starlark.NewBuiltin("skip", skipBuiltin),
+		"map_value":         starlark.NewBuiltin("map_value", mapValue),
+		"merge_comments":    starlark.NewBuiltin("merge_comments", s.mergeComments),
+		"merge_attachments": starlark.NewBuiltin("merge_attachments", s.mergeAttachments),
 	}
 	s.builtins.Freeze()
 	if out != nil {
@@ -620,6 +624,10 @@ type Result struct {
 	Reason string          // the reason given to skip(), if any
 	Create *adapters.Issue // on first sync: the issue to create (TwinID is set by the caller)
 	Patch  adapters.Patch  // otherwise
+	// Attach lists the replica's files to attach to the issue (after the
+	// create or patch): SyncID is the file's global ID; Size and Digest
+	// say what the sync engine fetches from the peer and checks.
+	Attach []adapters.Attachment
 }
 
 // Incoming runs the incoming rule: on the first sync (in.Issue == nil) the
@@ -643,8 +651,9 @@ func (s *Set) Incoming(in Incoming) (Result, error) {
 		pre["previous"] = &replicaView{r: in.Previous}
 	}
 	pre["changed"] = starlarkstruct.FromStringDict(starlark.String("changes"), starlark.StringDict{
-		"fields":   frozenStrings(in.Changed.Fields),
-		"comments": frozenStrings(in.Changed.Comments),
+		"fields":      frozenStrings(in.Changed.Fields),
+		"comments":    frozenStrings(in.Changed.Comments),
+		"attachments": frozenStrings(in.Changed.Attachments),
 	})
 	st, err := s.exec(s.in, pre)
 	if err != nil {

@@ -63,9 +63,10 @@ type issueView struct {
 	labels   starlark.Value
 	extra    starlark.Value
 	comments starlark.Value
+	files    starlark.Value
 }
 
-var issueAttrs = []string{"comments", "created", "description", "extra", "key", "labels", "priority", "status", "summary", "updated"}
+var issueAttrs = []string{"attachments", "comments", "created", "description", "extra", "key", "labels", "priority", "status", "summary", "updated"}
 
 func (v *issueView) String() string        { return fmt.Sprintf("<issue %s>", v.is.Key) }
 func (v *issueView) Type() string          { return "issue" }
@@ -112,6 +113,11 @@ func (v *issueView) Attr(name string) (starlark.Value, error) {
 			v.comments = l
 		}
 		return v.comments, nil
+	case "attachments":
+		if v.files == nil {
+			v.files = issueFiles(v.self, is.Attachments, true)
+		}
+		return v.files, nil
 	}
 	return nil, starlark.NoSuchAttrError(fmt.Sprintf("issue has no field %q (tracker-specific fields are in issue.extra)", name))
 }
@@ -190,7 +196,7 @@ func (v *replicaView) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable 
 
 func (v *replicaView) AttrNames() []string {
 	names := slices.Sorted(maps.Keys(v.r.Fields))
-	return append(names, "comments")
+	return append(names, "attachments", "comments")
 }
 
 func (v *replicaView) field(name string) (starlark.Value, bool) {
@@ -213,6 +219,9 @@ func (v *replicaView) field(name string) (starlark.Value, bool) {
 }
 
 func (v *replicaView) Attr(name string) (starlark.Value, error) {
+	if name == "attachments" {
+		return replicaFiles(v.r.Attachments), nil
+	}
 	if name == "comments" {
 		if v.comments == nil {
 			cs := make([]starlark.Value, len(v.r.Comments))
@@ -283,6 +292,7 @@ func (v *replicaCommentValue) Attr(name string) (starlark.Value, error) {
 type outReplica struct {
 	fields   map[string]starlark.Value
 	comments starlark.Value
+	files    starlark.Value
 }
 
 func (v *outReplica) String() string        { return "<replica>" }
@@ -293,10 +303,16 @@ func (v *outReplica) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable t
 
 func (v *outReplica) AttrNames() []string {
 	names := slices.Sorted(maps.Keys(v.fields))
-	return append(names, "comments")
+	return append(names, "attachments", "comments")
 }
 
 func (v *outReplica) Attr(name string) (starlark.Value, error) {
+	if name == "attachments" {
+		if v.files == nil {
+			return starlark.None, nil
+		}
+		return v.files, nil
+	}
 	if name == "comments" {
 		if v.comments == nil {
 			return starlark.None, nil
@@ -310,6 +326,17 @@ func (v *outReplica) Attr(name string) (starlark.Value, error) {
 }
 
 func (v *outReplica) SetField(name string, x starlark.Value) error {
+	if name == "attachments" {
+		if x == starlark.None {
+			v.files = nil
+			return nil
+		}
+		if _, err := outgoingFileValues("replica.attachments", x); err != nil {
+			return err
+		}
+		v.files = copyList(x)
+		return nil
+	}
 	if name == "comments" {
 		if x == starlark.None {
 			v.comments = nil
@@ -359,7 +386,7 @@ func (v *outReplica) SetKey(k, x starlark.Value) error {
 	if !ok {
 		return fmt.Errorf("replica field names are strings, got %s", k.Type())
 	}
-	if name == "comments" {
+	if name == "comments" || name == "attachments" {
 		return v.SetField(name, x)
 	}
 	return v.setField(name, x)
@@ -376,10 +403,12 @@ type inIssue struct {
 	labels           starlark.Value     // an iterable of strings
 	extra            *starlark.Dict
 	comments         starlark.Value // an iterable of comments
+	files            starlark.Value // an iterable of files
+	before           []adapters.Attachment
 	self, peerName   string
 }
 
-var inIssueAttrs = []string{"comments", "created", "description", "extra", "key", "labels", "priority", "status", "summary", "updated"}
+var inIssueAttrs = []string{"attachments", "comments", "created", "description", "extra", "key", "labels", "priority", "status", "summary", "updated"}
 
 func scalarIndex(name string) int {
 	switch name {
@@ -417,6 +446,8 @@ func (s *Set) newInIssue(cur *adapters.Issue) *inIssue {
 		cs[i] = newCommentValue(s.self, c)
 	}
 	v.comments = starlark.NewList(cs)
+	v.before = is.Attachments
+	v.files = issueFiles(s.self, is.Attachments, false)
 	return v
 }
 
@@ -444,6 +475,8 @@ func (v *inIssue) Attr(name string) (starlark.Value, error) {
 		return v.extra, nil
 	case "comments":
 		return v.comments, nil
+	case "attachments":
+		return v.files, nil
 	}
 	if x, found, _ := v.extra.Get(starlark.String(name)); found {
 		return x, nil
@@ -491,6 +524,12 @@ func (v *inIssue) SetField(name string, x starlark.Value) error {
 			return err
 		}
 		v.comments = copyList(x)
+		return nil
+	case "attachments":
+		if _, err := incomingFileValues(v.peerName, x); err != nil {
+			return err
+		}
+		v.files = copyList(x)
 		return nil
 	}
 	if _, ok := x.(starlark.String); !ok {

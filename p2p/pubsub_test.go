@@ -1,0 +1,81 @@
+package p2p
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// TestPubSubDelivers: with our options a message published right after
+// joining (before the mesh forms) is delivered, and the same data published
+// again is delivered once (content IDs).
+func TestPubSubDelivers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	mk := func(allow *Allowlist) host.Host {
+		key, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := NewHost(Config{Key: key, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Allow: allow, Reachability: "private"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	allowA, allowB := NewAllowlist(), NewAllowlist()
+	a, b := mk(allowA), mk(allowB)
+	allowA.Add(b.ID())
+	allowB.Add(a.ID())
+	psA, err := NewPubSub(ctx, a, allowA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	psB, err := NewPubSub(ctx, b, allowB, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	ta, _ := psA.Join(NetTopic("x"))
+	tb, _ := psB.Join(NetTopic("x"))
+	sb, err := tb.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := ta.Subscribe()
+	defer sa.Cancel()
+	for len(ta.ListPeers()) == 0 { // B's subscription arrived
+		select {
+		case <-ctx.Done():
+			t.Fatal("A never saw B subscribe")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	for _, data := range []string{"hello", "hello", "world"} {
+		if err := ta.Publish(ctx, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Gossipsub does not keep the order: take messages until both came.
+	got := map[string]int{}
+	for got["hello"] == 0 || got["world"] == 0 {
+		m, err := sb.Next(ctx)
+		if err != nil {
+			t.Fatalf("received %v: %v", got, err)
+		}
+		if m.GetFrom() != a.ID() {
+			t.Fatalf("message from %s, want %s", m.GetFrom(), a.ID())
+		}
+		got[string(m.Data)]++
+	}
+	if got["hello"] != 1 || len(got) != 2 {
+		t.Fatalf("received %v, want hello and world once each", got)
+	}
+}
