@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -111,6 +113,10 @@ func TestNetworkFiveMembersConverge(t *testing.T) {
 		lab.link(nss[i], "eth0", fmt.Sprintf("10.77.0.%d/24", i+1), br, port, "")
 		lab.in(br, "ip", "link", "set", port, "master", "br0")
 		nodes[i] = nsNode(t, fmt.Sprintf("n%d", i+1), "mdns: false", "nat_port_map: false", "reachability: public")
+		if dir := os.Getenv("ISSUEMESH_TEST_LOGS"); dir != "" { // whole logs, for debugging
+			p := nodes[i]
+			t.Cleanup(func() { os.WriteFile(filepath.Join(dir, t.Name()+"-"+p.name+".log"), []byte(p.log.String()), 0o644) })
+		}
 	}
 	var wg sync.WaitGroup
 	for i, p := range nodes {

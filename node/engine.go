@@ -196,8 +196,11 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 	}
 	now := time.Now()
 	touched := map[string]bool{}
+	owns := n.ownerships(peers) // network fields only their owner may change (policy.go)
+	var restores []ownedRestore
 	err = n.store.Update(ctx, func(tx *store.Tx) error {
 		clear(touched)
+		restores = restores[:0]
 		for i, it := range items {
 			tw, err := tx.GetTwin(it.twin)
 			switch {
@@ -242,6 +245,12 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 				if l == nil {
 					l = tw.Link(p)
 				}
+				if own, ok := owns[p]; ok {
+					var reverted []string
+					if out, reverted = own.keepOwned(n.self.String(), out, l.Baseline); len(reverted) > 0 {
+						restores = append(restores, ownedRestore{link: p, twin: tw.ID, key: tw.LocalKey, fields: reverted})
+					}
+				}
 				changed := stamp(&l.Agreed, l.Baseline, out, n.hlc.Now)
 				// A network learns each member's key from its events: a
 				// member that has not told its key yet sends its state.
@@ -285,6 +294,9 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 	}
 	for p := range touched {
 		n.wakeLink(p)
+	}
+	for _, r := range restores {
+		n.restoreOwned(ctx, r) // under the twin's lock, still held
 	}
 	return nil
 }
@@ -338,7 +350,7 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 		return ack, err // transient: waits until the rule files are fixed
 	}
 	previous := l.Agreed
-	merged, ch := replica.Merge(l.Agreed, ev.Replica)
+	merged, ch := replica.Merge(l.Agreed, n.ownershipOf(pid).filter(ev.Replica))
 	var issue adapters.Issue
 	full := false
 	skipped := ""

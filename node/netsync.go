@@ -87,27 +87,40 @@ func (n *Node) netSyncAll() {
 }
 
 // netSyncLater runs a catch-up with id in the background, at most one per
-// network and member at a time.
+// network and member at a time; one asked for while another runs runs
+// right after it (the member may have written more meanwhile).
 func (n *Node) netSyncLater(ns *netState, id peer.ID) {
 	key := ns.id + "/" + id.String()
 	n.nets.mu.Lock()
-	if n.nets.syncing[key] || n.nets.ctx == nil {
+	if n.nets.ctx == nil || n.nets.ctx.Err() != nil {
 		n.nets.mu.Unlock()
 		return
 	}
-	n.nets.syncing[key] = true
+	if _, running := n.nets.syncing[key]; running {
+		n.nets.syncing[key] = true // again
+		n.nets.mu.Unlock()
+		return
+	}
+	n.nets.syncing[key] = false
 	ctx := n.nets.ctx
 	n.nets.mu.Unlock()
 	n.goRun(ctx, "network catch-up", func(ctx context.Context) error {
-		defer func() {
+		for {
+			if err := n.catchUp(ctx, ns, id); err != nil && ctx.Err() == nil {
+				n.log.Debug("network catch-up failed", "network", ns.name, "peer", id, "err", err)
+			}
 			n.nets.mu.Lock()
-			delete(n.nets.syncing, key)
+			again := n.nets.syncing[key] && ctx.Err() == nil
+			if !again {
+				delete(n.nets.syncing, key)
+			} else {
+				n.nets.syncing[key] = false
+			}
 			n.nets.mu.Unlock()
-		}()
-		if err := n.catchUp(ctx, ns, id); err != nil && ctx.Err() == nil {
-			n.log.Debug("network catch-up failed", "network", ns.name, "peer", id, "err", err)
+			if !again {
+				return nil
+			}
 		}
-		return nil
 	})
 }
 
@@ -194,7 +207,7 @@ func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
 			}
 			ok = true
 			if got > 0 {
-				n.log.Debug("caught up from a member", "network", ns.name, "peer", id, "events", got)
+				n.log.Info("caught up from a member", "network", ns.name, "peer", id, "events", got)
 			}
 			return nil
 		}

@@ -82,6 +82,8 @@ const (
 	memberTwin = "member:"
 	// netIngestBatch is how many received events share one durable write.
 	netIngestBatch = 256
+	// netSyncSettle is when a member that joined the topic is asked again.
+	netSyncSettle = 2 * time.Second
 	// maxSnapshotAddrs bounds the addresses per member given to a new member.
 	maxSnapshotAddrs = 8
 )
@@ -96,7 +98,7 @@ type netRegistry struct {
 	ctx     context.Context
 	running map[string]*netState // by network ID
 	allowed map[peer.ID]bool     // peers allowlisted for being members
-	syncing map[string]bool      // catch-ups in flight, by network ID + "/" + peer
+	syncing map[string]bool      // catch-ups in flight by network ID + "/" + peer; true: run again
 }
 
 // netState is one running network.
@@ -413,7 +415,16 @@ func (n *Node) startNet(rec *store.Network) error {
 					return nil
 				}
 				if pe.Type == pubsub.PeerJoin && ns.isJoined(pe.Peer) {
+					// Now, and once more when both sides surely know
+					// each other's subscription: what the member published
+					// before it knew of this node's went elsewhere only.
 					n.netSyncLater(ns, pe.Peer)
+					p := pe.Peer
+					time.AfterFunc(netSyncSettle, func() {
+						if ctx.Err() == nil {
+							n.netSyncLater(ns, p)
+						}
+					})
 				}
 			}
 		})

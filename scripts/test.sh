@@ -98,7 +98,8 @@ failed=$(grep -cE '^\s*--- FAIL' "$log")
 skipped=$(grep -cE '^\s*--- SKIP' "$log")
 if [ "$skipped" -gt 0 ]; then
 	echo "== skipped tests and why"
-	grep -E -A2 '^\s*--- SKIP' "$log" | grep -vE '^--$' | sed 's/^/  /'
+	# go test -v prints a skip's reason just before its "--- SKIP" line.
+	awk '/^[[:space:]]*--- SKIP/ { sub(/^[[:space:]]+/, "", prev); name=$3; print "  " name ": " prev } { prev=$0 }' "$log"
 fi
 echo "== took $((SECONDS - start))s"
 rm -f "$log"
