@@ -112,7 +112,11 @@ func TestNetworkFiveMembersConverge(t *testing.T) {
 		port := fmt.Sprintf("p%d", i+1)
 		lab.link(nss[i], "eth0", fmt.Sprintf("10.77.0.%d/24", i+1), br, port, "")
 		lab.in(br, "ip", "link", "set", port, "master", "br0")
-		nodes[i] = nsNode(t, fmt.Sprintf("n%d", i+1), "mdns: false", "nat_port_map: false", "reachability: public")
+		set := []string{"mdns: false", "nat_port_map: false", "reachability: public"}
+		if os.Getenv("ISSUEMESH_TEST_LOGS") != "" {
+			set = append(set, "log: debug")
+		}
+		nodes[i] = nsNode(t, fmt.Sprintf("n%d", i+1), set...)
 		if dir := os.Getenv("ISSUEMESH_TEST_LOGS"); dir != "" { // whole logs, for debugging
 			p := nodes[i]
 			t.Cleanup(func() { os.WriteFile(filepath.Join(dir, t.Name()+"-"+p.name+".log"), []byte(p.log.String()), 0o644) })

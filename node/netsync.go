@@ -35,6 +35,11 @@ const (
 	netSyncMaxFrame = replica.DefaultMaxFrame + 64<<10
 	// netSyncMaxAuthors bounds the marks in a request or answer.
 	netSyncMaxAuthors = replica.MaxListLen
+	// netSyncTries and netSyncRetry: a failed catch-up is tried up to
+	// netSyncTries times, the first retry after about netSyncRetry, then
+	// doubling.
+	netSyncTries = 4
+	netSyncRetry = 500 * time.Millisecond
 )
 
 type netSyncRequest struct {
@@ -106,8 +111,17 @@ func (n *Node) netSyncLater(ns *netState, id peer.ID) {
 	n.nets.mu.Unlock()
 	n.goRun(ctx, "network catch-up", func(ctx context.Context) error {
 		for {
-			if err := n.catchUp(ctx, ns, id); err != nil && ctx.Err() == nil {
-				n.log.Debug("network catch-up failed", "network", ns.name, "peer", id, "err", err)
+			// A failed exchange (often a connection the member's restart
+			// left dead) is tried again a few times, soon.
+			for try, wait := 1, netSyncRetry; ; try, wait = try+1, wait*2 {
+				err := n.catchUp(ctx, ns, id)
+				if err == nil || ctx.Err() != nil {
+					break
+				}
+				n.log.Debug("network catch-up failed", "network", ns.name, "peer", id, "try", try, "err", err)
+				if try == netSyncTries || !sleep(ctx, jitter(wait)) {
+					break
+				}
 			}
 			n.nets.mu.Lock()
 			again := n.nets.syncing[key] && ctx.Err() == nil

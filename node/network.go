@@ -45,7 +45,8 @@ import (
 //   - Every member archives every event of the network it has seen, own and
 //     received, by (author, seq), keeping per author and twin only the
 //     newest (each event carries the twin's whole agreed state). Gossipsub is
-//     best effort: whenever a member connects to another member, and every
+//     best effort: whenever a member connects to another member (or joins
+//     the topic, or gossip shows a gap in an author's events), and every
 //     NetSyncInterval, it asks over ProtoNetSync for each author's events
 //     after its complete mark of that author, and the other member answers
 //     from its archive. No member depends on any single other member.
@@ -631,9 +632,11 @@ func (n *Node) netIngest(ctx context.Context, ns *netState, items []netItem, cat
 	var rec *store.Network
 	members, queued := false, false
 	took := map[string]bool{}
+	gaps := map[string]bool{} // authors of which an earlier event is missing
 	err := n.store.Update(ctx, func(tx *store.Tx) error {
 		members, queued = false, false
 		clear(took)
+		clear(gaps)
 		var err error
 		if rec, err = tx.GetNetwork(ns.id); err != nil {
 			return err
@@ -698,9 +701,11 @@ func (n *Node) netIngest(ctx context.Context, ns *netState, items []netItem, cat
 				tx.EnqueueIn(src, ev.Seq, items[i].frame)
 				queued = true
 			}
-			if _, err := tx.SetNetMark(ns.id, ev.Origin, src, 0); err != nil {
+			mark, err := tx.SetNetMark(ns.id, ev.Origin, src, 0)
+			if err != nil {
 				return err
 			}
+			gaps[ev.Origin] = mark < ev.Seq
 			took[ev.Origin] = true
 		}
 		if members {
@@ -724,6 +729,14 @@ func (n *Node) netIngest(ctx context.Context, ns *netState, items []netItem, cat
 	}
 	if queued {
 		kick(ns.wakeApply)
+	}
+	if !catchUp {
+		// Gossip lost an earlier event of the author: ask the author.
+		for author, gap := range gaps {
+			if id, err := peer.Decode(author); err == nil && gap {
+				n.netSyncLater(ns, id)
+			}
+		}
 	}
 	return took, nil
 }
