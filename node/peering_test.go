@@ -197,7 +197,10 @@ func TestRemovePeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the issue is on B", func() bool { _, ok := b.issueBySummary(t, "shared"); return ok })
+	waitFor(t, 10*time.Second, "the issue is on B and acked", func() bool {
+		_, ok := b.issueBySummary(t, "shared")
+		return ok && a.count(t, "o/") == 0
+	})
 	if err := a.SetPaused(ctx, b.ID(), true); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +208,7 @@ func TestRemovePeer(t *testing.T) {
 	if _, err := a.tracker.Update(ctx, is.Key, adapters.Patch{Status: &st}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the change queues on A", func() bool { return a.count(t, "o/") == 1 })
+	waitFor(t, 10*time.Second, "the change queues on A", func() bool { return a.count(t, "o/") == 1 && a.settled(t) })
 
 	var res RemoveResult
 	if code := api(t, a.Node, "DELETE", "/v1/peers/b", nil, &res); code != http.StatusOK {

@@ -343,7 +343,10 @@ func (c *Client) once(parent context.Context, req Request, full string, body []b
 		if parent.Err() != nil { // the caller gave up: not the tracker's fault
 			return nil, 0, fmt.Errorf("%s %s: %w", req.Method, full, parent.Err())
 		}
-		if ctx.Err() != nil {
+		// The attempt's context and the transport's header timeout carry
+		// the same limit; either may fire first.
+		var ne net.Error
+		if ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
 			return nil, 0, mkErr(0, adapters.ErrUnavailable, fmt.Sprintf("no answer from %s within %v", c.opts.Name, c.opts.Timeout), nil)
 		}
 		return nil, 0, mkErr(0, adapters.ErrUnavailable, "cannot reach "+c.opts.Name, unwrapURLError(err))

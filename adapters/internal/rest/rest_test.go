@@ -163,7 +163,7 @@ func TestRetryAfterTooLong(t *testing.T) {
 	c := newClient(t, srv.URL, nil)
 	start := time.Now()
 	_, err := c.Do(context.Background(), Request{Method: "GET", Path: "/"}, nil)
-	if !errors.Is(err, adapters.ErrUnavailable) || !strings.Contains(err.Error(), "asks to retry after") || calls.Load() != 1 || time.Since(start) > time.Second {
+	if !errors.Is(err, adapters.ErrUnavailable) || !strings.Contains(err.Error(), "asks to retry after") || calls.Load() != 1 || time.Since(start) > 10*time.Second { // it must not wait the hour
 		t.Fatalf("err = %v after %d calls, %v", err, calls.Load(), time.Since(start))
 	}
 }
@@ -225,7 +225,7 @@ func TestTimeout(t *testing.T) {
 	if !errors.Is(err, adapters.ErrUnavailable) || !strings.Contains(err.Error(), "no answer from Tracker within 100ms") {
 		t.Fatalf("err = %v", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 10*time.Second { // the handler never answers: without the timeout this hangs
 		t.Fatalf("took %v", d)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
