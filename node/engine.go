@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -569,14 +570,22 @@ func (n *Node) fail(ctx context.Context, src *source, seq uint64, ev replica.Eve
 // transient error (tracker down) stops the pass and retries it with capped
 // exponential backoff and jitter; a permanent error blocks only its twin.
 func (n *Node) runApplier(ctx context.Context, ps *peerState) error {
+	return n.retryLoop(ctx, ps.wakeApply, slog.LevelWarn, "applying received events failed; retrying", []any{"peer", ps.id},
+		func(ctx context.Context) error { return n.applyPending(ctx, ps.source()) })
+}
+
+// retryLoop runs pass until ctx ends. After a failed pass it logs the error
+// and runs it again after a doubling, capped and jittered backoff; after a
+// good pass it waits until woken.
+func (n *Node) retryLoop(ctx context.Context, wake <-chan struct{}, level slog.Level, msg string, attrs []any, pass func(context.Context) error) error {
 	backoff := n.opts.RetryMin
 	for {
-		err := n.applyPending(ctx, ps.source())
+		err := pass(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
-			n.log.Warn("applying received events failed; retrying", "peer", ps.id, "err", err, "in", backoff)
+			n.log.Log(ctx, level, msg, append(attrs, "err", err, "in", backoff)...)
 			if !sleep(ctx, jitter(backoff)) {
 				return nil
 			}
@@ -587,7 +596,7 @@ func (n *Node) runApplier(ctx context.Context, ps *peerState) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-ps.wakeApply:
+		case <-wake:
 		}
 	}
 }

@@ -804,27 +804,8 @@ func (n *Node) publishPending(ctx context.Context, ns *netState) (bool, error) {
 // in order, like a peer's applier; afterwards the issues created here from
 // the network tell the network their key.
 func (n *Node) netApplier(ctx context.Context, ns *netState) error {
-	backoff := n.opts.RetryMin
-	for {
-		err := n.applyNet(ctx, ns)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			n.log.Warn("applying received network events failed; retrying", "network", ns.name, "err", err, "in", backoff)
-			if !sleep(ctx, jitter(backoff)) {
-				return nil
-			}
-			backoff = min(backoff*2, n.opts.RetryMax)
-			continue
-		}
-		backoff = n.opts.RetryMin
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ns.wakeApply:
-		}
-	}
+	return n.retryLoop(ctx, ns.wakeApply, slog.LevelWarn, "applying received network events failed; retrying", []any{"network", ns.name},
+		func(ctx context.Context) error { return n.applyNet(ctx, ns) })
 }
 
 func (n *Node) applyNet(ctx context.Context, ns *netState) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -142,29 +143,13 @@ var errAckTimeout = errors.New("no ack for the oldest sent event in time")
 // runSender keeps a replica stream to the peer open while there is something
 // to send, and reopens it with backoff after errors.
 func (n *Node) runSender(ctx context.Context, ps *peerState) error {
-	backoff := n.opts.RetryMin
-	for {
-		if !ps.paused() && n.hasPending(ps.id) {
-			err := n.sendSession(ctx, ps)
-			if ctx.Err() != nil {
+	return n.retryLoop(ctx, ps.wakeSend, slog.LevelDebug, "replica stream ended", []any{"peer", ps.id},
+		func(ctx context.Context) error {
+			if ps.paused() || !n.hasPending(ps.id) {
 				return nil
 			}
-			if err != nil {
-				n.log.Debug("replica stream ended", "peer", ps.id, "err", err, "retry_in", backoff)
-				if !sleep(ctx, jitter(backoff)) {
-					return nil
-				}
-				backoff = min(backoff*2, n.opts.RetryMax)
-				continue
-			}
-			backoff = n.opts.RetryMin
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ps.wakeSend:
-		}
-	}
+			return n.sendSession(ctx, ps)
+		})
 }
 
 func (n *Node) hasPending(id peer.ID) bool {
