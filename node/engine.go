@@ -18,6 +18,9 @@ import (
 	"github.com/issuemesh/issuemesh/store"
 )
 
+// shareChunk is how many issues share locks and writes in one go.
+const shareChunk = 64
+
 // changeBatch is how many tracker changes one trigger pass takes at a time.
 const changeBatch = 500
 
@@ -113,6 +116,16 @@ func (n *Node) share(ctx context.Context, keys []string, to []peer.ID) error {
 // (see source.go).
 func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) error {
 	if len(keys) == 0 || len(peers) == 0 {
+		return nil
+	}
+	// A pass holds the locks of all its twins; keep passes short so that
+	// the appliers working on the same twins wait little.
+	if len(keys) > shareChunk {
+		for i := 0; i < len(keys); i += shareChunk {
+			if err := n.shareLinks(ctx, keys[i:min(i+shareChunk, len(keys))], peers); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	// Resolve each issue's twin (or mint one), then lock the twins so that
@@ -634,7 +647,7 @@ func (n *Node) applyPending(ctx context.Context, src *source) error {
 }
 
 // applyWorkers bounds how many twins of one peer are applied at once.
-const applyWorkers = 32
+const applyWorkers = 128
 
 // applyBatch applies a batch of received events: the events of one twin one
 // after another, in order, and different twins concurrently, so that their
