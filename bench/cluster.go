@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -115,6 +116,23 @@ func (b *benchNode) get(path string, out any) error {
 	b.admin.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	if rec.Code != http.StatusOK {
 		return fmt.Errorf("%s: GET %s: %d %s", b.name, path, rec.Code, strings.TrimSpace(rec.Body.String()))
+	}
+	return json.Unmarshal(rec.Body.Bytes(), out)
+}
+
+// post calls the admin API in-process with a JSON body.
+func (b *benchNode) post(path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	rec := httptest.NewRecorder()
+	b.admin.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body)))
+	if rec.Code >= 300 {
+		return fmt.Errorf("%s: POST %s: %d %s", b.name, path, rec.Code, strings.TrimSpace(rec.Body.String()))
+	}
+	if out == nil {
+		return nil
 	}
 	return json.Unmarshal(rec.Body.Bytes(), out)
 }

@@ -71,6 +71,7 @@ func propagation(ctx context.Context, e *env) (err error) {
 		}
 		lat = append(lat, time.Since(t0))
 	}
+	e.heapProfile()
 	s := summarise(lat)
 	note := fmt.Sprintf("%d edits, 2 nodes", s.n)
 	e.add(result{"propagation_p50", ms(s.p50), "ms", "<= 5", note})
@@ -214,6 +215,7 @@ func throughput(ctx context.Context, e *env) (err error) {
 	})
 	elapsed := time.Since(t0)
 	cost := m.end()
+	e.heapProfile()
 	qs := q.stop()
 	if waits != nil {
 		waits.end(os.Stderr, "the throughput figure")
@@ -234,6 +236,7 @@ func throughput(ctx context.Context, e *env) (err error) {
 	note := fmt.Sprintf("%d updates of ~1 KiB over %d issues by %d goroutines; A's tracker took them in %.1fs; B applied %d events (%.0f/s); all acked on A after %.1fs",
 		updates, n, workers, issuedIn.Seconds(), applied, float64(applied)/elapsed.Seconds(), ackedIn.Seconds())
 	e.add(result{"throughput_updates", rate, "updates/s", ">= 5000", note})
+	e.add(result{"throughput_events", float64(applied) / elapsed.Seconds(), "events/s", "", "events B applied per second: A's trigger sends an issue's latest state, so edits superseded before they were sent travel as one event"})
 	e.add(result{"throughput_queue_a_out", float64(qs.maxOut), "events", "", "largest backlog in A's outgoing log (sent or not, unacked), sampled every 2 s; " + qs.summary()})
 	e.add(result{"throughput_queue_b_in", float64(qs.maxIn), "events", "", "largest backlog in B's incoming log (received durably, not applied)"})
 	if e.baseline > 0 {
@@ -289,6 +292,7 @@ func firstSync(ctx context.Context, e *env) (err error) {
 	}
 	elapsed := time.Since(t0)
 	cost := m.end()
+	e.heapProfile()
 	if waits != nil {
 		waits.end(os.Stderr, "the first sync")
 	}
@@ -324,6 +328,29 @@ func (star) connect(ctx context.Context, nodes []*benchNode) error {
 	for _, leaf := range nodes[1:] {
 		if err := connect(ctx, nodes[0], leaf); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// gossipNetwork: one gossipsub network that every node joins by invitation from
+// node 0; each change fans out over the network's topic, and catch-up
+// fills what gossip missed.
+type gossipNetwork struct{}
+
+func (gossipNetwork) name() string { return "one gossipsub network" }
+
+func (gossipNetwork) connect(ctx context.Context, nodes []*benchNode) error {
+	if _, err := nodes[0].n.CreateNetwork(ctx, "bench"); err != nil {
+		return err
+	}
+	for _, b := range nodes[1:] {
+		inv, err := nodes[0].n.InviteNetwork(ctx, "bench", b.name, time.Hour)
+		if err != nil {
+			return fmt.Errorf("invite %s: %w", b.name, err)
+		}
+		if err := b.post("/v1/accept", node.AcceptInput{Code: inv.Code, Name: nodes[0].name}, nil); err != nil {
+			return fmt.Errorf("%s accepts: %w", b.name, err)
 		}
 	}
 	return nil
@@ -388,12 +415,15 @@ func fanoutN(ctx context.Context, e *env, n int) (err error) {
 		ws[i] = &watcher{b: b, feed: newFeed(b.lt), prog: newProgress("fo", 0)}
 	}
 	converged := func(ctx context.Context) (bool, error) {
-		for _, w := range ws {
-			if ok, err := w.check(ctx, issues); !ok || err != nil {
+		all := true
+		for _, w := range ws { // every node's feed, so that behind() is accurate
+			ok, err := w.check(ctx, issues)
+			if err != nil {
 				return false, err
 			}
+			all = all && ok
 		}
-		return true, nil
+		return all, nil
 	}
 	settled := func() (bool, error) {
 		if ok, err := converged(ctx); !ok || err != nil {
@@ -431,13 +461,14 @@ func fanoutN(ctx context.Context, e *env, n int) (err error) {
 	})
 	elapsed := time.Since(t0)
 	cost := m.end()
+	e.heapProfile()
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; behind: %s", err, behind(ws, issues))
 	}
 	if err := <-issued; err != nil {
 		return err
 	}
-	note := fmt.Sprintf("%s of pairwise connections (no gossipsub networks yet), %d updates over %d issues made on their creating nodes; CPU %.2f cores",
+	note := fmt.Sprintf("%s, %d updates over %d issues made on their creating nodes; CPU %.2f cores",
 		e.topology.name(), issues*rounds, issues, cost.cpuCores)
 	target := ""
 	if n == 10 {
@@ -503,4 +534,23 @@ func (q *queues) summary() string {
 		parts = append(parts, fmt.Sprintf("t=%.0fs out=%d in=%d", s.at.Seconds(), s.out, s.in))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// behind lists, per node, the issues not at their final round (a few of
+// them, with the round each shows), for the error of a figure that timed
+// out.
+func behind(ws []*watcher, issues int) string {
+	var parts []string
+	for _, w := range ws {
+		var late []string
+		for i := range issues {
+			if r := w.prog.round[i]; r < w.prog.final {
+				late = append(late, fmt.Sprintf("#%d at r%d", i, r))
+			}
+		}
+		if len(late) > 0 {
+			parts = append(parts, fmt.Sprintf("%s: %d issues (%s)", w.b.name, len(late), strings.Join(late[:min(len(late), 5)], ", ")))
+		}
+	}
+	return strings.Join(parts, "; ")
 }

@@ -14,9 +14,10 @@
 //     wall time) and memory (peak RSS, peak Go heap).
 //  3. first sync: existing issues on A, then AddPeer on both; seconds until
 //     A's log has nothing pending and every twin is linked (acked).
-//  4. fan-out: updates across 5 and 10 nodes connected pairwise (a star by
-//     default; -topology mesh for a full mesh) until every node converged.
-//     Networks over gossipsub do not exist yet; see the topology type.
+//  4. fan-out: updates across 5 and 10 nodes until every node converged:
+//     pairwise connections in a star by default (-topology mesh for a full
+//     mesh, -topology network for one gossipsub network, which does not
+//     always converge yet: see docs/performance.md).
 //  5. memory: RSS of an idle `issuemesh run` process, and of one opened on a
 //     home that holds many synced twins.
 //  6. baseline: the stack's ceiling, two bare go-libp2p hosts (p2p.NewHost)
@@ -26,7 +27,7 @@
 //
 // Usage:
 //
-//	go run ./bench [-quick] [-only NAME[,NAME]] [-topology star|mesh]
+//	go run ./bench [-quick] [-only NAME[,NAME]] [-topology network|star|mesh]
 //	    [-cpuprofile FILE] [-memprofile FILE] [-blockprofile FILE] [-waits] [-v]
 //
 // -waits prints, for the throughput and first-sync figures, where the
@@ -103,18 +104,31 @@ type result struct {
 
 // env is what every figure gets.
 type env struct {
-	c        counts
-	quick    bool
-	waits    bool
-	topology topology
-	log      *slog.Logger
-	txt      *text
-	tmp      string
-	results  []result
-	baseline float64 // records/s, 0 until measured
+	c     counts
+	quick bool
+	waits bool
+	// memprofile is where heapProfile writes, "" for nowhere.
+	memprofile string
+	topology   topology
+	log        *slog.Logger
+	txt        *text
+	tmp        string
+	results    []result
+	baseline   float64 // records/s, 0 until measured
 }
 
 func (e *env) add(r result) { e.results = append(e.results, r) }
+
+// heapProfile writes the heap profile (-memprofile), if asked for. Figures
+// call it at the end of their timed part, while their nodes still run.
+func (e *env) heapProfile() {
+	if e.memprofile == "" {
+		return
+	}
+	if err := writeProfile("heap", e.memprofile); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: heap profile:", err)
+	}
+}
 
 // dir makes a fresh directory for one figure's homes.
 func (e *env) dir(name string) (string, error) { return os.MkdirTemp(e.tmp, name+"-") }
@@ -122,9 +136,9 @@ func (e *env) dir(name string) (string, error) { return os.MkdirTemp(e.tmp, name
 func main() {
 	quick := flag.Bool("quick", false, "smaller counts: every figure in under a minute")
 	only := flag.String("only", "", "run only these figures (comma-separated): "+strings.Join(figures, ", "))
-	topo := flag.String("topology", "star", "connections of the fan-out figure: star or mesh")
+	topo := flag.String("topology", "star", "connections of the fan-out figure: star, mesh (pairwise) or network (one gossipsub network; see docs/performance.md)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to FILE")
-	memprofile := flag.String("memprofile", "", "write a heap profile at the end of the run to FILE")
+	memprofile := flag.String("memprofile", "", "write a heap profile to FILE at the end of each figure's timed part, nodes still running (the last figure run wins)")
 	blockprofile := flag.String("blockprofile", "", "write a profile of where goroutines waited (channels, locks, select) to FILE")
 	waits := flag.Bool("waits", false, "print where the node's goroutines wait during the throughput and first-sync figures (sampled stacks)")
 	verbose := flag.Bool("v", false, "show the nodes' warnings and errors")
@@ -146,17 +160,19 @@ func run(quick, waits bool, only, topo, cpuprofile, memprofile, blockprofile str
 			}
 		}
 	}
-	e := &env{c: fullCounts, quick: quick, waits: waits, txt: newText(8)}
+	e := &env{c: fullCounts, quick: quick, waits: waits, memprofile: memprofile, txt: newText(8)}
 	if quick {
 		e.c = quickCounts
 	}
 	switch topo {
+	case "network":
+		e.topology = gossipNetwork{}
 	case "star":
 		e.topology = star{}
 	case "mesh":
 		e.topology = mesh{}
 	default:
-		return fmt.Errorf("-topology %q: want star or mesh", topo)
+		return fmt.Errorf("-topology %q: want network, star or mesh", topo)
 	}
 	var logOut io.Writer = io.Discard
 	if verbose {
@@ -240,12 +256,6 @@ func run(quick, waits bool, only, topo, cpuprofile, memprofile, blockprofile str
 		fmt.Fprintf(os.Stderr, "   done in %.1fs, load %s\n", time.Since(t0).Seconds(), loadavg())
 		if ctx.Err() != nil {
 			break
-		}
-	}
-	if memprofile != "" {
-		runtime.GC()
-		if err := writeProfile("heap", memprofile); err != nil {
-			errs = append(errs, err)
 		}
 	}
 	printTable(os.Stdout, e.results)

@@ -113,8 +113,8 @@ func (r rssReading) String() string {
 
 // processRSS runs `issuemesh run` on home, waits until its admin API says
 // it runs (and, when twins > 0, reports that many twins), then samples
-// VmRSS every 250 ms until the last 8 samples lie within 1% (at most 60 s),
-// and stops it.
+// VmRSS every 250 ms until the last 20 samples (5 s) lie within 1% (at most
+// 2 minutes: Badger compacts what it finds at open), and stops it.
 func processRSS(ctx context.Context, bin, home string, twins int) (rssReading, error) {
 	var logs bytes.Buffer
 	var logMu sync.Mutex
@@ -170,14 +170,14 @@ func processRSS(ctx context.Context, bin, home string, twins int) (rssReading, e
 	var samples []float64
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	for range 240 {
+	for range 480 {
 		v, err := procStatus(pid, "VmRSS")
 		if err != nil {
 			return fail(err)
 		}
 		samples = append(samples, v)
-		if len(samples) >= 8 {
-			last := samples[len(samples)-8:]
+		if len(samples) >= 20 {
+			last := samples[len(samples)-20:]
 			lo, hi := slices.Min(last), slices.Max(last)
 			if hi-lo <= hi/100 {
 				break

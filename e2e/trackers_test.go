@@ -10,9 +10,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -243,6 +246,27 @@ func TestRedmineAndRT(t *testing.T) {
 		t.Errorf("the file added comments in RT: %+v", tk.Comments)
 	}
 
+	// Redmine goes down: a change made in RT meanwhile waits in the Redmine
+	// node's incoming log (retried with backoff) and lands once Redmine is
+	// back. Nothing is lost.
+	stopRedmine(t, filepath.Join(filepath.Dir(rmKeyFile), "redmine.pid"), rmURL)
+	if _, err := rtq.Update(ctx, tk.Key, adapters.Patch{Priority: ptr("Low"),
+		AddComments: []adapters.Comment{{Body: "Still on it while Redmine is down."}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the Redmine node holds the change while Redmine is down", func() bool {
+		var st struct{ Incoming int }
+		return a.cliJSON(&st, "status") == nil && st.Incoming > 0
+	})
+	restart := exec.Command("bash", "../scripts/redmine.sh")
+	if out, err := restart.CombinedOutput(); err != nil {
+		t.Fatalf("restarting Redmine: %v\n%s", err, out)
+	}
+	waitFor(t, 3*time.Minute, "the change made while Redmine was down lands in Redmine", func() bool {
+		is, err := rm.Get(ctx, src.Key)
+		return err == nil && is.Priority == "Low" && len(is.Comments) == 3 && is.Comments[2].Body == "Still on it while Redmine is down."
+	})
+
 	// Settled: queues empty, nothing blocked, and no echo keeps changing
 	// either tracker.
 	for _, p := range []*proc{a, b} {
@@ -274,7 +298,7 @@ func TestRedmineAndRT(t *testing.T) {
 	if len(r2.Attachments) != 1 || len(t2.Attachments) != 1 {
 		t.Errorf("files after sync settled: %d in Redmine, %d in RT; want one each", len(r2.Attachments), len(t2.Attachments))
 	}
-	if !r1.Updated.Equal(r2.Updated) || len(r2.Comments) != 2 || !t1.Updated.Equal(t2.Updated) || len(t2.Comments) != 2 {
+	if !r1.Updated.Equal(r2.Updated) || len(r2.Comments) != 3 || !t1.Updated.Equal(t2.Updated) || len(t2.Comments) != 3 {
 		t.Errorf("the issue keeps changing after sync settled (an echo?): Redmine %v -> %v, %d comments; RT %v -> %v, %d comments",
 			r1.Updated, r2.Updated, len(r2.Comments), t1.Updated, t2.Updated, len(t2.Comments))
 	}
@@ -300,4 +324,28 @@ func twinOf(t *testing.T, p *proc, key string) string {
 		return twin != ""
 	})
 	return twin
+}
+
+// stopRedmine kills the Redmine server started by scripts/redmine.sh and
+// waits until it no longer answers.
+func stopRedmine(t *testing.T, pidFile, url string) {
+	t.Helper()
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Skipf("cannot stop Redmine (no %s from scripts/redmine.sh): %v", pidFile, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("%s: %v", pidFile, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill Redmine (pid %d): %v", pid, err)
+	}
+	waitFor(t, 30*time.Second, "Redmine stops answering", func() bool {
+		resp, err := http.Get(url + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err != nil
+	})
 }
