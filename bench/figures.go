@@ -237,7 +237,7 @@ func throughput(ctx context.Context, e *env) (err error) {
 		updates, n, workers, issuedIn.Seconds(), applied, float64(applied)/elapsed.Seconds(), ackedIn.Seconds())
 	e.add(result{"throughput_updates", rate, "updates/s", ">= 5000", note})
 	e.add(result{"throughput_events", float64(applied) / elapsed.Seconds(), "events/s", "", "events B applied per second: A's trigger sends an issue's latest state, so edits superseded before they were sent travel as one event"})
-	e.add(result{"throughput_queue_a_out", float64(qs.maxOut), "events", "", "largest backlog in A's outgoing log (sent or not, unacked), sampled every 2 s; " + qs.summary()})
+	e.add(result{"throughput_queue_a_out", float64(qs.maxOut), "events", "", "largest backlog in A's outgoing log (sent or not, unacked), sampled every 0.5 s; " + qs.summary()})
 	e.add(result{"throughput_queue_b_in", float64(qs.maxIn), "events", "", "largest backlog in B's incoming log (received durably, not applied)"})
 	if e.baseline > 0 {
 		e.add(result{"throughput_ratio", rate / e.baseline, "x baseline", ">= 0.5", fmt.Sprintf("baseline %.0f records/s", e.baseline)})
@@ -498,7 +498,7 @@ func watchQueues(a, b *benchNode) *queues {
 	q := &queues{done: make(chan struct{})}
 	t0 := time.Now()
 	q.wg.Go(func() {
-		tick := time.NewTicker(2 * time.Second)
+		tick := time.NewTicker(500 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			t := time.Now()
