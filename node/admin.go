@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -297,7 +298,7 @@ func (n *Node) AddPeer(ctx context.Context, addr, name string) (store.Peer, erro
 			p.Name = name
 		}
 		for _, a := range info.Addrs {
-			if s := a.String(); !containsStr(p.Addrs, s) {
+			if s := a.String(); !slices.Contains(p.Addrs, s) {
 				p.Addrs = append(p.Addrs, s)
 			}
 		}
@@ -339,17 +340,22 @@ func (n *Node) AddPeer(ctx context.Context, addr, name string) (store.Peer, erro
 
 // shareAll shares every issue of the tracker with the given peers.
 func (n *Node) shareAll(ctx context.Context, to []peer.ID) error {
+	links := make([]string, len(to))
+	for i, p := range to {
+		links[i] = p.String()
+	}
+	return n.shareAllLinks(ctx, links)
+}
+
+// allIssues calls fn with every issue of the tracker, a page at a time.
+func (n *Node) allIssues(ctx context.Context, fn func([]adapters.Issue) error) error {
 	var cur adapters.Cursor
 	for {
 		issues, next, err := n.tracker.Changes(ctx, cur, changeBatch)
 		if err != nil {
 			return err
 		}
-		keys := make([]string, len(issues))
-		for i, is := range issues {
-			keys[i] = is.Key
-		}
-		if err := n.share(ctx, keys, to); err != nil {
+		if err := fn(issues); err != nil {
 			return err
 		}
 		if len(issues) < changeBatch || next == cur {
@@ -357,15 +363,6 @@ func (n *Node) shareAll(ctx context.Context, to []peer.ID) error {
 		}
 		cur = next
 	}
-}
-
-func containsStr(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // writeView answers with an issue and its twins.
@@ -416,18 +413,9 @@ func (n *Node) view(is adapters.Issue) (IssueView, error) {
 
 func (n *Node) apiIssues(w http.ResponseWriter, r *http.Request) {
 	var all []adapters.Issue
-	var cur adapters.Cursor
-	for {
-		issues, next, err := n.tracker.Changes(r.Context(), cur, changeBatch)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		all = append(all, issues...)
-		if len(issues) < changeBatch || next == cur {
-			break
-		}
-		cur = next
+	if err := n.allIssues(r.Context(), func(page []adapters.Issue) error { all = append(all, page...); return nil }); err != nil {
+		writeErr(w, err)
+		return
 	}
 	sort.Slice(all, func(i, j int) bool { return keyLess(all[i].Key, all[j].Key) })
 	out := make([]IssueView, 0, len(all))

@@ -1307,24 +1307,13 @@ func (n *Node) joinNetwork(ctx context.Context, inv invitation) (JoinResult, err
 
 // shareAllLinks shares every issue of the tracker with the given links.
 func (n *Node) shareAllLinks(ctx context.Context, links []string) error {
-	var cur adapters.Cursor
-	for {
-		issues, next, err := n.tracker.Changes(ctx, cur, changeBatch)
-		if err != nil {
-			return err
-		}
-		keys := make([]string, len(issues))
-		for i, is := range issues {
+	return n.allIssues(ctx, func(page []adapters.Issue) error {
+		keys := make([]string, len(page))
+		for i, is := range page {
 			keys[i] = is.Key
 		}
-		if err := n.shareLinks(ctx, keys, links); err != nil {
-			return err
-		}
-		if len(issues) < changeBatch || next == cur {
-			return nil
-		}
-		cur = next
-	}
+		return n.shareLinks(ctx, keys, links)
+	})
 }
 
 // LeaveNetwork leaves the network with that name: this node publishes what
