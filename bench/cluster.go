@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,6 +169,34 @@ func (b *benchNode) acked(wantTwins int) (bool, error) {
 		return false, fmt.Errorf("%s has %d blocked twins", b.name, st.Blocked)
 	}
 	return st.Pending == 0 && st.Incoming == 0 && st.Twins >= wantTwins, nil
+}
+
+// queues describes every node's queues, for an error message.
+func (c *cluster) queues() string {
+	var parts []string
+	for _, b := range c.nodes {
+		st, err := b.status()
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("%s: %v", b.name, err))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d pending, %d incoming, %d blocked, %d twins", b.name, st.Pending, st.Incoming, st.Blocked, st.Twins))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// dumpStacks writes every goroutine's stack (all nodes run in this process)
+// to a file, for a stall, and says where.
+func dumpStacks() string {
+	f, err := os.CreateTemp("", "imbench-stacks-*.txt")
+	if err != nil {
+		return fmt.Sprintf("goroutine stacks not written: %v", err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("goroutine").WriteTo(f, 2); err != nil {
+		return fmt.Sprintf("goroutine stacks not written: %v", err)
+	}
+	return "goroutine stacks in " + f.Name()
 }
 
 // Polling intervals: cheap checks (a tracker's change feed since the last

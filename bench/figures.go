@@ -436,8 +436,8 @@ func fanoutN(ctx context.Context, e *env, n int) (err error) {
 		}
 		return true, nil
 	}
-	if err := poll(5*time.Minute, "every node has every issue", nil, costly, settled); err != nil {
-		return err
+	if err := poll(2*time.Minute, "every node has every issue", nil, costly, settled); err != nil {
+		return fmt.Errorf("%w; queues: %s; %s", err, c.queues(), dumpStacks())
 	}
 	for _, w := range ws {
 		w.prog = newProgress("fo", rounds)
@@ -463,7 +463,7 @@ func fanoutN(ctx context.Context, e *env, n int) (err error) {
 	cost := m.end()
 	e.heapProfile()
 	if err != nil {
-		return fmt.Errorf("%w; behind: %s", err, behind(ws, issues))
+		return fmt.Errorf("%w; behind: %s; queues: %s; %s", err, behind(ws, issues), c.queues(), dumpStacks())
 	}
 	if err := <-issued; err != nil {
 		return err

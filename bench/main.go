@@ -142,15 +142,16 @@ func main() {
 	blockprofile := flag.String("blockprofile", "", "write a profile of where goroutines waited (channels, locks, select) to FILE")
 	waits := flag.Bool("waits", false, "print where the node's goroutines wait during the throughput and first-sync figures (sampled stacks)")
 	verbose := flag.Bool("v", false, "show the nodes' warnings and errors")
+	logLevel := flag.String("log", "warn", "with -v, the lowest level of the nodes' log lines shown: debug, info, warn or error")
 	flag.Parse()
 
-	if err := run(*quick, *waits, *only, *topo, *cpuprofile, *memprofile, *blockprofile, *verbose); err != nil {
+	if err := run(*quick, *waits, *only, *topo, *cpuprofile, *memprofile, *blockprofile, *verbose, *logLevel); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(quick, waits bool, only, topo, cpuprofile, memprofile, blockprofile string, verbose bool) error {
+func run(quick, waits bool, only, topo, cpuprofile, memprofile, blockprofile string, verbose bool, logLevel string) error {
 	want := figures
 	if only != "" {
 		want = strings.Split(only, ",")
@@ -174,11 +175,15 @@ func run(quick, waits bool, only, topo, cpuprofile, memprofile, blockprofile str
 	default:
 		return fmt.Errorf("-topology %q: want network, star or mesh", topo)
 	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return fmt.Errorf("-log %q: want debug, info, warn or error", logLevel)
+	}
 	var logOut io.Writer = io.Discard
 	if verbose {
 		logOut = os.Stderr
 	}
-	e.log = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	e.log = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 
 	tmp, err := os.MkdirTemp("", "imbench-")
 	if err != nil {

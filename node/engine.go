@@ -148,39 +148,46 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 	if err != nil {
 		return err
 	}
+	// An issue not linked yet names its twin if sync created it, else it
+	// gets a new one. Twins are locked in sorted order: two passes over
+	// overlapping twins (a trigger pass and a network's key announcement)
+	// must not each hold a lock the other waits for.
+	for _, k := range keys {
+		if twinOf[k] != "" {
+			continue
+		}
+		is, err := n.tracker.Get(ctx, k)
+		switch {
+		case errors.Is(err, adapters.ErrNotFound):
+			continue
+		case err != nil:
+			return err
+		}
+		twinOf[k] = is.TwinID
+		if twinOf[k] == "" {
+			twinOf[k] = newID()
+		}
+	}
+	twins := make([]string, 0, len(twinOf))
+	for _, t := range twinOf {
+		if t != "" && !slices.Contains(twins, t) {
+			twins = append(twins, t)
+		}
+	}
+	slices.Sort(twins)
+	for _, t := range twins {
+		defer n.locks.Lock(t)()
+	}
 	type item struct {
 		is   adapters.Issue
 		twin string
 	}
 	var items []item
-	var unlocks []func()
-	defer func() {
-		for _, u := range unlocks {
-			u()
-		}
-	}()
-	locked := map[string]bool{}
 	for _, k := range keys {
 		// Read the issue under the lock: an incoming change may have been
 		// applied since the change feed reported it.
-		twin := twinOf[k]
-		var is adapters.Issue
-		if twin == "" {
-			var err error
-			if is, err = n.tracker.Get(ctx, k); err != nil {
-				if errors.Is(err, adapters.ErrNotFound) {
-					continue
-				}
-				return err
-			}
-			twin = is.TwinID
-			if twin == "" {
-				twin = newID()
-			}
-		}
-		if !locked[twin] {
-			locked[twin] = true
-			unlocks = append(unlocks, n.locks.Lock(twin))
+		if twinOf[k] == "" {
+			continue
 		}
 		fresh, err := n.tracker.Get(ctx, k)
 		if err != nil {
@@ -189,7 +196,7 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 			}
 			return err
 		}
-		items = append(items, item{fresh, twin})
+		items = append(items, item{fresh, twinOf[k]})
 	}
 	// Run the triggers and outgoing rules now, outside the store's update
 	// function, which runs on the sync log's single writer.
@@ -222,6 +229,10 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 				if it.is.TwinID == it.twin {
 					// Created by sync and not linked yet: the applier that
 					// created it links it (or finds it after a crash).
+					continue
+				}
+				if _, err := tx.TwinByKey(it.is.Key); err == nil {
+					// Linked meanwhile by another pass, which shared it.
 					continue
 				}
 				tw = &store.Twin{ID: it.twin, LocalKey: it.is.Key, Created: now}

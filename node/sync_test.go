@@ -3,6 +3,7 @@ package node
 import (
 	"bufio"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,4 +167,52 @@ func writeEvent(t *testing.T, s interface{ Write([]byte) (int, error) }, origin 
 		t.Fatal(err)
 	}
 	w.Flush()
+}
+
+// Passes of share over the same twins in opposite orders (a trigger pass
+// and a network's key announcement, say) take the twin locks in one order
+// and so never wait on each other for ever; an issue shared by two passes
+// at once gets one twin.
+func TestConcurrentSharesOverlap(t *testing.T) {
+	ctx := context.Background()
+	a, b := startNode(t, "a", Options{}), startNode(t, "b", Options{})
+	pairNodes(t, a, b)
+	var keys []string
+	for i := range 16 {
+		is, err := a.tracker.Create(ctx, adapters.Issue{Summary: "overlap " + string(rune('a'+i)), Status: "Open"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, is.Key)
+	}
+	reversed := slices.Clone(keys)
+	slices.Reverse(reversed)
+	links := []string{b.self.String()}
+	done := make(chan error, 2)
+	for _, ks := range [][]string{keys, reversed} {
+		go func() {
+			for range 50 {
+				if err := a.shareLinks(ctx, ks, links); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	deadline := time.After(30 * time.Second)
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-deadline:
+			t.Fatal("two share passes over the same twins in opposite orders are stuck on each other's locks")
+		}
+	}
+	waitFor(t, 10*time.Second, "B has every issue", func() bool { return b.count(t, "t/") == len(keys) })
+	if got := a.count(t, "t/"); got != len(keys) {
+		t.Fatalf("A has %d twins for %d issues", got, len(keys))
+	}
 }
