@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -44,6 +45,9 @@ import (
 
 // ErrNotFound is returned (wrapped) when a twin, peer or entry is missing.
 var ErrNotFound = errors.New("not found")
+
+// ErrClosed is returned by Update once the sync log is closing.
+var ErrClosed = errors.New("the sync log is closed")
 
 // HistoryKeep is how many history records are kept per twin.
 const HistoryKeep = 200
@@ -65,6 +69,11 @@ type Store struct {
 	log  *slog.Logger
 	reqs chan *request
 	done chan struct{}
+
+	// mu guards closed: Update sends on reqs under the read lock, Close
+	// closes reqs under the write lock.
+	mu     sync.RWMutex
+	closed bool
 }
 
 type request struct {
@@ -103,7 +112,14 @@ func Open(dir string, o Options) (*Store, error) {
 
 // Close waits for queued updates, then closes Badger.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
 	close(s.reqs)
+	s.mu.Unlock()
 	<-s.done
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close sync log: %w", err)
@@ -116,11 +132,18 @@ func (s *Store) Close() error {
 // updates; it must not block and must not keep the Tx.
 func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	r := &request{ctx: ctx, fn: fn, err: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
 	select {
 	case s.reqs <- r:
 	case <-ctx.Done():
+		s.mu.RUnlock()
 		return ctx.Err()
 	}
+	s.mu.RUnlock()
 	// Once queued, the write may be committed: wait for the outcome so the
 	// caller never acts on a write it believes failed.
 	return <-r.err

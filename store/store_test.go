@@ -274,3 +274,39 @@ func TestPruneReceivedKeepsPendingAndNewest(t *testing.T) {
 		return nil
 	})
 }
+
+// Updates racing with Close (a stream handler finishing while the node
+// shuts down) either commit or get ErrClosed; none panics, and Close can be
+// called twice.
+func TestUpdateDuringClose(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				errs <- s.Update(ctx, func(tx *Tx) error {
+					_, err := tx.Append("peer", event(fmt.Sprintf("tw-%d-%d", g, i), "x"))
+					return err
+				})
+			}
+		})
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil && !errors.Is(err, ErrClosed) {
+			t.Fatalf("update during close: %v", err)
+		}
+	}
+	if err := s.Update(ctx, func(*Tx) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("update after close: %v, want ErrClosed", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+}
