@@ -310,9 +310,8 @@ func firstSync(ctx context.Context, e *env) (err error) {
 	return nil
 }
 
-// topology connects the nodes of the fan-out figure. Today these are
-// pairwise connections; a network topology (one gossipsub network that
-// every node joins) implements this interface once networks exist.
+// topology connects the nodes of the fan-out figure: one gossipsub network,
+// or pairwise connections.
 type topology interface {
 	name() string
 	connect(ctx context.Context, nodes []*benchNode) error

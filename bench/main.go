@@ -15,9 +15,9 @@
 //  3. first sync: existing issues on A, then AddPeer on both; seconds until
 //     A's log has nothing pending and every twin is linked (acked).
 //  4. fan-out: updates across 5 and 10 nodes until every node converged:
-//     pairwise connections in a star by default (-topology mesh for a full
-//     mesh, -topology network for one gossipsub network, which does not
-//     always converge yet: see docs/performance.md).
+//     one gossipsub network that every node joins by default (-topology
+//     star for pairwise connections to a hub, -topology mesh for pairwise
+//     connections between all).
 //  5. memory: RSS of an idle `issuemesh run` process, and of one opened on a
 //     home that holds many synced twins.
 //  6. baseline: the stack's ceiling, two bare go-libp2p hosts (p2p.NewHost)
@@ -136,7 +136,7 @@ func (e *env) dir(name string) (string, error) { return os.MkdirTemp(e.tmp, name
 func main() {
 	quick := flag.Bool("quick", false, "smaller counts: every figure in under a minute")
 	only := flag.String("only", "", "run only these figures (comma-separated): "+strings.Join(figures, ", "))
-	topo := flag.String("topology", "star", "connections of the fan-out figure: star, mesh (pairwise) or network (one gossipsub network; see docs/performance.md)")
+	topo := flag.String("topology", "network", "connections of the fan-out figure: network (one gossipsub network), star or mesh (pairwise)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to FILE")
 	memprofile := flag.String("memprofile", "", "write a heap profile to FILE at the end of each figure's timed part, nodes still running (the last figure run wins)")
 	blockprofile := flag.String("blockprofile", "", "write a profile of where goroutines waited (channels, locks, select) to FILE")
