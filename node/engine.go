@@ -200,16 +200,23 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 	}
 	// Run the triggers and outgoing rules now, outside the store's update
 	// function, which runs on the sync log's single writer.
-	type outcome struct {
-		match bool
-		out   replica.Replica
-		skip  bool
-		err   error
+	// The links shared with come first; the twin's other current links
+	// are looked at too, for the clocks of what they hold (stamp).
+	all := slices.Clone(peers)
+	for _, p := range n.peerIDs() {
+		if !slices.Contains(all, p.String()) {
+			all = append(all, p.String())
+		}
 	}
-	outcomes := make([][]outcome, len(items))
+	for _, l := range n.netLinks() {
+		if !slices.Contains(all, l) {
+			all = append(all, l)
+		}
+	}
+	outcomes := make([][]linkOutcome, len(items))
 	for i, it := range items {
-		outcomes[i] = make([]outcome, len(peers))
-		for j, p := range peers {
+		outcomes[i] = make([]linkOutcome, len(all))
+		for j, p := range all {
 			o := &outcomes[i][j]
 			o.match = n.matchesLink(p, it.is)
 			o.out, o.skip, o.err = n.outgoingLink(p, it.is)
@@ -243,6 +250,15 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 				tw.LocalKey = it.is.Key
 			}
 			dirty := false
+			// One clock for every link and field this issue's local edit
+			// reaches.
+			var clk replica.Clock
+			clock := func() replica.Clock {
+				if clk.IsZero() {
+					clk = n.hlc.Now()
+				}
+				return clk
+			}
 			for j, p := range peers {
 				o := outcomes[i][j]
 				l := tw.Links[p]
@@ -276,7 +292,7 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 						restores = append(restores, ownedRestore{link: p, twin: tw.ID, key: tw.LocalKey, fields: reverted})
 					}
 				}
-				changed := stamp(&l.Agreed, l.Baseline, out, n.hlc.Now)
+				changed := stamp(&l.Agreed, l.Baseline, out, clock, heldBy(tw, p, all, outcomes[i]))
 				// A network learns each member's key from its events: a
 				// member that has not told its key yet sends its state.
 				announce := isNetLink(p) && l.Keys[n.self.String()] != tw.LocalKey
@@ -287,20 +303,7 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 					continue
 				}
 				l.Baseline = out
-				ev := replica.Event{
-					V: replica.Version, ID: newID(), Twin: tw.ID, Origin: n.self.String(),
-					SourceKey: tw.LocalKey, Sent: now.UnixNano(), Replica: l.Agreed.Clone(),
-				}
-				var seq uint64
-				if isNetLink(p) {
-					seq, err = n.appendNet(tx, p, l, &ev)
-				} else {
-					seq, err = tx.Append(p, &ev)
-				}
-				if err != nil {
-					return err
-				}
-				if err := tx.AddHistory(tw, store.Record{Time: now, Dir: "out", Peer: p, Seq: seq, EventID: ev.ID, What: "queued", Fields: changed, LocalKey: tw.LocalKey}); err != nil {
+				if err := n.queueEvent(tx, tw, p, l, changed, now); err != nil {
 					return err
 				}
 				touched[p] = true
@@ -324,6 +327,50 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 		n.restoreOwned(ctx, r) // under the twin's lock, still held
 	}
 	return nil
+}
+
+// queueEvent appends an event with the twin's agreed state on link p to
+// the link's outgoing log (a peer's, or this node's author log of a
+// network) and records it in the twin's history. It runs inside an update.
+func (n *Node) queueEvent(tx *store.Tx, tw *store.Twin, p string, l *store.Link, changed []string, now time.Time) error {
+	ev := replica.Event{
+		V: replica.Version, ID: newID(), Twin: tw.ID, Origin: n.self.String(),
+		SourceKey: tw.LocalKey, Sent: now.UnixNano(), Replica: l.Agreed.Clone(),
+	}
+	var seq uint64
+	var err error
+	if isNetLink(p) {
+		seq, err = n.appendNet(tx, p, l, &ev)
+	} else {
+		seq, err = tx.Append(p, &ev)
+	}
+	if err != nil {
+		return err
+	}
+	return tx.AddHistory(tw, store.Record{Time: now, Dir: "out", Peer: p, Seq: seq, EventID: ev.ID, What: "queued", Fields: changed, LocalKey: tw.LocalKey})
+}
+
+// linkOutcome is what a link's trigger and outgoing rules make of an issue.
+type linkOutcome struct {
+	match bool
+	out   replica.Replica
+	skip  bool
+	err   error
+}
+
+// heldBy lists the twin's links other than p, among links (whose outcomes
+// are outs), with what they agreed and hold: the sources of the clocks that
+// stamp passes on.
+func heldBy(tw *store.Twin, p string, links []string, outs []linkOutcome) []held {
+	var hs []held
+	for j, q := range links {
+		l := tw.Links[q]
+		if q == p || l == nil || l.Unsynced || outs[j].err != nil || outs[j].skip {
+			continue
+		}
+		hs = append(hs, held{agreed: l.Agreed, baseline: l.Baseline, out: outs[j].out})
+	}
+	return hs
 }
 
 // transient reports whether an error is worth retrying as it is.
@@ -353,7 +400,7 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 	switch {
 	case ev.Op == replica.OpUnsync:
 		ack.Result = replica.ResultApplied
-		return ack, n.finish(ctx, src, seq, ev, ack, func(tw *store.Twin) { tw.Link(pid).Unsynced = true }, nil, "unsynced")
+		return ack, n.finish(ctx, src, seq, ev, ack, func(_ *store.Tx, tw *store.Twin) error { tw.Link(pid).Unsynced = true; return nil }, nil, "unsynced")
 	case ev.Op == replica.OpLink:
 		if err := n.checkLink(ev, tw); err != nil {
 			ack.Result, ack.Error = replica.ResultFailed, err.Error()
@@ -376,7 +423,15 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 	}
 	previous := l.Agreed
 	merged, ch := replica.Merge(l.Agreed, n.ownershipOf(pid).filter(ev.Replica))
+	// kept: fields where the issue keeps a newer value that came by another
+	// link (or was edited here) than the one this event brings.
+	var kept []string
+	var newer map[string]replica.Clock
+	if tw.LocalKey != "" && ev.Op != replica.OpLink {
+		newer, kept = keepNewer(tw, pid, &merged, ch)
+	}
 	var issue adapters.Issue
+	var before *replica.Replica // the peer's view of the issue before the change
 	full := false
 	skipped := ""
 	var attach []adapters.Attachment // the files the rules attach (attach.go)
@@ -442,6 +497,16 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 		full = true
 	default:
 		if issue, err = n.tracker.Get(ctx, tw.LocalKey); err == nil {
+			// What the issue is to this peer before the change: what the
+			// change alters is told apart from local edits not shared yet.
+			if b, skip, err := n.outgoingLink(pid, issue); err == nil && !skip {
+				before = &b
+			}
+			if len(newer) > 0 && before != nil {
+				var k []string
+				ch, k = keepFields(*before, &merged, ch, newer)
+				kept = append(kept, k...)
+			}
 			issue, err = apply(&issue, ch, false)
 		}
 	}
@@ -451,12 +516,13 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 	if err == nil && skipped != "" && issue.Key == "" {
 		// The rules skip a twin not created here: acknowledge, keep nothing.
 		ack.Result, ack.Error = replica.ResultSkipped, skipped
-		return ack, n.finish(ctx, src, seq, ev, ack, func(tw *store.Twin) {
+		return ack, n.finish(ctx, src, seq, ev, ack, func(_ *store.Tx, tw *store.Twin) error {
 			l := tw.Link(pid)
 			l.Agreed = merged
 			if src.net() {
 				l.SetKey(ev.Origin, ev.SourceKey)
 			}
+			return nil
 		}, ch.Fields, "skipped")
 	}
 	if err != nil {
@@ -479,7 +545,7 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 		n.log.Warn("outgoing rules failed after applying an incoming change", "peer", pid, "key", issue.Key, "err", oerr)
 		out = tw.Link(pid).Baseline
 	}
-	return ack, n.finish(ctx, src, seq, ev, ack, func(tw *store.Twin) {
+	err = n.finish(ctx, src, seq, ev, ack, func(tx *store.Tx, tw *store.Twin) error {
 		tw.LocalKey = issue.Key
 		l := tw.Link(pid)
 		l.Unsynced = false
@@ -494,10 +560,19 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 			// An issue that arrived from the peer (or that it linked)
 			// keeps syncing back with it, whatever this side's trigger says.
 			l.Baseline, l.Manual = out, true
-		} else {
-			rebase(&l.Baseline, out, ch)
+			return nil
 		}
+		rebase(&l.Baseline, before, out, replica.Changes{Fields: append(slices.Clone(ch.Fields), kept...), Comments: ch.Comments, Attachments: ch.Attachments})
+		if len(kept) == 0 {
+			return nil
+		}
+		// The peer sent older values than the issue holds: tell it.
+		return n.queueEvent(tx, tw, pid, l, kept, time.Now())
 	}, ch.Fields, "")
+	if err == nil && len(kept) > 0 {
+		n.wakeLink(pid)
+	}
+	return ack, err
 }
 
 // checkLink refuses a link request for an issue that does not exist here or
@@ -533,7 +608,7 @@ func allChanges(r replica.Replica) replica.Changes {
 // twin as stored at commit time, so that concurrent ack bookkeeping is
 // kept), the history line, the ack to answer retransmissions with, and the
 // removal from the incoming log.
-func (n *Node) finish(ctx context.Context, src *source, seq uint64, ev replica.Event, ack replica.Ack, update func(*store.Twin), fields []string, what string) error {
+func (n *Node) finish(ctx context.Context, src *source, seq uint64, ev replica.Event, ack replica.Ack, update func(*store.Tx, *store.Twin) error, fields []string, what string) error {
 	pid := src.key
 	return n.store.Update(ctx, func(tx *store.Tx) error {
 		tw, err := tx.GetTwin(ev.Twin)
@@ -544,7 +619,9 @@ func (n *Node) finish(ctx context.Context, src *source, seq uint64, ev replica.E
 			return err
 		}
 		if update != nil {
-			update(tw)
+			if err := update(tx, tw); err != nil {
+				return err
+			}
 		}
 		if b, err := tx.GetBlocked(ev.Twin); err == nil && !b.Remote && !b.Outgoing && b.Peer == pid {
 			tx.Unblock(ev.Twin)

@@ -35,6 +35,7 @@ func (s *syncBuffer) String() string {
 
 type testNode struct {
 	*Node
+	label  string
 	logs   *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
@@ -65,7 +66,7 @@ func startNode(t *testing.T, name string, opts Options) *testNode {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tn := &testNode{Node: n, logs: logs, cancel: cancel, done: make(chan error, 1)}
+	tn := &testNode{Node: n, label: name, logs: logs, cancel: cancel, done: make(chan error, 1)}
 	go func() { tn.done <- n.Run(ctx) }()
 	waitFor(t, 10*time.Second, name+" runs", func() bool { return n.hostOrNil() != nil })
 	t.Cleanup(func() {

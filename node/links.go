@@ -8,19 +8,122 @@ import (
 	"slices"
 
 	"github.com/issuemesh/issuemesh/replica"
+	"github.com/issuemesh/issuemesh/store"
 )
 
-// stamp brings link state up to date with a new outgoing replica: every field
-// and comment whose value differs from the baseline gets a fresh clock in the
-// agreed replica. A list field is a set (see replica.Value): only the
-// elements added or removed since the baseline get a fresh clock, so that
+// held is another link of the same twin as a share pass sees it: what the
+// two sides agreed, the baseline, and what the outgoing rules make of the
+// issue now. A value is held from that link when the three are equal: the
+// issue shows the agreed value, whose clock is then the clock of what the
+// issue holds.
+type held struct {
+	agreed, baseline, out replica.Replica
+}
+
+// heldField returns the newest clock with which another link holds field
+// name (zero if none does).
+func heldField(others []held, name string) replica.Clock {
+	var best replica.Clock
+	for _, o := range others {
+		a, ok := o.agreed.Fields[name]
+		if ok && reflected(o, name) && best.Less(a.Clock) {
+			best = a.Clock
+		}
+	}
+	return best
+}
+
+// reflected reports whether the other link's agreed value of field name is
+// what the issue shows it.
+func reflected(o held, name string) bool {
+	a, ok1 := o.agreed.Fields[name]
+	b, ok2 := o.baseline.Fields[name]
+	v, ok3 := o.out.Fields[name]
+	return ok1 && ok2 && ok3 && sameAsSet(a, b) && sameAsSet(b, v)
+}
+
+// heldElem returns the newest clock with which another link holds element e
+// of list field name as present (del false) or removed (del true).
+func heldElem(others []held, name, e string, del bool) replica.Clock {
+	var best replica.Clock
+	for _, o := range others {
+		if !reflected(o, name) {
+			continue
+		}
+		a := o.agreed.Fields[name]
+		c, ok := elemState(a, e, del)
+		if ok && best.Less(c) {
+			best = c
+		}
+	}
+	return best
+}
+
+// elemState returns the clock of element e of a list field if the field has
+// it in that state (removed or present).
+func elemState(v replica.Value, e string, del bool) (replica.Clock, bool) {
+	if len(v.E) > 0 {
+		el, ok := v.E[e]
+		return el.Clock, ok && el.Del == del
+	}
+	if !del && slices.Contains(v.L, e) {
+		return v.Clock, true // a plain list: present as of its clock
+	}
+	return replica.Clock{}, false
+}
+
+// heldComment returns the newest clock with which another link holds the
+// comment as it is.
+func heldComment(others []held, c replica.Comment) replica.Clock {
+	var best replica.Clock
+	for _, o := range others {
+		a, ok1 := o.agreed.Comment(c.ID)
+		b, ok2 := o.baseline.Comment(c.ID)
+		v, ok3 := o.out.Comment(c.ID)
+		if ok1 && ok2 && ok3 && a.Body == c.Body && b.Body == c.Body && v.Body == c.Body && best.Less(a.Clock) {
+			best = a.Clock
+		}
+	}
+	return best
+}
+
+// sameAsSet compares two values ignoring clocks and the order of lists.
+func sameAsSet(a, b replica.Value) bool {
+	if a.S != b.S || len(a.L) != len(b.L) {
+		return false
+	}
+	if slices.Equal(a.L, b.L) {
+		return true
+	}
+	return slices.Equal(sortedCopy(a.L), sortedCopy(b.L))
+}
+
+// stamp brings link state up to date with a new outgoing replica: every
+// field and comment whose value differs from the baseline gets a clock in
+// the agreed replica. A list field is a set (see replica.Value): only the
+// elements added or removed since the baseline get a clock, so that
 // concurrent edits of other elements elsewhere survive. It returns the names
 // of what changed.
-func stamp(agreed *replica.Replica, baseline, out replica.Replica, now func() replica.Clock) []string {
+//
+// The clock is the edit's own: where another link of the twin holds the
+// value (it came from there, by sync), its clock travels on, so that a node
+// passing a change between its peers never makes an old value look new (a
+// full mesh then converges, DESIGN 5.5); a local edit gets now(). A held
+// clock is used only where it is newer than the link's agreed one, so the
+// link itself always takes the value.
+func stamp(agreed *replica.Replica, baseline, out replica.Replica, now func() replica.Clock, others []held) []string {
+	clockFor := func(heldAt, cur replica.Clock) replica.Clock {
+		if cur.Less(heldAt) {
+			return heldAt
+		}
+		return now()
+	}
 	var changed []string
 	for name, v := range out.Fields {
 		if isList(name, v, baseline, *agreed) {
-			if stampSet(agreed, name, baseline, v, now) {
+			if stampSet(agreed, name, baseline, v, func(e string, del bool, cur replica.Clock) replica.Clock {
+				return clockFor(heldElem(others, name, e, del), cur)
+			}) {
 				changed = append(changed, name)
 			}
 			continue
@@ -29,11 +132,12 @@ func stamp(agreed *replica.Replica, baseline, out replica.Replica, now func() re
 		if ok && old.S == v.S && slices.Equal(old.L, v.L) {
 			continue
 		}
-		if cur, ok := agreed.Fields[name]; ok && cur.S == v.S && slices.Equal(cur.L, v.L) {
+		cur, ok := agreed.Fields[name]
+		if ok && cur.S == v.S && slices.Equal(cur.L, v.L) {
 			// Already the agreed value (e.g. set by sync): nothing to tell.
 			continue
 		}
-		v.Clock = now()
+		v.Clock = clockFor(heldField(others, name), cur.Clock)
 		agreed.Set(name, v)
 		changed = append(changed, name)
 	}
@@ -41,10 +145,11 @@ func stamp(agreed *replica.Replica, baseline, out replica.Replica, now func() re
 		if old, ok := baseline.Comment(c.ID); ok && old.Body == c.Body {
 			continue
 		}
-		if cur, ok := agreed.Comment(c.ID); ok && cur.Body == c.Body {
+		cur, ok := agreed.Comment(c.ID)
+		if ok && cur.Body == c.Body {
 			continue
 		}
-		c.Clock = now()
+		c.Clock = clockFor(heldComment(others, c), cur.Clock)
 		setComment(agreed, c)
 		changed = append(changed, "comment:"+c.ID)
 	}
@@ -65,10 +170,11 @@ func isList(name string, v replica.Value, baseline, agreed replica.Replica) bool
 
 // stampSet records in the agreed set of a list field the elements that the
 // outgoing list v adds or removes compared with the baseline (or, where the
-// baseline lacks the field, with the agreed list), each with a fresh clock.
-// An element already as the agreed set has it is left alone. It reports
-// whether anything changed.
-func stampSet(agreed *replica.Replica, name string, baseline replica.Replica, v replica.Value, now func() replica.Clock) bool {
+// baseline lacks the field, with the agreed list), each with the clock
+// clockOf gives it (from the element's current clock). An element already
+// as the agreed set has it is left alone. It reports whether anything
+// changed.
+func stampSet(agreed *replica.Replica, name string, baseline replica.Replica, v replica.Value, clockOf func(e string, del bool, cur replica.Clock) replica.Clock) bool {
 	cur := agreed.Fields[name]
 	oldL := cur.L
 	if old, ok := baseline.Fields[name]; ok {
@@ -84,15 +190,17 @@ func stampSet(agreed *replica.Replica, name string, baseline replica.Replica, v 
 			elems[e] = replica.Elem{Clock: cur.Clock}
 		}
 	}
-	var clock replica.Clock
+	var newest replica.Clock
 	touch := func(e string, del bool) {
-		if el, ok := elems[e]; (ok && el.Del == del) || (!ok && del) {
+		el, ok := elems[e]
+		if (ok && el.Del == del) || (!ok && del) {
 			return // already so
 		}
-		if clock.IsZero() {
-			clock = now()
+		c := clockOf(e, del, el.Clock)
+		elems[e] = replica.Elem{Del: del, Clock: c}
+		if newest.Less(c) {
+			newest = c
 		}
-		elems[e] = replica.Elem{Del: del, Clock: clock}
 	}
 	newSet := make(map[string]bool, len(v.L))
 	for _, e := range v.L {
@@ -110,21 +218,30 @@ func stampSet(agreed *replica.Replica, name string, baseline replica.Replica, v 
 			touch(e, false)
 		}
 	}
-	if clock.IsZero() {
+	if newest.IsZero() {
 		return false
 	}
+	if newest.Less(cur.Clock) {
+		newest = cur.Clock
+	}
+	agreed.Set(name, replica.Value{S: v.S, L: presentElems(elems), E: elems, Clock: newest})
+	return true
+}
+
+// presentElems lists the elements of a set that are present, sorted (nil
+// for none).
+func presentElems(elems map[string]replica.Elem) []string {
 	l := make([]string, 0, len(elems))
 	for e, el := range elems {
 		if !el.Del {
 			l = append(l, e)
 		}
 	}
-	slices.Sort(l)
 	if len(l) == 0 {
-		l = nil
+		return nil
 	}
-	agreed.Set(name, replica.Value{S: v.S, L: l, E: elems, Clock: clock})
-	return true
+	slices.Sort(l)
+	return l
 }
 
 func setComment(r *replica.Replica, c replica.Comment) {
@@ -138,14 +255,36 @@ func setComment(r *replica.Replica, c replica.Comment) {
 }
 
 // rebase records in the baseline what the outgoing rules now make of the
-// issue, for the fields and comments that an incoming change touched, so
-// that the change is not sent back. Fields the incoming change did not touch
-// keep their old baseline, so a local edit made meanwhile is still sent.
-func rebase(baseline *replica.Replica, out replica.Replica, ch replica.Changes) {
+// issue (out), for the fields and comments that an incoming change touched,
+// so that the change is not sent back. Fields the incoming change did not
+// touch keep their old baseline, so a local edit made meanwhile is still
+// sent. Of a list field, only the elements the change added or removed
+// (those that differ between before, the outgoing replica of the issue
+// before the change, and out) are recorded: an element added or removed
+// here and not shared yet stays a difference to send. Without before
+// (nil), the whole list is recorded.
+func rebase(baseline *replica.Replica, before *replica.Replica, out replica.Replica, ch replica.Changes) {
 	for _, f := range ch.Fields {
-		if v, ok := out.Fields[f]; ok {
-			baseline.Set(f, v)
+		v, ok := out.Fields[f]
+		if !ok {
+			continue
 		}
+		b, okb := baseline.Fields[f]
+		if before != nil && okb && v.S == "" && (v.L != nil || b.L != nil) {
+			prev := before.Fields[f].L
+			l := slices.DeleteFunc(slices.Clone(b.L), func(e string) bool { return slices.Contains(prev, e) && !slices.Contains(v.L, e) })
+			for _, e := range v.L {
+				if !slices.Contains(prev, e) && !slices.Contains(l, e) {
+					l = append(l, e)
+				}
+			}
+			slices.Sort(l)
+			if len(l) == 0 {
+				l = nil
+			}
+			v = replica.Value{L: l}
+		}
+		baseline.Set(f, v)
 	}
 	for _, id := range ch.Comments {
 		if c, ok := out.Comment(id); ok {
@@ -159,4 +298,71 @@ func sortedCopy(s []string) []string {
 	c := slices.Clone(s)
 	slices.Sort(c)
 	return c
+}
+
+// keepNewer looks, for the fields an incoming event on link pid changes in
+// merged, at what the twin's other links agreed and the issue shows them
+// (agreed equal to the baseline). A list field (a set) takes in their
+// elements: those newer than merged's, and those it has not heard of, which
+// the issue holds. For a string field it returns the newest such clock
+// where it beats merged's: the issue keeps its value (see keepFields). kept
+// lists the list fields that took something in.
+//
+// Without this, a node that got a change from one peer and then an older
+// one from another (which had not heard of the first) would go back to the
+// older value.
+func keepNewer(tw *store.Twin, pid string, merged *replica.Replica, ch replica.Changes) (newer map[string]replica.Clock, kept []string) {
+	for _, name := range ch.Fields {
+		v := merged.Fields[name]
+		for q, l := range tw.Links {
+			if q == pid || l.Unsynced {
+				continue
+			}
+			a, ok := l.Agreed.Fields[name]
+			if b, okb := l.Baseline.Fields[name]; !ok || !okb || !sameAsSet(a, b) {
+				continue
+			}
+			if len(v.E) > 0 {
+				m, c := replica.Merge(replica.Replica{Fields: map[string]replica.Value{name: v}}, replica.Replica{Fields: map[string]replica.Value{name: a}})
+				if !c.Empty() || !maps.Equal(m.Fields[name].E, v.E) {
+					v = m.Fields[name]
+					merged.Set(name, v)
+					if !slices.Contains(kept, name) {
+						kept = append(kept, name)
+					}
+				}
+				continue
+			}
+			if v.Clock.Less(a.Clock) && newer[name].Less(a.Clock) {
+				if newer == nil {
+					newer = map[string]replica.Clock{}
+				}
+				newer[name] = a.Clock
+			}
+		}
+	}
+	return newer, kept
+}
+
+// keepFields keeps the issue's values of the string fields that a newer
+// clock holds (keepNewer): merged takes the value of cur (what the link's
+// outgoing rules make of the issue now), with that clock, and the field is
+// no longer a change to apply. It returns the changes left and the fields
+// kept.
+func keepFields(cur replica.Replica, merged *replica.Replica, ch replica.Changes, newer map[string]replica.Clock) (replica.Changes, []string) {
+	var kept []string
+	left := ch
+	left.Fields = nil
+	for _, name := range ch.Fields {
+		c, isNewer := newer[name]
+		v, ok := cur.Fields[name]
+		if !isNewer || !ok || len(v.E) > 0 || v.L != nil {
+			left.Fields = append(left.Fields, name)
+			continue
+		}
+		v.Clock = c
+		merged.Set(name, v)
+		kept = append(kept, name)
+	}
+	return left, kept
 }

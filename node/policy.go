@@ -205,7 +205,7 @@ func (n *Node) restoreOwned(ctx context.Context, r ownedRestore) {
 		if err != nil {
 			return err
 		}
-		rebase(&tw.Link(r.link).Baseline, out, ch)
+		rebase(&tw.Link(r.link).Baseline, nil, out, ch)
 		return tx.PutTwin(tw)
 	})
 	if err != nil {

@@ -405,6 +405,47 @@ func (s *Set) diff(before *adapters.Issue, ib *inIssue) (Result, error) {
 // issue's comments merged with the replica's by global ID. A comment the
 // issue has gets the replica's body; a new one is appended as the default
 // rule would add it. With ids, only those replica comments are merged.
+// mergeLabels is merge_labels(issue, replica, previous=None): the issue's
+// labels with the labels the replica's set added and removed since
+// previous (see applyDelta).
+func (s *Set) mergeLabels(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var issueV, replV, prevV starlark.Value
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "issue", &issueV, "replica", &replV, "previous?", &prevV); err != nil {
+		return nil, err
+	}
+	var labels starlark.Value
+	switch is := issueV.(type) {
+	case *inIssue:
+		labels = is.labels
+	case *issueView:
+		labels, _ = is.Attr("labels")
+	default:
+		return nil, fmt.Errorf("merge_labels: the first argument must be the issue, got %s", issueV.Type())
+	}
+	cur, err := stringList("merge_labels: issue.labels", labels)
+	if err != nil {
+		return nil, err
+	}
+	rv, ok := replV.(*replicaView)
+	if !ok {
+		return nil, fmt.Errorf("merge_labels: the second argument must be a received replica, got %s", replV.Type())
+	}
+	var prev []string
+	if prevV != nil && prevV != starlark.None {
+		pv, ok := prevV.(*replicaView)
+		if !ok {
+			return nil, fmt.Errorf("merge_labels: the third argument must be the previous replica or None, got %s", prevV.Type())
+		}
+		prev = pv.r.Fields[replica.FieldLabels].L
+	}
+	out := applyDelta(cur, prev, rv.r.Fields[replica.FieldLabels].L)
+	vals := make([]starlark.Value, len(out))
+	for i, l := range out {
+		vals[i] = starlark.String(l)
+	}
+	return starlark.NewList(vals), nil
+}
+
 func (s *Set) mergeComments(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var issueV, replV, idsV starlark.Value
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "issue", &issueV, "replica", &replV, "ids?", &idsV); err != nil {

@@ -39,7 +39,7 @@ if wanted("status"):
 if wanted("priority"):
     issue.priority = map_value(replica.priority, connection.priority_map_inverse)
 if wanted("labels"):
-    issue.labels = replica.labels
+    issue.labels = merge_labels(issue, replica, previous)
 issue.comments = merge_comments(issue, replica, None if first_sync else changed.comments)
 issue.attachments = merge_attachments(issue, replica, None if first_sync else changed.attachments)
 `
@@ -113,7 +113,7 @@ func (s *Set) defaultIncoming(in Incoming) Result {
 		is := s.incomingCreate(in.Replica)
 		return Result{Create: &is, Attach: s.incomingFiles(nil, in.Replica, nil)}
 	}
-	return Result{Patch: s.incomingPatch(*in.Issue, in.Replica, in.Changed), Attach: s.incomingFiles(in.Issue, in.Replica, in.Changed.Attachments)}
+	return Result{Patch: s.incomingPatch(*in.Issue, in.Replica, in.Previous, in.Changed), Attach: s.incomingFiles(in.Issue, in.Replica, in.Changed.Attachments)}
 }
 
 // incomingCreate is the default incoming rule for a twin this node does not
@@ -136,14 +136,17 @@ func (s *Set) incomingCreate(merged replica.Replica) adapters.Issue {
 
 // incomingPatch is the default incoming rule for an existing issue: the
 // fields and comments that the merge changed and that differ from the issue.
-func (s *Set) incomingPatch(cur adapters.Issue, merged replica.Replica, ch replica.Changes) adapters.Patch {
+func (s *Set) incomingPatch(cur adapters.Issue, merged replica.Replica, previous *replica.Replica, ch replica.Changes) adapters.Patch {
 	var p adapters.Patch
 	for _, f := range ch.Fields {
 		v := merged.Fields[f]
 		switch f {
 		case replica.FieldLabels:
-			if !slices.Equal(sortedCopy(cur.Labels), sortedCopy(v.L)) {
-				l := slices.Clone(v.L)
+			var prev []string
+			if previous != nil {
+				prev = previous.Fields[f].L
+			}
+			if l := applyDelta(cur.Labels, prev, v.L); !slices.Equal(sortedCopy(cur.Labels), sortedCopy(l)) {
 				p.Labels = &l
 			}
 		default:
@@ -179,6 +182,28 @@ func (s *Set) incomingPatch(cur adapters.Issue, merged replica.Replica, ch repli
 		p.AddComments = append(p.AddComments, incomingComment(s.peerName, c))
 	}
 	return p
+}
+
+// applyDelta applies to the issue's labels what the merge changed in the
+// set: the labels added since prev are added, those removed are removed,
+// and the others stay as the issue has them (a label added here or by
+// another peer and not yet known to this one is kept).
+func applyDelta(cur, prev, next []string) []string {
+	out := make([]string, 0, len(cur)+len(next))
+	for _, l := range cur {
+		if slices.Contains(next, l) || !slices.Contains(prev, l) {
+			out = append(out, l)
+		}
+	}
+	for _, l := range next {
+		if !slices.Contains(prev, l) && !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 func findComment(self string, cs []adapters.Comment, syncID string) (adapters.Comment, bool) {

@@ -47,11 +47,11 @@ func TestDefaultIncomingMatchesNode(t *testing.T) {
 	for name, c := range incomingCases() {
 		t.Run(name, func(t *testing.T) {
 			cur := c.cur
-			res, err := s.Incoming(Incoming{Replica: c.merged, Changed: c.ch, Issue: &cur})
+			res, err := s.Incoming(Incoming{Replica: c.merged, Changed: c.ch, Issue: &cur, Previous: c.previous()})
 			if err != nil || res.Skip || res.Create != nil {
 				t.Fatalf("Incoming: %+v, %v", res, err)
 			}
-			want := oracleIncomingPatch(testSelf, testPeerName, c.cur, c.merged, c.ch)
+			want := oracleIncomingPatch(testSelf, testPeerName, c.cur, c.merged, *c.previous(), c.ch)
 			if !reflect.DeepEqual(res.Patch, want) {
 				t.Errorf("got\n%s\nwant\n%s", jsonOf(t, res.Patch), jsonOf(t, want))
 			}
@@ -106,7 +106,7 @@ func TestDefaultScriptsMatchDefaults(t *testing.T) {
 			for name, c := range incomingCases() {
 				t.Run("patch "+name, func(t *testing.T) {
 					cur := c.cur
-					in := Incoming{Replica: c.merged, Changed: c.ch, Issue: &cur, Previous: &replica.Replica{}}
+					in := Incoming{Replica: c.merged, Changed: c.ch, Issue: &cur, Previous: c.previous()}
 					want, err := def.Incoming(in)
 					if err != nil {
 						t.Fatal(err)

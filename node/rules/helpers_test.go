@@ -109,36 +109,57 @@ func allChanges(r replica.Replica) replica.Changes {
 	return ch
 }
 
-// incomingCase is a received change of an existing issue.
+// incomingCase is a received change of an existing issue. The previous
+// replica (Incoming.Previous) holds the issue's labels unless prev says
+// otherwise.
 type incomingCase struct {
 	cur    adapters.Issue
 	merged replica.Replica
 	ch     replica.Changes
+	prev   []string
+}
+
+// previous is the replica agreed before the case's change.
+func (c incomingCase) previous() *replica.Replica {
+	l := c.prev
+	if l == nil {
+		l = c.cur.Labels
+	}
+	var r replica.Replica
+	r.Set(replica.FieldLabels, replica.Value{L: slices.Clone(l)})
+	return &r
 }
 
 func incomingCases() map[string]incomingCase {
 	m := mergedReplica()
+	withLabel := fullIssue()
+	withLabel.Labels = append(withLabel.Labels, "local")
 	return map[string]incomingCase{
-		"everything changed": {fullIssue(), m, allChanges(m)},
-		"nothing changed":    {fullIssue(), m, replica.Changes{}},
-		"summary only":       {fullIssue(), m, replica.Changes{Fields: []string{"summary"}}},
+		"label of the issue's own kept": {withLabel, func() replica.Replica {
+			r := m.Clone()
+			r.Set("labels", list("sync", "new"))
+			return r
+		}(), replica.Changes{Fields: []string{"labels"}}, fullIssue().Labels},
+		"everything changed": {fullIssue(), m, allChanges(m), nil},
+		"nothing changed":    {fullIssue(), m, replica.Changes{}, nil},
+		"summary only":       {fullIssue(), m, replica.Changes{Fields: []string{"summary"}}, nil},
 		"equal values": {fullIssue(), m, replica.Changes{
-			Fields: []string{"description", "labels", "priority"}, Comments: []string{testSelf + "/1"}}},
+			Fields: []string{"description", "labels", "priority"}, Comments: []string{testSelf + "/1"}}, nil},
 		"labels differ": {fullIssue(), func() replica.Replica {
 			r := m.Clone()
 			r.Set("labels", list("a", "z"))
 			return r
-		}(), replica.Changes{Fields: []string{"labels"}}},
+		}(), replica.Changes{Fields: []string{"labels"}}, nil},
 		"labels cleared": {fullIssue(), func() replica.Replica {
 			r := m.Clone()
 			r.Set("labels", replica.Value{Clock: clk(9)})
 			return r
-		}(), replica.Changes{Fields: []string{"labels"}}},
-		"custom field only": {fullIssue(), m, replica.Changes{Fields: []string{"customer"}}},
+		}(), replica.Changes{Fields: []string{"labels"}}, nil},
+		"custom field only": {fullIssue(), m, replica.Changes{Fields: []string{"customer"}}, nil},
 		"comments only": {fullIssue(), m, replica.Changes{Comments: []string{
-			testPeer + "/10", testPeer + "/11", testPeer + "/9", testSelf + "/3"}}},
-		"changed comment not in replica": {fullIssue(), m, replica.Changes{Comments: []string{"gone/1"}}},
-		"empty issue":                    {adapters.Issue{Key: "LOCAL-1"}, m, allChanges(m)},
+			testPeer + "/10", testPeer + "/11", testPeer + "/9", testSelf + "/3"}}, nil},
+		"changed comment not in replica": {fullIssue(), m, replica.Changes{Comments: []string{"gone/1"}}, nil},
+		"empty issue":                    {adapters.Issue{Key: "LOCAL-1"}, m, allChanges(m), nil},
 	}
 }
 

@@ -72,14 +72,29 @@ func oracleIncomingCreate(self, peerName string, merged replica.Replica, twin st
 	return is
 }
 
-func oracleIncomingPatch(self, peerName string, cur adapters.Issue, merged replica.Replica, ch replica.Changes) adapters.Patch {
+func oracleIncomingPatch(self, peerName string, cur adapters.Issue, merged, previous replica.Replica, ch replica.Changes) adapters.Patch {
 	var p adapters.Patch
 	for _, f := range ch.Fields {
 		v := merged.Fields[f]
 		switch f {
 		case replica.FieldLabels:
-			if !slices.Equal(sortedCopy(cur.Labels), sortedCopy(v.L)) {
-				l := slices.Clone(v.L)
+			// The set's changes since previous, applied to the issue's labels.
+			removed := map[string]bool{}
+			for _, l := range previous.Fields[f].L {
+				removed[l] = !slices.Contains(v.L, l)
+			}
+			var l []string
+			for _, x := range cur.Labels {
+				if !removed[x] {
+					l = append(l, x)
+				}
+			}
+			for _, x := range v.L {
+				if _, had := removed[x]; !had && !slices.Contains(l, x) {
+					l = append(l, x)
+				}
+			}
+			if !slices.Equal(sortedCopy(cur.Labels), sortedCopy(l)) {
 				p.Labels = &l
 			}
 		default:

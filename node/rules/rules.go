@@ -56,7 +56,9 @@
 // issue (writable: a copy of the local issue, empty on the first sync),
 // first_sync, previous (the replica received before this one, or None),
 // changed (fields, comments and attachments: what the merge changed), connection, skip,
-// map_value, merge_comments(issue, replica, ids=None) and
+// map_value, merge_comments(issue, replica, ids=None),
+// merge_labels(issue, replica, previous=None) (the issue's labels with the
+// labels added to and removed from the replica's set since previous) and
 // merge_attachments(issue, replica, ids=None). first_sync is true
 // when the node has no issue for the twin yet (Incoming.Issue is nil).
 // A comment of the issue is one of issue.comments, one of replica.comments
@@ -224,7 +226,7 @@ const (
 // Names predeclared in each kind of rule file.
 var (
 	outgoingNames = []string{"issue", "replica", "connection", "skip", "map_value"}
-	incomingNames = []string{"issue", "replica", "first_sync", "previous", "changed", "connection", "skip", "map_value", "merge_comments", "merge_attachments"}
+	incomingNames = []string{"issue", "replica", "first_sync", "previous", "changed", "connection", "skip", "map_value", "merge_comments", "merge_labels", "merge_attachments"}
 )
 
 // fileOptions are the Starlark dialect of rule files.
@@ -300,6 +302,7 @@ func Compile(out, in *Source, o Options) (*Set, error) {
 		"skip":              starlark.NewBuiltin("skip", skipBuiltin),
 		"map_value":         starlark.NewBuiltin("map_value", mapValue),
 		"merge_comments":    starlark.NewBuiltin("merge_comments", s.mergeComments),
+		"merge_labels":      starlark.NewBuiltin("merge_labels", s.mergeLabels),
 		"merge_attachments": starlark.NewBuiltin("merge_attachments", s.mergeAttachments),
 	}
 	s.builtins.Freeze()
