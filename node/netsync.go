@@ -91,6 +91,64 @@ func (n *Node) netSyncAll() {
 	}
 }
 
+// netGap is an author's gap in a network: the complete mark when it was
+// seen, the newest sequence seen above it, and since when it is open.
+type netGap struct {
+	mark, seen uint64
+	since      time.Time
+}
+
+// netSyncGap notes that gossip delivered events of author up to seq while
+// its complete mark is below (an earlier one is missing). Gossip delivers
+// out of order (a message takes several paths, and a publisher validates
+// its messages concurrently), so the author is asked only if a gap stays
+// open for netGapWait.
+func (n *Node) netSyncGap(ns *netState, author peer.ID, mark, seen uint64) {
+	key := ns.id + "/" + author.String()
+	n.nets.mu.Lock()
+	defer n.nets.mu.Unlock()
+	if n.nets.ctx == nil || n.nets.ctx.Err() != nil {
+		return
+	}
+	if g := n.nets.gaps[key]; g != nil {
+		if g.seen <= mark { // that gap is closed: this is a new one
+			g.mark, g.since = mark, time.Now()
+		}
+		g.seen = max(g.seen, seen)
+		return
+	}
+	n.nets.gaps[key] = &netGap{mark: mark, seen: seen, since: time.Now()}
+	ctx := n.nets.ctx
+	var check func()
+	check = func() {
+		if ctx.Err() != nil {
+			return
+		}
+		var mark uint64
+		err := n.store.View(func(tx *store.Tx) (err error) { mark, err = tx.NetMark(ns.id, author.String()); return })
+		n.nets.mu.Lock()
+		g := n.nets.gaps[key]
+		switch {
+		case err == nil && mark >= g.seen: // filled by gossip
+			delete(n.nets.gaps, key)
+			n.nets.mu.Unlock()
+			return
+		case err == nil && mark > g.mark: // moved: give the rest its time
+			g.mark, g.since = mark, time.Now()
+		}
+		if wait := netGapWait - time.Since(g.since); wait > 0 {
+			n.nets.mu.Unlock()
+			time.AfterFunc(wait, check)
+			return
+		}
+		delete(n.nets.gaps, key)
+		n.nets.mu.Unlock()
+		n.log.Debug("an author's event is still missing; asking the author", "network", ns.name, "author", author, "complete_to", mark, "seen", g.seen)
+		n.netSyncLater(ns, author)
+	}
+	time.AfterFunc(netGapWait, check)
+}
+
 // netSyncLater runs a catch-up with id in the background, at most one per
 // network and member at a time; one asked for while another runs runs
 // right after it (the member may have written more meanwhile).

@@ -85,6 +85,10 @@ const (
 	netIngestBatch = 256
 	// netSyncSettle is when a member that joined the topic is asked again.
 	netSyncSettle = 2 * time.Second
+	// netGapWait is how long an author's missing event may take to arrive
+	// by gossip (messages take several paths and overtake each other)
+	// before the author is asked for it.
+	netGapWait = time.Second
 	// maxSnapshotAddrs bounds the addresses per member given to a new member.
 	maxSnapshotAddrs = 8
 )
@@ -100,6 +104,7 @@ type netRegistry struct {
 	running map[string]*netState // by network ID
 	allowed map[peer.ID]bool     // peers allowlisted for being members
 	syncing map[string]bool      // catch-ups in flight by network ID + "/" + peer; true: run again
+	gaps    map[string]*netGap   // gaps waiting by network ID + "/" + author
 }
 
 // netState is one running network.
@@ -315,6 +320,7 @@ func (n *Node) runNetworks(ctx context.Context, h host.Host) error {
 	n.nets.running = map[string]*netState{}
 	n.nets.allowed = map[peer.ID]bool{}
 	n.nets.syncing = map[string]bool{}
+	n.nets.gaps = map[string]*netGap{}
 	n.nets.mu.Unlock()
 	p2p.Handle(h, n.allow, p2p.ProtoNetSync, n.log, n.handleNetSync)
 
@@ -391,7 +397,7 @@ func (n *Node) startNet(rec *store.Network) error {
 		_ = n.nets.ps.UnregisterTopicValidator(topic)
 		return fmt.Errorf("network %s: join topic %s: %w", rec.Name, topic, err)
 	}
-	sub, err := t.Subscribe()
+	sub, err := t.Subscribe(pubsub.WithBufferSize(p2p.QueueSize))
 	if err != nil {
 		_ = t.Close()
 		_ = n.nets.ps.UnregisterTopicValidator(topic)
@@ -632,7 +638,8 @@ func (n *Node) netIngest(ctx context.Context, ns *netState, items []netItem, cat
 	var rec *store.Network
 	members, queued := false, false
 	took := map[string]bool{}
-	gaps := map[string]bool{} // authors of which an earlier event is missing
+	type gap struct{ mark, seen uint64 }
+	gaps := map[string]gap{} // authors of which an earlier event is missing
 	err := n.store.Update(ctx, func(tx *store.Tx) error {
 		members, queued = false, false
 		clear(took)
@@ -705,7 +712,11 @@ func (n *Node) netIngest(ctx context.Context, ns *netState, items []netItem, cat
 			if err != nil {
 				return err
 			}
-			gaps[ev.Origin] = mark < ev.Seq
+			if mark < ev.Seq {
+				gaps[ev.Origin] = gap{mark, max(gaps[ev.Origin].seen, ev.Seq)}
+			} else {
+				delete(gaps, ev.Origin)
+			}
 			took[ev.Origin] = true
 		}
 		if members {
@@ -731,10 +742,9 @@ func (n *Node) netIngest(ctx context.Context, ns *netState, items []netItem, cat
 		kick(ns.wakeApply)
 	}
 	if !catchUp {
-		// Gossip lost an earlier event of the author: ask the author.
-		for author, gap := range gaps {
-			if id, err := peer.Decode(author); err == nil && gap {
-				n.netSyncLater(ns, id)
+		for author, g := range gaps {
+			if id, err := peer.Decode(author); err == nil {
+				n.netSyncGap(ns, id, g.mark, g.seen)
 			}
 		}
 	}

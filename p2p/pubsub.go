@@ -20,6 +20,10 @@ const ProtoNetSync protocol.ID = "/issuemesh/netsync/1.0.0"
 // NetTopic is the gossipsub topic of the network with that name (DESIGN 4).
 func NetTopic(name string) string { return "/issuemesh/net/" + name + "/1" }
 
+// QueueSize is the gossipsub queues' length (outgoing per peer, validation,
+// and a subscription's buffer: use it with pubsub.WithBufferSize).
+const QueueSize = 4096
+
 // MaxPubSubMessage bounds one gossipsub message: a sync event frame
 // (replica.DefaultMaxFrame) with room for the envelope.
 const MaxPubSubMessage = 4<<20 + 64<<10
@@ -40,6 +44,11 @@ func NewPubSub(ctx context.Context, h host.Host, a *Allowlist, log *slog.Logger)
 		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerFilter(func(id peer.ID, _ string) bool { return a.Has(id) }),
 		pubsub.WithMaxMessageSize(MaxPubSubMessage),
+		// Bursts (a bulk edit, a member's first share) must not be
+		// dropped for full queues: 32 by default, which loses events at a
+		// few hundred per second (catch-up repairs it, seconds later).
+		pubsub.WithPeerOutboundQueueSize(QueueSize),
+		pubsub.WithValidateQueueSize(QueueSize),
 		pubsub.WithLogger(slog.New(minLevel{orDiscard(log).Handler(), slog.LevelInfo})),
 	)
 	if err != nil {
