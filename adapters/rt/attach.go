@@ -61,12 +61,17 @@ type wireFile struct {
 	Creator       *obj       `json:"Creator"`
 }
 
-// ticketFiles lists the ticket's files; text maps each transaction to its
-// text part (see get3), where the markers of a synced file are.
-func (t *Tracker) ticketFiles(ctx context.Context, id int, text map[string]string) ([]adapters.Attachment, error) {
+// ticketFiles lists the ticket's files, then loads the texts (see get3):
+// each transaction's text part, where the markers of a synced file are.
+// In that order, a file added between the two reads has its text.
+func (t *Tracker) ticketFiles(ctx context.Context, id int, loadText func() (map[string]string, error)) ([]adapters.Attachment, error) {
 	files, err := all[wireFile](ctx, t, fmt.Sprintf("/ticket/%d/attachments", id),
 		url.Values{"fields": {"TransactionId,ContentType,Filename,ContentLength,Created,Creator"}},
 		[]map[string]string{{"field": "Filename", "operator": "!=", "value": ""}})
+	if err != nil {
+		return nil, err
+	}
+	text, err := loadText()
 	if err != nil {
 		return nil, err
 	}

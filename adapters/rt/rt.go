@@ -543,25 +543,31 @@ func (t *Tracker) get3(ctx context.Context, id int) (adapters.Issue, *wireTicket
 	if err != nil {
 		return adapters.Issue{}, nil, err
 	}
-	atts, err := all[wireAttachment](ctx, t, fmt.Sprintf("/ticket/%d/attachments", id),
-		url.Values{"fields": {"TransactionId,ContentType,Content,Filename"}},
-		[]map[string]string{{"field": "ContentType", "operator": "LIKE", "value": "text/"}})
-	if err != nil {
-		return adapters.Issue{}, nil, err
-	}
+	// The texts are read after the history and the files: a transaction
+	// or file listed then has its text already (they are written
+	// together), whatever is added meanwhile.
 	text := map[string]string{} // transaction -> its text part (text/plain preferred)
-	for _, a := range atts {
-		if a.Filename != "" {
-			continue
+	loadText := func() (map[string]string, error) {
+		atts, err := all[wireAttachment](ctx, t, fmt.Sprintf("/ticket/%d/attachments", id),
+			url.Values{"fields": {"TransactionId,ContentType,Content,Filename"}},
+			[]map[string]string{{"field": "ContentType", "operator": "LIKE", "value": "text/"}})
+		if err != nil {
+			return nil, err
 		}
-		tid := string(a.TransactionID)
-		_, have := text[tid]
-		if !have || strings.HasPrefix(a.ContentType, "text/plain") && !strings.HasPrefix(text[tid+"\x00type"], "text/plain") {
-			text[tid] = a.Content
-			text[tid+"\x00type"] = a.ContentType
+		for _, a := range atts {
+			if a.Filename != "" {
+				continue
+			}
+			tid := string(a.TransactionID)
+			_, have := text[tid]
+			if !have || strings.HasPrefix(a.ContentType, "text/plain") && !strings.HasPrefix(text[tid+"\x00type"], "text/plain") {
+				text[tid] = a.Content
+				text[tid+"\x00type"] = a.ContentType
+			}
 		}
+		return text, nil
 	}
-	if is.Attachments, err = t.ticketFiles(ctx, id, text); err != nil {
+	if is.Attachments, err = t.ticketFiles(ctx, id, loadText); err != nil {
 		return adapters.Issue{}, nil, err
 	}
 	byID := map[string]int{} // comment ID -> index in is.Comments

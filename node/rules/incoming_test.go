@@ -174,6 +174,9 @@ func TestIncomingIssue(t *testing.T) {
 			adapters.Patch{AddComments: []adapters.Comment{incomingComment(testPeerName, pc[2])}}},
 		{"merge_comments is idempotent", "issue.comments = merge_comments(issue, replica, ['12D3Peer/10', '12D3Peer/9'])\nissue.comments = merge_comments(issue, replica, ['12D3Peer/10', '12D3Peer/9'])\n",
 			adapters.Patch{EditComments: []adapters.Comment{{ID: "2", Body: "From the peer, edited"}}, AddComments: []adapters.Comment{incomingComment(testPeerName, pc[2])}}},
+		{"merge_labels: nothing changed since previous", "issue.labels = merge_labels(issue, replica, previous)\n", adapters.Patch{}},
+		{"merge_labels keeps the issue's own labels", "issue.labels.append('mine')\nissue.labels = merge_labels(issue, replica, previous)\n",
+			adapters.Patch{Labels: &[]string{"sync", "hardware", "b", "mine"}}},
 		{"merge_comments over dict comments", "issue.comments = [{'sync_id': '12D3Peer/9', 'id': '2', 'body': 'old'}]\nissue.comments = merge_comments(issue, replica, ['12D3Peer/9'])\n",
 			adapters.Patch{EditComments: []adapters.Comment{{ID: "2", Body: "From the peer, edited"}}}},
 	}
@@ -240,6 +243,9 @@ func TestIncomingErrors(t *testing.T) {
 		{"merge_comments wants the issue", "merge_comments('x', replica)\n", []string{"in.star:1:15: merge_comments: the first argument must be the issue, got string"}},
 		{"merge_comments wants a replica", "merge_comments(issue, {})\n", []string{"merge_comments: the second argument must be a received replica, got dict"}},
 		{"merge_comments ids", "merge_comments(issue, replica, 'x')\n", []string{"merge_comments: ids must be a list of strings, got string"}},
+		{"merge_labels wants the issue", "merge_labels(1, replica)\n", []string{"merge_labels: the first argument must be the issue, got int"}},
+		{"merge_labels wants a replica", "merge_labels(issue, [])\n", []string{"merge_labels: the second argument must be a received replica, got list"}},
+		{"merge_labels wants a previous replica", "merge_labels(issue, replica, 'x')\n", []string{"merge_labels: the third argument must be the previous replica or None, got string"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
