@@ -823,23 +823,38 @@ func (n *Node) applyNet(ctx context.Context, ns *netState) error {
 	if err := n.store.View(func(tx *store.Tx) (err error) { srcs, err = tx.InSources(ns.link + "/"); return }); err != nil {
 		return err
 	}
+	// Authors are applied side by side: their events of one twin meet at
+	// the twin's lock, and merging does not depend on their order.
 	twins := map[string]bool{}
-	var firstErr error
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		firstErr error
+	)
 	for _, src := range srcs {
-		err := n.store.View(func(tx *store.Tx) error {
-			es, err := tx.PendingIn(src, 0, 4096)
-			for _, e := range es {
-				twins[e.Event.Twin] = true
+		wg.Go(func() {
+			var ids []string
+			err := n.store.View(func(tx *store.Tx) error {
+				es, err := tx.PendingIn(src, 0, 4096)
+				for _, e := range es {
+					ids = append(ids, e.Event.Twin)
+				}
+				return err
+			})
+			if err == nil {
+				err = n.applyPending(ctx, &source{link: ns.link, key: src})
 			}
-			return err
+			mu.Lock()
+			defer mu.Unlock()
+			for _, id := range ids {
+				twins[id] = true
+			}
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
 		})
-		if err == nil {
-			err = n.applyPending(ctx, &source{link: ns.link, key: src})
-		}
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
 	}
+	wg.Wait()
 	n.announceKeys(ctx, ns, twins)
 	return firstErr
 }
