@@ -35,11 +35,22 @@ func (n *Node) ownershipOf(link string) ownership {
 	if !isNetLink(link) {
 		return ownership{}
 	}
+	// The record is read only for a policy that needs the members: this
+	// runs for every event.
 	var rec *store.Network
-	if err := n.store.View(func(tx *store.Tx) (err error) { rec, err = tx.GetNetwork(link[len(netPrefix):]); return }); err != nil {
+	load := func() bool {
+		err := n.store.View(func(tx *store.Tx) (err error) { rec, err = tx.GetNetwork(link[len(netPrefix):]); return })
+		return err == nil
+	}
+	var name string
+	if ns := n.netByID(link[len(netPrefix):]); ns != nil {
+		name = ns.name
+	} else if load() {
+		name = rec.Name
+	} else {
 		return ownership{}
 	}
-	conn := n.cfg.NetworkConnection(rec.Name)
+	conn := n.cfg.NetworkConnection(name)
 	var o ownership
 	for f, p := range conn.Policy {
 		if p == config.PolicyOwner {
@@ -52,7 +63,7 @@ func (n *Node) ownershipOf(link string) ownership {
 	slices.Sort(o.fields)
 	if id, err := peer.Decode(conn.Owner); err == nil {
 		o.owner = id.String()
-	} else {
+	} else if rec != nil || load() {
 		for _, m := range rec.Members {
 			if m.Name == conn.Owner {
 				o.owner = m.ID
@@ -60,7 +71,7 @@ func (n *Node) ownershipOf(link string) ownership {
 		}
 	}
 	if o.owner == "" {
-		n.log.Warn("the owner of a network's owned fields is no member; nobody's edits of them count", "network", rec.Name, "owner", conn.Owner, "fields", o.fields)
+		n.log.Warn("the owner of a network's owned fields is no member; nobody's edits of them count", "network", name, "owner", conn.Owner, "fields", o.fields)
 	}
 	return o
 }
