@@ -75,6 +75,19 @@ func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= m.level && m.Handler.Enabled(ctx, l)
 }
 
+// Handle passes a record on, except that gossipsub's warning about a full
+// queue of connection-manager tag bumps (harmless: the peer's score for
+// the connection manager lags, under a burst) counts as debug.
+func (m minLevel) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "error bumping delivery tag" {
+		if slog.LevelDebug < m.level || !m.Handler.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r.Level = slog.LevelDebug
+	}
+	return m.Handler.Handle(ctx, r)
+}
+
 func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
 	return minLevel{m.Handler.WithAttrs(as), m.level}
 }

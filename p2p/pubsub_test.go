@@ -1,7 +1,10 @@
 package p2p
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +80,28 @@ func TestPubSubDelivers(t *testing.T) {
 	}
 	if got["hello"] != 1 || len(got) != 2 {
 		t.Fatalf("received %v, want hello and world once each", got)
+	}
+}
+
+// Gossipsub's records reach the node's log from info up, and its warning
+// about a full queue of tag bumps counts as debug.
+func TestPubSubLogLevels(t *testing.T) {
+	tests := []struct {
+		level slog.Level
+		msg   string
+		shown bool
+	}{
+		{slog.LevelDebug, "publish", false},
+		{slog.LevelInfo, "joined topic", true},
+		{slog.LevelWarn, "something odd", true},
+		{slog.LevelWarn, "error bumping delivery tag", false},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		log := slog.New(minLevel{slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}), slog.LevelInfo})
+		log.Log(context.Background(), tt.level, tt.msg)
+		if got := strings.Contains(buf.String(), tt.msg); got != tt.shown {
+			t.Errorf("%s %q: shown %v, want %v (%q)", tt.level, tt.msg, got, tt.shown, buf.String())
+		}
 	}
 }
