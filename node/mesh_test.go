@@ -13,19 +13,46 @@ import (
 	"github.com/issuemesh/issuemesh/store"
 )
 
-// Three nodes, each peered with both others (a full mesh: every change
-// reaches a node by two paths), edit the same issue at once, round after
-// round: summary, status and labels. When all is delivered, every node
-// shows the same values (DESIGN 5.5), and nothing is pending anywhere. A
-// node passing a change on keeps the change's clock, and a node that holds
-// a newer value than an incoming one keeps it and tells the sender.
+// Nodes that reach each other by more than one path (every change arrives
+// by several) edit the same issue at once, round after round: summary,
+// status and labels. When all is delivered, every node shows the same
+// values (DESIGN 5.5), one of the last edits, with every node's last label,
+// and nothing is pending anywhere. A node passing a change on keeps the
+// change's clock, and a node that holds a newer value than an incoming one
+// keeps it and tells the sender. Topologies: three nodes each peered with
+// both others; a network of three with a fourth node peered with one
+// member (which passes changes between its peer and the network).
 func TestMeshConverges(t *testing.T) {
-	ctx := context.Background()
-	nodes := []*testNode{startNode(t, "a", Options{}), startNode(t, "b", Options{}), startNode(t, "c", Options{})}
-	pairNodes(t, nodes[0], nodes[1])
-	pairNodes(t, nodes[1], nodes[2])
-	pairNodes(t, nodes[0], nodes[2])
+	for _, tc := range []struct {
+		name    string
+		nodes   int
+		connect func(t *testing.T, nodes []*testNode)
+	}{
+		{"full mesh of peers", 3, func(t *testing.T, nodes []*testNode) {
+			pairNodes(t, nodes[0], nodes[1])
+			pairNodes(t, nodes[1], nodes[2])
+			pairNodes(t, nodes[0], nodes[2])
+		}},
+		{"network and a peer", 4, func(t *testing.T, nodes []*testNode) {
+			newNetwork(t, "team", nodes[1], nodes[2], nodes[3])
+			pairNodes(t, nodes[0], nodes[1])
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var nodes []*testNode
+			for i := range tc.nodes {
+				nodes = append(nodes, startNode(t, string(rune('a'+i)), Options{}))
+			}
+			tc.connect(t, nodes)
+			editEverywhere(t, nodes)
+		})
+	}
+}
 
+// editEverywhere creates an issue on the first node, edits it on all of
+// them at once and checks that they converge.
+func editEverywhere(t *testing.T, nodes []*testNode) {
+	ctx := context.Background()
 	if _, err := nodes[0].tracker.Create(ctx, adapters.Issue{Summary: "mesh", Status: "Open", Labels: []string{"start"}}); err != nil {
 		t.Fatal(err)
 	}
