@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -380,27 +381,32 @@ func transient(err error) bool {
 
 // applyOne merges one received event into its twin's link, applies the
 // result to the tracker and records the outcome. It returns the ack to send,
-// or an error when the event must be tried again later (transient).
-func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica.Event) (replica.Ack, error) {
-	unlock := n.locks.Lock(ev.Twin)
-	defer unlock()
+// or an error when the event must be tried again later (transient). The
+// caller holds the twin's lock. tw is the twin as stored, if the caller read
+// it under that lock (nil: read here). With later, an applied or skipped
+// event's finish write is not committed but handed to the caller in later,
+// which commits it before it sends the ack or releases the lock; a failed
+// event is recorded at once.
+func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica.Event, tw *store.Twin, later *deferredFinish) (replica.Ack, error) {
 	pid := src.link
 	ack := replica.Ack{Seq: seq, EventID: ev.ID, Twin: ev.Twin}
 
-	var tw *store.Twin
-	err := n.store.View(func(tx *store.Tx) (err error) { tw, err = tx.GetTwin(ev.Twin); return })
-	if errors.Is(err, store.ErrNotFound) {
-		tw, err = &store.Twin{ID: ev.Twin, Created: time.Now()}, nil
-	}
-	if err != nil {
-		return ack, err
+	var err error
+	if tw == nil {
+		err = n.store.View(func(tx *store.Tx) (err error) { tw, err = tx.GetTwin(ev.Twin); return })
+		if errors.Is(err, store.ErrNotFound) {
+			tw, err = &store.Twin{ID: ev.Twin, Created: time.Now()}, nil
+		}
+		if err != nil {
+			return ack, err
+		}
 	}
 	l := tw.Link(pid)
 	ack.LocalKey = tw.LocalKey
 	switch {
 	case ev.Op == replica.OpUnsync:
 		ack.Result = replica.ResultApplied
-		return ack, n.finish(ctx, src, seq, ev, ack, func(_ *store.Tx, tw *store.Twin) error { tw.Link(pid).Unsynced = true; return nil }, nil, "unsynced")
+		return ack, n.finish(ctx, later, src, seq, ev, ack, func(_ *store.Tx, tw *store.Twin) error { tw.Link(pid).Unsynced = true; return nil }, nil, "unsynced")
 	case ev.Op == replica.OpLink:
 		if err := n.checkLink(ev, tw); err != nil {
 			ack.Result, ack.Error = replica.ResultFailed, err.Error()
@@ -412,7 +418,7 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 		l.Agreed, l.Baseline = replica.Replica{}, replica.Replica{}
 	case l.Unsynced:
 		ack.Result = replica.ResultSkipped
-		return ack, n.finish(ctx, src, seq, ev, ack, nil, nil, "")
+		return ack, n.finish(ctx, later, src, seq, ev, ack, nil, nil, "")
 	}
 	for _, v := range ev.Replica.Fields {
 		n.hlc.Observe(v.Clock)
@@ -516,7 +522,7 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 	if err == nil && skipped != "" && issue.Key == "" {
 		// The rules skip a twin not created here: acknowledge, keep nothing.
 		ack.Result, ack.Error = replica.ResultSkipped, skipped
-		return ack, n.finish(ctx, src, seq, ev, ack, func(_ *store.Tx, tw *store.Twin) error {
+		return ack, n.finish(ctx, later, src, seq, ev, ack, func(_ *store.Tx, tw *store.Twin) error {
 			l := tw.Link(pid)
 			l.Agreed = merged
 			if src.net() {
@@ -545,7 +551,7 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 		n.log.Warn("outgoing rules failed after applying an incoming change", "peer", pid, "key", issue.Key, "err", oerr)
 		out = tw.Link(pid).Baseline
 	}
-	err = n.finish(ctx, src, seq, ev, ack, func(tx *store.Tx, tw *store.Twin) error {
+	err = n.finish(ctx, later, src, seq, ev, ack, func(tx *store.Tx, tw *store.Twin) error {
 		tw.LocalKey = issue.Key
 		l := tw.Link(pid)
 		l.Unsynced = false
@@ -570,7 +576,11 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 		return n.queueEvent(tx, tw, pid, l, kept, time.Now())
 	}, ch.Fields, "")
 	if err == nil && len(kept) > 0 {
-		n.wakeLink(pid)
+		if later != nil {
+			later.wake = pid // once committed
+		} else {
+			n.wakeLink(pid)
+		}
 	}
 	return ack, err
 }
@@ -604,13 +614,25 @@ func allChanges(r replica.Replica) replica.Changes {
 	return ch
 }
 
+// deferredFinish is the finish write of an event applied in a batch, left
+// for applyBatch to commit together with the batch's others.
+type deferredFinish struct {
+	// fn is the write; nil when the event was recorded already (failed).
+	fn  func(*store.Tx) error
+	ack replica.Ack
+	// wake is a link to wake once fn is committed (an event was queued to
+	// it), or "".
+	wake string
+}
+
 // finish records an applied or skipped event: the twin update (done on the
 // twin as stored at commit time, so that concurrent ack bookkeeping is
 // kept), the history line, the ack to answer retransmissions with, and the
-// removal from the incoming log.
-func (n *Node) finish(ctx context.Context, src *source, seq uint64, ev replica.Event, ack replica.Ack, update func(*store.Tx, *store.Twin) error, fields []string, what string) error {
+// removal from the incoming log. With later, the write is handed over in
+// later.fn instead of committed.
+func (n *Node) finish(ctx context.Context, later *deferredFinish, src *source, seq uint64, ev replica.Event, ack replica.Ack, update func(*store.Tx, *store.Twin) error, fields []string, what string) error {
 	pid := src.key
-	return n.store.Update(ctx, func(tx *store.Tx) error {
+	fn := func(tx *store.Tx) error {
 		tw, err := tx.GetTwin(ev.Twin)
 		if errors.Is(err, store.ErrNotFound) {
 			tw, err = &store.Twin{ID: ev.Twin, Created: time.Now()}, nil
@@ -639,7 +661,12 @@ func (n *Node) finish(ctx context.Context, src *source, seq uint64, ev replica.E
 			return err
 		}
 		return tx.FinishIn(pid, seq, ack)
-	})
+	}
+	if later != nil {
+		later.fn, later.ack = fn, ack
+		return nil
+	}
+	return n.store.Update(ctx, fn)
 }
 
 // fail blocks the twin: the event stays in the incoming log, and so do the
@@ -739,10 +766,20 @@ const applyWorkers = 128
 
 // applyBatch applies a batch of received events: the events of one twin one
 // after another, in order, and different twins concurrently, so that their
-// tracker and sync-log commits share fsyncs (group commit). A twin whose
-// event fails permanently is blocked and its later events wait; a transient
-// error stops that twin's chain and is returned, so the batch is retried
-// from the oldest event left in the incoming log.
+// tracker commits share fsyncs (group commit). A twin whose event fails
+// permanently is blocked and its later events wait; a transient error stops
+// that twin's chain and is returned, so the batch is retried from the oldest
+// event left in the incoming log.
+//
+// The last event of every chain is recorded in one sync-log write for the
+// whole batch (commitFinishes) instead of a commit of its own: serial
+// durable commits per event, not CPU, bounded how many events a peer's
+// applier carried. Hence the batch holds the locks of all its twins until
+// that commit (else a trigger pass would see an applied change before its
+// baseline is stored and send it back), taken up front in twin ID order as
+// share takes them (a lock held while waiting for one lower in the order
+// deadlocks against share). With the locks held, the batch's twins are read
+// in one transaction.
 func (n *Node) applyBatch(ctx context.Context, src *source, entries []store.InEntry, blocked map[string]bool) error {
 	chains := map[string][]store.InEntry{}
 	var order []string
@@ -756,25 +793,70 @@ func (n *Node) applyBatch(ctx context.Context, src *source, entries []store.InEn
 		}
 		chains[t] = append(chains[t], e)
 	}
+	if len(order) == 0 {
+		return nil
+	}
+	sorted := slices.Sorted(maps.Keys(chains))
+	unlocks := make([]func(), 0, len(sorted))
+	defer func() {
+		for _, unlock := range unlocks {
+			unlock()
+		}
+	}()
+	for _, t := range sorted {
+		unlocks = append(unlocks, n.locks.Lock(t))
+	}
+	// A twin that cannot be read here is left out (nil): applyOne reads it
+	// again and fails that twin's chain alone.
+	twins := make(map[string]*store.Twin, len(order))
+	_ = n.store.View(func(tx *store.Tx) error {
+		for _, t := range order {
+			tw, err := tx.GetTwin(t)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				tw = &store.Twin{ID: t, Created: time.Now()}
+			case err != nil:
+				continue
+			}
+			twins[t] = tw
+		}
+		return nil
+	})
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
 		sem      = make(chan struct{}, applyWorkers)
+		finishes []*deferredFinish
 	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
 	for _, t := range order {
 		chain := chains[t]
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			for _, e := range chain {
-				ack, err := n.applyOne(ctx, src, e.Seq, e.Event)
+			tw := twins[t]
+			for i, e := range chain {
+				var later *deferredFinish
+				if i == len(chain)-1 {
+					later = &deferredFinish{}
+				}
+				ack, err := n.applyOne(ctx, src, e.Seq, e.Event, tw, later)
+				tw = nil // the next event reads the twin its predecessor stored
 				if err != nil {
+					fail(err)
+					return
+				}
+				if later != nil && later.fn != nil {
 					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
+					finishes = append(finishes, later)
 					mu.Unlock()
 					return
 				}
@@ -789,6 +871,64 @@ func (n *Node) applyBatch(ctx context.Context, src *source, entries []store.InEn
 				}
 			}
 		}()
+	}
+	wg.Wait()
+	if err := n.commitFinishes(ctx, src, finishes); err != nil {
+		fail(err)
+	}
+	return firstErr
+}
+
+// commitFinishes commits the deferred finish writes of a batch in one
+// sync-log write, then sends their acks. If that write fails, each is tried
+// alone, so that a twin whose write fails holds back only itself.
+func (n *Node) commitFinishes(ctx context.Context, src *source, fs []*deferredFinish) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	done := func(f *deferredFinish) {
+		if src.ack != nil {
+			src.ack(f.ack)
+		}
+		if f.wake != "" {
+			n.wakeLink(f.wake)
+		}
+	}
+	err := n.store.Update(ctx, func(tx *store.Tx) error {
+		for _, f := range fs {
+			if err := f.fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		for _, f := range fs {
+			done(f)
+		}
+		return nil
+	}
+	if ctx.Err() != nil {
+		return err
+	}
+	n.log.Debug("recording a batch of applied events failed; recording them one by one", "peer", src.key, "events", len(fs), "err", err)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for _, f := range fs {
+		wg.Go(func() {
+			if err := n.store.Update(ctx, f.fn); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				return
+			}
+			done(f)
+		})
 	}
 	wg.Wait()
 	return firstErr

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +215,97 @@ func TestConcurrentSharesOverlap(t *testing.T) {
 	waitFor(t, 10*time.Second, "B has every issue", func() bool { return b.count(t, "t/") == len(keys) })
 	if got := a.count(t, "t/"); got != len(keys) {
 		t.Fatalf("A has %d twins for %d issues", got, len(keys))
+	}
+}
+
+// The applier holds the locks of a batch's twins until the batch's finish
+// writes are committed, taken in twin ID order: share passes over the same
+// twins in another order meanwhile neither deadlock with it nor see an
+// applied change before its baseline is stored (which would send it back).
+func TestBatchApplyWhileSharing(t *testing.T) {
+	ctx := context.Background()
+	a, b := startNode(t, "a", Options{}), startNode(t, "b", Options{})
+	pairNodes(t, a, b)
+	const issues, rounds = 48, 6
+	var keys []string
+	for i := range issues {
+		is, err := a.tracker.Create(ctx, adapters.Issue{Summary: "batch " + strconv.Itoa(i), Status: "Open"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, is.Key)
+	}
+	stop := make(chan struct{})
+	shared := make(chan error, 1)
+	go func() {
+		// B's passes over everything it has, in reverse key order.
+		links := []string{a.self.String()}
+		for {
+			select {
+			case <-stop:
+				shared <- nil
+				return
+			default:
+			}
+			all, _, err := b.tracker.Changes(ctx, "", 10000)
+			if err != nil {
+				shared <- err
+				return
+			}
+			var ks []string
+			for _, is := range all {
+				ks = append(ks, is.Key)
+			}
+			slices.Reverse(ks)
+			if err := b.shareLinks(ctx, ks, links); err != nil {
+				shared <- err
+				return
+			}
+		}
+	}()
+	for r := range rounds {
+		for _, k := range keys {
+			if _, err := a.tracker.Update(ctx, k, adapters.Patch{Status: ptr("S" + strconv.Itoa(r))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	last := "S" + strconv.Itoa(rounds-1)
+	waitFor(t, 30*time.Second, "B applied every last update and A got the acks", func() bool {
+		all, _, err := b.tracker.Changes(ctx, "", 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, is := range all {
+			if is.Status == last {
+				n++
+			}
+		}
+		return n == issues && a.count(t, "o/") == 0
+	})
+	close(stop)
+	select {
+	case err := <-shared:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("B's share passes are stuck")
+	}
+	waitFor(t, 10*time.Second, "B's trigger looked at every change", func() bool { return b.settled(t) })
+	all, _, err := b.tracker.Changes(ctx, "", 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, is := range all {
+		for _, r := range b.history(t, is.Key) {
+			if r.Dir == "out" {
+				t.Fatalf("echo: B sent %s's applied change back: %+v", is.Key, r)
+			}
+		}
+	}
+	if n := b.count(t, "o/"); n != 0 {
+		t.Fatalf("echo: %d events queued on B", n)
 	}
 }

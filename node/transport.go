@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -43,6 +44,12 @@ type peerState struct {
 	acks      chan replica.Ack
 	cancel    context.CancelFunc
 	dropAck   func(replica.Ack) bool
+	// acked is a sequence at or below which every outgoing event to the
+	// peer has been acknowledged: the sender's probe for the oldest pending
+	// event starts after it instead of seeking from 0 through the
+	// tombstones of every acked event. Sequences only grow and acked events
+	// never come back, so it only moves up. Used by the sender's goroutine.
+	acked atomic.Uint64
 }
 
 func newPeerState(id peer.ID, info store.Peer) *peerState {
@@ -145,17 +152,27 @@ var errAckTimeout = errors.New("no ack for the oldest sent event in time")
 func (n *Node) runSender(ctx context.Context, ps *peerState) error {
 	return n.retryLoop(ctx, ps.wakeSend, slog.LevelDebug, "replica stream ended", []any{"peer", ps.id},
 		func(ctx context.Context) error {
-			if ps.paused() || !n.hasPending(ps.id) {
+			if ps.paused() || !n.hasPending(ps) {
 				return nil
 			}
 			return n.sendSession(ctx, ps)
 		})
 }
 
-func (n *Node) hasPending(id peer.ID) bool {
+func (n *Node) hasPending(ps *peerState) bool {
 	var es []store.OutEntry
-	_ = n.store.View(func(tx *store.Tx) (err error) { es, err = tx.PendingOut(id.String(), 0, 1); return })
+	_ = n.store.View(func(tx *store.Tx) (err error) { es, err = ps.oldestOut(tx); return })
 	return len(es) > 0
+}
+
+// oldestOut returns the oldest pending outgoing event to the peer (none if
+// everything is acked) and moves ps.acked up to just below it.
+func (ps *peerState) oldestOut(tx *store.Tx) ([]store.OutEntry, error) {
+	es, err := tx.PendingOut(ps.id.String(), ps.acked.Load(), 1)
+	if err == nil && len(es) > 0 && es[0].Seq-1 > ps.acked.Load() {
+		ps.acked.Store(es[0].Seq - 1)
+	}
+	return es, err
 }
 
 // sendSession streams pending events in order until there is nothing left
@@ -200,7 +217,7 @@ func (n *Node) sendSession(ctx context.Context, ps *peerState) error {
 		var first, entries []store.OutEntry
 		err := n.store.View(func(tx *store.Tx) error {
 			var err error
-			if first, err = tx.PendingOut(pid, 0, 1); err != nil || len(first) == 0 {
+			if first, err = ps.oldestOut(tx); err != nil || len(first) == 0 {
 				return err
 			}
 			if lastSent < first[0].Seq {
@@ -420,8 +437,14 @@ func (n *Node) runAckSender(ctx context.Context, ps *peerState) error {
 	}
 }
 
+// ackBatch bounds how many acks one sync-log write records.
+const ackBatch = 4096
+
 // handleAcks records the peer's answers: acked events leave the queue, the
 // twin link learns the peer's key, failures are shown as blocked twins.
+// Every ack frame already buffered is recorded in one write (as
+// handleReplica does for events): one frame per commit kept the receiver
+// waiting for commits while the acks queued up and the send window filled.
 func (n *Node) handleAcks(s network.Stream) {
 	remote := s.Conn().RemotePeer()
 	ps := n.peer(remote)
@@ -433,39 +456,64 @@ func (n *Node) handleAcks(s network.Stream) {
 	br := bufio.NewReaderSize(s, 32<<10)
 	var items []replica.Ack
 	for {
-		s.SetReadDeadline(time.Now().Add(streamIdle))
-		frame, err := replica.ReadFrame(br, replica.DefaultMaxFrame)
-		if err == nil {
-			var acks replica.Acks
-			if acks, err = replica.UnmarshalAcks(frame); err == nil {
-				items = acks.Items
+		items = items[:0]
+		var readErr error
+		for frames := 0; frames == 0 || (br.Buffered() > 0 && len(items) < ackBatch); frames++ {
+			s.SetReadDeadline(time.Now().Add(streamIdle))
+			frame, err := replica.ReadFrame(br, replica.DefaultMaxFrame)
+			if err == nil {
+				var acks replica.Acks
+				if acks, err = replica.UnmarshalAcks(frame); err == nil {
+					items = append(items, acks.Items...)
+				}
+			}
+			if err != nil {
+				readErr = err
+				break
 			}
 		}
-		if err != nil {
-			n.streamError(s, "ack", err)
+		if len(items) > 0 {
+			if err := n.recordAcks(context.Background(), remote, items); err != nil {
+				n.log.Error("recording acks failed; the events will be sent again", "peer", remote, "err", err)
+				s.Reset()
+				return
+			}
+			ps.kick(ps.wakeSend)
+		}
+		if readErr != nil {
+			n.streamError(s, "ack", readErr)
 			return
 		}
-		if err := n.recordAcks(context.Background(), remote, items); err != nil {
-			n.log.Error("recording acks failed; the events will be sent again", "peer", remote, "err", err)
-			s.Reset()
-			return
-		}
-		ps.kick(ps.wakeSend)
 	}
 }
 
+// recordAcks records a batch of acks from the peer in one write. A twin
+// acked several times in the batch is decoded and stored once.
 func (n *Node) recordAcks(ctx context.Context, remote peer.ID, items []replica.Ack) error {
 	pid := remote.String()
 	now := time.Now()
 	return n.store.Update(ctx, func(tx *store.Tx) error {
+		// Built inside the function: the store may run it more than once.
+		twins := map[string]*store.Twin{}
+		var order []*store.Twin
 		for _, a := range items {
 			tx.DeleteOut(pid, a.Seq)
-			tw, err := tx.GetTwin(a.Twin)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
+			tw, seen := twins[a.Twin]
+			if !seen {
+				var err error
+				tw, err = tx.GetTwin(a.Twin)
+				if errors.Is(err, store.ErrNotFound) {
+					twins[a.Twin] = nil
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				twins[a.Twin] = tw
+				order = append(order, tw)
 			}
-			if err != nil {
-				return err
+			if tw == nil {
+				continue
 			}
 			l := tw.Link(pid)
 			if a.LocalKey != "" {
@@ -495,6 +543,8 @@ func (n *Node) recordAcks(ctx context.Context, remote peer.ID, items []replica.A
 			if err := tx.AddHistory(tw, rec); err != nil {
 				return err
 			}
+		}
+		for _, tw := range order {
 			if err := tx.PutTwin(tw); err != nil {
 				return err
 			}

@@ -556,10 +556,17 @@ type OutEntry struct {
 // PendingOut returns up to limit pending events for peer with seq > after,
 // in order.
 func (t *Tx) PendingOut(peer string, after uint64, limit int) ([]OutEntry, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
 	var out []OutEntry
 	o := badger.DefaultIteratorOptions
 	prefix := []byte("o/" + peer + "/")
 	o.Prefix = prefix
+	// Prefetch no more values than are returned: the sender probes for the
+	// oldest pending event with a limit of 1, and the default prefetch of
+	// 100 values cost it more than the rest of the probe.
+	o.PrefetchSize = min(limit, o.PrefetchSize)
 	it := t.btx.NewIterator(o)
 	defer it.Close()
 	start := []byte(seqKey("o/", peer, after+1))
