@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -174,7 +175,9 @@ func cmdRun(c *cli.Context) error {
 		case <-sigs:
 			log.Error("forced exit")
 		case <-time.After(30 * time.Second):
-			log.Error("shutdown took longer than 30s; forced exit")
+			// What it is stuck on, for a bug report.
+			log.Error("shutdown took longer than 30s; forced exit; goroutine stacks follow")
+			_ = pprof.Lookup("goroutine").WriteTo(c.App.ErrWriter, 2)
 		}
 		os.Exit(1)
 	}()
