@@ -357,6 +357,8 @@ func roundTrip(ctx context.Context, h host.Host, id peer.ID, proto protocol.ID, 
 	if err != nil {
 		return err
 	}
+	stop := context.AfterFunc(ctx, func() { s.Reset() }) // reads wait for the deadline, not ctx
+	defer stop()
 	ok := false
 	defer func() {
 		if ok {

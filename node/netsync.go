@@ -213,6 +213,11 @@ func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
 	if err != nil {
 		return err
 	}
+	// A read waits for the deadline, not for ctx: a node shutting down (or
+	// a member dead behind a connection not yet timed out) must not keep
+	// this exchange, and with it the node's shutdown, waiting.
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
 	ok := false
 	defer func() {
 		if ok {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"log/slog"
 	"maps"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -496,4 +498,40 @@ func TestNetworkOwnerPolicy(t *testing.T) {
 		ia, ib, ic := a.get(t, is.Key), b.get(t, onB.Key), c.get(t, onC.Key)
 		return ia.Status == "Done" && ib.Status == "Done" && ic.Priority == "High" && ia.Priority == "High" && ib.Priority == "High"
 	})
+}
+
+// A catch-up whose answer never comes (a member hung, or dead behind a
+// connection not yet timed out) ends when its context does, not at the
+// stream's two-minute deadline: the node's shutdown waits for it.
+func TestCatchUpEndsWithItsContext(t *testing.T) {
+	a := startNode(t, "a", Options{})
+	info, err := a.CreateNetwork(context.Background(), "team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mute := newRawHost(t, a)
+	asked := make(chan struct{}, 1)
+	mute.SetStreamHandler(p2p.ProtoNetSync, func(s network.Stream) {
+		asked <- struct{}{}
+		_, _ = io.Copy(io.Discard, s) // reads the request, never answers
+	})
+	a.allow.Add(mute.ID())
+	a.hostOrNil().Peerstore().AddAddrs(mute.ID(), mute.Addrs(), time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.catchUp(ctx, a.netByID(info.ID), mute.ID()) }()
+	select {
+	case <-asked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the catch-up request never arrived")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a catch-up without an answer succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the catch-up did not end with its context")
+	}
 }

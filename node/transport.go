@@ -187,6 +187,8 @@ func (n *Node) sendSession(ctx context.Context, ps *peerState) error {
 	if err != nil {
 		return err
 	}
+	stop := context.AfterFunc(ctx, func() { s.Reset() }) // a blocked write ends with ctx
+	defer stop()
 	ok := false
 	defer func() {
 		if ok {
