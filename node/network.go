@@ -116,7 +116,8 @@ type netState struct {
 	wakePub        chan struct{}
 	wakeApply      chan struct{}
 	inbox          chan netItem
-	// rejected counts the gossipsub messages the validator refused.
+	// rejected counts the gossipsub messages the validator refused
+	// (rejected or ignored).
 	rejected atomic.Int64
 
 	mu     sync.Mutex
@@ -397,6 +398,11 @@ func (n *Node) startNet(rec *store.Network) error {
 		_ = n.nets.ps.UnregisterTopicValidator(topic)
 		return fmt.Errorf("network %s: join topic %s: %w", rec.Name, topic, err)
 	}
+	if err := t.SetScoreParams(p2p.NetTopicScore()); err != nil {
+		_ = t.Close()
+		_ = n.nets.ps.UnregisterTopicValidator(topic)
+		return fmt.Errorf("network %s: topic score: %w", rec.Name, err)
+	}
 	sub, err := t.Subscribe(pubsub.WithBufferSize(p2p.QueueSize))
 	if err != nil {
 		_ = t.Close()
@@ -551,26 +557,29 @@ func (n *Node) refreshNetAllowLocked() {
 
 // netValidator admits to a network's topic only well-formed events of the
 // network whose author is the message's signed author and a current member.
+// A malformed or forged event is rejected, which costs the peer that
+// forwarded it (p2p.InvalidPenalty). An event whose author is no member
+// here is ignored (neither forwarded nor applied) without a penalty: it may
+// be a new member whose join has not reached this node yet, forwarded by
+// members who know of it, and its events then come by catch-up.
 func (n *Node) netValidator(ns *netState) pubsub.ValidatorEx {
 	return func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 		author := m.GetFrom()
 		ev, err := replica.UnmarshalEvent(m.Data)
-		level := slog.LevelWarn
+		level, result := slog.LevelWarn, pubsub.ValidationReject
 		switch {
 		case err != nil:
 		case ev.Origin != author.String():
 			err = fmt.Errorf("event %s claims author %s but is signed by %s: %w", ev.ID, ev.Origin, author, errWrongOrigin)
 		case !ns.isJoined(author):
-			// A stranger, or a new member whose join has not arrived yet
-			// (its events then come by catch-up).
-			err, level = fmt.Errorf("author %s is not a member here", author), slog.LevelInfo
+			err, level, result = fmt.Errorf("author %s is not a member here", author), slog.LevelInfo, pubsub.ValidationIgnore
 		default:
 			err = checkNetEvent(ns.id, &ev)
 		}
 		if err != nil {
 			ns.rejected.Add(1)
-			n.log.Log(context.Background(), level, "rejected a network message", "network", ns.name, "author", author, "from", from, "err", err)
-			return pubsub.ValidationReject
+			n.log.Log(context.Background(), level, "refused a network message", "network", ns.name, "author", author, "from", from, "err", err)
+			return result
 		}
 		m.ValidatorData = netItem{ev: ev, frame: m.Data}
 		return pubsub.ValidationAccept

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
@@ -28,14 +29,60 @@ const QueueSize = 4096
 // (replica.DefaultMaxFrame) with room for the envelope.
 const MaxPubSubMessage = 4<<20 + 64<<10
 
+// Peer scoring: only invalid messages count (gossipsub's P4). A peer that
+// forwards a message a topic validator rejects loses InvalidPenalty times
+// the square of its count of such messages, decaying by InvalidDecay every
+// second: a few rejects (a member's view of the membership lagging) cost
+// little, but about five in a row put the peer below GraylistThreshold,
+// where gossipsub ignores everything it sends. The other score components
+// (time in mesh, deliveries, IP colocation) stay off: networks are small
+// and quiet, and their members often share an address.
+const (
+	InvalidPenalty    = -100
+	InvalidDecay      = 0.99
+	GossipThreshold   = -500
+	PublishThreshold  = -1000
+	GraylistThreshold = -2500
+)
+
+// NetTopicScore is the score of a network's topic (Topic.SetScoreParams).
+func NetTopicScore() *pubsub.TopicScoreParams {
+	return &pubsub.TopicScoreParams{
+		SkipAtomicValidation: true,
+		TopicWeight:          1,
+		// Unused (weight 0), but gossipsub divides by it.
+		TimeInMeshQuantum:              time.Second,
+		InvalidMessageDeliveriesWeight: InvalidPenalty,
+		InvalidMessageDeliveriesDecay:  InvalidDecay,
+	}
+}
+
 // NewPubSub starts gossipsub on h for the issuemesh networks: messages are
 // signed and unsigned ones refused (strict signing, the library's default),
 // a message's ID is the SHA-256 of its data so that the same event published
 // twice (or by two routes) is delivered once, a publisher sends to every
-// subscribed peer (flood publishing), and only allowlisted peers take part. Each topic still needs a validator that admits only its
-// members' events. It runs until ctx is done.
-func NewPubSub(ctx context.Context, h host.Host, a *Allowlist, log *slog.Logger) (*pubsub.PubSub, error) {
-	ps, err := pubsub.NewGossipSub(ctx, h,
+// subscribed peer (flood publishing), only allowlisted peers take part, and
+// peers that forward rejected messages are penalised (see InvalidPenalty).
+// Each topic still needs a validator that admits only its members' events,
+// and its score (NetTopicScore). It runs until ctx is done; opts are added
+// (tests inspect scores with them).
+func NewPubSub(ctx context.Context, h host.Host, a *Allowlist, log *slog.Logger, opts ...pubsub.Option) (*pubsub.PubSub, error) {
+	score := &pubsub.PeerScoreParams{
+		SkipAtomicValidation: true,
+		Topics:               map[string]*pubsub.TopicScoreParams{},
+		AppSpecificScore:     func(peer.ID) float64 { return 0 },
+		DecayInterval:        time.Second,
+		DecayToZero:          0.01,
+		RetainScore:          10 * time.Minute,
+	}
+	thresholds := &pubsub.PeerScoreThresholds{
+		SkipAtomicValidation: true,
+		GossipThreshold:      GossipThreshold,
+		PublishThreshold:     PublishThreshold,
+		GraylistThreshold:    GraylistThreshold,
+	}
+	opts = append([]pubsub.Option{
+		pubsub.WithPeerScore(score, thresholds),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithMessageIdFn(ContentID),
 		// A network is small: an author's message goes to every member
@@ -50,7 +97,8 @@ func NewPubSub(ctx context.Context, h host.Host, a *Allowlist, log *slog.Logger)
 		pubsub.WithPeerOutboundQueueSize(QueueSize),
 		pubsub.WithValidateQueueSize(QueueSize),
 		pubsub.WithLogger(slog.New(minLevel{orDiscard(log).Handler(), slog.LevelInfo})),
-	)
+	}, opts...)
+	ps, err := pubsub.NewGossipSub(ctx, h, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("start gossipsub: %w", err)
 	}

@@ -3,11 +3,14 @@ package p2p
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -104,4 +107,125 @@ func TestPubSubLogLevels(t *testing.T) {
 			t.Errorf("%s %q: shown %v, want %v (%q)", tt.level, tt.msg, got, tt.shown, buf.String())
 		}
 	}
+}
+
+// A peer that forwards messages the topic's validator rejects is
+// penalised until gossipsub ignores it (graylisted); messages the
+// validator ignores cost nothing.
+func TestPubSubPenalisesRejectedMessages(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mk := func(allow *Allowlist) host.Host {
+		key, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := NewHost(Config{Key: key, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Allow: allow, Reachability: "private"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	allowA, allowB := NewAllowlist(), NewAllowlist()
+	a, b := mk(allowA), mk(allowB)
+	allowA.Add(b.ID())
+	allowB.Add(a.ID())
+	var (
+		mu          sync.Mutex
+		scoreB      float64
+		seen        int // messages A's validator saw
+		inspections int
+	)
+	psA, err := NewPubSub(ctx, a, allowA, nil, pubsub.WithPeerScoreInspect(func(m map[peer.ID]float64) {
+		mu.Lock()
+		scoreB = m[b.ID()]
+		inspections++
+		mu.Unlock()
+	}, 50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	psB, err := NewPubSub(ctx, b, allowB, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := NetTopic("x")
+	err = psA.RegisterTopicValidator(topic, func(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+		mu.Lock()
+		seen++
+		mu.Unlock()
+		if strings.HasPrefix(string(m.Data), "ignore") {
+			return pubsub.ValidationIgnore
+		}
+		return pubsub.ValidationReject
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta, err := psA.Join(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ta.SetScoreParams(NetTopicScore()); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := ta.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sa.Cancel()
+	tb, err := psB.Join(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	for len(tb.ListPeers()) == 0 { // A's subscription arrived
+		select {
+		case <-ctx.Done():
+			t.Fatal("B never saw A subscribe")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for {
+			mu.Lock()
+			ok := cond()
+			mu.Unlock()
+			if ok {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				mu.Lock()
+				defer mu.Unlock()
+				t.Fatalf("waiting until %s: score of B %v after %d messages", what, scoreB, seen)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	for i := range 10 {
+		if err := tb.Publish(ctx, []byte(fmt.Sprintf("ignore %d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait("A validated the ignored messages", func() bool { return seen == 10 })
+	mu.Lock()
+	after := inspections
+	mu.Unlock()
+	wait("B's score is inspected after them", func() bool { return inspections > after })
+	mu.Lock()
+	if scoreB < 0 {
+		t.Errorf("ignored messages cost B %v", scoreB)
+	}
+	mu.Unlock()
+	for i := range 6 {
+		if err := tb.Publish(ctx, []byte(fmt.Sprintf("reject %d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait("B is graylisted on A", func() bool { return scoreB <= GraylistThreshold })
 }
