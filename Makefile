@@ -38,6 +38,7 @@ fuzz:
 	$(GO) test ./replica/ -run '^$$' -fuzz FuzzUnmarshalEvent -fuzztime $(FUZZTIME)
 	$(GO) test ./replica/ -run '^$$' -fuzz FuzzUnmarshalAcks -fuzztime $(FUZZTIME)
 	$(GO) test ./replica/ -run '^$$' -fuzz FuzzReadFrame -fuzztime $(FUZZTIME)
+	$(GO) test ./store/ -run '^$$' -fuzz FuzzTwinDecode -fuzztime $(FUZZTIME)
 
 ## bench: the performance figures against the stack's own limit (DESIGN
 ## section 9; a few minutes). bench-quick: every figure with smaller counts.
