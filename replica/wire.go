@@ -119,6 +119,11 @@ func appendEvent(b []byte, e *Event) []byte {
 	return b
 }
 
+// AppendReplica appends the msgpack encoding of r to b, in the layout
+// msgpack's reflection gives the struct (what the sync log stores inside a
+// twin; see store's twin codec).
+func AppendReplica(b []byte, r *Replica) []byte { return appendReplica(b, r) }
+
 func appendReplica(b []byte, r *Replica) []byte {
 	n := 0
 	if len(r.Fields) > 0 {

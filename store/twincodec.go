@@ -97,8 +97,8 @@ func appendLink(b []byte, l *Link) []byte {
 	if l.RemoteKey != "" {
 		b = appendStr(appendStr(b, "rk"), l.RemoteKey)
 	}
-	b = appendReplica(appendStr(b, "ag"), &l.Agreed)
-	b = appendReplica(appendStr(b, "bl"), &l.Baseline)
+	b = replica.AppendReplica(appendStr(b, "ag"), &l.Agreed)
+	b = replica.AppendReplica(appendStr(b, "bl"), &l.Baseline)
 	if l.Unsynced {
 		b = append(appendStr(b, "un"), msgpcode.True)
 	}
@@ -114,141 +114,6 @@ func appendLink(b []byte, l *Link) []byte {
 	return b
 }
 
-func appendReplica(b []byte, r *replica.Replica) []byte {
-	n := 0
-	if len(r.Fields) > 0 {
-		n++
-	}
-	if len(r.Comments) > 0 {
-		n++
-	}
-	if len(r.Attachments) > 0 {
-		n++
-	}
-	b = appendMapLen(b, n)
-	if len(r.Fields) > 0 {
-		b = appendMapLen(appendStr(b, "f"), len(r.Fields))
-		for _, name := range sortedKeys(r.Fields) {
-			v := r.Fields[name]
-			b = appendValue(appendStr(b, name), &v)
-		}
-	}
-	if len(r.Comments) > 0 {
-		b = appendArrayLen(appendStr(b, "m"), len(r.Comments))
-		for i := range r.Comments {
-			b = appendComment(b, &r.Comments[i])
-		}
-	}
-	if len(r.Attachments) > 0 {
-		b = appendArrayLen(appendStr(b, "at"), len(r.Attachments))
-		for i := range r.Attachments {
-			b = appendAttachment(b, &r.Attachments[i])
-		}
-	}
-	return b
-}
-
-func appendValue(b []byte, v *replica.Value) []byte {
-	n := 1
-	if v.S != "" {
-		n++
-	}
-	if len(v.L) > 0 {
-		n++
-	}
-	if len(v.E) > 0 {
-		n++
-	}
-	b = appendMapLen(b, n)
-	if v.S != "" {
-		b = appendStr(appendStr(b, "s"), v.S)
-	}
-	if len(v.L) > 0 {
-		b = appendArrayLen(appendStr(b, "l"), len(v.L))
-		for _, s := range v.L {
-			b = appendStr(b, s)
-		}
-	}
-	if len(v.E) > 0 {
-		b = appendMapLen(appendStr(b, "e"), len(v.E))
-		for _, s := range sortedKeys(v.E) {
-			el := v.E[s]
-			b = appendStr(b, s)
-			if el.Del {
-				b = append(appendStr(appendMapLen(b, 2), "d"), msgpcode.True)
-			} else {
-				b = appendMapLen(b, 1)
-			}
-			b = appendClock(appendStr(b, "c"), &el.Clock)
-		}
-	}
-	return appendClock(appendStr(b, "c"), &v.Clock)
-}
-
-func appendComment(b []byte, c *replica.Comment) []byte {
-	n := 3
-	if c.Author != "" {
-		n++
-	}
-	if c.Created != 0 {
-		n++
-	}
-	if c.Internal {
-		n++
-	}
-	b = appendMapLen(b, n)
-	b = appendStr(appendStr(b, "id"), c.ID)
-	if c.Author != "" {
-		b = appendStr(appendStr(b, "a"), c.Author)
-	}
-	b = appendStr(appendStr(b, "b"), c.Body)
-	if c.Created != 0 {
-		b = appendInt(appendStr(b, "t"), c.Created)
-	}
-	if c.Internal {
-		b = append(appendStr(b, "i"), msgpcode.True)
-	}
-	return appendClock(appendStr(b, "c"), &c.Clock)
-}
-
-func appendAttachment(b []byte, a *replica.Attachment) []byte {
-	n := 5
-	if a.ContentType != "" {
-		n++
-	}
-	if a.Author != "" {
-		n++
-	}
-	if a.Created != 0 {
-		n++
-	}
-	b = appendMapLen(b, n)
-	b = appendStr(appendStr(b, "id"), a.ID)
-	b = appendStr(appendStr(b, "n"), a.Filename)
-	if a.ContentType != "" {
-		b = appendStr(appendStr(b, "ty"), a.ContentType)
-	}
-	b = appendInt(appendStr(b, "sz"), a.Size)
-	b = appendStr(appendStr(b, "d"), a.Digest)
-	if a.Author != "" {
-		b = appendStr(appendStr(b, "a"), a.Author)
-	}
-	if a.Created != 0 {
-		b = appendInt(appendStr(b, "t"), a.Created)
-	}
-	return appendClock(appendStr(b, "c"), &a.Clock)
-}
-
-func appendClock(b []byte, c *replica.Clock) []byte {
-	b = appendMapLen(b, 3)
-	b = appendInt(appendStr(b, "w"), c.Wall)
-	b = appendUint(appendStr(b, "l"), uint64(c.Logical))
-	return appendStr(appendStr(b, "p"), c.Peer)
-}
-
-// appendTime writes t as msgpack's timestamp extension, exactly as the
-// library's Encoder.EncodeTime does (the zero time included: it takes the
-// 12-byte form and decodes back to the zero time).
 func appendTime(b []byte, t time.Time) []byte {
 	secs := uint64(t.Unix())
 	if secs>>34 == 0 {
@@ -281,16 +146,6 @@ func appendMapLen(b []byte, n int) []byte {
 	return binary.BigEndian.AppendUint32(append(b, msgpcode.Map32), uint32(n))
 }
 
-func appendArrayLen(b []byte, n int) []byte {
-	switch {
-	case n < 16:
-		return append(b, msgpcode.FixedArrayLow|byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, msgpcode.Array16), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(b, msgpcode.Array32), uint32(n))
-}
-
 func appendStr(b []byte, s string) []byte {
 	switch n := len(s); {
 	case n < 32:
@@ -317,22 +172,6 @@ func appendUint(b []byte, n uint64) []byte {
 		return binary.BigEndian.AppendUint32(append(b, msgpcode.Uint32), uint32(n))
 	}
 	return binary.BigEndian.AppendUint64(append(b, msgpcode.Uint64), n)
-}
-
-func appendInt(b []byte, n int64) []byte {
-	switch {
-	case n >= 0:
-		return appendUint(b, uint64(n))
-	case n >= -32:
-		return append(b, byte(n))
-	case n >= math.MinInt8:
-		return append(b, msgpcode.Int8, byte(n))
-	case n >= math.MinInt16:
-		return binary.BigEndian.AppendUint16(append(b, msgpcode.Int16), uint16(n))
-	case n >= math.MinInt32:
-		return binary.BigEndian.AppendUint32(append(b, msgpcode.Int32), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, msgpcode.Int64), uint64(n))
 }
 
 // ---- decoding ----
