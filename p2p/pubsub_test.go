@@ -22,20 +22,8 @@ import (
 func TestPubSubDelivers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	mk := func(allow *Allowlist) host.Host {
-		key, _, err := crypto.GenerateEd25519Key(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := NewHost(Config{Key: key, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Allow: allow, Reachability: "private"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
-		return h
-	}
 	allowA, allowB := NewAllowlist(), NewAllowlist()
-	a, b := mk(allowA), mk(allowB)
+	a, b := loopbackHost(t, allowA), loopbackHost(t, allowB)
 	allowA.Add(b.ID())
 	allowB.Add(a.ID())
 	psA, err := NewPubSub(ctx, a, allowA, nil)
@@ -115,20 +103,8 @@ func TestPubSubLogLevels(t *testing.T) {
 func TestPubSubPenalisesRejectedMessages(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	mk := func(allow *Allowlist) host.Host {
-		key, _, err := crypto.GenerateEd25519Key(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := NewHost(Config{Key: key, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Allow: allow, Reachability: "private"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
-		return h
-	}
 	allowA, allowB := NewAllowlist(), NewAllowlist()
-	a, b := mk(allowA), mk(allowB)
+	a, b := loopbackHost(t, allowA), loopbackHost(t, allowB)
 	allowA.Add(b.ID())
 	allowB.Add(a.ID())
 	var (
@@ -228,4 +204,19 @@ func TestPubSubPenalisesRejectedMessages(t *testing.T) {
 		}
 	}
 	wait("B is graylisted on A", func() bool { return scoreB <= GraylistThreshold })
+}
+
+// loopbackHost is a host on loopback TCP with a fresh key and allowlist a.
+func loopbackHost(t *testing.T, a *Allowlist) host.Host {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHost(Config{Key: key, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Allow: a, Reachability: "private"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
 }
