@@ -132,12 +132,16 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 	// Resolve each issue's twin (or mint one), then lock the twins so that
 	// no incoming change is applied to them meanwhile.
 	twinOf := make(map[string]string, len(keys))
+	linked := map[string]bool{} // twin ID + " " + link: the twin has that link
 	err := n.store.View(func(tx *store.Tx) error {
 		for _, k := range keys {
 			tw, err := tx.TwinByKey(k)
 			switch {
 			case err == nil:
 				twinOf[k] = tw.ID
+				for l := range tw.Links {
+					linked[tw.ID+" "+l] = true
+				}
 			case errors.Is(err, store.ErrNotFound):
 				twinOf[k] = ""
 			default:
@@ -219,6 +223,10 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 		outcomes[i] = make([]linkOutcome, len(all))
 		for j, p := range all {
 			o := &outcomes[i][j]
+			if j >= len(peers) && !linked[it.twin+" "+p] {
+				o.skip = true // no link of this twin: it holds nothing
+				continue
+			}
 			o.match = n.matchesLink(p, it.is)
 			o.out, o.skip, o.err = n.outgoingLink(p, it.is)
 		}
