@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -139,12 +140,7 @@ func (ns *netState) isJoined(id peer.ID) bool {
 func (ns *netState) members() []peer.ID {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
-	out := make([]peer.ID, 0, len(ns.joined))
-	for id := range ns.joined {
-		out = append(out, id)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(ns.joined))
 }
 
 func kick(ch chan struct{}) {
@@ -1002,14 +998,10 @@ func (n *Node) registerNetworks(mux *http.ServeMux) {
 			writeErr(w, err)
 			return
 		}
-		ttl := 24 * time.Hour
-		if in.TTL != "" {
-			d, err := time.ParseDuration(in.TTL)
-			if err != nil {
-				writeErr(w, fmt.Errorf("%w: ttl %q: %v (e.g. 24h, 30m)", errBadRequest, in.TTL, err))
-				return
-			}
-			ttl = d
+		ttl, err := inviteTTL(in.TTL)
+		if err != nil {
+			writeErr(w, err)
+			return
 		}
 		res, err := n.InviteNetwork(r.Context(), r.PathValue("name"), in.Member, ttl)
 		if err != nil {

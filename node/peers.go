@@ -53,20 +53,29 @@ func (n *Node) apiPeerRemove(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, res)
 }
 
+// inviteTTL is an invitation's lifetime as a request gives it ("" for the
+// default of 24 hours).
+func inviteTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w: ttl %q: %v (e.g. 24h, 30m)", errBadRequest, s, err)
+	}
+	return d, nil
+}
+
 func (n *Node) apiInvite(w http.ResponseWriter, r *http.Request) {
 	var in InviteInput
 	if err := readJSON(r, &in); err != nil {
 		writeErr(w, err)
 		return
 	}
-	ttl := 24 * time.Hour
-	if in.TTL != "" {
-		d, err := time.ParseDuration(in.TTL)
-		if err != nil {
-			writeErr(w, fmt.Errorf("%w: ttl %q: %v (e.g. 24h, 30m)", errBadRequest, in.TTL, err))
-			return
-		}
-		ttl = d
+	ttl, err := inviteTTL(in.TTL)
+	if err != nil {
+		writeErr(w, err)
+		return
 	}
 	res, err := n.Invite(r.Context(), in.Name, ttl)
 	if err != nil {

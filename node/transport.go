@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -113,12 +114,7 @@ func (n *Node) peer(id peer.ID) *peerState {
 func (n *Node) peerIDs() []peer.ID {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	ids := make([]peer.ID, 0, len(n.peers))
-	for id := range n.peers {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
+	return slices.Sorted(maps.Keys(n.peers))
 }
 
 func (n *Node) wakeSender(id peer.ID) {
