@@ -133,3 +133,24 @@ type Tracker interface {
 	// Close releases the tracker's resources.
 	Close() error
 }
+
+// FindFile finds among files the one with that SyncID, or else one with
+// that digest: how an adapter recognises a file it attached already (an
+// engine retry after a lost answer attaches nothing twice).
+func FindFile(files []Attachment, syncID, digest string) (Attachment, bool) {
+	if syncID != "" {
+		for _, f := range files {
+			if f.SyncID == syncID {
+				return f, true
+			}
+		}
+	}
+	if digest != "" {
+		for _, f := range files {
+			if f.Digest == digest {
+				return f, true
+			}
+		}
+	}
+	return Attachment{}, false
+}

@@ -225,7 +225,7 @@ func (t *Tracker) AddAttachment(ctx context.Context, key string, a adapters.Atta
 	if strings.TrimSpace(a.Filename) == "" {
 		return fail(fmt.Errorf("the file name is empty: %w", adapters.ErrRejected))
 	}
-	if have, ok := findFile(is.Attachments, a.SyncID, a.Digest); ok {
+	if have, ok := adapters.FindFile(is.Attachments, a.SyncID, a.Digest); ok {
 		return have, nil
 	}
 	if a.Digest != "" {
@@ -276,7 +276,7 @@ func (t *Tracker) AddAttachment(ctx context.Context, key string, a adapters.Atta
 	if _, tokDigest, ok := strings.Cut(up.Upload.Token, "."); ok && len(tokDigest) == len(digest) && tokDigest != digest {
 		return fail(fmt.Errorf("the bytes Redmine received differ from those sent (their SHA-256 is %s, not %s): %w", tokDigest, digest, adapters.ErrUnavailable))
 	}
-	if have, ok := findFile(is.Attachments, "", digest); ok {
+	if have, ok := adapters.FindFile(is.Attachments, "", digest); ok {
 		return have, nil // the upload stays unattached; Redmine prunes those
 	}
 	desc, err := fileDescription(a, digest)
@@ -308,23 +308,4 @@ func (t *Tracker) AddAttachment(ctx context.Context, key string, a adapters.Atta
 		}
 	}
 	return fail(fmt.Errorf("the file is not on the issue after attaching it (Redmine's answer was a success): %w", adapters.ErrUnavailable))
-}
-
-// findFile finds a file by SyncID, or else by digest.
-func findFile(files []adapters.Attachment, syncID, digest string) (adapters.Attachment, bool) {
-	if syncID != "" {
-		for _, f := range files {
-			if f.SyncID == syncID {
-				return f, true
-			}
-		}
-	}
-	if digest != "" {
-		for _, f := range files {
-			if f.Digest == digest {
-				return f, true
-			}
-		}
-	}
-	return adapters.Attachment{}, false
 }

@@ -213,7 +213,7 @@ func (t *Tracker) AddAttachment(ctx context.Context, key string, a adapters.Atta
 	if err != nil {
 		return adapters.Attachment{}, err
 	}
-	if have, ok := findFile(cur.Attachments, a.SyncID, a.Digest); ok {
+	if have, ok := adapters.FindFile(cur.Attachments, a.SyncID, a.Digest); ok {
 		return have, nil
 	}
 	data, err := io.ReadAll(io.LimitReader(r, MaxAttachmentSize+1))
@@ -230,7 +230,7 @@ func (t *Tracker) AddAttachment(ctx context.Context, key string, a adapters.Atta
 	case a.Digest != "" && a.Digest != digest:
 		return fail(fmt.Errorf("the file's SHA-256 is %s, not the %s announced: %w", digest, a.Digest, adapters.ErrRejected))
 	}
-	if have, ok := findFile(cur.Attachments, "", digest); ok {
+	if have, ok := adapters.FindFile(cur.Attachments, "", digest); ok {
 		return have, nil
 	}
 	ct := a.ContentType
@@ -266,23 +266,4 @@ func (t *Tracker) AddAttachment(ctx context.Context, key string, a adapters.Atta
 		return f, nil
 	}
 	return fail(fmt.Errorf("the file is not on the ticket after adding it, though RT answered with success (RT may drop large files, see $DropLongAttachments): %w", adapters.ErrRejected))
-}
-
-// findFile finds a file by SyncID, or else by digest.
-func findFile(files []adapters.Attachment, syncID, digest string) (adapters.Attachment, bool) {
-	if syncID != "" {
-		for _, f := range files {
-			if f.SyncID == syncID {
-				return f, true
-			}
-		}
-	}
-	if digest != "" {
-		for _, f := range files {
-			if f.Digest == digest {
-				return f, true
-			}
-		}
-	}
-	return adapters.Attachment{}, false
 }
