@@ -54,7 +54,13 @@ type Status struct {
 	Peers    []PeerInfo `json:"peers"`
 	Pending  int        `json:"pending"`
 	Incoming int        `json:"incoming"`
-	Blocked  int        `json:"blocked"`
+	Blocked  int        `json:"blocked"` // twins with at least one blocked record
+	// BlockedRecords counts the blocked records: one per twin, link and
+	// direction (see errors).
+	BlockedRecords int `json:"blocked_records"`
+	// RulesErrors lists the links whose rules or trigger do not load, or
+	// whose rule files on disk were refused, until fixed.
+	RulesErrors []RulesError `json:"rules_errors,omitempty"`
 	Twins    int        `json:"twins"`
 	NAT      NATStatus  `json:"nat"`
 }
@@ -209,7 +215,7 @@ func (n *Node) apiStatus(w http.ResponseWriter, r *http.Request) {
 		if st.Incoming, err = tx.Count("i/"); err != nil {
 			return err
 		}
-		if st.Blocked, err = tx.Count("b/"); err != nil {
+		if st.Blocked, st.BlockedRecords, err = blockedCounts(tx); err != nil {
 			return err
 		}
 		st.Twins, err = tx.Count("t/")
@@ -219,6 +225,7 @@ func (n *Node) apiStatus(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	st.RulesErrors = n.rulesErrors()
 	writeJSON(w, 200, st)
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +26,24 @@ type connRules struct {
 	mu      sync.Mutex
 	loaders map[string]*rules.Loader
 	errs    map[string]error // a link whose rules could not be loaded at all
+	// problems is what status and errors show per link (or config entry,
+	// "connection <name>"): a link refused for rules that never loaded, or
+	// a rule file refused on reload while the last good rules run.
+	problems map[string]RulesError
+}
+
+// RulesError is a link whose rules (or trigger) do not load, as shown in
+// status and errors until fixed.
+type RulesError struct {
+	// Link is the peer ID or "net:<network ID>", or "connection <name>"
+	// for a config entry that no link uses yet.
+	Link     string    `json:"link"`
+	PeerName string    `json:"peer_name,omitempty"`
+	Error    string    `json:"error"` // names file:line:col
+	Since    time.Time `json:"since"`
+	// Running says the link keeps its last good rules; false: the link
+	// never had good ones and nothing flows on it until they are fixed.
+	Running bool `json:"running"`
 }
 
 // errRulesBroken marks a connection whose rules do not load: its events wait
@@ -54,9 +74,11 @@ func (n *Node) linkRules(link string) (*rules.Set, *rules.Trigger, error) {
 			n.log.Error("the rules of a connection do not load; nothing flows with that peer until they are fixed", "peer", link, "err", err)
 		}
 		n.rules.errs[link] = err
+		n.noteRulesLocked(link, err, false)
 		return nil, nil, fmt.Errorf("%w: %w", errRulesBroken, err)
 	}
 	delete(n.rules.errs, link)
+	n.noteRulesLocked(link, nil, false)
 	if n.rules.loaders == nil {
 		n.rules.loaders = map[string]*rules.Loader{}
 	}
@@ -96,26 +118,150 @@ func (n *Node) forgetLinkRules(link string) {
 	defer n.rules.mu.Unlock()
 	delete(n.rules.loaders, link)
 	delete(n.rules.errs, link)
+	delete(n.rules.problems, link)
+}
+
+// noteRulesLocked records (err != nil) or clears a link's rules problem
+// for status and errors; n.rules.mu is held.
+func (n *Node) noteRulesLocked(link string, err error, running bool) {
+	if err == nil {
+		delete(n.rules.problems, link)
+		return
+	}
+	if n.rules.problems == nil {
+		n.rules.problems = map[string]RulesError{}
+	}
+	p, ok := n.rules.problems[link]
+	if !ok || p.Error != err.Error() {
+		p = RulesError{Link: link, Error: err.Error(), Since: nowUTC()}
+	}
+	p.Running = running
+	n.rules.problems[link] = p
+}
+
+// rulesEvery is how often the rule files are looked at when the tracker's
+// poll interval is longer.
+const rulesEvery = 5 * time.Second
+
+// watchRules reloads changed rule files on its own clock, whatever the
+// trigger is doing (a trigger backing off from a tracker outage never
+// reaches its tick), and loads every link's rules at once at start, so
+// that a broken trigger or rule file shows in status from the start.
+func (n *Node) watchRules(ctx context.Context) error {
+	every := min(time.Duration(n.cfg.Tracker.PollInterval), rulesEvery)
+	if every <= 0 {
+		every = rulesEvery
+	}
+	n.checkRules()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			n.reloadRules()
+		}
+	}
+}
+
+// checkRules loads the rules of every link and validates every connection
+// entry of the config, recording what fails for status and errors. A link
+// whose rules fail is refused (nothing flows on it) until they are fixed;
+// the others run.
+func (n *Node) checkRules() {
+	for _, id := range n.peerIDs() {
+		_, _, _ = n.rulesFor(id)
+	}
+	for _, l := range n.netLinks() {
+		_, _, _ = n.linkRules(l)
+	}
+	names := slices.Sorted(maps.Keys(n.cfg.Connections))
+	for _, name := range names {
+		conn := n.cfg.Connections[name]
+		_, err := rules.NewLoader(n.home, conn, rules.Options{Self: n.self.String(), Log: n.log})
+		key := "connection " + name
+		n.rules.mu.Lock()
+		if err != nil {
+			if _, ok := n.rules.problems[key]; !ok {
+				n.log.Error("a connection in config.yaml has rules or a trigger that do not load; the links it applies to are refused until fixed", "connection", name, "err", err)
+			}
+		}
+		n.noteRulesLocked(key, err, false)
+		n.rules.mu.Unlock()
+	}
+}
+
+// rulesErrors lists the links (and config entries) whose rules do not
+// load, or whose rule files on disk were refused, oldest first. Every link
+// is looked at first, so that the list is right on a node that only opened
+// its home.
+func (n *Node) rulesErrors() []RulesError {
+	n.checkRules()
+	n.rules.mu.Lock()
+	out := make([]RulesError, 0, len(n.rules.problems))
+	seen := map[string]bool{}
+	for _, p := range n.rules.problems {
+		if !strings.HasPrefix(p.Link, "connection ") {
+			seen[p.Error] = true
+		}
+	}
+	for _, p := range n.rules.problems {
+		if strings.HasPrefix(p.Link, "connection ") && seen[p.Error] {
+			continue // shown with the link it applies to
+		}
+		out = append(out, p)
+	}
+	n.rules.mu.Unlock()
+	for i := range out {
+		if id, err := peer.Decode(out[i].Link); err == nil {
+			if ps := n.peer(id); ps != nil {
+				out[i].PeerName = ps.name()
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b RulesError) int {
+		if c := a.Since.Compare(b.Since); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Link, b.Link)
+	})
+	return out
 }
 
 // reloadRules picks up changed rule files. A broken new version is refused
-// with its error and the old one keeps running.
+// with its error (in the log once, in status and errors until fixed) and
+// the old one keeps running. Links whose rules never loaded are tried
+// again.
 func (n *Node) reloadRules() {
 	n.rules.mu.Lock()
-	loaders := make(map[string]*rules.Loader, len(n.rules.loaders))
-	for id, l := range n.rules.loaders {
-		loaders[id] = l
-	}
+	loaders := maps.Clone(n.rules.loaders)
+	broken := slices.Collect(maps.Keys(n.rules.errs))
 	n.rules.mu.Unlock()
 	for id, l := range loaders {
 		changed, err := l.Reload()
+		n.rules.mu.Lock()
+		if n.rules.loaders[id] != l {
+			n.rules.mu.Unlock()
+			continue // forgotten meanwhile
+		}
+		prev, had := n.rules.problems[id]
+		n.noteRulesLocked(id, err, true)
+		n.rules.mu.Unlock()
 		switch {
-		case err != nil && changed:
-			n.log.Error("new rules refused; the previous rules keep running", "peer", id, "err", err)
-		case err != nil:
-			n.log.Debug("rules still broken on disk; the previous rules keep running", "peer", id, "err", err)
+		case err != nil && (!had || prev.Error != err.Error()):
+			n.log.Error("rule file refused; the last good rules keep running until it is fixed", "peer", id, "err", err)
+		case err == nil && had:
+			n.log.Info("rule file fixed", "peer", id, "reloaded", changed)
 		case changed:
 			n.log.Info("rules reloaded", "peer", id)
+		}
+	}
+	for _, link := range broken {
+		if _, _, err := n.linkRules(link); err == nil {
+			n.log.Info("the rules of a connection load now", "peer", link)
+			n.wakeLink(link)
+			n.kickTrigger()
 		}
 	}
 }
@@ -154,18 +300,6 @@ func (n *Node) outgoingLink(link string, is adapters.Issue) (r replica.Replica, 
 		return r, false, fmt.Errorf("issue %s: %w", is.Key, err)
 	}
 	return r, skip, nil
-}
-
-// blockOutgoing records that the outgoing rules failed for a twin and peer;
-// the twin stays out of sync with that peer until retried.
-func blockOutgoing(tx *store.Tx, tw *store.Twin, pid string, err error) error {
-	b, gerr := tx.GetBlocked(tw.ID)
-	if gerr != nil {
-		b = store.Blocked{Twin: tw.ID, Peer: pid, Since: nowUTC()}
-	}
-	b.LocalKey, b.Outgoing, b.Remote, b.Error = tw.LocalKey, true, false, err.Error()
-	b.Attempts++
-	return tx.Block(b)
 }
 
 // RulesTestInput is the body of rules test: with To, what the outgoing rules

@@ -31,8 +31,11 @@ const changeBatch = 500
 const defaultPollInterval = 5 * time.Second
 
 // runTrigger follows the tracker's change feed from the stored cursor and
-// shares every change with the peers.
+// shares every change with the peers. The rule files are watched beside it
+// (watchRules), so that a fix is picked up even while the trigger backs
+// off.
 func (n *Node) runTrigger(ctx context.Context) error {
+	n.goRun(ctx, "rules", n.watchRules)
 	backoff := n.opts.RetryMin
 	every := time.Duration(n.cfg.Tracker.PollInterval)
 	if every <= 0 {
@@ -58,7 +61,6 @@ func (n *Node) runTrigger(ctx context.Context) error {
 			return nil
 		case <-n.wakeTrigger:
 		case <-tick.C:
-			n.reloadRules()
 		}
 	}
 }
@@ -277,16 +279,23 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 					// that stops matching the trigger is no longer updated.
 					continue
 				}
-				if b, err := tx.GetBlocked(tw.ID); err == nil && b.Outgoing && b.Peer == p {
+				if isBlocked(tx, tw.ID, store.BlockOut, p) {
 					continue // until retried
 				}
 				out, skip, err := o.out, o.skip, o.err
 				if errors.Is(err, errRulesBroken) || skip {
 					continue
 				}
+				if err == nil {
+					var agreed *replica.Replica
+					if l != nil {
+						agreed = &l.Agreed
+					}
+					err = checkEventSize(tw.LocalKey, out, agreed)
+				}
 				if err != nil {
-					n.log.Warn("outgoing rules failed; the twin is blocked for that peer until retried", "peer", p, "key", tw.LocalKey, "err", err)
-					if err := blockOutgoing(tx, tw, p, err); err != nil {
+					n.log.Warn("the twin is blocked for that link until retried: its outgoing rules or its size refuse it", "peer", p, "key", tw.LocalKey, "err", err)
+					if err := blockOut(tx, tw, p, err); err != nil {
 						return err
 					}
 					dirty = true
@@ -295,6 +304,7 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 				if l == nil {
 					l = tw.Link(p)
 				}
+				baseline := l.Baseline
 				if own, ok := owns[p]; ok {
 					var reverted []string
 					if out, reverted = own.keepOwned(n.self.String(), out, l.Baseline); len(reverted) > 0 {
@@ -313,7 +323,19 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 				}
 				l.Baseline = out
 				if err := n.queueEvent(tx, tw, p, l, changed, now); err != nil {
-					return err
+					if !errors.Is(err, replica.ErrMalformed) {
+						return err
+					}
+					// The codec refused the event (a limit checkEventSize
+					// does not know): block this twin alone. The old
+					// baseline makes the retry send the same fields again.
+					l.Baseline = baseline
+					n.log.Warn("the event cannot be sent; the twin is blocked for that link until retried", "peer", p, "key", tw.LocalKey, "err", err)
+					if err := blockOut(tx, tw, p, fmt.Errorf("issue %s: the event cannot be sent: %w", tw.LocalKey, err)); err != nil {
+						return err
+					}
+					dirty = true
+					continue
 				}
 				touched[p] = true
 				dirty = true
@@ -653,9 +675,7 @@ func (n *Node) finish(ctx context.Context, later *deferredFinish, src *source, s
 				return err
 			}
 		}
-		if b, err := tx.GetBlocked(ev.Twin); err == nil && !b.Remote && !b.Outgoing && b.Peer == pid {
-			tx.Unblock(ev.Twin)
-		}
+		unblock(tx, ev.Twin, store.BlockIn, pid)
 		if what == "" {
 			what = "applied"
 			if ack.Result == replica.ResultSkipped {
@@ -677,18 +697,13 @@ func (n *Node) finish(ctx context.Context, later *deferredFinish, src *source, s
 	return n.store.Update(ctx, fn)
 }
 
-// fail blocks the twin: the event stays in the incoming log, and so do the
-// twin's later events, until an operator retries it.
+// fail blocks the twin for events from src (blockIn): the event stays in
+// the incoming log, and so do the twin's later events from src, until an
+// operator retries it. The twin's other links are not touched.
 func (n *Node) fail(ctx context.Context, src *source, seq uint64, ev replica.Event, ack replica.Ack) error {
 	pid := src.key
 	return n.store.Update(ctx, func(tx *store.Tx) error {
-		b, err := tx.GetBlocked(ev.Twin)
-		if err != nil {
-			b = store.Blocked{Twin: ev.Twin, Peer: pid, Seq: seq, Since: time.Now()}
-		}
-		b.LocalKey, b.Error, b.Remote = ack.LocalKey, ack.Error, false
-		b.Attempts++
-		if err := tx.Block(b); err != nil {
+		if err := blockIn(tx, ev.Twin, ack.LocalKey, pid, seq, ack.Error); err != nil {
 			return err
 		}
 		tw, err := tx.GetTwin(ev.Twin)
@@ -742,18 +757,13 @@ func (n *Node) applyPending(ctx context.Context, src *source) error {
 	var after uint64
 	for {
 		var entries []store.InEntry
-		blocked := map[string]bool{}
+		var blocked map[string]bool
 		err := n.store.View(func(tx *store.Tx) error {
 			var err error
 			if entries, err = tx.PendingIn(pid, after, 256); err != nil {
 				return err
 			}
-			bs, err := tx.BlockedTwins()
-			for _, b := range bs {
-				if !b.Remote && !b.Outgoing {
-					blocked[b.Twin] = true
-				}
-			}
+			blocked, err = blockedIn(tx, pid)
 			return err
 		})
 		if err != nil {

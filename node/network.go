@@ -1427,7 +1427,7 @@ func (n *Node) retryNet(ctx context.Context, b store.Blocked) (bool, error) {
 		return false, nil
 	}
 	link, _, _ := strings.Cut(b.Peer, "/")
-	if b.Remote || b.Outgoing {
+	if b.Dir != store.BlockIn {
 		return true, n.shareLinks(ctx, []string{b.LocalKey}, []string{link})
 	}
 	if ns := n.netByID(link[len(netPrefix):]); ns != nil {

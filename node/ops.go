@@ -96,15 +96,22 @@ func (n *Node) apiQueue(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) apiErrors(w http.ResponseWriter, r *http.Request) {
 	var bs []store.Blocked
-	if err := n.store.View(func(tx *store.Tx) (err error) { bs, err = tx.BlockedTwins(); return }); err != nil {
+	if err := n.store.View(func(tx *store.Tx) (err error) { bs, err = blockedAll(tx); return }); err != nil {
 		writeErr(w, err)
 		return
 	}
 	if bs == nil {
 		bs = []store.Blocked{}
 	}
+	for _, re := range n.rulesErrors() {
+		bs = append(bs, store.Blocked{Peer: re.Link, Dir: DirRules, Error: re.Error, Since: re.Since})
+	}
 	writeJSON(w, 200, bs)
 }
+
+// DirRules marks an entry of errors that is no twin but a link whose rules
+// or trigger do not load (Peer names it; Twin is empty).
+const DirRules store.BlockDir = "rules"
 
 func (n *Node) apiRetry(w http.ResponseWriter, r *http.Request) {
 	var in RetryInput
@@ -120,40 +127,54 @@ func (n *Node) apiRetry(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, res)
 }
 
-// Retry releases blocked twins: one issue's (by local key), or all. A twin
-// blocked here is applied again from its oldest waiting event, in order. A
-// twin that a peer failed to apply is shared with that peer again; the peer
-// applies it once its own operator has retried it there.
+// Retry releases blocked twins: one issue's (by local key, or twin ID for a
+// twin that could not be created here), or all; every record of the twin
+// (one per link and direction) is retried for what it held:
+//   - blocked here (store.BlockIn): the held events of that link are
+//     applied again from the oldest, in order;
+//   - refused here (store.BlockOut): the twin is shared with that link
+//     again; only what changed since the link's baseline gets a clock, so
+//     an old value never comes back with a fresh one;
+//   - failed at the peer (store.BlockAtPeer): the link's agreed state is
+//     sent again with its original clocks, and any local change since.
+//
+// The rule files are reloaded first, so that a fix counts at once.
 func (n *Node) Retry(ctx context.Context, in RetryInput) (RetryResult, error) {
 	if in.Key == "" && !in.All {
 		return RetryResult{}, fmt.Errorf("%w: name an issue key or ask for all", errBadRequest)
 	}
+	n.reloadRules()
 	var res RetryResult
+	var wake []string
 	err := n.store.Update(ctx, func(tx *store.Tx) error {
-		res.Retried = res.Retried[:0]
-		bs, err := tx.BlockedTwins()
+		res.Retried, wake = res.Retried[:0], wake[:0]
+		bs, err := blockedAll(tx)
 		if err != nil {
 			return err
 		}
+		now := time.Now()
 		for _, b := range bs {
 			if !in.All && b.LocalKey != in.Key && b.Twin != in.Key {
 				continue
 			}
-			tx.Unblock(b.Twin)
-			if b.Remote || b.Outgoing {
-				// Share the current state again: forget what the link
-				// believes the peer has.
-				if tw, err := tx.GetTwin(b.Twin); err == nil {
-					l := tw.Link(b.Peer)
-					l.Baseline = l.Baseline.Clone()
-					l.Baseline.Fields = nil
-					l.Baseline.Comments = nil
-					if err := tx.PutTwin(tw); err != nil {
-						return err
-					}
-				}
-			}
+			unblock(tx, b.Twin, b.Dir, b.Peer)
 			res.Retried = append(res.Retried, b)
+			if b.Dir != store.BlockAtPeer || isNetLink(b.Peer) {
+				continue
+			}
+			tw, err := tx.GetTwin(b.Twin)
+			if err != nil {
+				continue
+			}
+			if l := tw.Links[b.Peer]; l != nil && !l.Unsynced {
+				if err := n.queueEvent(tx, tw, b.Peer, l, nil, now); err != nil {
+					return err
+				}
+				if err := tx.PutTwin(tw); err != nil {
+					return err
+				}
+				wake = append(wake, b.Peer)
+			}
 		}
 		return nil
 	})
@@ -162,6 +183,9 @@ func (n *Node) Retry(ctx context.Context, in RetryInput) (RetryResult, error) {
 	}
 	if !in.All && len(res.Retried) == 0 {
 		return res, fmt.Errorf("%w: issue %s is not blocked", store.ErrNotFound, in.Key)
+	}
+	for _, l := range wake {
+		n.wakeLink(l)
 	}
 	for _, b := range res.Retried {
 		if isNet, err := n.retryNet(ctx, b); isNet {
@@ -174,7 +198,10 @@ func (n *Node) Retry(ctx context.Context, in RetryInput) (RetryResult, error) {
 		if err != nil {
 			continue
 		}
-		if b.Remote || b.Outgoing {
+		if b.Dir != store.BlockIn {
+			if b.LocalKey == "" {
+				continue
+			}
 			if err := n.share(ctx, []string{b.LocalKey}, []peer.ID{id}); err != nil {
 				return res, err
 			}

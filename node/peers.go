@@ -231,16 +231,7 @@ func (n *Node) RemovePeer(ctx context.Context, id peer.ID) (RemoveResult, error)
 
 	err := n.store.Update(ctx, func(tx *store.Tx) error {
 		tx.DeletePeer(pid)
-		bs, err := tx.BlockedTwins()
-		if err != nil {
-			return err
-		}
-		for _, b := range bs {
-			if b.Peer == pid {
-				tx.Unblock(b.Twin)
-			}
-		}
-		return nil
+		return unblockLink(tx, pid)
 	})
 	if err != nil {
 		return res, err

@@ -486,15 +486,29 @@ func (n *Node) handleAcks(s network.Stream) {
 }
 
 // recordAcks records a batch of acks from the peer in one write. A twin
-// acked several times in the batch is decoded and stored once.
+// acked several times in the batch is decoded and stored once. Only acks
+// of events waiting in the peer's outgoing log (sent, not acked yet) count:
+// any other (a forged one, or one for an event acked already) is logged and
+// ignored, so it can neither set the peer's key of an issue nor block it.
 func (n *Node) recordAcks(ctx context.Context, remote peer.ID, items []replica.Ack) error {
 	pid := remote.String()
 	now := time.Now()
+	var ignored []replica.Ack
+	defer func() {
+		for _, a := range ignored {
+			n.log.Warn("ignoring an ack for an event this node has not sent to the peer (or has had acked already)", "peer", pid, "seq", a.Seq, "twin", a.Twin, "event", a.EventID)
+		}
+	}()
 	return n.store.Update(ctx, func(tx *store.Tx) error {
 		// Built inside the function: the store may run it more than once.
 		twins := map[string]*store.Twin{}
 		var order []*store.Twin
+		ignored = ignored[:0]
 		for _, a := range items {
+			if !sentTo(tx, pid, a) {
+				ignored = append(ignored, a)
+				continue
+			}
 			tx.DeleteOut(pid, a.Seq)
 			tw, seen := twins[a.Twin]
 			if !seen {
@@ -521,20 +535,12 @@ func (n *Node) recordAcks(ctx context.Context, remote peer.ID, items []replica.A
 			switch a.Result {
 			case replica.ResultApplied:
 				rec.What = "acked"
-				if b, err := tx.GetBlocked(a.Twin); err == nil && b.Remote && b.Peer == pid {
-					tx.Unblock(a.Twin)
-				}
+				unblock(tx, a.Twin, store.BlockAtPeer, pid)
 			case replica.ResultSkipped:
 				rec.What = "skipped"
 			default:
 				rec.What, rec.Error = "failed", a.Error
-				b, err := tx.GetBlocked(a.Twin)
-				if err != nil {
-					b = store.Blocked{Twin: a.Twin, Peer: pid, Seq: a.Seq, Since: now}
-				}
-				b.LocalKey, b.Remote, b.Error = tw.LocalKey, true, a.Error
-				b.Attempts++
-				if err := tx.Block(b); err != nil {
+				if err := blockAtPeer(tx, a.Twin, tw.LocalKey, pid, a.Seq, a.Error); err != nil {
 					return err
 				}
 			}
@@ -549,4 +555,21 @@ func (n *Node) recordAcks(ctx context.Context, remote peer.ID, items []replica.A
 		}
 		return nil
 	})
+}
+
+// sentTo reports whether ack a answers an event in the peer's outgoing log:
+// one with the ack's sequence, twin and (when the ack names it) event ID.
+func sentTo(tx *store.Tx, pid string, a replica.Ack) bool {
+	if a.Seq == 0 {
+		return false
+	}
+	es, err := tx.PendingOut(pid, a.Seq-1, 1)
+	if err != nil || len(es) == 0 || es[0].Seq != a.Seq {
+		return false
+	}
+	ev, err := replica.UnmarshalEvent(es[0].Frame)
+	if err != nil {
+		return false
+	}
+	return ev.Twin == a.Twin && (a.EventID == "" || ev.ID == a.EventID)
 }

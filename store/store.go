@@ -22,7 +22,7 @@
 //	os/<peer>             last outgoing seq for peer
 //	i/<peer>/<seq>        received event waiting to be applied
 //	r/<peer>/<seq>        received marker: empty while pending, then the Ack sent
-//	b/<twin>              Blocked twin with its error
+//	b/<twin>/<dir>/<link> Blocked record of a twin on one link, one way (blocked.go)
 //	h/<twin>/<n>          history record n of a twin (bounded, see HistoryKeep)
 package store
 
@@ -32,7 +32,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -704,52 +703,6 @@ func (t *Tx) InPeers() ([]string, error) {
 func (t *Tx) FinishIn(peer string, seq uint64, ack replica.Ack) error {
 	t.del(seqKey("i/", peer, seq))
 	return t.setMsg(seqKey("r/", peer, seq), &ack)
-}
-
-// ---- blocked twins ----
-
-// Blocked is a twin whose events cannot be applied (here) or were refused
-// (by a peer) until an operator retries it.
-type Blocked struct {
-	Twin     string    `msgpack:"twin" json:"twin"`
-	LocalKey string    `msgpack:"key" json:"key,omitempty"`
-	Peer     string    `msgpack:"peer" json:"peer"`
-	Seq      uint64    `msgpack:"seq" json:"seq"`
-	Remote   bool      `msgpack:"remote" json:"remote"`          // the peer failed to apply our event
-	Outgoing bool      `msgpack:"out" json:"outgoing,omitempty"` // our outgoing rules failed for it
-	Error    string    `msgpack:"err" json:"error"`
-	Since    time.Time `msgpack:"since" json:"since"`
-	Attempts int       `msgpack:"n" json:"attempts"`
-}
-
-// Block records a blocked twin (replacing an earlier record).
-func (t *Tx) Block(b Blocked) error { return t.setMsg("b/"+b.Twin, &b) }
-
-// Unblock removes a twin's blocked record.
-func (t *Tx) Unblock(twin string) { t.del("b/" + twin) }
-
-// GetBlocked returns a twin's blocked record, or ErrNotFound.
-func (t *Tx) GetBlocked(twin string) (Blocked, error) {
-	var b Blocked
-	if err := t.getMsg("b/"+twin, &b); err != nil {
-		return Blocked{}, err
-	}
-	return b, nil
-}
-
-// BlockedTwins lists every blocked twin, oldest first.
-func (t *Tx) BlockedTwins() ([]Blocked, error) {
-	var out []Blocked
-	err := t.scan("b/", false, func(key string, val []byte) (bool, error) {
-		var b Blocked
-		if err := msgpack.Unmarshal(val, &b); err != nil {
-			return false, fmt.Errorf("decode %s: %w", key, err)
-		}
-		out = append(out, b)
-		return true, nil
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
-	return out, err
 }
 
 // ---- history ----

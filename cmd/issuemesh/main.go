@@ -224,6 +224,17 @@ func cmdStatus(c *cli.Context) error {
 		fmt.Fprintf(w, "  address %s\n", a)
 	}
 	fmt.Fprintf(w, "twins %d, pending events %d, received waiting %d, blocked twins %d\n", st.Twins, st.Pending, st.Incoming, st.Blocked)
+	for _, re := range st.RulesErrors {
+		what := "refused (nothing flows on it until fixed)"
+		if re.Running {
+			what = "rule file refused (the last good rules keep running)"
+		}
+		name := re.Link
+		if re.PeerName != "" {
+			name = re.PeerName + " (" + re.Link + ")"
+		}
+		fmt.Fprintf(w, "rules of %s: %s since %s: %s\n", name, what, re.Since.Local().Format(time.DateTime), re.Error)
+	}
 	printNAT(w, st)
 	printPeers(w, st.Peers)
 	return nil

@@ -75,9 +75,18 @@ func cmdErrors(c *cli.Context) error {
 		fmt.Fprintln(w, "no blocked twins")
 	}
 	for _, b := range bs {
+		if b.Dir == node.DirRules {
+			fmt.Fprintf(w, "rules of %s do not load since %s: %s\n", b.Peer, b.Since.Local().Format(time.DateTime), b.Error)
+			continue
+		}
 		where := "here"
-		if b.Remote {
+		switch {
+		case b.Remote:
 			where = "at peer " + b.Peer
+		case b.Outgoing:
+			where = "here for peer " + b.Peer + " (not sent)"
+		case b.Peer != "":
+			where = "here (events from " + b.Peer + " wait)"
 		}
 		key := b.LocalKey
 		if key == "" {

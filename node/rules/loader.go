@@ -81,6 +81,13 @@ func (l *Loader) Current() (*Set, *Trigger) {
 	return c.set, c.trig
 }
 
+// Same reports whether two loaders run the same rule texts (the trigger
+// and maps are the config's, compared by the caller if it needs to).
+func (l *Loader) Same(o *Loader) bool {
+	a, b := l.cur.Load(), o.cur.Load()
+	return bytes.Equal(a.src[0], b.src[0]) && bytes.Equal(a.src[1], b.src[1])
+}
+
 // Err returns why the rule files on disk are not the ones running (the
 // error of the last refused version), or nil.
 func (l *Loader) Err() error {
