@@ -61,8 +61,8 @@ type Status struct {
 	// RulesErrors lists the links whose rules or trigger do not load, or
 	// whose rule files on disk were refused, until fixed.
 	RulesErrors []RulesError `json:"rules_errors,omitempty"`
-	Twins    int        `json:"twins"`
-	NAT      NATStatus  `json:"nat"`
+	Twins       int          `json:"twins"`
+	NAT         NATStatus    `json:"nat"`
 }
 
 // TwinRef says which peer holds a synced issue under which key. A
