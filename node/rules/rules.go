@@ -78,7 +78,10 @@
 // # Sandbox
 //
 // No load, no clock or randomness, print goes to Options.Log at debug level,
-// and every run stops after Options.MaxSteps steps. Assigning a list to the
+// every run stops after Options.MaxSteps steps, and what a run builds is
+// bounded by a memory budget (one value, and all values of a run; see
+// limits.go): an operation that would build more fails before it does,
+// with an error at its file:line. Assigning a list to the
 // replica or the issue stores a copy of it. Top-level if, for and
 // while are allowed; recursion is not. Every error a rule file or trigger
 // causes is an *Error that wraps ErrRule and names file:line:col (the file
@@ -146,6 +149,10 @@ type Options struct {
 	StatusMap   map[string]string // local value -> shared value (outgoing); inverse for incoming
 	PriorityMap map[string]string
 	MaxSteps    uint64       // Starlark step limit per run; 0 = DefaultMaxSteps
+	// MaxValueBytes and MaxRunBytes are the memory budget of a run (see
+	// limits.go): the size of one value a rule builds, and of all it
+	// builds in one run; 0 = DefaultMaxValueBytes, DefaultMaxRunBytes.
+	MaxValueBytes, MaxRunBytes int64
 	Log         *slog.Logger // receives print() output at debug level; nil discards it
 }
 
@@ -162,6 +169,7 @@ type Set struct {
 	statusOut, prioOut map[string]string
 	statusIn, prioIn   map[string]string
 	maxSteps           uint64
+	limits             budget // the memory budget of a run (used is 0)
 	log                *slog.Logger
 	out, in            *program // nil: the default rule
 	connection         starlark.Value
@@ -281,6 +289,7 @@ func Compile(out, in *Source, o Options) (*Set, error) {
 	if s.maxSteps == 0 {
 		s.maxSteps = DefaultMaxSteps
 	}
+	s.limits = o.budget()
 	var err error
 	if s.statusIn, err = invert("status_map", s.statusOut); err != nil {
 		return nil, err
@@ -304,6 +313,9 @@ func Compile(out, in *Source, o Options) (*Set, error) {
 		"merge_comments":    starlark.NewBuiltin("merge_comments", s.mergeComments),
 		"merge_labels":      starlark.NewBuiltin("merge_labels", s.mergeLabels),
 		"merge_attachments": starlark.NewBuiltin("merge_attachments", s.mergeAttachments),
+	}
+	for name, g := range guards() {
+		s.builtins[name] = g
 	}
 	s.builtins.Freeze()
 	if out != nil {
@@ -370,8 +382,13 @@ func mapThrough(m map[string]string, v string) string {
 }
 
 func compileFile(rule string, src *Source, names []string) (*program, error) {
-	isPredeclared := func(name string) bool { return slices.Contains(names, name) }
-	f, prog, err := starlark.SourceProgramOptions(fileOptions(), src.Name, src.Text, isPredeclared)
+	isPredeclared := func(name string) bool { return slices.Contains(names, name) || slices.Contains(guardNames, name) }
+	f, err := fileOptions().Parse(src.Name, src.Text, 0)
+	if err != nil {
+		return nil, compileError(rule, src.Name, src.Text, err)
+	}
+	guardFile(f)
+	prog, err := starlark.FileProgram(f, isPredeclared)
 	if err != nil {
 		return nil, compileError(rule, src.Name, src.Text, err)
 	}
@@ -429,6 +446,19 @@ type runState struct {
 	extraSteps int
 	loopPos    syntax.Position // where the run was looping at the step limit
 	loopDepth  int
+	budget     budget // memory (limits.go)
+}
+
+// budget is the memory budget of one run under o.
+func (o Options) budget() budget {
+	b := budget{maxValue: o.MaxValueBytes, maxRun: o.MaxRunBytes}
+	if b.maxValue <= 0 {
+		b.maxValue = DefaultMaxValueBytes
+	}
+	if b.maxRun <= 0 {
+		b.maxRun = DefaultMaxRunBytes
+	}
+	return b
 }
 
 // extraStepsAtLimit is how many steps past the limit a run is watched to
@@ -458,7 +488,10 @@ const runKey = "issuemesh.rules.run"
 // exec runs p with the predeclared values; it reports whether skip() was
 // called.
 func (s *Set) exec(p *program, predeclared starlark.StringDict) (*runState, error) {
-	st := &runState{}
+	st := &runState{budget: s.limits}
+	for _, name := range guardNames {
+		predeclared[name] = s.builtins[name]
+	}
 	thread := s.newThread(p.rule, st)
 	_, err := p.prog.Init(thread, predeclared)
 	if st.skipped {
@@ -522,7 +555,7 @@ func runError(rule, name string, maxSteps uint64, loops []loopSpan, st *runState
 	e := &Error{Rule: rule, Pos: name, Msg: ee.Msg, Backtrace: ee.Backtrace(), cause: err}
 	stack := ee.CallStack
 	if n := len(stack); n > 0 && stack[n-1].Pos.Filename() == "<builtin>" {
-		if fn := stack[n-1].Name; !strings.HasPrefix(e.Msg, fn+":") {
+		if fn := stack[n-1].Name; !isGuard(fn) && !strings.HasPrefix(e.Msg, fn+":") {
 			e.Msg = fn + ": " + e.Msg
 		}
 	}

@@ -142,7 +142,7 @@ func TestRuntimeErrorDetails(t *testing.T) {
 func TestRecursionRefused(t *testing.T) {
 	s := mustCompile(t, "def f(n):\n    return f(n)\nf(1)\n", "", testOptions())
 	err := withDeadline(t, 60*time.Second, func() error { _, _, err := s.Outgoing(adapters.Issue{}); return err })
-	wantRuleError(t, err, "out.star:2:12: function f called recursively")
+	wantRuleError(t, err, "out.star:2:13: function f called recursively")
 }
 
 // A Set and a Trigger serve many goroutines at once (run with -race).

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -19,6 +20,7 @@ type Trigger struct {
 	prog     *starlark.Program // nil: matches everything
 	self     string
 	maxSteps uint64
+	limits   budget
 	log      *slog.Logger
 }
 
@@ -37,7 +39,7 @@ func CompileTrigger(expr string) (*Trigger, error) {
 // CompileTriggerOptions compiles a trigger expression with the step limit
 // and comment IDs (issue.comments[i].sync_id) of o.
 func CompileTriggerOptions(expr string, o Options) (*Trigger, error) {
-	t := &Trigger{expr: expr, self: o.Self, maxSteps: o.MaxSteps, log: o.Log}
+	t := &Trigger{expr: expr, self: o.Self, maxSteps: o.MaxSteps, limits: o.budget(), log: o.Log}
 	if t.maxSteps == 0 {
 		t.maxSteps = DefaultMaxSteps
 	}
@@ -62,9 +64,9 @@ func CompileTriggerOptions(expr string, o Options) (*Trigger, error) {
 		OpPos: start,
 		Op:    syntax.EQ,
 		LHS:   &syntax.Ident{NamePos: start, Name: triggerResult},
-		RHS:   e,
+		RHS:   guardExpr(e),
 	}}
-	prog, err := starlark.FileProgram(f, func(name string) bool { return name == "issue" })
+	prog, err := starlark.FileProgram(f, func(name string) bool { return name == "issue" || slices.Contains(guardNames, name) })
 	if err != nil {
 		return nil, compileError(ruleTrigger, triggerName, []byte(expr), err)
 	}
@@ -85,9 +87,11 @@ func (t *Trigger) Match(is adapters.Issue) (bool, error) {
 	if t == nil || t.prog == nil {
 		return true, nil
 	}
-	st := &runState{}
+	st := &runState{budget: t.limits}
 	thread := newThread(ruleTrigger, t.maxSteps, t.log, st)
-	globals, err := t.prog.Init(thread, starlark.StringDict{"issue": &issueView{is: &is, self: t.self, rule: ruleTrigger}})
+	pre := guards()
+	pre["issue"] = &issueView{is: &is, self: t.self, rule: ruleTrigger}
+	globals, err := t.prog.Init(thread, pre)
 	if err != nil {
 		return false, runError(ruleTrigger, triggerName, t.maxSteps, nil, st, err)
 	}

@@ -1,0 +1,625 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// # Memory budget
+//
+// The step limit bounds how long a rule runs, not what it builds: one step
+// of "x" * 100_000_000 makes a 100 MB string. So every operation that can
+// build a large value is checked before it runs, against two limits:
+//
+//   - Options.MaxValueBytes (DefaultMaxValueBytes): the size of one value a
+//     rule builds, a string or bytes by its length, a list, tuple, dict or
+//     set at 16 bytes per element;
+//   - Options.MaxRunBytes (DefaultMaxRunBytes): the sum of the sizes of
+//     every value one run builds, so that a loop building many values
+//     within the first limit is stopped too.
+//
+// The checks are put in at compile time: in the syntax tree of a rule file
+// (and a trigger), the operators +, *, % and | and their augmented forms
+// become calls of guard builtins that estimate the result's size from the
+// operands and refuse it before it is built, and every call goes through a
+// guard that does the same for the builtins that build from their
+// arguments (join, replace, format, str, list, ...) and checks what any
+// call returned. A refused value is an *Error at the file:line of the
+// operator or call, worded "... would be N bytes; the limit for one value
+// built by a rule is M".
+
+// Defaults of the memory budget.
+const (
+	DefaultMaxValueBytes = 16 << 20
+	DefaultMaxRunBytes   = 64 << 20
+)
+
+// elemBytes is what one element of a collection counts as.
+const elemBytes = 16
+
+// Names of the guard builtins. They start with "__" so that they do not
+// collide with what a rule file names.
+const (
+	guardBinop   = "__guard_binop"
+	guardInplace = "__guard_inplace"
+	guardCall    = "__guard_call"
+)
+
+var guardNames = []string{guardBinop, guardInplace, guardCall}
+
+func isGuard(name string) bool { return strings.HasPrefix(name, "__guard_") }
+
+// budget is a run's memory budget (part of its runState).
+type budget struct {
+	maxValue, maxRun int64
+	used             int64
+}
+
+// errBudget marks a refused value.
+var errBudget = errors.New("over the memory budget of a rule")
+
+// charge books a value of size bytes, or refuses it.
+func (b *budget) charge(what string, size int64) error {
+	if b == nil || b.maxValue == 0 {
+		return nil
+	}
+	if size > b.maxValue {
+		return fmt.Errorf("%w: %s would be %s; the limit for one value built by a rule is %s", errBudget, what, sizeText(size), sizeText(b.maxValue))
+	}
+	if b.used+size > b.maxRun {
+		return fmt.Errorf("%w: %s would bring what this run built to %s; the limit for one run is %s", errBudget, what, sizeText(b.used+size), sizeText(b.maxRun))
+	}
+	b.used += size
+	return nil
+}
+
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1_000_000:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// shallowSize is the size a value counts as when it is built: a string's
+// length, or 16 bytes per element of a collection.
+func shallowSize(v starlark.Value) int64 {
+	switch v := v.(type) {
+	case starlark.String:
+		return int64(len(v))
+	case starlark.Bytes:
+		return int64(len(v))
+	case starlark.Int:
+		if _, ok := v.Int64(); ok {
+			return 0
+		}
+		return int64(v.BigInt().BitLen() / 8)
+	case starlark.Sequence: // list, tuple, dict, set, range
+		if v.Type() == "range" {
+			return 0 // a range is not materialised
+		}
+		return int64(v.Len()) * elemBytes
+	case starlark.IterableMapping:
+		if l, ok := v.(interface{ Len() int }); ok {
+			return int64(l.Len()) * elemBytes
+		}
+	}
+	return 0
+}
+
+// textBound bounds the length of str(v) or repr(v), giving up (returning
+// more than limit) once it is over limit.
+func textBound(v starlark.Value, limit int64) int64 {
+	switch v := v.(type) {
+	case starlark.String:
+		return int64(len(v)) + 2
+	case starlark.Bytes:
+		return int64(len(v))*4 + 3
+	case starlark.Int:
+		if _, ok := v.Int64(); ok {
+			return 20
+		}
+		return int64(v.BigInt().BitLen())/3 + 2
+	case starlark.Iterable:
+		if v.Type() == "range" {
+			return 64
+		}
+		var n int64 = 2
+		iter := v.Iterate()
+		defer iter.Done()
+		var x starlark.Value
+		for iter.Next(&x) {
+			n += textBound(x, limit) + 2
+			if n > limit {
+				return n
+			}
+		}
+		if m, ok := v.(starlark.IterableMapping); ok {
+			for _, kv := range m.Items() {
+				n += textBound(kv[1], limit) + 2
+				if n > limit {
+					return n
+				}
+			}
+		}
+		return n
+	}
+	return int64(len(v.String()))
+}
+
+// seqLen is the number of elements an iterable yields, if cheap to tell.
+func seqLen(v starlark.Value) (int64, bool) {
+	if s, ok := v.(starlark.Sequence); ok {
+		return int64(s.Len()), true
+	}
+	return 0, false
+}
+
+// binopSize estimates the size of x op y before it is computed; ok is
+// false when the operation builds nothing large.
+func binopSize(op syntax.Token, x, y starlark.Value) (int64, bool) {
+	switch op {
+	case syntax.PLUS, syntax.PIPE:
+		switch x.(type) {
+		case starlark.String, starlark.Bytes, *starlark.List, starlark.Tuple, *starlark.Dict, *starlark.Set:
+			return shallowSize(x) + shallowSize(y), true
+		}
+	case syntax.STAR:
+		seq, n := x, y
+		if _, ok := x.(starlark.Int); ok {
+			seq, n = y, x
+		}
+		ni, isInt := n.(starlark.Int)
+		if !isInt {
+			return 0, false
+		}
+		k, ok := ni.Int64()
+		if _, seqIsInt := seq.(starlark.Int); seqIsInt {
+			return shallowSize(x) + shallowSize(y), true // bits of a product
+		}
+		unit := shallowSize(seq)
+		if unit == 0 || k <= 0 {
+			return 0, false
+		}
+		if !ok || k > 1<<40 {
+			return 1 << 62, true
+		}
+		if unit > (1<<62)/k {
+			return 1 << 62, true
+		}
+		return unit * k, true
+	case syntax.PERCENT:
+		f, ok := x.(starlark.String)
+		if !ok {
+			return 0, false
+		}
+		directives := int64(strings.Count(string(f), "%"))
+		var arg int64
+		limit := int64(1) << 40
+		if t, ok := y.(starlark.Tuple); ok {
+			for _, a := range t {
+				arg = max(arg, textBound(a, limit))
+			}
+		} else {
+			arg = textBound(y, limit)
+		}
+		return int64(len(f)) + directives*arg, true
+	}
+	return 0, false
+}
+
+// callSize estimates the size of what a builtin builds from its
+// arguments, before it runs; ok is false when nothing is known.
+func callSize(b *starlark.Builtin, args starlark.Tuple, limit int64) (int64, bool) {
+	recv := b.Receiver()
+	switch b.Name() {
+	case "join":
+		sep, isStr := recv.(starlark.String)
+		if !isStr || len(args) != 1 {
+			return 0, false
+		}
+		n, ok := seqLen(args[0])
+		if !ok {
+			return 0, false
+		}
+		total := int64(len(sep)) * n
+		iter := starlark.Iterate(args[0])
+		if iter == nil {
+			return 0, false
+		}
+		defer iter.Done()
+		var x starlark.Value
+		for iter.Next(&x) {
+			total += shallowSize(x)
+			if total > limit {
+				break
+			}
+		}
+		return total, true
+	case "replace":
+		s, isStr := recv.(starlark.String)
+		if !isStr || len(args) < 2 {
+			return 0, false
+		}
+		oldS, ok1 := args[0].(starlark.String)
+		newS, ok2 := args[1].(starlark.String)
+		if !ok1 || !ok2 {
+			return 0, false
+		}
+		count := int64(len(s) + 1)
+		if oldS != "" {
+			count = int64(strings.Count(string(s), string(oldS)))
+		}
+		return int64(len(s)) + count*max(0, int64(len(newS)-len(oldS))), true
+	case "format":
+		f, isStr := recv.(starlark.String)
+		if !isStr {
+			return 0, false
+		}
+		var arg int64
+		for _, a := range args {
+			arg = max(arg, textBound(a, limit))
+		}
+		return int64(len(f)) + int64(strings.Count(string(f), "{"))*arg, true
+	case "extend", "update":
+		if recv == nil || len(args) != 1 {
+			return 0, false
+		}
+		return shallowSize(recv) + shallowSize(args[0]), true
+	case "append", "insert":
+		if recv == nil {
+			return 0, false
+		}
+		return shallowSize(recv) + elemBytes, true
+	case "str", "repr":
+		if recv == nil && len(args) == 1 {
+			return textBound(args[0], limit), true
+		}
+	case "list", "tuple", "sorted", "set", "dict", "enumerate", "reversed", "bytes":
+		if recv == nil && len(args) >= 1 {
+			if r, ok := args[0].(starlark.Sequence); ok {
+				return int64(r.Len()) * elemBytes, true // a range too
+			}
+		}
+	}
+	return 0, false
+}
+
+// guards are the builtins the rewritten syntax tree calls.
+func guards() starlark.StringDict {
+	return starlark.StringDict{
+		guardBinop:   starlark.NewBuiltin(guardBinop, binopGuard),
+		guardInplace: starlark.NewBuiltin(guardInplace, inplaceGuard),
+		guardCall:    starlark.NewBuiltin(guardCall, callGuard),
+	}
+}
+
+func budgetOf(t *starlark.Thread) *budget {
+	if st, _ := t.Local(runKey).(*runState); st != nil {
+		return &st.budget
+	}
+	return nil
+}
+
+func opArgs(args starlark.Tuple) (syntax.Token, starlark.Value, starlark.Value, error) {
+	if len(args) != 3 {
+		return 0, nil, nil, errors.New("internal: a guard takes three arguments")
+	}
+	n, ok := args[0].(starlark.Int)
+	if !ok {
+		return 0, nil, nil, errors.New("internal: a guard's operator is an int")
+	}
+	op, _ := n.Int64()
+	return syntax.Token(op), args[1], args[2], nil
+}
+
+// binopGuard computes x op y once the budget allows its size.
+func binopGuard(t *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+	op, x, y, err := opArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	if size, ok := binopSize(op, x, y); ok {
+		if err := budgetOf(t).charge(fmt.Sprintf("the result of %s %s %s", x.Type(), op, y.Type()), size); err != nil {
+			return nil, err
+		}
+	}
+	return starlark.Binary(op, x, y)
+}
+
+// inplaceGuard is x op= y: a list extended (or a dict updated) in place,
+// as Starlark does, else x op y.
+func inplaceGuard(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	op, x, y, err := opArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	switch xv := x.(type) {
+	case *starlark.List:
+		if op != syntax.PLUS {
+			break
+		}
+		yi, ok := y.(starlark.Iterable)
+		if !ok {
+			break
+		}
+		if err := budgetOf(t).charge("the list after +=", shallowSize(xv)+shallowSize(y)); err != nil {
+			return nil, err
+		}
+		var elems []starlark.Value // collected first: y may be x
+		iter := yi.Iterate()
+		var e starlark.Value
+		for iter.Next(&e) {
+			elems = append(elems, e)
+		}
+		iter.Done()
+		for _, e := range elems {
+			if err := xv.Append(e); err != nil {
+				return nil, fmt.Errorf("cannot apply += to %s", err)
+			}
+		}
+		return xv, nil
+	case *starlark.Dict:
+		yd, ok := y.(*starlark.Dict)
+		if op != syntax.PIPE || !ok {
+			break
+		}
+		if err := budgetOf(t).charge("the dict after |=", shallowSize(xv)+shallowSize(yd)); err != nil {
+			return nil, err
+		}
+		for _, kv := range yd.Items() {
+			if err := xv.SetKey(kv[0], kv[1]); err != nil {
+				return nil, fmt.Errorf("cannot apply |= to dict: %w", err)
+			}
+		}
+		return xv, nil
+	}
+	return binopGuard(t, b, args, kw)
+}
+
+// callGuard calls args[0] with the other arguments, checking the size of
+// what a builtin would build first and of what any call returned.
+func callGuard(t *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(args) == 0 {
+		return nil, errors.New("internal: the call guard needs a function")
+	}
+	fn, rest := args[0], args[1:]
+	bud := budgetOf(t)
+	if b, ok := fn.(*starlark.Builtin); ok && bud != nil {
+		if size, ok := callSize(b, rest, bud.maxValue); ok {
+			if err := bud.charge("the result of "+b.Name()+"()", size); err != nil {
+				return nil, err
+			}
+			v, err := starlark.Call(t, fn, rest, kwargs)
+			return v, err
+		}
+	}
+	v, err := starlark.Call(t, fn, rest, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	if _, isFunc := fn.(*starlark.Function); !isFunc && bud != nil {
+		// A value a builtin made: check it after the fact (what a rule's
+		// own function returns was checked as it was built).
+		if size := shallowSize(v); size > 0 {
+			if err := bud.charge("the result of "+fnName(fn)+"()", size); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return v, nil
+}
+
+func fnName(fn starlark.Value) string {
+	if c, ok := fn.(starlark.Callable); ok {
+		return c.Name()
+	}
+	return fn.Type()
+}
+
+// guardFile rewrites a parsed file so that its operators and calls go
+// through the guards (see the package's memory budget).
+func guardFile(f *syntax.File) {
+	for _, s := range f.Stmts {
+		guardStmt(s)
+	}
+}
+
+func guardStmts(ss []syntax.Stmt) {
+	for _, s := range ss {
+		guardStmt(s)
+	}
+}
+
+func guardStmt(s syntax.Stmt) {
+	switch s := s.(type) {
+	case *syntax.AssignStmt:
+		s.RHS = guardExpr(s.RHS)
+		if s.Op != syntax.EQ {
+			if lhs, ok := cloneTarget(s.LHS); ok {
+				op := s.Op - syntax.PLUS_EQ + syntax.PLUS
+				s.RHS = guardCallExpr(guardInplace, s.OpPos, opLiteral(op, s.OpPos), lhs, s.RHS)
+				s.Op = syntax.EQ
+			}
+		}
+		guardTarget(s.LHS)
+	case *syntax.ExprStmt:
+		s.X = guardExpr(s.X)
+	case *syntax.IfStmt:
+		s.Cond = guardExpr(s.Cond)
+		guardStmts(s.True)
+		guardStmts(s.False)
+	case *syntax.ForStmt:
+		s.X = guardExpr(s.X)
+		guardTarget(s.Vars)
+		guardStmts(s.Body)
+	case *syntax.WhileStmt:
+		s.Cond = guardExpr(s.Cond)
+		guardStmts(s.Body)
+	case *syntax.DefStmt:
+		guardParams(s.Params)
+		guardStmts(s.Body)
+	case *syntax.ReturnStmt:
+		if s.Result != nil {
+			s.Result = guardExpr(s.Result)
+		}
+	}
+}
+
+func guardParams(ps []syntax.Expr) {
+	for _, p := range ps {
+		if b, ok := p.(*syntax.BinaryExpr); ok && b.Op == syntax.EQ {
+			b.Y = guardExpr(b.Y) // a default value
+		}
+	}
+}
+
+// guardTarget guards the expressions inside an assignment target (an
+// index, the object of a dot) and leaves the target's shape.
+func guardTarget(e syntax.Expr) {
+	switch e := e.(type) {
+	case *syntax.IndexExpr:
+		e.X = guardExpr(e.X)
+		e.Y = guardExpr(e.Y)
+	case *syntax.DotExpr:
+		e.X = guardExpr(e.X)
+	case *syntax.TupleExpr:
+		for _, x := range e.List {
+			guardTarget(x)
+		}
+	case *syntax.ListExpr:
+		for _, x := range e.List {
+			guardTarget(x)
+		}
+	case *syntax.ParenExpr:
+		guardTarget(e.X)
+	}
+}
+
+// cloneTarget copies the target of an augmented assignment to read it as
+// an operand: a name, or a dot or index over names and literals (an
+// operand with calls would be evaluated twice, so it is left as it is).
+func cloneTarget(e syntax.Expr) (syntax.Expr, bool) {
+	switch e := e.(type) {
+	case *syntax.Ident:
+		return &syntax.Ident{NamePos: e.NamePos, Name: e.Name}, true
+	case *syntax.Literal:
+		c := *e
+		return &c, true
+	case *syntax.DotExpr:
+		x, ok := cloneTarget(e.X)
+		if !ok {
+			return nil, false
+		}
+		return &syntax.DotExpr{X: x, Dot: e.Dot, NamePos: e.NamePos, Name: &syntax.Ident{NamePos: e.Name.NamePos, Name: e.Name.Name}}, true
+	case *syntax.IndexExpr:
+		x, ok1 := cloneTarget(e.X)
+		y, ok2 := cloneTarget(e.Y)
+		if !ok1 || !ok2 {
+			return nil, false
+		}
+		return &syntax.IndexExpr{X: x, Lbrack: e.Lbrack, Y: y, Rbrack: e.Rbrack}, true
+	case *syntax.ParenExpr:
+		return cloneTarget(e.X)
+	}
+	return nil, false
+}
+
+func opLiteral(op syntax.Token, pos syntax.Position) syntax.Expr {
+	return &syntax.Literal{Token: syntax.INT, TokenPos: pos, Raw: fmt.Sprint(int(op)), Value: int64(op)}
+}
+
+// guardCallExpr is a call of the guard name at pos.
+func guardCallExpr(name string, pos syntax.Position, args ...syntax.Expr) syntax.Expr {
+	return &syntax.CallExpr{Fn: &syntax.Ident{NamePos: pos, Name: name}, Lparen: pos, Args: args, Rparen: pos}
+}
+
+func guardExpr(e syntax.Expr) syntax.Expr {
+	switch e := e.(type) {
+	case *syntax.BinaryExpr:
+		e.X, e.Y = guardExpr(e.X), guardExpr(e.Y)
+		switch e.Op {
+		case syntax.PLUS, syntax.STAR, syntax.PERCENT, syntax.PIPE:
+			return guardCallExpr(guardBinop, e.OpPos, opLiteral(e.Op, e.OpPos), e.X, e.Y)
+		}
+		return e
+	case *syntax.CallExpr:
+		for i, a := range e.Args {
+			switch a := a.(type) {
+			case *syntax.BinaryExpr:
+				if a.Op == syntax.EQ { // name=value
+					a.Y = guardExpr(a.Y)
+					continue
+				}
+			case *syntax.UnaryExpr:
+				if a.Op == syntax.STAR || a.Op == syntax.STARSTAR {
+					a.X = guardExpr(a.X)
+					continue
+				}
+			}
+			e.Args[i] = guardExpr(a)
+		}
+		fn := guardExpr(e.Fn)
+		return &syntax.CallExpr{Fn: &syntax.Ident{NamePos: e.Lparen, Name: guardCall}, Lparen: e.Lparen, Args: append([]syntax.Expr{fn}, e.Args...), Rparen: e.Rparen}
+	case *syntax.ParenExpr:
+		e.X = guardExpr(e.X)
+	case *syntax.UnaryExpr:
+		if e.X != nil {
+			e.X = guardExpr(e.X)
+		}
+	case *syntax.CondExpr:
+		e.Cond, e.True, e.False = guardExpr(e.Cond), guardExpr(e.True), guardExpr(e.False)
+	case *syntax.DotExpr:
+		e.X = guardExpr(e.X)
+	case *syntax.IndexExpr:
+		e.X, e.Y = guardExpr(e.X), guardExpr(e.Y)
+	case *syntax.SliceExpr:
+		e.X = guardExpr(e.X)
+		if e.Lo != nil {
+			e.Lo = guardExpr(e.Lo)
+		}
+		if e.Hi != nil {
+			e.Hi = guardExpr(e.Hi)
+		}
+		if e.Step != nil {
+			e.Step = guardExpr(e.Step)
+		}
+	case *syntax.ListExpr:
+		for i, x := range e.List {
+			e.List[i] = guardExpr(x)
+		}
+	case *syntax.TupleExpr:
+		for i, x := range e.List {
+			e.List[i] = guardExpr(x)
+		}
+	case *syntax.DictExpr:
+		for _, x := range e.List {
+			if d, ok := x.(*syntax.DictEntry); ok {
+				d.Key, d.Value = guardExpr(d.Key), guardExpr(d.Value)
+			}
+		}
+	case *syntax.Comprehension:
+		e.Body = guardExpr(e.Body)
+		for _, c := range e.Clauses {
+			switch c := c.(type) {
+			case *syntax.ForClause:
+				c.X = guardExpr(c.X)
+				guardTarget(c.Vars)
+			case *syntax.IfClause:
+				c.Cond = guardExpr(c.Cond)
+			}
+		}
+	case *syntax.DictEntry: // the body of a dict comprehension
+		e.Key, e.Value = guardExpr(e.Key), guardExpr(e.Value)
+	case *syntax.LambdaExpr:
+		guardParams(e.Params)
+		e.Body = guardExpr(e.Body)
+	}
+	return e
+}
