@@ -148,12 +148,12 @@ type Options struct {
 	PeerID      string            // the peer's ID
 	StatusMap   map[string]string // local value -> shared value (outgoing); inverse for incoming
 	PriorityMap map[string]string
-	MaxSteps    uint64       // Starlark step limit per run; 0 = DefaultMaxSteps
+	MaxSteps    uint64 // Starlark step limit per run; 0 = DefaultMaxSteps
 	// MaxValueBytes and MaxRunBytes are the memory budget of a run (see
 	// limits.go): the size of one value a rule builds, and of all it
 	// builds in one run; 0 = DefaultMaxValueBytes, DefaultMaxRunBytes.
 	MaxValueBytes, MaxRunBytes int64
-	Log         *slog.Logger // receives print() output at debug level; nil discards it
+	Log                        *slog.Logger // receives print() output at debug level; nil discards it
 }
 
 // Source is a rule file's name (used in error messages) and text.
