@@ -320,6 +320,10 @@ type RulesTestResult struct {
 	Replica *replica.Replica `json:"replica,omitempty"`
 	Create  *adapters.Issue  `json:"create,omitempty"`
 	Patch   *adapters.Patch  `json:"patch,omitempty"`
+	// DiffersFromRunning says the rule files on disk (which are what is
+	// tested) are not the rules the node runs now; Note says why.
+	DiffersFromRunning bool   `json:"differs_from_running,omitempty"`
+	Note               string `json:"note,omitempty"`
 }
 
 func (n *Node) registerRules(mux *http.ServeMux) {
@@ -352,7 +356,7 @@ func (n *Node) TestRules(ctx context.Context, in RulesTestInput) (RulesTestResul
 	if err != nil {
 		return res, err
 	}
-	set, trig, err := n.rulesFor(id)
+	set, trig, err := n.rulesOnDisk(id.String(), &res)
 	if err != nil {
 		return res, err
 	}
@@ -401,6 +405,32 @@ func (n *Node) TestRules(ctx context.Context, in RulesTestInput) (RulesTestResul
 		res.Patch = &out.Patch
 	}
 	return res, nil
+}
+
+// rulesOnDisk loads a link's rules from the files as they are on disk now
+// (for rules test) and notes in res whether they differ from the rules in
+// force. A version that does not load is the error, with its file:line.
+func (n *Node) rulesOnDisk(link string, res *RulesTestResult) (*rules.Set, *rules.Trigger, error) {
+	fresh, err := n.newLoader(link)
+	n.rules.mu.Lock()
+	running, broken := n.rules.loaders[link], n.rules.errs[link]
+	n.rules.mu.Unlock()
+	if err != nil {
+		if running != nil {
+			return nil, nil, fmt.Errorf("%w: the rule files on disk do not load (the node keeps running its last good rules): %w", errBadRequest, err)
+		}
+		return nil, nil, fmt.Errorf("%w: the rules do not load, and nothing flows on this link until they are fixed: %w", errBadRequest, err)
+	}
+	switch {
+	case running == nil && broken != nil:
+		res.DiffersFromRunning = true
+		res.Note = "the node refuses this link, its rules did not load (" + broken.Error() + "); the files on disk load now and the node picks them up within " + rulesEvery.String()
+	case !running.Same(fresh):
+		res.DiffersFromRunning = true
+		res.Note = fmt.Sprintf("the rule files on disk differ from the rules the node runs; they are what is tested here, and the node picks them up within %s", rulesEvery)
+	}
+	set, trig := fresh.Current()
+	return set, trig, nil
 }
 
 func nowUTC() time.Time { return time.Now().UTC() }

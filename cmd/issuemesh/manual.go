@@ -197,5 +197,8 @@ func cmdRulesTest(c *cli.Context) error {
 	if err := call(c, "POST", "/v1/rules/test", in, &res); err != nil {
 		return err
 	}
+	if res.Note != "" {
+		fmt.Fprintln(c.App.ErrWriter, "note:", res.Note)
+	}
 	return printJSON(c.App.Writer, res)
 }
