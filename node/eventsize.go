@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 
+	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/replica"
 )
 
@@ -79,14 +80,4 @@ func commentBytes(cs []replica.Comment) int {
 }
 
 // humanBytes writes a size as people read it: 1.5 MB, 1 MiB, 300 bytes.
-func humanBytes(n int) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1_000_000:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	case n >= 1_000:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
+func humanBytes(n int) string { return rules.SizeText(int64(n)) }

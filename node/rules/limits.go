@@ -68,21 +68,25 @@ func (b *budget) charge(what string, size int64) error {
 		return nil
 	}
 	if size > b.maxValue {
-		return fmt.Errorf("%w: %s would be %s; the limit for one value built by a rule is %s", errBudget, what, sizeText(size), sizeText(b.maxValue))
+		return fmt.Errorf("%w: %s would be %s; the limit for one value built by a rule is %s", errBudget, what, SizeText(size), SizeText(b.maxValue))
 	}
 	if b.used+size > b.maxRun {
-		return fmt.Errorf("%w: %s would bring what this run built to %s; the limit for one run is %s", errBudget, what, sizeText(b.used+size), sizeText(b.maxRun))
+		return fmt.Errorf("%w: %s would bring what this run built to %s; the limit for one run is %s", errBudget, what, SizeText(b.used+size), SizeText(b.maxRun))
 	}
 	b.used += size
 	return nil
 }
 
-func sizeText(n int64) string {
+// SizeText writes a size as the errors of rules (and of the sync engine's
+// size limits) word it: 16 MiB for a limit, 1.5 MB, 2.0 kB, 300 bytes.
+func SizeText(n int64) string {
 	switch {
 	case n >= 1<<20 && n%(1<<20) == 0:
 		return fmt.Sprintf("%d MiB", n>>20)
 	case n >= 1_000_000:
 		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1_000:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
