@@ -177,6 +177,13 @@ func (n *Node) checkRules() {
 		_, _, _ = n.linkRules(l)
 	}
 	names := slices.Sorted(maps.Keys(n.cfg.Connections))
+	n.rules.mu.Lock()
+	for key := range n.rules.problems {
+		if name, ok := strings.CutPrefix(key, "connection "); ok && !slices.Contains(names, name) {
+			delete(n.rules.problems, key) // the entry left the config
+		}
+	}
+	n.rules.mu.Unlock()
 	for _, name := range names {
 		conn := n.cfg.Connections[name]
 		_, err := rules.NewLoader(n.home, conn, rules.Options{Self: n.self.String(), Log: n.log})

@@ -25,6 +25,9 @@ type QueueEntry struct {
 	Age      string    `json:"age,omitempty"`
 	Paused   bool      `json:"paused"`
 	Incoming int       `json:"incoming"` // received from the peer, waiting to be applied
+	// Blocked counts the peer's blocked records (see errors): twins whose
+	// events from it wait here, not sent to it, or failed there.
+	Blocked int `json:"blocked,omitempty"`
 }
 
 // RetryInput is the body of retry: one issue key (or twin ID, for a twin
@@ -58,7 +61,7 @@ func (n *Node) registerOps(mux *http.ServeMux) {
 func (n *Node) apiQueue(w http.ResponseWriter, r *http.Request) {
 	var peers []store.Peer
 	var stats map[string]*store.QueueStat
-	incoming := map[string]int{}
+	incoming, blocked := map[string]int{}, map[string]int{}
 	err := n.store.View(func(tx *store.Tx) error {
 		var err error
 		if peers, err = tx.Peers(); err != nil {
@@ -72,7 +75,11 @@ func (n *Node) apiQueue(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 		}
-		return nil
+		bs, err := blockedAll(tx)
+		for _, b := range bs {
+			blocked[b.Peer]++
+		}
+		return err
 	})
 	if err != nil {
 		writeErr(w, err)
@@ -81,7 +88,7 @@ func (n *Node) apiQueue(w http.ResponseWriter, r *http.Request) {
 	out := make([]QueueEntry, 0, len(peers))
 	now := time.Now()
 	for _, p := range peers {
-		q := QueueEntry{Peer: p.ID, PeerName: p.Name, Paused: p.Paused, Incoming: incoming[p.ID]}
+		q := QueueEntry{Peer: p.ID, PeerName: p.Name, Paused: p.Paused, Incoming: incoming[p.ID], Blocked: blocked[p.ID]}
 		if st := stats[p.ID]; st != nil {
 			q.Pending, q.Oldest = st.Pending, st.Oldest
 			if !st.Oldest.IsZero() {

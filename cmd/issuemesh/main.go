@@ -224,6 +224,9 @@ func cmdStatus(c *cli.Context) error {
 		fmt.Fprintf(w, "  address %s\n", a)
 	}
 	fmt.Fprintf(w, "twins %d, pending events %d, received waiting %d, blocked twins %d\n", st.Twins, st.Pending, st.Incoming, st.Blocked)
+	if st.BlockedRecords > st.Blocked {
+		fmt.Fprintf(w, "  blocked records %d (a twin blocked on several links or both ways; see errors)\n", st.BlockedRecords)
+	}
 	for _, re := range st.RulesErrors {
 		what := "refused (nothing flows on it until fixed)"
 		if re.Running {

@@ -54,6 +54,9 @@ func cmdQueue(c *cli.Context) error {
 		if e.Incoming > 0 {
 			line += fmt.Sprintf(", %d received waiting", e.Incoming)
 		}
+		if e.Blocked > 0 {
+			line += fmt.Sprintf(", %d blocked (see errors)", e.Blocked)
+		}
 		if e.Paused {
 			line += " (paused)"
 		}
