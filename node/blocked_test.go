@@ -243,3 +243,57 @@ func TestAckForEventNeverSentIgnored(t *testing.T) {
 		t.Error("the forged ack is not logged")
 	}
 }
+
+// TestRetryKeepsClocksOfOldValues: retrying a twin that the outgoing
+// rules refused for a peer shares only what changed here, with the clocks
+// of what the link already had: a value the peer edited meanwhile (its
+// event still on the way) is not overwritten by the old value with a fresh
+// clock.
+func TestRetryKeepsClocksOfOldValues(t *testing.T) {
+	ctx := context.Background()
+	out := filepath.Join(t.TempDir(), "out-c.star")
+	writeRule(t, out, "if issue.status == \"Stuck\":\n    fail(\"stuck is not for c\")\n"+rules.DefaultOutgoingScript)
+	x := startRestartable(t, "x", Options{}, func(c *config.Config) {
+		c.Connections = map[string]config.Connection{"c": {Outgoing: out}}
+	}).testNode
+	c := startNode(t, "c", Options{})
+	pairAs(t, x, "c", c, "x")
+	is, err := x.tracker.Create(ctx, adapters.Issue{Summary: "old", Status: "Open"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "c has the issue", func() bool { _, ok := c.issueBySummary(t, "old"); return ok && x.count(t, "o/") == 0 })
+	kc := c.issueKey(t, "old")
+	if _, err := x.tracker.Update(ctx, is.Key, adapters.Patch{Status: ptr("Stuck")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "X refuses the twin for c", func() bool {
+		return findBlocked(blockedOn(t, x.Node), store.BlockOut, c.self.String()) != nil
+	})
+	// c edits the summary; its event waits (c does not send to X yet).
+	if code := api(t, c.Node, "POST", "/v1/peers/x/pause", nil, nil); code != http.StatusOK {
+		t.Fatalf("pause: %d", code)
+	}
+	if _, err := c.tracker.Update(ctx, kc, adapters.Patch{Summary: ptr("c's later edit")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "c queues its edit", func() bool { return c.count(t, "o/") == 1 && c.settled(t) })
+
+	writeRule(t, out, rules.DefaultOutgoingScript)
+	if code := api(t, x.Node, "POST", "/v1/retry", RetryInput{Key: is.Key}, nil); code != http.StatusOK {
+		t.Fatalf("retry: %d", code)
+	}
+	waitFor(t, 10*time.Second, "c gets X's status", func() bool {
+		got, _ := c.tracker.Get(ctx, kc)
+		return got.Status == "Stuck" && x.count(t, "o/") == 0
+	})
+	if code := api(t, c.Node, "POST", "/v1/peers/x/resume", nil, nil); code != http.StatusOK {
+		t.Fatalf("resume: %d", code)
+	}
+	waitFor(t, 10*time.Second, "both keep c's later edit and X's status", func() bool {
+		gx, _ := x.tracker.Get(ctx, is.Key)
+		gc, _ := c.tracker.Get(ctx, kc)
+		return gx.Summary == "c's later edit" && gc.Summary == "c's later edit" && gx.Status == "Stuck" && gc.Status == "Stuck" &&
+			c.count(t, "o/") == 0 && x.count(t, "o/") == 0
+	})
+}
