@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -76,7 +77,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					{
 						Name: "comment", Usage: "comment on an issue", ArgsUsage: "KEY",
 						Flags: []cli.Flag{
-							&cli.StringFlag{Name: "body", Required: true, Usage: "the comment"},
+							&cli.StringFlag{Name: "body", Usage: "the comment"},
+							textFileFlag("body", "comment"),
 							&cli.StringFlag{Name: "author", Usage: "who writes it (default: $USER)"},
 							&cli.BoolFlag{Name: "internal", Usage: "an internal comment: never leaves this node under the default rules"},
 						},
@@ -95,6 +97,7 @@ func issueFlags(create bool) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "summary", Required: create, Usage: "one-line summary"},
 		&cli.StringFlag{Name: "description", Usage: "description"},
+		textFileFlag("description", "description"),
 		&cli.StringFlag{Name: "status", Usage: "status (default Open)"},
 		&cli.StringFlag{Name: "priority", Usage: "priority (default Normal)"},
 		&cli.StringSliceFlag{Name: "label", Usage: "label (repeatable; on edit, replaces the labels)"},
@@ -243,7 +246,7 @@ func cmdStatus(c *cli.Context) error {
 	return nil
 }
 
-func issueInput(c *cli.Context) node.IssueInput {
+func issueInput(c *cli.Context) (node.IssueInput, error) {
 	var in node.IssueInput
 	str := func(name string) *string {
 		if !c.IsSet(name) {
@@ -252,12 +255,14 @@ func issueInput(c *cli.Context) node.IssueInput {
 		s := c.String(name)
 		return &s
 	}
-	in.Summary, in.Description, in.Status, in.Priority = str("summary"), str("description"), str("status"), str("priority")
+	in.Summary, in.Status, in.Priority = str("summary"), str("status"), str("priority")
 	if c.IsSet("label") {
 		l := c.StringSlice("label")
 		in.Labels = &l
 	}
-	return in
+	var err error
+	in.Description, err = textValue(c, "description")
+	return in, err
 }
 
 func oneKey(c *cli.Context) (string, error) {
@@ -268,8 +273,12 @@ func oneKey(c *cli.Context) (string, error) {
 }
 
 func cmdIssueCreate(c *cli.Context) error {
+	in, err := issueInput(c)
+	if err != nil {
+		return err
+	}
 	var v node.IssueView
-	if err := call(c, "POST", "/v1/issues", issueInput(c), &v); err != nil {
+	if err := call(c, "POST", "/v1/issues", in, &v); err != nil {
 		return err
 	}
 	fmt.Fprintln(c.App.Writer, v.Key)
@@ -281,8 +290,12 @@ func cmdIssueEdit(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	in, err := issueInput(c)
+	if err != nil {
+		return err
+	}
 	var v node.IssueView
-	if err := call(c, "PATCH", "/v1/issues/"+node.PathEscape(key), issueInput(c), &v); err != nil {
+	if err := call(c, "PATCH", "/v1/issues/"+node.PathEscape(key), in, &v); err != nil {
 		return err
 	}
 	fmt.Fprintln(c.App.Writer, v.Key)
@@ -298,8 +311,15 @@ func cmdIssueComment(c *cli.Context) error {
 	if author == "" {
 		author = os.Getenv("USER")
 	}
+	body, err := textValue(c, "body")
+	if err != nil {
+		return err
+	}
+	if body == nil {
+		return errors.New("issue comment needs --body TEXT or --body-file FILE (- for standard input)")
+	}
 	var v node.IssueView
-	in := node.CommentInput{Body: c.String("body"), Author: author, Internal: c.Bool("internal")}
+	in := node.CommentInput{Body: *body, Author: author, Internal: c.Bool("internal")}
 	if err := call(c, "POST", "/v1/issues/"+node.PathEscape(key)+"/comments", in, &v); err != nil {
 		return err
 	}
