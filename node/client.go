@@ -45,6 +45,9 @@ func Dial(home string, log *slog.Logger) (*Client, error) {
 			return &Client{hc: &http.Client{Transport: handlerTransport{n.Handler()}}, offline: n}, nil
 		}
 		if !IsLocked(err) || time.Now().After(deadline) {
+			if pid, ok := RunningPID(home); ok && IsLocked(err) {
+				return nil, fmt.Errorf("a node runs on %s (PID %d) but does not answer on %s yet; wait until it has started, or read its log: %w", home, pid, path, err)
+			}
 			return nil, err
 		}
 		time.Sleep(50 * time.Millisecond)

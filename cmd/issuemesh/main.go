@@ -161,6 +161,11 @@ func cmdRun(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	lock, err := node.LockRun(home(c))
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	log := logger(c.App.ErrWriter, cfg.Log)
 	n, err := node.OpenWait(home(c), node.Options{Logger: log})
 	if err != nil {
