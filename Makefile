@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/issuemesh
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build demo test test-unit lint fuzz clean redmine rt bench bench-quick
+.PHONY: all build demo test test-unit lint fuzz clean redmine rt redmine-stop rt-stop stop-trackers bench bench-quick
 
 all: build
 
@@ -27,6 +27,17 @@ redmine:
 
 rt:
 	bash scripts/rt.sh
+
+## redmine-stop, rt-stop, stop-trackers: stop the test Redmine, RT, or both
+## (their data stays; make redmine / make rt start them again).
+redmine-stop:
+	bash scripts/stop-trackers.sh redmine
+
+rt-stop:
+	bash scripts/stop-trackers.sh rt
+
+stop-trackers:
+	bash scripts/stop-trackers.sh
 
 ## lint: gofmt, go vet, staticcheck.
 lint:

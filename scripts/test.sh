@@ -2,6 +2,8 @@
 # The whole test suite: lint, then every Go test (unit, fuzz seed corpora,
 # e2e with real node processes). Tests that need something this machine
 # lacks skip with a reason; the summary lists every skip.
+# The full go test -v output is kept in a file named at the start and the
+# end ($TEST_LOG, or /tmp/issuemesh-test-DATE.log).
 # Usage: scripts/test.sh [lint]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +30,12 @@ if [ "${1:-}" = "lint" ]; then
 	lint
 	exit $?
 fi
+
+# The full output of go test -v stays in this file (TEST_LOG overrides):
+# the summary below shows only failures and skips.
+log=${TEST_LOG:-${TMPDIR:-/tmp}/issuemesh-test-$(date +%Y%m%d-%H%M%S).log}
+: >"$log" || { echo "cannot write the test log $log"; exit 1; }
+echo "== full log of go test: $log"
 
 lint || { echo "FAIL: lint"; exit 1; }
 
@@ -82,7 +90,6 @@ real_trackers() {
 real_trackers
 
 echo "== go test (race detector on; e2e runs real issuemesh processes)"
-log=$(mktemp)
 start=$SECONDS
 $GO test -count=1 -race -timeout 20m -v ./... >"$log" 2>&1
 rc=$?
@@ -102,6 +109,6 @@ if [ "$skipped" -gt 0 ]; then
 	awk '/^[[:space:]]*--- SKIP/ { sub(/^[[:space:]]+/, "", prev); name=$3; print "  " name ": " prev } { prev=$0 }' "$log"
 fi
 echo "== took $((SECONDS - start))s"
-rm -f "$log"
+echo "== full log of go test: $log"
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $rc
