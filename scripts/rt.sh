@@ -3,9 +3,9 @@
 #
 # As root on Debian 12: installs Request Tracker 5.0 from Debian's packages on
 # sqlite3, serves it with rt-server (Starlet, 2 workers) on 127.0.0.1:$RT_PORT
-# (REST2 at /REST/2.0), creates the queue $RT_QUEUE and the ticket custom
-# fields "issuemesh twin" and "issuemesh labels" (freeform, one value, applied
-# to every queue), and writes an auth token of root to $ISSUEMESH_TEST_DIR/rt.token
+# (REST2 at /REST/2.0), creates the queue $RT_QUEUE, the ticket custom
+# fields "issuemesh twin" and "issuemesh labels" and the transaction custom
+# field "issuemesh marker" (freeform, one value, applied to every queue), and writes an auth token of root to $ISSUEMESH_TEST_DIR/rt.token
 # (mode 0600; header "Authorization: token <TOKEN>").
 #
 # Idempotent: a second run installs nothing and, if the server answers and the
@@ -43,9 +43,39 @@ export ISSUEMESH_TEST_RT_TOKEN_FILE=$TOKENFILE
 EOF
 }
 
-# Fast path: the server answers and the token works -> nothing to do.
+# The transaction custom field "issuemesh marker" keeps the markers of the
+# messages issuemesh writes (a synced comment's ID, ...) out of their text,
+# so requestors never receive them in mail. Freeform, one value, applied to
+# every queue; no right to see it is granted, so only superusers (such as
+# the token's user) see it in the history.
+ensure_marker_field() {
+	setpriv --reuid=www-data --regid=www-data --init-groups perl -e '
+  use strict; use warnings;
+  use lib "/usr/local/share/request-tracker5/lib", "/usr/share/request-tracker5/lib";
+  use RT; RT::LoadConfig(); RT::Init();
+  my $name = "issuemesh marker";
+  my $type = RT::Transaction->CustomFieldLookupType;
+  my $cf = RT::CustomField->new(RT->SystemUser);
+  $cf->LoadByName(Name => $name, LookupType => $type, IncludeGlobal => 1);
+  unless ($cf->id) {
+    my ($ok, $msg) = $cf->Create(Name => $name, Type => "Freeform", MaxValues => 1,
+      LookupType => $type, Description => "kept by issuemesh: markers of the messages it writes");
+    $ok or die "custom field $name: $msg";
+  }
+  unless ($cf->IsGlobal) {
+    my ($ok, $msg) = $cf->AddToObject(RT::Queue->new(RT->SystemUser));
+    $ok or die "apply custom field $name globally: $msg";
+  }' 2>"$DIR/rt-marker.log" || { tail -20 "$DIR/rt-marker.log" >&2; die "could not create the transaction custom field \"issuemesh marker\""; }
+}
+
+# Fast path: the server answers and the token works -> nothing to do but
+# add the marker field to an RT set up before it existed.
 if [ -s "$TOKENFILE" ] && command -v curl >/dev/null &&
-	curl -sf -o /dev/null -m 5 -H "Authorization: token $(cat "$TOKENFILE")" "$URL/REST/2.0/queue/$QUEUE"; then
+	QJSON=$(curl -sf -m 5 -H "Authorization: token $(cat "$TOKENFILE")" "$URL/REST/2.0/queue/$QUEUE"); then
+	if ! grep -q '"issuemesh marker"' <<<"$QJSON"; then
+		say "adding the transaction custom field \"issuemesh marker\""
+		ensure_marker_field
+	fi
 	say "already running"
 	print_usage
 	exit 0
@@ -122,6 +152,7 @@ TOKEN=$(setpriv --reuid=www-data --regid=www-data --init-groups env ROOT_PW="$RO
   my ($id, $m, $auth) = $t->Create(Owner => $u->Id, Description => "issuemesh tests");
   $id or die "token: $m"; print "$auth\n";' 2>"$DIR/rt-config.log" | tail -1)
 [ -n "$TOKEN" ] || { tail -20 "$DIR/rt-config.log" >&2; die "could not configure RT or create the auth token"; }
+ensure_marker_field
 umask 077
 echo "$TOKEN" >"$TOKENFILE"
 umask 022

@@ -28,14 +28,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/issuemesh/issuemesh/adapters"
-	"github.com/issuemesh/issuemesh/adapters/internal/rest"
 	"github.com/issuemesh/issuemesh/adapters/internal/textmark"
 )
 
@@ -209,6 +207,10 @@ func (t *Tracker) AddAttachment(ctx context.Context, key string, a adapters.Atta
 	if a.Size > MaxAttachmentSize {
 		return fail(fmt.Errorf("%d bytes, over the adapter's limit of %d: %w", a.Size, MaxAttachmentSize, adapters.ErrRejected))
 	}
+	q, err := t.queueInfo(ctx)
+	if err != nil {
+		return adapters.Attachment{}, err
+	}
 	cur, _, err := t.get3(ctx, id)
 	if err != nil {
 		return adapters.Attachment{}, err
@@ -238,7 +240,12 @@ func (t *Tracker) AddAttachment(ctx context.Context, key string, a adapters.Atta
 		ct = "application/octet-stream" // RT would convert the text to UTF-8
 	}
 	text := textmark.WithAuthor(textmark.Visible, a.Author, "Attached "+a.Filename+".")
-	text = textmark.Add(textmark.Visible, textmark.Add(textmark.Visible, text, textmark.Digest, digest), textmark.File, a.SyncID)
+	marker := ""
+	if q.markerCF {
+		marker = textmark.Line(textmark.Visible, textmark.Digest, digest) + " " + textmark.Line(textmark.Visible, textmark.File, a.SyncID)
+	} else {
+		text = textmark.Add(textmark.Visible, textmark.Add(textmark.Visible, text, textmark.Digest, digest), textmark.File, a.SyncID)
+	}
 	body := map[string]any{
 		"Content": text, "ContentType": "text/plain",
 		"Attachments": []map[string]string{{
@@ -247,7 +254,7 @@ func (t *Tracker) AddAttachment(ctx context.Context, key string, a adapters.Atta
 	}
 	// Not retried by the client: a lost answer is found by the marker on
 	// the engine's retry, never attached twice.
-	if _, err := t.do(ctx, rest.Request{Method: http.MethodPost, Path: fmt.Sprintf("/ticket/%d/comment", id), Body: body}, nil); err != nil {
+	if _, err := t.postMessage(ctx, fmt.Sprintf("/ticket/%d/comment", id), body, marker); err != nil {
 		return fail(err)
 	}
 	after, _, err := t.get3(ctx, id)

@@ -66,6 +66,11 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 	} else {
 		warn("labels field", fmt.Sprintf("no ticket custom field %q on the queue: labels are not kept", LabelsField))
 	}
+	if q.markerCF {
+		add("marker field", true, "transaction custom field %q applies to the queue: markers stay out of the mail RT sends", MarkerField)
+	} else {
+		warn("marker field", fmt.Sprintf("no transaction custom field %q on the queue: synced replies end with a visible marker line, which RT mails to requestors (scripts/rt.sh shows how to create it)", MarkerField))
+	}
 	t.mu.Lock()
 	t.tzChecked = time.Time{}
 	t.mu.Unlock()

@@ -17,6 +17,14 @@
 //   - "issuemesh labels" keeps the labels, comma-separated and sorted (RT
 //     has no labels). Without it labels are not kept.
 //
+// and one transaction custom field, freeform with one value, applied
+// globally, with no right to see it granted (only superusers see it):
+//
+//   - "issuemesh marker" keeps the markers of the messages the adapter
+//     writes, so that no marker reaches a requestor's or watcher's mail
+//     (see marker.go). Without it the markers are the messages' last
+//     lines, which RT mails as they are; `issuemesh tracker check` warns.
+//
 // # Fields
 //
 // Key is the ticket number ("17"; "#17" is accepted). Summary is the
@@ -39,8 +47,10 @@
 // with a text part; the create transaction is the description. An added
 // comment is internal -> comment, public -> correspond. A comment added by
 // sync starts with "Alice (partner) wrote:" (RT cannot set the author) and
-// ends with the line "[issuemesh:comment ID]" (RT shows plain text, so the
-// marker is visible, if discreet); reading strips both. RT cannot edit a
+// carries the marker "[issuemesh:comment ID]" in the transaction custom
+// field "issuemesh marker" (or, without that field, as its last line,
+// visible); reading strips the author line. The markers below live in the
+// same place. RT cannot edit a
 // transaction, so an edit is a new transaction ending with
 // "[issuemesh:edit N]" that replaces the body of comment N when read; the
 // comment keeps N as its ID. RT reopens a resolved ticket when
@@ -93,6 +103,9 @@ import (
 const (
 	TwinField   = "issuemesh twin"
 	LabelsField = "issuemesh labels"
+	// MarkerField is the transaction custom field that keeps the markers
+	// of the messages the adapter writes (see "Markers" in the package doc).
+	MarkerField = "issuemesh marker"
 )
 
 // EnvToken is the environment variable read when no token file is given.
@@ -276,6 +289,9 @@ type wireTxn struct {
 	Kind    string `json:"type"`
 	Created string `json:"Created"`
 	Creator *obj   `json:"Creator"`
+	// CustomFields are the transaction custom fields: a list, or "" when
+	// none applies to the ticket's queue.
+	CustomFields json.RawMessage `json:"CustomFields"`
 }
 
 type wireAttachment struct {
@@ -292,6 +308,7 @@ type queueInfo struct {
 	lifecycle string
 	twinCF    bool
 	labelsCF  bool
+	markerCF  bool // the transaction custom field MarkerField applies
 }
 
 // ---- requests ----
@@ -356,6 +373,9 @@ func (t *Tracker) queueInfo(ctx context.Context) (*queueInfo, error) {
 		TicketCustomFields *[]struct {
 			Name string `json:"name"`
 		} `json:"TicketCustomFields"`
+		TicketTransactionCustomFields []struct {
+			Name string `json:"name"`
+		} `json:"TicketTransactionCustomFields"`
 	}
 	if err := t.get(ctx, "/queue/"+url.PathEscape(t.queue), nil, &w); err != nil {
 		if errors.Is(err, adapters.ErrNotFound) {
@@ -374,6 +394,9 @@ func (t *Tracker) queueInfo(ctx context.Context) (*queueInfo, error) {
 		case LabelsField:
 			q.labelsCF = true
 		}
+	}
+	for _, cf := range w.TicketTransactionCustomFields {
+		q.markerCF = q.markerCF || cf.Name == MarkerField
 	}
 	t.mu.Lock()
 	t.q = q
@@ -539,9 +562,15 @@ func (t *Tracker) get3(ctx context.Context, id int) (adapters.Issue, *wireTicket
 		return adapters.Issue{}, nil, err
 	}
 	is := t.fromWire(w, q)
-	txns, err := all[wireTxn](ctx, t, fmt.Sprintf("/ticket/%d/history", id), url.Values{"fields": {"Type,Created,Creator"}}, nil)
+	txns, err := all[wireTxn](ctx, t, fmt.Sprintf("/ticket/%d/history", id), url.Values{"fields": {"Type,Created,Creator,CustomFields"}}, nil)
 	if err != nil {
 		return adapters.Issue{}, nil, err
+	}
+	fieldMarks := map[string]string{} // transaction -> its marker lines kept in MarkerField
+	for _, x := range txns {
+		if m := x.markers(); m != "" {
+			fieldMarks[string(x.ID)] = m
+		}
 	}
 	// The texts are read after the history and the files: a transaction
 	// or file listed then has its text already (they are written
@@ -563,6 +592,13 @@ func (t *Tracker) get3(ctx context.Context, id int) (adapters.Issue, *wireTicket
 			if !have || strings.HasPrefix(a.ContentType, "text/plain") && !strings.HasPrefix(text[tid+"\x00type"], "text/plain") {
 				text[tid] = a.Content
 				text[tid+"\x00type"] = a.ContentType
+			}
+		}
+		// Markers kept in the transaction custom field are read as if
+		// they ended the text, as they do where the field is missing.
+		for tid, m := range fieldMarks {
+			if body, ok := text[tid]; ok {
+				text[tid] = body + "\n\n" + m
 			}
 		}
 		return text, nil
@@ -865,17 +901,23 @@ func (t *Tracker) warnNoLabels() {
 	t.warnOnce("labels", "RT queue "+t.queue+" has no ticket custom field \""+LabelsField+"\": labels are not kept (scripts/rt.sh shows how to create it)")
 }
 
-// messageText is what a comment becomes in RT.
-func messageText(c adapters.Comment, kind, value string) (string, error) {
+// messageText is what a comment becomes in RT: its text and the marker
+// kept in MarkerField (empty when the queue lacks the field, and then the
+// text ends with it).
+func messageText(q *queueInfo, c adapters.Comment, kind, value string) (text, marker string, err error) {
 	if kind == textmark.Comment && c.SyncID == "" {
-		return c.Body, nil
+		return c.Body, "", nil
 	}
 	if value != "" {
 		if err := textmark.Valid(value); err != nil {
-			return "", fmt.Errorf("comment: %w: %w", err, adapters.ErrRejected)
+			return "", "", fmt.Errorf("comment: %w: %w", err, adapters.ErrRejected)
 		}
 	}
-	return textmark.Add(textmark.Visible, textmark.WithAuthor(textmark.Visible, c.Author, c.Body), kind, value), nil
+	text = textmark.WithAuthor(textmark.Visible, c.Author, c.Body)
+	if q.markerCF {
+		return text, textmark.Line(textmark.Visible, kind, value), nil
+	}
+	return textmark.Add(textmark.Visible, text, kind, value), "", nil
 }
 
 // Update applies the patch: subject, priority and custom fields in one
@@ -962,11 +1004,12 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 	type msg struct {
 		internal bool
 		text     string
+		marker   string
 	}
 	var msgs []msg
 	if p.Description != nil && *p.Description != cur.Description {
-		text, _ := messageText(adapters.Comment{Body: *p.Description}, textmark.Description, "")
-		msgs = append(msgs, msg{true, text})
+		text, marker, _ := messageText(q, adapters.Comment{Body: *p.Description}, textmark.Description, "")
+		msgs = append(msgs, msg{true, text, marker})
 	}
 	bySync := map[string]adapters.Comment{}
 	byID := map[string]adapters.Comment{}
@@ -980,11 +1023,11 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 		if old.Body == body && old.Internal == internal {
 			return nil
 		}
-		text, err := messageText(adapters.Comment{SyncID: old.SyncID, Author: authorIfSynced(old), Body: body}, textmark.Edit, old.ID)
+		text, marker, err := messageText(q, adapters.Comment{SyncID: old.SyncID, Author: authorIfSynced(old), Body: body}, textmark.Edit, old.ID)
 		if err != nil {
 			return err
 		}
-		msgs = append(msgs, msg{internal, text})
+		msgs = append(msgs, msg{internal, text, marker})
 		return nil
 	}
 	for _, c := range p.AddComments {
@@ -997,11 +1040,11 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 		if strings.TrimSpace(c.Body) == "" && c.SyncID == "" {
 			continue // RT would keep an empty binary part
 		}
-		text, err := messageText(c, textmark.Comment, c.SyncID)
+		text, marker, err := messageText(q, c, textmark.Comment, c.SyncID)
 		if err != nil {
 			return fail(err)
 		}
-		msgs = append(msgs, msg{c.Internal, text})
+		msgs = append(msgs, msg{c.Internal, text, marker})
 		if c.SyncID != "" {
 			bySync[c.SyncID] = c
 		}
@@ -1041,8 +1084,8 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 		} else {
 			public = true
 		}
-		var answer []string
-		if _, err := t.do(ctx, rest.Request{Method: http.MethodPost, Path: path, Body: map[string]any{"Content": m.text, "ContentType": "text/plain"}}, &answer); err != nil {
+		answer, err := t.postMessage(ctx, path, map[string]any{"Content": m.text, "ContentType": "text/plain"}, m.marker)
+		if err != nil {
 			return fail(err)
 		}
 		notes = append(notes, answer...)
