@@ -559,7 +559,7 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 				l.SetKey(ev.Origin, ev.SourceKey)
 			}
 			return nil
-		}, ch.Fields, "skipped")
+		}, changeNames(ch), "skipped")
 	}
 	if err != nil {
 		if transient(err) {
@@ -604,7 +604,7 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 		}
 		// The peer sent older values than the issue holds: tell it.
 		return n.queueEvent(tx, tw, pid, l, kept, time.Now())
-	}, ch.Fields, "")
+	}, changeNames(ch), "")
 	if err == nil && len(kept) > 0 {
 		if later != nil {
 			later.wake = pid // once committed

@@ -113,6 +113,10 @@ func (n *Node) apiErrors(w http.ResponseWriter, r *http.Request) {
 	for _, re := range n.rulesErrors() {
 		bs = append(bs, store.Blocked{Peer: re.Link, Dir: DirRules, Error: re.Error, Since: re.Since})
 	}
+	name := n.peerNamer()
+	for i := range bs {
+		bs[i].PeerName = name(bs[i].Peer)
+	}
 	writeJSON(w, 200, bs)
 }
 
@@ -317,6 +321,10 @@ func (n *Node) apiHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	if v.Records == nil {
 		v.Records = []store.Record{}
+	}
+	name := n.peerNamer()
+	for i := range v.Records {
+		v.Records[i].PeerName = name(v.Records[i].Peer)
 	}
 	writeJSON(w, 200, v)
 }

@@ -52,6 +52,9 @@ type Blocked struct {
 	Error    string    `msgpack:"err" json:"error"`
 	Since    time.Time `msgpack:"since" json:"since"`
 	Attempts int       `msgpack:"n" json:"attempts"`
+	// PeerName is the name of Peer in the peer list, filled in by the
+	// admin API; never stored.
+	PeerName string `msgpack:"-" json:"peer_name,omitempty"`
 }
 
 func blockedKey(twin string, dir BlockDir, link string) string {

@@ -718,6 +718,9 @@ type Record struct {
 	Fields   []string  `msgpack:"f" json:"fields,omitempty"`
 	LocalKey string    `msgpack:"k" json:"key,omitempty"`
 	Error    string    `msgpack:"x" json:"error,omitempty"`
+	// PeerName is the name of Peer in the peer list, filled in by the
+	// admin API; never stored.
+	PeerName string `msgpack:"-" json:"peer_name,omitempty"`
 }
 
 // AddHistory appends a record to the twin's history and drops the oldest

@@ -79,17 +79,18 @@ func cmdErrors(c *cli.Context) error {
 	}
 	for _, b := range bs {
 		if b.Dir == node.DirRules {
-			fmt.Fprintf(w, "rules of %s do not load since %s: %s\n", b.Peer, b.Since.Local().Format(time.DateTime), b.Error)
+			fmt.Fprintf(w, "rules of %s do not load since %s: %s\n", peerLabel(b.Peer, b.PeerName), b.Since.Local().Format(time.DateTime), b.Error)
 			continue
 		}
+		peer := peerLabel(b.Peer, b.PeerName)
 		where := "here"
 		switch {
 		case b.Remote:
-			where = "at peer " + b.Peer
+			where = "at peer " + peer
 		case b.Outgoing:
-			where = "here for peer " + b.Peer + " (not sent)"
+			where = "here for peer " + peer + " (not sent)"
 		case b.Peer != "":
-			where = "here (events from " + b.Peer + " wait)"
+			where = "here (events from " + peer + " wait)"
 		}
 		key := b.LocalKey
 		if key == "" {
@@ -161,7 +162,11 @@ func cmdHistory(c *cli.Context) error {
 	w := c.App.Writer
 	fmt.Fprintf(w, "%s (twin %s)\n", h.Key, h.Twin)
 	for _, r := range h.Records {
-		line := fmt.Sprintf("%s %-3s %-8s peer %s seq %d", r.Time.Local().Format("2006-01-02 15:04:05.000"), r.Dir, r.What, short(r.Peer), r.Seq)
+		peer := r.PeerName
+		if peer == "" {
+			peer = short(r.Peer)
+		}
+		line := fmt.Sprintf("%s %-3s %-8s peer %s seq %d", r.Time.Local().Format("2006-01-02 15:04:05.000"), r.Dir, r.What, peer, r.Seq)
 		if len(r.Fields) > 0 {
 			line += " fields " + strings.Join(r.Fields, ",")
 		}
@@ -174,6 +179,14 @@ func cmdHistory(c *cli.Context) error {
 		fmt.Fprintln(w, line)
 	}
 	return nil
+}
+
+// peerLabel is a peer's name with its ID, or its ID when it has no name.
+func peerLabel(id, name string) string {
+	if name == "" {
+		return id
+	}
+	return name + " (" + short(id) + ")"
 }
 
 func short(id string) string {
