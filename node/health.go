@@ -73,7 +73,7 @@ type healthTracker struct {
 	typ    string
 	log    *slog.Logger
 	reopen func(config.Tracker) (adapters.Tracker, error) // nil: the adapter cannot be reopened with new credentials
-	onStop func()                           // called (without the lock) when a call stops the tracker
+	onStop func()                                         // called (without the lock) when a call stops the tracker
 
 	mu      sync.Mutex
 	inner   adapters.Tracker

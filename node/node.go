@@ -102,7 +102,7 @@ type Node struct {
 
 	wakeTrigger chan struct{}
 
-	health *healthTracker               // the tracker's health (health.go)
+	health *healthTracker                // the tracker's health (health.go)
 	live   atomic.Pointer[config.Config] // the config as last reloaded (liveconfig.go); nil: cfg
 	reload configReload                  // what the last reload did (liveconfig.go)
 
