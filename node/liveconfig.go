@@ -58,7 +58,8 @@ type ConfigRefusal struct {
 
 // configReload is the watcher's state.
 type configReload struct {
-	mu       sync.Mutex
+	run      sync.Mutex // held by a reload from start to end
+	mu       sync.Mutex // guards the fields below
 	kick     chan struct{}
 	seen     bool // the sums below are set
 	cfgSum   [32]byte
@@ -140,6 +141,8 @@ func keyFile(home string, t config.Tracker) string {
 // reloadConfig applies config.yaml and the key file if they changed since
 // the last look (or force).
 func (n *Node) reloadConfig(ctx context.Context, force bool) {
+	n.reload.run.Lock()
+	defer n.reload.run.Unlock()
 	path := filepath.Join(n.home, config.FileName)
 	b, err := os.ReadFile(path)
 	if err != nil {
