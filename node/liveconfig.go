@@ -186,7 +186,7 @@ func (n *Node) reloadConfig(ctx context.Context, force bool) {
 			return
 		case was:
 			applied = append(applied, "tracker resumed with the credentials as they are now")
-			n.kickTrigger()
+			n.wakeAll()
 		case keyChanged:
 			applied = append(applied, "tracker credentials")
 		}
@@ -230,13 +230,7 @@ func (n *Node) applyConfig(cur, next *config.Config) []string {
 		n.rules.loaders, n.rules.errs, n.rules.problems = nil, nil, nil
 		n.rules.mu.Unlock()
 		n.checkRules()
-		for _, id := range n.peerIDs() {
-			n.wakeLink(id.String())
-		}
-		for _, l := range n.netLinks() {
-			n.wakeLink(l)
-		}
-		n.kickTrigger()
+		n.wakeAll()
 	}
 	if cur.Tracker.PollInterval != next.Tracker.PollInterval {
 		applied = append(applied, "tracker.poll_interval "+n.pollEvery().String())
@@ -252,6 +246,24 @@ func (n *Node) applyConfig(cur, next *config.Config) []string {
 		}
 	}
 	return applied
+}
+
+// wakeAll wakes the trigger and every link's sender and applier, so that
+// what waited for a fix is tried now rather than at the end of its backoff.
+func (n *Node) wakeAll() {
+	for _, id := range n.peerIDs() {
+		n.wakeLink(id.String())
+		if ps := n.peer(id); ps != nil {
+			ps.kick(ps.wakeApply)
+		}
+	}
+	for _, l := range n.netLinks() {
+		n.wakeLink(l)
+		if ns := n.netByID(l[len(netPrefix):]); ns != nil {
+			kick(ns.wakeApply)
+		}
+	}
+	n.kickTrigger()
 }
 
 // needsRestart lists the keys that differ from the config the node started
