@@ -21,7 +21,8 @@ import (
 // adapters.ErrUnavailable so that queued events wait instead of blocking
 // their twins. The stop holds until the config watcher sees config.yaml or
 // the key file change (resume), so a node with a wrong key does not hammer
-// the tracker.
+// the tracker. A rate-limited tracker that said when to come back gets no
+// call before then.
 
 // TrackerHealth is the tracker's state as status and GET /v1/tracker show
 // it.
@@ -103,6 +104,10 @@ func (t *healthTracker) begin() (adapters.Tracker, error) {
 	defer t.mu.Unlock()
 	if t.stopped != nil {
 		return nil, t.stopped
+	}
+	if e := t.h.Error; e != nil && e.Class == adapters.ClassRateLimited && time.Now().Before(e.RetryAt) {
+		return nil, &adapters.TrackerError{Class: adapters.ClassRateLimited, Status: e.Status, RetryAt: e.RetryAt,
+			Err: fmt.Errorf("the %s tracker asked to wait until %s before the next request: %w", t.typ, e.RetryAt.Format(time.RFC3339), adapters.ErrUnavailable)}
 	}
 	return t.inner, nil
 }

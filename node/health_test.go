@@ -19,12 +19,13 @@ type refusingTracker struct {
 	*local.Tracker
 	refuse atomic.Value // adapters.ErrorClass; "" answers
 	calls  atomic.Int64
+	retry  atomic.Int64 // RetryAt (Unix ns) of a rate_limited refusal
 }
 
 func (r *refusingTracker) fail() error {
 	r.calls.Add(1)
 	if c, _ := r.refuse.Load().(adapters.ErrorClass); c != "" {
-		return &adapters.TrackerError{Class: c, Status: 401, Err: fmt.Errorf("test: refused (%s): %w", c, adapters.ErrUnavailable)}
+		return &adapters.TrackerError{Class: c, Status: 401, RetryAt: time.Unix(0, r.retry.Load()).UTC(), Err: fmt.Errorf("test: refused (%s): %w", c, adapters.ErrUnavailable)}
 	}
 	return nil
 }
@@ -87,4 +88,22 @@ func TestPermanentTrackerErrorStopsCalls(t *testing.T) {
 		h := a.TrackerHealth()
 		return h.State == "failing" && h.Error != nil && h.Error.Class == adapters.ClassUnreachable && rt.calls.Load() > before+2
 	})
+
+	// A rate-limited tracker that says when to come back gets no call
+	// before then.
+	reset := time.Now().Add(time.Hour).UTC()
+	rt.retry.Store(reset.UnixNano())
+	rt.refuse.Store(adapters.ClassRateLimited)
+	waitFor(t, 10*time.Second, "the tracker is rate-limited until its reset", func() bool {
+		h := a.TrackerHealth()
+		return h.Error != nil && h.Error.Class == adapters.ClassRateLimited && h.Error.RetryAt.Equal(reset)
+	})
+	before = rt.calls.Load()
+	for range 10 {
+		a.kickTrigger()
+		time.Sleep(30 * time.Millisecond)
+	}
+	if n := rt.calls.Load() - before; n != 0 {
+		t.Fatalf("%d calls reached the tracker before the reset it asked for", n)
+	}
 }

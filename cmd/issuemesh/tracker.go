@@ -125,16 +125,7 @@ func cmdTrackerCheck(c *cli.Context) error {
 	} else {
 		w := c.App.Writer
 		fmt.Fprintf(w, "tracker: %s %s%s%s\n", cfg.Tracker.Type, cfg.Tracker.URL, prefixed(" project ", cfg.Tracker.Project), prefixed(" queue ", cfg.Tracker.Queue))
-		for _, r := range results {
-			mark := "ok  "
-			switch {
-			case !r.OK:
-				mark = "FAIL"
-			case r.Warning:
-				mark = "warn"
-			}
-			fmt.Fprintf(w, "%s %s: %s\n", mark, r.Name, r.Detail)
-		}
+		printResults(c, results)
 	}
 	if failed > 0 {
 		return errors.New("the tracker check failed: see the FAIL lines")
