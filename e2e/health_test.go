@@ -187,8 +187,8 @@ func TestMapEditedInConfigAppliesOnRetry(t *testing.T) {
 	}
 }
 
-// config check passes a good config and fails a map with a typo, naming
-// the value it was probably meant to be; it exits non-zero.
+// config check (and tracker check) pass a good config and fail a map with
+// a typo, naming the value it was probably meant to be; they exit non-zero.
 func TestConfigCheckDidYouMean(t *testing.T) {
 	rmURL, keyFile := realRedmine(t)
 	project := redmineProject(t, rmURL, http.Header{"X-Redmine-Api-Key": {secret(t, keyFile)}})
@@ -199,16 +199,18 @@ func TestConfigCheckDidYouMean(t *testing.T) {
 	}
 	cfg := readFile(t, filepath.Join(a.home, "config.yaml"))
 	a.writeHome("config.yaml", strings.Replace(cfg, "Closed: Done", "Closd: Done", 1))
-	out, err := a.cli("config", "check")
-	if err == nil || !strings.Contains(out, "FAIL connections.*.status_map") || !strings.Contains(out, `did you mean "Closed"?`) {
-		t.Fatalf("config check of a typo'd map: err %v\n%s", err, out)
+	for _, cmd := range []string{"config", "tracker"} {
+		out, err := a.cli(cmd, "check")
+		if err == nil || !strings.Contains(out, "FAIL connections.*.status_map") || !strings.Contains(out, `did you mean "Closed"?`) {
+			t.Fatalf("%s check of a typo'd map: err %v\n%s", cmd, err, out)
+		}
 	}
 	var results []struct {
 		Name   string `json:"name"`
 		OK     bool   `json:"ok"`
 		Detail string `json:"detail"`
 	}
-	out, _ = a.cli("config", "check", "--json")
+	out, _ := a.cli("config", "check", "--json")
 	if err := json.Unmarshal([]byte(out), &results); err != nil {
 		t.Fatalf("config check --json: %v: %s", err, out)
 	}

@@ -111,6 +111,8 @@ func cmdTrackerCheck(c *cli.Context) error {
 		ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 		defer cancel()
 		results = ch.Check(ctx)
+		// The maps of config.yaml against the values just checked.
+		results = append(results, node.CheckConfig(ctx, home(c), cfg, tr, logger(c.App.ErrWriter, "error"))...)
 	}
 	failed := 0
 	for _, r := range results {
