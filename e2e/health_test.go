@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -222,5 +223,38 @@ func TestConfigCheckDidYouMean(t *testing.T) {
 	}
 	if failed != 1 {
 		t.Fatalf("config check --json: want one failure: %+v", results)
+	}
+}
+
+// SIGHUP reloads config.yaml at once; status says what was applied and
+// what needs a restart.
+func TestSIGHUPReloadsConfig(t *testing.T) {
+	a := newNode(t, "alice")
+	a.start()
+	cfg := readFile(t, filepath.Join(a.home, "config.yaml"))
+	cfg = strings.Replace(cfg, "log: info", "log: debug", 1)
+	cfg = strings.Replace(cfg, "mdns: true", "mdns: false", 1)
+	a.writeHome("config.yaml", cfg+"connections:\n  \"*\":\n    status_map: {Open: Todo}\n")
+	a.mu.Lock()
+	a.cmd.Process.Signal(syscall.SIGHUP)
+	a.mu.Unlock()
+	waitFor(t, 10*time.Second, "the log says the signal reloaded config.yaml", func() bool {
+		return strings.Contains(a.log.String(), "reloading config.yaml (signal)")
+	})
+	var st struct {
+		Config struct {
+			Applied      []string `json:"applied"`
+			NeedsRestart []string `json:"needs_restart"`
+		} `json:"config"`
+	}
+	waitFor(t, 10*time.Second, "status shows the reload", func() bool {
+		return a.cliJSON(&st, "status") == nil && len(st.Config.Applied) > 0
+	})
+	applied := strings.Join(st.Config.Applied, ", ")
+	if !strings.Contains(applied, "connections") || !strings.Contains(applied, "log debug") || strings.Join(st.Config.NeedsRestart, ",") != "mdns" {
+		t.Fatalf("status after SIGHUP: applied %q, needs restart %v", applied, st.Config.NeedsRestart)
+	}
+	if text := a.mustCLI("status"); !strings.Contains(text, "needs a restart: mdns") {
+		t.Errorf("status text:\n%s", text)
 	}
 }

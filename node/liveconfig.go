@@ -210,6 +210,10 @@ func (n *Node) reloadConfig(ctx context.Context, force bool) {
 		return
 	}
 	applied = append(applied, n.applyConfig(cur, next)...)
+	if same && len(applied) == 0 {
+		n.log.Info("config.yaml and the key file are unchanged; nothing to apply")
+		return // a signal with nothing new: the state of the last reload stays
+	}
 	n.reload.mu.Lock()
 	n.reload.state = ConfigState{Reloaded: nowUTC(), Applied: applied, NeedsRestart: restart, Warnings: warnings}
 	n.reload.hasState = true
