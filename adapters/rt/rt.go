@@ -359,7 +359,8 @@ func (t *Tracker) queueInfo(ctx context.Context) (*queueInfo, error) {
 	}
 	if err := t.get(ctx, "/queue/"+url.PathEscape(t.queue), nil, &w); err != nil {
 		if errors.Is(err, adapters.ErrNotFound) {
-			return nil, fmt.Errorf("rt queue %q does not exist or the token's user cannot see it: %w", t.queue, adapters.ErrUnavailable)
+			return nil, &adapters.TrackerError{Class: adapters.ClassNotFound, Status: 404,
+				Err: fmt.Errorf("rt queue %q does not exist or the token's user cannot see it: %w", t.queue, adapters.ErrUnavailable)}
 		}
 		return nil, err
 	}
