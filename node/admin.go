@@ -63,6 +63,10 @@ type Status struct {
 	RulesErrors []RulesError `json:"rules_errors,omitempty"`
 	Twins       int          `json:"twins"`
 	NAT         NATStatus    `json:"nat"`
+	// Tracker is the tracker's health (health.go), Config what the last
+	// reload of config.yaml did (liveconfig.go).
+	Tracker TrackerHealth `json:"tracker"`
+	Config  *ConfigState  `json:"config,omitempty"`
 }
 
 // TwinRef says which peer holds a synced issue under which key. A
@@ -129,6 +133,7 @@ func (n *Node) Handler() http.Handler {
 	n.registerRules(mux)
 	n.registerNetworks(mux)
 	n.registerAttachments(mux)
+	n.registerHealth(mux)
 	return mux
 }
 
@@ -226,6 +231,7 @@ func (n *Node) apiStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.RulesErrors = n.rulesErrors()
+	st.Tracker, st.Config = n.TrackerHealth(), n.configState()
 	writeJSON(w, 200, st)
 }
 

@@ -101,7 +101,7 @@ func (n *Node) newLoader(link string) (*rules.Loader, error) {
 	if ps := n.peer(id); ps != nil {
 		name = ps.name()
 	}
-	conn := n.cfg.Connection(link, name)
+	conn := n.conf().Connection(link, name)
 	return rules.NewLoader(n.home, conn, rules.Options{
 		Self: n.self.String(), PeerID: link, PeerName: name,
 		StatusMap: conn.StatusMap, PriorityMap: conn.PriorityMap, Log: n.log,
@@ -148,7 +148,7 @@ const rulesEvery = 5 * time.Second
 // reaches its tick), and loads every link's rules at once at start, so
 // that a broken trigger or rule file shows in status from the start.
 func (n *Node) watchRules(ctx context.Context) error {
-	every := min(time.Duration(n.cfg.Tracker.PollInterval), rulesEvery)
+	every := min(time.Duration(n.conf().Tracker.PollInterval), rulesEvery)
 	if every <= 0 {
 		every = rulesEvery
 	}
@@ -176,7 +176,7 @@ func (n *Node) checkRules() {
 	for _, l := range n.netLinks() {
 		_, _, _ = n.linkRules(l)
 	}
-	names := slices.Sorted(maps.Keys(n.cfg.Connections))
+	names := slices.Sorted(maps.Keys(n.conf().Connections))
 	n.rules.mu.Lock()
 	for key := range n.rules.problems {
 		if name, ok := strings.CutPrefix(key, "connection "); ok && !slices.Contains(names, name) {
@@ -185,7 +185,7 @@ func (n *Node) checkRules() {
 	}
 	n.rules.mu.Unlock()
 	for _, name := range names {
-		conn := n.cfg.Connections[name]
+		conn := n.conf().Connections[name]
 		_, err := rules.NewLoader(n.home, conn, rules.Options{Self: n.self.String(), Log: n.log})
 		key := "connection " + name
 		n.rules.mu.Lock()

@@ -37,10 +37,7 @@ const defaultPollInterval = 5 * time.Second
 func (n *Node) runTrigger(ctx context.Context) error {
 	n.goRun(ctx, "rules", n.watchRules)
 	backoff := n.opts.RetryMin
-	every := time.Duration(n.cfg.Tracker.PollInterval)
-	if every <= 0 {
-		every = defaultPollInterval
-	}
+	every := n.pollEvery()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -48,8 +45,7 @@ func (n *Node) runTrigger(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			n.log.Warn("reading tracker changes failed; retrying", "err", err, "in", backoff)
-			if !sleep(ctx, jitter(backoff)) {
+			if !n.waitTracker(ctx, backoff, err) {
 				return nil
 			}
 			backoff = min(backoff*2, n.opts.RetryMax)
@@ -61,6 +57,10 @@ func (n *Node) runTrigger(ctx context.Context) error {
 			return nil
 		case <-n.wakeTrigger:
 		case <-tick.C:
+		}
+		if e := n.pollEvery(); e != every { // config.yaml changed it
+			every = e
+			tick.Reset(e)
 		}
 	}
 }

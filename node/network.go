@@ -215,7 +215,7 @@ func (n *Node) netLoader(link string) (*rules.Loader, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn := n.cfg.NetworkConnection(rec.Name)
+	conn := n.conf().NetworkConnection(rec.Name)
 	return rules.NewLoader(n.home, conn, rules.Options{
 		Self: n.self.String(), PeerID: link, PeerName: rec.Name,
 		StatusMap: conn.StatusMap, PriorityMap: conn.PriorityMap, Log: n.log,

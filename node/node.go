@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -72,6 +73,10 @@ type Options struct {
 	// fellow members for events it missed (default 30s; also on connect).
 	NetSyncInterval time.Duration
 
+	// LogLevel, when set, is the level of Logger, which a reload of
+	// config.yaml changes to its log key.
+	LogLevel *slog.LevelVar
+
 	// dropAck, when set, is asked before each ack is sent; true drops it
 	// (tests of lost acks).
 	dropAck func(replica.Ack) bool
@@ -96,6 +101,10 @@ type Node struct {
 	nets    netRegistry // networks (network.go)
 
 	wakeTrigger chan struct{}
+
+	health *healthTracker                // the tracker's health (health.go)
+	live   atomic.Pointer[config.Config] // the config as last reloaded (liveconfig.go); nil: cfg
+	reload configReload                  // what the last reload did (liveconfig.go)
 
 	mu        sync.Mutex
 	host      host.Host // nil while not running
@@ -168,6 +177,7 @@ func Open(home string, opts Options) (*Node, error) {
 	if nt, ok := n.tracker.(interface{ OnChange(func()) }); ok {
 		nt.OnChange(n.kickTrigger)
 	}
+	n.wrapHealth()
 	peers, err := n.storedPeers()
 	if err != nil {
 		n.Close()
@@ -253,6 +263,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.goRun(ctx, "connector", n.connector.Run)
 	n.goRun(ctx, "trigger", n.runTrigger)
 	n.goRun(ctx, "maintenance", n.runMaintenance)
+	n.goRun(ctx, "config", n.watchConfig)
 	n.mu.Lock()
 	for _, ps := range n.peers {
 		n.startPeer(ctx, ps)

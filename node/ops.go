@@ -154,6 +154,7 @@ func (n *Node) Retry(ctx context.Context, in RetryInput) (RetryResult, error) {
 	if in.Key == "" && !in.All {
 		return RetryResult{}, fmt.Errorf("%w: name an issue key or ask for all", errBadRequest)
 	}
+	n.reloadConfig(ctx, false) // an edited map applies to this retry
 	n.reloadRules()
 	var res RetryResult
 	var wake []string

@@ -50,7 +50,7 @@ func (n *Node) ownershipOf(link string) ownership {
 	} else {
 		return ownership{}
 	}
-	conn := n.cfg.NetworkConnection(name)
+	conn := n.conf().NetworkConnection(name)
 	var o ownership
 	for f, p := range conn.Policy {
 		if p == config.PolicyOwner {

@@ -24,3 +24,21 @@ type Checker interface {
 	// only when a finding makes the rest meaningless (e.g. unreachable).
 	Check(ctx context.Context) []Result
 }
+
+// Values are the names a tracker accepts, which the maps of config.yaml
+// are checked against. A nil list means the tracker takes any value there.
+type Values struct {
+	Statuses   []string `json:"statuses,omitempty"`
+	Priorities []string `json:"priorities,omitempty"`
+	// PriorityNumbers says numbers (0 to 100) are priorities too (RT).
+	PriorityNumbers bool `json:"priority_numbers,omitempty"`
+	// Fields are the custom fields rules may set through Issue.Extra.
+	Fields []string `json:"fields,omitempty"`
+}
+
+// Vocabulary is implemented by adapters that can list their tracker's
+// values.
+type Vocabulary interface {
+	// Values asks the tracker for its statuses, priorities and fields.
+	Values(ctx context.Context) (Values, error)
+}

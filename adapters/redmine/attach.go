@@ -267,7 +267,7 @@ func (t *Tracker) AddAttachment(ctx context.Context, key string, a adapters.Atta
 	digest := hex.EncodeToString(cr.h.Sum(nil))
 	switch {
 	case up.Upload == nil || up.Upload.Token == "":
-		return fail(fmt.Errorf("POST %s/uploads.json: the answer holds no upload token: %w", t.c.BaseURL(), adapters.ErrUnavailable))
+		return fail(fmt.Errorf("POST %s/uploads.json: the answer holds no upload token: %w", t.c.BaseURL(), adapters.ErrBadAnswer))
 	case cr.n != size:
 		return fail(fmt.Errorf("the file has %d bytes, not the %d announced: %w", cr.n, size, adapters.ErrRejected))
 	case a.Digest != "" && digest != a.Digest:

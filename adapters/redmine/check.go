@@ -96,3 +96,22 @@ func orNone(s string) string {
 	}
 	return s
 }
+
+var _ check.Vocabulary = (*Tracker)(nil)
+
+// Values lists Redmine's statuses and priorities as it has them now, and
+// the one extra field it takes ("tracker").
+func (t *Tracker) Values(ctx context.Context) (check.Values, error) {
+	nc, err := t.cache(ctx, time.Nanosecond)
+	if err != nil {
+		return check.Values{}, err
+	}
+	list := func(rs []ref) []string {
+		out := make([]string, len(rs))
+		for i, r := range rs {
+			out[i] = r.Name
+		}
+		return out
+	}
+	return check.Values{Statuses: list(nc.statuses), Priorities: list(nc.priorities), Fields: []string{"tracker"}}, nil
+}

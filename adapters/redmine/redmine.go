@@ -69,7 +69,7 @@
 //
 // See package rest: 404 is ErrNotFound; a refused change (422 with
 // Redmine's messages, an unknown name) is ErrRejected; Redmine down, slow,
-// 5xx, 429 or answering garbage is ErrUnavailable.
+// 5xx, 429 or answering garbage is ErrUnavailable (garbage: ErrBadAnswer).
 package redmine
 
 import (
@@ -288,7 +288,7 @@ func (t *Tracker) cache(ctx context.Context, maxAge time.Duration) (*nameCache, 
 		return nil, err
 	}
 	if st.Statuses == nil || pr.Priorities == nil || tr.Trackers == nil {
-		return nil, fmt.Errorf("redmine at %s: the lists of statuses, priorities or trackers are missing from its answers: %w", t.c.BaseURL(), adapters.ErrUnavailable)
+		return nil, fmt.Errorf("redmine at %s: the lists of statuses, priorities or trackers are missing from its answers: %w", t.c.BaseURL(), adapters.ErrBadAnswer)
 	}
 	nc.statuses, nc.priorities, nc.trackers = *st.Statuses, *pr.Priorities, *tr.Trackers
 	if err := t.findCustomFields(ctx, nc); err != nil {
@@ -326,7 +326,7 @@ func (t *Tracker) findCustomFields(ctx context.Context, nc *nameCache) error {
 			}
 		}
 		return nil
-	case errors.Is(err, adapters.ErrRejected), errors.Is(err, adapters.ErrNotFound): // 403: not an administrator
+	case isClass(err, adapters.ClassPermission), errors.Is(err, adapters.ErrRejected), errors.Is(err, adapters.ErrNotFound): // 403: not an administrator
 		var list struct {
 			Issues []wireIssue `json:"issues"`
 		}
@@ -358,6 +358,11 @@ func (t *Tracker) get(ctx context.Context, path string, q url.Values, out any) e
 	return err
 }
 
+func isClass(err error, c adapters.ErrorClass) bool {
+	got, _ := adapters.Classify(err)
+	return got == c
+}
+
 func parseKey(key string) (int, error) {
 	n, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(key), "#"))
 	if err != nil || n <= 0 {
@@ -377,7 +382,7 @@ func (t *Tracker) getWire(ctx context.Context, id int) (*wireIssue, error) {
 		return nil, err
 	}
 	if out.Issue == nil || out.Issue.ID != id {
-		return nil, fmt.Errorf("GET %s/issues/%d.json: the answer holds no issue %d: %w", t.c.BaseURL(), id, id, adapters.ErrUnavailable)
+		return nil, fmt.Errorf("GET %s/issues/%d.json: the answer holds no issue %d: %w", t.c.BaseURL(), id, id, adapters.ErrBadAnswer)
 	}
 	return out.Issue, nil
 }
@@ -530,7 +535,7 @@ func (t *Tracker) FindByTwin(ctx context.Context, twin string) (adapters.Issue, 
 			return adapters.Issue{}, err
 		}
 		if list.Issues == nil {
-			return adapters.Issue{}, fmt.Errorf("GET %s/issues.json: the answer has no issues list: %w", t.c.BaseURL(), adapters.ErrUnavailable)
+			return adapters.Issue{}, fmt.Errorf("GET %s/issues.json: the answer has no issues list: %w", t.c.BaseURL(), adapters.ErrBadAnswer)
 		}
 		for _, w := range *list.Issues {
 			// The filters match substrings; keep exact matches only.
@@ -568,11 +573,11 @@ func (t *Tracker) Changes(ctx context.Context, since adapters.Cursor, limit int)
 			return nil, time.Time{}, err
 		}
 		if list.Issues == nil {
-			return nil, time.Time{}, fmt.Errorf("GET %s/issues.json: the answer has no issues list: %w", t.c.BaseURL(), adapters.ErrUnavailable)
+			return nil, time.Time{}, fmt.Errorf("GET %s/issues.json: the answer has no issues list: %w", t.c.BaseURL(), adapters.ErrBadAnswer)
 		}
 		for _, w := range *list.Issues {
 			if w.ID <= 0 || w.UpdatedOn.IsZero() {
-				return nil, time.Time{}, fmt.Errorf("GET %s/issues.json: an issue in the answer has no id or updated_on: %w", t.c.BaseURL(), adapters.ErrUnavailable)
+				return nil, time.Time{}, fmt.Errorf("GET %s/issues.json: an issue in the answer has no id or updated_on: %w", t.c.BaseURL(), adapters.ErrBadAnswer)
 			}
 		}
 		return *list.Issues, resp.Date, nil
@@ -706,7 +711,7 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 		return adapters.Issue{}, fmt.Errorf("redmine create: %w", err)
 	}
 	if out.Issue == nil || out.Issue.ID <= 0 {
-		return adapters.Issue{}, fmt.Errorf("redmine create: POST %s/issues.json: the answer holds no issue id: %w", t.c.BaseURL(), adapters.ErrUnavailable)
+		return adapters.Issue{}, fmt.Errorf("redmine create: POST %s/issues.json: the answer holds no issue id: %w", t.c.BaseURL(), adapters.ErrBadAnswer)
 	}
 	key := strconv.Itoa(out.Issue.ID)
 	p := adapters.Patch{AddComments: in.Comments}

@@ -151,7 +151,7 @@ func (t *Tracker) fileBytes(ctx context.Context, id string) ([]byte, error) {
 		return nil, err
 	}
 	if w.Content == nil {
-		return nil, fmt.Errorf("GET %s/attachment/%s: the answer has no content: %w", t.c.BaseURL(), id, adapters.ErrUnavailable)
+		return nil, fmt.Errorf("GET %s/attachment/%s: the answer has no content: %w", t.c.BaseURL(), id, adapters.ErrBadAnswer)
 	}
 	b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(*w.Content), ""))
 	if err != nil {

@@ -88,3 +88,26 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 	add("change feed", true, "searched the queue in %v; %d tickets", time.Since(start).Round(time.Millisecond), col.Total)
 	return out
 }
+
+var _ check.Vocabulary = (*Tracker)(nil)
+
+// Values lists the queue's statuses (when its lifecycle is RT's default;
+// otherwise RT checks them) and the priority names this adapter knows.
+func (t *Tracker) Values(ctx context.Context) (check.Values, error) {
+	q, err := t.queueInfo(ctx)
+	if err != nil {
+		return check.Values{}, err
+	}
+	var v check.Values
+	if q.lifecycle == "" || q.lifecycle == "default" {
+		v.Statuses = slices.Clone(DefaultLifecycle)
+	}
+	v.Priorities = make([]string, 0, len(t.prios))
+	for n := range t.prios {
+		v.Priorities = append(v.Priorities, n)
+	}
+	slices.SortFunc(v.Priorities, func(a, b string) int { return t.prios[a] - t.prios[b] })
+	v.PriorityNumbers = true
+	v.Fields = []string{}
+	return v, nil
+}

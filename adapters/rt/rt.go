@@ -341,7 +341,7 @@ func all[T any](ctx context.Context, t *Tracker, path string, q url.Values, sear
 			return nil, err
 		}
 		if col.Items == nil {
-			return nil, fmt.Errorf("%s %s%s: the answer has no items list: %w", req.Method, t.c.BaseURL(), path, adapters.ErrUnavailable)
+			return nil, fmt.Errorf("%s %s%s: the answer has no items list: %w", req.Method, t.c.BaseURL(), path, adapters.ErrBadAnswer)
 		}
 		out = append(out, *col.Items...)
 		if len(*col.Items) == 0 || float64(page) >= col.Pages || page >= 1000 {
@@ -379,12 +379,13 @@ func (t *Tracker) queueInfo(ctx context.Context) (*queueInfo, error) {
 	}
 	if err := t.get(ctx, "/queue/"+url.PathEscape(t.queue), nil, &w); err != nil {
 		if errors.Is(err, adapters.ErrNotFound) {
-			return nil, fmt.Errorf("rt queue %q does not exist or the token's user cannot see it: %w", t.queue, adapters.ErrUnavailable)
+			return nil, &adapters.TrackerError{Class: adapters.ClassNotFound, Status: 404,
+				Err: fmt.Errorf("rt queue %q does not exist or the token's user cannot see it: %w", t.queue, adapters.ErrUnavailable)}
 		}
 		return nil, err
 	}
 	if w.ID == "" || w.TicketCustomFields == nil {
-		return nil, fmt.Errorf("GET %s/queue/%s: the answer is not a queue: %w", t.c.BaseURL(), t.queue, adapters.ErrUnavailable)
+		return nil, fmt.Errorf("GET %s/queue/%s: the answer is not a queue: %w", t.c.BaseURL(), t.queue, adapters.ErrBadAnswer)
 	}
 	q = &queueInfo{id: string(w.ID), name: w.Name, lifecycle: w.Lifecycle, loaded: time.Now()}
 	for _, cf := range *w.TicketCustomFields {
@@ -535,7 +536,7 @@ func (t *Tracker) getTicket(ctx context.Context, id int) (*wireTicket, error) {
 		return nil, err
 	}
 	if string(w.ID) != strconv.Itoa(id) {
-		return nil, fmt.Errorf("GET %s/ticket/%d: the answer is not ticket %d: %w", t.c.BaseURL(), id, id, adapters.ErrUnavailable)
+		return nil, fmt.Errorf("GET %s/ticket/%d: the answer is not ticket %d: %w", t.c.BaseURL(), id, id, adapters.ErrBadAnswer)
 	}
 	return &w, nil
 }
@@ -679,7 +680,7 @@ func (t *Tracker) search(ctx context.Context, query string, q url.Values) (*coll
 		return nil, nil, err
 	}
 	if col.Items == nil {
-		return nil, nil, fmt.Errorf("GET %s/tickets: the answer has no items list: %w", t.c.BaseURL(), adapters.ErrUnavailable)
+		return nil, nil, fmt.Errorf("GET %s/tickets: the answer has no items list: %w", t.c.BaseURL(), adapters.ErrBadAnswer)
 	}
 	return &col, resp, nil
 }
@@ -733,7 +734,7 @@ func (t *Tracker) Changes(ctx context.Context, since adapters.Cursor, limit int)
 		}
 		for _, w := range *col.Items {
 			if w.ID == "" || parseTime(w.LastUpdated).IsZero() {
-				return nil, time.Time{}, fmt.Errorf("GET %s/tickets: a ticket in the answer has no id or LastUpdated: %w", t.c.BaseURL(), adapters.ErrUnavailable)
+				return nil, time.Time{}, fmt.Errorf("GET %s/tickets: a ticket in the answer has no id or LastUpdated: %w", t.c.BaseURL(), adapters.ErrBadAnswer)
 			}
 		}
 		return *col.Items, resp.Date, nil
@@ -771,7 +772,7 @@ func (t *Tracker) checkTimezone(ctx context.Context) error {
 	ref := (*col.Items)[0]
 	created := parseTime(ref.Created)
 	if created.IsZero() {
-		return fmt.Errorf("GET %s/tickets: ticket %s has no creation time: %w", t.c.BaseURL(), ref.ID, adapters.ErrUnavailable)
+		return fmt.Errorf("GET %s/tickets: ticket %s has no creation time: %w", t.c.BaseURL(), ref.ID, adapters.ErrBadAnswer)
 	}
 	match := func(from, to time.Time) (bool, error) {
 		c, _, err := t.search(ctx, fmt.Sprintf("id = %s AND Created >= %s AND Created < %s", ref.ID,
@@ -882,7 +883,7 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 	}
 	id, err := strconv.Atoi(string(out.ID))
 	if err != nil || id <= 0 {
-		return adapters.Issue{}, fmt.Errorf("rt create: POST %s/ticket: the answer holds no ticket id: %w", t.c.BaseURL(), adapters.ErrUnavailable)
+		return adapters.Issue{}, fmt.Errorf("rt create: POST %s/ticket: the answer holds no ticket id: %w", t.c.BaseURL(), adapters.ErrBadAnswer)
 	}
 	p := adapters.Patch{AddComments: in.Comments}
 	if st != "" {

@@ -89,7 +89,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					{Name: "list", Usage: "list issues", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueList},
 				},
 			},
-		}, slices.Concat(peerCommands(), networkCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands())...),
+		}, slices.Concat(peerCommands(), networkCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands(), configCommands())...),
 	}
 }
 
@@ -166,8 +166,8 @@ func cmdRun(c *cli.Context) error {
 		return err
 	}
 	defer lock.Release()
-	log := logger(c.App.ErrWriter, cfg.Log)
-	n, err := node.OpenWait(home(c), node.Options{Logger: log})
+	log, level := levelLogger(c.App.ErrWriter, cfg.Log)
+	n, err := node.OpenWait(home(c), node.Options{Logger: log, LogLevel: level})
 	if err != nil {
 		return err
 	}
@@ -189,6 +189,7 @@ func cmdRun(c *cli.Context) error {
 		}
 		os.Exit(1)
 	}()
+	reloadOnHUP(ctx, n)
 	runErr := n.Run(ctx)
 	if err := n.Close(); err != nil && runErr == nil {
 		runErr = err
@@ -246,6 +247,7 @@ func cmdStatus(c *cli.Context) error {
 		}
 		fmt.Fprintf(w, "rules of %s: %s since %s: %s\n", name, what, re.Since.Local().Format(time.DateTime), re.Error)
 	}
+	printHealth(w, st)
 	printNAT(w, st)
 	printPeers(w, st.Peers)
 	return nil

@@ -111,6 +111,8 @@ func cmdTrackerCheck(c *cli.Context) error {
 		ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 		defer cancel()
 		results = ch.Check(ctx)
+		// The maps of config.yaml against the values just checked.
+		results = append(results, node.CheckConfig(ctx, home(c), cfg, tr, logger(c.App.ErrWriter, "error"))...)
 	}
 	failed := 0
 	for _, r := range results {
@@ -125,16 +127,7 @@ func cmdTrackerCheck(c *cli.Context) error {
 	} else {
 		w := c.App.Writer
 		fmt.Fprintf(w, "tracker: %s %s%s%s\n", cfg.Tracker.Type, cfg.Tracker.URL, prefixed(" project ", cfg.Tracker.Project), prefixed(" queue ", cfg.Tracker.Queue))
-		for _, r := range results {
-			mark := "ok  "
-			switch {
-			case !r.OK:
-				mark = "FAIL"
-			case r.Warning:
-				mark = "warn"
-			}
-			fmt.Fprintf(w, "%s %s: %s\n", mark, r.Name, r.Detail)
-		}
+		printResults(c, results)
 	}
 	if failed > 0 {
 		return errors.New("the tracker check failed: see the FAIL lines")

@@ -21,7 +21,7 @@ func statusKind(st int) error {
 	switch {
 	case st == http.StatusNotFound:
 		return adapters.ErrNotFound
-	case st == http.StatusUnauthorized, st == http.StatusTooManyRequests, st >= 500:
+	case st == http.StatusUnauthorized, st == http.StatusForbidden, st == http.StatusTooManyRequests, st >= 500:
 		return adapters.ErrUnavailable
 	case st >= 400:
 		return adapters.ErrRejected
@@ -35,12 +35,15 @@ func (c *Client) rawError(method, full string, st int, data []byte) *Error {
 	if msg == "" {
 		msg = "no message"
 	}
-	if st == http.StatusUnauthorized {
+	switch {
+	case st == http.StatusUnauthorized:
 		msg = c.opts.Name + " refused the credentials (check the API key or token): " + msg
-	} else if st < 400 {
+	case st == http.StatusForbidden:
+		msg = c.opts.Name + " refused the request: the key's user lacks a permission (check its roles in the project or queue): " + msg
+	case st < 400:
 		msg = "unexpected answer: " + msg
 	}
-	return &Error{Method: method, URL: full, Status: st, Message: msg, Kind: statusKind(st)}
+	return &Error{Method: method, URL: full, Status: st, Message: msg, Kind: statusKind(st), Class: classOf(st)}
 }
 
 func (c *Client) fullURL(path string, q url.Values) string {
@@ -82,7 +85,7 @@ func (c *Client) Upload(ctx context.Context, method, path string, q url.Values, 
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s %s: %w", method, full, ctx.Err())
 		}
-		return nil, &Error{Method: method, URL: full, Message: "cannot reach " + c.opts.Name, Kind: adapters.ErrUnavailable, Cause: unwrapURLError(err)}
+		return nil, &Error{Method: method, URL: full, Message: "cannot reach " + c.opts.Name, Kind: adapters.ErrUnavailable, Cause: unwrapURLError(err), Class: adapters.ClassUnreachable}
 	}
 	defer hresp.Body.Close()
 	data, rerr := io.ReadAll(io.LimitReader(hresp.Body, c.opts.MaxBody+1))
@@ -92,7 +95,7 @@ func (c *Client) Upload(ctx context.Context, method, path string, q url.Values, 
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s %s: %w", method, full, ctx.Err())
 		}
-		return nil, &Error{Method: method, URL: full, Message: fmt.Sprintf("reading the answer (status %d) failed", hresp.StatusCode), Kind: adapters.ErrUnavailable, Cause: unwrapURLError(rerr)}
+		return nil, &Error{Method: method, URL: full, Message: fmt.Sprintf("reading the answer (status %d) failed", hresp.StatusCode), Kind: adapters.ErrUnavailable, Cause: unwrapURLError(rerr), Class: adapters.ClassUnreachable}
 	}
 	if hresp.StatusCode < 200 || hresp.StatusCode >= 300 {
 		return nil, c.rawError(method, full, hresp.StatusCode, data)
@@ -102,7 +105,7 @@ func (c *Client) Upload(ctx context.Context, method, path string, q url.Values, 
 		return resp, nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return nil, &Error{Method: method, URL: full, Status: hresp.StatusCode, Kind: adapters.ErrUnavailable,
+		return nil, &Error{Method: method, URL: full, Status: hresp.StatusCode, Kind: adapters.ErrUnavailable, Class: adapters.ClassGarbage,
 			Message: fmt.Sprintf("the answer is not the JSON expected (Content-Type %q, starts %q)", hresp.Header.Get("Content-Type"), snippet(data, 80)), Cause: err}
 	}
 	return resp, nil
@@ -168,9 +171,9 @@ func (c *Client) downloadOnce(ctx context.Context, full string) (io.ReadCloser, 
 			return nil, nil, 0, fmt.Errorf("GET %s: %w", full, ctx.Err())
 		}
 		if !headersInTime {
-			return nil, nil, 0, &Error{Method: "GET", URL: full, Message: fmt.Sprintf("no answer from %s within %v", c.opts.Name, c.opts.Timeout), Kind: adapters.ErrUnavailable}
+			return nil, nil, 0, &Error{Method: "GET", URL: full, Message: fmt.Sprintf("no answer from %s within %v", c.opts.Name, c.opts.Timeout), Kind: adapters.ErrUnavailable, Class: adapters.ClassUnreachable}
 		}
-		return nil, nil, 0, &Error{Method: "GET", URL: full, Message: "cannot reach " + c.opts.Name, Kind: adapters.ErrUnavailable, Cause: unwrapURLError(err)}
+		return nil, nil, 0, &Error{Method: "GET", URL: full, Message: "cannot reach " + c.opts.Name, Kind: adapters.ErrUnavailable, Cause: unwrapURLError(err), Class: adapters.ClassUnreachable}
 	}
 	c.log.Debug("tracker request", "tracker", c.opts.Name, "method", "GET", "url", full, "status", hresp.StatusCode, "took", time.Since(start))
 	if hresp.StatusCode < 200 || hresp.StatusCode >= 300 {

@@ -8,15 +8,21 @@
 // travel in headers) and wraps one of the adapters errors:
 //
 //   - 404 wraps adapters.ErrNotFound.
-//   - 400, 403, 409, 422 and every other 4xx but 401 and 429 wrap
+//   - 400, 409, 422 and every other 4xx but 401, 403 and 429 wrap
 //     adapters.ErrRejected, with the tracker's own message: the same data
 //     fails again, so the twin is blocked until an operator acts.
-//   - 401 wraps adapters.ErrUnavailable: bad credentials make the whole
-//     tracker unusable, not one change; once the operator fixes the key the
-//     queued changes drain by themselves.
+//   - 401 and 403 wrap adapters.ErrUnavailable: refused credentials or a
+//     missing permission make the whole tracker unusable, not one change;
+//     once the operator fixes the key the queued changes drain by
+//     themselves.
 //   - 429, 5xx, timeouts, refused connections, and answers that are not the
 //     JSON asked for (a proxy's HTML page, a truncated body) wrap
 //     adapters.ErrUnavailable, after the retries below.
+//
+// Every *Error also has a Class (adapters.ErrorClass: credentials,
+// permission, not_found, unreachable, rate_limited with RetryAt,
+// server_error, garbage, rejected), and errors.As finds it as an
+// *adapters.TrackerError, which is how the node keeps the tracker's health.
 //
 // # Retries
 //
@@ -209,6 +215,43 @@ type Error struct {
 	Kind error
 	// Cause is the underlying error, if any.
 	Cause error
+	// Class says what kind of trouble this is; errors.As also finds it as
+	// an *adapters.TrackerError.
+	Class adapters.ErrorClass
+	// RetryAt is when a rate-limited tracker said to come back.
+	RetryAt time.Time
+}
+
+// As lets errors.As find the error as an *adapters.TrackerError.
+func (e *Error) As(target any) bool {
+	if t, ok := target.(**adapters.TrackerError); ok {
+		*t = &adapters.TrackerError{Class: e.Class, Status: e.Status, RetryAt: e.RetryAt, Err: e}
+		return true
+	}
+	return false
+}
+
+// classOf is the class of a failed attempt by its status: with no answer
+// (0), unreachable; a 2xx answer that failed is one that is not what was
+// asked for.
+func classOf(status int) adapters.ErrorClass {
+	switch {
+	case status == 0:
+		return adapters.ClassUnreachable
+	case status == http.StatusUnauthorized:
+		return adapters.ClassCredentials
+	case status == http.StatusForbidden:
+		return adapters.ClassPermission
+	case status == http.StatusNotFound:
+		return adapters.ClassNotFound
+	case status == http.StatusTooManyRequests:
+		return adapters.ClassRateLimited
+	case status >= 500:
+		return adapters.ClassServer
+	case status >= 400:
+		return adapters.ClassRejected
+	}
+	return adapters.ClassGarbage // 2xx not as asked; 1xx, 3xx: not followed, not expected
 }
 
 func (e *Error) Error() string {
@@ -336,7 +379,7 @@ func (c *Client) once(parent context.Context, req Request, full string, body []b
 	}
 	start := time.Now()
 	mkErr := func(status int, kind error, msg string, cause error) *Error {
-		return &Error{Method: req.Method, URL: full, Status: status, Message: msg, Kind: kind, Cause: cause}
+		return &Error{Method: req.Method, URL: full, Status: status, Message: msg, Kind: kind, Cause: cause, Class: classOf(status)}
 	}
 	hresp, err := c.hc.Do(hr)
 	if err != nil {
@@ -383,6 +426,9 @@ func (c *Client) once(parent context.Context, req Request, full string, body []b
 		case st == http.StatusUnauthorized:
 			kind = adapters.ErrUnavailable
 			msg = c.opts.Name + " refused the credentials (check the API key or token): " + msg
+		case st == http.StatusForbidden:
+			kind = adapters.ErrUnavailable
+			msg = c.opts.Name + " refused the request: the key's user lacks a permission (check its roles in the project or queue): " + msg
 		case st == http.StatusTooManyRequests || st >= 500:
 			kind = adapters.ErrUnavailable
 		case st >= 400:
@@ -391,7 +437,12 @@ func (c *Client) once(parent context.Context, req Request, full string, body []b
 			kind = adapters.ErrUnavailable
 			msg = "unexpected answer: " + msg
 		}
-		return nil, retryAfter(hresp.Header.Get("Retry-After"), time.Now()), mkErr(st, kind, msg, nil)
+		ra := retryAfter(hresp.Header.Get("Retry-After"), time.Now())
+		e := mkErr(st, kind, msg, nil)
+		if st == http.StatusTooManyRequests && ra > 0 {
+			e.RetryAt = time.Now().Add(ra).UTC()
+		}
+		return nil, ra, e
 	}
 	if out == nil || hresp.StatusCode == http.StatusNoContent {
 		return resp, 0, nil

@@ -99,7 +99,7 @@ func TestClientErrors(t *testing.T) {
 		{404, ``, adapters.ErrNotFound, "404 Not Found: no message"},
 		{422, `{"errors":["Subject cannot be blank","Status is invalid"]}`, adapters.ErrRejected, "Subject cannot be blank; Status is invalid"},
 		{400, `{"message":"Status 'bogus' isn't a valid status"}`, adapters.ErrRejected, "Status 'bogus' isn't a valid status"},
-		{403, `<html>Forbidden</html>`, adapters.ErrRejected, "<html>Forbidden</html>"},
+		{403, `<html>Forbidden</html>`, adapters.ErrUnavailable, "<html>Forbidden</html>"},
 		{401, `{"error":"bad token"}`, adapters.ErrUnavailable, "refused the credentials"},
 		{409, `{"errors":{"lock":"stale"}}`, adapters.ErrRejected, `{"lock":"stale"}`},
 	} {

@@ -1,0 +1,346 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/config"
+)
+
+// Tracker health: every call the node makes to its tracker goes through a
+// healthTracker, which keeps the last successful poll and push and the
+// current error with its class (adapters.Classify). A permanent error
+// (refused credentials, a missing permission) stops every call from
+// reaching the tracker: they fail at once with that error, which wraps
+// adapters.ErrUnavailable so that queued events wait instead of blocking
+// their twins. The stop holds until the config watcher sees config.yaml or
+// the key file change (resume), so a node with a wrong key does not hammer
+// the tracker. A rate-limited tracker that said when to come back gets no
+// call before then.
+
+// TrackerHealth is the tracker's state as status and GET /v1/tracker show
+// it.
+type TrackerHealth struct {
+	Type string `json:"type"`
+	// State is "ok" (the last call worked), "failing" (the last calls
+	// failed; they are retried), "stopped" (a permanent error: nothing is
+	// sent to the tracker until the config or key file changes) or
+	// "unknown" (no call yet).
+	State string `json:"state"`
+	// LastPoll is the last successful read of the change feed, LastPush
+	// the last successful create or update, LastOK the last successful
+	// call of any kind.
+	LastPoll time.Time `json:"last_poll,omitzero"`
+	LastPush time.Time `json:"last_push,omitzero"`
+	LastOK   time.Time `json:"last_ok,omitzero"`
+	// Error is the current error, until a call works again.
+	Error *TrackerProblem `json:"error,omitempty"`
+	// LastError is the error before the tracker last recovered.
+	LastError *TrackerProblem `json:"last_error,omitempty"`
+}
+
+// TrackerProblem is one kind of tracker error, seen once or more in a row.
+type TrackerProblem struct {
+	Class     adapters.ErrorClass `json:"class"`
+	Permanent bool                `json:"permanent"`
+	Status    int                 `json:"http_status,omitempty"`
+	Message   string              `json:"message"`
+	Since     time.Time           `json:"since"` // first of the row
+	Last      time.Time           `json:"last"`
+	Count     int                 `json:"count"`
+	// RetryAt is when a rate-limited tracker said to come back.
+	RetryAt time.Time `json:"retry_at,omitzero"`
+	// Resolved is when a call worked again (LastError only).
+	Resolved time.Time `json:"resolved,omitzero"`
+}
+
+// callKind is what a tracker call is, for the health it updates.
+type callKind int
+
+const (
+	callRead callKind = iota // Get, FindByTwin, OpenAttachment
+	callPoll                 // Changes
+	callPush                 // Create, Update, AddAttachment
+)
+
+// healthTracker is the node's tracker adapter with its health kept.
+type healthTracker struct {
+	typ    string
+	log    *slog.Logger
+	reopen func(config.Tracker) (adapters.Tracker, error) // nil: the adapter cannot be reopened with new credentials
+	onStop func()                                         // called (without the lock) when a call stops the tracker
+
+	mu      sync.Mutex
+	inner   adapters.Tracker
+	h       TrackerHealth
+	stopped error // the permanent error that stops every call; nil: calls go through
+}
+
+// healthAttachments is a healthTracker whose adapter keeps files.
+type healthAttachments struct{ *healthTracker }
+
+func newHealthTracker(typ string, inner adapters.Tracker, log *slog.Logger) *healthTracker {
+	return &healthTracker{typ: typ, inner: inner, log: log, h: TrackerHealth{Type: typ, State: "unknown"}}
+}
+
+// asTracker is the wrapper as the node uses it: with Attachments when
+// the adapter has them.
+func (t *healthTracker) asTracker() adapters.Tracker {
+	if _, ok := t.inner.(adapters.Attachments); ok {
+		return healthAttachments{t}
+	}
+	return t
+}
+
+// begin returns the adapter to call, or the error that stops calls.
+func (t *healthTracker) begin() (adapters.Tracker, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped != nil {
+		return nil, t.stopped
+	}
+	if e := t.h.Error; e != nil && e.Class == adapters.ClassRateLimited && time.Now().Before(e.RetryAt) {
+		return nil, &adapters.TrackerError{Class: adapters.ClassRateLimited, Status: e.Status, RetryAt: e.RetryAt,
+			Err: fmt.Errorf("the %s tracker asked to wait until %s before the next request: %w", t.typ, e.RetryAt.Format(time.RFC3339), adapters.ErrUnavailable)}
+	}
+	return t.inner, nil
+}
+
+// end records a call's outcome.
+func (t *healthTracker) end(kind callKind, err error) {
+	class, te := adapters.Classify(err)
+	now := nowUTC()
+	answered := err == nil || class == adapters.ClassRejected || (class == adapters.ClassNotFound && kind != callPoll)
+	if class == "" && err != nil {
+		return // the caller gave up
+	}
+	t.mu.Lock()
+	h := &t.h
+	if answered {
+		h.LastOK = now
+		if err == nil {
+			switch kind {
+			case callPoll:
+				h.LastPoll = now
+			case callPush:
+				h.LastPush = now
+			}
+		}
+		if h.Error != nil {
+			h.Error.Resolved = now
+			h.LastError, h.Error = h.Error, nil
+			t.log.Info("the tracker answers again", "tracker", t.typ, "after", h.LastError.Class, "since", h.LastError.Since)
+		}
+		h.State = "ok"
+		t.mu.Unlock()
+		return
+	}
+	p := h.Error
+	if p == nil || p.Class != class {
+		p = &TrackerProblem{Class: class, Permanent: class.Permanent(), Since: now}
+		h.Error = p
+		t.log.Warn("the tracker fails", "tracker", t.typ, "class", class, "permanent", p.Permanent, "err", err)
+	}
+	p.Message, p.Last = err.Error(), now
+	p.Count++
+	p.Status, p.RetryAt = 0, time.Time{}
+	if te != nil {
+		p.Status, p.RetryAt = te.Status, te.RetryAt
+	}
+	h.State = "failing"
+	stop := p.Permanent && t.stopped == nil
+	if stop {
+		h.State = "stopped"
+		t.stopped = fmt.Errorf("the node has stopped asking the %s tracker since %s, which it refused with: %w; fix the key file or config.yaml and the node resumes by itself", t.typ, p.Since.Format(time.RFC3339), err)
+		t.log.Error("the tracker refused the node's credentials or permission: no more requests until config.yaml or the key file changes", "tracker", t.typ, "class", class, "err", err)
+	}
+	onStop := t.onStop
+	t.mu.Unlock()
+	if stop && onStop != nil {
+		onStop()
+	}
+}
+
+// resume lets calls through again after the config or key file changed,
+// with the adapter reopened (new credentials) when it can be. It reports
+// whether the tracker had been stopped.
+func (t *healthTracker) resume(tc config.Tracker) (bool, error) {
+	t.mu.Lock()
+	was := t.stopped != nil
+	reopen := t.reopen
+	t.mu.Unlock()
+	var fresh adapters.Tracker
+	if reopen != nil {
+		var err error
+		if fresh, err = reopen(tc); err != nil {
+			return was, err
+		}
+	}
+	t.mu.Lock()
+	var old adapters.Tracker
+	if fresh != nil {
+		old, t.inner = t.inner, fresh
+	}
+	t.stopped = nil
+	if t.h.State == "stopped" {
+		t.h.State = "failing"
+	}
+	t.mu.Unlock()
+	if old != nil {
+		_ = old.Close() // calls under way finish on it; a REST client's Close only drops idle connections
+	}
+	return was, nil
+}
+
+func (t *healthTracker) health() TrackerHealth {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h := t.h
+	if h.Error != nil {
+		e := *h.Error
+		h.Error = &e
+	}
+	if h.LastError != nil {
+		e := *h.LastError
+		h.LastError = &e
+	}
+	return h
+}
+
+func (t *healthTracker) Get(ctx context.Context, key string) (adapters.Issue, error) {
+	in, err := t.begin()
+	if err != nil {
+		return adapters.Issue{}, err
+	}
+	is, err := in.Get(ctx, key)
+	t.end(callRead, err)
+	return is, err
+}
+
+func (t *healthTracker) Create(ctx context.Context, is adapters.Issue) (adapters.Issue, error) {
+	in, err := t.begin()
+	if err != nil {
+		return adapters.Issue{}, err
+	}
+	out, err := in.Create(ctx, is)
+	t.end(callPush, err)
+	return out, err
+}
+
+func (t *healthTracker) Update(ctx context.Context, key string, p adapters.Patch) (adapters.Issue, error) {
+	in, err := t.begin()
+	if err != nil {
+		return adapters.Issue{}, err
+	}
+	out, err := in.Update(ctx, key, p)
+	t.end(callPush, err)
+	return out, err
+}
+
+func (t *healthTracker) FindByTwin(ctx context.Context, twin string) (adapters.Issue, error) {
+	in, err := t.begin()
+	if err != nil {
+		return adapters.Issue{}, err
+	}
+	is, err := in.FindByTwin(ctx, twin)
+	t.end(callRead, err)
+	return is, err
+}
+
+func (t *healthTracker) Changes(ctx context.Context, since adapters.Cursor, limit int) ([]adapters.Issue, adapters.Cursor, error) {
+	in, err := t.begin()
+	if err != nil {
+		return nil, since, err
+	}
+	is, next, err := in.Changes(ctx, since, limit)
+	t.end(callPoll, err)
+	return is, next, err
+}
+
+func (t *healthTracker) Close() error {
+	t.mu.Lock()
+	in := t.inner
+	t.mu.Unlock()
+	return in.Close()
+}
+
+func (t healthAttachments) OpenAttachment(ctx context.Context, key, id string) (io.ReadCloser, error) {
+	in, err := t.begin()
+	if err != nil {
+		return nil, err
+	}
+	rc, err := in.(adapters.Attachments).OpenAttachment(ctx, key, id)
+	t.end(callRead, err)
+	return rc, err
+}
+
+func (t healthAttachments) AddAttachment(ctx context.Context, key string, a adapters.Attachment, r io.Reader) (adapters.Attachment, error) {
+	in, err := t.begin()
+	if err != nil {
+		return adapters.Attachment{}, err
+	}
+	out, err := in.(adapters.Attachments).AddAttachment(ctx, key, a, r)
+	t.end(callPush, err)
+	return out, err
+}
+
+// TrackerHealth is the tracker's health now.
+func (n *Node) TrackerHealth() TrackerHealth {
+	if n.health == nil {
+		return TrackerHealth{Type: n.cfg.Tracker.Type, State: "unknown"}
+	}
+	return n.health.health()
+}
+
+// trackerStopped reports whether calls to the tracker are stopped by a
+// permanent error.
+func (n *Node) trackerStopped() bool {
+	if n.health == nil {
+		return false
+	}
+	_, err := n.health.begin()
+	return err != nil
+}
+
+// waitTracker is the trigger's pause after a failed pass: the backoff, or,
+// while the tracker is stopped, until it is resumed (kickTrigger).
+func (n *Node) waitTracker(ctx context.Context, backoff time.Duration, err error) bool {
+	if !n.trackerStopped() {
+		n.log.Warn("reading tracker changes failed; retrying", "err", err, "in", backoff)
+		return sleep(ctx, jitter(backoff))
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-n.wakeTrigger:
+		return true
+	}
+}
+
+// wrapHealth puts the node's tracker behind a healthTracker.
+func (n *Node) wrapHealth() {
+	ht := newHealthTracker(n.cfg.Tracker.Type, n.tracker, n.log)
+	if n.local == nil && n.opts.Tracker == nil {
+		ht.reopen = func(live config.Tracker) (adapters.Tracker, error) {
+			// The tracker the node started with, with the credential
+			// files named now (the rest needs a restart).
+			t := n.cfg.Tracker
+			t.APIKeyFile, t.TokenFile = live.APIKeyFile, live.TokenFile
+			return OpenRemoteTracker(n.home, t, n.log)
+		}
+	}
+	n.health = ht
+	n.tracker = ht.asTracker()
+}
+
+func (n *Node) registerHealth(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/tracker", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, n.TrackerHealth())
+	})
+}
