@@ -186,3 +186,81 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAttachMessages feeds the same bytes to both messages of the
+// attachment protocol: an error wraps ErrMalformed or ErrVersion; what is
+// accepted reads the same through the msgpack library and round-trips.
+func FuzzAttachMessages(f *testing.F) {
+	q := AttachRequest{V: Version, Twin: "t", ID: "p/2", Digest: strings.Repeat("0", 64)}
+	qb, err := MarshalAttachRequest(&q)
+	if err != nil {
+		f.Fatal(err)
+	}
+	seeds := [][]byte{qb, rawMarshal(f, AttachReply{V: Version, Size: 3}), rawMarshal(f, AttachReply{V: Version, Error: "gone"}),
+		rawMarshal(f, AttachRequest{V: 2, Twin: "t"}), append(versioned(2, 0xa1, 'x'), bytes.Repeat([]byte{0x91}, 40)...)}
+	for _, b := range seeds[:2] {
+		seeds = append(seeds, mutations(b)...)
+	}
+	for _, b := range seeds {
+		f.Add(b)
+	}
+	classify := func(t *testing.T, err error) {
+		if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVersion) {
+			t.Fatalf("error wraps neither ErrMalformed nor ErrVersion: %v", err)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if q, err := UnmarshalAttachRequest(b); err != nil {
+			classify(t, err)
+		} else {
+			var lib AttachRequest
+			if err := msgpack.Unmarshal(b, &lib); err != nil || lib != q {
+				t.Fatalf("msgpack reads the accepted request differently (%v): %+v, ours %+v", err, lib, q)
+			}
+			b1, err := MarshalAttachRequest(&q)
+			if err != nil {
+				t.Fatalf("accepted request does not encode: %v", err)
+			}
+			if q1, err := UnmarshalAttachRequest(b1); err != nil || q1 != q {
+				t.Fatalf("round trip changed the request (%v): %+v, %+v", err, q, q1)
+			}
+		}
+		if a, err := UnmarshalAttachReply(b); err != nil {
+			classify(t, err)
+		} else {
+			var lib AttachReply
+			if err := msgpack.Unmarshal(b, &lib); err != nil || lib != a {
+				t.Fatalf("msgpack reads the accepted reply differently (%v): %+v, ours %+v", err, lib, a)
+			}
+			b1, err := MarshalAttachReply(&a)
+			if err != nil {
+				t.Fatalf("accepted reply does not encode: %v", err)
+			}
+			if a1, err := UnmarshalAttachReply(b1); err != nil || a1 != a {
+				t.Fatalf("round trip changed the reply (%v): %+v, %+v", err, a, a1)
+			}
+		}
+	})
+}
+
+// FuzzUnmarshal: the bounded decoder for reflection-decoded messages never
+// panics, refuses with ErrMalformed, and accepts only what the pre-scan
+// accepts.
+func FuzzUnmarshal(f *testing.F) {
+	for _, b := range eventSeeds(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var v any
+		err := Unmarshal(b, &v)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error does not wrap ErrMalformed: %v", err)
+			}
+			return
+		}
+		if _, err := prescan(b); err != nil {
+			t.Fatalf("accepted what the pre-scan refuses: %v", err)
+		}
+	})
+}
