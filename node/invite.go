@@ -68,7 +68,10 @@ const (
 	// maxPairFrame is the frame limit of the pair protocol (the answer to
 	// a network invitation holds the member list).
 	maxPairFrame = 256 << 10
-	pairVersion  = 1
+	// maxPairRequest is the frame limit of a pair request (a secret and
+	// up to replica.MaxMemberAddrs addresses), read from strangers.
+	maxPairRequest = 32 << 10
+	pairVersion    = 1
 )
 
 var inviteEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -348,7 +351,7 @@ func (n *Node) handlePair(s network.Stream) {
 	s.SetDeadline(time.Now().Add(pairTimeout))
 	s.SetReadDeadline(time.Now().Add(pairReadTimeout))
 	var req pairRequest
-	if err := readMsg(s, maxPairFrame, &req); err != nil {
+	if err := readMsg(s, maxPairRequest, &req); err != nil {
 		n.log.Warn("bad pair request; closing the stream", "peer", remote, "addr", s.Conn().RemoteMultiaddr(), "err", err)
 		s.Reset()
 		return
