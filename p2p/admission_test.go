@@ -21,8 +21,9 @@ func tcpAddr(t *testing.T, ip string) ma.Multiaddr {
 // TestPairingAdmission: strangers get at most maxPerSource places per
 // source and maxStrangers in all; a newcomer always gets in by taking the
 // place of the stranger with the most failed attempts, then of one without
-// a pair stream running, then of the longest waiting; a peer ID with
-// maxFailures failed attempts is refused.
+// a pair stream running, then of the longest waiting; a stranger gets one
+// pair stream at a time; a peer ID with maxFailures failed attempts is
+// refused.
 func TestPairingAdmission(t *testing.T) {
 	p := NewPairing()
 	p.Timeout = time.Hour // no expiry during the test
@@ -42,7 +43,9 @@ func TestPairingAdmission(t *testing.T) {
 		t.Fatalf("newcomer from a full source: admitted %v, oldest still in: %v", has("late"), has(id(0)))
 	}
 	// A pair stream in progress protects; more failures expose.
-	p.beginProof(id(1))
+	if !p.beginProof(id(1)) || p.beginProof(id(1)) {
+		t.Fatal("want the first pair stream of a stranger served and a second one at the same time refused")
+	}
 	p.mu.Lock()
 	p.fail(id(5), time.Now())
 	p.mu.Unlock()

@@ -68,9 +68,14 @@ func HandlePair(h host.Host, a *Allowlist, pairing *Pairing, log *slog.Logger, f
 			fn(s)
 			return
 		}
-		// A stranger's stream is its attempt to pair: it protects its
-		// place while it runs and fails unless it got the peer allowlisted.
-		pairing.beginProof(remote)
+		// A stranger's stream is its attempt to pair: one at a time, it
+		// protects its place while it runs and fails unless it got the
+		// peer allowlisted.
+		if !pairing.beginProof(remote) {
+			log.Warn("refused a pair stream: the peer already has one running", "peer", remote, "addr", s.Conn().RemoteMultiaddr().String())
+			_ = s.Reset()
+			return
+		}
 		defer func() { pairing.endProof(remote, a.Has(remote)) }()
 		fn(s)
 	})

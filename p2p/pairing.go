@@ -77,7 +77,7 @@ type Pairing struct {
 type stranger struct {
 	source  string
 	since   time.Time
-	proving int  // pair streams being served
+	proving int  // pair streams being served (at most one)
 	failed  bool // an attempt already counted as failed
 	timer   *time.Timer
 }
@@ -307,16 +307,24 @@ func (p *Pairing) fail(id peer.ID, now time.Time) {
 
 // beginProof is called when a stranger's pair stream starts, endProof when
 // it ends: paired says whether the stranger got on the allowlist. A stream
-// that did not pair it is a failed attempt.
-func (p *Pairing) beginProof(id peer.ID) {
+// that did not pair it is a failed attempt. beginProof refuses a second
+// stream while one runs (false), so that a stranger holds at most one
+// request frame in memory; endProof must not be called then.
+func (p *Pairing) beginProof(id peer.ID) bool {
 	if p == nil {
-		return
+		return true
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if s := p.admitted[id]; s != nil {
-		s.proving++
+	s := p.admitted[id]
+	if s == nil {
+		return true // admitted before a restart of the pairing state, or evicted meanwhile
 	}
+	if s.proving > 0 {
+		return false
+	}
+	s.proving++
+	return true
 }
 
 func (p *Pairing) endProof(id peer.ID, paired bool) {
