@@ -207,7 +207,7 @@ func (p *Pairing) admit(id peer.ID, addr ma.Multiaddr) bool {
 	p.mu.Unlock()
 	if victim != "" {
 		if log != nil {
-			log.Info("disconnecting a peer that waited to pair, to admit another", "peer", victim, "waited", waited.Round(time.Millisecond), "for", id, "source", src)
+			log.Debug("disconnecting a peer that waited to pair, to admit another", "peer", victim, "waited", waited.Round(time.Millisecond), "for", id, "source", src)
 		}
 		if h != nil {
 			go p.disconnect(h, victim)
