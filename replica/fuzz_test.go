@@ -204,43 +204,34 @@ func FuzzAttachMessages(f *testing.F) {
 	for _, b := range seeds {
 		f.Add(b)
 	}
-	classify := func(t *testing.T, err error) {
-		if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVersion) {
-			t.Fatalf("error wraps neither ErrMalformed nor ErrVersion: %v", err)
-		}
-	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if q, err := UnmarshalAttachRequest(b); err != nil {
-			classify(t, err)
-		} else {
-			var lib AttachRequest
-			if err := msgpack.Unmarshal(b, &lib); err != nil || lib != q {
-				t.Fatalf("msgpack reads the accepted request differently (%v): %+v, ours %+v", err, lib, q)
-			}
-			b1, err := MarshalAttachRequest(&q)
-			if err != nil {
-				t.Fatalf("accepted request does not encode: %v", err)
-			}
-			if q1, err := UnmarshalAttachRequest(b1); err != nil || q1 != q {
-				t.Fatalf("round trip changed the request (%v): %+v, %+v", err, q, q1)
-			}
-		}
-		if a, err := UnmarshalAttachReply(b); err != nil {
-			classify(t, err)
-		} else {
-			var lib AttachReply
-			if err := msgpack.Unmarshal(b, &lib); err != nil || lib != a {
-				t.Fatalf("msgpack reads the accepted reply differently (%v): %+v, ours %+v", err, lib, a)
-			}
-			b1, err := MarshalAttachReply(&a)
-			if err != nil {
-				t.Fatalf("accepted reply does not encode: %v", err)
-			}
-			if a1, err := UnmarshalAttachReply(b1); err != nil || a1 != a {
-				t.Fatalf("round trip changed the reply (%v): %+v, %+v", err, a, a1)
-			}
-		}
+		fuzzAttach(t, b, UnmarshalAttachRequest, MarshalAttachRequest)
+		fuzzAttach(t, b, UnmarshalAttachReply, MarshalAttachReply)
 	})
+}
+
+// fuzzAttach checks one attachment message type on b: an error wraps
+// ErrMalformed or ErrVersion; what is accepted reads the same through the
+// msgpack library, encodes, and decodes again to the same value.
+func fuzzAttach[T comparable](t *testing.T, b []byte, dec func([]byte) (T, error), enc func(*T) ([]byte, error)) {
+	m, err := dec(b)
+	if err != nil {
+		if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVersion) {
+			t.Fatalf("%T: error wraps neither ErrMalformed nor ErrVersion: %v", m, err)
+		}
+		return
+	}
+	var lib T
+	if err := msgpack.Unmarshal(b, &lib); err != nil || lib != m {
+		t.Fatalf("msgpack reads the accepted %T differently (%v): %+v, ours %+v", m, err, lib, m)
+	}
+	b1, err := enc(&m)
+	if err != nil {
+		t.Fatalf("accepted %T does not encode: %v", m, err)
+	}
+	if m1, err := dec(b1); err != nil || m1 != m {
+		t.Fatalf("round trip changed the %T (%v): %+v, %+v", m, err, m, m1)
+	}
 }
 
 // FuzzUnmarshal: the bounded decoder for reflection-decoded messages never
