@@ -49,6 +49,11 @@ fuzz:
 	$(GO) test ./replica/ -run '^$$' -fuzz FuzzUnmarshalEvent -fuzztime $(FUZZTIME)
 	$(GO) test ./replica/ -run '^$$' -fuzz FuzzUnmarshalAcks -fuzztime $(FUZZTIME)
 	$(GO) test ./replica/ -run '^$$' -fuzz FuzzReadFrame -fuzztime $(FUZZTIME)
+	$(GO) test ./replica/ -run '^$$' -fuzz FuzzAttachMessages -fuzztime $(FUZZTIME)
+	$(GO) test ./replica/ -run '^$$' -fuzz 'FuzzUnmarshal$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./node/ -run '^$$' -fuzz FuzzPairMessages -fuzztime $(FUZZTIME)
+	$(GO) test ./node/ -run '^$$' -fuzz FuzzCatchUpMessages -fuzztime $(FUZZTIME)
+	$(GO) test ./node/ -run '^$$' -fuzz FuzzAddrsMessages -fuzztime $(FUZZTIME)
 	$(GO) test ./store/ -run '^$$' -fuzz FuzzTwinDecode -fuzztime $(FUZZTIME)
 
 ## bench: the performance figures against the stack's own limit (DESIGN

@@ -391,15 +391,15 @@ func writeMsg(s network.Stream, v any) error {
 	return replica.WriteFrame(s, b)
 }
 
+// readMsg reads one frame of at most limit bytes and decodes it into v with
+// the bounded decoder (replica.Unmarshal), as every reflection-decoded
+// message from the network is.
 func readMsg(s network.Stream, limit int, v any) error {
 	frame, err := replica.ReadFrame(bufio.NewReaderSize(s, 4096), limit)
 	if err != nil {
 		return err
 	}
-	if err := msgpack.Unmarshal(frame, v); err != nil {
-		return fmt.Errorf("%w: %v", replica.ErrMalformed, err)
-	}
-	return nil
+	return replica.Unmarshal(frame, v)
 }
 
 // retryConnect makes the connector dial id soon, forgetting its backoff.

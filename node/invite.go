@@ -26,9 +26,10 @@ import (
 // expiry; the inviter stores only the SHA-256 of the secret, with the
 // expiry and the name the accepting peer will get. `issuemesh accept CODE`
 // dials the inviter (its gater lets strangers in only while an invitation
-// is open, for the pair protocol only, for at most p2p.PairTimeout) and
-// sends the secret over the pair protocol, inside the Noise channel that
-// authenticates the inviter's peer ID, so only the inviter ever sees it.
+// is open, for the pair protocol only, for at most p2p.PairTimeout, within
+// the limits of p2p.Pairing) and sends the secret over the pair protocol,
+// inside the Noise channel that authenticates the inviter's peer ID, so
+// only the inviter ever sees it.
 // The inviter checks it (known, unused, unexpired), marks the invitation
 // used and allowlists the acceptor in one durable write, and says yes; the
 // acceptor then allowlists the inviter. Both keep the connection and share
@@ -60,12 +61,17 @@ const (
 	// inviteKeep is how long used or expired invitations are kept (for
 	// clear refusals of reused codes) before they are forgotten.
 	inviteKeep = 7 * 24 * time.Hour
-	// pairTimeout bounds one pairing exchange.
-	pairTimeout = 30 * time.Second
+	// pairTimeout bounds one pairing exchange, pairReadTimeout the wait
+	// for the request: an acceptor sends it as soon as the stream is open.
+	pairTimeout     = 30 * time.Second
+	pairReadTimeout = 5 * time.Second
 	// maxPairFrame is the frame limit of the pair protocol (the answer to
 	// a network invitation holds the member list).
 	maxPairFrame = 256 << 10
-	pairVersion  = 1
+	// maxPairRequest is the frame limit of a pair request (a secret and
+	// up to replica.MaxMemberAddrs addresses), read from strangers.
+	maxPairRequest = 32 << 10
+	pairVersion    = 1
 )
 
 var inviteEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -343,8 +349,9 @@ func (n *Node) handlePair(s network.Stream) {
 	defer s.Close()
 	remote := s.Conn().RemotePeer()
 	s.SetDeadline(time.Now().Add(pairTimeout))
+	s.SetReadDeadline(time.Now().Add(pairReadTimeout))
 	var req pairRequest
-	if err := readMsg(s, maxPairFrame, &req); err != nil {
+	if err := readMsg(s, maxPairRequest, &req); err != nil {
 		n.log.Warn("bad pair request; closing the stream", "peer", remote, "addr", s.Conn().RemoteMultiaddr(), "err", err)
 		s.Reset()
 		return

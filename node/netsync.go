@@ -247,8 +247,8 @@ func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
 			return fmt.Errorf("catch-up answer from %s: %w", id, err)
 		}
 		var chunk netSyncChunk
-		if err := msgpack.Unmarshal(frame, &chunk); err != nil {
-			return fmt.Errorf("catch-up answer from %s: %w: %v", id, replica.ErrMalformed, err)
+		if err := replica.Unmarshal(frame, &chunk); err != nil {
+			return fmt.Errorf("catch-up answer from %s: %w", id, err)
 		}
 		switch {
 		case chunk.V != netSyncVersion:
@@ -321,9 +321,7 @@ func (n *Node) handleNetSync(s network.Stream) {
 	frame, err := replica.ReadFrame(br, netSyncMaxFrame)
 	var req netSyncRequest
 	if err == nil {
-		if uerr := msgpack.Unmarshal(frame, &req); uerr != nil {
-			err = fmt.Errorf("%w: %v", replica.ErrMalformed, uerr)
-		}
+		err = replica.Unmarshal(frame, &req)
 	}
 	if err == nil && len(req.Had) > netSyncMaxAuthors {
 		err = fmt.Errorf("%w: %d marks, the limit is %d", replica.ErrMalformed, len(req.Had), netSyncMaxAuthors)

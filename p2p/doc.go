@@ -24,8 +24,13 @@
 //     invitation is open the gater also admits inbound connections from
 //     peers that are not allowlisted; such a peer can only use the pair
 //     protocol ([HandlePair]; [Handle] resets its other streams, the relay
-//     refuses it) and is disconnected after [PairTimeout] (30 s) unless it
-//     got on the allowlist. At most 32 wait at a time. With no open
+//     refuses it) and is disconnected after [PairTimeout] (10 s) unless it
+//     got on the allowlist. At most 32 wait at a time, 8 from one source
+//     (IPv4 /24, IPv6 /48); when full, a newcomer takes the place of the
+//     stranger with the most failed attempts, then of one with no pair
+//     stream running, then the longest waiting, so strangers cannot keep a
+//     real invitee out; a peer ID with 3 failed attempts in 10 minutes is
+//     refused until they age out. With no open
 //     invitation strangers are refused exactly as without a Pairing. A
 //     node accepting an invitation may dial the inviter, not yet
 //     allowlisted, while [Pairing.AllowDial] is in force.

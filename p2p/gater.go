@@ -66,7 +66,7 @@ func (g *Gater) InterceptSecured(dir network.Direction, p peer.ID, addrs network
 	if dir == network.DirOutbound && g.pairing.dialAllowed(p) {
 		return true
 	}
-	if dir == network.DirInbound && g.pairing.admit(p) {
+	if dir == network.DirInbound && g.pairing.admit(p, addrs.RemoteMultiaddr()) {
 		g.log.Debug("admitted a peer not on the allowlist for pairing", "peer", p, "addr", addrs.RemoteMultiaddr().String())
 		return true
 	}

@@ -46,7 +46,9 @@ func Handle(h host.Host, a *Allowlist, proto protocol.ID, log *slog.Logger, fn f
 // serves peers that are not on a, but only while pairing has an open
 // invitation (such peers can only be connected then, see [Pairing]);
 // allowlisted peers are always served. fn proves the invitation's secret
-// itself. Streams are put in the ServiceName scope; fn owns the stream.
+// itself. Streams are put in the ServiceName scope; fn owns the stream. A
+// stranger's stream that ends without the peer on a counts as a failed
+// attempt of that peer (see [Pairing]).
 func HandlePair(h host.Host, a *Allowlist, pairing *Pairing, log *slog.Logger, fn func(network.Stream)) {
 	log = orDiscard(log)
 	h.SetStreamHandler(ProtoPair, func(s network.Stream) {
@@ -62,6 +64,19 @@ func HandlePair(h host.Host, a *Allowlist, pairing *Pairing, log *slog.Logger, f
 			_ = s.Reset()
 			return
 		}
+		if a.Has(remote) {
+			fn(s)
+			return
+		}
+		// A stranger's stream is its attempt to pair: one at a time, it
+		// protects its place while it runs and fails unless it got the
+		// peer allowlisted.
+		if !pairing.beginProof(remote) {
+			log.Warn("refused a pair stream: the peer already has one running", "peer", remote, "addr", s.Conn().RemoteMultiaddr().String())
+			_ = s.Reset()
+			return
+		}
+		defer func() { pairing.endProof(remote, a.Has(remote)) }()
 		fn(s)
 	})
 }

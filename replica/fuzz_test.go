@@ -186,3 +186,72 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAttachMessages feeds the same bytes to both messages of the
+// attachment protocol: an error wraps ErrMalformed or ErrVersion; what is
+// accepted reads the same through the msgpack library and round-trips.
+func FuzzAttachMessages(f *testing.F) {
+	q := AttachRequest{V: Version, Twin: "t", ID: "p/2", Digest: strings.Repeat("0", 64)}
+	qb, err := MarshalAttachRequest(&q)
+	if err != nil {
+		f.Fatal(err)
+	}
+	seeds := [][]byte{qb, rawMarshal(f, AttachReply{V: Version, Size: 3}), rawMarshal(f, AttachReply{V: Version, Error: "gone"}),
+		rawMarshal(f, AttachRequest{V: 2, Twin: "t"}), append(versioned(2, 0xa1, 'x'), bytes.Repeat([]byte{0x91}, 40)...)}
+	for _, b := range seeds[:2] {
+		seeds = append(seeds, mutations(b)...)
+	}
+	for _, b := range seeds {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fuzzAttach(t, b, UnmarshalAttachRequest, MarshalAttachRequest)
+		fuzzAttach(t, b, UnmarshalAttachReply, MarshalAttachReply)
+	})
+}
+
+// fuzzAttach checks one attachment message type on b: an error wraps
+// ErrMalformed or ErrVersion; what is accepted reads the same through the
+// msgpack library, encodes, and decodes again to the same value.
+func fuzzAttach[T comparable](t *testing.T, b []byte, dec func([]byte) (T, error), enc func(*T) ([]byte, error)) {
+	m, err := dec(b)
+	if err != nil {
+		if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVersion) {
+			t.Fatalf("%T: error wraps neither ErrMalformed nor ErrVersion: %v", m, err)
+		}
+		return
+	}
+	var lib T
+	if err := msgpack.Unmarshal(b, &lib); err != nil || lib != m {
+		t.Fatalf("msgpack reads the accepted %T differently (%v): %+v, ours %+v", m, err, lib, m)
+	}
+	b1, err := enc(&m)
+	if err != nil {
+		t.Fatalf("accepted %T does not encode: %v", m, err)
+	}
+	if m1, err := dec(b1); err != nil || m1 != m {
+		t.Fatalf("round trip changed the %T (%v): %+v, %+v", m, err, m, m1)
+	}
+}
+
+// FuzzUnmarshal: the bounded decoder for reflection-decoded messages never
+// panics, refuses with ErrMalformed, and accepts only what the pre-scan
+// accepts.
+func FuzzUnmarshal(f *testing.F) {
+	for _, b := range eventSeeds(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var v any
+		err := Unmarshal(b, &v)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error does not wrap ErrMalformed: %v", err)
+			}
+			return
+		}
+		if _, err := prescan(b); err != nil {
+			t.Fatalf("accepted what the pre-scan refuses: %v", err)
+		}
+	})
+}

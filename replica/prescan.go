@@ -46,8 +46,19 @@ type level struct {
 // same pass also keeps the bytes safe for a reflection-based msgpack decoder,
 // should one ever be used on them.
 func prescan(b []byte) (version, error) {
+	ver, _, err := scan(b)
+	return ver, err
+}
+
+// allocPerElem is what a decoder may allocate per array element or map key
+// or value (a string or interface header), for scan's estimate.
+const allocPerElem = 16
+
+// scan is prescan that also estimates what a reflection-based decoder may
+// allocate for the value: every string, binary and ext payload, plus
+// allocPerElem for each array element and for each map key and value.
+func scan(b []byte) (ver version, alloc int, err error) {
 	var (
-		ver     version
 		stack   [MaxDepth + 1]level
 		top     = 0 // stack[0] is the virtual top level holding one value
 		i       = 0
@@ -65,7 +76,7 @@ func prescan(b []byte) (version, error) {
 		isKey := top == 1 && cur.isMap && cur.left%2 == 0
 		cur.left--
 		if i >= len(b) {
-			return ver, malformedAt(i, "message ends where a value should start")
+			return ver, alloc, malformedAt(i, "message ends where a value should start")
 		}
 		off := i
 		c := b[i]
@@ -90,7 +101,7 @@ func prescan(b []byte) (version, error) {
 			switch c {
 			case 0xc0, 0xc2, 0xc3: // nil, false, true
 			case 0xc1:
-				return ver, malformedAt(off, "byte 0xc1 is not valid msgpack")
+				return ver, alloc, malformedAt(off, "byte 0xc1 is not valid msgpack")
 			case 0xc4, 0xd9: // bin8, str8
 				hdr, isStr = 1, true
 			case 0xc5, 0xda: // bin16, str16
@@ -129,7 +140,7 @@ func prescan(b []byte) (version, error) {
 		}
 		if hdr > 0 {
 			if hdr > len(b)-i {
-				return ver, malformedAt(off, "message ends inside a length field")
+				return ver, alloc, malformedAt(off, "message ends inside a length field")
 			}
 			var n uint64
 			switch hdr {
@@ -144,7 +155,7 @@ func prescan(b []byte) (version, error) {
 			switch {
 			case isStr || isExt:
 				if n > MaxStringLen {
-					return ver, malformedAt(off, fmt.Sprintf("value of %d bytes exceeds the %d-byte limit", n, MaxStringLen))
+					return ver, alloc, malformedAt(off, fmt.Sprintf("value of %d bytes exceeds the %d-byte limit", n, MaxStringLen))
 				}
 				payload = int(n)
 				if isExt {
@@ -152,38 +163,42 @@ func prescan(b []byte) (version, error) {
 				}
 			default:
 				if n > MaxListLen {
-					return ver, malformedAt(off, fmt.Sprintf("%s of %d entries exceeds the %d-entry limit", kind(isMap), n, MaxListLen))
+					return ver, alloc, malformedAt(off, fmt.Sprintf("%s of %d entries exceeds the %d-entry limit", kind(isMap), n, MaxListLen))
 				}
 				items = int(n)
 			}
 		}
 		if payload > len(b)-i {
-			return ver, malformedAt(off, fmt.Sprintf("value of %d bytes runs past the end of the message", payload))
+			return ver, alloc, malformedAt(off, fmt.Sprintf("value of %d bytes runs past the end of the message", payload))
 		}
 		if wantVer {
 			ver = intVersion(b[off:i], b[i:i+payload])
 		}
 		wantVer = isKey && isStr && payload == 1 && b[i] == 'v'
 		i += payload
+		if isStr || isExt {
+			alloc += payload
+		}
 		if items >= 0 {
 			if top+1 > MaxDepth {
-				return ver, malformedAt(off, fmt.Sprintf("nesting deeper than %d levels", MaxDepth))
+				return ver, alloc, malformedAt(off, fmt.Sprintf("nesting deeper than %d levels", MaxDepth))
 			}
 			values := items
 			if isMap {
 				values *= 2
 			}
+			alloc += values * allocPerElem
 			if values > len(b)-i {
-				return ver, malformedAt(off, fmt.Sprintf("%s of %d entries cannot fit in the %d bytes left", kind(isMap), items, len(b)-i))
+				return ver, alloc, malformedAt(off, fmt.Sprintf("%s of %d entries cannot fit in the %d bytes left", kind(isMap), items, len(b)-i))
 			}
 			top++
 			stack[top] = level{left: values, isMap: isMap}
 		}
 	}
 	if i != len(b) {
-		return ver, malformedAt(i, fmt.Sprintf("%d unexpected bytes after the message", len(b)-i))
+		return ver, alloc, malformedAt(i, fmt.Sprintf("%d unexpected bytes after the message", len(b)-i))
 	}
-	return ver, nil
+	return ver, alloc, nil
 }
 
 // intVersion reads an integer from its type byte (head[0]) and payload p;
