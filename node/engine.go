@@ -311,7 +311,10 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 						restores = append(restores, ownedRestore{link: p, twin: tw.ID, key: tw.LocalKey, fields: reverted})
 					}
 				}
-				changed := stamp(&l.Agreed, l.Baseline, out, clock, heldBy(tw, p, all, outcomes[i]))
+				// Values of received events not recorded yet keep their
+				// clocks (unrecorded.go).
+				hs := append(heldBy(tw, p, all, outcomes[i]), n.unrec.held(tw.ID, out)...)
+				changed := stamp(&l.Agreed, l.Baseline, out, clock, hs)
 				// A network learns each member's key from its events: a
 				// member that has not told its key yet sends its state.
 				announce := isNetLink(p) && l.Keys[n.self.String()] != tw.LocalKey
@@ -420,6 +423,9 @@ func transient(err error) bool {
 func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica.Event, tw *store.Twin, later *deferredFinish) (replica.Ack, error) {
 	pid := src.link
 	ack := replica.Ack{Seq: seq, EventID: ev.ID, Twin: ev.Twin}
+	// Until its outcome is recorded, the event's values may be in the
+	// tracker with the link still as before (unrecorded.go).
+	n.unrec.add(ev.Twin, src.key, seq, ev.Replica)
 
 	var err error
 	if tw == nil {
@@ -653,6 +659,8 @@ type deferredFinish struct {
 	// wake is a link to wake once fn is committed (an event was queued to
 	// it), or "".
 	wake string
+	// recorded is called once fn is committed.
+	recorded func()
 }
 
 // finish records an applied or skipped event: the twin update (done on the
@@ -692,9 +700,14 @@ func (n *Node) finish(ctx context.Context, later *deferredFinish, src *source, s
 	}
 	if later != nil {
 		later.fn, later.ack = fn, ack
+		later.recorded = func() { n.unrec.done(ev.Twin, pid, seq) }
 		return nil
 	}
-	return n.store.Update(ctx, fn)
+	if err := n.store.Update(ctx, fn); err != nil {
+		return err
+	}
+	n.unrec.done(ev.Twin, pid, seq)
+	return nil
 }
 
 // fail blocks the twin for events from src (blockIn): the event stays in
@@ -905,6 +918,9 @@ func (n *Node) commitFinishes(ctx context.Context, src *source, fs []*deferredFi
 		return nil
 	}
 	done := func(f *deferredFinish) {
+		if f.recorded != nil {
+			f.recorded()
+		}
 		if src.ack != nil {
 			src.ack(f.ack)
 		}

@@ -92,6 +92,7 @@ type Node struct {
 	hlc     *replica.HLC
 	allow   *p2p.Allowlist
 	locks   keyedMutex
+	unrec   unrecorded // received events that may be in the tracker unrecorded
 	rules   connRules
 	nets    netRegistry // networks (network.go)
 
@@ -158,6 +159,9 @@ func Open(home string, opts Options) (*Node, error) {
 	n.store, err = store.Open(filepath.Join(home, StoreDir), store.Options{SyncWrites: !opts.NoSync, Logger: n.log})
 	if err != nil {
 		return nil, err
+	}
+	if err := n.unrec.load(n.store); err != nil {
+		n.log.Warn("reading the incoming log for events applied before a crash failed; their values may be shared as local edits", "err", err)
 	}
 	if opts.Tracker != nil {
 		n.tracker = opts.Tracker
