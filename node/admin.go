@@ -19,6 +19,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -63,6 +64,8 @@ type Status struct {
 	RulesErrors []RulesError `json:"rules_errors,omitempty"`
 	Twins       int          `json:"twins"`
 	NAT         NATStatus    `json:"nat"`
+	// Disk is the free space of the home; Low while writes are refused.
+	Disk diskspace.Status `json:"disk"`
 }
 
 // TwinRef says which peer holds a synced issue under which key. A
@@ -226,6 +229,7 @@ func (n *Node) apiStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.RulesErrors = n.rulesErrors()
+	st.Disk = n.space.Status()
 	writeJSON(w, 200, st)
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
@@ -48,6 +49,12 @@ func (n *Node) runTrigger(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			if errors.Is(err, diskspace.ErrLow) {
+				if !n.waitSpace(ctx) {
+					return nil
+				}
+				continue
+			}
 			n.log.Warn("reading tracker changes failed; retrying", "err", err, "in", backoff)
 			if !sleep(ctx, jitter(backoff)) {
 				return nil
@@ -71,6 +78,10 @@ func (n *Node) runTrigger(ctx context.Context) error {
 // nothing twice because unchanged fields match the link's baseline.
 func (n *Node) scanChanges(ctx context.Context) error {
 	for {
+		// A full disk takes nothing new from the feed (space.go).
+		if err := n.space.Check(); err != nil {
+			return err
+		}
 		var cur string
 		if err := n.store.View(func(tx *store.Tx) (err error) { cur, err = tx.Cursor(triggerName); return }); err != nil {
 			return err
@@ -748,6 +759,13 @@ func (n *Node) retryLoop(ctx context.Context, wake <-chan struct{}, level slog.L
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, diskspace.ErrLow) {
+			// Resume as soon as there is room, not after a backoff.
+			if !n.waitSpace(ctx) {
+				return nil
+			}
+			continue
+		}
 		if err != nil {
 			n.log.Log(ctx, level, msg, append(attrs, "err", err, "in", backoff)...)
 			if !sleep(ctx, jitter(backoff)) {
@@ -769,6 +787,10 @@ func (n *Node) applyPending(ctx context.Context, src *source) error {
 	pid := src.key
 	var after uint64
 	for {
+		// Not a tracker write that could not be recorded (space.go).
+		if err := n.space.Check(); err != nil {
+			return err
+		}
 		var entries []store.InEntry
 		var blocked map[string]bool
 		err := n.store.View(func(tx *store.Tx) error {

@@ -38,6 +38,7 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/local"
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
@@ -72,6 +73,11 @@ type Options struct {
 	// fellow members for events it missed (default 30s; also on connect).
 	NetSyncInterval time.Duration
 
+	// DiskReserve is the free space kept on the home's filesystem: below
+	// it, writes are refused and no new work is accepted (default
+	// ISSUEMESH_DISK_RESERVE, else 16 MiB; see diskspace).
+	DiskReserve int64
+
 	// dropAck, when set, is asked before each ack is sent; true drops it
 	// (tests of lost acks).
 	dropAck func(replica.Ack) bool
@@ -92,7 +98,8 @@ type Node struct {
 	hlc     *replica.HLC
 	allow   *p2p.Allowlist
 	locks   keyedMutex
-	unrec   unrecorded // received events that may be in the tracker unrecorded
+	unrec   unrecorded       // received events that may be in the tracker unrecorded
+	space   *diskspace.Guard // free space of the home (space.go)
 	rules   connRules
 	nets    netRegistry // networks (network.go)
 
@@ -156,7 +163,8 @@ func Open(home string, opts Options) (*Node, error) {
 		peers:       map[peer.ID]*peerState{},
 		pe:          newPeering(),
 	}
-	n.store, err = store.Open(filepath.Join(home, StoreDir), store.Options{SyncWrites: !opts.NoSync, Logger: n.log})
+	n.space = newSpaceGuard(home, opts, n.log)
+	n.store, err = store.Open(filepath.Join(home, StoreDir), store.Options{SyncWrites: !opts.NoSync, Logger: n.log, Space: n.space})
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +173,7 @@ func Open(home string, opts Options) (*Node, error) {
 	}
 	if opts.Tracker != nil {
 		n.tracker = opts.Tracker
-	} else if n.tracker, n.local, err = openTracker(home, cfg, opts); err != nil {
+	} else if n.tracker, n.local, err = openTracker(home, cfg, opts, n.space); err != nil {
 		n.store.Close()
 		return nil, err
 	}
