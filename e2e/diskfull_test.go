@@ -63,9 +63,10 @@ type diskStatus struct {
 // TestDiskFullNodeSurvivesAndKeepsPeersEdits: A's home is on a 64 MB
 // filesystem that another file fills while B's edits flow to A. A does not
 // die (Badger writes through memory maps: without a guard it gets SIGBUS),
-// says so in status and errors, and once space is freed it resumes; both
-// nodes end with B's last confirmed edit of every issue, never an older
-// value of A's.
+// says so in status and errors, and once space is freed it resumes. Then
+// the disk fills again, A is killed while full and restarted after space is
+// freed. Both nodes end with B's last confirmed edit of every issue, never
+// an older value.
 func TestDiskFullNodeSurvivesAndKeepsPeersEdits(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: mounts a 64 MB tmpfs for one node's home")
@@ -179,6 +180,23 @@ func TestDiskFullNodeSurvivesAndKeepsPeersEdits(t *testing.T) {
 		return a.cliJSON(&st, "status") == nil && !st.Disk.Low
 	})
 	waitFor(t, 30*time.Second, "B edits after A resumed", func() bool { return edits() > before+200 })
+
+	// Full again, and this time A is killed while full; it restarts once
+	// space is freed (the run that lost B's edits before).
+	fillDisk(t, filler)
+	waitFor(t, 30*time.Second, "A reports its full disk again", func() bool {
+		alive()
+		var st diskStatus
+		return a.cliJSON(&st, "status") == nil && st.Disk.Low
+	})
+	before = edits()
+	waitFor(t, 30*time.Second, "B edits while A is full again", func() bool { alive(); return edits() > before+50 })
+	a.kill()
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	a.start()
+	waitFor(t, 30*time.Second, "B edits after A restarted", func() bool { alive(); return edits() > before+150 })
 	close(stop)
 	<-done
 
