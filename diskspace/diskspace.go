@@ -46,6 +46,15 @@ const DefaultReserve = 16 << 20
 // of a memtable, 2.4 MiB in the sync log).
 const ahead = 8 << 20
 
+// fillRate is how fast a disk is assumed to fill at most: with that much
+// headroom per second over the level where checks get careful, statfs is
+// skipped for up to maxSkip (a statfs costs microseconds; commits without
+// fsync come every few tens of them).
+const (
+	fillRate = 1 << 30
+	maxSkip  = time.Second
+)
+
 // Error is a write refused for lack of space.
 type Error struct {
 	Path    string // the folder whose filesystem is full
@@ -101,6 +110,7 @@ type Guard struct {
 	lastErr *Error
 	resume  chan struct{}     // closed when space is back
 	backed  map[string]backed // by folder + extension
+	skip    time.Time         // no statfs needed before this (plenty of room)
 }
 
 // New returns a guard for the filesystem of path with the given reserve
@@ -125,12 +135,16 @@ func (g *Guard) Watch(dir string) {
 // Check returns nil when a write may go ahead, else an *Error. It is safe
 // for concurrent use and costs one statfs while space is plentiful.
 func (g *Guard) Check() error {
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.low && now.Before(g.skip) {
+		return nil
+	}
 	free, err := freeBytes(g.path)
 	if err != nil {
 		return nil // unknown: never refuse on a failed statfs
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	g.free = free
 	limit := g.reserve
 	if g.low {
@@ -139,7 +153,10 @@ func (g *Guard) Check() error {
 	if free < limit {
 		return g.setLow(&Error{Path: g.path, Free: free, Reserve: g.reserve})
 	}
-	if free < 4*g.reserve+ahead*int64(2*len(g.dirs)) {
+	careful := 4*g.reserve + ahead*int64(2*len(g.dirs))
+	if head := free - careful; head > 0 {
+		g.skip = now.Add(min(maxSkip, time.Duration(float64(head)/fillRate*float64(time.Second))))
+	} else {
 		for _, d := range g.dirs {
 			if err := g.backAhead(d); err != nil {
 				if errors.Is(err, errNoSpace) {

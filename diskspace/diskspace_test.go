@@ -65,3 +65,13 @@ func TestDataEnd(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCheck is the cost Check adds to every commit with room to spare.
+func BenchmarkCheck(b *testing.B) {
+	g := New(b.TempDir(), 1, slog.New(slog.DiscardHandler))
+	for b.Loop() {
+		if err := g.Check(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
