@@ -125,6 +125,16 @@ func New(path string, reserve int64, log *slog.Logger) *Guard {
 	return &Guard{path: path, reserve: reserve, log: log, resume: make(chan struct{}), backed: map[string]backed{}}
 }
 
+// SetReserve changes the reserve; the next Check uses it.
+func (g *Guard) SetReserve(reserve int64) {
+	if reserve <= 0 {
+		reserve = DefaultReserve
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.reserve, g.skip = reserve, time.Time{}
+}
+
 // Watch adds a Badger folder whose files are backed ahead of its writes.
 func (g *Guard) Watch(dir string) {
 	g.mu.Lock()

@@ -50,6 +50,7 @@ func (n *Node) runTrigger(ctx context.Context) error {
 				return nil
 			}
 			if errors.Is(err, diskspace.ErrLow) {
+				n.log.Debug("the home's disk is full; the trigger takes no changes until there is room", "err", err)
 				if !n.waitSpace(ctx) {
 					return nil
 				}
