@@ -15,7 +15,7 @@
 //     on its own after a refused write: a memtable flushed to a table,
 //     compactions, the flush on close.
 //   - While the free space is within a few reserves of the limit, Check
-//     also backs the next few MiB of the files Badger is writing into
+//     also backs the next 3 MiB of the files Badger is writing into
 //     (the newest .mem and .vlog of each watched folder) with real blocks
 //     (fallocate), so that a disk filled by someone else between the check
 //     and the write cannot fault the write; a fallocate that finds no room
@@ -42,9 +42,11 @@ var ErrLow = errors.New("not enough free disk space")
 const DefaultReserve = 16 << 20
 
 // ahead is how much of a file being written is backed by blocks in
-// advance: more than one commit writes to it (a transaction is at most 15%
-// of a memtable, 2.4 MiB in the sync log).
-const ahead = 8 << 20
+// advance: more than one commit writes to it (every commit is checked
+// first, and a transaction is at most 15% of a memtable: 2.4 MiB in the
+// sync log, 1.2 MiB in the local tracker). Four files are backed (a log and
+// a value log in each database): 12 MiB at most.
+const ahead = 3 << 20
 
 // fillRate is how fast a disk is assumed to fill at most: with that much
 // headroom per second over the level where checks get careful, statfs is

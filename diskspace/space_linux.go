@@ -22,8 +22,8 @@ func freeBytes(path string) (int64, error) {
 
 // backFile makes sure the bytes from the start of the file to n past the
 // end of what Badger wrote (dataEnd), within the file's size, are backed by
-// blocks. done is how far an earlier call backed it; the new extent is
-// returned.
+// blocks. done is how far an earlier call backed it (only the rest is
+// allocated now); the new extent is returned.
 func backFile(path string, n, done int64) (int64, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -39,11 +39,11 @@ func backFile(path string, n, done int64) (int64, error) {
 		return done, err
 	}
 	want := min(fi.Size(), end+n)
-	if want <= done+n/2 {
-		return done, nil // still well ahead of the writes
+	if want <= done {
+		return done, nil // still n ahead of the writes
 	}
 	for {
-		err = syscall.Fallocate(int(f.Fd()), 0, 0, want)
+		err = syscall.Fallocate(int(f.Fd()), 0, done, want-done)
 		if !errors.Is(err, syscall.EINTR) {
 			break
 		}

@@ -27,6 +27,31 @@ func newNodeAt(t *testing.T, name, home string) *proc {
 	return p
 }
 
+// mountSmall mounts a 64 MB filesystem on mnt: a tmpfs, or with
+// ISSUEMESH_E2E_DISKFS=ext4 an ext4 on a loop device. It skips the test
+// when that cannot be done.
+func mountSmall(t *testing.T, mnt string) {
+	t.Helper()
+	if os.Getenv("ISSUEMESH_E2E_DISKFS") != "ext4" {
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", mnt).CombinedOutput(); err != nil {
+			t.Skipf("cannot mount a 64 MB tmpfs: %v: %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+		return
+	}
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if out, err := exec.Command("truncate", "-s", "64M", img).CombinedOutput(); err != nil {
+		t.Skipf("cannot create a disk image: %v: %s", err, out)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
+		t.Skipf("cannot make an ext4 filesystem: %v: %s", err, out)
+	}
+	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a loop device: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+}
+
 // fillDisk writes a file in dir until the filesystem is full.
 func fillDisk(t *testing.T, path string) {
 	t.Helper()
@@ -75,10 +100,7 @@ func TestDiskFullNodeSurvivesAndKeepsPeersEdits(t *testing.T) {
 	if err := os.Mkdir(mnt, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a 64 MB tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	mountSmall(t, mnt)
 
 	a := newNodeAt(t, "full", filepath.Join(mnt, "full"))
 	b := newNode(t, "healthy")
@@ -177,7 +199,10 @@ func TestDiskFullNodeSurvivesAndKeepsPeersEdits(t *testing.T) {
 	waitFor(t, 30*time.Second, "A resumes once space is freed", func() bool {
 		alive()
 		var st diskStatus
-		return a.cliJSON(&st, "status") == nil && !st.Disk.Low
+		if a.cliJSON(&st, "status") != nil {
+			return false
+		}
+		return !st.Disk.Low
 	})
 	waitFor(t, 30*time.Second, "B edits after A resumed", func() bool { return edits() > before+200 })
 
