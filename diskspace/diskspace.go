@@ -249,6 +249,12 @@ func (g *Guard) backAhead(dir string) error {
 	for _, e := range ents {
 		n := e.Name()
 		ext := filepath.Ext(n)
+		if n == "DISCARD" {
+			// Badger's discard statistics: a small mapped file written in
+			// place by compactions; backed whole.
+			newest[n] = n
+			continue
+		}
 		if ext != ".mem" && ext != ".vlog" {
 			continue
 		}
@@ -263,7 +269,11 @@ func (g *Guard) backAhead(dir string) error {
 		if g.backed[key].path != p {
 			g.backed[key] = backed{path: p}
 		}
-		to, err := backFile(p, ahead, g.backed[key].to)
+		room := int64(ahead)
+		if ext == "DISCARD" {
+			room = 1 << 30 // the whole file (backFile stops at its size)
+		}
+		to, err := backFile(p, room, g.backed[key].to)
 		g.backed[key] = backed{path: p, to: to}
 		if err != nil && !os.IsNotExist(err) {
 			errs = append(errs, err)

@@ -89,9 +89,9 @@ type diskStatus struct {
 // filesystem that another file fills while B's edits flow to A. A does not
 // die (Badger writes through memory maps: without a guard it gets SIGBUS),
 // says so in status and errors, and once space is freed it resumes. Then
-// the disk fills again, A is killed while full and restarted after space is
-// freed. Both nodes end with B's last confirmed edit of every issue, never
-// an older value.
+// the disk fills again, A is killed while full and started again on the
+// full disk, which it reports; space is freed and it resumes. Both nodes end
+// with B's last confirmed edit of every issue, never an older value.
 func TestDiskFullNodeSurvivesAndKeepsPeersEdits(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: mounts a 64 MB tmpfs for one node's home")
@@ -206,8 +206,9 @@ func TestDiskFullNodeSurvivesAndKeepsPeersEdits(t *testing.T) {
 	})
 	waitFor(t, 30*time.Second, "B edits after A resumed", func() bool { return edits() > before+200 })
 
-	// Full again, and this time A is killed while full; it restarts once
-	// space is freed (the run that lost B's edits before).
+	// Full again, and this time A is killed while full and restarted on
+	// the full disk; then space is freed (the run that lost B's edits
+	// before).
 	fillDisk(t, filler)
 	waitFor(t, 30*time.Second, "A reports its full disk again", func() bool {
 		alive()
@@ -217,10 +218,14 @@ func TestDiskFullNodeSurvivesAndKeepsPeersEdits(t *testing.T) {
 	before = edits()
 	waitFor(t, 30*time.Second, "B edits while A is full again", func() bool { alive(); return edits() > before+50 })
 	a.kill()
+	a.start() // on the full disk: it starts, and waits for room
+	var again diskStatus
+	if err := a.cliJSON(&again, "status"); err != nil || !again.Disk.Low {
+		t.Fatalf("A restarted on its full disk does not say so: %+v, %v", again.Disk, err)
+	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	a.start()
 	waitFor(t, 30*time.Second, "B edits after A restarted", func() bool { alive(); return edits() > before+150 })
 	close(stop)
 	<-done
