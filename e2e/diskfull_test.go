@@ -49,7 +49,7 @@ func mountSmall(t *testing.T, mnt string) {
 	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a loop device: %v: %s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() }) // the loop device goes with it (autoclear)
 }
 
 // fillDisk writes a file in dir until the filesystem is full.
