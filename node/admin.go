@@ -19,6 +19,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -67,6 +68,8 @@ type Status struct {
 	// reload of config.yaml did (liveconfig.go).
 	Tracker TrackerHealth `json:"tracker"`
 	Config  *ConfigState  `json:"config,omitempty"`
+	// Disk is the free space of the home; Low while writes are refused.
+	Disk diskspace.Status `json:"disk"`
 }
 
 // TwinRef says which peer holds a synced issue under which key. A
@@ -232,6 +235,7 @@ func (n *Node) apiStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	st.RulesErrors = n.rulesErrors()
 	st.Tracker, st.Config = n.TrackerHealth(), n.configState()
+	st.Disk = n.space.Status()
 	writeJSON(w, 200, st)
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
@@ -45,6 +46,13 @@ func (n *Node) runTrigger(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			if errors.Is(err, diskspace.ErrLow) {
+				n.log.Debug("the home's disk is full; the trigger takes no changes until there is room", "err", err)
+				if !n.waitSpace(ctx) {
+					return nil
+				}
+				continue
+			}
 			if !n.waitTracker(ctx, backoff, err) {
 				return nil
 			}
@@ -71,6 +79,10 @@ func (n *Node) runTrigger(ctx context.Context) error {
 // nothing twice because unchanged fields match the link's baseline.
 func (n *Node) scanChanges(ctx context.Context) error {
 	for {
+		// A full disk takes nothing new from the feed (space.go).
+		if err := n.space.Check(); err != nil {
+			return err
+		}
 		var cur string
 		if err := n.store.View(func(tx *store.Tx) (err error) { cur, err = tx.Cursor(triggerName); return }); err != nil {
 			return err
@@ -311,7 +323,10 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 						restores = append(restores, ownedRestore{link: p, twin: tw.ID, key: tw.LocalKey, fields: reverted})
 					}
 				}
-				changed := stamp(&l.Agreed, l.Baseline, out, clock, heldBy(tw, p, all, outcomes[i]))
+				// Values of received events not recorded yet keep their
+				// clocks (unrecorded.go).
+				hs := append(heldBy(tw, p, all, outcomes[i]), n.unrec.held(tw.ID, out)...)
+				changed := stamp(&l.Agreed, l.Baseline, out, clock, hs)
 				// A network learns each member's key from its events: a
 				// member that has not told its key yet sends its state.
 				announce := isNetLink(p) && l.Keys[n.self.String()] != tw.LocalKey
@@ -420,6 +435,9 @@ func transient(err error) bool {
 func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica.Event, tw *store.Twin, later *deferredFinish) (replica.Ack, error) {
 	pid := src.link
 	ack := replica.Ack{Seq: seq, EventID: ev.ID, Twin: ev.Twin}
+	// Until its outcome is recorded, the event's values may be in the
+	// tracker with the link still as before (unrecorded.go).
+	n.unrec.add(ev.Twin, src.key, seq, ev.Replica)
 
 	var err error
 	if tw == nil {
@@ -653,6 +671,8 @@ type deferredFinish struct {
 	// wake is a link to wake once fn is committed (an event was queued to
 	// it), or "".
 	wake string
+	// recorded is called once fn is committed.
+	recorded func()
 }
 
 // finish records an applied or skipped event: the twin update (done on the
@@ -692,9 +712,14 @@ func (n *Node) finish(ctx context.Context, later *deferredFinish, src *source, s
 	}
 	if later != nil {
 		later.fn, later.ack = fn, ack
+		later.recorded = func() { n.unrec.done(ev.Twin, pid, seq) }
 		return nil
 	}
-	return n.store.Update(ctx, fn)
+	if err := n.store.Update(ctx, fn); err != nil {
+		return err
+	}
+	n.unrec.done(ev.Twin, pid, seq)
+	return nil
 }
 
 // fail blocks the twin for events from src (blockIn): the event stays in
@@ -735,6 +760,13 @@ func (n *Node) retryLoop(ctx context.Context, wake <-chan struct{}, level slog.L
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, diskspace.ErrLow) {
+			// Resume as soon as there is room, not after a backoff.
+			if !n.waitSpace(ctx) {
+				return nil
+			}
+			continue
+		}
 		if err != nil {
 			n.log.Log(ctx, level, msg, append(attrs, "err", err, "in", backoff)...)
 			if !sleep(ctx, jitter(backoff)) {
@@ -756,6 +788,10 @@ func (n *Node) applyPending(ctx context.Context, src *source) error {
 	pid := src.key
 	var after uint64
 	for {
+		// Not a tracker write that could not be recorded (space.go).
+		if err := n.space.Check(); err != nil {
+			return err
+		}
 		var entries []store.InEntry
 		var blocked map[string]bool
 		err := n.store.View(func(tx *store.Tx) error {
@@ -905,6 +941,9 @@ func (n *Node) commitFinishes(ctx context.Context, src *source, fs []*deferredFi
 		return nil
 	}
 	done := func(f *deferredFinish) {
+		if f.recorded != nil {
+			f.recorded()
+		}
 		if src.ack != nil {
 			src.ack(f.ack)
 		}

@@ -292,7 +292,7 @@ func (n *Node) shareManual(ctx context.Context, key string, id peer.ID, op manua
 			if skip {
 				return fmt.Errorf("%w: the outgoing rules for %s skip %s", errBadRequest, id, key)
 			}
-			changed = stamp(&l.Agreed, l.Baseline, out, n.hlc.Now, nil)
+			changed = stamp(&l.Agreed, l.Baseline, out, n.hlc.Now, n.unrec.held(tw.ID, out))
 			l.Baseline = out
 			if len(changed) == 0 && ev.Op == "" {
 				return tx.PutTwin(tw) // shared already and unchanged

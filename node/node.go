@@ -39,6 +39,7 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/local"
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
@@ -76,6 +77,10 @@ type Options struct {
 	// LogLevel, when set, is the level of Logger, which a reload of
 	// config.yaml changes to its log key.
 	LogLevel *slog.LevelVar
+	// DiskReserve is the free space kept on the home's filesystem: below
+	// it, writes are refused and no new work is accepted (default
+	// ISSUEMESH_DISK_RESERVE, else 16 MiB; see diskspace).
+	DiskReserve int64
 
 	// dropAck, when set, is asked before each ack is sent; true drops it
 	// (tests of lost acks).
@@ -97,6 +102,8 @@ type Node struct {
 	hlc     *replica.HLC
 	allow   *p2p.Allowlist
 	locks   keyedMutex
+	unrec   unrecorded       // received events that may be in the tracker unrecorded
+	space   *diskspace.Guard // free space of the home (space.go)
 	rules   connRules
 	nets    netRegistry // networks (network.go)
 
@@ -164,13 +171,17 @@ func Open(home string, opts Options) (*Node, error) {
 		peers:       map[peer.ID]*peerState{},
 		pe:          newPeering(),
 	}
-	n.store, err = store.Open(filepath.Join(home, StoreDir), store.Options{SyncWrites: !opts.NoSync, Logger: n.log})
+	n.space = newSpaceGuard(home, opts, n.log)
+	n.store, err = store.Open(filepath.Join(home, StoreDir), store.Options{SyncWrites: !opts.NoSync, Logger: n.log, Space: n.space})
 	if err != nil {
 		return nil, err
 	}
+	if err := n.unrec.load(n.store); err != nil {
+		n.log.Warn("reading the incoming log for events applied before a crash failed; their values may be shared as local edits", "err", err)
+	}
 	if opts.Tracker != nil {
 		n.tracker = opts.Tracker
-	} else if n.tracker, n.local, err = openTracker(home, cfg, opts); err != nil {
+	} else if n.tracker, n.local, err = openTracker(home, cfg, opts, n.space); err != nil {
 		n.store.Close()
 		return nil, err
 	}

@@ -113,6 +113,7 @@ func (n *Node) apiErrors(w http.ResponseWriter, r *http.Request) {
 	for _, re := range n.rulesErrors() {
 		bs = append(bs, store.Blocked{Peer: re.Link, Dir: DirRules, Error: re.Error, Since: re.Since})
 	}
+	bs = append(bs, n.diskErrors()...)
 	name := n.peerNamer()
 	for i := range bs {
 		bs[i].PeerName = name(bs[i].Peer)

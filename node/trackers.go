@@ -11,14 +11,16 @@ import (
 	"github.com/issuemesh/issuemesh/adapters/redmine"
 	"github.com/issuemesh/issuemesh/adapters/rt"
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/diskspace"
 )
 
 // openTracker opens the tracker adapter that the config names. The embedded
 // local tracker is also returned as such, for the issue commands.
-func openTracker(home string, cfg *config.Config, opts Options) (adapters.Tracker, *local.Tracker, error) {
+func openTracker(home string, cfg *config.Config, opts Options, space *diskspace.Guard) (adapters.Tracker, *local.Tracker, error) {
 	switch cfg.Tracker.Type {
 	case "local":
-		lt, err := local.Open(filepath.Join(home, TrackerDir), local.Options{Prefix: cfg.Tracker.Prefix, SyncWrites: !opts.NoSync, Logger: opts.Logger})
+		space.Watch(filepath.Join(home, TrackerDir))
+		lt, err := local.Open(filepath.Join(home, TrackerDir), local.Options{Prefix: cfg.Tracker.Prefix, SyncWrites: !opts.NoSync, Logger: opts.Logger, Space: space})
 		if err != nil {
 			return nil, nil, fmt.Errorf("open local tracker: %w", err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
@@ -329,7 +330,11 @@ func (n *Node) handleReplica(s network.Stream) {
 				return nil
 			})
 			if err != nil {
-				n.log.Error("logging received events failed; closing the stream so that the peer sends them again", "peer", remote, "err", err)
+				level := slog.LevelError
+				if errors.Is(err, diskspace.ErrLow) {
+					level = slog.LevelDebug // said once by the guard
+				}
+				n.log.Log(context.Background(), level, "logging received events failed; closing the stream so that the peer sends them again", "peer", remote, "err", err)
 				s.Reset()
 				return
 			}

@@ -60,14 +60,21 @@ type Options struct {
 	// that do not check durability may leave it off.
 	SyncWrites bool
 	Logger     *slog.Logger
+	// Space, when set, is asked before every commit; its error refuses the
+	// batch (a disk too full for Badger to write safely: diskspace).
+	Space SpaceChecker
 }
+
+// SpaceChecker says whether a write may go ahead (nil) or why not.
+type SpaceChecker interface{ Check() error }
 
 // Store is the sync log. It is safe for concurrent use.
 type Store struct {
-	db   *badger.DB
-	log  *slog.Logger
-	reqs chan *request
-	done chan struct{}
+	db    *badger.DB
+	log   *slog.Logger
+	space SpaceChecker
+	reqs  chan *request
+	done  chan struct{}
 
 	// mu guards closed: Update sends on reqs under the read lock, Close
 	// closes reqs under the write lock.
@@ -104,7 +111,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sync log in %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: log, reqs: make(chan *request, maxBatch), done: make(chan struct{})}
+	s := &Store{db: db, log: log, space: o.Space, reqs: make(chan *request, maxBatch), done: make(chan struct{})}
 	go s.writer()
 	return s, nil
 }
@@ -182,6 +189,14 @@ func (s *Store) commit(batch []*request) {
 	type done struct {
 		r  *request
 		tx *Tx
+	}
+	if s.space != nil {
+		if err := s.space.Check(); err != nil {
+			for _, r := range batch {
+				r.err <- fmt.Errorf("write to sync log: %w", err)
+			}
+			return
+		}
 	}
 	btx := s.db.NewTransaction(true)
 	defer func() { btx.Discard() }()

@@ -129,11 +129,16 @@ type Options struct {
 	// Logger receives the tracker's and Badger's logs; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Space, when set, is asked before every commit; its error refuses the
+	// batch as adapters.ErrUnavailable (a disk too full for Badger to write
+	// safely: diskspace).
+	Space interface{ Check() error }
 }
 
 // Tracker is the embedded tracker. It is safe for concurrent use.
 type Tracker struct {
 	db     *badger.DB
+	space  interface{ Check() error } // nil: writes never refused for space
 	dir    string
 	prefix string
 	log    *slog.Logger
@@ -194,6 +199,7 @@ func open(dir string, opts Options, beforeBatch func()) (*Tracker, error) {
 	}
 	t := &Tracker{
 		db:         db,
+		space:      opts.Space,
 		dir:        dir,
 		log:        log,
 		ops:        make(chan *op, maxBatch),

@@ -149,6 +149,16 @@ type group struct {
 // the batch outgrows a transaction), then answers the callers and signals
 // the OnChange callbacks.
 func (t *Tracker) writeBatch(batch []*op) {
+	if t.space != nil {
+		if err := t.space.Check(); err != nil {
+			for _, o := range batch {
+				if o.state.CompareAndSwap(opQueued, opTaken) {
+					o.done <- result{err: fmt.Errorf("local tracker: %w: %w", adapters.ErrUnavailable, err)}
+				}
+			}
+			return
+		}
+	}
 	g := &group{t: t, txn: t.db.NewTransaction(true), base: t.ctr}
 	defer func() { g.txn.Discard() }()
 	for _, o := range batch {

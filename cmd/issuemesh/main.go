@@ -248,6 +248,9 @@ func cmdStatus(c *cli.Context) error {
 		fmt.Fprintf(w, "rules of %s: %s since %s: %s\n", name, what, re.Since.Local().Format(time.DateTime), re.Error)
 	}
 	printHealth(w, st)
+	if st.Disk.Low {
+		fmt.Fprintf(w, "disk full since %s: %s\n", st.Disk.Since.Local().Format(time.DateTime), st.Disk.Error)
+	}
 	printNAT(w, st)
 	printPeers(w, st.Peers)
 	return nil

@@ -78,6 +78,10 @@ func cmdErrors(c *cli.Context) error {
 		fmt.Fprintln(w, "no blocked twins")
 	}
 	for _, b := range bs {
+		if b.Dir == node.DirDisk {
+			fmt.Fprintf(w, "disk of %s too full since %s: %s\n", b.Peer, b.Since.Local().Format(time.DateTime), b.Error)
+			continue
+		}
 		if b.Dir == node.DirRules {
 			fmt.Fprintf(w, "rules of %s do not load since %s: %s\n", peerLabel(b.Peer, b.PeerName), b.Since.Local().Format(time.DateTime), b.Error)
 			continue
