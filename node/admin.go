@@ -67,6 +67,10 @@ type Status struct {
 	// reload of config.yaml did (liveconfig.go).
 	Tracker TrackerHealth `json:"tracker"`
 	Config  *ConfigState  `json:"config,omitempty"`
+	// Disk is the home's size and the sync log's last GC; Restarts lists
+	// the services that failed and were restarted (life.go).
+	Disk     DiskStatus       `json:"disk"`
+	Restarts []ServiceRestart `json:"restarts,omitempty"`
 }
 
 // TwinRef says which peer holds a synced issue under which key. A
@@ -232,6 +236,7 @@ func (n *Node) apiStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	st.RulesErrors = n.rulesErrors()
 	st.Tracker, st.Config = n.TrackerHealth(), n.configState()
+	n.lifeStatus(&st)
 	writeJSON(w, 200, st)
 }
 

@@ -99,6 +99,7 @@ type Node struct {
 	locks   keyedMutex
 	rules   connRules
 	nets    netRegistry // networks (network.go)
+	life    lifeState   // supervision and GC (life.go)
 
 	wakeTrigger chan struct{}
 
@@ -174,6 +175,7 @@ func Open(home string, opts Options) (*Node, error) {
 		n.store.Close()
 		return nil, err
 	}
+	n.removeFetchLeftovers()
 	if nt, ok := n.tracker.(interface{ OnChange(func()) }); ok {
 		nt.OnChange(n.kickTrigger)
 	}
@@ -264,6 +266,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.goRun(ctx, "trigger", n.runTrigger)
 	n.goRun(ctx, "maintenance", n.runMaintenance)
 	n.goRun(ctx, "config", n.watchConfig)
+	n.goRun(ctx, "gc", n.runGC)
 	n.mu.Lock()
 	for _, ps := range n.peers {
 		n.startPeer(ctx, ps)
@@ -280,16 +283,6 @@ func (n *Node) Run(ctx context.Context) error {
 	n.host = nil
 	n.mu.Unlock()
 	return nil
-}
-
-func (n *Node) goRun(ctx context.Context, name string, fn func(context.Context) error) {
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		if err := fn(ctx); err != nil && ctx.Err() == nil {
-			n.log.Error("service stopped", "service", name, "err", err)
-		}
-	}()
 }
 
 func (n *Node) addAddrs(id peer.ID, addrs []string) {

@@ -248,6 +248,7 @@ func cmdStatus(c *cli.Context) error {
 		fmt.Fprintf(w, "rules of %s: %s since %s: %s\n", name, what, re.Since.Local().Format(time.DateTime), re.Error)
 	}
 	printHealth(w, st)
+	printLife(w, st)
 	printNAT(w, st)
 	printPeers(w, st.Peers)
 	return nil
