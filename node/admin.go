@@ -138,6 +138,7 @@ func (n *Node) Handler() http.Handler {
 	n.registerNetworks(mux)
 	n.registerAttachments(mux)
 	n.registerHealth(mux)
+	n.registerBackup(mux)
 	return mux
 }
 

@@ -252,6 +252,7 @@ func (n *Node) Run(ctx context.Context) error {
 	p2p.Handle(h, n.allow, p2p.ProtoReplica, n.log, n.handleReplica)
 	p2p.Handle(h, n.allow, p2p.ProtoAck, n.log, n.handleAcks)
 	p2p.Handle(h, n.allow, p2p.ProtoAttach, n.log, n.handleAttach)
+	p2p.Handle(h, n.allow, ProtoResync, n.log, n.handleResync)
 	n.runPeering(ctx, h)
 	if err := n.runNetworks(ctx, h); err != nil {
 		return err
@@ -267,6 +268,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.goRun(ctx, "maintenance", n.runMaintenance)
 	n.goRun(ctx, "config", n.watchConfig)
 	n.goRun(ctx, "gc", n.runGC)
+	n.goRun(ctx, "resync", n.runResync)
 	n.mu.Lock()
 	for _, ps := range n.peers {
 		n.startPeer(ctx, ps)

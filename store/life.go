@@ -151,3 +151,17 @@ func (t *Tx) bumpSeqs(now time.Time) error {
 	}
 	return nil
 }
+
+// Cursors returns the cursors whose names start with prefix, by name
+// without the prefix.
+func (t *Tx) Cursors(prefix string) (map[string]string, error) {
+	out := map[string]string{}
+	err := t.scan("c/"+prefix, false, func(key string, val []byte) (bool, error) {
+		out[key[len("c/"+prefix):]] = string(val)
+		return true, nil
+	})
+	return out, err
+}
+
+// DeleteCursor removes a stored cursor.
+func (t *Tx) DeleteCursor(name string) { t.del("c/" + name) }
