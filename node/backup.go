@@ -457,6 +457,7 @@ func (n *Node) resendChunk(ctx context.Context, p string, ids []string) (int, er
 			if err := tx.PutTwin(tw); err != nil {
 				return err
 			}
+			tx.Checkpoint()
 			count++
 		}
 		return nil

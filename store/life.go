@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -165,3 +166,42 @@ func (t *Tx) Cursors(prefix string) (map[string]string, error) {
 
 // DeleteCursor removes a stored cursor.
 func (t *Tx) DeleteCursor(name string) { t.del("c/" + name) }
+
+// Checkpoint marks the end of one independent part of an update: a batch
+// of received events, applied events or shared twins calls it after each
+// one. An update that is too big for one Badger transaction (a memtable
+// holds 15% of its size in one transaction, and values under
+// ValueThreshold count whole) is then committed part by part, each part
+// atomic, in order, instead of failing. A crash between parts leaves the
+// earlier parts only, which such a batch must tolerate; a key written in
+// several parts is written with its last value in the first of them (for
+// a sequence counter: a gap, which readers allow).
+func (t *Tx) Checkpoint() {
+	if t.write && (len(t.marks) == 0 || t.marks[len(t.marks)-1] != len(t.order)) {
+		t.marks = append(t.marks, len(t.order))
+	}
+}
+
+// commitParts commits the writes of tx in one Badger transaction per part
+// (see Checkpoint).
+func (s *Store) commitParts(tx *Tx) error {
+	start := 0
+	ends := append(slices.Clone(tx.marks), len(tx.order))
+	for _, end := range ends {
+		if end <= start {
+			continue
+		}
+		part := &Tx{sets: tx.sets, dels: tx.dels, order: tx.order[start:end]}
+		btx := s.db.NewTransaction(true)
+		err := part.apply(btx)
+		if err == nil {
+			err = btx.Commit()
+		}
+		btx.Discard()
+		if err != nil {
+			return fmt.Errorf("commit part %d..%d of %d writes: %w", start, end, len(tx.order), err)
+		}
+		start = end
+	}
+	return nil
+}

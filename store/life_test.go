@@ -69,3 +69,41 @@ func TestGCReclaimsValueLog(t *testing.T) {
 		t.Fatalf("GC left %d of %d bytes: the deleted values were not reclaimed", res.After, full)
 	}
 }
+
+// TestCheckpointedUpdateOverTxnLimit commits an update that is too big for
+// one Badger transaction in its parts, and refuses one without parts.
+func TestCheckpointedUpdateOverTxnLimit(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{test: &sizes{valueThreshold: 64 << 10, valueLogFile: 1 << 20, memTable: 1 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	val := []byte(strings.Repeat("v", 4<<10))
+	write := func(prefix string, parts bool) error {
+		return s.Update(ctx, func(tx *Tx) error {
+			for i := range 100 { // 400 KB, the limit is 150 KB
+				tx.set(fmt.Sprintf("%s/%03d", prefix, i), val)
+				if parts {
+					tx.Checkpoint()
+				}
+			}
+			return nil
+		})
+	}
+	if err := write("whole", false); err == nil {
+		t.Fatal("an update over the transaction limit without parts was committed")
+	}
+	if err := write("parts", true); err != nil {
+		t.Fatalf("an update over the transaction limit in parts: %v", err)
+	}
+	var n, whole int
+	s.View(func(tx *Tx) error {
+		n, _ = tx.Count("parts/")
+		whole, _ = tx.Count("whole/")
+		return nil
+	})
+	if n != 100 || whole != 0 {
+		t.Fatalf("%d of 100 parts written, %d of the refused update: want 100 and 0", n, whole)
+	}
+}

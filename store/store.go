@@ -260,6 +260,16 @@ func (s *Store) commit(batch []*request) {
 				err = tx.apply(btx)
 			}
 		}
+		if errors.Is(err, badger.ErrTxnTooBig) && len(waiting) == 0 && len(tx.marks) > 0 {
+			// Alone and still too big: commit it in its parts (life.go).
+			btx.Discard()
+			err = s.commitParts(tx)
+			btx = s.db.NewTransaction(true)
+			if err == nil {
+				r.err <- nil
+				continue
+			}
+		}
 		if err != nil {
 			// Partial writes of this update may be in btx: drop the
 			// transaction and rebuild it from the updates that succeeded.
@@ -288,6 +298,7 @@ type Tx struct {
 	sets  map[string][]byte
 	dels  map[string]bool
 	order []string
+	marks []int // Checkpoint positions in order (life.go)
 }
 
 func (t *Tx) get(key string) ([]byte, error) {

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/issuemesh/issuemesh/node"
@@ -36,4 +38,21 @@ func firstLine(s string) string {
 		}
 	}
 	return s
+}
+
+// defaultMemoryLimit is the Go runtime's soft memory limit of a running
+// node unless GOMEMLIMIT says otherwise. Without it the heap grows to
+// twice what is live between collections (GOGC=100), and what is live
+// swings by tens of MB as Badger's memtable arenas are allocated and
+// dropped under load: RSS measured 200 to 280 MB anonymous in `make soak`
+// for 40 to 140 MB live. The limit makes the collector run earlier instead;
+// a node whose live heap outgrows it only collects more often (the runtime
+// caps that at half the CPU).
+const defaultMemoryLimit = 96 << 20
+
+// setMemoryLimit applies defaultMemoryLimit unless GOMEMLIMIT is set.
+func setMemoryLimit() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 }

@@ -167,6 +167,7 @@ func cmdRun(c *cli.Context) error {
 	}
 	defer lock.Release()
 	log, level := levelLogger(c.App.ErrWriter, cfg.Log)
+	setMemoryLimit()
 	n, err := node.OpenWait(home(c), node.Options{Logger: log, LogLevel: level})
 	if err != nil {
 		return err
