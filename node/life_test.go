@@ -30,8 +30,7 @@ func TestFailingServiceIsRestarted(t *testing.T) {
 	a.goRun(a.runContext(), "flaky", func(ctx context.Context) error {
 		switch runs.Add(1) {
 		case 1:
-			var m map[string]int
-			m["boom"]++ // a nil map write: a panic
+			panic("the flaky service broke")
 		case 2:
 			return errors.New("the flaky service failed")
 		}
