@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"time"
 
 	"github.com/issuemesh/issuemesh/node"
@@ -40,19 +42,43 @@ func firstLine(s string) string {
 	return s
 }
 
-// defaultMemoryLimit is the Go runtime's soft memory limit of a running
-// node unless GOMEMLIMIT says otherwise. Without it the heap grows to
-// twice what is live between collections (GOGC=100), and what is live
-// swings by tens of MB as Badger's memtable arenas are allocated and
-// dropped under load: RSS measured 200 to 280 MB anonymous in `make soak`
-// for 40 to 140 MB live. The limit makes the collector run earlier instead;
-// a node whose live heap outgrows it only collects more often (the runtime
-// caps that at half the CPU).
+// defaultMemoryLimit is the floor of the Go runtime's soft memory limit of
+// a running node unless GOMEMLIMIT says otherwise. Without a limit the heap
+// grows to twice what is live between collections (GOGC=100), and what is
+// live swings by tens of MB as Badger's memtable arenas are allocated and
+// dropped under load: `make soak` measured 200 to 280 MB of anonymous RSS
+// for 40 to 140 MB live, and 75 to 90 MB with the limit (docs/engine.md).
 const defaultMemoryLimit = 96 << 20
 
-// setMemoryLimit applies defaultMemoryLimit unless GOMEMLIMIT is set.
-func setMemoryLimit() {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
+// limitMemory keeps the soft memory limit at the larger of
+// defaultMemoryLimit and 1.5 times the live heap of the last collection,
+// checked every 5 s until ctx ends: the collector runs early while the
+// node is small, and a node whose live data outgrows the floor is not made
+// to collect without pause. Nothing is done when GOMEMLIMIT is set.
+func limitMemory(ctx context.Context) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
 	}
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	set := func() {
+		metrics.Read(live)
+		limit := int64(defaultMemoryLimit)
+		if live[0].Value.Kind() == metrics.KindUint64 {
+			limit = max(limit, int64(live[0].Value.Uint64()*3/2))
+		}
+		debug.SetMemoryLimit(limit)
+	}
+	set()
+	go func() {
+		tick := time.NewTicker(5 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				set()
+			}
+		}
+	}()
 }

@@ -167,13 +167,13 @@ func cmdRun(c *cli.Context) error {
 	}
 	defer lock.Release()
 	log, level := levelLogger(c.App.ErrWriter, cfg.Log)
-	setMemoryLimit()
 	n, err := node.OpenWait(home(c), node.Options{Logger: log, LogLevel: level})
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
+	limitMemory(ctx)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
