@@ -160,11 +160,11 @@ func writeFileSync(path string, fill func(io.Writer) error) (int64, error) {
 }
 
 // runtimeState is what a backup leaves out of the home: the databases
-// (backed up on their own), the admin socket, files being fetched and the
-// last GC's record.
+// (backed up on their own), the admin socket, the run lock, files being
+// fetched and the last GC's record.
 func runtimeState(rel string) bool {
 	top := strings.SplitN(filepath.ToSlash(rel), "/", 2)[0]
-	return slices.Contains([]string{StoreDir, TrackerDir, SocketFile, attachTmp, gcFile, gcFile + ".tmp"}, top)
+	return slices.Contains([]string{StoreDir, TrackerDir, SocketFile, PIDFile, attachTmp, gcFile, gcFile + ".tmp"}, top)
 }
 
 // copyHome copies the home's files other than runtime state from src to
