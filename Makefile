@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/issuemesh
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build demo test test-unit lint fuzz clean redmine rt redmine-stop rt-stop stop-trackers bench bench-quick
+.PHONY: all build demo test test-unit lint fuzz clean redmine rt redmine-stop rt-stop stop-trackers bench bench-quick soak
 
 all: build
 
@@ -64,6 +64,14 @@ bench:
 
 bench-quick:
 	$(GO) run ./bench -quick $(BENCHFLAGS)
+
+## soak: two real node processes under continuous edits, creates and
+## comments for SOAK (default 10m); RSS and home sizes every 30 s as a
+## table, then the targets (home < 100 MB, RSS < 150 MB). SOAKFLAGS passes
+## flags, e.g. SOAKFLAGS="-nodes 3 -workers 8".
+SOAK ?= 10m
+soak:
+	$(GO) run ./bench/soak -duration $(SOAK) $(SOAKFLAGS)
 
 clean:
 	rm -rf bin

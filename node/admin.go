@@ -70,6 +70,10 @@ type Status struct {
 	Config  *ConfigState  `json:"config,omitempty"`
 	// Disk is the free space of the home; Low while writes are refused.
 	Disk diskspace.Status `json:"disk"`
+	// Home is the home's size and the sync log's last GC; Restarts lists
+	// the services that failed and were restarted (life.go).
+	Home     HomeStatus       `json:"home"`
+	Restarts []ServiceRestart `json:"restarts,omitempty"`
 }
 
 // TwinRef says which peer holds a synced issue under which key. A
@@ -137,6 +141,7 @@ func (n *Node) Handler() http.Handler {
 	n.registerNetworks(mux)
 	n.registerAttachments(mux)
 	n.registerHealth(mux)
+	n.registerBackup(mux)
 	return mux
 }
 
@@ -236,6 +241,7 @@ func (n *Node) apiStatus(w http.ResponseWriter, r *http.Request) {
 	st.RulesErrors = n.rulesErrors()
 	st.Tracker, st.Config = n.TrackerHealth(), n.configState()
 	st.Disk = n.space.Status()
+	n.lifeStatus(&st)
 	writeJSON(w, 200, st)
 }
 

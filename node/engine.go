@@ -360,6 +360,7 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 					return err
 				}
 			}
+			tx.Checkpoint() // each twin on its own if the pass is too big
 		}
 		return nil
 	})
@@ -956,6 +957,7 @@ func (n *Node) commitFinishes(ctx context.Context, src *source, fs []*deferredFi
 			if err := f.fn(tx); err != nil {
 				return err
 			}
+			tx.Checkpoint() // each finish on its own if the batch is too big
 		}
 		return nil
 	})

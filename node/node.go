@@ -106,6 +106,7 @@ type Node struct {
 	space   *diskspace.Guard // free space of the home (space.go)
 	rules   connRules
 	nets    netRegistry // networks (network.go)
+	life    lifeState   // supervision and GC (life.go)
 
 	wakeTrigger chan struct{}
 
@@ -185,6 +186,7 @@ func Open(home string, opts Options) (*Node, error) {
 		n.store.Close()
 		return nil, err
 	}
+	n.removeFetchLeftovers()
 	if nt, ok := n.tracker.(interface{ OnChange(func()) }); ok {
 		nt.OnChange(n.kickTrigger)
 	}
@@ -261,6 +263,7 @@ func (n *Node) Run(ctx context.Context) error {
 	p2p.Handle(h, n.allow, p2p.ProtoReplica, n.log, n.handleReplica)
 	p2p.Handle(h, n.allow, p2p.ProtoAck, n.log, n.handleAcks)
 	p2p.Handle(h, n.allow, p2p.ProtoAttach, n.log, n.handleAttach)
+	p2p.Handle(h, n.allow, ProtoResync, n.log, n.handleResync)
 	n.runPeering(ctx, h)
 	if err := n.runNetworks(ctx, h); err != nil {
 		return err
@@ -275,6 +278,8 @@ func (n *Node) Run(ctx context.Context) error {
 	n.goRun(ctx, "trigger", n.runTrigger)
 	n.goRun(ctx, "maintenance", n.runMaintenance)
 	n.goRun(ctx, "config", n.watchConfig)
+	n.goRun(ctx, "gc", n.runGC)
+	n.goRun(ctx, "resync", n.runResync)
 	n.mu.Lock()
 	for _, ps := range n.peers {
 		n.startPeer(ctx, ps)
@@ -291,16 +296,6 @@ func (n *Node) Run(ctx context.Context) error {
 	n.host = nil
 	n.mu.Unlock()
 	return nil
-}
-
-func (n *Node) goRun(ctx context.Context, name string, fn func(context.Context) error) {
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		if err := fn(ctx); err != nil && ctx.Err() == nil {
-			n.log.Error("service stopped", "service", name, "err", err)
-		}
-	}()
 }
 
 func (n *Node) addAddrs(id peer.ID, addrs []string) {

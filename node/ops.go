@@ -362,5 +362,6 @@ func (n *Node) runMaintenance(ctx context.Context) error {
 				n.log.Debug("pruned the received set", "peer", id, "dropped", dropped)
 			}
 		}
+		n.kickGC()
 	}
 }

@@ -323,6 +323,7 @@ func (n *Node) handleReplica(s network.Stream) {
 					if err != nil {
 						return err
 					}
+					tx.Checkpoint() // each event on its own if the batch is too big
 					if dup && ack != nil {
 						reacks = append(reacks, *ack)
 					}

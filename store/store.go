@@ -24,6 +24,44 @@
 //	r/<peer>/<seq>        received marker: empty while pending, then the Ack sent
 //	b/<twin>/<dir>/<link> Blocked record of a twin on one link, one way (blocked.go)
 //	h/<twin>/<n>          history record n of a twin (bounded, see HistoryKeep)
+//
+// # Bounded disk and memory
+//
+// Badger v4 maps its files (tables and value-log files) into memory and has
+// no loading modes any more: a mapped page that was touched counts in the
+// process's RSS until the kernel wants it back. RSS therefore follows the
+// size of the files read and written, and bounding memory is bounding those
+// files. The options in Open, and why:
+//
+//   - ValueThreshold 64 KiB (was 1 KiB). The value log is never compacted,
+//     only garbage-collected file by file once half a file is garbage, and
+//     never its newest file. With events (about 3 KiB with a 2 KB
+//     description) and twin records (two replicas per link) in it, every
+//     edit left about 10 KiB there: on 2026-12-03, 149,352 edits over 50
+//     issues between two node processes grew the sync logs to 1,754 and
+//     1,090 MB and RSS to 1.86 and 1.2 GB, and nothing was reclaimed
+//     (issue 13). Below the threshold, values live in the LSM tree, whose
+//     compactions drop deleted and overwritten versions as they run, so
+//     the disk follows the live twins: `make soak` for 2.5 minutes ended at
+//     25 to 30 MB per home, flat from the first sample, where a 4 KiB
+//     threshold with GC every minute reached 235 MB and kept growing (GC
+//     learns what is garbage only from compactions, which hardly run while
+//     the tree holds pointers). Table in docs/engine.md ("A node that runs
+//     for years"). Only unusual records (a twin with hundreds of comments)
+//     reach the value log, and GC (life.go) reclaims it. Values under the
+//     threshold count whole against the transaction limit below: batches
+//     mark their independent items with Tx.Checkpoint so that an update
+//     too big for one transaction is committed in parts.
+//   - ValueLogFileSize 16 MiB (was 64 MiB, default 1 GiB): GC reclaims whole
+//     files other than the newest, so small files bound what is left.
+//   - MemTableSize 16 MiB with NumMemtables 2 (defaults 64 MiB and 5): each
+//     memtable's arena and write-ahead file (mapped, twice its size) are
+//     taken whole. One transaction may carry 15% of a memtable (2.4 MiB);
+//     the writer splits batches that outgrow it.
+//   - BlockCacheSize and IndexCacheSize 8 MiB each (defaults 256 MiB and
+//     unlimited): with an index cache, table indexes are loaded on demand
+//     rather than held for every table.
+//   - NumCompactors 2 (default 4, the minimum that works): 2 cores.
 package store
 
 import (
@@ -63,6 +101,9 @@ type Options struct {
 	// Space, when set, is asked before every commit; its error refuses the
 	// batch (a disk too full for Badger to write safely: diskspace).
 	Space SpaceChecker
+
+	// test replaces the value-log sizes (tests of its garbage collection).
+	test *sizes
 }
 
 // SpaceChecker says whether a write may go ahead (nil) or why not.
@@ -71,6 +112,7 @@ type SpaceChecker interface{ Check() error }
 // Store is the sync log. It is safe for concurrent use.
 type Store struct {
 	db    *badger.DB
+	dir   string
 	log   *slog.Logger
 	space SpaceChecker
 	reqs  chan *request
@@ -100,18 +142,18 @@ func Open(dir string, o Options) (*Store, error) {
 		WithLoggingLevel(badger.WARNING).
 		// An embedded log of small records: keep the memory footprint of an
 		// idle node small (the defaults reserve hundreds of MB).
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(o.sizes().memTable).
 		WithNumMemtables(2).
-		WithValueLogFileSize(64 << 20).
+		WithValueLogFileSize(o.sizes().valueLogFile).
 		WithBlockCacheSize(8 << 20).
 		WithIndexCacheSize(8 << 20).
 		WithNumCompactors(2).
-		WithValueThreshold(1 << 10)
+		WithValueThreshold(o.sizes().valueThreshold)
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("open sync log in %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: log, space: o.Space, reqs: make(chan *request, maxBatch), done: make(chan struct{})}
+	s := &Store{db: db, dir: dir, log: log, space: o.Space, reqs: make(chan *request, maxBatch), done: make(chan struct{})}
 	go s.writer()
 	return s, nil
 }
@@ -239,6 +281,16 @@ func (s *Store) commit(batch []*request) {
 				err = tx.apply(btx)
 			}
 		}
+		if errors.Is(err, badger.ErrTxnTooBig) && len(waiting) == 0 && len(tx.marks) > 0 {
+			// Alone and still too big: commit it in its parts (life.go).
+			btx.Discard()
+			err = s.commitParts(tx)
+			btx = s.db.NewTransaction(true)
+			if err == nil {
+				r.err <- nil
+				continue
+			}
+		}
 		if err != nil {
 			// Partial writes of this update may be in btx: drop the
 			// transaction and rebuild it from the updates that succeeded.
@@ -267,6 +319,7 @@ type Tx struct {
 	sets  map[string][]byte
 	dels  map[string]bool
 	order []string
+	marks []int // Checkpoint positions in order (life.go)
 }
 
 func (t *Tx) get(key string) ([]byte, error) {

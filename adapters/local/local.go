@@ -214,6 +214,11 @@ func open(dir string, opts Options, beforeBatch func()) (*Tracker, error) {
 		}
 		return nil, fmt.Errorf("open local tracker in %s: %w", dir, err)
 	}
+	if n, err := t.sweepOrphanBlobs(); err != nil {
+		log.Warn("looking for the chunks of interrupted file adds failed", "err", err)
+	} else if n > 0 {
+		log.Info("removed the chunks of interrupted file adds", "files", n)
+	}
 	go t.run()
 	t.bg.Add(1)
 	go t.valueLogGC()

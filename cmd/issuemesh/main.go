@@ -89,7 +89,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					{Name: "list", Usage: "list issues", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueList},
 				},
 			},
-		}, slices.Concat(peerCommands(), networkCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands(), configCommands())...),
+		}, slices.Concat(peerCommands(), networkCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands(), configCommands(), backupCommands())...),
 	}
 }
 
@@ -173,6 +173,7 @@ func cmdRun(c *cli.Context) error {
 	}
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
+	limitMemory(ctx)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
@@ -251,6 +252,7 @@ func cmdStatus(c *cli.Context) error {
 	if st.Disk.Low {
 		fmt.Fprintf(w, "disk full since %s: %s\n", st.Disk.Since.Local().Format(time.DateTime), st.Disk.Error)
 	}
+	printLife(w, st)
 	printNAT(w, st)
 	printPeers(w, st.Peers)
 	return nil

@@ -1,0 +1,232 @@
+package node
+
+// A node that runs for years: supervised services, the sync log's garbage
+// collection on a schedule and after bulk work, and what status says of
+// both (the home's size, the last GC, the services that were restarted).
+//
+// Every long-lived part of a node is a service, a func(ctx) error started
+// with goRun. A service that returns nil is done; one that returns an error
+// or panics while the node runs is restarted after a backoff that doubles
+// from Options.RetryMin to Options.RetryMax (and starts again from the
+// minimum once a run lasted a minute), and the restart is counted for
+// status. Only the node's context ends a service for good.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/issuemesh/issuemesh/store"
+)
+
+const (
+	// gcFile holds the outcome of the last GC, for status.
+	gcFile = "gc.json"
+	// gcInterval is how often the sync log is garbage-collected.
+	gcInterval = 10 * time.Minute
+	// stableRun is how long a service must run before a failure counts as
+	// a new one (its backoff starts again from the minimum).
+	stableRun = time.Minute
+)
+
+// ServiceRestart is a supervised service that failed and was restarted.
+type ServiceRestart struct {
+	Service   string    `json:"service"`
+	Restarts  int       `json:"restarts"`
+	LastError string    `json:"last_error"`
+	Last      time.Time `json:"last"`
+}
+
+// HomeStatus is the home's size and the sync log's last garbage collection.
+type HomeStatus struct {
+	HomeBytes int64      `json:"home_bytes"`
+	LastGC    *GCOutcome `json:"last_gc,omitempty"`
+}
+
+// GCOutcome is what the last GC of the sync log did (the home's gc.json).
+type GCOutcome struct {
+	store.GCResult
+	Error string `json:"error,omitempty"`
+}
+
+// lifeState is the state of supervision and GC, under its own lock.
+type lifeState struct {
+	mu       sync.Mutex
+	restarts map[string]*ServiceRestart
+	gcKick   chan struct{}
+}
+
+func (l *lifeState) kick() chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gcKick == nil {
+		l.gcKick = make(chan struct{}, 1)
+	}
+	return l.gcKick
+}
+
+func (l *lifeState) restarted(name string, err error) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.restarts == nil {
+		l.restarts = map[string]*ServiceRestart{}
+	}
+	r := l.restarts[name]
+	if r == nil {
+		r = &ServiceRestart{Service: name}
+		l.restarts[name] = r
+	}
+	r.Restarts++
+	r.LastError = err.Error()
+	r.Last = time.Now()
+	return r.Restarts
+}
+
+func (l *lifeState) list() []ServiceRestart {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]ServiceRestart, 0, len(l.restarts))
+	for _, r := range l.restarts {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Service < out[j].Service })
+	return out
+}
+
+// goRun starts a supervised service (see the top of this file).
+func (n *Node) goRun(ctx context.Context, name string, fn func(context.Context) error) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.supervise(ctx, name, fn)
+	}()
+}
+
+func (n *Node) supervise(ctx context.Context, name string, fn func(context.Context) error) {
+	backoff := n.opts.RetryMin
+	for {
+		start := time.Now()
+		err := runGuarded(ctx, fn)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > stableRun {
+			backoff = n.opts.RetryMin
+		}
+		count := n.life.restarted(name, err)
+		n.log.Error("service failed; restarting it", "service", name, "err", err, "restarts", count, "in", backoff)
+		if !sleep(ctx, jitter(backoff)) {
+			return
+		}
+		backoff = min(2*backoff, n.opts.RetryMax)
+	}
+}
+
+// runGuarded runs fn and turns a panic into an error with the stack.
+func runGuarded(ctx context.Context, fn func(context.Context) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			stack := strings.TrimSpace(string(debug.Stack()))
+			err = fmt.Errorf("panic: %v\n%s", p, stack)
+		}
+	}()
+	return fn(ctx)
+}
+
+// kickGC asks the GC service for a run soon (after bulk work); it never
+// blocks.
+func (n *Node) kickGC() {
+	select {
+	case n.life.kick() <- struct{}{}:
+	default:
+	}
+}
+
+// runGC garbage-collects the sync log every gcInterval and when kicked,
+// and writes the outcome to the home's gc.json.
+func (n *Node) runGC(ctx context.Context) error {
+	tick := time.NewTicker(gcInterval)
+	defer tick.Stop()
+	kick := n.life.kick()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-kick:
+		}
+		if err := n.gcOnce(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// gcOnce runs one GC and records it. Only failing to record it is an
+// error: a failed GC is recorded and tried again next time.
+func (n *Node) gcOnce(ctx context.Context) error {
+	res, err := n.store.GC(ctx)
+	out := GCOutcome{GCResult: res}
+	if err != nil {
+		out.Error = err.Error()
+		n.log.Warn("garbage collection of the sync log failed; trying again later", "err", err)
+	} else {
+		n.log.Info("sync log garbage-collected", "rewrites", res.Rewrites, "before", res.Before, "after", res.After, "took", res.Took.Round(time.Millisecond))
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(n.home, gcFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("record the sync log's GC in %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(n.home, gcFile)); err != nil {
+		return fmt.Errorf("record the sync log's GC in %s: %w", n.home, err)
+	}
+	return nil
+}
+
+// lifeStatus fills in the home's size, the last GC and the restarted
+// services.
+func (n *Node) lifeStatus(st *Status) {
+	st.Restarts = n.life.list()
+	ds := &st.Home
+	ds.HomeBytes, _ = store.DirSize(n.home)
+	b, err := os.ReadFile(filepath.Join(n.home, gcFile))
+	if err == nil {
+		var o GCOutcome
+		if json.Unmarshal(b, &o) == nil {
+			ds.LastGC = &o
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		n.log.Warn("the last GC's record cannot be read", "file", gcFile, "err", err)
+	}
+}
+
+// removeFetchLeftovers deletes the temporary files of file transfers that
+// a crash cut (the home's tmp folder); Open runs it, while no fetch can be
+// in flight.
+func (n *Node) removeFetchLeftovers() {
+	dir := filepath.Join(n.home, attachTmp)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	removed := 0
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "fetch-") && os.Remove(filepath.Join(dir, e.Name())) == nil {
+			removed++
+		}
+	}
+	if removed > 0 {
+		n.log.Info("removed the temporary files of interrupted file transfers", "files", removed, "dir", dir)
+	}
+}
