@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/issuemesh/issuemesh/replica"
@@ -106,7 +107,13 @@ func Open(dir string, o Options) (*Store, error) {
 		WithBlockCacheSize(8 << 20).
 		WithIndexCacheSize(8 << 20).
 		WithNumCompactors(2).
-		WithValueThreshold(1 << 10)
+		WithValueThreshold(1 << 10).
+		// Checksums where they matter: see verify.go.
+		WithChecksumVerificationMode(options.OnBlockRead).
+		WithVerifyValueChecksum(true)
+	if errs := verifyFiles(dir, bo.Compression); len(errs) > 0 {
+		return nil, fmt.Errorf("open sync log in %s: %w", dir, errors.Join(errs...))
+	}
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("open sync log in %s: %w", dir, err)
