@@ -83,7 +83,7 @@ func (e *CorruptError) Error() string {
 	if e.Offset >= 0 {
 		at = fmt.Sprintf(" at offset %d", e.Offset)
 	}
-	return fmt.Sprintf("sync log file %s is corrupt%s: %s; the node does not start on it: restore the home from a backup (issuemesh doctor checks a home)", e.File, at, e.Detail)
+	return fmt.Sprintf("file %s is corrupt%s: %s; the node does not start on it: restore the home from a backup (issuemesh doctor checks a home)", e.File, at, e.Detail)
 }
 
 // Is makes errors.Is(err, ErrCorrupt) true.
