@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,5 +86,37 @@ func TestDoctorLinksAgainstMarkers(t *testing.T) {
 	}
 	if len(want) > 0 {
 		t.Fatalf("doctor missed %v; it found %+v", want, markers.Problems)
+	}
+}
+
+// TestCorruptLocalTrackerRefused: a flipped byte in the embedded tracker's
+// database stops the open with an error naming the file, as in the sync log.
+func TestCorruptLocalTrackerRefused(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "h")
+	cfg := config.Default()
+	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	if _, err := Init(home, cfg); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Open(home, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if _, err := n.tracker.Create(context.Background(), adapters.Issue{Summary: strings.Repeat("s", i+10)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.Close()
+	files, _ := filepath.Glob(filepath.Join(home, TrackerDir, "*.sst"))
+	if len(files) == 0 {
+		t.Fatal("no table in the tracker's database")
+	}
+	b, _ := os.ReadFile(files[0])
+	b[40] ^= 0xff
+	os.WriteFile(files[0], b, 0o600)
+	_, err = Open(home, Options{NoSync: true})
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), files[0]) {
+		t.Fatalf("open with a flipped byte in %s: %v", files[0], err)
 	}
 }
