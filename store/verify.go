@@ -117,68 +117,142 @@ func verifyLogs(dir string) []error {
 }
 
 // verifyLog reads one log file through. newest says whether the file is the
-// last of its kind, which may end in an entry torn by a crash.
+// last of its kind, which may end in an entry torn by a crash. Only what
+// was written is read: a log is preallocated (a .mem file to the memtable
+// size, a value log left open by a crash to twice its file size), and the
+// zeros after the last entry are looked at only as far as tailWindow.
 func verifyLog(path string, newest bool) error {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("read sync log file %s: %w", path, err)
 	}
-	if len(data) <= logHeaderSize {
-		return nil
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("read sync log file %s: %w", path, err)
 	}
-	off := logHeaderSize
-	for off < len(data) {
-		end, ok, zero := logEntry(data, off)
+	r := &logReader{f: f, size: fi.Size()}
+	readErr := func(err error) error { return fmt.Errorf("read sync log file %s: %w", path, err) }
+	off := int64(logHeaderSize)
+	for off < r.size {
+		end, ok, zero, err := r.entry(off)
+		if err != nil {
+			return readErr(err)
+		}
 		if zero {
-			// The unwritten rest of the file. Anything but zeros after it
-			// means the entry was damaged, not unwritten.
-			if i := firstNonZero(data[off:]); i >= 0 {
-				return &CorruptError{File: path, Offset: int64(off), Detail: "an entry is blank but data follows it"}
+			// The unwritten rest of the file. Anything but zeros right
+			// after it means the entry was damaged, not unwritten.
+			nz, err := r.dataAfter(off)
+			if err != nil {
+				return readErr(err)
+			}
+			if nz {
+				return &CorruptError{File: path, Offset: off, Detail: "an entry is blank but data follows it"}
 			}
 			return nil
 		}
 		if !ok {
-			if newest && end <= len(data) && firstNonZero(data[end:]) < 0 {
-				return nil // torn by a crash: Badger cuts it off
+			if newest && end <= r.size {
+				nz, err := r.dataAfter(end)
+				if err != nil {
+					return readErr(err)
+				}
+				if !nz {
+					return nil // torn by a crash: Badger cuts it off
+				}
 			}
-			return &CorruptError{File: path, Offset: int64(off), Detail: "an entry fails its checksum"}
+			return &CorruptError{File: path, Offset: off, Detail: "an entry fails its checksum"}
 		}
 		off = end
 	}
 	return nil
 }
 
-// logEntry decodes the entry at off: meta, user meta, uvarint key length,
+// tailWindow is how far past the last entry of a log the bytes must be
+// zero: the next entry, had one been written, would start right there.
+const tailWindow = 64 << 10
+
+// logReader reads the entries of one log file through a window of the
+// file (chunk bytes, or one entry if larger), so that small entries cost
+// no system call each.
+type logReader struct {
+	f    *os.File
+	size int64
+	buf  []byte // the file's bytes from at
+	at   int64
+}
+
+const chunk = 1 << 20
+
+// read returns n bytes at off (fewer at the end of the file). They are
+// valid until the next read.
+func (r *logReader) read(off int64, n int) ([]byte, error) {
+	n = int(min(int64(n), r.size-off))
+	if n <= 0 {
+		return nil, nil
+	}
+	if off >= r.at && off+int64(n) <= r.at+int64(len(r.buf)) {
+		return r.buf[off-r.at : off-r.at+int64(n)], nil
+	}
+	want := int(min(int64(max(n, chunk)), r.size-off))
+	if cap(r.buf) < want {
+		r.buf = make([]byte, want)
+	}
+	r.buf, r.at = r.buf[:want], off
+	if _, err := r.f.ReadAt(r.buf, off); err != nil {
+		r.buf = r.buf[:0]
+		return nil, err
+	}
+	return r.buf[:n], nil
+}
+
+// dataAfter reports whether anything but zeros follows off, within
+// tailWindow.
+func (r *logReader) dataAfter(off int64) (bool, error) {
+	b, err := r.read(off, tailWindow)
+	if err != nil {
+		return false, err
+	}
+	return firstNonZero(b) >= 0, nil
+}
+
+// entry decodes the entry at off: meta, user meta, uvarint key length,
 // value length and expiry, key, value, CRC32 of all that. It returns the
-// offset after the entry (the end of data when the entry cannot be
+// offset after the entry (the end of the file when the entry cannot be
 // delimited), whether its checksum holds, and whether the entry is blank
 // (a zero key length: the end of what was written).
-func logEntry(data []byte, off int) (end int, ok, zero bool) {
-	p := off + 2
-	if p > len(data) {
-		return len(data), false, false
+func (r *logReader) entry(off int64) (end int64, ok, zero bool, err error) {
+	const maxHeader = 22 // two bytes and three uvarints, as Badger bounds it
+	h, err := r.read(off, maxHeader)
+	if err != nil || len(h) < 2 {
+		return r.size, false, false, err
 	}
+	p := 2
 	var lens [3]uint64
 	for i := range lens {
-		v, n := binary.Uvarint(data[p:])
+		v, n := binary.Uvarint(h[p:])
 		if n <= 0 {
-			return len(data), false, false
+			return r.size, false, false, nil
 		}
 		lens[i], p = v, p+n
 	}
 	klen, vlen := lens[0], lens[1]
-	if klen == 0 && data[off] == 0 && data[off+1] == 0 {
-		return off, false, true
+	if klen == 0 && h[0] == 0 && h[1] == 0 {
+		return off, false, true, nil
 	}
-	if klen > 1<<16 || vlen > uint64(len(data)) {
-		return len(data), false, false
+	if klen > 1<<16 || vlen > uint64(r.size) {
+		return r.size, false, false, nil
 	}
-	end = p + int(klen) + int(vlen) + crc32.Size
-	if end > len(data) {
-		return len(data), false, false
+	end = off + int64(p) + int64(klen) + int64(vlen) + crc32.Size
+	if end > r.size {
+		return r.size, false, false, nil
 	}
-	want := binary.BigEndian.Uint32(data[end-crc32.Size : end])
-	return end, crc32.Checksum(data[off:end-crc32.Size], castagnoli) == want, false
+	e, err := r.read(off, int(end-off))
+	if err != nil {
+		return r.size, false, false, err
+	}
+	want := binary.BigEndian.Uint32(e[len(e)-crc32.Size:])
+	return end, crc32.Checksum(e[:len(e)-crc32.Size], castagnoli) == want, false, nil
 }
 
 // firstNonZero returns the index of the first byte of b that is not zero,

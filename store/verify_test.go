@@ -119,15 +119,22 @@ func TestTornLogTailAccepted(t *testing.T) {
 	f := files[len(files)-1]
 	b, _ := os.ReadFile(f)
 	// Cut the last entry in half and zero the rest, as a crash leaves it.
-	end, _, _ := logEntry(b, logHeaderSize)
-	last := logHeaderSize
-	for end < len(b) {
-		var ok bool
-		next, ok, zero := logEntry(b, end)
-		if zero || !ok {
+	fh, err := os.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &logReader{f: fh, size: int64(len(b))}
+	last, end := int64(logHeaderSize), int64(logHeaderSize)
+	for end < r.size {
+		next, ok, zero, err := r.entry(end)
+		if err != nil || zero || !ok {
 			break
 		}
 		last, end = end, next
+	}
+	fh.Close()
+	if last == end {
+		t.Fatal("no entry in the value log")
 	}
 	for i := last + (end-last)/2; i < end; i++ {
 		b[i] = 0
