@@ -154,3 +154,42 @@ func (t *Tx) Cursors() (map[string]string, error) {
 	})
 	return out, err
 }
+
+// indexRemoteKeys records, for each peer link of the twin with a remote
+// key, which twin the peer's issue belongs to (rk/<peer>/<key>). An entry
+// left behind by a link that changed key is harmless: TwinByRemoteKey
+// checks the twin it names.
+func (t *Tx) indexRemoteKeys(tw *Twin) {
+	for peer, l := range tw.Links {
+		if l != nil && l.RemoteKey != "" && !strings.HasPrefix(peer, "net:") {
+			t.set("rk/"+peer+"/"+l.RemoteKey, []byte(tw.ID))
+		}
+	}
+}
+
+// TwinByRemoteKey returns the twin whose link with peer holds the peer's
+// issue with that key (and is not unsynced), or an error wrapping
+// ErrNotFound. It finds the twins written since the index exists.
+func (t *Tx) TwinByRemoteKey(peer, key string) (*Twin, error) {
+	id, err := t.get("rk/" + peer + "/" + key)
+	if err != nil {
+		return nil, fmt.Errorf("%s at %s is not linked here: %w", key, peer, err)
+	}
+	tw, err := t.GetTwin(string(id))
+	if err != nil {
+		return nil, err
+	}
+	if l := tw.Links[peer]; l == nil || l.RemoteKey != key || l.Unsynced {
+		return nil, fmt.Errorf("%s at %s is no longer linked here: %w", key, peer, ErrNotFound)
+	}
+	return tw, nil
+}
+
+// DeleteTwin removes a twin and its local key index entry (the way a lost
+// link looks; for tests and repairs).
+func (t *Tx) DeleteTwin(tw *Twin) {
+	if tw.LocalKey != "" {
+		t.del("k/" + tw.LocalKey)
+	}
+	t.del("t/" + tw.ID)
+}

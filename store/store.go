@@ -18,6 +18,7 @@
 //	c/<name>              cursor string
 //	t/<twin>              Twin (links, per-peer replica state)
 //	k/<local key>         twin ID of the issue with that local key
+//	rk/<peer>/<key>       twin ID of the issue with that key at the peer (check.go)
 //	o/<peer>/<seq>        outgoing event to peer (seq: 8 bytes big-endian)
 //	os/<peer>             last outgoing seq for peer
 //	i/<peer>/<seq>        received event waiting to be applied
@@ -538,6 +539,7 @@ func (t *Tx) PutTwin(tw *Twin) error {
 	if tw.LocalKey != "" {
 		t.set("k/"+tw.LocalKey, []byte(tw.ID))
 	}
+	t.indexRemoteKeys(tw) // check.go
 	t.set("t/"+tw.ID, encodeTwin(tw))
 	return nil
 }
