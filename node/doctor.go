@@ -153,7 +153,10 @@ func doctorChecksums(home string, cfg *config.Config) DoctorCheck {
 		}
 		for _, err := range store.Verify(d) {
 			p := DoctorProblem{What: err.Error(), Fix: fixRestore}
-			if d != dirs[0] {
+			switch {
+			case errors.Is(err, store.ErrLocked):
+				p.Fix = "stop the node or command using the home, then run doctor again"
+			case d != dirs[0]:
 				p.Fix = "restore the home from a backup: the embedded tracker's database is damaged"
 			}
 			var ce *store.CorruptError

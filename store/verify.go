@@ -60,6 +60,7 @@ import (
 	"github.com/dgraph-io/badger/v4/pb"
 	"github.com/dgraph-io/badger/v4/y"
 	"github.com/klauspost/compress/snappy"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -381,11 +382,37 @@ func verifyBlock(b []byte, compression options.CompressionType) error {
 // Verify checks every file of the sync log in dir (tables, value log,
 // memtable logs) without opening it, and returns one error per corrupt
 // file (each wrapping ErrCorrupt), or nil.
+//
+// It holds the directory's lock (Badger's own) while it reads, so that no
+// other process opens the database meanwhile; if another holds it, the
+// one error wraps ErrLocked.
 func Verify(dir string) []error {
 	// Open keeps Badger's default compression.
 	return verifyFiles(dir, badger.DefaultOptions(dir).Compression)
 }
 
+// ErrLocked is wrapped by the error of Open and Verify when another process
+// has the database open.
+var ErrLocked = errors.New("another process is using the database")
+
+// verifyFiles checks the files of dir under the directory's lock, which is
+// released before returning: Badger takes it again at open. Reading them
+// without it, a file could be cut or created under the check by a
+// process opening or closing the database.
 func verifyFiles(dir string, compression options.CompressionType) []error {
+	d, err := os.Open(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // a new home
+	}
+	if err != nil {
+		return []error{fmt.Errorf("open %s: %w", dir, err)}
+	}
+	defer d.Close() // releases the lock
+	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return []error{fmt.Errorf("cannot lock %s: %w", dir, ErrLocked)}
+		}
+		return []error{fmt.Errorf("lock %s: %w", dir, err)}
+	}
 	return append(verifyLogs(dir), verifyTables(dir, compression)...)
 }
