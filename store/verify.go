@@ -22,9 +22,10 @@ package store
 //     covers the tables that were on disk, and a new table is checked
 //     block by block when it is read.
 //   - VerifyValueChecksum: every value read from the value log is checked.
-//   - At open, before Badger replays anything, every .vlog and .mem file is
-//     read through and every entry's checksum checked (verifyLogs), and
-//     every block of every table (verifyTables). Only
+//   - At open, before Badger replays anything and holding the directory's
+//     lock as Badger does (flock), every .vlog and .mem file is read
+//     through and every entry's checksum checked (verifyLogs), and every
+//     block of every table (verifyTables). Only
 //     the newest file of each kind may end in a torn entry (a crash in the
 //     middle of a write), and only when nothing follows it; a bad entry
 //     anywhere else is corruption. The check reads the whole sync log
