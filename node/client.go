@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/issuemesh/issuemesh/store"
 )
 
 // Client talks to a node's admin API: over the unix socket while the node
@@ -61,7 +63,7 @@ const lockWait = 10 * time.Second
 // IsLocked reports whether opening a home failed because another process
 // holds its databases.
 func IsLocked(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "Cannot acquire directory lock")
+	return err != nil && (errors.Is(err, store.ErrLocked) || strings.Contains(err.Error(), "Cannot acquire directory lock"))
 }
 
 // Running reports whether a node process answered.

@@ -547,7 +547,9 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 		case err == nil:
 			issue, err = apply(&issue, allChanges(merged), true)
 		case errors.Is(err, adapters.ErrNotFound):
-			issue, err = apply(nil, ch, true)
+			if err = n.notLinkedYet(src, ev); err == nil { // lostlink.go
+				issue, err = apply(nil, ch, true)
+			}
 		}
 		full = true
 	default:

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/issuemesh/issuemesh/adapters/rt"
 	"github.com/issuemesh/issuemesh/config"
 	"github.com/issuemesh/issuemesh/diskspace"
+	"github.com/issuemesh/issuemesh/store"
 )
 
 // openTracker opens the tracker adapter that the config names. The embedded
@@ -19,6 +21,11 @@ import (
 func openTracker(home string, cfg *config.Config, opts Options, space *diskspace.Guard) (adapters.Tracker, *local.Tracker, error) {
 	switch cfg.Tracker.Type {
 	case "local":
+		// The embedded tracker's Badger files are checked as the sync
+		// log's are (store/verify.go): a damaged file is refused by name.
+		if errs := store.Verify(filepath.Join(home, TrackerDir)); len(errs) > 0 {
+			return nil, nil, fmt.Errorf("open local tracker: %w", errors.Join(errs...))
+		}
 		space.Watch(filepath.Join(home, TrackerDir))
 		lt, err := local.Open(filepath.Join(home, TrackerDir), local.Options{Prefix: cfg.Tracker.Prefix, SyncWrites: !opts.NoSync, Logger: opts.Logger, Space: space})
 		if err != nil {

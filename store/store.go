@@ -18,6 +18,7 @@
 //	c/<name>              cursor string
 //	t/<twin>              Twin (links, per-peer replica state)
 //	k/<local key>         twin ID of the issue with that local key
+//	rk/<peer>/<key>       twin ID of the issue with that key at the peer (check.go)
 //	o/<peer>/<seq>        outgoing event to peer (seq: 8 bytes big-endian)
 //	os/<peer>             last outgoing seq for peer
 //	i/<peer>/<seq>        received event waiting to be applied
@@ -75,6 +76,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/issuemesh/issuemesh/replica"
@@ -148,7 +150,13 @@ func Open(dir string, o Options) (*Store, error) {
 		WithBlockCacheSize(8 << 20).
 		WithIndexCacheSize(8 << 20).
 		WithNumCompactors(2).
-		WithValueThreshold(o.sizes().valueThreshold)
+		WithValueThreshold(o.sizes().valueThreshold).
+		// Checksums where they matter: see verify.go.
+		WithChecksumVerificationMode(options.OnBlockRead).
+		WithVerifyValueChecksum(true)
+	if errs := verifyFiles(dir, bo.Compression); len(errs) > 0 {
+		return nil, fmt.Errorf("open sync log in %s: %w", dir, errors.Join(errs...))
+	}
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("open sync log in %s: %w", dir, err)
@@ -584,6 +592,7 @@ func (t *Tx) PutTwin(tw *Twin) error {
 	if tw.LocalKey != "" {
 		t.set("k/"+tw.LocalKey, []byte(tw.ID))
 	}
+	t.indexRemoteKeys(tw) // check.go
 	t.set("t/"+tw.ID, encodeTwin(tw))
 	return nil
 }

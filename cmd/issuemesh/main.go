@@ -89,7 +89,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					{Name: "list", Usage: "list issues", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueList},
 				},
 			},
-		}, slices.Concat(peerCommands(), networkCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands(), configCommands(), backupCommands())...),
+		}, slices.Concat(peerCommands(), networkCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands(), configCommands(), backupCommands(), doctorCommands())...),
 	}
 }
 
