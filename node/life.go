@@ -172,6 +172,12 @@ func (n *Node) runGC(ctx context.Context) error {
 // gcOnce runs one GC and records it. Only failing to record it is an
 // error: a failed GC is recorded and tried again next time.
 func (n *Node) gcOnce(ctx context.Context) error {
+	// A GC rewrites value-log files before it frees them: on a full disk
+	// it would eat the reserve the node keeps for its own writes.
+	if n.space.Low() {
+		n.log.Debug("garbage collection of the sync log skipped: the home's disk is full")
+		return nil
+	}
 	res, err := n.store.GC(ctx)
 	out := GCOutcome{GCResult: res}
 	if err != nil {
