@@ -4,8 +4,9 @@
 # As root on Debian 12: installs Redmine 5.0 from Debian's packages on sqlite3,
 # serves it with thin on 127.0.0.1:$REDMINE_PORT, enables the REST API, creates
 # the project $REDMINE_PROJECT and the issue custom fields "issuemesh twin" and
-# "issuemesh labels" (string, for all projects and trackers, usable as filters),
-# and writes the admin's API key to $ISSUEMESH_TEST_DIR/redmine.key (mode 0600).
+# "issuemesh labels" (string, for all projects and trackers, usable as filters)
+# and "issuemesh marker" (long text, for all projects and trackers, visible only
+# to a role given to no one: only administrators see it), and writes the admin's API key to $ISSUEMESH_TEST_DIR/redmine.key (mode 0600).
 #
 # Idempotent: a second run installs nothing and, if the server answers and the
 # key file still works, only says so; otherwise it (re)configures and starts
@@ -41,9 +42,40 @@ export ISSUEMESH_TEST_REDMINE_KEY_FILE=$KEYFILE
 EOF
 }
 
-# Fast path: the server answers and the key works -> nothing to do.
+as_www() { (cd /usr/share/redmine && setpriv --reuid=www-data --regid=www-data --init-groups \
+	env HOME=/var/lib/redmine REDMINE_INSTANCE=default RAILS_ENV=production "$@"); }
+
+# The issue custom field "issuemesh marker" keeps the markers of the notes
+# issuemesh writes (a synced comment's ID) out of their text: set in the
+# same request as the note, it is a detail of the note's journal, which
+# Redmine shows (web pages, mail, API) only to those who may see the field.
+# Long text, for all projects and trackers, not visible but to the role
+# "issuemesh marker readers", which is given to no one (Redmine wants a
+# role for a hidden field): only administrators (such as the key's user)
+# see it.
+MARKER_RB='
+  cf = IssueCustomField.find_by_name("issuemesh marker") || IssueCustomField.new(name: "issuemesh marker")
+  cf.field_format = "text"
+  cf.is_for_all = true
+  cf.is_filter = false
+  cf.visible = false
+  r = Role.find_by_name("issuemesh marker readers") || Role.create!(name: "issuemesh marker readers", assignable: false, permissions: [])
+  cf.role_ids = [r.id]
+  cf.editable = true
+  cf.searchable = false
+  cf.description = "kept by issuemesh: markers of the notes it writes"
+  cf.tracker_ids = Tracker.pluck(:id)
+  cf.save!'
+
+# Fast path: the server answers and the key works -> nothing to do but
+# add the marker field to a Redmine set up before it existed.
 if [ -s "$KEYFILE" ] && command -v curl >/dev/null &&
 	curl -sf -o /dev/null -m 5 -H "X-Redmine-API-Key: $(cat "$KEYFILE")" "$URL/projects/$PROJECT.json"; then
+	if ! curl -sf -m 5 -H "X-Redmine-API-Key: $(cat "$KEYFILE")" "$URL/custom_fields.json" | grep -q '"issuemesh marker"'; then
+		say "adding the issue custom field \"issuemesh marker\""
+		as_www bundle exec rails runner "$MARKER_RB" >"$DIR/redmine-marker.log" 2>&1 ||
+			{ tail -20 "$DIR/redmine-marker.log" >&2; die "could not create the issue custom field \"issuemesh marker\""; }
+	fi
 	say "already running"
 	print_usage
 	exit 0
@@ -76,15 +108,13 @@ if [ ! -s "$DBYML" ]; then
 fi
 
 cd /usr/share/redmine
-as_www() { setpriv --reuid=www-data --regid=www-data --init-groups \
-	env HOME=/var/lib/redmine REDMINE_INSTANCE=default RAILS_ENV=production "$@"; }
 
 # 2. Schema (a no-op when the postinst migrated).
 as_www SCHEMA=/dev/null bundle exec rake db:migrate redmine:plugins:migrate >/dev/null
 
 # 3. Default data, REST on, admin password, project, custom fields; print the key.
 say "configuring (REST API, project $PROJECT, custom fields)"
-KEY=$(as_www IM_PW="$ADMIN_PW" IM_PROJECT="$PROJECT" bundle exec rails runner '
+KEY=$(as_www IM_PW="$ADMIN_PW" IM_PROJECT="$PROJECT" IM_MARKER_RB="$MARKER_RB" bundle exec rails runner '
   Redmine::DefaultData::Loader.load("en") if Redmine::DefaultData::Loader.no_data?
   Setting.rest_api_enabled = "1"
   u = User.find_by_login("admin")
@@ -102,6 +132,7 @@ KEY=$(as_www IM_PW="$ADMIN_PW" IM_PROJECT="$PROJECT" bundle exec rails runner '
     cf.tracker_ids = Tracker.pluck(:id)
     cf.save!
   end
+  eval(ENV["IM_MARKER_RB"])
   p = Project.find_by_identifier(ENV["IM_PROJECT"]) || Project.new(name: ENV["IM_PROJECT"], identifier: ENV["IM_PROJECT"])
   p.is_public = false
   p.enabled_module_names = (p.enabled_module_names | ["issue_tracking"])

@@ -76,6 +76,12 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 		out = append(out, check.Result{Name: "labels field", OK: true, Warning: true,
 			Detail: fmt.Sprintf("no issue custom field %q%s: labels are not kept (create it as a text field for all projects, used as a filter)", LabelsField, how)})
 	}
+	if nc.markerCF != 0 {
+		add("marker field", true, "custom field %q is number %d: markers stay out of the notes Redmine mails", MarkerField, nc.markerCF)
+	} else {
+		out = append(out, check.Result{Name: "marker field", OK: true, Warning: true,
+			Detail: fmt.Sprintf("no issue custom field %q seen (it needs an administrator's key): synced notes end with a marker line, hidden in Redmine's pages but printed in its plain-text mail (scripts/redmine.sh shows how to create it)", MarkerField)})
+	}
 	start = time.Now()
 	is, _, err := t.Changes(ctx, "", 1)
 	if err != nil {

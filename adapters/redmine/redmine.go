@@ -20,6 +20,14 @@
 //     so once, and `issuemesh tracker check` too). A label with a comma is
 //     rejected.
 //
+// and a third, long text, for all projects and trackers, not visible and
+// granted only to a role given to no one (only administrators see it):
+//
+//   - "issuemesh marker" keeps the markers of the notes the adapter
+//     writes out of their text, which Redmine's plain-text mail prints as
+//     it is (see marker.go). Without it (or with a key that is not an
+//     administrator's) a marker is the note's hidden last line.
+//
 // # Fields
 //
 // Key is the issue number ("42"; "#42" is accepted). Summary is the subject;
@@ -40,14 +48,16 @@
 //
 // Comments are the journals with notes; Internal is private_notes. A
 // comment added by sync is a note that starts with its author, as Redmine
-// cannot set the author of a note: "**Alice (partner) wrote:**", and ends
-// with a hidden marker line carrying its global ID (SyncID). Reading strips
-// both and gives the Author and SyncID back, so the comment round-trips
-// exactly. Adding a comment whose SyncID the issue already has edits that
-// comment instead (a retransmission adds nothing). Edits go through
-// PUT /journals/ID.json, which keeps the author line and the marker. Redmine
-// does not change an issue's updated_on when a note is edited, so an edit
-// made in Redmine's web interface is seen when the issue next changes.
+// cannot set the author of a note: "**Alice (partner) wrote:**", and
+// carries its global ID (SyncID) in a marker kept in the field "issuemesh
+// marker" of the same journal (without the field: a hidden last line of
+// the note). Reading strips the author line, reads the marker and gives
+// the Author and SyncID back, so the comment round-trips exactly. Adding a
+// comment whose SyncID the issue already has edits that comment instead (a
+// retransmission adds nothing). Edits go through PUT /journals/ID.json,
+// which keeps the author line, and the marker where it was. Redmine does
+// not change an issue's updated_on when a note is edited, so an edit made
+// in Redmine's web interface is seen when the issue next changes.
 //
 // # Attachments
 //
@@ -95,6 +105,9 @@ import (
 const (
 	TwinField   = "issuemesh twin"
 	LabelsField = "issuemesh labels"
+	// MarkerField keeps the markers of the notes the adapter writes, out
+	// of their text (see marker.go).
+	MarkerField = "issuemesh marker"
 )
 
 // EnvAPIKey is the environment variable read when no key file is given.
@@ -192,6 +205,15 @@ type journal struct {
 	Notes        *string   `json:"notes"`
 	CreatedOn    time.Time `json:"created_on"`
 	PrivateNotes bool      `json:"private_notes"`
+	Details      []detail  `json:"details"`
+}
+
+// detail is one change a journal records; a custom field's has property
+// "cf" and the field's number as name.
+type detail struct {
+	Property string  `json:"property"`
+	Name     string  `json:"name"`
+	NewValue *string `json:"new_value"`
 }
 
 type wireIssue struct {
@@ -229,6 +251,7 @@ type nameCache struct {
 	trackers   []ref
 	twinCF     int // 0: no such field
 	labelsCF   int
+	markerCF   int // 0: markers are kept in the notes' text
 	// cfFromIssue: the key may not list custom fields (not an
 	// administrator), so they were looked for on an issue of the project.
 	cfFromIssue bool
@@ -323,6 +346,8 @@ func (t *Tracker) findCustomFields(ctx context.Context, nc *nameCache) error {
 				nc.twinCF = cf.ID
 			case LabelsField:
 				nc.labelsCF = cf.ID
+			case MarkerField:
+				nc.markerCF = cf.ID
 			}
 		}
 		return nil
@@ -418,7 +443,7 @@ func (t *Tracker) convert(w *wireIssue, nc *nameCache) adapters.Issue {
 	if nc != nil && nc.labelsCF != 0 {
 		is.Labels = splitLabels(w.custom(nc.labelsCF))
 	}
-	for _, j := range w.Journals {
+	for _, j := range withFieldMarkers(w.Journals, nc) {
 		if j.Notes == nil || *j.Notes == "" {
 			continue
 		}
@@ -451,15 +476,20 @@ func journalComment(j journal) adapters.Comment {
 	return c
 }
 
-// noteText is what a comment becomes in Redmine.
-func noteText(c adapters.Comment) (string, error) {
+// noteText is what a comment becomes in Redmine: the note's text and,
+// when inField, the marker kept in MarkerField (else the text ends with it).
+func noteText(c adapters.Comment, inField bool) (text, marker string, err error) {
 	if c.SyncID == "" {
-		return c.Body, nil
+		return c.Body, "", nil
 	}
 	if err := textmark.Valid(c.SyncID); err != nil {
-		return "", fmt.Errorf("comment: %w: %w", err, adapters.ErrRejected)
+		return "", "", fmt.Errorf("comment: %w: %w", err, adapters.ErrRejected)
 	}
-	return textmark.Add(textmark.Hidden, textmark.WithAuthor(textmark.Hidden, c.Author, c.Body), textmark.Comment, c.SyncID), nil
+	text = textmark.WithAuthor(textmark.Hidden, c.Author, c.Body)
+	if inField {
+		return text, textmark.Line(textmark.Visible, textmark.Comment, c.SyncID), nil
+	}
+	return textmark.Add(textmark.Hidden, text, textmark.Comment, c.SyncID), "", nil
 }
 
 func splitLabels(s string) []string {
@@ -841,6 +871,7 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 		text string
 		priv bool
 	}
+	markedInField := fieldMarked(w.Journals, nc)
 	var notes []adapters.Comment
 	var edits []edit
 	bySync := map[string]adapters.Comment{}
@@ -856,14 +887,15 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 			return nil
 		}
 		upd := adapters.Comment{SyncID: old.SyncID, Author: old.Author, Body: body}
-		text, err := noteText(upd)
+		j, _ := strconv.Atoi(old.ID)
+		// The marker stays where it is: a journal's details cannot change.
+		text, _, err := noteText(upd, markedInField[j])
 		if err != nil {
 			return err
 		}
 		if strings.TrimSpace(text) == "" {
 			return fmt.Errorf("comment %s: Redmine deletes a note edited to nothing; not editing it to an empty body: %w", old.ID, adapters.ErrRejected)
 		}
-		j, _ := strconv.Atoi(old.ID)
 		edits = append(edits, edit{j: j, text: text, priv: internal})
 		return nil
 	}
@@ -908,7 +940,7 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 		}
 	}
 	for i, c := range notes {
-		text, err := noteText(c)
+		text, marker, err := noteText(c, nc.markerCF != 0)
 		if err != nil {
 			return fail(err)
 		}
@@ -920,6 +952,9 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 			for k, v := range f {
 				g[k] = v
 			}
+		}
+		if marker != "" {
+			g["custom_fields"] = append(slices.Clone(cfsOf(g)), map[string]any{"id": nc.markerCF, "value": marker})
 		}
 		if err := put(g, false); err != nil {
 			return fail(err)
