@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -311,22 +312,23 @@ func (n *Node) outgoingLink(link string, is adapters.Issue) (r replica.Replica, 
 
 // RulesTestInput is the body of rules test: with To, what the outgoing rules
 // make of the issue; with From and a Replica, what the incoming rules would
-// do to the issue.
+// do to the issue. Replica is in the shape ReplicaJSON documents, the one
+// the result prints.
 type RulesTestInput struct {
-	Key     string           `json:"key"`
-	To      string           `json:"to,omitempty"`
-	From    string           `json:"from,omitempty"`
-	Replica *replica.Replica `json:"replica,omitempty"`
+	Key     string          `json:"key"`
+	To      string          `json:"to,omitempty"`
+	From    string          `json:"from,omitempty"`
+	Replica json.RawMessage `json:"replica,omitempty"`
 }
 
 // RulesTestResult is what the rules would do; nothing is synced.
 type RulesTestResult struct {
-	Matches bool             `json:"matches"` // the trigger selects the issue
-	Skip    bool             `json:"skip"`
-	Reason  string           `json:"reason,omitempty"`
-	Replica *replica.Replica `json:"replica,omitempty"`
-	Create  *adapters.Issue  `json:"create,omitempty"`
-	Patch   *adapters.Patch  `json:"patch,omitempty"`
+	Matches bool            `json:"matches"` // the trigger selects the issue
+	Skip    bool            `json:"skip"`
+	Reason  string          `json:"reason,omitempty"`
+	Replica *ReplicaJSON    `json:"replica,omitempty"`
+	Create  *adapters.Issue `json:"create,omitempty"`
+	Patch   *adapters.Patch `json:"patch,omitempty"`
 	// DiffersFromRunning says the rule files on disk (which are what is
 	// tested) are not the rules the node runs now; Note says why.
 	DiffersFromRunning bool   `json:"differs_from_running,omitempty"`
@@ -381,13 +383,17 @@ func (n *Node) TestRules(ctx context.Context, in RulesTestInput) (RulesTestResul
 		if err != nil {
 			return res, err
 		}
-		res.Skip, res.Replica = skip, &r
+		res.Skip, res.Replica = skip, ReplicaToJSON(r)
 		return res, nil
 	}
-	if in.Replica == nil {
+	if len(in.Replica) == 0 {
 		return res, fmt.Errorf("%w: incoming rules need a replica (--replica FILE)", errBadRequest)
 	}
-	inc := rules.Incoming{Replica: *in.Replica}
+	got, perr := ParseReplicaJSON(in.Replica, replica.Clock{Wall: time.Now().UnixMilli(), Peer: id.String()})
+	if perr != nil {
+		return res, fmt.Errorf("%w: the replica: %w", errBadRequest, perr)
+	}
+	inc := rules.Incoming{Replica: got}
 	var prev replica.Replica
 	if err == nil {
 		inc.Issue = &is
@@ -401,7 +407,7 @@ func (n *Node) TestRules(ctx context.Context, in RulesTestInput) (RulesTestResul
 			return nil
 		})
 	}
-	merged, ch := replica.Merge(prev, *in.Replica)
+	merged, ch := replica.Merge(prev, got)
 	inc.Replica, inc.Changed = merged, ch
 	out, err := set.Incoming(inc)
 	if err != nil {

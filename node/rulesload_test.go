@@ -174,8 +174,8 @@ func TestRulesTestUsesFilesOnDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := res.Replica.Str("rulever"); v != "v2" {
-		t.Fatalf("rules test ran %q, not the file on disk", v)
+	if v := res.Replica.Fields["rulever"].Value; v != "v2" {
+		t.Fatalf("rules test ran %v, not the file on disk", v)
 	}
 	if v, _ := ruleVersion(t, a.Node, b.self.String()); v == "v1" && (!res.DiffersFromRunning || !strings.Contains(res.Note, "differ")) {
 		t.Fatalf("rules test does not say the file differs from what runs: %+v", res)

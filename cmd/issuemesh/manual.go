@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -188,10 +187,11 @@ func cmdRulesTest(c *cli.Context) error {
 		if err != nil {
 			return fmt.Errorf("read the replica: %w", err)
 		}
-		in.Replica = new(replica.Replica)
-		if err := json.Unmarshal(b, in.Replica); err != nil {
-			return fmt.Errorf("%s is not a replica in JSON: %w", f, err)
+		// Checked here to name the file; the node checks it again.
+		if _, err := node.ParseReplicaJSON(b, replica.Clock{}); err != nil {
+			return fmt.Errorf("%s: %w (the shape is the replica rules test --to prints; see README, \"rules test\")", f, err)
 		}
+		in.Replica = b
 	}
 	var res node.RulesTestResult
 	if err := call(c, "POST", "/v1/rules/test", in, &res); err != nil {
