@@ -7,8 +7,10 @@ package redmine
 // attaches the upload to the issue with a PUT of the issue. Redmine cannot
 // set the author of a file, and its API does not give a file's digest, so
 // the file's description keeps both, with the file's global ID (SyncID):
-// "Alice (partner) [issuemesh:file ID] [issuemesh:sha256 HEX]". Reading
-// gives them back. The digest of a file added in Redmine itself (no marker)
+// "Alice (partner) [issuemesh:file ID] [issuemesh:sha256 HEX]"; where the
+// field "issuemesh marker" exists the markers go there instead, set in the
+// same PUT (see marker.go), and the description keeps only the author.
+// Reading gives them back. The digest of a file added in Redmine itself (no marker)
 // is computed by downloading it once; it is kept in memory by attachment ID
 // (Redmine's files never change). OpenAttachment downloads
 // /attachments/download/ID from the configured URL (not the content_url
@@ -101,7 +103,8 @@ func fileDescription(a adapters.Attachment, digest string) (string, error) {
 
 // fileAttachment converts a file; Digest is empty when neither the marker
 // nor the cache knows it (fillDigests completes it).
-func (t *Tracker) fileAttachment(f wireFile) adapters.Attachment {
+// fieldMark is the file's markers kept in MarkerField, or "".
+func (t *Tracker) fileAttachment(f wireFile, fieldMark string) adapters.Attachment {
 	a := adapters.Attachment{
 		ID: strconv.Itoa(f.ID), Filename: f.Filename, ContentType: f.ContentType,
 		Size: f.Filesize, Created: f.CreatedOn.UTC(),
@@ -109,7 +112,11 @@ func (t *Tracker) fileAttachment(f wireFile) adapters.Attachment {
 	if f.Author != nil {
 		a.Author = f.Author.Name
 	}
-	if author, sid, digest, ok := fileMarks(f.Description); ok {
+	desc := f.Description
+	if fieldMark != "" && !strings.Contains(desc, "[issuemesh:") {
+		desc = strings.TrimSpace(desc + " " + fieldMark)
+	}
+	if author, sid, digest, ok := fileMarks(desc); ok {
 		a.SyncID, a.Digest = sid, digest
 		if author != "" {
 			a.Author = author
@@ -283,13 +290,24 @@ func (t *Tracker) AddAttachment(ctx context.Context, key string, a adapters.Atta
 	if err != nil {
 		return fail(err)
 	}
+	var cfs []map[string]any
+	if nc, err := t.cache(ctx, 0); err == nil && nc.markerCF != 0 {
+		// The markers go to MarkerField, the author stays in sight.
+		i := strings.Index(desc, "[issuemesh:")
+		cfs = []map[string]any{{"id": nc.markerCF, "value": desc[i:]}}
+		desc = strings.TrimSpace(desc[:i])
+	}
 
 	// Attach. Not retried by the client: a lost answer is found by the
 	// marker on the engine's retry, never attached twice.
 	id, _ := parseKey(is.Key)
-	body := map[string]any{"issue": map[string]any{"uploads": []map[string]any{{
+	issue := map[string]any{"uploads": []map[string]any{{
 		"token": up.Upload.Token, "filename": a.Filename, "content_type": ct, "description": desc,
-	}}}}
+	}}}
+	if cfs != nil {
+		issue["custom_fields"] = cfs
+	}
+	body := map[string]any{"issue": issue}
 	if _, err := t.c.Do(ctx, rest.Request{Method: http.MethodPut, Path: fmt.Sprintf("/issues/%d.json", id), Body: body}, nil); err != nil {
 		return fail(err)
 	}

@@ -24,6 +24,10 @@ import (
 // administrator's, which cannot see it) the marker stays the note's last
 // line, as before; `tracker check` warns about it.
 //
+// A file's markers (its global ID and digest, see attach.go) are kept the
+// same way: set in the PUT that attaches it, a detail of the journal whose
+// other detail is the file, so its description keeps only its author.
+//
 // A private note with field changes is split by Redmine into a journal
 // with the changes, saved first, and the private note without them; the
 // marker of such a note is the detail of the journal just before it.
@@ -107,4 +111,27 @@ func fieldMarked(js []journal, nc *nameCache) map[int]bool {
 func cfsOf(f fields) []map[string]any {
 	cfs, _ := f["custom_fields"].([]map[string]any)
 	return cfs
+}
+
+// fileFieldMarkers maps each file (by attachment number) attached by a
+// journal that also set MarkerField to the markers it set.
+func fileFieldMarkers(js []journal, nc *nameCache) map[int]string {
+	out := map[int]string{}
+	if nc == nil || nc.markerCF == 0 {
+		return out
+	}
+	for _, j := range js {
+		m := fieldMarker(j, nc.markerCF)
+		if m == "" {
+			continue
+		}
+		for _, d := range j.Details {
+			if d.Property == "attachment" {
+				if id, err := strconv.Atoi(d.Name); err == nil {
+					out[id] = strings.ReplaceAll(m, "\n\n", " ")
+				}
+			}
+		}
+	}
+	return out
 }

@@ -76,9 +76,22 @@ func TestMarkersNeverReachPeople(t *testing.T) {
 		t.Fatalf("the same synced comments again: %d comments, %v; want 2", len(is.Comments), err)
 	}
 
+	// A synced file keeps its markers out of its description too.
+	file := adapters.Attachment{SyncID: "12D3KooWPeer/f1", Filename: "log.txt", Author: "Alice (partner)", Size: 5}
+	got, err := tr.AddAttachment(ctx, made.Key, file, strings.NewReader("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if is, err = tr.Get(ctx, made.Key); err != nil || len(is.Attachments) != 1 || is.Attachments[0].SyncID != file.SyncID || is.Attachments[0].Digest != got.Digest || got.Digest == "" || is.Attachments[0].Author != file.Author {
+		t.Fatalf("file read back: %+v (added: %+v), %v", is.Attachments, got, err)
+	}
+	if again, err := tr.AddAttachment(ctx, made.Key, file, strings.NewReader("hello")); err != nil || again.ID != got.ID {
+		t.Fatalf("the same file again: %+v, %v; want file %s", again, err, got.ID)
+	}
+
 	// What a member of the project reads carries the note, not a marker.
-	seen := readAs(ctx, t, u, key, login, "/issues/"+made.Key+".json?include=journals")
-	if !strings.Contains(seen, edited.Body) || !strings.Contains(seen, "Alice (partner) wrote:") {
+	seen := readAs(ctx, t, u, key, login, "/issues/"+made.Key+".json?include=journals,attachments")
+	if !strings.Contains(seen, edited.Body) || !strings.Contains(seen, "Alice (partner) wrote:") || !strings.Contains(seen, `"log.txt"`) {
 		t.Fatalf("the member does not see the synced note %q with its author:\n%s", edited.Body, seen)
 	}
 	if strings.Contains(seen, "issuemesh:") {

@@ -64,7 +64,8 @@
 // The adapter implements adapters.Attachments: a file is uploaded to
 // /uploads.json and attached with a PUT of the issue; its description keeps
 // its author, global ID and SHA-256 ("Alice (partner) [issuemesh:file ID]
-// [issuemesh:sha256 HEX]"), as Redmine's API gives no digest. Files added in
+// [issuemesh:sha256 HEX]"; the markers in the field "issuemesh marker"
+// where it exists), as Redmine's API gives no digest. Files added in
 // Redmine itself are downloaded once to learn their digest. A file whose
 // sync ID or digest the issue has is never uploaded again. See attach.go.
 //
@@ -449,8 +450,9 @@ func (t *Tracker) convert(w *wireIssue, nc *nameCache) adapters.Issue {
 		}
 		is.Comments = append(is.Comments, journalComment(j))
 	}
+	filesMarked := fileFieldMarkers(w.Journals, nc)
 	for _, f := range w.Attachments {
-		is.Attachments = append(is.Attachments, t.fileAttachment(f))
+		is.Attachments = append(is.Attachments, t.fileAttachment(f, filesMarked[f.ID]))
 	}
 	return is
 }
