@@ -36,6 +36,10 @@ type Config struct {
 	MDNS bool `yaml:"mdns"`
 	// Log sets the log level: debug, info, warn or error.
 	Log string `yaml:"log"`
+	// MaxClockSkew is how far ahead of this node's clock the clocks of a
+	// received event may be (e.g. 5m): an event further ahead is refused,
+	// never applied. 0 means the default, 5m.
+	MaxClockSkew time.Duration `yaml:"max_clock_skew,omitempty"`
 	// Connections holds per-peer sync settings, keyed by the peer's name
 	// (as given to peer add) or peer ID, and per-network ones keyed by
 	// "net:<network name>"; the key "*" applies to every peer and network
@@ -203,6 +207,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Tracker.validate(); err != nil {
 		return err
+	}
+	if c.MaxClockSkew < 0 {
+		return fmt.Errorf("max_clock_skew: %s is negative; use a duration such as 5m", c.MaxClockSkew)
 	}
 	switch c.Reachability {
 	case "auto", "public", "private":

@@ -59,6 +59,10 @@ type Status struct {
 	// BlockedRecords counts the blocked records: one per twin, link and
 	// direction (see errors).
 	BlockedRecords int `json:"blocked_records"`
+	// Refused counts the received events refused since the node started:
+	// clocks too far ahead, or forged (see errors).
+	Refused int64 `json:"refused,omitempty"`
+
 	// RulesErrors lists the links whose rules or trigger do not load, or
 	// whose rule files on disk were refused, until fixed.
 	RulesErrors []RulesError `json:"rules_errors,omitempty"`
@@ -220,6 +224,7 @@ func (n *Node) apiStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	st.Peers = peers
 	st.NAT = n.natStatus()
+	st.Refused = n.refused.count()
 	err = n.store.View(func(tx *store.Tx) error {
 		var err error
 		if st.Pending, err = tx.Count("o/"); err != nil {

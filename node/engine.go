@@ -905,7 +905,12 @@ func (n *Node) applyBatch(ctx context.Context, src *source, entries []store.InEn
 				if i == len(chain)-1 {
 					later = &deferredFinish{}
 				}
-				ack, err := n.applyOne(ctx, src, e.Seq, e.Event, tw, later)
+				// An event clocked too far ahead is refused, not applied,
+				// and does not hold the twin's next events (refusals.go).
+				ack, refused, err := n.refuseAhead(ctx, later, src, e.Seq, e.Event)
+				if !refused && err == nil {
+					ack, err = n.applyOne(ctx, src, e.Seq, e.Event, tw, later)
+				}
 				tw = nil // the next event reads the twin its predecessor stored
 				if err != nil {
 					fail(err)
@@ -920,7 +925,7 @@ func (n *Node) applyBatch(ctx context.Context, src *source, entries []store.InEn
 				if src.ack != nil {
 					src.ack(ack)
 				}
-				if ack.Result == replica.ResultFailed {
+				if ack.Result == replica.ResultFailed && !refused {
 					mu.Lock()
 					blocked[e.Event.Twin] = true
 					mu.Unlock()

@@ -109,6 +109,7 @@ type Node struct {
 	life    lifeState   // supervision and GC (life.go)
 
 	wakeTrigger chan struct{}
+	refused     refusals // events refused (refusals.go)
 
 	health *healthTracker                // the tracker's health (health.go)
 	live   atomic.Pointer[config.Config] // the config as last reloaded (liveconfig.go); nil: cfg

@@ -107,6 +107,7 @@ func (n *Node) apiErrors(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	bs = append(bs, n.refused.notices()...) // refusals.go
 	if bs == nil {
 		bs = []store.Blocked{}
 	}

@@ -1,7 +1,9 @@
 package replica
 
 import (
+	"errors"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -168,5 +170,32 @@ func TestHLCConcurrentUse(t *testing.T) {
 	}
 	if len(unique) != workers*each {
 		t.Fatalf("%d distinct clocks, want %d", len(unique), workers*each)
+	}
+}
+
+func TestCheckSkew(t *testing.T) {
+	now := time.UnixMilli(1_750_000_000_000)
+	ok := Clock{Wall: now.Add(DefaultMaxSkew).UnixMilli(), Peer: "p"}
+	far := Clock{Wall: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(), Peer: "p"}
+	var r Replica
+	r.Set(FieldSummary, Value{S: "x", Clock: ok})
+	if err := CheckSkew(&r, now, 0); err != nil {
+		t.Fatalf("a clock at the limit: %v", err)
+	}
+	for name, mk := range map[string]func(*Replica){
+		"field":   func(r *Replica) { r.Set(FieldStatus, Value{S: "Done", Clock: far}) },
+		"element": func(r *Replica) { r.Set("labels", Value{E: map[string]Elem{"a": {Clock: far}}, Clock: ok}) },
+		"comment": func(r *Replica) { r.Comments = []Comment{{ID: "p/1", Body: "b", Clock: far}} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			var r Replica
+			r.Set(FieldSummary, Value{S: "x", Clock: ok})
+			mk(&r)
+			err := CheckSkew(&r, now, 0)
+			var se *SkewError
+			if !errors.As(err, &se) || !errors.Is(err, ErrClockAhead) || !strings.Contains(err.Error(), "2100-01-01") {
+				t.Fatalf("CheckSkew = %v, want a SkewError naming the clock", err)
+			}
+		})
 	}
 }
