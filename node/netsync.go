@@ -173,8 +173,8 @@ func (n *Node) netSyncLater(ns *netState, id peer.ID) {
 			// left dead) is tried again a few times, soon.
 			for try, wait := 1, netSyncRetry; ; try, wait = try+1, wait*2 {
 				err := n.catchUp(ctx, ns, id)
-				if err == nil || ctx.Err() != nil {
-					break
+				if err == nil || ctx.Err() != nil || errors.Is(err, errForged) {
+					break // a forger is not asked again until the next occasion
 				}
 				n.log.Debug("network catch-up failed", "network", ns.name, "peer", id, "try", try, "err", err)
 				if try == netSyncTries || !sleep(ctx, jitter(wait)) {
@@ -258,19 +258,23 @@ func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
 		case len(chunk.Marks) > netSyncMaxAuthors:
 			return fmt.Errorf("catch-up answer from %s with %d marks: %w", id, len(chunk.Marks), replica.ErrMalformed)
 		}
+		// Each event is verified as a gossiped one (verifyNetEvent): an
+		// event its author did not sign refuses the whole answer and
+		// scores the member down; one clocked too far ahead is left out.
 		items := make([]netItem, 0, len(chunk.Events))
 		for _, f := range chunk.Events {
-			ev, err := replica.UnmarshalEvent(f)
-			if err == nil {
-				err = checkNetEvent(ns.id, &ev)
-			}
-			if err == nil {
-				_, err = peer.Decode(ev.Origin)
-			}
-			if err != nil {
+			it, err := n.verifyNetEvent(ns, f)
+			switch {
+			case errors.Is(err, replica.ErrClockAhead):
+				n.refusedNet(ns, id, err)
+				continue
+			case errors.Is(err, errForged):
+				n.forgery(ns, id, err)
+				return fmt.Errorf("catch-up answer from %s: %w", id, err)
+			case err != nil:
 				return fmt.Errorf("catch-up answer from %s: %w", id, err)
 			}
-			items = append(items, netItem{ev: ev, frame: f})
+			items = append(items, it)
 		}
 		if len(items) > 0 {
 			if _, err := n.netIngest(ctx, ns, items, true); err != nil {
@@ -399,6 +403,9 @@ func (n *Node) handleNetSync(s network.Stream) {
 			s.Reset()
 			return
 		}
+		if frame, err = n.servable(e.Author, frame); err != nil {
+			continue // no author's signature: the asker would refuse it as forged
+		}
 		if size > 0 && size+len(frame) > netSyncChunkSize {
 			if err := send(&chunk); err != nil {
 				n.streamError(s, "netsync", err)
@@ -421,4 +428,18 @@ func (n *Node) handleNetSync(s network.Stream) {
 	}
 	s.CloseWrite()
 	s.Close()
+}
+
+// servable returns an archived event as catch-up serves it: its author's
+// signed envelope. Events archived before envelopes existed are bare
+// frames: this node's own are signed now, other authors' cannot be and
+// are not served (their authors serve them).
+func (n *Node) servable(author string, archived []byte) ([]byte, error) {
+	if p2p.IsEnvelope(archived) {
+		return archived, nil
+	}
+	if author != n.self.String() {
+		return nil, p2p.ErrNotEnvelope
+	}
+	return n.signNet(archived)
 }

@@ -106,6 +106,7 @@ type netRegistry struct {
 	allowed map[peer.ID]bool     // peers allowlisted for being members
 	syncing map[string]bool      // catch-ups in flight by network ID + "/" + peer; true: run again
 	gaps    map[string]*netGap   // gaps waiting by network ID + "/" + author
+	pen     *p2p.Penalties       // this node's own score of peers (forgers)
 }
 
 // netState is one running network.
@@ -125,10 +126,12 @@ type netState struct {
 	joined map[peer.ID]bool // current members, for the validator
 }
 
-// netItem is one received network event with its wire encoding.
+// netItem is one received network event with its wire encoding: the
+// event frame (logged for the applier) and its author's signed envelope
+// (archived and served by catch-up).
 type netItem struct {
-	ev    replica.Event
-	frame []byte
+	ev         replica.Event
+	frame, env []byte
 }
 
 func (ns *netState) isJoined(id peer.ID) bool {
@@ -196,7 +199,11 @@ func (n *Node) appendNet(tx *store.Tx, link string, l *store.Link, ev *replica.E
 	if err != nil {
 		return 0, fmt.Errorf("encode event for network %s: %w", id, err)
 	}
-	if _, err := tx.ArchiveNet(id, ev, frame); err != nil {
+	env, err := n.signNet(frame)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ArchiveNet(id, ev, env); err != nil {
 		return 0, err
 	}
 	if _, err := tx.SetNetMark(id, n.self.String(), "", seq); err != nil {
@@ -308,12 +315,13 @@ func checkNetEvent(netID string, ev *replica.Event) error {
 // runNetworks starts gossipsub, the catch-up protocol and every network
 // this node is a member of. It is called by Run once the host is up.
 func (n *Node) runNetworks(ctx context.Context, h host.Host) error {
-	ps, err := p2p.NewPubSub(ctx, h, n.allow, n.log.With("component", "gossipsub"))
+	pen := p2p.NewPenalties(nil)
+	ps, err := p2p.NewPubSubScored(ctx, h, n.allow, pen, n.log.With("component", "gossipsub"))
 	if err != nil {
 		return err
 	}
 	n.nets.mu.Lock()
-	n.nets.ps, n.nets.h, n.nets.ctx = ps, h, ctx
+	n.nets.ps, n.nets.h, n.nets.ctx, n.nets.pen = ps, h, ctx, pen
 	n.nets.running = map[string]*netState{}
 	n.nets.allowed = map[peer.ID]bool{}
 	n.nets.syncing = map[string]bool{}
@@ -561,23 +569,25 @@ func (n *Node) refreshNetAllowLocked() {
 func (n *Node) netValidator(ns *netState) pubsub.ValidatorEx {
 	return func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 		author := m.GetFrom()
-		ev, err := replica.UnmarshalEvent(m.Data)
+		it, err := n.verifyNetEvent(ns, m.Data)
 		level, result := slog.LevelWarn, pubsub.ValidationReject
 		switch {
+		case errors.Is(err, replica.ErrClockAhead):
+			// Not the forwarder's fault (its clock may differ a little).
+			n.refusedNet(ns, from, err)
+			result = pubsub.ValidationIgnore
 		case err != nil:
-		case ev.Origin != author.String():
-			err = fmt.Errorf("event %s claims author %s but is signed by %s: %w", ev.ID, ev.Origin, author, errWrongOrigin)
+		case it.ev.Origin != author.String():
+			err = fmt.Errorf("event %s claims author %s but is published by %s: %w", it.ev.ID, it.ev.Origin, author, errWrongOrigin)
 		case !ns.isJoined(author):
 			err, level, result = fmt.Errorf("author %s is not a member here", author), slog.LevelInfo, pubsub.ValidationIgnore
-		default:
-			err = checkNetEvent(ns.id, &ev)
 		}
 		if err != nil {
 			ns.rejected.Add(1)
 			n.log.Log(context.Background(), level, "refused a network message", "network", ns.name, "author", author, "from", from, "err", err)
 			return result
 		}
-		m.ValidatorData = netItem{ev: ev, frame: m.Data}
+		m.ValidatorData = it
 		return pubsub.ValidationAccept
 	}
 }
@@ -656,16 +666,13 @@ func (n *Node) netIngest(ctx context.Context, ns *netState, items []netItem, cat
 		if rec.Left {
 			return nil
 		}
-		authorOK := func(author string) bool {
-			m := rec.Member(author)
-			return m.Joined() || (catchUp && m != nil)
-		}
+		authorOK := func(ev *replica.Event) bool { return memberAuthorOK(rec, ev, catchUp) }
 		done := make([]bool, len(items))
 		for progress := true; progress; {
 			progress = false
 			for i := range items {
 				ev := &items[i].ev
-				if done[i] || ev.Op != replica.OpMember || !authorOK(ev.Origin) {
+				if done[i] || ev.Op != replica.OpMember || !authorOK(ev) {
 					continue
 				}
 				done[i], progress = true, true
@@ -680,7 +687,7 @@ func (n *Node) netIngest(ctx context.Context, ns *netState, items []netItem, cat
 				if dup {
 					continue
 				}
-				if _, err := tx.ArchiveNet(ns.id, ev, items[i].frame); err != nil {
+				if _, err := tx.ArchiveNet(ns.id, ev, items[i].env); err != nil {
 					return err
 				}
 				if applyMember(rec, ev) {
@@ -694,7 +701,7 @@ func (n *Node) netIngest(ctx context.Context, ns *netState, items []netItem, cat
 		}
 		for i := range items {
 			ev := &items[i].ev
-			if done[i] || ev.Op == replica.OpMember || ev.Origin == n.self.String() || !authorOK(ev.Origin) {
+			if done[i] || ev.Op == replica.OpMember || ev.Origin == n.self.String() || !authorOK(ev) {
 				continue
 			}
 			src := netSource(ns.id, ev.Origin)
@@ -705,7 +712,7 @@ func (n *Node) netIngest(ctx context.Context, ns *netState, items []netItem, cat
 			if dup {
 				continue
 			}
-			kept, err := tx.ArchiveNet(ns.id, ev, items[i].frame)
+			kept, err := tx.ArchiveNet(ns.id, ev, items[i].env)
 			if err != nil {
 				return err
 			}
@@ -795,7 +802,12 @@ func (n *Node) publishPending(ctx context.Context, ns *netState) (bool, error) {
 	var done []uint64
 	var perr error
 	for _, e := range entries {
-		if perr = ns.topic.Publish(ctx, e.Frame); perr != nil {
+		env, err := n.signNet(e.Frame)
+		if err != nil {
+			perr = err
+			break
+		}
+		if perr = ns.topic.Publish(ctx, env); perr != nil {
 			perr = fmt.Errorf("publish event %d: %w", e.Seq, perr)
 			break
 		}

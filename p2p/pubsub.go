@@ -67,10 +67,18 @@ func NetTopicScore() *pubsub.TopicScoreParams {
 // and its score (NetTopicScore). It runs until ctx is done; opts are added
 // (tests inspect scores with them).
 func NewPubSub(ctx context.Context, h host.Host, a *Allowlist, log *slog.Logger, opts ...pubsub.Option) (*pubsub.PubSub, error) {
+	return NewPubSubScored(ctx, h, a, nil, log, opts...)
+}
+
+// NewPubSubScored is NewPubSub with this node's own score of peers (nil:
+// none) added to gossipsub's as the application-specific score, so that a
+// peer penalised there (a forger) is ignored by gossipsub too.
+func NewPubSubScored(ctx context.Context, h host.Host, a *Allowlist, pen *Penalties, log *slog.Logger, opts ...pubsub.Option) (*pubsub.PubSub, error) {
 	score := &pubsub.PeerScoreParams{
 		SkipAtomicValidation: true,
 		Topics:               map[string]*pubsub.TopicScoreParams{},
-		AppSpecificScore:     func(peer.ID) float64 { return 0 },
+		AppSpecificScore:     pen.Score,
+		AppSpecificWeight:    1,
 		DecayInterval:        time.Second,
 		DecayToZero:          0.01,
 		RetainScore:          10 * time.Minute,

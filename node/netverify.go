@@ -1,0 +1,102 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/replica"
+	"github.com/issuemesh/issuemesh/store"
+)
+
+// Verifying network events (DESIGN 5.6, 5.10). Every event of a network,
+// gossiped or fetched by catch-up, passes verifyNetEvent before anything
+// else looks at it: the envelope opens, the event decodes, its author's
+// signature verifies (p2p.VerifyEvent against Event.Origin), it belongs to
+// the network (checkNetEvent) and its clocks are within max_clock_skew.
+// What differs per path is only what comes around it: gossip also needs
+// the author to be the message's signed author and a current member (the
+// topic validator); catch-up takes the events of former members too, for
+// what they wrote while members (netIngest, memberAuthorOK).
+
+// errForged is wrapped by verifyNetEvent for an event its author did not
+// sign: whoever handed it over forged it (or passed on a forgery).
+var errForged = errors.New("forged network event")
+
+// verifyNetEvent is the one check of a network event's envelope env.
+func (n *Node) verifyNetEvent(ns *netState, env []byte) (netItem, error) {
+	frame, sig, err := p2p.OpenEvent(env)
+	if err != nil {
+		return netItem{}, fmt.Errorf("%w: %w", errForged, err)
+	}
+	ev, err := replica.UnmarshalEvent(frame)
+	if err != nil {
+		return netItem{}, err
+	}
+	author, err := peer.Decode(ev.Origin)
+	if err != nil {
+		return netItem{}, fmt.Errorf("event %s: author %q is not a peer ID: %w", ev.ID, ev.Origin, replica.ErrMalformed)
+	}
+	if err := p2p.VerifyEvent(author, frame, sig); err != nil {
+		return netItem{}, fmt.Errorf("%w: event %s (seq %d of %s): %w", errForged, ev.ID, ev.Seq, author, err)
+	}
+	if err := checkNetEvent(ns.id, &ev); err != nil {
+		return netItem{}, err
+	}
+	if err := n.checkClocks(&ev); err != nil {
+		return netItem{}, fmt.Errorf("event %s (seq %d of %s): %w", ev.ID, ev.Seq, author, err)
+	}
+	return netItem{ev: ev, frame: frame, env: env}, nil
+}
+
+// signNet wraps this node's event frame in its signed envelope.
+func (n *Node) signNet(frame []byte) ([]byte, error) { return p2p.SignEvent(n.key, frame) }
+
+// memberAuthorOK reports whether an event of a network may be taken from
+// its author: a current member; or, by catch-up, a former member for what
+// it wrote while a member (every clock of the event before its leave).
+func memberAuthorOK(rec *store.Network, ev *replica.Event, catchUp bool) bool {
+	m := rec.Member(ev.Origin)
+	switch {
+	case m.Joined():
+		return true
+	case !catchUp || m == nil:
+		return false
+	}
+	left := m.State.Clock
+	before := func(c replica.Clock) bool { return c.Less(left) }
+	for _, v := range ev.Replica.Fields {
+		if !before(v.Clock) {
+			return false
+		}
+		for _, e := range v.E {
+			if !before(e.Clock) {
+				return false
+			}
+		}
+	}
+	for i := range ev.Replica.Comments {
+		if !before(ev.Replica.Comments[i].Clock) {
+			return false
+		}
+	}
+	return true
+}
+
+// forgery records that member id answered a catch-up with a forged event:
+// logged with its peer ID, scored down (p2p.ForgeryPenalty, which
+// gossipsub counts too) and noted in errors.
+func (n *Node) forgery(ns *netState, id peer.ID, err error) {
+	n.nets.pen.Add(id, p2p.ForgeryPenalty)
+	n.log.Warn("a member answered a catch-up with a forged event; its answer is refused and the member scored down",
+		"network", ns.name, "peer", id, "score", n.nets.pen.Score(id), "err", err)
+	n.refused.add(store.Blocked{Peer: id.String(), Error: fmt.Sprintf("catch-up answer of network %s from %s refused: %v", ns.name, id, err)})
+}
+
+// refusedNet notes a network event refused for its clocks.
+func (n *Node) refusedNet(ns *netState, from peer.ID, err error) {
+	n.log.Warn("refused a network event with a clock too far ahead", "network", ns.name, "from", from, "err", err)
+	n.refused.add(store.Blocked{Peer: netLink(ns.id), Error: fmt.Sprintf("from %s: %v", from, err)})
+}
