@@ -3,9 +3,13 @@ package node
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/replica"
@@ -97,4 +101,76 @@ func TestClockAheadRefusedDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "A's real edit reached B", func() bool { return b.get(t, onB.Key).Summary == "real edit" })
+}
+
+// TestClockAheadRefusedNetwork: a member's event whose summary clock is in
+// 2100 (signed by its author, so only its clock is wrong) reaches the other
+// member by catch-up (A's publisher does not gossip it: its own validator
+// would refuse it) and, handed to B's topic validator as A's gossipsub
+// message, by gossip. Both refuse it with a notice in errors; the issue
+// keeps its value, and the author's next real edit crosses.
+func TestClockAheadRefusedNetwork(t *testing.T) {
+	ctx := context.Background()
+	a, b := startNode(t, "a", Options{}), startNode(t, "b", Options{NetSyncInterval: 300 * time.Millisecond})
+	netID := newNetwork(t, "team", a, b)
+	is, err := a.tracker.Create(ctx, adapters.Issue{Summary: "on time", Status: "Open"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onB adapters.Issue
+	waitFor(t, 15*time.Second, "B has A's issue", func() bool {
+		var ok bool
+		onB, ok = b.issueBySummary(t, "on time")
+		return ok
+	})
+	var seq uint64
+	err = a.store.Update(ctx, func(tx *store.Tx) error {
+		tw, err := tx.TwinByKey(is.Key)
+		if err != nil {
+			return err
+		}
+		ev := replica.Event{V: replica.Version, ID: newID(), Twin: tw.ID, Origin: a.ID().String(), SourceKey: is.Key, Sent: time.Now().UnixNano()}
+		ev.Replica.Set(replica.FieldSummary, replica.Value{S: "from 2100", Clock: year2100(a.ID().String())})
+		seq, err = a.appendNet(tx, netLink(netID), nil, &ev)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.wakeLink(netLink(netID))
+	isRefusal := func(r store.Blocked) bool {
+		return r.Peer == netLink(netID) && strings.Contains(r.Error, "2100-01-01") && strings.Contains(r.Error, "max_clock_skew")
+	}
+	waitFor(t, 15*time.Second, "B refused the 2100 event served by catch-up", func() bool {
+		if b.get(t, onB.Key).Summary == "from 2100" {
+			t.Fatal("B applied the 2100 event")
+		}
+		return slices.ContainsFunc(b.refused.notices(), isRefusal)
+	})
+	// Gossip: B's topic validator, given the event as A's gossipsub
+	// message, refuses it the same way (A does not publish it: its own
+	// validator would refuse it too).
+	var env []byte
+	if err := a.store.View(func(tx *store.Tx) (err error) { env, err = tx.NetFrame(netID, a.ID().String(), seq); return }); err != nil {
+		t.Fatal(err)
+	}
+	before := len(b.refused.notices())
+	from := []byte(a.ID())
+	res := b.netValidator(b.netByID(netID))(ctx, a.ID(), &pubsub.Message{Message: &pb.Message{From: from, Data: env}})
+	if res != pubsub.ValidationIgnore || len(b.refused.notices()) != before+1 || !isRefusal(b.refused.notices()[before]) {
+		t.Fatalf("B's validator: %v, notices %+v", res, b.refused.notices()[before:])
+	}
+	var errs []store.Blocked
+	api(t, b.Node, "GET", "/v1/errors", nil, &errs)
+	found := false
+	for _, e := range errs {
+		found = found || (e.Dir == DirRefused && strings.Contains(e.Error, "2100-01-01"))
+	}
+	if !found {
+		t.Errorf("B's errors do not show the refusal: %+v", errs)
+	}
+	if _, err := a.tracker.Update(ctx, is.Key, adapters.Patch{Summary: ptr("real edit")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "A's real edit reached B", func() bool { return b.get(t, onB.Key).Summary == "real edit" })
 }

@@ -100,3 +100,20 @@ func (n *Node) refusedNet(ns *netState, from peer.ID, err error) {
 	n.log.Warn("refused a network event with a clock too far ahead", "network", ns.name, "from", from, "err", err)
 	n.refused.add(store.Blocked{Peer: netLink(ns.id), Error: fmt.Sprintf("from %s: %v", from, err)})
 }
+
+// checkOwnNet checks one of this node's events before it is published: one
+// clocked too far ahead (this node's clock was stepped back since) would
+// be refused by every member, and by this node's own topic validator, which
+// would hold every later event behind it; it is dropped with a notice.
+func (n *Node) checkOwnNet(ns *netState, frame []byte) error {
+	ev, err := replica.UnmarshalEvent(frame)
+	if err != nil {
+		return nil // the validator says why
+	}
+	if err := n.checkClocks(&ev); err != nil {
+		n.log.Error("not publishing an event of this node clocked too far ahead; the members would refuse it", "network", ns.name, "twin", ev.Twin, "seq", ev.Seq, "err", err)
+		n.refused.add(store.Blocked{Twin: ev.Twin, LocalKey: ev.SourceKey, Peer: ns.link, Seq: ev.Seq, Error: "not published: " + err.Error()})
+		return err
+	}
+	return nil
+}

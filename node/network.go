@@ -802,6 +802,10 @@ func (n *Node) publishPending(ctx context.Context, ns *netState) (bool, error) {
 	var done []uint64
 	var perr error
 	for _, e := range entries {
+		if err := n.checkOwnNet(ns, e.Frame); err != nil {
+			done = append(done, e.Seq) // every member would refuse it
+			continue
+		}
 		env, err := n.signNet(e.Frame)
 		if err != nil {
 			perr = err
