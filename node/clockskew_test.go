@@ -108,7 +108,8 @@ func TestClockAheadRefusedDirect(t *testing.T) {
 // member by catch-up (A's publisher does not gossip it: its own validator
 // would refuse it) and, handed to B's topic validator as A's gossipsub
 // message, by gossip. Both refuse it with a notice in errors; the issue
-// keeps its value, and the author's next real edit crosses.
+// keeps its value, the author's errors show B's refusal (reported with
+// B's next catch-up request), and the author's next real edit crosses.
 func TestClockAheadRefusedNetwork(t *testing.T) {
 	ctx := context.Background()
 	a, b := startNode(t, "a", Options{}), startNode(t, "b", Options{NetSyncInterval: 300 * time.Millisecond})
@@ -146,6 +147,12 @@ func TestClockAheadRefusedNetwork(t *testing.T) {
 			t.Fatal("B applied the 2100 event")
 		}
 		return slices.ContainsFunc(b.refused.notices(), isRefusal)
+	})
+	// The author learns of it by B's next catch-up request.
+	waitFor(t, 15*time.Second, "A's errors show that B refused its event", func() bool {
+		return slices.ContainsFunc(a.refused.notices(), func(r store.Blocked) bool {
+			return r.Seq == seq && strings.Contains(r.Error, "member "+b.ID().String()+" refused this node's event") && strings.Contains(r.Error, "2100-01-01")
+		})
 	})
 	// Gossip: B's topic validator, given the event as A's gossipsub
 	// message, refuses it the same way (A does not publish it: its own

@@ -46,6 +46,9 @@ type netSyncRequest struct {
 	V   int               `msgpack:"v"`
 	Net string            `msgpack:"net"`
 	Had map[string]uint64 `msgpack:"had"`
+	// Refused reports the asked member's own events the asker refused
+	// (clocks too far ahead), at most maxRefusalReports.
+	Refused []netRefusal `msgpack:"refused,omitempty"`
 }
 
 type netSyncChunk struct {
@@ -203,7 +206,13 @@ func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
 	if h == nil {
 		return errors.New("node is not running")
 	}
-	req := netSyncRequest{V: netSyncVersion, Net: ns.id}
+	req := netSyncRequest{V: netSyncVersion, Net: ns.id, Refused: n.takeReports(ns, id)}
+	delivered := false
+	defer func() {
+		if !delivered {
+			n.giveBackReports(ns, id, req.Refused)
+		}
+	}()
 	if err := n.store.View(func(tx *store.Tx) (err error) { req.Had, err = tx.NetMarks(ns.id); return }); err != nil {
 		return err
 	}
@@ -240,6 +249,7 @@ func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
 		return err
 	}
 	br := bufio.NewReaderSize(s, 64<<10)
+	delivered = true
 	got := 0
 	for {
 		frame, err := replica.ReadFrame(br, netSyncMaxFrame)
@@ -266,7 +276,7 @@ func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
 			it, err := n.verifyNetEvent(ns, f)
 			switch {
 			case errors.Is(err, replica.ErrClockAhead):
-				n.refusedNet(ns, id, err)
+				n.refusedNet(ns, id, &it.ev, err)
 				continue
 			case errors.Is(err, errForged):
 				n.forgery(ns, id, err)
@@ -390,6 +400,7 @@ func (n *Node) handleNetSync(s network.Stream) {
 		refuse("you are not a member of the network here (yet)")
 		return
 	}
+	n.reportedRefusals(req.Net, remote, req.Refused)
 	var chunk netSyncChunk
 	size := 0
 	for _, e := range entries {

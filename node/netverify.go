@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -25,7 +26,9 @@ import (
 // sign: whoever handed it over forged it (or passed on a forgery).
 var errForged = errors.New("forged network event")
 
-// verifyNetEvent is the one check of a network event's envelope env.
+// verifyNetEvent is the one check of a network event's envelope env. An
+// event refused for its clocks (replica.ErrClockAhead) comes back with the
+// error, for refusedNet.
 func (n *Node) verifyNetEvent(ns *netState, env []byte) (netItem, error) {
 	frame, sig, err := p2p.OpenEvent(env)
 	if err != nil {
@@ -45,10 +48,11 @@ func (n *Node) verifyNetEvent(ns *netState, env []byte) (netItem, error) {
 	if err := checkNetEvent(ns.id, &ev); err != nil {
 		return netItem{}, err
 	}
+	it := netItem{ev: ev, frame: frame, env: env}
 	if err := n.checkClocks(&ev); err != nil {
-		return netItem{}, fmt.Errorf("event %s (seq %d of %s): %w", ev.ID, ev.Seq, author, err)
+		return it, fmt.Errorf("event %s (seq %d of %s): %w", ev.ID, ev.Seq, author, err)
 	}
-	return netItem{ev: ev, frame: frame, env: env}, nil
+	return it, nil
 }
 
 // signNet wraps this node's event frame in its signed envelope.
@@ -95,10 +99,79 @@ func (n *Node) forgery(ns *netState, id peer.ID, err error) {
 	n.refused.add(store.Blocked{Peer: id.String(), Error: fmt.Sprintf("catch-up answer of network %s from %s refused: %v", ns.name, id, err)})
 }
 
-// refusedNet notes a network event refused for its clocks.
-func (n *Node) refusedNet(ns *netState, from peer.ID, err error) {
-	n.log.Warn("refused a network event with a clock too far ahead", "network", ns.name, "from", from, "err", err)
-	n.refused.add(store.Blocked{Peer: netLink(ns.id), Error: fmt.Sprintf("from %s: %v", from, err)})
+// refusedNet notes a network event refused for its clocks, handed over
+// by peer from, and keeps a report for its author, which the next catch-up
+// request to the author carries (the network's equivalent of a failed ack).
+func (n *Node) refusedNet(ns *netState, from peer.ID, ev *replica.Event, err error) {
+	n.log.Warn("refused a network event with a clock too far ahead", "network", ns.name, "from", from, "author", ev.Origin, "err", err)
+	n.refused.add(store.Blocked{Twin: ev.Twin, Peer: ns.link, Seq: ev.Seq, Error: fmt.Sprintf("from %s: %v", from, err)})
+	n.nets.mu.Lock()
+	defer n.nets.mu.Unlock()
+	if n.nets.reports == nil {
+		n.nets.reports = map[string][]netRefusal{}
+	}
+	key := ns.id + "/" + ev.Origin
+	if r := n.nets.reports[key]; len(r) < maxRefusalReports && !slices.ContainsFunc(r, func(x netRefusal) bool { return x.Seq == ev.Seq }) {
+		n.nets.reports[key] = append(r, netRefusal{Seq: ev.Seq, Twin: ev.Twin, Error: truncate(err.Error(), maxRefusalError)})
+	}
+}
+
+// netRefusal tells an author that the asker refused one of its events.
+type netRefusal struct {
+	Seq   uint64 `msgpack:"seq"`
+	Twin  string `msgpack:"twin"`
+	Error string `msgpack:"err"`
+}
+
+const (
+	// maxRefusalReports bounds the reports one catch-up request carries.
+	maxRefusalReports = 16
+	// maxRefusalError bounds a report's error text.
+	maxRefusalError = 1024
+)
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// takeReports hands over the refusal reports for author id in a network.
+func (n *Node) takeReports(ns *netState, id peer.ID) []netRefusal {
+	n.nets.mu.Lock()
+	defer n.nets.mu.Unlock()
+	key := ns.id + "/" + id.String()
+	r := n.nets.reports[key]
+	delete(n.nets.reports, key)
+	return r
+}
+
+// giveBackReports keeps reports a failed catch-up request did not deliver.
+func (n *Node) giveBackReports(ns *netState, id peer.ID, r []netRefusal) {
+	if len(r) == 0 {
+		return
+	}
+	n.nets.mu.Lock()
+	defer n.nets.mu.Unlock()
+	if n.nets.reports == nil {
+		n.nets.reports = map[string][]netRefusal{}
+	}
+	key := ns.id + "/" + id.String()
+	n.nets.reports[key] = append(r, n.nets.reports[key]...)[:min(len(r)+len(n.nets.reports[key]), maxRefusalReports)]
+}
+
+// reportedRefusals records what member remote says it refused of this
+// node's events: a notice in errors and a log line per report.
+func (n *Node) reportedRefusals(netID string, remote peer.ID, rs []netRefusal) {
+	if len(rs) > maxRefusalReports {
+		rs = rs[:maxRefusalReports]
+	}
+	for _, r := range rs {
+		msg := fmt.Sprintf("member %s refused this node's event %d: %s", remote, r.Seq, truncate(r.Error, maxRefusalError))
+		n.log.Warn("a member refused an event of this node", "network", netID, "peer", remote, "seq", r.Seq, "twin", r.Twin, "err", r.Error)
+		n.refused.add(store.Blocked{Twin: truncate(r.Twin, 128), Peer: netLink(netID), Seq: r.Seq, Error: msg})
+	}
 }
 
 // checkOwnNet checks one of this node's events before it is published: one

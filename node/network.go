@@ -102,11 +102,12 @@ type netRegistry struct {
 	ps      *pubsub.PubSub
 	h       host.Host
 	ctx     context.Context
-	running map[string]*netState // by network ID
-	allowed map[peer.ID]bool     // peers allowlisted for being members
-	syncing map[string]bool      // catch-ups in flight by network ID + "/" + peer; true: run again
-	gaps    map[string]*netGap   // gaps waiting by network ID + "/" + author
-	pen     *p2p.Penalties       // this node's own score of peers (forgers)
+	running map[string]*netState    // by network ID
+	allowed map[peer.ID]bool        // peers allowlisted for being members
+	syncing map[string]bool         // catch-ups in flight by network ID + "/" + peer; true: run again
+	gaps    map[string]*netGap      // gaps waiting by network ID + "/" + author
+	pen     *p2p.Penalties          // this node's own score of peers (forgers)
+	reports map[string][]netRefusal // refusals to tell authors, by network ID + "/" + author
 }
 
 // netState is one running network.
@@ -574,7 +575,7 @@ func (n *Node) netValidator(ns *netState) pubsub.ValidatorEx {
 		switch {
 		case errors.Is(err, replica.ErrClockAhead):
 			// Not the forwarder's fault (its clock may differ a little).
-			n.refusedNet(ns, from, err)
+			n.refusedNet(ns, from, &it.ev, err)
 			result = pubsub.ValidationIgnore
 		case err != nil:
 		case it.ev.Origin != author.String():
