@@ -22,6 +22,9 @@ func TestParse(t *testing.T) {
 		{"connections", "connections:\n  partner:\n    status_map: {Resolved: Done}\n    trigger: '\"sync\" in issue.labels'\n", ""},
 		{"map not invertible", "connections:\n  partner:\n    status_map: {Resolved: Done, Closed: Done}\n", "both map to \"Done\""},
 		{"unknown connection key", "connections:\n  partner:\n    statusmap: {}\n", "field statusmap not found"},
+		{"clock skew", "max_clock_skew: 10m\n", ""},
+		{"negative clock skew", "max_clock_skew: -1m\n", "max_clock_skew: -1m0s is negative"},
+		{"bad clock skew", "max_clock_skew: soon\n", "config.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,5 +64,15 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 	}
 	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "init") {
 		t.Fatalf("missing config error %v should say to run init", err)
+	}
+}
+
+func TestMaxClockSkew(t *testing.T) {
+	c, err := Parse("config.yaml", []byte("max_clock_skew: 90s\n"))
+	if err != nil || c.MaxClockSkew.Seconds() != 90 {
+		t.Fatalf("max_clock_skew: %v, %v", c, err)
+	}
+	if c, _ := Parse("config.yaml", nil); c.MaxClockSkew != 0 {
+		t.Fatalf("default max_clock_skew %v, want 0 (the node's default, 5m)", c.MaxClockSkew)
 	}
 }

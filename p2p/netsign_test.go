@@ -1,0 +1,71 @@
+package p2p
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+func TestSignedEventEnvelope(t *testing.T) {
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, _ := crypto.GenerateEd25519Key(nil)
+	author, _ := peer.IDFromPrivateKey(key)
+	impostor, _ := peer.IDFromPrivateKey(other)
+	frame := []byte("an event frame")
+	env, err := SignEvent(key, frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, sig, err := OpenEvent(env)
+	if err != nil || string(got) != string(frame) {
+		t.Fatalf("OpenEvent = %q, %v", got, err)
+	}
+	if err := VerifyEvent(author, got, sig); err != nil {
+		t.Fatalf("the author's own signature: %v", err)
+	}
+	if err := VerifyEvent(impostor, got, sig); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("another author: %v, want ErrBadSignature", err)
+	}
+	tampered := append([]byte(nil), env...)
+	tampered[len(tampered)-1] ^= 1
+	f2, s2, _ := OpenEvent(tampered)
+	if err := VerifyEvent(author, f2, s2); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("a changed frame: %v, want ErrBadSignature", err)
+	}
+	for _, bad := range [][]byte{nil, frame, []byte("IMS1"), []byte("IMS1\x00"), []byte("IMS1\xff\xff\xff\xff\x0f"), []byte("IMS1\x40short")} {
+		if _, _, err := OpenEvent(bad); !errors.Is(err, ErrNotEnvelope) {
+			t.Errorf("OpenEvent(%q) = %v, want ErrNotEnvelope", bad, err)
+		}
+	}
+}
+
+func TestPenaltiesDecay(t *testing.T) {
+	now := time.Unix(1000, 0)
+	p := NewPenalties(func() time.Time { return now })
+	id := peer.ID("x")
+	if p.Score(id) != 0 {
+		t.Fatal("a new peer has a score")
+	}
+	p.Add(id, ForgeryPenalty)
+	if s := p.Score(id); s != ForgeryPenalty || s >= GraylistThreshold {
+		t.Fatalf("score %v after one forgery, want %v (below the graylist)", s, float64(ForgeryPenalty))
+	}
+	now = now.Add(60 * time.Second)
+	if s := p.Score(id); s >= GraylistThreshold || s <= ForgeryPenalty {
+		t.Fatalf("score %v a minute later: decaying, still graylisted", s)
+	}
+	now = now.Add(time.Hour)
+	if s := p.Score(id); s != 0 {
+		t.Fatalf("score %v an hour later, want 0", s)
+	}
+	var none *Penalties
+	if none.Score(id) != 0 {
+		t.Fatal("nil Penalties score")
+	}
+}
