@@ -70,9 +70,12 @@ import (
 // by hybrid logical clock, comments merge by ID, list fields (labels) are
 // sets with adds and removes (see replica.Merge).
 //
-// Limits: a member's catch-up answers are trusted as the member's (events are
-// not re-verified against their author's signature after gossip); the
-// gossipsub messages of a member not yet known to a node (its join still on
+// Every event is its author's signed envelope (p2p.SignEvent), published,
+// archived and served as such, and verified by one function whichever way
+// it comes (verifyNetEvent, netverify.go): no member can forge another's
+// event in a catch-up answer.
+//
+// Limits: the gossipsub messages of a member not yet known to a node (its join still on
 // the way) are rejected there and arrive by catch-up instead; manual sync,
 // unsync and link act on peers only.
 
