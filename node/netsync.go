@@ -415,7 +415,13 @@ func (n *Node) handleNetSync(s network.Stream) {
 			return
 		}
 		if frame, err = n.servable(e.Author, frame); err != nil {
-			continue // no author's signature: the asker would refuse it as forged
+			// No author's signature: the asker would refuse it as forged.
+			// Nor may it count it as held (adoptMarks): the author's mark
+			// sent stays below it.
+			if m, ok := marks[e.Author]; ok && m >= e.Seq {
+				marks[e.Author] = e.Seq - 1
+			}
+			continue
 		}
 		if size > 0 && size+len(frame) > netSyncChunkSize {
 			if err := send(&chunk); err != nil {

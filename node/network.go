@@ -800,7 +800,20 @@ func (n *Node) netPublisher(ctx context.Context, ns *netState) error {
 // whether more wait.
 func (n *Node) publishPending(ctx context.Context, ns *netState) (bool, error) {
 	var entries []store.OutEntry
-	if err := n.store.View(func(tx *store.Tx) (err error) { entries, err = tx.PendingOut(ns.link, 0, sendBatch); return }); err != nil {
+	archived := map[uint64][]byte{} // the signed envelopes appendNet archived
+	err := n.store.View(func(tx *store.Tx) (err error) {
+		if entries, err = tx.PendingOut(ns.link, 0, sendBatch); err != nil {
+			return err
+		}
+		self := n.self.String()
+		for _, e := range entries {
+			if env, err := tx.NetFrame(ns.id, self, e.Seq); err == nil && p2p.IsEnvelope(env) {
+				archived[e.Seq] = env
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return false, err
 	}
 	var done []uint64
@@ -810,10 +823,13 @@ func (n *Node) publishPending(ctx context.Context, ns *netState) (bool, error) {
 			done = append(done, e.Seq) // every member would refuse it
 			continue
 		}
-		env, err := n.signNet(e.Frame)
-		if err != nil {
-			perr = err
-			break
+		env := archived[e.Seq]
+		if env == nil { // superseded in the archive by a newer event of the twin
+			var err error
+			if env, err = n.signNet(e.Frame); err != nil {
+				perr = err
+				break
+			}
 		}
 		if perr = ns.topic.Publish(ctx, env); perr != nil {
 			perr = fmt.Errorf("publish event %d: %w", e.Seq, perr)
