@@ -237,6 +237,9 @@ func cmdStatus(c *cli.Context) error {
 	if st.BlockedRecords > st.Blocked {
 		fmt.Fprintf(w, "  blocked records %d (a twin blocked on several links or both ways; see errors)\n", st.BlockedRecords)
 	}
+	if st.Refused > 0 {
+		fmt.Fprintf(w, "  refused events %d since start (clocks too far ahead, or forged; see errors)\n", st.Refused)
+	}
 	for _, re := range st.RulesErrors {
 		what := "refused (nothing flows on it until fixed)"
 		if re.Running {

@@ -82,6 +82,14 @@ func cmdErrors(c *cli.Context) error {
 			fmt.Fprintf(w, "disk of %s too full since %s: %s\n", b.Peer, b.Since.Local().Format(time.DateTime), b.Error)
 			continue
 		}
+		if b.Dir == node.DirRefused {
+			what := "an event"
+			if b.LocalKey != "" {
+				what = "an event of " + b.LocalKey
+			}
+			fmt.Fprintf(w, "refused %s from %s at %s (not applied): %s\n", what, peerLabel(b.Peer, b.PeerName), b.Since.Local().Format(time.DateTime), b.Error)
+			continue
+		}
 		if b.Dir == node.DirRules {
 			fmt.Fprintf(w, "rules of %s do not load since %s: %s\n", peerLabel(b.Peer, b.PeerName), b.Since.Local().Format(time.DateTime), b.Error)
 			continue
