@@ -1,10 +1,13 @@
 package p2p
 
 import (
+	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -67,5 +70,42 @@ func TestPenaltiesDecay(t *testing.T) {
 	var none *Penalties
 	if none.Score(id) != 0 {
 		t.Fatal("nil Penalties score")
+	}
+}
+
+// A peer penalised in this node's own score (a forger) is below the
+// graylist in gossipsub's score too.
+func TestPubSubCountsPenalties(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	allowA, allowB := NewAllowlist(), NewAllowlist()
+	a, b := loopbackHost(t, allowA), loopbackHost(t, allowB)
+	allowA.Add(b.ID())
+	allowB.Add(a.ID())
+	pen := NewPenalties(nil)
+	var scoreB atomic.Value
+	if _, err := NewPubSubScored(ctx, a, allowA, pen, nil, pubsub.WithPeerScoreInspect(func(m map[peer.ID]float64) {
+		if s, ok := m[b.ID()]; ok {
+			scoreB.Store(s)
+		}
+	}, 20*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewPubSub(ctx, b, allowB, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	pen.Add(b.ID(), ForgeryPenalty)
+	for {
+		if s, ok := scoreB.Load().(float64); ok && s < GraylistThreshold {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("gossipsub's score of B is %v, want below %d", scoreB.Load(), GraylistThreshold)
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
