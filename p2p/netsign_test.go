@@ -109,3 +109,24 @@ func TestPubSubCountsPenalties(t *testing.T) {
 		}
 	}
 }
+
+// FuzzOpenEvent: any input opens or is refused, without panicking, and an
+// envelope that opens holds its parts within the input.
+func FuzzOpenEvent(f *testing.F) {
+	key, _, _ := crypto.GenerateEd25519Key(nil)
+	env, _ := SignEvent(key, []byte("frame"))
+	f.Add(env)
+	f.Add([]byte("IMS1"))
+	f.Add([]byte("IMS1\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		frame, sig, err := OpenEvent(b)
+		if err != nil {
+			return
+		}
+		if len(sig) == 0 || len(sig) > MaxSignature || len(frame)+len(sig) > len(b) {
+			t.Fatalf("opened %d-byte input into a %d-byte frame and %d-byte signature", len(b), len(frame), len(sig))
+		}
+		id, _ := peer.IDFromPrivateKey(key)
+		_ = VerifyEvent(id, frame, sig)
+	})
+}
