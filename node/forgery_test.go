@@ -175,3 +175,56 @@ func TestForgedCatchUpRefused(t *testing.T) {
 		t.Errorf("A's errors do not show M's forged answer: %+v", a.refused.notices())
 	}
 }
+
+// A former member's events count (by catch-up) only for what it wrote
+// while a member; gossip takes current members' only.
+func TestMemberAuthorOK(t *testing.T) {
+	at := func(ms int64) replica.Clock { return replica.Clock{Wall: ms, Peer: "x"} }
+	rec := &store.Network{Members: map[string]*store.Member{
+		"joined": {ID: "joined", State: replica.Value{S: replica.MemberJoined, Clock: at(100)}},
+		"left":   {ID: "left", State: replica.Value{S: replica.MemberLeft, Clock: at(200)}},
+	}}
+	ev := func(origin string, clock int64) *replica.Event {
+		e := &replica.Event{Origin: origin}
+		e.Replica.Set(replica.FieldSummary, replica.Value{S: "s", Clock: at(clock)})
+		return e
+	}
+	for _, tt := range []struct {
+		name    string
+		ev      *replica.Event
+		catchUp bool
+		want    bool
+	}{
+		{"current member, gossip", ev("joined", 500), false, true},
+		{"former member, gossip", ev("left", 150), false, false},
+		{"former member before it left, catch-up", ev("left", 150), true, true},
+		{"former member after it left, catch-up", ev("left", 250), true, false},
+		{"stranger, catch-up", ev("stranger", 50), true, false},
+	} {
+		if got := memberAuthorOK(rec, tt.ev, tt.catchUp); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// Catch-up serves signed envelopes only: this node's own events archived
+// bare (by an older version) are signed now; other authors' are left out.
+func TestServableSignsOnlyOwnLegacyFrames(t *testing.T) {
+	a := startNode(t, "a", Options{})
+	other := newForger(t, a)
+	bare := []byte("a bare event frame")
+	env, err := a.servable(a.ID().String(), bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame, sig, err := p2p.OpenEvent(env)
+	if err != nil || string(frame) != string(bare) || p2p.VerifyEvent(a.ID(), frame, sig) != nil {
+		t.Fatalf("own bare frame served as %q, %v", env, err)
+	}
+	if again, err := a.servable(other.h.ID().String(), env); err != nil || string(again) != string(env) {
+		t.Fatalf("an envelope is served as it is: %v", err)
+	}
+	if _, err := a.servable(other.h.ID().String(), bare); err == nil {
+		t.Fatal("another author's bare frame is served")
+	}
+}
