@@ -130,3 +130,27 @@ func FuzzOpenEvent(f *testing.F) {
 		_ = VerifyEvent(id, frame, sig)
 	})
 }
+
+// BenchmarkSignVerifyEvent: what signing and verifying a 1 KiB event
+// costs (one sign at the author, one verification per member).
+func BenchmarkSignVerifyEvent(b *testing.B) {
+	key, _, _ := crypto.GenerateEd25519Key(nil)
+	id, _ := peer.IDFromPrivateKey(key)
+	frame := make([]byte, 1024)
+	b.Run("sign", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := SignEvent(key, frame); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	env, _ := SignEvent(key, frame)
+	b.Run("verify", func(b *testing.B) {
+		for b.Loop() {
+			f, s, err := OpenEvent(env)
+			if err != nil || VerifyEvent(id, f, s) != nil {
+				b.Fatal("does not verify")
+			}
+		}
+	})
+}
