@@ -41,6 +41,9 @@ func CheckSkew(r *Replica, now time.Time, max time.Duration) error {
 		max = DefaultMaxSkew
 	}
 	limit := now.Add(max).UnixMilli()
+	if !anyAfter(r, limit) { // the usual case, without allocating
+		return nil
+	}
 	ahead := func(what string, c Clock) error {
 		if c.Wall <= limit {
 			return nil
@@ -69,4 +72,29 @@ func CheckSkew(r *Replica, now time.Time, max time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// anyAfter reports whether a clock of r has a wall time after limit.
+func anyAfter(r *Replica, limit int64) bool {
+	for _, v := range r.Fields {
+		if v.Clock.Wall > limit {
+			return true
+		}
+		for _, e := range v.E {
+			if e.Clock.Wall > limit {
+				return true
+			}
+		}
+	}
+	for i := range r.Comments {
+		if r.Comments[i].Clock.Wall > limit {
+			return true
+		}
+	}
+	for i := range r.Attachments {
+		if r.Attachments[i].Clock.Wall > limit {
+			return true
+		}
+	}
+	return false
 }
