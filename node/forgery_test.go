@@ -228,3 +228,20 @@ func TestServableSignsOnlyOwnLegacyFrames(t *testing.T) {
 		t.Fatal("another author's bare frame is served")
 	}
 }
+
+// A member's answer cannot mark as held events that do not exist: a mark
+// above what it served and what the asker had is cut down.
+func TestCapMarks(t *testing.T) {
+	had := map[string]uint64{"b": 40, "c": 7}
+	seen := map[string]uint64{"b": 50}
+	got := capMarks(map[string]uint64{"b": 1 << 40, "c": 7, "d": 9}, had, seen)
+	want := map[string]uint64{"b": 50, "c": 7, "d": 0}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("mark of %s: %d, want %d", k, got[k], v)
+		}
+	}
+	if got := capMarks(map[string]uint64{"b": 48}, had, seen); got["b"] != 48 {
+		t.Errorf("an honest mark was cut to %d", got["b"])
+	}
+}

@@ -250,6 +250,7 @@ func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
 	}
 	br := bufio.NewReaderSize(s, 64<<10)
 	delivered = true
+	seen := map[string]uint64{} // per author, the greatest seq the answer held
 	got := 0
 	for {
 		frame, err := replica.ReadFrame(br, netSyncMaxFrame)
@@ -277,6 +278,7 @@ func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
 			switch {
 			case errors.Is(err, replica.ErrClockAhead):
 				n.refusedNet(ns, id, &it.ev, err)
+				seen[it.ev.Origin] = max(seen[it.ev.Origin], it.ev.Seq) // authentic: refused, not missing
 				continue
 			case errors.Is(err, errForged):
 				n.forgery(ns, id, err)
@@ -285,6 +287,7 @@ func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
 				return fmt.Errorf("catch-up answer from %s: %w", id, err)
 			}
 			items = append(items, it)
+			seen[it.ev.Origin] = max(seen[it.ev.Origin], it.ev.Seq)
 		}
 		if len(items) > 0 {
 			if _, err := n.netIngest(ctx, ns, items, true); err != nil {
@@ -293,7 +296,7 @@ func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
 			got += len(items)
 		}
 		if chunk.Done {
-			if err := n.adoptMarks(ctx, ns, chunk.Marks); err != nil {
+			if err := n.adoptMarks(ctx, ns, capMarks(chunk.Marks, req.Had, seen)); err != nil {
 				return err
 			}
 			ok = true
@@ -303,6 +306,20 @@ func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
 			return nil
 		}
 	}
+}
+
+// capMarks bounds the marks a member answered with: a member vouches
+// that it held every event of an author up to its mark, and it served
+// every one above the asker's mark (had) it holds, so a mark above both
+// had and the greatest seq served (seen) claims events that do not exist,
+// and adopting it would keep this node from ever fetching the author's
+// next events. An honest member's marks pass unchanged.
+func capMarks(marks, had, seen map[string]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(marks))
+	for author, m := range marks {
+		out[author] = min(m, max(had[author], seen[author]))
+	}
+	return out
 }
 
 // adoptMarks raises this node's complete marks to the answering member's,
