@@ -12,7 +12,9 @@ import (
 // may be. HLC.Observe ignores clocks further in the future, so that one peer
 // with a wrong clock (or a hostile one) cannot drag every node's clock, and
 // every later edit, days ahead. Such a clock still orders the edit it stamps:
-// Merge compares clocks as they are.
+// Merge compares clocks as they are; a node refuses received events with
+// clocks further ahead than its max_clock_skew (CheckSkew, DefaultMaxSkew)
+// before they reach Merge or Observe.
 const MaxClockSkew = 24 * time.Hour
 
 // Compare orders clocks by Wall, then Logical, then Peer. It returns -1, 0
