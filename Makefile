@@ -54,6 +54,7 @@ fuzz:
 	$(GO) test ./node/ -run '^$$' -fuzz FuzzPairMessages -fuzztime $(FUZZTIME)
 	$(GO) test ./node/ -run '^$$' -fuzz FuzzCatchUpMessages -fuzztime $(FUZZTIME)
 	$(GO) test ./node/ -run '^$$' -fuzz FuzzAddrsMessages -fuzztime $(FUZZTIME)
+	$(GO) test ./p2p/ -run '^$$' -fuzz FuzzOpenEvent -fuzztime $(FUZZTIME)
 	$(GO) test ./store/ -run '^$$' -fuzz FuzzTwinDecode -fuzztime $(FUZZTIME)
 
 ## bench: the performance figures against the stack's own limit (DESIGN
