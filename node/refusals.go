@@ -110,9 +110,16 @@ func (n *Node) refuseAhead(ctx context.Context, later *deferredFinish, src *sour
 		return tx.FinishIn(src.key, seq, ack)
 	}
 	n.refused.add(store.Blocked{Twin: ev.Twin, LocalKey: ack.LocalKey, Peer: src.key, Seq: seq, Error: ack.Error})
+	// Loaded from the incoming log at open, it may be a source of clocks
+	// (unrecorded.go) until its refusal is recorded: then it is none.
 	if later != nil {
 		later.fn, later.ack = fn, ack
+		later.recorded = func() { n.unrec.done(ev.Twin, src.key, seq) }
 		return ack, true, nil
 	}
-	return ack, true, n.store.Update(ctx, fn)
+	if err := n.store.Update(ctx, fn); err != nil {
+		return ack, true, err
+	}
+	n.unrec.done(ev.Twin, src.key, seq)
+	return ack, true, nil
 }
