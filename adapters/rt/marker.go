@@ -48,6 +48,8 @@ func (x *wireTxn) markers() string {
 func (t *Tracker) postMessage(ctx context.Context, path string, body map[string]any, marker string) ([]string, error) {
 	if marker != "" {
 		body["TxnCustomFields"] = map[string]string{MarkerField: marker}
+		t.msgs.Lock()
+		defer t.msgs.Unlock()
 	}
 	var answer []string
 	if _, err := t.do(ctx, rest.Request{Method: http.MethodPost, Path: path, Body: body}, &answer); err != nil {

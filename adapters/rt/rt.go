@@ -163,6 +163,13 @@ type Tracker struct {
 	settle time.Duration
 	log    *slog.Logger
 
+	// msgs is held for writing while a message is added and for reading
+	// while a ticket is read: RT records a message's transaction custom
+	// fields (its markers) only after the message itself, so a read in
+	// between would take this adapter's own synced comment or file for a
+	// person's, and send it back (marker.go).
+	msgs sync.RWMutex
+
 	mu        sync.Mutex
 	q         *queueInfo // nil until loaded
 	tzChecked time.Time
@@ -554,6 +561,8 @@ func (t *Tracker) Get(ctx context.Context, key string) (adapters.Issue, error) {
 // get3 reads the ticket, its transactions and their text parts (three
 // requests, more for long histories). It also returns the wire ticket.
 func (t *Tracker) get3(ctx context.Context, id int) (adapters.Issue, *wireTicket, error) {
+	t.msgs.RLock()
+	defer t.msgs.RUnlock()
 	q, err := t.queueInfo(ctx)
 	if err != nil {
 		return adapters.Issue{}, nil, err
