@@ -28,7 +28,9 @@ func TestCorruptSyncLogRefused(t *testing.T) {
 	a.start()
 	b.start()
 	pair(a, b)
-	desc := strings.Repeat("a long description, so that twins reach the value log. ", 40)
+	// Over the sync log's value threshold (64 KiB), so twins and events
+	// reach the value log.
+	desc := strings.Repeat("a long description, so that twins reach the value log. ", 1300)
 	for i := range n {
 		a.mustCLI("issue", "create", "--summary", fmt.Sprintf("issue %02d", i), "--description", desc)
 	}

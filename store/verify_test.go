@@ -24,7 +24,7 @@ func fillForCorruption(t *testing.T, dir string) {
 			tw := &Twin{ID: fmt.Sprintf("twin%02d", i), LocalKey: fmt.Sprintf("LOCAL-%d", i), Created: time.Unix(1, 0)}
 			body := "small"
 			if i >= 25 {
-				body = strings.Repeat(fmt.Sprint(i), 2000)
+				body = strings.Repeat(fmt.Sprint(i), 40000) // over the value threshold: in the value log
 			}
 			tw.Link("peer").Agreed.Set(replica.FieldSummary, replica.Value{S: body, Clock: replica.Clock{Wall: 1, Peer: "p"}})
 			tw.Link("peer").RemoteKey = fmt.Sprintf("R-%d", i)
