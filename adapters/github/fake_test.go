@@ -361,7 +361,7 @@ func (f *fakeGitHub) createIssue(r *http.Request) (int, any) {
 		"id": f.nextID, "node_id": fmt.Sprintf("I_%d", f.nextID), "url": u, "repository_url": f.base(),
 		"labels_url": u + "/labels{/name}", "comments_url": u + "/comments", "events_url": u + "/events",
 		"html_url": "https://github.com/" + f.owner + "/" + f.repo + "/issues/" + strconv.Itoa(n),
-		"number": n, "state": "open", "state_reason": nil, "title": title, "body": m["body"],
+		"number":   n, "state": "open", "state_reason": nil, "title": title, "body": m["body"],
 		"user": user("octo"), "labels": []map[string]any{}, "assignee": nil, "assignees": []map[string]any{},
 		"milestone": nil, "locked": false, "active_lock_reason": nil, "comments": 0, "closed_at": nil,
 		"created_at": ts, "updated_at": ts, "author_association": "OWNER",
@@ -371,6 +371,13 @@ func (f *fakeGitHub) createIssue(r *http.Request) (int, any) {
 	}
 	if v, ok := m["assignees"]; ok {
 		f.setAssignees(is, v)
+	}
+	if v, ok := m["milestone"]; ok && v != nil {
+		for _, ms := range f.milestones {
+			if float64(ms["number"].(int)) == v.(float64) {
+				is["milestone"] = ms
+			}
+		}
 	}
 	f.issues[n] = is
 	return 201, is
@@ -443,7 +450,7 @@ func (f *fakeGitHub) addComment(r *http.Request, is map[string]any) (int, any) {
 	c := map[string]any{
 		"id": f.nextID, "node_id": fmt.Sprintf("IC_%d", f.nextID), "url": f.base() + "/issues/comments/" + strconv.FormatInt(f.nextID, 10),
 		"html_url": is["html_url"].(string) + "#issuecomment-" + strconv.FormatInt(f.nextID, 10),
-		"body": body, "user": user("octo"), "created_at": ts, "updated_at": ts, "issue_url": is["url"],
+		"body":     body, "user": user("octo"), "created_at": ts, "updated_at": ts, "issue_url": is["url"],
 		"author_association": "OWNER",
 	}
 	f.comments = append(f.comments, c)
