@@ -102,7 +102,7 @@ func (c *Config) NetworkConnection(name string) Connection {
 // Tracker is the tracker section. See tracker.go for the keys of each
 // type and their validation.
 type Tracker struct {
-	// Type is the adapter: local (the embedded tracker), redmine or rt.
+	// Type is the adapter: local (the embedded tracker), redmine, rt or github.
 	Type string `yaml:"type"`
 	// Prefix is the key prefix of the local tracker (LOCAL-1, ...).
 	Prefix string `yaml:"prefix,omitempty"`
@@ -118,6 +118,10 @@ type Tracker struct {
 	Project string `yaml:"project,omitempty"`
 	// Queue is the RT queue synced (its name).
 	Queue string `yaml:"queue,omitempty"`
+	// Repo is the GitHub repository synced, owner/repo. (For github,
+	// url is the API of a GitHub Enterprise Server, empty for github.com,
+	// and token_file holds the token, default $ISSUEMESH_GITHUB_TOKEN.)
+	Repo string `yaml:"repo,omitempty"`
 	// Timezone is the zone in which RT reads dates in searches (its
 	// $Timezone, or the token user's preference), e.g. Europe/Berlin;
 	// empty: UTC.

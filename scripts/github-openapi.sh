@@ -6,6 +6,9 @@
 # when npm is missing or the registry cannot be reached.
 set -euo pipefail
 CACHE=${ISSUEMESH_OCTOKIT_CACHE:-/var/cache/issuemesh-test/octokit}
+if ! mkdir -p "$CACHE" 2>/dev/null || [ ! -w "$CACHE" ]; then
+	CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/issuemesh-test/octokit # not root
+fi
 PKGS=(@octokit/openapi @octokit/openapi-webhooks)
 need=0
 for p in "${PKGS[@]}"; do

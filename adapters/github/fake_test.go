@@ -34,8 +34,9 @@ type fakeGitHub struct {
 	remaining  int
 	requests   int // requests answered, 304s included
 	notMod     int
-	limitNext  string // "primary" or "secondary": the next request is refused so
-	link       string // the Link header of the answer being made
+	limitNext  string         // "primary" or "secondary": the next request is refused so
+	link       string         // the Link header of the answer being made
+	examples   map[string]any // the description's examples (components/examples)
 	srv        *httptest.Server
 }
 
@@ -145,7 +146,9 @@ func (f *fakeGitHub) route(r *http.Request) (int, any) {
 	case p == "/rate_limit" && r.Method == "GET":
 		return 200, f.rateLimit()
 	case p == "/user" && r.Method == "GET":
-		return 200, user("octo")
+		u := f.example("private-user-response-with-public-and-private-profile-information")
+		u["login"], u["user_view_type"] = "octo", "private" // the example lacks the discriminator
+		return 200, u
 	case !strings.HasPrefix(p, prefix):
 		return errBody(404, "Not Found")
 	}
@@ -198,14 +201,37 @@ func (f *fakeGitHub) route(r *http.Request) (int, any) {
 	return errBody(404, "Not Found")
 }
 
+// example is a copy of one of the description's examples.
+func (f *fakeGitHub) example(name string) map[string]any {
+	ex, _ := f.examples[name].(map[string]any)
+	b, _ := json.Marshal(ex["value"])
+	var out map[string]any
+	json.Unmarshal(b, &out)
+	if out == nil {
+		f.t.Errorf("GitHub's description has no example %q", name)
+		out = map[string]any{}
+	}
+	return out
+}
+
 func (f *fakeGitHub) rateLimit() map[string]any {
+	rl := f.example("rate-limit-overview")
 	core := map[string]any{"limit": 5000, "remaining": f.remaining, "reset": time.Now().Add(time.Hour).Unix(), "used": 5000 - f.remaining}
-	return map[string]any{"resources": map[string]any{"core": core, "search": map[string]any{"limit": 30, "remaining": 30, "reset": time.Now().Add(time.Minute).Unix(), "used": 0}}, "rate": core}
+	rl["resources"].(map[string]any)["core"], rl["rate"] = core, core
+	return rl
 }
 
 func (f *fakeGitHub) repository() map[string]any {
-	return map[string]any{"id": 1, "name": f.repo, "full_name": f.owner + "/" + f.repo, "private": true, "has_issues": true,
-		"permissions": map[string]any{"admin": false, "maintain": false, "push": true, "triage": true, "pull": true}}
+	r := f.example("full-repository-default-response")
+	// GitHub's example is not valid by its own schema: "language" is
+	// missing; the fork's source and parent are left out.
+	delete(r, "source")
+	delete(r, "parent")
+	delete(r, "template_repository")
+	r["language"] = nil
+	r["name"], r["full_name"], r["private"], r["has_issues"] = f.repo, f.owner+"/"+f.repo, true, true
+	r["permissions"] = map[string]any{"admin": false, "maintain": false, "push": true, "triage": true, "pull": true}
+	return r
 }
 
 // page answers one page of items with GitHub's Link header.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +42,7 @@ func (c *collect) Errorf(f string, a ...any) {
 func TestValidatorCatchesMismatch(t *testing.T) {
 	s := needSpec(t)
 	f := newFake(t, "octo", "widgets")
+	f.examples = s.examples
 	c := &collect{}
 	v := &validator{t: c, s: s, next: http.DefaultTransport}
 	tr, err := New(Options{BaseURL: f.srv.URL + "/", Token: f.token, Repo: "octo/widgets", HTTPClient: &http.Client{Transport: v}})
@@ -253,4 +255,27 @@ func TestPacing(t *testing.T) {
 	if d := tp.pace(); d != 6*time.Minute {
 		t.Errorf("9 left for an hour: wait %v, want 6m (an hour over 10)", d)
 	}
+}
+
+// TestCheck: tracker check reports the token's user, the repository, the
+// rate limit left and the feed, every exchange validated.
+func TestCheck(t *testing.T) {
+	tr, _, _ := newValidated(t)
+	res := tr.Check(tctx(t))
+	var names []string
+	for _, r := range res {
+		names = append(names, r.Name)
+		if !r.OK {
+			t.Errorf("check %s failed: %s", r.Name, r.Detail)
+		}
+		if r.Name == "rate limit" && !strings.Contains(r.Detail, "requests left") {
+			t.Errorf("rate limit: %s", r.Detail)
+		}
+	}
+	for _, want := range []string{"credentials", "repository", "rate limit", "change feed"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("check has no %q: %v", want, names)
+		}
+	}
+	t.Logf("%+v", res)
 }

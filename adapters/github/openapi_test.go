@@ -38,7 +38,8 @@ var usedPaths = []string{
 type spec struct {
 	router     routers.Router
 	basicError *openapi3.Schema
-	file   string
+	examples   map[string]any // components/examples, as JSON
+	file       string
 }
 
 // loadSpec is the description, loaded once per test binary.
@@ -76,6 +77,7 @@ var loadSpec = sync.OnceValues(func() (*spec, error) {
 		kept[p] = paths[p]
 	}
 	full["paths"] = kept
+	examples, _ := full["components"].(map[string]any)["examples"].(map[string]any)
 	full["servers"] = []any{map[string]any{"url": "https://api.github.com"}}
 	cut, _ := json.Marshal(full)
 	loader := openapi3.NewLoader()
@@ -91,7 +93,7 @@ var loadSpec = sync.OnceValues(func() (*spec, error) {
 	if be == nil || be.Value == nil {
 		return nil, fmt.Errorf("%s has no basic-error schema", file)
 	}
-	return &spec{router: r, basicError: be.Value, file: file}, nil
+	return &spec{router: r, basicError: be.Value, examples: examples, file: file}, nil
 })
 
 // needSpec returns GitHub's description or skips the test, saying why.
@@ -197,6 +199,7 @@ func newValidated(t *testing.T) (*Tracker, *fakeGitHub, *validator) {
 	t.Helper()
 	s := needSpec(t)
 	f := newFake(t, "octo", "widgets")
+	f.examples = s.examples
 	v := &validator{t: t, s: s, next: http.DefaultTransport}
 	tr, err := New(Options{BaseURL: f.srv.URL + "/", Token: f.token, Repo: "octo/widgets", Settle: 1100 * time.Millisecond,
 		HTTPClient: &http.Client{Transport: v, Timeout: 30 * time.Second}})
