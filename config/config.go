@@ -122,6 +122,9 @@ type Tracker struct {
 	// url is the API of a GitHub Enterprise Server, empty for github.com,
 	// and token_file holds the token, default $ISSUEMESH_GITHUB_TOKEN.)
 	Repo string `yaml:"repo,omitempty"`
+	// Webhook (github) is a listener for the tracker's webhook deliveries,
+	// which make the node read the change feed at once (polling goes on).
+	Webhook *Webhook `yaml:"webhook,omitempty"`
 	// Timezone is the zone in which RT reads dates in searches (its
 	// $Timezone, or the token user's preference), e.g. Europe/Berlin;
 	// empty: UTC.
@@ -131,6 +134,15 @@ type Tracker struct {
 	// embedded tracker pushes its changes and is only polled as a safety
 	// net at this pace.
 	PollInterval Duration `yaml:"poll_interval,omitempty"`
+}
+
+// Webhook is tracker.webhook.
+type Webhook struct {
+	// Listen is host:port, e.g. 0.0.0.0:8443 (behind a TLS proxy).
+	Listen string `yaml:"listen"`
+	// SecretFile holds the webhook's secret, as set on GitHub; empty: the
+	// environment variable ISSUEMESH_GITHUB_WEBHOOK_SECRET.
+	SecretFile string `yaml:"secret_file,omitempty"`
 }
 
 // Duration is a time.Duration written as "5s", "1m" in YAML.

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -60,6 +61,14 @@ func (t *Tracker) validate() error {
 	}
 	if p := time.Duration(t.PollInterval); p != 0 && (p < 100*time.Millisecond || p > time.Hour) {
 		return fmt.Errorf("tracker.poll_interval: %s is outside 100ms to 1h", time.Duration(t.PollInterval))
+	}
+	if t.Webhook != nil {
+		if t.Type != "github" {
+			return fmt.Errorf("tracker.webhook: a %s tracker takes no webhook (github does)", t.Type)
+		}
+		if _, _, err := net.SplitHostPort(t.Webhook.Listen); err != nil {
+			return fmt.Errorf("tracker.webhook.listen: %q is not host:port: %w", t.Webhook.Listen, err)
+		}
 	}
 	if t.Repo != "" {
 		if o, r, ok := strings.Cut(t.Repo, "/"); !ok || o == "" || r == "" || strings.ContainsAny(r, "/ #") {

@@ -84,7 +84,14 @@ func OpenRemoteTracker(home string, t config.Tracker, log *slog.Logger) (adapter
 		if err != nil {
 			return nil, fmt.Errorf("open github tracker: %w", err)
 		}
-		tr, err := github.New(github.Options{BaseURL: t.URL, Token: tok, Repo: t.Repo, Logger: log})
+		o := github.Options{BaseURL: t.URL, Token: tok, Repo: t.Repo, Logger: log}
+		if w := t.Webhook; w != nil {
+			if o.WebhookSecret, err = github.LoadWebhookSecret(file(w.SecretFile), log); err != nil {
+				return nil, fmt.Errorf("open github tracker: %w", err)
+			}
+			o.WebhookListen = w.Listen
+		}
+		tr, err := github.New(o)
 		if err != nil {
 			return nil, fmt.Errorf("open github tracker: %w", err)
 		}

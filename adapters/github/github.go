@@ -64,10 +64,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gh "github.com/google/go-github/v93/github"
@@ -80,6 +82,15 @@ import (
 
 // EnvToken is the environment variable read when no token file is given.
 const EnvToken = "ISSUEMESH_GITHUB_TOKEN"
+
+// EnvWebhookSecret is read when tracker.webhook has no secret_file.
+const EnvWebhookSecret = "ISSUEMESH_GITHUB_WEBHOOK_SECRET"
+
+// LoadWebhookSecret reads the webhook secret from file or, when file is
+// empty, from ISSUEMESH_GITHUB_WEBHOOK_SECRET.
+func LoadWebhookSecret(file string, log *slog.Logger) (string, error) {
+	return rest.ReadSecret(file, EnvWebhookSecret, "tracker.webhook.secret_file", log)
+}
 
 // LoadToken reads the token from file or, when file is empty, from
 // ISSUEMESH_GITHUB_TOKEN. Errors name the config key tracker.token_file.
@@ -118,6 +129,10 @@ type Options struct {
 	Reserve int
 	// HTTPClient's transport is wrapped; nil: a client with a 30 s timeout.
 	HTTPClient *http.Client
+	// WebhookListen, when set, is the address (host:port) of a listener
+	// for GitHub's webhook deliveries, verified with WebhookSecret; see
+	// Webhook. It starts when the node registers OnChange.
+	WebhookListen, WebhookSecret string
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -131,6 +146,12 @@ type Tracker struct {
 	priorities  []string
 	settle      time.Duration
 	log         *slog.Logger
+
+	hookListen, hookSecret string
+	hookMu                 sync.Mutex
+	hookSrv                *http.Server
+	hookAddr               string
+	onChange               func()
 }
 
 var _ adapters.Tracker = (*Tracker)(nil)
@@ -175,11 +196,59 @@ func New(opts Options) (*Tracker, error) {
 	if settle <= 0 {
 		settle = DefaultSettle
 	}
-	return &Tracker{c: c, tr: tr, owner: owner, repo: repo, priorities: pr, settle: settle, log: log}, nil
+	if opts.WebhookListen != "" && opts.WebhookSecret == "" {
+		return nil, errors.New("github: a webhook listener needs its secret (tracker.webhook.secret_file)")
+	}
+	return &Tracker{c: c, tr: tr, owner: owner, repo: repo, priorities: pr, settle: settle, log: log,
+		hookListen: opts.WebhookListen, hookSecret: opts.WebhookSecret}, nil
 }
 
-// Close releases idle connections.
+// OnChange registers the node's doorbell, rung by accepted webhook
+// deliveries, and starts the webhook listener when one is configured (a
+// listener that cannot start is logged; polling goes on).
+func (t *Tracker) OnChange(fn func()) {
+	t.hookMu.Lock()
+	defer t.hookMu.Unlock()
+	t.onChange = fn
+	if t.hookListen == "" || t.hookSrv != nil {
+		return
+	}
+	ln, err := net.Listen("tcp", t.hookListen)
+	if err != nil {
+		t.log.Error("the webhook listener cannot start; changes are found by polling only", "listen", t.hookListen, "err", err)
+		return
+	}
+	hook := NewWebhook(t.hookSecret, t.Repo(), t.ring, t.log)
+	t.hookSrv = &http.Server{Handler: hook, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
+	t.hookAddr = ln.Addr().String()
+	t.log.Info("webhook listener started", "addr", t.hookAddr)
+	go t.hookSrv.Serve(ln)
+}
+
+// WebhookAddr is the listener's address ("" when none runs).
+func (t *Tracker) WebhookAddr() string {
+	t.hookMu.Lock()
+	defer t.hookMu.Unlock()
+	return t.hookAddr
+}
+
+func (t *Tracker) ring() {
+	t.hookMu.Lock()
+	fn := t.onChange
+	t.hookMu.Unlock()
+	if fn != nil {
+		fn()
+	}
+}
+
+// Close stops the webhook listener and releases idle connections.
 func (t *Tracker) Close() error {
+	t.hookMu.Lock()
+	if t.hookSrv != nil {
+		t.hookSrv.Close()
+		t.hookSrv, t.hookAddr = nil, ""
+	}
+	t.hookMu.Unlock()
 	t.c.Client().CloseIdleConnections()
 	return nil
 }
