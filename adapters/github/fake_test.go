@@ -477,7 +477,7 @@ func (f *fakeGitHub) addComment(r *http.Request, is map[string]any) (int, any) {
 		"id": f.nextID, "node_id": fmt.Sprintf("IC_%d", f.nextID), "url": f.base() + "/issues/comments/" + strconv.FormatInt(f.nextID, 10),
 		"html_url": is["html_url"].(string) + "#issuecomment-" + strconv.FormatInt(f.nextID, 10),
 		"body":     body, "user": user("octo"), "created_at": ts, "updated_at": ts, "issue_url": is["url"],
-		"author_association": "OWNER",
+		"author_association": "OWNER", "performed_via_github_app": nil,
 	}
 	f.comments = append(f.comments, c)
 	is["comments"] = is["comments"].(int) + 1
@@ -498,4 +498,15 @@ func (f *fakeGitHub) editComment(r *http.Request, id string) (int, any) {
 		}
 	}
 	return errBody(404, "Not Found")
+}
+
+// delivery is the webhook payload GitHub sends for an action on an issue.
+func (f *fakeGitHub) delivery(action string, is map[string]any) map[string]any {
+	b, _ := json.Marshal(is)
+	var issue map[string]any
+	json.Unmarshal(b, &issue)
+	issue["reactions"] = map[string]any{"url": is["url"].(string) + "/reactions", "total_count": 0, "+1": 0, "-1": 0,
+		"laugh": 0, "hooray": 0, "confused": 0, "heart": 0, "rocket": 0, "eyes": 0}
+	repo := f.repository()
+	return map[string]any{"action": action, "issue": issue, "repository": repo, "sender": user("octo")}
 }
