@@ -26,6 +26,21 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 		return out
 	}
 	add("credentials", true, false, "%s answers in %v; the token is user %q", t.c.BaseURL(), time.Since(start).Round(time.Millisecond), me.GetLogin())
+	if sc, ok := resp.Header["X-Oauth-Scopes"]; ok {
+		// A classic token says its scopes; a fine-grained one does not
+		// (its permissions show in the repository's below).
+		scopes := strings.Join(sc, ",")
+		add("scopes", true, !strings.Contains(scopes, "repo"), "classic token with scopes %q (it needs repo, or public_repo for a public repository; a fine-grained token for this one repository is safer)", scopes)
+	} else {
+		add("scopes", true, false, "a fine-grained token (or an app's): no scopes; the permissions are checked on the repository")
+	}
+	if a := t.WebhookAddr(); a != "" {
+		add("webhook", true, false, "listening on %s for deliveries of issues and issue_comment events; whether GitHub reaches it shows in the repository's Settings, Webhooks, Recent deliveries", a)
+	} else if t.hookListen != "" {
+		add("webhook", true, true, "tracker.webhook.listen is %s; the listener starts with the node (tracker check does not open it)", t.hookListen)
+	} else {
+		add("webhook", true, true, "no webhook: changes are found by polling only")
+	}
 
 	repo, resp, err := t.c.Repositories.Get(ctx, t.owner, t.repo)
 	if err != nil {

@@ -52,6 +52,12 @@
 // against the rate limit. The cursor is the two feeds' cursors joined by
 // "|".
 //
+// # Not (yet) covered
+//
+// Authentication as a GitHub App, several repositories on one connection,
+// sub-issues and issue references, and comment deletions (a comment
+// deleted on GitHub is simply absent from Get) are not implemented.
+//
 // # Rate limits
 //
 // See transport.go (pacing before the limit, ETags) and errors.go (the
