@@ -102,7 +102,7 @@ func (c *Config) NetworkConnection(name string) Connection {
 // Tracker is the tracker section. See tracker.go for the keys of each
 // type and their validation.
 type Tracker struct {
-	// Type is the adapter: local (the embedded tracker), redmine or rt.
+	// Type is the adapter: local (the embedded tracker), redmine, rt or github.
 	Type string `yaml:"type"`
 	// Prefix is the key prefix of the local tracker (LOCAL-1, ...).
 	Prefix string `yaml:"prefix,omitempty"`
@@ -118,6 +118,13 @@ type Tracker struct {
 	Project string `yaml:"project,omitempty"`
 	// Queue is the RT queue synced (its name).
 	Queue string `yaml:"queue,omitempty"`
+	// Repo is the GitHub repository synced, owner/repo. (For github,
+	// url is the API of a GitHub Enterprise Server, empty for github.com,
+	// and token_file holds the token, default $ISSUEMESH_GITHUB_TOKEN.)
+	Repo string `yaml:"repo,omitempty"`
+	// Webhook (github) is a listener for the tracker's webhook deliveries,
+	// which make the node read the change feed at once (polling goes on).
+	Webhook *Webhook `yaml:"webhook,omitempty"`
 	// Timezone is the zone in which RT reads dates in searches (its
 	// $Timezone, or the token user's preference), e.g. Europe/Berlin;
 	// empty: UTC.
@@ -127,6 +134,15 @@ type Tracker struct {
 	// embedded tracker pushes its changes and is only polled as a safety
 	// net at this pace.
 	PollInterval Duration `yaml:"poll_interval,omitempty"`
+}
+
+// Webhook is tracker.webhook.
+type Webhook struct {
+	// Listen is host:port, e.g. 0.0.0.0:8443 (behind a TLS proxy).
+	Listen string `yaml:"listen"`
+	// SecretFile holds the webhook's secret, as set on GitHub; empty: the
+	// environment variable ISSUEMESH_GITHUB_WEBHOOK_SECRET.
+	SecretFile string `yaml:"secret_file,omitempty"`
 }
 
 // Duration is a time.Duration written as "5s", "1m" in YAML.

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -10,7 +11,7 @@ import (
 )
 
 // TrackerTypes are the values of tracker.type.
-var TrackerTypes = []string{"local", "redmine", "rt"}
+var TrackerTypes = []string{"local", "redmine", "rt", "github"}
 
 // validate checks the tracker section: the keys its type needs, and no key
 // of another type (a key that would be ignored is a mistake worth naming).
@@ -21,11 +22,13 @@ func (t *Tracker) validate() error {
 		"local":   {},
 		"redmine": {"url", "project"},
 		"rt":      {"url", "queue"},
+		"github":  {"repo"},
 	}
 	allowed := map[string][]string{
 		"local":   {},
 		"redmine": {"url", "project", "api_key_file"},
 		"rt":      {"url", "queue", "token_file", "timezone"},
+		"github":  {"url", "repo", "token_file"},
 	}
 	if t.Type == "" {
 		return errors.New("tracker.type: missing; use one of " + strings.Join(TrackerTypes, ", "))
@@ -36,13 +39,13 @@ func (t *Tracker) validate() error {
 	if t.Type == "local" && t.Prefix != "" && strings.ContainsAny(t.Prefix, " /-") {
 		return fmt.Errorf("tracker.prefix: %q may not contain spaces, '/' or '-'", t.Prefix)
 	}
-	vals := map[string]string{"url": t.URL, "project": t.Project, "queue": t.Queue, "api_key_file": t.APIKeyFile, "token_file": t.TokenFile, "timezone": t.Timezone}
+	vals := map[string]string{"url": t.URL, "project": t.Project, "queue": t.Queue, "api_key_file": t.APIKeyFile, "token_file": t.TokenFile, "timezone": t.Timezone, "repo": t.Repo}
 	for _, k := range need[t.Type] {
 		if strings.TrimSpace(vals[k]) == "" {
 			return fmt.Errorf("tracker.%s: missing; a %s tracker needs %s", k, t.Type, strings.Join(prefixed(need[t.Type]), " and "))
 		}
 	}
-	for _, k := range []string{"url", "project", "queue", "api_key_file", "token_file", "timezone"} {
+	for _, k := range []string{"url", "project", "queue", "repo", "api_key_file", "token_file", "timezone"} {
 		if vals[k] != "" && !slices.Contains(allowed[t.Type], k) {
 			return fmt.Errorf("tracker.%s: not a key of a %s tracker (it takes %s)", k, t.Type, orNothing(prefixed(allowed[t.Type])))
 		}
@@ -58,6 +61,19 @@ func (t *Tracker) validate() error {
 	}
 	if p := time.Duration(t.PollInterval); p != 0 && (p < 100*time.Millisecond || p > time.Hour) {
 		return fmt.Errorf("tracker.poll_interval: %s is outside 100ms to 1h", time.Duration(t.PollInterval))
+	}
+	if t.Webhook != nil {
+		if t.Type != "github" {
+			return fmt.Errorf("tracker.webhook: a %s tracker takes no webhook (github does)", t.Type)
+		}
+		if _, _, err := net.SplitHostPort(t.Webhook.Listen); err != nil {
+			return fmt.Errorf("tracker.webhook.listen: %q is not host:port: %w", t.Webhook.Listen, err)
+		}
+	}
+	if t.Repo != "" {
+		if o, r, ok := strings.Cut(t.Repo, "/"); !ok || o == "" || r == "" || strings.ContainsAny(r, "/ #") {
+			return fmt.Errorf("tracker.repo: %q is not owner/repo", t.Repo)
+		}
 	}
 	if t.Timezone != "" {
 		if _, err := time.LoadLocation(t.Timezone); err != nil {

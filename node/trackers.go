@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/adapters/github"
 	"github.com/issuemesh/issuemesh/adapters/local"
 	"github.com/issuemesh/issuemesh/adapters/redmine"
 	"github.com/issuemesh/issuemesh/adapters/rt"
@@ -39,7 +40,7 @@ func openTracker(home string, cfg *config.Config, opts Options, space *diskspace
 }
 
 // OpenRemoteTracker opens the adapter of a tracker reached over the network
-// (redmine, rt) as the tracker section describes. It reads the credential
+// (redmine, rt, github) as the tracker section describes. It reads the credential
 // file (relative paths are relative to home) but does no network I/O.
 func OpenRemoteTracker(home string, t config.Tracker, log *slog.Logger) (adapters.Tracker, error) {
 	if log == nil {
@@ -76,6 +77,23 @@ func OpenRemoteTracker(home string, t config.Tracker, log *slog.Logger) (adapter
 		tr, err := rt.New(rt.Options{URL: t.URL, Token: tok, Queue: t.Queue, Location: loc, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("open rt tracker: %w", err)
+		}
+		return tr, nil
+	case "github":
+		tok, err := github.LoadToken(file(t.TokenFile), log)
+		if err != nil {
+			return nil, fmt.Errorf("open github tracker: %w", err)
+		}
+		o := github.Options{BaseURL: t.URL, Token: tok, Repo: t.Repo, Logger: log}
+		if w := t.Webhook; w != nil {
+			if o.WebhookSecret, err = github.LoadWebhookSecret(file(w.SecretFile), log); err != nil {
+				return nil, fmt.Errorf("open github tracker: %w", err)
+			}
+			o.WebhookListen = w.Listen
+		}
+		tr, err := github.New(o)
+		if err != nil {
+			return nil, fmt.Errorf("open github tracker: %w", err)
 		}
 		return tr, nil
 	default:

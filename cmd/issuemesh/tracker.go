@@ -20,10 +20,11 @@ import (
 // trackerInitFlags are the flags of init that choose the node's tracker.
 func trackerInitFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "tracker", Value: "local", Usage: "the tracker this node syncs: local (embedded), redmine or rt"},
-		&cli.StringFlag{Name: "url", Usage: "redmine, rt: the tracker's URL, e.g. http://127.0.0.1:3000"},
+		&cli.StringFlag{Name: "tracker", Value: "local", Usage: "the tracker this node syncs: local (embedded), redmine, rt or github"},
+		&cli.StringFlag{Name: "url", Usage: "redmine, rt: the tracker's URL, e.g. http://127.0.0.1:3000; github: the API of a GitHub Enterprise Server (https://HOST/api/v3/), empty for github.com"},
 		&cli.StringFlag{Name: "api-key-file", Usage: "redmine: file holding the API key (default: $ISSUEMESH_REDMINE_API_KEY at run time)"},
-		&cli.StringFlag{Name: "token-file", Usage: "rt: file holding an auth token (default: $ISSUEMESH_RT_TOKEN at run time)"},
+		&cli.StringFlag{Name: "token-file", Usage: "rt, github: file holding the token (default: $ISSUEMESH_RT_TOKEN or $ISSUEMESH_GITHUB_TOKEN at run time)"},
+		&cli.StringFlag{Name: "repo", Usage: "github: the repository synced, owner/repo"},
 		&cli.StringFlag{Name: "project", Usage: "redmine: the project's identifier"},
 		&cli.StringFlag{Name: "queue", Usage: "rt: the queue's name"},
 		&cli.StringFlag{Name: "timezone", Usage: "rt: the time zone RT reads search dates in (its $Timezone), if not UTC"},
@@ -35,9 +36,9 @@ func trackerInitFlags() []cli.Flag {
 func applyTrackerFlags(c *cli.Context, cfg *config.Config) error {
 	typ := c.String("tracker")
 	if typ == "local" {
-		for _, f := range []string{"url", "api-key-file", "token-file", "project", "queue", "timezone"} {
+		for _, f := range []string{"url", "api-key-file", "token-file", "project", "queue", "timezone", "repo"} {
 			if c.IsSet(f) {
-				return fmt.Errorf("--%s is for --tracker redmine or rt, not the local tracker", f)
+				return fmt.Errorf("--%s is for --tracker redmine, rt or github, not the local tracker", f)
 			}
 		}
 		return nil
@@ -56,7 +57,7 @@ func applyTrackerFlags(c *cli.Context, cfg *config.Config) error {
 		}
 		return a, nil
 	}
-	t := config.Tracker{Type: typ, URL: c.String("url"), Project: c.String("project"), Queue: c.String("queue"), Timezone: c.String("timezone")}
+	t := config.Tracker{Type: typ, URL: c.String("url"), Project: c.String("project"), Queue: c.String("queue"), Repo: c.String("repo"), Timezone: c.String("timezone")}
 	var err error
 	if t.APIKeyFile, err = abs("api-key-file"); err != nil {
 		return err
@@ -126,7 +127,7 @@ func cmdTrackerCheck(c *cli.Context) error {
 		}
 	} else {
 		w := c.App.Writer
-		fmt.Fprintf(w, "tracker: %s %s%s%s\n", cfg.Tracker.Type, cfg.Tracker.URL, prefixed(" project ", cfg.Tracker.Project), prefixed(" queue ", cfg.Tracker.Queue))
+		fmt.Fprintf(w, "tracker: %s %s%s%s%s\n", cfg.Tracker.Type, cfg.Tracker.URL, prefixed(" project ", cfg.Tracker.Project), prefixed(" queue ", cfg.Tracker.Queue), prefixed(" repo ", cfg.Tracker.Repo))
 		printResults(c, results)
 	}
 	if failed > 0 {

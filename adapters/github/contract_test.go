@@ -1,0 +1,51 @@
+package github
+
+import (
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/adapters/contract"
+)
+
+// profile is GitHub's: open/closed states with reasons, priorities as
+// labels.
+var profile = contract.Profile{
+	OpenStatus: "reopened", ClosedStatus: "closed", Priorities: [2]string{"low", "high"},
+	Labels: true, RejectsUnknownStatus: true, MissingKey: "octo/widgets#999999", Settle: 1100 * time.Millisecond,
+}
+
+// TestContract runs the adapter contract suite against the fake GitHub,
+// every request and answer validated against GitHub's OpenAPI description.
+func TestContract(t *testing.T) {
+	needSpec(t)
+	contract.Run(t, func(t *testing.T) adapters.Tracker {
+		tr, _, _ := newValidated(t)
+		return tr
+	}, profile)
+}
+
+// TestContractLive runs the suite against real GitHub when
+// ISSUEMESH_GITHUB_TOKEN and ISSUEMESH_GITHUB_REPO (a scratch repository:
+// the suite creates issues in it) are set.
+func TestContractLive(t *testing.T) {
+	tok, repo := os.Getenv(EnvToken), os.Getenv("ISSUEMESH_GITHUB_REPO")
+	if tok == "" || repo == "" {
+		t.Skipf("no real GitHub: set %s and ISSUEMESH_GITHUB_REPO (owner/repo of a scratch repository) to run the contract suite against it", EnvToken)
+	}
+	lat := &contract.Latencies{}
+	p := profile
+	p.MissingKey = repo + "#999999999"
+	p.Settle = DefaultSettle
+	contract.Run(t, func(t *testing.T) adapters.Tracker {
+		tr, err := New(Options{Token: tok, Repo: repo, HTTPClient: &http.Client{Transport: lat, Timeout: 30 * time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close() })
+		return tr
+	}, p)
+	t.Logf("GitHub request latencies: %v", lat)
+}
