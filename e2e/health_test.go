@@ -41,6 +41,16 @@ func redmineProject(t *testing.T, rmURL string, hdr http.Header) string {
 	return project
 }
 
+// rtQueue creates a fresh RT queue for one test, deleted after it.
+func rtQueue(t *testing.T, rtURL string, hdr http.Header) string {
+	t.Helper()
+	queue := randomName("e2e-")
+	var q struct{ ID json.Number }
+	rawJSON(t, "POST", rtURL+"/REST/2.0/queue", hdr, map[string]any{"Name": queue}, &q)
+	t.Cleanup(func() { rawJSON(t, "DELETE", rtURL+"/REST/2.0/queue/"+q.ID.String(), hdr, nil, nil) })
+	return queue
+}
+
 // countingProxy forwards to target and counts the requests.
 func countingProxy(t *testing.T, target string) (string, *atomic.Int64) {
 	t.Helper()

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
@@ -39,19 +38,7 @@ func TestREADMEWorkedExample(t *testing.T) {
 	}
 	rmHdr := http.Header{"X-Redmine-Api-Key": {secret(t, rmKeyFile)}}
 	rtHdr := http.Header{"Authorization": {"token " + secret(t, rtTokenFile)}}
-	project, queue := randomName("readme-"), randomName("readme-")
-	var trackers struct{ Trackers []struct{ ID int } }
-	rawJSON(t, "GET", rmURL+"/trackers.json", rmHdr, nil, &trackers)
-	var tids []int
-	for _, x := range trackers.Trackers {
-		tids = append(tids, x.ID)
-	}
-	rawJSON(t, "POST", rmURL+"/projects.json", rmHdr, map[string]any{"project": map[string]any{
-		"name": project, "identifier": project, "enabled_module_names": []string{"issue_tracking"}, "tracker_ids": tids}}, nil)
-	t.Cleanup(func() { rawJSON(t, "DELETE", rmURL+"/projects/"+project+".json", rmHdr, nil, nil) })
-	var q struct{ ID json.Number }
-	rawJSON(t, "POST", rtURL+"/REST/2.0/queue", rtHdr, map[string]any{"Name": queue}, &q)
-	t.Cleanup(func() { rawJSON(t, "DELETE", rtURL+"/REST/2.0/queue/"+q.ID.String(), rtHdr, nil, nil) })
+	project, queue := redmineProject(t, rmURL, rmHdr), rtQueue(t, rtURL, rtHdr)
 
 	adapt := func(block, from, to string) string {
 		if !strings.Contains(block, from) {

@@ -95,19 +95,7 @@ func TestRedmineAndRT(t *testing.T) {
 	rtHdr := http.Header{"Authorization": {"token " + secret(t, rtTokenFile)}}
 
 	// A fresh project and queue, so that nothing else is synced.
-	project, queue := randomName("e2e-"), randomName("e2e-")
-	var trackers struct{ Trackers []struct{ ID int } }
-	rawJSON(t, "GET", rmURL+"/trackers.json", rmHdr, nil, &trackers)
-	var tids []int
-	for _, x := range trackers.Trackers {
-		tids = append(tids, x.ID)
-	}
-	rawJSON(t, "POST", rmURL+"/projects.json", rmHdr, map[string]any{"project": map[string]any{
-		"name": project, "identifier": project, "enabled_module_names": []string{"issue_tracking"}, "tracker_ids": tids}}, nil)
-	t.Cleanup(func() { rawJSON(t, "DELETE", rmURL+"/projects/"+project+".json", rmHdr, nil, nil) })
-	var q struct{ ID json.Number }
-	rawJSON(t, "POST", rtURL+"/REST/2.0/queue", rtHdr, map[string]any{"Name": queue}, &q)
-	t.Cleanup(func() { rawJSON(t, "DELETE", rtURL+"/REST/2.0/queue/"+q.ID.String(), rtHdr, nil, nil) })
+	project, queue := redmineProject(t, rmURL, rmHdr), rtQueue(t, rtURL, rtHdr)
 
 	// The trackers as the test sees them (and as a user would change them).
 	rm, err := redmine.New(redmine.Options{URL: rmURL, APIKey: secret(t, rmKeyFile), Project: project})
