@@ -190,13 +190,18 @@ func stampSet(agreed *replica.Replica, name string, baseline replica.Replica, v 
 			elems[e] = replica.Elem{Clock: cur.Clock}
 		}
 	}
+	floor := cur.Floor()
 	var newest replica.Clock
 	touch := func(e string, del bool) {
 		el, ok := elems[e]
 		if (ok && el.Del == del) || (!ok && del) {
 			return // already so
 		}
-		c := clockOf(e, del, el.Clock)
+		cur := el.Clock
+		if !ok && cur.Less(floor) {
+			cur = floor // pruned, or clocked under the floor: a fresh clock (replica/prune.go)
+		}
+		c := clockOf(e, del, cur)
 		elems[e] = replica.Elem{Del: del, Clock: c}
 		if newest.Less(c) {
 			newest = c

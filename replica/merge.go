@@ -123,6 +123,10 @@ func (c Changes) Empty() bool {
 // clock stepped back and its HLC not restored); then the greater value wins,
 // compared field by field, so that all nodes still agree.
 //
+// A set may carry a floor and a pruned mark (prune.go): an element that
+// one side lacks although it is clocked at or under that side's pruned mark
+// stays out, and tombstones at or under the greater mark are dropped.
+//
 // Merge is a join on values and clocks: commutative, associative and
 // idempotent, so nodes that receive the same replicas in any order, with
 // duplicates, end with the same result. The result is normalised (empty
@@ -229,11 +233,29 @@ func mergeValue(b, v Value) Value {
 	}
 	e := make(map[string]Elem, max(len(b.E), len(v.E)))
 	maps.Copy(e, b.E)
+	// An element one side lacks although it is clocked at or under that
+	// side's pruned mark was removed there and its tombstone dropped
+	// (prune.go): it stays out.
+	wb, wv := b.Pruned(), v.Pruned()
+	for s, el := range b.E {
+		if _, ok := v.E[s]; !ok && !reserved(s) && !wv.IsZero() && !wv.Less(el.Clock) {
+			delete(e, s)
+		}
+	}
 	for s, el := range v.E {
-		if cur, ok := e[s]; !ok || elemWins(el, cur) {
+		cur, ok := b.E[s]
+		if !ok && !reserved(s) && !wb.IsZero() && !wb.Less(el.Clock) {
+			continue
+		}
+		if !ok || elemWins(el, cur) {
 			e[s] = el
 		}
 	}
+	w := wb
+	if w.Less(wv) {
+		w = wv
+	}
+	dropTombstones(e, w)
 	out.E = e
 	out.L = present(e)
 	return out
