@@ -380,6 +380,9 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 // the link's outgoing log (a peer's, or this node's author log of a
 // network) and records it in the twin's history. It runs inside an update.
 func (n *Node) queueEvent(tx *store.Tx, tw *store.Twin, p string, l *store.Link, changed []string, now time.Time) error {
+	if !isNetLink(p) {
+		raiseFloors(&l.Agreed) // prune.go
+	}
 	ev := replica.Event{
 		V: replica.Version, ID: newID(), Twin: tw.ID, Origin: n.self.String(),
 		SourceKey: tw.LocalKey, Sent: now.UnixNano(), Replica: l.Agreed.Clone(),
@@ -478,6 +481,9 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 	}
 	previous := l.Agreed
 	merged, ch := replica.Merge(l.Agreed, n.ownershipOf(pid).filter(ev.Replica))
+	if !src.net() {
+		pruneSets(&merged, ev.Replica) // prune.go
+	}
 	// kept: fields where the issue keeps a newer value that came by another
 	// link (or was edited here) than the one this event brings.
 	var kept []string

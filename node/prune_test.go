@@ -1,0 +1,82 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/replica"
+	"github.com/issuemesh/issuemesh/store"
+)
+
+// tombstones counts the removed labels the twin of key holds on its link
+// with every peer.
+func (tn *testNode) tombstones(t *testing.T, key string) int {
+	t.Helper()
+	n := 0
+	err := tn.store.View(func(tx *store.Tx) error {
+		tw, err := tx.TwinByKey(key)
+		if err != nil {
+			return err
+		}
+		for _, l := range tw.Links {
+			n += l.Agreed.Fields[replica.FieldLabels].Tombstones()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Two nodes take turns replacing an issue's labels: both converge after
+// every round, and the removed labels do not pile up (each round leaves one
+// tombstone more without pruning).
+func TestLabelTombstonesPruned(t *testing.T) {
+	ctx := context.Background()
+	a, b := startNode(t, "a", Options{}), startNode(t, "b", Options{})
+	pairNodes(t, a, b)
+	is, err := a.tracker.Create(ctx, adapters.Issue{Summary: "labels", Status: "Open", Labels: []string{"keep", "r0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onB adapters.Issue
+	waitFor(t, 10*time.Second, "B has A's issue", func() bool {
+		var ok bool
+		onB, ok = b.issueBySummary(t, "labels")
+		return ok
+	})
+	const rounds = 16
+	for i := 1; i <= rounds; i++ {
+		want := []string{"keep", fmt.Sprint("r", i)}
+		who, key := a, is.Key
+		if i%2 == 0 {
+			who, key = b, onB.Key
+		}
+		if _, err := who.tracker.Update(ctx, key, adapters.Patch{Labels: &want}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, fmt.Sprintf("round %d: both hold %v", i, want), func() bool {
+			ga, err1 := a.tracker.Get(ctx, is.Key)
+			gb, err2 := b.tracker.Get(ctx, onB.Key)
+			return err1 == nil && err2 == nil && slices.Equal(sorted(ga.Labels), want) && slices.Equal(sorted(gb.Labels), want) &&
+				a.count(t, "o/") == 0 && b.count(t, "o/") == 0
+		})
+	}
+	waitFor(t, 10*time.Second, "both triggers looked at every change", func() bool { return a.settled(t) && b.settled(t) })
+	ta, tb := a.tombstones(t, is.Key), b.tombstones(t, onB.Key)
+	t.Logf("after %d rounds: %d tombstones at A, %d at B", rounds, ta, tb)
+	if ta > 3 || tb > 3 {
+		t.Fatalf("tombstones pile up: %d at A, %d at B after %d rounds", ta, tb, rounds)
+	}
+}
+
+func sorted(l []string) []string {
+	l = slices.Clone(l)
+	slices.Sort(l)
+	return l
+}
