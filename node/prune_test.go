@@ -51,6 +51,7 @@ func TestLabelTombstonesPruned(t *testing.T) {
 		return ok
 	})
 	const rounds = 16
+	var old replica.Replica // A's state of the link after round 1, with r1 added
 	for i := 1; i <= rounds; i++ {
 		want := []string{"keep", fmt.Sprint("r", i)}
 		who, key := a, is.Key
@@ -66,6 +67,9 @@ func TestLabelTombstonesPruned(t *testing.T) {
 			return err1 == nil && err2 == nil && slices.Equal(sorted(ga.Labels), want) && slices.Equal(sorted(gb.Labels), want) &&
 				a.count(t, "o/") == 0 && b.count(t, "o/") == 0
 		})
+		if i == 1 {
+			old = a.agreedWith(t, is.Key, b)
+		}
 	}
 	waitFor(t, 10*time.Second, "both triggers looked at every change", func() bool { return a.settled(t) && b.settled(t) })
 	ta, tb := a.tombstones(t, is.Key), b.tombstones(t, onB.Key)
@@ -73,6 +77,74 @@ func TestLabelTombstonesPruned(t *testing.T) {
 	if ta > 3 || tb > 3 {
 		t.Fatalf("tombstones pile up: %d at A, %d at B after %d rounds", ta, tb, rounds)
 	}
+
+	// A's event of round 1, with its add of r1, arrives at B only now
+	// (its tombstone was pruned long ago): r1 stays removed on both.
+	before := b.count(t, "r/")
+	ev := replica.Event{V: replica.Version, ID: newID(), Twin: a.twinOf(t, is.Key), Origin: a.self.String(), Seq: 1 << 40, SourceKey: is.Key, Replica: old}
+	frame, err := replica.MarshalEvent(&ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.store.Update(ctx, func(tx *store.Tx) error { _, _, err := tx.Receive(a.self.String(), ev.Seq, frame); return err }); err != nil {
+		t.Fatal(err)
+	}
+	ps := b.peer(a.self)
+	ps.kick(ps.wakeApply)
+	waitFor(t, 10*time.Second, "B applied the late event", func() bool {
+		return b.count(t, "i/") == 0 && b.count(t, "r/") > before && a.count(t, "o/") == 0 && b.count(t, "o/") == 0
+	})
+	want := []string{"keep", fmt.Sprint("r", rounds)}
+	for _, x := range []struct {
+		tn  *testNode
+		key string
+	}{{a, is.Key}, {b, onB.Key}} {
+		got, err := x.tn.tracker.Get(ctx, x.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(sorted(got.Labels), want) {
+			t.Fatalf("%s: labels %v after the late event, want %v", x.tn.label, got.Labels, want)
+		}
+		if l := x.tn.agreedWith(t, x.key, map[*testNode]*testNode{a: b, b: a}[x.tn]).Fields[replica.FieldLabels].L; !slices.Equal(l, want) {
+			t.Fatalf("%s: link holds %v after the late event, want %v", x.tn.label, l, want)
+		}
+	}
+}
+
+// agreedWith returns the state the twin of key holds on its link with peer.
+func (tn *testNode) agreedWith(t *testing.T, key string, peer *testNode) replica.Replica {
+	t.Helper()
+	var r replica.Replica
+	err := tn.store.View(func(tx *store.Tx) error {
+		tw, err := tx.TwinByKey(key)
+		if err != nil {
+			return err
+		}
+		if l := tw.Links[peer.self.String()]; l != nil {
+			r = l.Agreed.Clone()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (tn *testNode) twinOf(t *testing.T, key string) string {
+	t.Helper()
+	var id string
+	if err := tn.store.View(func(tx *store.Tx) error {
+		tw, err := tx.TwinByKey(key)
+		if err == nil {
+			id = tw.ID
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 func sorted(l []string) []string {
