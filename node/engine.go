@@ -489,7 +489,7 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 	var kept []string
 	var newer map[string]replica.Clock
 	if tw.LocalKey != "" && ev.Op != replica.OpLink {
-		newer, kept = keepNewer(tw, pid, &merged, ch)
+		newer, kept = keepNewer(tw, pid, &merged, ch, n.hlc.Now)
 	}
 	var issue adapters.Issue
 	var before *replica.Replica // the peer's view of the issue before the change

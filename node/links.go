@@ -316,7 +316,7 @@ func sortedCopy(s []string) []string {
 // Without this, a node that got a change from one peer and then an older
 // one from another (which had not heard of the first) would go back to the
 // older value.
-func keepNewer(tw *store.Twin, pid string, merged *replica.Replica, ch replica.Changes) (newer map[string]replica.Clock, kept []string) {
+func keepNewer(tw *store.Twin, pid string, merged *replica.Replica, ch replica.Changes, now func() replica.Clock) (newer map[string]replica.Clock, kept []string) {
 	for _, name := range ch.Fields {
 		v := merged.Fields[name]
 		for q, l := range tw.Links {
@@ -328,6 +328,7 @@ func keepNewer(tw *store.Twin, pid string, merged *replica.Replica, ch replica.C
 				continue
 			}
 			if len(v.E) > 0 {
+				a = foreignSet(a, v, now) // prune.go
 				m, c := replica.Merge(replica.Replica{Fields: map[string]replica.Value{name: v}}, replica.Replica{Fields: map[string]replica.Value{name: a}})
 				if !c.Empty() || !maps.Equal(m.Fields[name].E, v.E) {
 					v = m.Fields[name]

@@ -146,7 +146,7 @@ func TestKeepNewer(t *testing.T) {
 	merged.Set(replica.FieldStatus, str("Closed", 4))
 	merged.Set(replica.FieldLabels, set(5, map[string]replica.Elem{"x": {Clock: c(1)}, "gone": {Clock: c(5)}}))
 	ch := replica.Changes{Fields: []string{replica.FieldLabels, replica.FieldStatus, replica.FieldSummary}}
-	newer, kept := keepNewer(tw, "in", &merged, ch)
+	newer, kept := keepNewer(tw, "in", &merged, ch, func() replica.Clock { return replica.Clock{} })
 	if want := map[string]replica.Clock{replica.FieldSummary: c(8)}; !maps.Equal(newer, want) {
 		t.Errorf("newer %v, want %v", newer, want)
 	}

@@ -35,3 +35,39 @@ func pruneSets(merged *replica.Replica, in replica.Replica) {
 		merged.Fields[name], _ = replica.Prune(v, f)
 	}
 }
+
+// foreignSet prepares another link's set a for merging into this link's set
+// v (keepNewer): the marks of a belong to its own link and are left out, and
+// so is what v's marks say about elements under them. An element of a that
+// v lacks, clocked at or under v's pruned mark, was removed on this link
+// (its tombstone pruned): it is left out. One that would win but is clocked
+// at or under v's floor, which no side of this link mints under any more, is
+// stamped now(), as stampSet does.
+func foreignSet(a, v replica.Value, now func() replica.Clock) replica.Value {
+	w, f := v.Pruned(), v.Floor()
+	out := a
+	out.E = make(map[string]replica.Elem, len(a.E))
+	var clk replica.Clock
+	for s, el := range a.E {
+		if s == replica.FloorMark || s == replica.PrunedMark {
+			continue
+		}
+		cur, ok := v.E[s]
+		switch {
+		case !ok && !w.IsZero() && !w.Less(el.Clock):
+			continue
+		case f.IsZero() || f.Less(el.Clock):
+		case ok && !cur.Clock.Less(el.Clock):
+			continue // v keeps its own
+		case !ok && el.Del:
+			continue // nothing to remove
+		default:
+			if clk.IsZero() {
+				clk = now()
+			}
+			el.Clock = clk
+		}
+		out.E[s] = el
+	}
+	return out
+}

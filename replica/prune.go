@@ -22,9 +22,13 @@ package replica
 // or under t was already in that event's state (events carry the link's
 // whole state), and every later one is clocked above t.
 
+// FloorMark and PrunedMark are the reserved element names of the marks.
 const (
-	floorKey  = "\x00floor"
-	prunedKey = "\x00pruned"
+	FloorMark  = "\x00floor"
+	PrunedMark = "\x00pruned"
+
+	floorKey  = FloorMark
+	prunedKey = PrunedMark
 )
 
 // reserved reports whether e is one of the marks, not an element.
