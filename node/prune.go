@@ -37,14 +37,14 @@ func pruneSets(merged *replica.Replica, in replica.Replica) {
 }
 
 // foreignSet prepares another link's set a for merging into this link's set
-// v (keepNewer): the marks of a belong to its own link and are left out, and
-// so is what v's marks say about elements under them. An element of a that
-// v lacks, clocked at or under v's pruned mark, was removed on this link
-// (its tombstone pruned): it is left out. One that would win but is clocked
-// at or under v's floor, which no side of this link mints under any more, is
-// stamped now(), as stampSet does.
+// v (keepNewer): the marks of a belong to its own link and are left out. An
+// element of a that would win but is clocked at or under v's floor, which no
+// side of this link mints under any more, is stamped now(), as stampSet does:
+// v's marks say nothing of elements that came by another link, and the
+// other link holds it as the issue has it. An element v holds as new or
+// newer, and a removal of one v lacks, are left out.
 func foreignSet(a, v replica.Value, now func() replica.Clock) replica.Value {
-	w, f := v.Pruned(), v.Floor()
+	f := v.Floor()
 	out := a
 	out.E = make(map[string]replica.Elem, len(a.E))
 	var clk replica.Clock
@@ -54,8 +54,6 @@ func foreignSet(a, v replica.Value, now func() replica.Clock) replica.Value {
 		}
 		cur, ok := v.E[s]
 		switch {
-		case !ok && !w.IsZero() && !w.Less(el.Clock):
-			continue
 		case f.IsZero() || f.Less(el.Clock):
 		case ok && !cur.Clock.Less(el.Clock):
 			continue // v keeps its own
@@ -63,7 +61,9 @@ func foreignSet(a, v replica.Value, now func() replica.Clock) replica.Value {
 			continue // nothing to remove
 		default:
 			if clk.IsZero() {
-				clk = now()
+				if clk = now(); !f.Less(clk) {
+					clk = replica.Clock{Wall: f.Wall, Logical: f.Logical + 1, Peer: clk.Peer}
+				}
 			}
 			el.Clock = clk
 		}
