@@ -19,6 +19,7 @@
 //	t/<twin>              Twin (links, per-peer replica state)
 //	k/<local key>         twin ID of the issue with that local key
 //	rk/<peer>/<key>       twin ID of the issue with that key at the peer (check.go)
+//	m/rk-indexed          rk/ holds the twins stored before it existed (rkindex.go)
 //	o/<peer>/<seq>        outgoing event to peer (seq: 8 bytes big-endian)
 //	os/<peer>             last outgoing seq for peer
 //	i/<peer>/<seq>        received event waiting to be applied
@@ -163,6 +164,10 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	s := &Store{db: db, dir: dir, log: log, space: o.Space, reqs: make(chan *request, maxBatch), done: make(chan struct{})}
 	go s.writer()
+	if err := s.backfillRemoteKeys(context.Background()); err != nil { // rkindex.go
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
