@@ -45,6 +45,16 @@ type Config struct {
 	// "net:<network name>"; the key "*" applies to every peer and network
 	// without its own entry.
 	Connections map[string]Connection `yaml:"connections,omitempty"`
+	// Metrics serves Prometheus metrics over TCP (off by default).
+	Metrics Metrics `yaml:"metrics,omitempty"`
+}
+
+// Metrics is the metrics section.
+type Metrics struct {
+	// Listen is the TCP address of GET /metrics, e.g. 127.0.0.1:9447.
+	// Empty: metrics only on the admin socket. Metrics need no secret, so
+	// name a non-loopback address only where the network is trusted.
+	Listen string `yaml:"listen,omitempty"`
 }
 
 // Connection is how this node syncs with one peer. Everything is optional:
