@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -236,6 +237,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxClockSkew < 0 {
 		return fmt.Errorf("max_clock_skew: %s is negative; use a duration such as 5m", c.MaxClockSkew)
+	}
+	if a := c.Metrics.Listen; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return fmt.Errorf("metrics.listen: %q is not a host:port, e.g. 127.0.0.1:9447", a)
+		}
 	}
 	switch c.Reachability {
 	case "auto", "public", "private":
