@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,16 @@ type Config struct {
 	// "net:<network name>"; the key "*" applies to every peer and network
 	// without its own entry.
 	Connections map[string]Connection `yaml:"connections,omitempty"`
+	// Metrics serves Prometheus metrics over TCP (off by default).
+	Metrics Metrics `yaml:"metrics,omitempty"`
+}
+
+// Metrics is the metrics section.
+type Metrics struct {
+	// Listen is the TCP address of GET /metrics, e.g. 127.0.0.1:9447.
+	// Empty: metrics only on the admin socket. Metrics need no secret, so
+	// name a non-loopback address only where the network is trusted.
+	Listen string `yaml:"listen,omitempty"`
 }
 
 // Connection is how this node syncs with one peer. Everything is optional:
@@ -226,6 +237,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxClockSkew < 0 {
 		return fmt.Errorf("max_clock_skew: %s is negative; use a duration such as 5m", c.MaxClockSkew)
+	}
+	if a := c.Metrics.Listen; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return fmt.Errorf("metrics.listen: %q is not a host:port, e.g. 127.0.0.1:9447", a)
+		}
 	}
 	switch c.Reachability {
 	case "auto", "public", "private":

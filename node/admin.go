@@ -146,6 +146,7 @@ func (n *Node) Handler() http.Handler {
 	n.registerAttachments(mux)
 	n.registerHealth(mux)
 	n.registerBackup(mux)
+	n.registerMetrics(mux)
 	return mux
 }
 

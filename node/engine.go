@@ -719,15 +719,22 @@ func (n *Node) finish(ctx context.Context, later *deferredFinish, src *source, s
 		}
 		return tx.FinishIn(pid, seq, ack)
 	}
+	result := what
+	if result == "" {
+		result = resultLabel(ack.Result)
+	}
+	recorded := func() {
+		n.unrec.done(ev.Twin, pid, seq)
+		n.metrics.recorded(pid, result)
+	}
 	if later != nil {
-		later.fn, later.ack = fn, ack
-		later.recorded = func() { n.unrec.done(ev.Twin, pid, seq) }
+		later.fn, later.ack, later.recorded = fn, ack, recorded
 		return nil
 	}
 	if err := n.store.Update(ctx, fn); err != nil {
 		return err
 	}
-	n.unrec.done(ev.Twin, pid, seq)
+	recorded()
 	return nil
 }
 

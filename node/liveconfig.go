@@ -286,6 +286,9 @@ func needsRestart(start, next *config.Config) []string {
 	if start.MDNS != next.MDNS {
 		out = append(out, "mdns")
 	}
+	if start.Metrics != next.Metrics {
+		out = append(out, "metrics.listen")
+	}
 	a, b := start.Tracker, next.Tracker
 	a.PollInterval, b.PollInterval = 0, 0
 	a.APIKeyFile, b.APIKeyFile, a.TokenFile, b.TokenFile = "", "", "", ""

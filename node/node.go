@@ -109,7 +109,8 @@ type Node struct {
 	life    lifeState   // supervision and GC (life.go)
 
 	wakeTrigger chan struct{}
-	refused     refusals // events refused (refusals.go)
+	refused     refusals     // events refused (refusals.go)
+	metrics     *nodeMetrics // Prometheus registry (metrics.go)
 
 	health *healthTracker                // the tracker's health (health.go)
 	live   atomic.Pointer[config.Config] // the config as last reloaded (liveconfig.go); nil: cfg
@@ -173,6 +174,7 @@ func Open(home string, opts Options) (*Node, error) {
 		peers:       map[peer.ID]*peerState{},
 		pe:          newPeering(),
 	}
+	n.metrics = newNodeMetrics(n)
 	n.space = newSpaceGuard(home, opts, n.log)
 	n.store, err = store.Open(filepath.Join(home, StoreDir), store.Options{SyncWrites: !opts.NoSync, Logger: n.log, Space: n.space})
 	if err != nil {
@@ -274,6 +276,11 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	metricsSrv, err := n.serveMetrics(ctx)
+	if err != nil {
+		admin.Close()
+		return err
+	}
 
 	n.goRun(ctx, "connector", n.connector.Run)
 	n.goRun(ctx, "trigger", n.runTrigger)
@@ -292,6 +299,9 @@ func (n *Node) Run(ctx context.Context) error {
 	<-ctx.Done()
 	n.log.Info("node stopping")
 	admin.Close()
+	if metricsSrv != nil {
+		metricsSrv.Close()
+	}
 	n.wg.Wait()
 	n.mu.Lock()
 	n.host = nil

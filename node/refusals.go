@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -32,6 +33,8 @@ type refusals struct {
 	mu    sync.Mutex
 	list  []store.Blocked
 	total int64
+	// byLink counts the refusals per link, for metrics.
+	byLink map[string]int64
 }
 
 // add keeps a notice, dropping the oldest past maxRefusals.
@@ -40,6 +43,10 @@ func (r *refusals) add(b store.Blocked) {
 	defer r.mu.Unlock()
 	b.Dir, b.Since, b.Attempts = DirRefused, time.Now().UTC(), 1
 	r.total++
+	if r.byLink == nil {
+		r.byLink = map[string]int64{}
+	}
+	r.byLink[b.Peer]++
 	r.list = append(r.list, b)
 	if len(r.list) > maxRefusals {
 		r.list = slices.Delete(r.list, 0, len(r.list)-maxRefusals)
@@ -58,6 +65,14 @@ func (r *refusals) count() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.total
+}
+
+// countByLink is how many events were refused per link since the node
+// started.
+func (r *refusals) countByLink() map[string]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.byLink)
 }
 
 // maxSkew is the configured max_clock_skew.

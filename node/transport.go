@@ -500,21 +500,24 @@ func (n *Node) recordAcks(ctx context.Context, remote peer.ID, items []replica.A
 	pid := remote.String()
 	now := time.Now()
 	var ignored []replica.Ack
+	var counted []ackedEvent
 	defer func() {
 		for _, a := range ignored {
 			n.log.Warn("ignoring an ack for an event this node has not sent to the peer (or has had acked already)", "peer", pid, "seq", a.Seq, "twin", a.Twin, "event", a.EventID)
 		}
 	}()
-	return n.store.Update(ctx, func(tx *store.Tx) error {
+	err := n.store.Update(ctx, func(tx *store.Tx) error {
 		// Built inside the function: the store may run it more than once.
 		twins := map[string]*store.Twin{}
 		var order []*store.Twin
-		ignored = ignored[:0]
+		ignored, counted = ignored[:0], counted[:0]
 		for _, a := range items {
-			if !sentTo(tx, pid, a) {
+			sent, ok := sentTo(tx, pid, a)
+			if !ok {
 				ignored = append(ignored, a)
 				continue
 			}
+			counted = append(counted, ackedEvent{a.Result, sent})
 			tx.DeleteOut(pid, a.Seq)
 			tw, seen := twins[a.Twin]
 			if !seen {
@@ -561,21 +564,26 @@ func (n *Node) recordAcks(ctx context.Context, remote peer.ID, items []replica.A
 		}
 		return nil
 	})
+	if err == nil {
+		n.metrics.ackedBatch(pid, counted, now)
+	}
+	return err
 }
 
 // sentTo reports whether ack a answers an event in the peer's outgoing log:
 // one with the ack's sequence, twin and (when the ack names it) event ID.
-func sentTo(tx *store.Tx, pid string, a replica.Ack) bool {
+// sent is that event's queueing time (Unix nanoseconds), for metrics.
+func sentTo(tx *store.Tx, pid string, a replica.Ack) (sent int64, ok bool) {
 	if a.Seq == 0 {
-		return false
+		return 0, false
 	}
 	es, err := tx.PendingOut(pid, a.Seq-1, 1)
 	if err != nil || len(es) == 0 || es[0].Seq != a.Seq {
-		return false
+		return 0, false
 	}
 	ev, err := replica.UnmarshalEvent(es[0].Frame)
 	if err != nil {
-		return false
+		return 0, false
 	}
-	return ev.Twin == a.Twin && (a.EventID == "" || ev.ID == a.EventID)
+	return ev.Sent, ev.Twin == a.Twin && (a.EventID == "" || ev.ID == a.EventID)
 }

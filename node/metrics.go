@@ -1,0 +1,282 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/issuemesh/issuemesh/replica"
+	"github.com/issuemesh/issuemesh/store"
+)
+
+// Prometheus metrics: GET /metrics on the admin API and, with
+// metrics.listen in config.yaml, on a TCP address of its own. Each node has
+// its own registry (no global default registry). The gauges are read at
+// scrape time from the same state `status` shows (nodeCollector), so the
+// two never disagree; only what status has no record of is counted here as
+// it happens: events acked by peers, events applied here and the
+// queue-to-ack latency. Refusals are counted by the refusals list.
+
+// metricsTimeout bounds one scrape of the TCP endpoint.
+const metricsTimeout = 10 * time.Second
+
+// nodeMetrics is a node's registry and the counters the engine moves.
+type nodeMetrics struct {
+	reg *prometheus.Registry
+	// shared counts the events sent to a peer that it acked, by the
+	// result at the peer (applied, skipped, failed).
+	shared *prometheus.CounterVec
+	// applied counts the events received from a peer and recorded here,
+	// by result (applied, skipped, unsynced).
+	applied *prometheus.CounterVec
+	// latency is the time from an event's queueing (the trigger saw the
+	// change) to its ack arriving.
+	latency *prometheus.HistogramVec
+}
+
+func newNodeMetrics(n *Node) *nodeMetrics {
+	m := &nodeMetrics{
+		reg: prometheus.NewRegistry(),
+		shared: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "issuemesh_events_shared_total",
+			Help: "Events sent to a peer and acked by it since the node started, by the result at the peer.",
+		}, []string{"peer", "result"}),
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "issuemesh_events_applied_total",
+			Help: "Events received from a peer and recorded here since the node started, by result.",
+		}, []string{"peer", "result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "issuemesh_sync_latency_seconds",
+			Help:    "Time from the trigger queueing a change for a peer to the peer's ack arriving.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600},
+		}, []string{"peer"}),
+	}
+	m.reg.MustRegister(m.shared, m.applied, m.latency, nodeCollector{n})
+	return m
+}
+
+// acked counts an ack of an event queued at sent (Unix nanoseconds, 0:
+// unknown).
+func (m *nodeMetrics) acked(peer, result string, sent int64, now time.Time) {
+	m.shared.WithLabelValues(peer, result).Inc()
+	if sent > 0 {
+		m.latency.WithLabelValues(peer).Observe(now.Sub(time.Unix(0, sent)).Seconds())
+	}
+}
+
+// ackedEvent is one counted ack: its result and when its event was
+// queued.
+type ackedEvent struct {
+	result replica.Result
+	sent   int64
+}
+
+// ackedBatch counts a committed batch of acks from peer.
+func (m *nodeMetrics) ackedBatch(peer string, acks []ackedEvent, now time.Time) {
+	for _, a := range acks {
+		m.acked(peer, resultLabel(a.result), a.sent, now)
+	}
+}
+
+// resultLabel names an ack's result for a label.
+func resultLabel(r replica.Result) string {
+	switch r {
+	case replica.ResultApplied:
+		return "applied"
+	case replica.ResultSkipped:
+		return "skipped"
+	default:
+		return "failed"
+	}
+}
+
+// recorded counts an event from peer recorded here with result.
+func (m *nodeMetrics) recorded(peer, result string) {
+	m.applied.WithLabelValues(peer, result).Inc()
+}
+
+// handler serves the registry in the Prometheus text format.
+func (m *nodeMetrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, ErrorHandling: promhttp.ContinueOnError})
+}
+
+func (n *Node) registerMetrics(mux *http.ServeMux) {
+	mux.Handle("GET /metrics", n.metrics.handler())
+}
+
+// serveMetrics serves /metrics on the configured metrics.listen address
+// until ctx is done; no address, no listener. It returns the server to
+// close, or nil.
+func (n *Node) serveMetrics(ctx context.Context) (*http.Server, error) {
+	addr := n.cfg.Metrics.Listen
+	if addr == "" {
+		return nil, nil
+	}
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics.listen %s in %s: %w", addr, "config.yaml", err)
+	}
+	mux := http.NewServeMux()
+	n.registerMetrics(mux)
+	srv := &http.Server{Handler: http.TimeoutHandler(mux, metricsTimeout, "scrape timed out"), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("metrics endpoint stopped", "addr", addr, "err", err)
+		}
+	}()
+	n.log.Info("serving metrics", "addr", l.Addr().String())
+	return srv, nil
+}
+
+// nodeCollector reads the node's state at scrape time.
+type nodeCollector struct{ n *Node }
+
+var (
+	descPending     = prometheus.NewDesc("issuemesh_pending_events", "Events queued for a peer and not acked yet.", []string{"peer"}, nil)
+	descOldest      = prometheus.NewDesc("issuemesh_pending_oldest_age_seconds", "Age of the oldest event queued for a peer and not acked yet (0: none).", []string{"peer"}, nil)
+	descBlocked     = prometheus.NewDesc("issuemesh_blocked_twins", "Blocked records (one per twin, link and direction) as errors lists them.", []string{"peer", "direction"}, nil)
+	descTwins       = prometheus.NewDesc("issuemesh_twins", "Twins (synced issues) known to this node.", nil, nil)
+	descPeers       = prometheus.NewDesc("issuemesh_peers", "Peers added to this node.", nil, nil)
+	descConnected   = prometheus.NewDesc("issuemesh_peers_connected", "Peers connected now, by path (direct or relayed).", []string{"path"}, nil)
+	descRefused     = prometheus.NewDesc("issuemesh_events_refused_total", "Received events refused since the node started (clocks too far ahead, forged), by link.", []string{"peer"}, nil)
+	descTracker     = prometheus.NewDesc("issuemesh_tracker_state", "The tracker's health: 1 for the current state (ok, failing, stopped, unknown).", []string{"state"}, nil)
+	descTrackerErr  = prometheus.NewDesc("issuemesh_tracker_error", "1 while the tracker's calls fail, labelled with the error's class.", []string{"class"}, nil)
+	descLastPoll    = prometheus.NewDesc("issuemesh_tracker_last_poll_timestamp_seconds", "Unix time of the last successful read of the tracker's change feed (0: none).", nil, nil)
+	descDiskFree    = prometheus.NewDesc("issuemesh_disk_free_bytes", "Free space on the home's filesystem.", nil, nil)
+	descDiskLow     = prometheus.NewDesc("issuemesh_disk_low", "1 while free space is below the reserve and writes are refused.", nil, nil)
+	descHome        = prometheus.NewDesc("issuemesh_home_bytes", "Size of the node's home on disk.", nil, nil)
+	descLastGC      = prometheus.NewDesc("issuemesh_last_gc_timestamp_seconds", "Unix time the sync log's last garbage collection started (0: none).", nil, nil)
+	descRestarts    = prometheus.NewDesc("issuemesh_service_restarts_total", "Restarts of a supervised service after it failed.", []string{"service"}, nil)
+	trackerStates   = []string{"ok", "failing", "stopped", "unknown"}
+	connectionPaths = []string{"direct", "relayed"}
+)
+
+func (c nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPending, descOldest, descBlocked, descTwins, descPeers, descConnected, descRefused, descTracker, descTrackerErr, descLastPoll, descDiskFree, descDiskLow, descHome, descLastGC, descRestarts} {
+		ch <- d
+	}
+}
+
+func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.n
+	now := time.Now()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	if err := c.collectStore(gauge, now); err != nil {
+		n.log.Warn("metrics: reading the sync log failed", "err", err)
+		ch <- prometheus.NewInvalidMetric(descTwins, err)
+	}
+	if peers, err := n.peerInfos(); err == nil {
+		conn := map[string]int{}
+		for _, p := range peers {
+			switch {
+			case p.Relayed:
+				conn["relayed"]++
+			case p.Connected:
+				conn["direct"]++
+			}
+		}
+		gauge(descPeers, float64(len(peers)))
+		for _, path := range connectionPaths {
+			gauge(descConnected, float64(conn[path]), path)
+		}
+	}
+	for peer, count := range n.refused.countByLink() {
+		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(count), peer)
+	}
+	th := n.TrackerHealth()
+	for _, s := range trackerStates {
+		v := 0.0
+		if th.State == s {
+			v = 1
+		}
+		gauge(descTracker, v, s)
+	}
+	if th.Error != nil {
+		gauge(descTrackerErr, 1, string(th.Error.Class))
+	}
+	gauge(descLastPoll, unixSeconds(th.LastPoll))
+	if n.space != nil {
+		ds := n.space.Status()
+		gauge(descDiskFree, float64(ds.Free))
+		gauge(descDiskLow, boolFloat(ds.Low))
+	}
+	var st Status
+	n.lifeStatus(&st)
+	gauge(descHome, float64(st.Home.HomeBytes))
+	var gc time.Time
+	if st.Home.LastGC != nil {
+		gc = st.Home.LastGC.Start
+	}
+	gauge(descLastGC, unixSeconds(gc))
+	for _, r := range st.Restarts {
+		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(r.Restarts), r.Service)
+	}
+}
+
+// collectStore reports what the sync log holds: queues, blocked records
+// and twins, read in one transaction.
+func (c nodeCollector) collectStore(gauge func(*prometheus.Desc, float64, ...string), now time.Time) error {
+	return c.n.store.View(func(tx *store.Tx) error {
+		stats, err := tx.QueueStats()
+		if err != nil {
+			return err
+		}
+		peers, err := tx.Peers()
+		if err != nil {
+			return err
+		}
+		for _, p := range peers { // every peer, so that an empty queue shows 0
+			if stats[p.ID] == nil {
+				stats[p.ID] = &store.QueueStat{Peer: p.ID}
+			}
+		}
+		for peer, st := range stats {
+			gauge(descPending, float64(st.Pending), peer)
+			age := 0.0
+			if !st.Oldest.IsZero() {
+				age = max(now.Sub(st.Oldest).Seconds(), 0)
+			}
+			gauge(descOldest, age, peer)
+		}
+		bs, err := tx.BlockedTwins()
+		if err != nil {
+			return err
+		}
+		type key struct{ peer, dir string }
+		blocked := map[key]int{}
+		for _, b := range bs {
+			blocked[key{b.Peer, string(b.Dir)}]++
+		}
+		for k, v := range blocked {
+			gauge(descBlocked, float64(v), k.peer, k.dir)
+		}
+		twins, err := tx.Count("t/")
+		if err != nil {
+			return err
+		}
+		gauge(descTwins, float64(twins))
+		return nil
+	})
+}
+
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
