@@ -165,8 +165,10 @@ func Open(dir string, o Options) (*Store, error) {
 	s := &Store{db: db, dir: dir, log: log, space: o.Space, reqs: make(chan *request, maxBatch), done: make(chan struct{})}
 	go s.writer()
 	if err := s.backfillRemoteKeys(context.Background()); err != nil { // rkindex.go
-		s.Close()
-		return nil, err
+		// The index is a safety net, not needed to run: a home that cannot
+		// take the write now (a full disk) opens, and the next open tries
+		// again.
+		log.Warn("the sync log's index of peer keys was not built; the next start tries again", "err", err)
 	}
 	return s, nil
 }
