@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
-	"github.com/issuemesh/issuemesh/adapters/redmine"
-	"github.com/issuemesh/issuemesh/adapters/rt"
 )
 
 // readmeConfig returns the YAML block that follows the line naming file
@@ -59,16 +57,7 @@ func TestREADMEWorkedExample(t *testing.T) {
 	b.start()
 	pair(a, b)
 
-	rm, err := redmine.New(redmine.Options{URL: rmURL, APIKey: secret(t, rmKeyFile), Project: project})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rm.Close()
-	rtq, err := rt.New(rt.Options{URL: rtURL, Token: secret(t, rtTokenFile), Queue: queue})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rtq.Close()
+	rm, rtq := trackerClients(t, rmURL, rmKeyFile, project, rtURL, rtTokenFile, queue)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	src, err := rm.Create(ctx, adapters.Issue{Summary: "every status and priority"})

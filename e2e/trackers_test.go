@@ -98,16 +98,7 @@ func TestRedmineAndRT(t *testing.T) {
 	project, queue := redmineProject(t, rmURL, rmHdr), rtQueue(t, rtURL, rtHdr)
 
 	// The trackers as the test sees them (and as a user would change them).
-	rm, err := redmine.New(redmine.Options{URL: rmURL, APIKey: secret(t, rmKeyFile), Project: project})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rm.Close()
-	rtq, err := rt.New(rt.Options{URL: rtURL, Token: secret(t, rtTokenFile), Queue: queue})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rtq.Close()
+	rm, rtq := trackerClients(t, rmURL, rmKeyFile, project, rtURL, rtTokenFile, queue)
 
 	a := newNode(t, "redmine", "--tracker", "redmine", "--url", rmURL, "--api-key-file", rmKeyFile, "--project", project)
 	b := newNode(t, "rt", "--tracker", "rt", "--url", rtURL, "--token-file", rtTokenFile, "--queue", queue)
@@ -314,6 +305,23 @@ func twinOf(t *testing.T, p *proc, key string) string {
 		return twin != ""
 	})
 	return twin
+}
+
+// trackerClients opens the test's own adapters on the project and queue,
+// closed after the test.
+func trackerClients(t *testing.T, rmURL, rmKeyFile, project, rtURL, rtTokenFile, queue string) (*redmine.Tracker, *rt.Tracker) {
+	t.Helper()
+	rm, err := redmine.New(redmine.Options{URL: rmURL, APIKey: secret(t, rmKeyFile), Project: project})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rm.Close() })
+	rtq, err := rt.New(rt.Options{URL: rtURL, Token: secret(t, rtTokenFile), Queue: queue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rtq.Close() })
+	return rm, rtq
 }
 
 // stopRedmine kills the Redmine server started by scripts/redmine.sh and
