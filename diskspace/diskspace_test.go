@@ -41,15 +41,7 @@ func TestCheckRefusesBelowReserve(t *testing.T) {
 
 // dataEnd finds the end of what was written at the start of a sparse file.
 func TestDataEnd(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "000001.vlog")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(64 << 20); err != nil {
-		t.Fatal(err)
-	}
+	_, f := sparseFile(t, "000001.vlog")
 	for _, n := range []int64{0, 1, 4096, 5000, 3 << 20} {
 		if n > 0 {
 			if _, err := f.WriteAt([]byte(strings.Repeat("x", int(n))), 0); err != nil {
@@ -74,4 +66,19 @@ func BenchmarkCheck(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// sparseFile creates a 64 MiB file with nothing written, as Badger does.
+func sparseFile(t *testing.T, name string) (string, *os.File) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := f.Truncate(64 << 20); err != nil {
+		t.Fatal(err)
+	}
+	return p, f
 }

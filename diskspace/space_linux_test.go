@@ -1,8 +1,6 @@
 package diskspace
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -11,15 +9,7 @@ import (
 // backFile backs the written part and the next n bytes of a sparse file
 // with blocks, and does not grow further while nothing more is written.
 func TestBackFileAhead(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "00001.mem")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(64 << 20); err != nil {
-		t.Fatal(err)
-	}
+	p, f := sparseFile(t, "00001.mem")
 	if _, err := f.WriteAt([]byte(strings.Repeat("x", 1<<20)), 0); err != nil {
 		t.Fatal(err)
 	}
