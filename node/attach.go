@@ -171,7 +171,7 @@ func (n *Node) fetchAndAttach(ctx context.Context, at adapters.Attachments, ev r
 
 // fetchFile asks peer from for file f of twin and writes its bytes to w. It
 // returns their size and SHA-256; errors on the way wrap errFetch.
-func (n *Node) fetchFile(ctx context.Context, from peer.ID, twin string, f adapters.Attachment, w io.Writer) (int64, string, error) {
+func (n *Node) fetchFile(ctx context.Context, from peer.ID, twin string, f adapters.Attachment, w io.Writer) (_ int64, _ string, err error) {
 	h := n.hostOrNil()
 	if h == nil {
 		return 0, "", fmt.Errorf("the node is not running: %w", errFetch)
@@ -181,21 +181,13 @@ func (n *Node) fetchFile(ctx context.Context, from peer.ID, twin string, f adapt
 		return 0, "", fmt.Errorf("the file cannot be asked for: %w", err)
 	}
 	octx, cancel := context.WithTimeout(ctx, attachIdle)
-	s, err := p2p.OpenStream(octx, h, from, p2p.ProtoAttach)
+	raw, err := p2p.OpenStream(octx, h, from, p2p.ProtoAttach)
 	cancel()
 	if err != nil {
 		return 0, "", fmt.Errorf("%w: %w", errFetch, err)
 	}
-	ok := false
-	defer func() {
-		if ok {
-			s.Close()
-		} else {
-			s.Reset()
-		}
-	}()
-	stop := context.AfterFunc(ctx, func() { s.Reset() })
-	defer stop()
+	s := p2p.Guard(ctx, raw)
+	defer s.End(&err)
 	s.SetWriteDeadline(time.Now().Add(attachIdle))
 	if err := replica.WriteFrame(s, req); err != nil {
 		return 0, "", fmt.Errorf("%w: send the request: %w", errFetch, err)
@@ -242,7 +234,6 @@ func (n *Node) fetchFile(ctx context.Context, from peer.ID, twin string, f adapt
 			return size, "", fmt.Errorf("write the temporary file: %w", err)
 		}
 	}
-	ok = true
 	return size, hex.EncodeToString(hash.Sum(nil)), nil
 }
 

@@ -303,7 +303,7 @@ func markResync(home string, so store.Options) error {
 // runResync asks each peer marked for a resync to send its state again,
 // with backoff, until every one answered.
 func (n *Node) runResync(ctx context.Context) error {
-	backoff := n.opts.RetryMin
+	b := n.backoff()
 	for {
 		var pending []string
 		err := n.store.View(func(tx *store.Tx) error {
@@ -326,16 +326,15 @@ func (n *Node) runResync(ctx context.Context) error {
 				continue
 			}
 			if err := n.askResync(ctx, id); err != nil {
-				n.log.Info("asking a peer to resend its state after the restore; trying again", "peer", id, "err", err, "in", backoff)
+				n.log.Info("asking a peer to resend its state after the restore; trying again", "peer", id, "err", err, "in", b.Current())
 				continue
 			}
 			n.log.Info("the peer resends its state after the restore", "peer", id)
 			n.clearResync(ctx, p)
 		}
-		if !sleep(ctx, jitter(backoff)) {
+		if !b.Wait(ctx) {
 			return nil
 		}
-		backoff = min(2*backoff, n.opts.RetryMax)
 	}
 }
 

@@ -352,35 +352,19 @@ func (n *Node) handleAddrs(s network.Stream) {
 
 // roundTrip sends one framed msgpack request over a new proto stream to id
 // and reads one framed answer of at most limit bytes.
-func roundTrip(ctx context.Context, h host.Host, id peer.ID, proto protocol.ID, req, resp any, limit int) error {
-	s, err := p2p.OpenStream(ctx, h, id, proto)
+func roundTrip(ctx context.Context, h host.Host, id peer.ID, proto protocol.ID, req, resp any, limit int) (err error) {
+	s, err := p2p.Dial(ctx, h, id, proto) // reads wait for the deadline, not ctx: ctx's end resets
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { s.Reset() }) // reads wait for the deadline, not ctx
-	defer stop()
-	ok := false
-	defer func() {
-		if ok {
-			s.Close()
-		} else {
-			s.Reset()
-		}
-	}()
-	if d, has := ctx.Deadline(); has {
-		s.SetDeadline(d)
-	}
+	defer s.End(&err)
 	if err := writeMsg(s, req); err != nil {
 		return err
 	}
 	if err := s.CloseWrite(); err != nil {
 		return err
 	}
-	if err := readMsg(s, limit, resp); err != nil {
-		return err
-	}
-	ok = true
-	return nil
+	return readMsg(s, limit, resp)
 }
 
 func writeMsg(s network.Stream, v any) error {

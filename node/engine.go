@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/diskspace"
+	"github.com/issuemesh/issuemesh/internal/backoff"
 	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
@@ -37,32 +37,13 @@ const defaultPollInterval = 5 * time.Second
 // off.
 func (n *Node) runTrigger(ctx context.Context) error {
 	n.goRun(ctx, "rules", n.watchRules)
-	backoff := n.opts.RetryMin
 	every := n.pollEvery()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	for {
-		if err := n.scanChanges(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, diskspace.ErrLow) {
-				n.log.Debug("the home's disk is full; the trigger takes no changes until there is room", "err", err)
-				if !n.waitSpace(ctx) {
-					return nil
-				}
-				continue
-			}
-			if !n.waitTracker(ctx, backoff, err) {
-				return nil
-			}
-			backoff = min(backoff*2, n.opts.RetryMax)
-			continue
-		}
-		backoff = n.opts.RetryMin
+	idle := func(ctx context.Context) bool {
 		select {
 		case <-ctx.Done():
-			return nil
+			return false
 		case <-n.wakeTrigger:
 		case <-tick.C:
 		}
@@ -70,7 +51,15 @@ func (n *Node) runTrigger(ctx context.Context) error {
 			every = e
 			tick.Reset(e)
 		}
+		return true
 	}
+	return backoff.Retry(ctx, n.backoff(), n.scanChanges, idle, func(ctx context.Context, err error, b *backoff.Backoff) bool {
+		if errors.Is(err, diskspace.ErrLow) {
+			n.log.Debug("the home's disk is full; the trigger takes no changes until there is room", "err", err)
+			return n.waitSpace(ctx)
+		}
+		return n.waitTracker(ctx, b, err)
+	})
 }
 
 // scanChanges shares every tracker change after the stored cursor. The
@@ -770,35 +759,19 @@ func (n *Node) runApplier(ctx context.Context, ps *peerState) error {
 // and runs it again after a doubling, capped and jittered backoff; after a
 // good pass it waits until woken.
 func (n *Node) retryLoop(ctx context.Context, wake <-chan struct{}, level slog.Level, msg string, attrs []any, pass func(context.Context) error) error {
-	backoff := n.opts.RetryMin
-	for {
-		err := pass(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
+	return backoff.Retry(ctx, n.backoff(), pass, backoff.OnWake(wake), func(ctx context.Context, err error, b *backoff.Backoff) bool {
 		if errors.Is(err, diskspace.ErrLow) {
 			// Resume as soon as there is room, not after a backoff.
-			if !n.waitSpace(ctx) {
-				return nil
-			}
-			continue
+			return n.waitSpace(ctx)
 		}
-		if err != nil {
-			n.log.Log(ctx, level, msg, append(attrs, "err", err, "in", backoff)...)
-			if !sleep(ctx, jitter(backoff)) {
-				return nil
-			}
-			backoff = min(backoff*2, n.opts.RetryMax)
-			continue
-		}
-		backoff = n.opts.RetryMin
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-wake:
-		}
-	}
+		n.log.Log(ctx, level, msg, append(attrs, "err", err, "in", b.Current())...)
+		return b.Wait(ctx)
+	})
 }
+
+// backoff is the retry policy of the node's loops (Options.RetryMin and
+// RetryMax).
+func (n *Node) backoff() *backoff.Backoff { return backoff.New(n.opts.RetryMin, n.opts.RetryMax) }
 
 func (n *Node) applyPending(ctx context.Context, src *source) error {
 	pid := src.key
@@ -1030,20 +1003,4 @@ func (n *Node) resumeIncoming(ctx context.Context) {
 			ps.kick(ps.wakeApply)
 		}
 	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// jitter spreads a backoff over [d/2, d).
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/internal/backoff"
 )
 
 // Tracker health: every call the node makes to its tracker goes through a
@@ -310,10 +311,10 @@ func (n *Node) trackerStopped() bool {
 
 // waitTracker is the trigger's pause after a failed pass: the backoff, or,
 // while the tracker is stopped, until it is resumed (kickTrigger).
-func (n *Node) waitTracker(ctx context.Context, backoff time.Duration, err error) bool {
+func (n *Node) waitTracker(ctx context.Context, b *backoff.Backoff, err error) bool {
 	if !n.trackerStopped() {
-		n.log.Warn("reading tracker changes failed; retrying", "err", err, "in", backoff)
-		return sleep(ctx, jitter(backoff))
+		n.log.Warn("reading tracker changes failed; retrying", "err", err, "in", b.Current())
+		return b.Wait(ctx)
 	}
 	select {
 	case <-ctx.Done():

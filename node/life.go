@@ -111,7 +111,7 @@ func (n *Node) goRun(ctx context.Context, name string, fn func(context.Context) 
 }
 
 func (n *Node) supervise(ctx context.Context, name string, fn func(context.Context) error) {
-	backoff := n.opts.RetryMin
+	b := n.backoff()
 	for {
 		start := time.Now()
 		err := runGuarded(ctx, fn)
@@ -119,14 +119,13 @@ func (n *Node) supervise(ctx context.Context, name string, fn func(context.Conte
 			return
 		}
 		if time.Since(start) > stableRun {
-			backoff = n.opts.RetryMin
+			b.Reset()
 		}
 		count := n.life.restarted(name, err)
-		n.log.Error("service failed; restarting it", "service", name, "err", err, "restarts", count, "in", backoff)
-		if !sleep(ctx, jitter(backoff)) {
+		n.log.Error("service failed; restarting it", "service", name, "err", err, "restarts", count, "in", b.Current())
+		if !b.Wait(ctx) {
 			return
 		}
-		backoff = min(2*backoff, n.opts.RetryMax)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/issuemesh/issuemesh/internal/backoff"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
@@ -174,13 +175,14 @@ func (n *Node) netSyncLater(ns *netState, id peer.ID) {
 		for {
 			// A failed exchange (often a connection the member's restart
 			// left dead) is tried again a few times, soon.
-			for try, wait := 1, netSyncRetry; ; try, wait = try+1, wait*2 {
+			b := backoff.New(netSyncRetry, netSyncRetry<<netSyncTries)
+			for try := 1; ; try++ {
 				err := n.catchUp(ctx, ns, id)
 				if err == nil || ctx.Err() != nil || errors.Is(err, errForged) {
 					break // a forger is not asked again until the next occasion
 				}
 				n.log.Debug("network catch-up failed", "network", ns.name, "peer", id, "try", try, "err", err)
-				if try == netSyncTries || !sleep(ctx, jitter(wait)) {
+				if try == netSyncTries || !b.Wait(ctx) {
 					break
 				}
 			}
@@ -201,7 +203,7 @@ func (n *Node) netSyncLater(ns *netState, id peer.ID) {
 
 // catchUp asks member id for the events of the network this node lacks and
 // logs them like events received by gossip.
-func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
+func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) (err error) {
 	h := n.hostOrNil()
 	if h == nil {
 		return errors.New("node is not running")
@@ -218,26 +220,15 @@ func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, netSyncTimeout)
 	defer cancel()
-	s, err := p2p.OpenStream(ctx, h, id, p2p.ProtoNetSync)
+	// A read waits for the deadline, not for ctx: a node shutting down (or
+	// a member dead behind a connection not yet timed out) must not keep
+	// this exchange, and with it the node's shutdown, waiting; so the
+	// exchange resets the stream when ctx ends.
+	s, err := p2p.Dial(ctx, h, id, p2p.ProtoNetSync)
 	if err != nil {
 		return err
 	}
-	// A read waits for the deadline, not for ctx: a node shutting down (or
-	// a member dead behind a connection not yet timed out) must not keep
-	// this exchange, and with it the node's shutdown, waiting.
-	stop := context.AfterFunc(ctx, func() { s.Reset() })
-	defer stop()
-	ok := false
-	defer func() {
-		if ok {
-			s.Close()
-		} else {
-			s.Reset()
-		}
-	}()
-	if d, has := ctx.Deadline(); has {
-		s.SetDeadline(d)
-	}
+	defer s.End(&err)
 	b, err := msgpack.Marshal(&req)
 	if err != nil {
 		return err
@@ -299,7 +290,6 @@ func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) error {
 			if err := n.adoptMarks(ctx, ns, capMarks(chunk.Marks, req.Had, seen)); err != nil {
 				return err
 			}
-			ok = true
 			if got > 0 {
 				n.log.Info("caught up from a member", "network", ns.name, "peer", id, "events", got)
 			}

@@ -770,21 +770,20 @@ func (n *Node) netIngest(ctx context.Context, ns *netState, items []netItem, cat
 // netPublisher publishes this node's events of a network in order; a
 // published event leaves the outgoing log (the archive keeps it).
 func (n *Node) netPublisher(ctx context.Context, ns *netState) error {
-	backoff := n.opts.RetryMin
+	b := n.backoff()
 	for {
 		more, err := n.publishPending(ctx, ns)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
-			n.log.Debug("publishing network events failed; retrying", "network", ns.name, "err", err, "in", backoff)
-			if !sleep(ctx, jitter(backoff)) {
+			n.log.Debug("publishing network events failed; retrying", "network", ns.name, "err", err, "in", b.Current())
+			if !b.Wait(ctx) {
 				return nil
 			}
-			backoff = min(backoff*2, n.opts.RetryMax)
 			continue
 		}
-		backoff = n.opts.RetryMin
+		b.Reset()
 		if more {
 			continue
 		}

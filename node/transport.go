@@ -175,26 +175,16 @@ func (ps *peerState) oldestOut(tx *store.Tx) ([]store.OutEntry, error) {
 // sendSession streams pending events in order until there is nothing left
 // and no ack outstanding, the peer is paused, or an error occurs. Events are
 // sent again from the oldest unacked one in the next session.
-func (n *Node) sendSession(ctx context.Context, ps *peerState) error {
+func (n *Node) sendSession(ctx context.Context, ps *peerState) (err error) {
 	h := n.hostOrNil()
 	if h == nil {
 		return errors.New("node is not running")
 	}
-	s, err := p2p.OpenStream(ctx, h, ps.id, p2p.ProtoReplica)
+	s, err := p2p.Dial(ctx, h, ps.id, p2p.ProtoReplica) // a blocked write ends with ctx
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { s.Reset() }) // a blocked write ends with ctx
-	defer stop()
-	ok := false
-	defer func() {
-		if ok {
-			s.CloseWrite()
-			s.Close()
-		} else {
-			s.Reset()
-		}
-	}()
+	defer s.End(&err)
 	// The peer never writes on this stream; a read returning means it
 	// closed or reset it.
 	closed := make(chan struct{})
@@ -210,7 +200,6 @@ func (n *Node) sendSession(ctx context.Context, ps *peerState) error {
 	defer timer.Stop()
 	for {
 		if ps.paused() {
-			ok = true
 			return nil
 		}
 		var first, entries []store.OutEntry
@@ -232,7 +221,6 @@ func (n *Node) sendSession(ctx context.Context, ps *peerState) error {
 			return err
 		}
 		if len(first) == 0 {
-			ok = true
 			return nil // everything acked
 		}
 		if first[0].Seq != watchSeq {
@@ -383,7 +371,7 @@ func (n *Node) runAckSender(ctx context.Context, ps *peerState) error {
 		}
 	}()
 	var pending []replica.Ack
-	backoff := n.opts.RetryMin
+	b := n.backoff()
 	for {
 		if len(pending) == 0 {
 			select {
@@ -414,12 +402,12 @@ func (n *Node) runAckSender(ctx context.Context, ps *peerState) error {
 				}
 				w = bufio.NewWriterSize(s, 32<<10)
 			}
-			b, err := replica.MarshalAcks(&replica.Acks{V: replica.Version, Items: pending})
+			frame, err := replica.MarshalAcks(&replica.Acks{V: replica.Version, Items: pending})
 			if err != nil {
 				return err
 			}
 			s.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := replica.WriteFrame(w, b); err != nil {
+			if err := replica.WriteFrame(w, frame); err != nil {
 				return err
 			}
 			return w.Flush()
@@ -429,14 +417,13 @@ func (n *Node) runAckSender(ctx context.Context, ps *peerState) error {
 				s.Reset()
 				s = nil
 			}
-			n.log.Debug("sending acks failed; retrying", "peer", ps.id, "acks", len(pending), "err", err)
-			if !sleep(ctx, jitter(backoff)) {
+			n.log.Debug("sending acks failed; retrying", "peer", ps.id, "acks", len(pending), "err", err, "in", b.Current())
+			if !b.Wait(ctx) {
 				return nil
 			}
-			backoff = min(backoff*2, n.opts.RetryMax)
 			continue
 		}
-		backoff = n.opts.RetryMin
+		b.Reset()
 		pending = pending[:0]
 	}
 }
