@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/store"
 )
 
@@ -103,7 +104,7 @@ func (n *Node) apiAccept(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	if inv, err := decodeInvitation(in.Code); err == nil && inv.Network != "" {
+	if inv, err := pairing.Decode(in.Code); err == nil && inv.Network != "" {
 		res, err := n.joinNetwork(r.Context(), inv)
 		if err != nil {
 			writeErr(w, err)
