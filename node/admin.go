@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -312,52 +311,14 @@ func (n *Node) AddPeer(ctx context.Context, addr, name string) (store.Peer, erro
 	if info.ID == n.self {
 		return store.Peer{}, fmt.Errorf("%w: %s is this node's own address", errBadRequest, addr)
 	}
-	var p store.Peer
-	err = n.store.Update(ctx, func(tx *store.Tx) error {
-		old, err := tx.GetPeer(info.ID.String())
-		switch {
-		case err == nil:
-			p = old
-		case errors.Is(err, store.ErrNotFound):
-			p = store.Peer{ID: info.ID.String(), Added: time.Now().UTC()}
-		default:
-			return err
-		}
-		if name != "" {
-			p.Name = name
-		}
-		for _, a := range info.Addrs {
-			if s := a.String(); !slices.Contains(p.Addrs, s) {
-				p.Addrs = append(p.Addrs, s)
-			}
-		}
-		return tx.PutPeer(p)
-	})
+	addrs := make([]string, len(info.Addrs))
+	for i, a := range info.Addrs {
+		addrs[i] = a.String()
+	}
+	p, err := n.admitPeer(ctx, info.ID, addrs, name, nil)
 	if err != nil {
 		return store.Peer{}, err
 	}
-	n.allow.Add(info.ID)
-	n.mu.Lock()
-	ps := n.peers[info.ID]
-	if ps == nil {
-		ps = newPeerState(info.ID, p)
-		n.peers[info.ID] = ps
-	} else {
-		ps.mu.Lock()
-		ps.info = p
-		ps.mu.Unlock()
-	}
-	n.mu.Unlock()
-	n.forgetRules(info.ID) // the name may select another connection entry
-	n.mu.Lock()
-	running := n.host != nil
-	if running {
-		n.addAddrs(info.ID, p.Addrs)
-		n.startPeer(n.runCtx, ps)
-		n.connector.Retry(info.ID)
-	}
-	n.mu.Unlock()
-	n.peerAdded(info.ID)
 	// Share every existing issue with the new peer. Links that exist
 	// already send nothing, so adding a peer again is harmless.
 	if err := n.shareAll(ctx, []peer.ID{info.ID}); err != nil {

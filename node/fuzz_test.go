@@ -7,6 +7,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -68,7 +69,7 @@ func FuzzPairMessages(f *testing.F) {
 	member := &store.Member{ID: "12D3KooWmember", Name: "m", Addrs: []string{"/ip4/127.0.0.1/tcp/1"},
 		State: replica.Value{S: replica.MemberJoined, Clock: replica.Clock{Wall: 1, Peer: "p"}}}
 	fuzzSeeds(f,
-		&pairRequest{V: pairVersion, Secret: make([]byte, inviteSecret), Addrs: []string{"/ip4/127.0.0.1/tcp/1"}},
+		&pairRequest{V: pairVersion, Secret: make([]byte, pairing.SecretSize), Addrs: []string{"/ip4/127.0.0.1/tcp/1"}},
 		&pairResponse{V: pairVersion, OK: true, Net: &netSnapshot{ID: "n", Name: "team", Members: []*store.Member{member, nil}}},
 		&pairResponse{V: pairVersion, Error: "unknown invitation"},
 	)

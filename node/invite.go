@@ -3,14 +3,8 @@ package node
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base32"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -18,49 +12,18 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/store"
 )
 
-// Invitations (DESIGN 7): `issuemesh invite` prints one code that carries
-// the inviter's peer ID, its addresses, a random single-use secret and the
-// expiry; the inviter stores only the SHA-256 of the secret, with the
-// expiry and the name the accepting peer will get. `issuemesh accept CODE`
-// dials the inviter (its gater lets strangers in only while an invitation
-// is open, for the pair protocol only, for at most p2p.PairTimeout, within
-// the limits of p2p.Pairing) and sends the secret over the pair protocol,
-// inside the Noise channel that authenticates the inviter's peer ID, so
-// only the inviter ever sees it.
-// The inviter checks it (known, unused, unexpired), marks the invitation
-// used and allowlists the acceptor in one durable write, and says yes; the
-// acceptor then allowlists the inviter. Both keep the connection and share
-// their issues. Refusals name the reason on both sides.
-//
-// The code is "im1" followed by the unpadded lower-case base32 (RFC 4648)
-// of: a version byte (1); uvarint-length-prefixed peer ID bytes;
-// uvarint-length-prefixed secret; the expiry in Unix seconds (uvarint); an
-// address count (uvarint) and that many uvarint-length-prefixed binary
-// multiaddrs; for an invitation into a network (network invite) the
-// uvarint-length-prefixed network ID and name; a CRC-32 (IEEE, big-endian)
-// of everything before it, which catches a code copied incompletely. Codes
-// without a network are as before.
-//
-// A limitation: the acceptor must be able to reach the inviter by one of
-// the addresses in the code. A relay address works only if the relay
-// allowlists the acceptor too, which it does not yet at that point; so an
-// inviter behind NAT should be invited from (or invite) a peer that can
-// reach it directly, or peers are added by ID (peer add /p2p/ID) and found
-// by address exchange.
+// Invitations (DESIGN 7; the code, its checks and the protocol's messages
+// are package pairing's): `issuemesh invite` issues a code, `issuemesh
+// accept CODE` proves its secret over the pair protocol. The inviter
+// claims the invitation (pairing.Claim) and admits the acceptor in one
+// durable write (redeem, admitPeer); the acceptor then admits the inviter.
+// Both keep the connection and share their issues.
 
 const (
-	invitePrefix   = "im1"
-	inviteVersion  = 1
-	inviteSecret   = 16 // bytes
-	inviteMaxAddrs = 12
-	// inviteMaxTTL bounds how long an invitation may stay open.
-	inviteMaxTTL = 30 * 24 * time.Hour
-	// inviteKeep is how long used or expired invitations are kept (for
-	// clear refusals of reused codes) before they are forgotten.
-	inviteKeep = 7 * 24 * time.Hour
 	// pairTimeout bounds one pairing exchange, pairReadTimeout the wait
 	// for the request: an acceptor sends it as soon as the stream is open.
 	pairTimeout     = 30 * time.Second
@@ -73,148 +36,6 @@ const (
 	maxPairRequest = 32 << 10
 	pairVersion    = 1
 )
-
-var inviteEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// invitation is the content of an invitation code.
-type invitation struct {
-	Peer    peer.ID
-	Addrs   []ma.Multiaddr
-	Secret  []byte
-	Expires time.Time
-	// Network and NetName name the network the code joins; empty for a
-	// pairing.
-	Network, NetName string
-}
-
-func (inv invitation) encode() string {
-	b := []byte{inviteVersion}
-	b = appendBytes(b, []byte(inv.Peer))
-	b = appendBytes(b, inv.Secret)
-	b = binary.AppendUvarint(b, uint64(inv.Expires.Unix()))
-	b = binary.AppendUvarint(b, uint64(len(inv.Addrs)))
-	for _, a := range inv.Addrs {
-		b = appendBytes(b, a.Bytes())
-	}
-	if inv.Network != "" {
-		b = appendBytes(b, []byte(inv.Network))
-		b = appendBytes(b, []byte(inv.NetName))
-	}
-	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
-	return invitePrefix + strings.ToLower(inviteEncoding.EncodeToString(b))
-}
-
-func appendBytes(b, v []byte) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(v))), v...)
-}
-
-var errBadCode = errors.New("not a valid invitation code")
-
-// decodeInvitation parses a code. Blanks and line breaks inside it (from
-// copying) are ignored.
-func decodeInvitation(code string) (invitation, error) {
-	code = strings.Join(strings.Fields(code), "")
-	if len(code) > 4096 {
-		return invitation{}, fmt.Errorf("%w: it is %d characters long", errBadCode, len(code))
-	}
-	if !strings.HasPrefix(strings.ToLower(code), invitePrefix) {
-		return invitation{}, fmt.Errorf("%w: it does not start with %q", errBadCode, invitePrefix)
-	}
-	b, err := inviteEncoding.DecodeString(strings.ToUpper(code[len(invitePrefix):]))
-	if err != nil {
-		return invitation{}, fmt.Errorf("%w: %v (copied incompletely?)", errBadCode, err)
-	}
-	if len(b) < 5 {
-		return invitation{}, fmt.Errorf("%w: too short", errBadCode)
-	}
-	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
-	if crc32.ChecksumIEEE(body) != sum {
-		return invitation{}, fmt.Errorf("%w: checksum mismatch (copied incompletely or changed?)", errBadCode)
-	}
-	if body[0] != inviteVersion {
-		return invitation{}, fmt.Errorf("%w: version %d; this node reads version %d (upgrade issuemesh?)", errBadCode, body[0], inviteVersion)
-	}
-	r := &byteReader{b: body[1:]}
-	var inv invitation
-	idb := r.bytes(128)
-	secret := r.bytes(64)
-	expires := r.uvarint()
-	n := r.uvarint()
-	if r.err == nil && n > 32 {
-		r.err = fmt.Errorf("%d addresses", n)
-	}
-	for i := uint64(0); r.err == nil && i < n; i++ {
-		ab := r.bytes(512)
-		if r.err != nil {
-			break
-		}
-		a, err := ma.NewMultiaddrBytes(ab)
-		if err != nil {
-			r.err = fmt.Errorf("address %d: %v", i, err)
-			break
-		}
-		inv.Addrs = append(inv.Addrs, a)
-	}
-	if r.err == nil && len(r.b) != 0 {
-		inv.Network = string(r.bytes(64))
-		inv.NetName = string(r.bytes(64))
-		if r.err == nil && (inv.Network == "" || !netNameRE.MatchString(inv.NetName)) {
-			r.err = errors.New("bad network")
-		}
-	}
-	if r.err == nil && len(r.b) != 0 {
-		r.err = errors.New("trailing bytes")
-	}
-	if r.err != nil {
-		return invitation{}, fmt.Errorf("%w: %v", errBadCode, r.err)
-	}
-	if inv.Peer, err = peer.IDFromBytes(idb); err != nil {
-		return invitation{}, fmt.Errorf("%w: peer ID: %v", errBadCode, err)
-	}
-	if len(secret) < inviteSecret {
-		return invitation{}, fmt.Errorf("%w: secret too short", errBadCode)
-	}
-	inv.Secret = secret
-	inv.Expires = time.Unix(int64(expires), 0)
-	return inv, nil
-}
-
-type byteReader struct {
-	b   []byte
-	err error
-}
-
-func (r *byteReader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errors.New("truncated")
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *byteReader) bytes(max int) []byte {
-	n := r.uvarint()
-	if r.err != nil {
-		return nil
-	}
-	if n > uint64(max) || n > uint64(len(r.b)) {
-		r.err = errors.New("truncated or oversized field")
-		return nil
-	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func secretHash(secret []byte) string {
-	h := sha256.Sum256(secret)
-	return hex.EncodeToString(h[:])
-}
 
 // InviteInput is the body of invite.
 type InviteInput struct {
@@ -249,34 +70,34 @@ func (n *Node) Invite(ctx context.Context, name string, ttl time.Duration) (Invi
 // issueInvite issues an invitation to pair with this node or, with a
 // network ID and name, to join that network.
 func (n *Node) issueInvite(ctx context.Context, name string, ttl time.Duration, netID, netName string) (InviteResult, error) {
-	if ttl <= 0 || ttl > inviteMaxTTL {
-		return InviteResult{}, fmt.Errorf("%w: ttl %s: want more than 0 and at most %s", errBadRequest, ttl, inviteMaxTTL)
+	if ttl <= 0 || ttl > pairing.MaxTTL {
+		return InviteResult{}, fmt.Errorf("%w: ttl %s: want more than 0 and at most %s", errBadRequest, ttl, pairing.MaxTTL)
 	}
-	secret := make([]byte, inviteSecret)
+	secret := make([]byte, pairing.SecretSize)
 	if _, err := rand.Read(secret); err != nil {
 		return InviteResult{}, err
 	}
 	now := time.Now()
-	inv := invitation{Peer: n.self, Secret: secret, Expires: time.Unix(now.Add(ttl).Unix(), 0), Network: netID, NetName: netName}
+	inv := pairing.Invitation{Peer: n.self, Secret: secret, Expires: time.Unix(now.Add(ttl).Unix(), 0), Network: netID, NetName: netName}
 	var shown []string
 	for _, s := range n.Addrs() {
 		m, err := ma.NewMultiaddr(s)
 		if err != nil {
 			continue
 		}
-		if t, _ := peer.SplitAddr(m); t != nil && len(inv.Addrs) < inviteMaxAddrs {
+		if t, _ := peer.SplitAddr(m); t != nil && len(inv.Addrs) < pairing.MaxAddrs {
 			inv.Addrs = append(inv.Addrs, t)
 			shown = append(shown, t.String())
 		}
 	}
-	rec := store.Invite{Hash: secretHash(secret), Name: name, Created: now.UTC(), Expires: inv.Expires.UTC(), Network: netID}
+	rec := store.Invite{Hash: pairing.SecretHash(secret), Name: name, Created: now.UTC(), Expires: inv.Expires.UTC(), Network: netID}
 	err := n.store.Update(ctx, func(tx *store.Tx) error {
 		all, err := tx.Invites()
 		if err != nil {
 			return err
 		}
 		for _, old := range all { // forget long-gone invitations
-			if now.Sub(old.Expires) > inviteKeep {
+			if now.Sub(old.Expires) > pairing.Keep {
 				tx.DeleteInvite(old.Hash)
 			}
 		}
@@ -287,7 +108,7 @@ func (n *Node) issueInvite(ctx context.Context, name string, ttl time.Duration, 
 	}
 	n.refreshPairing()
 	n.log.Info("invitation issued", "name", name, "network", netName, "expires", inv.Expires.UTC().Format(time.RFC3339), "addrs", len(inv.Addrs))
-	return InviteResult{Code: inv.encode(), Name: name, Network: netName, Expires: inv.Expires.UTC(), Addrs: shown}, nil
+	return InviteResult{Code: inv.Encode(), Name: name, Network: netName, Expires: inv.Expires.UTC(), Addrs: shown}, nil
 }
 
 // openInvites lists the invitations that can still be accepted.
@@ -339,11 +160,6 @@ type pairResponse struct {
 	Net *netSnapshot `msgpack:"net,omitempty"`
 }
 
-// refusal is a pairing refused for a reason the other side is told.
-type refusal struct{ reason string }
-
-func (r refusal) Error() string { return r.reason }
-
 // handlePair is the inviter's side of the pair protocol.
 func (n *Node) handlePair(s network.Stream) {
 	defer s.Close()
@@ -357,21 +173,21 @@ func (n *Node) handlePair(s network.Stream) {
 		return
 	}
 	resp := pairResponse{V: pairVersion}
-	err := error(refusal{fmt.Sprintf("pair request of version %d; this node speaks version %d", req.V, pairVersion)})
+	err := error(pairing.Refusal{Reason: fmt.Sprintf("pair request of version %d; this node speaks version %d", req.V, pairVersion)})
 	var name string
 	var snap *netSnapshot
 	if req.V == pairVersion {
 		name, snap, err = n.redeemAny(remote, req, s.Conn().RemoteMultiaddr())
 	}
 	resp.Net = snap
-	var ref refusal
+	var ref pairing.Refusal
 	switch {
 	case err == nil:
 		resp.OK = true
 		n.log.Info("peer accepted an invitation; it is allowlisted", "peer", remote, "name", name, "addr", s.Conn().RemoteMultiaddr())
 	case errors.As(err, &ref):
-		resp.Error = ref.reason
-		n.log.Warn("refused an invitation", "peer", remote, "addr", s.Conn().RemoteMultiaddr(), "reason", ref.reason)
+		resp.Error = ref.Reason
+		n.log.Warn("refused an invitation", "peer", remote, "addr", s.Conn().RemoteMultiaddr(), "reason", ref.Reason)
 	default:
 		resp.Error = "the inviter could not record the pairing; try again"
 		n.log.Error("pairing failed", "peer", remote, "err", err)
@@ -392,33 +208,15 @@ func (n *Node) handlePair(s network.Stream) {
 	}
 }
 
-// redeem checks an invitation's secret and, if it is open, marks it used by
-// remote and allowlists remote under the invitation's name.
+// redeem claims an invitation's secret (pairing.Claim) for remote and
+// allowlists remote under the invitation's name, in one write.
 func (n *Node) redeem(remote peer.ID, secret []byte) (string, error) {
-	if len(secret) == 0 || len(secret) > 64 {
-		return "", refusal{"unknown invitation: this node did not issue it (forged or mistyped code)"}
-	}
-	hash := secretHash(secret)
 	var name string
 	ctx, cancel := context.WithTimeout(context.Background(), pairTimeout)
 	defer cancel()
 	_, err := n.admitPeer(ctx, remote, nil, "", func(tx *store.Tx, p *store.Peer) error {
-		inv, err := tx.GetInvite(hash)
-		if errors.Is(err, store.ErrNotFound) {
-			return refusal{"unknown invitation: this node did not issue it (forged or mistyped code)"}
-		}
+		inv, err := pairing.Claim(tx, secret, remote, time.Now())
 		if err != nil {
-			return err
-		}
-		now := time.Now()
-		switch {
-		case inv.UsedBy != "":
-			return refusal{fmt.Sprintf("invitation already used (at %s); ask the inviter for a new one", inv.UsedAt.UTC().Format(time.RFC3339))}
-		case !now.Before(inv.Expires):
-			return refusal{fmt.Sprintf("invitation expired at %s; ask the inviter for a new one", inv.Expires.UTC().Format(time.RFC3339))}
-		}
-		inv.UsedBy, inv.UsedAt = remote.String(), now.UTC()
-		if err := tx.PutInvite(inv); err != nil {
 			return err
 		}
 		if inv.Name != "" {
@@ -435,19 +233,15 @@ func (n *Node) redeem(remote peer.ID, secret []byte) (string, error) {
 // the pair protocol and, once the inviter agreed, allowlists it under name
 // (default "inviter"). The node must be running.
 func (n *Node) Accept(ctx context.Context, code, name string) (store.Peer, error) {
-	inv, err := decodeInvitation(code)
+	inv, err := pairing.Decode(code)
 	if err != nil {
 		return store.Peer{}, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
 	if inv.Network != "" {
 		return store.Peer{}, fmt.Errorf("%w: this code joins the network %q; accept it with 'issuemesh accept'", errBadRequest, inv.NetName)
 	}
-	if inv.Peer == n.self {
-		return store.Peer{}, fmt.Errorf("%w: this invitation was issued by this node; accept it on the other node", errBadRequest)
-	}
-	if now := time.Now(); !now.Before(inv.Expires) {
-		return store.Peer{}, fmt.Errorf("%w: this invitation expired at %s (%s ago); ask the inviter for a new one",
-			errBadRequest, inv.Expires.UTC().Format(time.RFC3339), now.Sub(inv.Expires).Round(time.Second))
+	if err := inv.Check(n.self, time.Now()); err != nil {
+		return store.Peer{}, fmt.Errorf("%w: %w", errBadRequest, err)
 	}
 	h := n.hostOrNil()
 	if h == nil {

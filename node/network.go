@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -27,6 +26,7 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -96,8 +96,6 @@ const (
 	// maxSnapshotAddrs bounds the addresses per member given to a new member.
 	maxSnapshotAddrs = 8
 )
-
-var netNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // netRegistry is the node's running networks.
 type netRegistry struct {
@@ -1112,7 +1110,7 @@ func networkByName(tx *store.Tx, name string) (*store.Network, error) {
 
 // CreateNetwork creates a network with this node as its only member.
 func (n *Node) CreateNetwork(ctx context.Context, name string) (NetworkInfo, error) {
-	if !netNameRE.MatchString(name) {
+	if !pairing.ValidNetworkName(name) {
 		return NetworkInfo{}, fmt.Errorf("%w: network name %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", errBadRequest, name)
 	}
 	rec := &store.Network{ID: newID(), Name: name, Created: nowUTC()}
@@ -1188,8 +1186,8 @@ func snapshotOf(rec *store.Network) *netSnapshot {
 // network's (redeemNetwork), which returns the network for the acceptor.
 func (n *Node) redeemAny(remote peer.ID, req pairRequest, over ma.Multiaddr) (string, *netSnapshot, error) {
 	var inv store.Invite
-	err := n.store.View(func(tx *store.Tx) (err error) { inv, err = tx.GetInvite(secretHash(req.Secret)); return })
-	if err != nil || inv.Network == "" || len(req.Secret) == 0 || len(req.Secret) > 64 {
+	err := n.store.View(func(tx *store.Tx) (err error) { inv, err = tx.GetInvite(pairing.SecretHash(req.Secret)); return })
+	if err != nil || inv.Network == "" {
 		name, err := n.redeem(remote, req.Secret)
 		return name, nil, err
 	}
@@ -1200,7 +1198,6 @@ func (n *Node) redeemAny(remote peer.ID, req pairRequest, over ma.Multiaddr) (st
 // marks it used, records remote's join as a membership event (published to
 // the network) and returns the network's members.
 func (n *Node) redeemNetwork(remote peer.ID, req pairRequest, over ma.Multiaddr) (string, *netSnapshot, error) {
-	hash := secretHash(req.Secret)
 	var addrs []ma.Multiaddr
 	for _, s := range req.Addrs {
 		if a, err := ma.NewMultiaddr(s); err == nil {
@@ -1221,26 +1218,15 @@ func (n *Node) redeemNetwork(remote peer.ID, req pairRequest, over ma.Multiaddr)
 	ctx, cancel := context.WithTimeout(context.Background(), pairTimeout)
 	defer cancel()
 	err := n.store.Update(ctx, func(tx *store.Tx) error {
-		inv, err := tx.GetInvite(hash)
+		inv, err := pairing.Claim(tx, req.Secret, remote, time.Now())
 		if err != nil {
 			return err
-		}
-		now := time.Now()
-		switch {
-		case inv.UsedBy != "":
-			return refusal{fmt.Sprintf("invitation already used (at %s); ask the inviter for a new one", inv.UsedAt.UTC().Format(time.RFC3339))}
-		case !now.Before(inv.Expires):
-			return refusal{fmt.Sprintf("invitation expired at %s; ask the inviter for a new one", inv.Expires.UTC().Format(time.RFC3339))}
 		}
 		if rec, err = tx.GetNetwork(inv.Network); err != nil {
 			return err
 		}
 		if rec.Left {
-			return refusal{fmt.Sprintf("the inviter has left the network %s", rec.Name)}
-		}
-		inv.UsedBy, inv.UsedAt = remote.String(), now.UTC()
-		if err := tx.PutInvite(inv); err != nil {
-			return err
+			return pairing.Refusal{Reason: fmt.Sprintf("the inviter has left the network %s", rec.Name)}
 		}
 		if inv.Name != "" {
 			m.Name = inv.Name
@@ -1275,13 +1261,13 @@ type JoinResult struct {
 // answer, joins the topic, catches up from the inviter and shares this
 // node's issues with the network (by its trigger). The node must be
 // running.
-func (n *Node) joinNetwork(ctx context.Context, inv invitation) (JoinResult, error) {
+func (n *Node) joinNetwork(ctx context.Context, inv pairing.Invitation) (JoinResult, error) {
 	h := n.hostOrNil()
 	if h == nil {
 		return JoinResult{}, fmt.Errorf("%w: the node is not running; start it with 'issuemesh run', then accept the invitation", errBadRequest)
 	}
-	if now := time.Now(); !now.Before(inv.Expires) {
-		return JoinResult{}, fmt.Errorf("%w: this invitation expired at %s; ask the inviter for a new one", errBadRequest, inv.Expires.UTC().Format(time.RFC3339))
+	if err := inv.Check(n.self, time.Now()); err != nil {
+		return JoinResult{}, fmt.Errorf("%w: %w", errBadRequest, err)
 	}
 	err := n.store.View(func(tx *store.Tx) error {
 		rec, err := networkByName(tx, inv.NetName)

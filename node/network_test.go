@@ -1,12 +1,8 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"maps"
@@ -17,14 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/config"
 	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -48,7 +43,7 @@ func newNetwork(t *testing.T, name string, nodes ...*testNode) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		inv, err := decodeInvitation(res.Code)
+		inv, err := pairing.Decode(res.Code)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -409,50 +404,6 @@ func dumpLogs(t *testing.T, tn *testNode) {
 	t.Cleanup(func() {
 		_ = os.WriteFile(filepath.Join(dir, t.Name()+"-"+shortID(tn.ID())+".log"), []byte(tn.logs.String()), 0o644)
 	})
-}
-
-// TestNetworkInvitationCode: a code carries the network as an optional
-// trailing field; a code in the format from before networks (built here
-// byte by byte) still decodes, as a pairing.
-func TestNetworkInvitationCode(t *testing.T) {
-	key, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := peer.IDFromPrivateKey(key)
-	addr, _ := ma.NewMultiaddr("/ip4/192.0.2.7/tcp/4001")
-	secret := bytes.Repeat([]byte{7}, inviteSecret)
-	exp := time.Unix(2_000_000_000, 0)
-
-	old := []byte{inviteVersion}
-	old = appendBytes(old, []byte(id))
-	old = appendBytes(old, secret)
-	old = binary.AppendUvarint(old, uint64(exp.Unix()))
-	old = binary.AppendUvarint(old, 1)
-	old = appendBytes(old, addr.Bytes())
-	old = binary.BigEndian.AppendUint32(old, crc32.ChecksumIEEE(old))
-	oldCode := invitePrefix + strings.ToLower(inviteEncoding.EncodeToString(old))
-
-	pairing := invitation{Peer: id, Addrs: []ma.Multiaddr{addr}, Secret: secret, Expires: exp}
-	if got := pairing.encode(); got != oldCode {
-		t.Fatalf("a pairing code changed format:\n got %s\nwant %s", got, oldCode)
-	}
-	inv, err := decodeInvitation(oldCode)
-	if err != nil || inv.Network != "" || inv.Peer != id || !bytes.Equal(inv.Secret, secret) {
-		t.Fatalf("old code: %+v, %v", inv, err)
-	}
-
-	withNet := pairing
-	withNet.Network, withNet.NetName = "0123456789abcdef01234567", "team-1"
-	inv, err = decodeInvitation(withNet.encode())
-	if err != nil || inv.Network != withNet.Network || inv.NetName != "team-1" || inv.Peer != id {
-		t.Fatalf("network code: %+v, %v", inv, err)
-	}
-	bad := pairing
-	bad.Network, bad.NetName = "x", "no spaces allowed"
-	if _, err := decodeInvitation(bad.encode()); !errors.Is(err, errBadCode) {
-		t.Fatalf("code with a bad network name: %v, want errBadCode", err)
-	}
 }
 
 // TestNetworkOwnerPolicy: with policy {priority: owner} and owner m1 (B)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/store"
 )
 
@@ -37,21 +38,21 @@ func TestInvitationCode(t *testing.T) {
 	if !strings.HasPrefix(res.Code, "im1") || strings.ContainsAny(res.Code, " \n\t=") || strings.ToLower(res.Code) != res.Code {
 		t.Fatalf("code %q is not one lower-case line starting with im1", res.Code)
 	}
-	inv, err := decodeInvitation(res.Code)
+	inv, err := pairing.Decode(res.Code)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inv.Peer != a.ID() || len(inv.Addrs) == 0 || len(inv.Secret) != inviteSecret || !inv.Expires.Equal(res.Expires) {
+	if inv.Peer != a.ID() || len(inv.Addrs) == 0 || len(inv.Secret) != pairing.SecretSize || !inv.Expires.Equal(res.Expires) {
 		t.Fatalf("decoded %+v from %+v", inv, res)
 	}
 	// Copying may add line breaks and blanks; they do not matter.
-	if _, err := decodeInvitation(res.Code[:20] + "\n  " + res.Code[20:]); err != nil {
+	if _, err := pairing.Decode(res.Code[:20] + "\n  " + res.Code[20:]); err != nil {
 		t.Fatalf("code with a line break: %v", err)
 	}
 	// Only the secret's hash is stored.
 	var invs []store.Invite
 	a.store.View(func(tx *store.Tx) (err error) { invs, err = tx.Invites(); return })
-	if len(invs) != 1 || invs[0].Hash != secretHash(inv.Secret) || invs[0].Name != "bob" {
+	if len(invs) != 1 || invs[0].Hash != pairing.SecretHash(inv.Secret) || invs[0].Name != "bob" {
 		t.Fatalf("stored invitations: %+v", invs)
 	}
 	for _, bad := range []string{
@@ -60,8 +61,8 @@ func TestInvitationCode(t *testing.T) {
 		res.Code[:len(res.Code)-3], // cut short
 		res.Code[:10] + flip(res.Code[10]) + res.Code[11:], // one character changed
 	} {
-		if _, err := decodeInvitation(bad); !errors.Is(err, errBadCode) {
-			t.Errorf("decode %q: %v, want errBadCode", bad, err)
+		if _, err := pairing.Decode(bad); !errors.Is(err, pairing.ErrBadCode) {
+			t.Errorf("decode %q: %v, want pairing.ErrBadCode", bad, err)
 		}
 	}
 	if _, err := a.Invite(context.Background(), "x", 0); err == nil {
@@ -134,8 +135,8 @@ func TestInviteAccept(t *testing.T) {
 	}
 
 	// Expired: refused locally, before dialling.
-	exp := invitation{Peer: a.ID(), Addrs: mustDecode(t, res.Code).Addrs, Secret: make([]byte, inviteSecret), Expires: time.Now().Add(-time.Minute)}
-	if _, err := c.Accept(ctx, exp.encode(), ""); err == nil || !strings.Contains(err.Error(), "expired") {
+	exp := pairing.Invitation{Peer: a.ID(), Addrs: mustDecode(t, res.Code).Addrs, Secret: make([]byte, pairing.SecretSize), Expires: time.Now().Add(-time.Minute)}
+	if _, err := c.Accept(ctx, exp.Encode(), ""); err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("expired code: %v, want 'expired'", err)
 	}
 
@@ -144,9 +145,9 @@ func TestInviteAccept(t *testing.T) {
 	if _, err := a.Invite(ctx, "keep-open", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	forged := invitation{Peer: a.ID(), Addrs: exp.Addrs, Secret: make([]byte, inviteSecret), Expires: time.Now().Add(time.Hour)}
+	forged := pairing.Invitation{Peer: a.ID(), Addrs: exp.Addrs, Secret: make([]byte, pairing.SecretSize), Expires: time.Now().Add(time.Hour)}
 	rand.Read(forged.Secret)
-	if _, err := c.Accept(ctx, forged.encode(), ""); err == nil || !strings.Contains(err.Error(), "unknown invitation") {
+	if _, err := c.Accept(ctx, forged.Encode(), ""); err == nil || !strings.Contains(err.Error(), "unknown invitation") {
 		t.Fatalf("forged code: %v, want 'unknown invitation'", err)
 	}
 	late, err := a.Invite(ctx, "late", time.Hour)
@@ -155,7 +156,7 @@ func TestInviteAccept(t *testing.T) {
 	}
 	lateInv := mustDecode(t, late.Code)
 	a.store.Update(ctx, func(tx *store.Tx) error {
-		inv, err := tx.GetInvite(secretHash(lateInv.Secret))
+		inv, err := tx.GetInvite(pairing.SecretHash(lateInv.Secret))
 		if err != nil {
 			return err
 		}
@@ -178,9 +179,9 @@ func TestInviteAccept(t *testing.T) {
 	waitFor(t, 5*time.Second, "C is disconnected from A", func() bool { return !c.connectedTo(a.ID()) })
 }
 
-func mustDecode(t *testing.T, code string) invitation {
+func mustDecode(t *testing.T, code string) pairing.Invitation {
 	t.Helper()
-	inv, err := decodeInvitation(code)
+	inv, err := pairing.Decode(code)
 	if err != nil {
 		t.Fatal(err)
 	}

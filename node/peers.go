@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/store"
 )
 
@@ -103,7 +104,7 @@ func (n *Node) apiAccept(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	if inv, err := decodeInvitation(in.Code); err == nil && inv.Network != "" {
+	if inv, err := pairing.Decode(in.Code); err == nil && inv.Network != "" {
 		res, err := n.joinNetwork(r.Context(), inv)
 		if err != nil {
 			writeErr(w, err)
@@ -123,8 +124,11 @@ func (n *Node) apiAccept(w http.ResponseWriter, r *http.Request) {
 // admitPeer allowlists id: it stores the peer record (adding addrs, and
 // setting the name unless empty), with inTx run in the same write (it may
 // change the record, or refuse by returning an error, which leaves no
-// trace), then starts syncing with the peer when the node runs. It does not
-// share existing issues; the caller does (shareAll).
+// trace), forgets the peer's cached rules (its name may select another
+// connection entry), then starts syncing with the peer when the node runs.
+// It is the one way a peer is admitted: peer add (AddPeer) and both sides
+// of an invitation use it. It does not share existing issues; the caller
+// does (shareAll).
 func (n *Node) admitPeer(ctx context.Context, id peer.ID, addrs []string, name string, inTx func(*store.Tx, *store.Peer) error) (store.Peer, error) {
 	if id == n.self {
 		return store.Peer{}, fmt.Errorf("%w: %s is this node", errBadRequest, id)
@@ -169,6 +173,11 @@ func (n *Node) admitPeer(ctx context.Context, id peer.ID, addrs []string, name s
 		ps.info = p
 		ps.mu.Unlock()
 	}
+	n.mu.Unlock()
+	// The name may select another connection entry. Outside n.mu: loading
+	// rules takes n.rules.mu, then n.mu.
+	n.forgetRules(id)
+	n.mu.Lock()
 	if n.host != nil {
 		n.addAddrs(id, p.Addrs)
 		n.startPeer(n.runCtx, ps)
