@@ -20,6 +20,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/diskspace"
+	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -234,7 +235,7 @@ func (n *Node) apiStatus(w http.ResponseWriter, r *http.Request) {
 		if st.Incoming, err = tx.Count("i/"); err != nil {
 			return err
 		}
-		if st.Blocked, st.BlockedRecords, err = blockedCounts(tx); err != nil {
+		if st.Blocked, st.BlockedRecords, err = engine.BlockedCounts(tx); err != nil {
 			return err
 		}
 		st.Twins, err = tx.Count("t/")
