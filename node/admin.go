@@ -19,6 +19,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/diskspace"
+	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -233,7 +234,7 @@ func (n *Node) apiStatus(w http.ResponseWriter, r *http.Request) {
 		if st.Incoming, err = tx.Count("i/"); err != nil {
 			return err
 		}
-		if st.Blocked, st.BlockedRecords, err = blockedCounts(tx); err != nil {
+		if st.Blocked, st.BlockedRecords, err = engine.BlockedCounts(tx); err != nil {
 			return err
 		}
 		st.Twins, err = tx.Count("t/")

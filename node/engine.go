@@ -15,6 +15,7 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/internal/backoff"
+	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
@@ -280,7 +281,7 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 					// that stops matching the trigger is no longer updated.
 					continue
 				}
-				if isBlocked(tx, tw.ID, store.BlockOut, p) {
+				if engine.IsBlockedOut(tx, tw.ID, engine.LinkKey(p)) {
 					continue // until retried
 				}
 				out, skip, err := o.out, o.skip, o.err
@@ -296,7 +297,7 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 				}
 				if err != nil {
 					n.log.Warn("the twin is blocked for that link until retried: its outgoing rules or its size refuse it", "peer", p, "key", tw.LocalKey, "err", err)
-					if err := blockOut(tx, tw, p, err); err != nil {
+					if err := engine.BlockOut(tx, tw, engine.LinkKey(p), err); err != nil {
 						return err
 					}
 					dirty = true
@@ -335,7 +336,7 @@ func (n *Node) shareLinks(ctx context.Context, keys []string, peers []string) er
 					// baseline makes the retry send the same fields again.
 					l.Baseline = baseline
 					n.log.Warn("the event cannot be sent; the twin is blocked for that link until retried", "peer", p, "key", tw.LocalKey, "err", err)
-					if err := blockOut(tx, tw, p, fmt.Errorf("issue %s: the event cannot be sent: %w", tw.LocalKey, err)); err != nil {
+					if err := engine.BlockOut(tx, tw, engine.LinkKey(p), fmt.Errorf("issue %s: the event cannot be sent: %w", tw.LocalKey, err)); err != nil {
 						return err
 					}
 					dirty = true
@@ -386,7 +387,7 @@ func (n *Node) queueEvent(tx *store.Tx, tw *store.Twin, p string, l *store.Link,
 	if err != nil {
 		return err
 	}
-	return tx.AddHistory(tw, store.Record{Time: now, Dir: "out", Peer: p, Seq: seq, EventID: ev.ID, What: "queued", Fields: changed, LocalKey: tw.LocalKey})
+	return engine.AddSent(tx, tw, now, engine.Sent{Link: engine.LinkKey(p), Seq: seq, EventID: ev.ID, What: engine.Queued, Fields: changed, LocalKey: tw.LocalKey})
 }
 
 // linkOutcome is what a link's trigger and outgoing rules make of an issue.
@@ -447,7 +448,7 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 	switch {
 	case ev.Op == replica.OpUnsync:
 		ack.Result = replica.ResultApplied
-		return ack, n.finish(ctx, later, src, seq, ev, ack, func(_ *store.Tx, tw *store.Twin) error { tw.Link(pid).Unsynced = true; return nil }, nil, "unsynced")
+		return ack, n.finish(ctx, later, src, seq, ev, ack, func(_ *store.Tx, tw *store.Twin) error { tw.Link(pid).Unsynced = true; return nil }, nil, engine.Unsynced)
 	case ev.Op == replica.OpLink:
 		if err := n.checkLink(ev, tw); err != nil {
 			ack.Result, ack.Error = replica.ResultFailed, err.Error()
@@ -575,7 +576,7 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 				l.SetKey(ev.Origin, ev.SourceKey)
 			}
 			return nil
-		}, changeNames(ch), "skipped")
+		}, engine.ChangeNames(ch), engine.Skipped)
 	}
 	if err != nil {
 		if transient(err) {
@@ -620,7 +621,7 @@ func (n *Node) applyOne(ctx context.Context, src *source, seq uint64, ev replica
 		}
 		// The peer sent older values than the issue holds: tell it.
 		return n.queueEvent(tx, tw, pid, l, kept, time.Now())
-	}, changeNames(ch), "")
+	}, engine.ChangeNames(ch), "")
 	if err == nil && len(kept) > 0 {
 		if later != nil {
 			later.wake = pid // once committed
@@ -678,7 +679,7 @@ type deferredFinish struct {
 // kept), the history line, the ack to answer retransmissions with, and the
 // removal from the incoming log. With later, the write is handed over in
 // later.fn instead of committed.
-func (n *Node) finish(ctx context.Context, later *deferredFinish, src *source, seq uint64, ev replica.Event, ack replica.Ack, update func(*store.Tx, *store.Twin) error, fields []string, what string) error {
+func (n *Node) finish(ctx context.Context, later *deferredFinish, src *source, seq uint64, ev replica.Event, ack replica.Ack, update func(*store.Tx, *store.Twin) error, fields []string, what engine.Outcome) error {
 	pid := src.key
 	fn := func(tx *store.Tx) error {
 		tw, err := tx.GetTwin(ev.Twin)
@@ -693,14 +694,14 @@ func (n *Node) finish(ctx context.Context, later *deferredFinish, src *source, s
 				return err
 			}
 		}
-		unblock(tx, ev.Twin, store.BlockIn, pid)
+		engine.Unblock(tx, ev.Twin, store.BlockIn, pid)
 		if what == "" {
-			what = "applied"
+			what = engine.Applied
 			if ack.Result == replica.ResultSkipped {
-				what = "skipped"
+				what = engine.Skipped
 			}
 		}
-		if err := tx.AddHistory(tw, store.Record{Time: time.Now(), Dir: "in", Peer: pid, Seq: seq, EventID: ev.ID, What: what, Fields: fields, LocalKey: tw.LocalKey}); err != nil {
+		if err := engine.AddReceived(tx, tw, time.Now(), engine.Received{Source: engine.SourceKey(pid), Seq: seq, EventID: ev.ID, What: what, Fields: fields, LocalKey: tw.LocalKey}); err != nil {
 			return err
 		}
 		if err := tx.PutTwin(tw); err != nil {
@@ -708,7 +709,7 @@ func (n *Node) finish(ctx context.Context, later *deferredFinish, src *source, s
 		}
 		return tx.FinishIn(pid, seq, ack)
 	}
-	result := what
+	result := string(what)
 	if result == "" {
 		result = resultLabel(ack.Result)
 	}
@@ -733,14 +734,14 @@ func (n *Node) finish(ctx context.Context, later *deferredFinish, src *source, s
 func (n *Node) fail(ctx context.Context, src *source, seq uint64, ev replica.Event, ack replica.Ack) error {
 	pid := src.key
 	return n.store.Update(ctx, func(tx *store.Tx) error {
-		if err := blockIn(tx, ev.Twin, ack.LocalKey, pid, seq, ack.Error); err != nil {
+		if err := engine.BlockIn(tx, ev.Twin, ack.LocalKey, engine.SourceKey(pid), seq, ack.Error); err != nil {
 			return err
 		}
 		tw, err := tx.GetTwin(ev.Twin)
 		if err != nil {
 			return nil // never linked here: the blocked record says it all
 		}
-		if err := tx.AddHistory(tw, store.Record{Time: time.Now(), Dir: "in", Peer: pid, Seq: seq, EventID: ev.ID, What: "failed", LocalKey: tw.LocalKey, Error: ack.Error}); err != nil {
+		if err := engine.AddReceived(tx, tw, time.Now(), engine.Received{Source: engine.SourceKey(pid), Seq: seq, EventID: ev.ID, What: engine.Failed, LocalKey: tw.LocalKey, Error: ack.Error}); err != nil {
 			return err
 		}
 		return tx.PutTwin(tw)
@@ -788,7 +789,7 @@ func (n *Node) applyPending(ctx context.Context, src *source) error {
 			if entries, err = tx.PendingIn(pid, after, 256); err != nil {
 				return err
 			}
-			blocked, err = blockedIn(tx, pid)
+			blocked, err = engine.BlockedIn(tx, engine.SourceKey(pid))
 			return err
 		})
 		if err != nil {

@@ -1,27 +1,10 @@
 package node
 
 import (
-	"slices"
 	"strings"
 
-	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
-
-// changeNames lists every part of an incoming change for the history, as
-// stamp does for an outgoing one: the fields, "comment:ID" for each comment
-// and "attachment:ID" for each file it adds or changes.
-func changeNames(ch replica.Changes) []string {
-	out := slices.Clone(ch.Fields)
-	for _, id := range ch.Comments {
-		out = append(out, "comment:"+id)
-	}
-	for _, id := range ch.Attachments {
-		out = append(out, "attachment:"+id)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
 
 // peerNamer returns a function that gives the name a link has in the peer
 // list: a peer's name, or for "net:<network>/<author>" the author's name in

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -303,11 +304,7 @@ func (n *Node) shareManual(ctx context.Context, key string, id peer.ID, op manua
 		if err != nil {
 			return err
 		}
-		what := "queued"
-		if ev.Op != "" {
-			what = "queued " + ev.Op
-		}
-		if err := tx.AddHistory(tw, store.Record{Time: now, Dir: "out", Peer: pid, Seq: seq, EventID: ev.ID, What: what, Fields: changed, LocalKey: key}); err != nil {
+		if err := engine.AddSent(tx, tw, now, engine.Sent{Link: engine.PeerLink(pid), Seq: seq, EventID: ev.ID, What: engine.QueuedOutcome(ev.Op), Fields: changed, LocalKey: key}); err != nil {
 			return err
 		}
 		sent = true

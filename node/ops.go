@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/store"
 )
 
@@ -75,7 +76,7 @@ func (n *Node) apiQueue(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 		}
-		bs, err := blockedAll(tx)
+		bs, err := engine.BlockedAll(tx)
 		for _, b := range bs {
 			blocked[b.Peer]++
 		}
@@ -103,7 +104,7 @@ func (n *Node) apiQueue(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) apiErrors(w http.ResponseWriter, r *http.Request) {
 	var bs []store.Blocked
-	if err := n.store.View(func(tx *store.Tx) (err error) { bs, err = blockedAll(tx); return }); err != nil {
+	if err := n.store.View(func(tx *store.Tx) (err error) { bs, err = engine.BlockedAll(tx); return }); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -162,7 +163,7 @@ func (n *Node) Retry(ctx context.Context, in RetryInput) (RetryResult, error) {
 	var wake []string
 	err := n.store.Update(ctx, func(tx *store.Tx) error {
 		res.Retried, wake = res.Retried[:0], wake[:0]
-		bs, err := blockedAll(tx)
+		bs, err := engine.BlockedAll(tx)
 		if err != nil {
 			return err
 		}
@@ -171,7 +172,7 @@ func (n *Node) Retry(ctx context.Context, in RetryInput) (RetryResult, error) {
 			if !in.All && b.LocalKey != in.Key && b.Twin != in.Key {
 				continue
 			}
-			unblock(tx, b.Twin, b.Dir, b.Peer)
+			engine.Unblock(tx, b.Twin, b.Dir, b.Peer)
 			res.Retried = append(res.Retried, b)
 			if b.Dir != store.BlockAtPeer || isNetLink(b.Peer) {
 				continue

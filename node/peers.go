@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/store"
@@ -240,7 +241,7 @@ func (n *Node) RemovePeer(ctx context.Context, id peer.ID) (RemoveResult, error)
 
 	err := n.store.Update(ctx, func(tx *store.Tx) error {
 		tx.DeletePeer(pid)
-		return unblockLink(tx, pid)
+		return engine.UnblockLink(tx, engine.PeerLink(pid))
 	})
 	if err != nil {
 		return res, err
@@ -290,7 +291,7 @@ func (n *Node) RemovePeer(ctx context.Context, id peer.ID) (RemoveResult, error)
 					continue
 				}
 				l.Unsynced = true
-				if err := tx.AddHistory(tw, store.Record{Time: now, Dir: "out", Peer: pid, What: "unsynced", Error: "peer removed"}); err != nil {
+				if err := engine.AddSent(tx, tw, now, engine.Sent{Link: engine.PeerLink(pid), What: engine.PeerRemoved, Error: "peer removed"}); err != nil {
 					return err
 				}
 				if err := tx.PutTwin(tw); err != nil {

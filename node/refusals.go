@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -115,7 +116,7 @@ func (n *Node) refuseAhead(ctx context.Context, later *deferredFinish, src *sour
 		case err != nil:
 			return err
 		default:
-			if err := tx.AddHistory(tw, store.Record{Time: time.Now(), Dir: "in", Peer: src.key, Seq: seq, EventID: ev.ID, What: "refused", LocalKey: tw.LocalKey, Error: ack.Error}); err != nil {
+			if err := engine.AddReceived(tx, tw, time.Now(), engine.Received{Source: engine.SourceKey(src.key), Seq: seq, EventID: ev.ID, What: engine.Refused, LocalKey: tw.LocalKey, Error: ack.Error}); err != nil {
 				return err
 			}
 			if err := tx.PutTwin(tw); err != nil {

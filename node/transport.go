@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/diskspace"
+	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
@@ -527,20 +528,20 @@ func (n *Node) recordAcks(ctx context.Context, remote peer.ID, items []replica.A
 			if a.LocalKey != "" {
 				l.RemoteKey = a.LocalKey
 			}
-			rec := store.Record{Time: now, Dir: "out", Peer: pid, Seq: a.Seq, EventID: a.EventID, LocalKey: a.LocalKey}
+			rec := engine.Sent{Link: engine.PeerLink(pid), Seq: a.Seq, EventID: a.EventID, LocalKey: a.LocalKey}
 			switch a.Result {
 			case replica.ResultApplied:
-				rec.What = "acked"
-				unblock(tx, a.Twin, store.BlockAtPeer, pid)
+				rec.What = engine.Acked
+				engine.Unblock(tx, a.Twin, store.BlockAtPeer, pid)
 			case replica.ResultSkipped:
-				rec.What = "skipped"
+				rec.What = engine.AckSkipped
 			default:
-				rec.What, rec.Error = "failed", a.Error
-				if err := blockAtPeer(tx, a.Twin, tw.LocalKey, pid, a.Seq, a.Error); err != nil {
+				rec.What, rec.Error = engine.AckFailed, a.Error
+				if err := engine.BlockAtPeer(tx, a.Twin, tw.LocalKey, engine.PeerLink(pid), a.Seq, a.Error); err != nil {
 					return err
 				}
 			}
-			if err := tx.AddHistory(tw, rec); err != nil {
+			if err := engine.AddSent(tx, tw, now, rec); err != nil {
 				return err
 			}
 		}
