@@ -14,8 +14,8 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/diskspace"
-	"github.com/issuemesh/issuemesh/internal/backoff"
 	"github.com/issuemesh/issuemesh/engine"
+	"github.com/issuemesh/issuemesh/internal/backoff"
 	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
