@@ -14,6 +14,8 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // year2100 is a field clock far in the future (DESIGN 5.10).
@@ -51,7 +53,7 @@ func TestClockAheadRefusedDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	var onB adapters.Issue
-	waitFor(t, 10*time.Second, "B has A's issue", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B has A's issue", func() bool {
 		var ok bool
 		onB, ok = b.issueBySummary(t, "on time")
 		return ok && a.count(t, "o/") == 0
@@ -75,7 +77,7 @@ func TestClockAheadRefusedDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.wakeSender(b.ID())
-	waitFor(t, 10*time.Second, "B refused the event and A has the failed ack", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B refused the event and A has the failed ack", func() bool {
 		return hasRefusal(t, b, twin) && a.count(t, "o/") == 0
 	})
 	if got := b.get(t, onB.Key).Summary; got != "on time" {
@@ -100,7 +102,7 @@ func TestClockAheadRefusedDirect(t *testing.T) {
 	if _, err := a.tracker.Update(ctx, is.Key, adapters.Patch{Summary: ptr("real edit")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "A's real edit reached B", func() bool { return b.get(t, onB.Key).Summary == "real edit" })
+	testutil.WaitFor(t, 10*time.Second, "A's real edit reached B", func() bool { return b.get(t, onB.Key).Summary == "real edit" })
 }
 
 // TestClockAheadRefusedNetwork: a member's event whose summary clock is in
@@ -119,7 +121,7 @@ func TestClockAheadRefusedNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	var onB adapters.Issue
-	waitFor(t, 15*time.Second, "B has A's issue", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "B has A's issue", func() bool {
 		var ok bool
 		onB, ok = b.issueBySummary(t, "on time")
 		return ok
@@ -142,14 +144,14 @@ func TestClockAheadRefusedNetwork(t *testing.T) {
 	isRefusal := func(r store.Blocked) bool {
 		return r.Peer == netLink(netID) && strings.Contains(r.Error, "2100-01-01") && strings.Contains(r.Error, "max_clock_skew")
 	}
-	waitFor(t, 15*time.Second, "B refused the 2100 event served by catch-up", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "B refused the 2100 event served by catch-up", func() bool {
 		if b.get(t, onB.Key).Summary == "from 2100" {
 			t.Fatal("B applied the 2100 event")
 		}
 		return slices.ContainsFunc(b.refused.notices(), isRefusal)
 	})
 	// The author learns of it by B's next catch-up request.
-	waitFor(t, 15*time.Second, "A's errors show that B refused its event", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "A's errors show that B refused its event", func() bool {
 		return slices.ContainsFunc(a.refused.notices(), func(r store.Blocked) bool {
 			return r.Seq == seq && strings.Contains(r.Error, "member "+b.ID().String()+" refused this node's event") && strings.Contains(r.Error, "2100-01-01")
 		})
@@ -179,5 +181,5 @@ func TestClockAheadRefusedNetwork(t *testing.T) {
 	if _, err := a.tracker.Update(ctx, is.Key, adapters.Patch{Summary: ptr("real edit")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "A's real edit reached B", func() bool { return b.get(t, onB.Key).Summary == "real edit" })
+	testutil.WaitFor(t, 15*time.Second, "A's real edit reached B", func() bool { return b.get(t, onB.Key).Summary == "real edit" })
 }
