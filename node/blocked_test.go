@@ -40,7 +40,7 @@ func writeRule(t *testing.T, path, text string) {
 func blockedOn(t *testing.T, n *Node) []store.Blocked {
 	t.Helper()
 	var bs []store.Blocked
-	if code := api(t, n, "GET", "/v1/errors", nil, &bs); code != http.StatusOK {
+	if code := adminCall(t, n, "GET", "/v1/errors", nil, &bs); code != http.StatusOK {
 		t.Fatalf("errors: %d", code)
 	}
 	return bs
@@ -126,7 +126,7 @@ func TestBlockedPerLinkAndDirection(t *testing.T) {
 		t.Errorf("the record for c2: %+v", out)
 	}
 	var st Status
-	api(t, x.Node, "GET", "/v1/status", nil, &st)
+	adminCall(t, x.Node, "GET", "/v1/status", nil, &st)
 	if st.Blocked != 1 || st.BlockedRecords != 2 {
 		t.Errorf("status: %d blocked twins, %d records; want 1 and 2", st.Blocked, st.BlockedRecords)
 	}
@@ -147,7 +147,7 @@ func TestBlockedPerLinkAndDirection(t *testing.T) {
 	writeRule(t, inB2, rules.DefaultIncomingScript)
 	writeRule(t, outC2, rules.DefaultOutgoingScript)
 	var res RetryResult
-	if code := api(t, x.Node, "POST", "/v1/retry", RetryInput{Key: is.Key}, &res); code != http.StatusOK || len(res.Retried) != 2 {
+	if code := adminCall(t, x.Node, "POST", "/v1/retry", RetryInput{Key: is.Key}, &res); code != http.StatusOK || len(res.Retried) != 2 {
 		t.Fatalf("retry: %d %+v", code, res)
 	}
 	want := adapters.Issue{Summary: "T", Status: "Stuck", Description: "poison", Priority: "High"}
@@ -198,7 +198,7 @@ func TestOversizedEventBlocksOnlyItsTwin(t *testing.T) {
 	if _, err := a.tracker.Update(ctx, big.Key, adapters.Patch{Description: ptr("short now")}); err != nil {
 		t.Fatal(err)
 	}
-	if code := api(t, a.Node, "POST", "/v1/retry", RetryInput{Key: big.Key}, nil); code != http.StatusOK {
+	if code := adminCall(t, a.Node, "POST", "/v1/retry", RetryInput{Key: big.Key}, nil); code != http.StatusOK {
 		t.Fatalf("retry: %d", code)
 	}
 	testutil.WaitFor(t, 10*time.Second, "the retried issue arrives", func() bool {
@@ -273,7 +273,7 @@ func TestRetryKeepsClocksOfOldValues(t *testing.T) {
 		return findBlocked(blockedOn(t, x.Node), store.BlockOut, c.self.String()) != nil
 	})
 	// c edits the summary; its event waits (c does not send to X yet).
-	if code := api(t, c.Node, "POST", "/v1/peers/x/pause", nil, nil); code != http.StatusOK {
+	if code := adminCall(t, c.Node, "POST", "/v1/peers/x/pause", nil, nil); code != http.StatusOK {
 		t.Fatalf("pause: %d", code)
 	}
 	if _, err := c.tracker.Update(ctx, kc, adapters.Patch{Summary: ptr("c's later edit")}); err != nil {
@@ -282,14 +282,14 @@ func TestRetryKeepsClocksOfOldValues(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, "c queues its edit", func() bool { return c.count(t, "o/") == 1 && c.settled(t) })
 
 	writeRule(t, out, rules.DefaultOutgoingScript)
-	if code := api(t, x.Node, "POST", "/v1/retry", RetryInput{Key: is.Key}, nil); code != http.StatusOK {
+	if code := adminCall(t, x.Node, "POST", "/v1/retry", RetryInput{Key: is.Key}, nil); code != http.StatusOK {
 		t.Fatalf("retry: %d", code)
 	}
 	testutil.WaitFor(t, 10*time.Second, "c gets X's status", func() bool {
 		got, _ := c.tracker.Get(ctx, kc)
 		return got.Status == "Stuck" && x.count(t, "o/") == 0
 	})
-	if code := api(t, c.Node, "POST", "/v1/peers/x/resume", nil, nil); code != http.StatusOK {
+	if code := adminCall(t, c.Node, "POST", "/v1/peers/x/resume", nil, nil); code != http.StatusOK {
 		t.Fatalf("resume: %d", code)
 	}
 	testutil.WaitFor(t, 10*time.Second, "both keep c's later edit and X's status", func() bool {

@@ -28,7 +28,7 @@ func year2100(peer string) replica.Clock {
 func hasRefusal(t *testing.T, tn *testNode, twin string) bool {
 	t.Helper()
 	var bs []store.Blocked
-	if code := api(t, tn.Node, "GET", "/v1/errors", nil, &bs); code != http.StatusOK {
+	if code := adminCall(t, tn.Node, "GET", "/v1/errors", nil, &bs); code != http.StatusOK {
 		t.Fatalf("errors: HTTP %d", code)
 	}
 	for _, b := range bs {
@@ -84,12 +84,12 @@ func TestClockAheadRefusedDirect(t *testing.T) {
 		t.Fatalf("B applied the 2100 event: summary %q", got)
 	}
 	var st Status
-	api(t, b.Node, "GET", "/v1/status", nil, &st)
+	adminCall(t, b.Node, "GET", "/v1/status", nil, &st)
 	if st.Refused < 1 {
 		t.Errorf("B's status counts %d refused events", st.Refused)
 	}
 	var aerrs []store.Blocked
-	api(t, a.Node, "GET", "/v1/errors", nil, &aerrs)
+	adminCall(t, a.Node, "GET", "/v1/errors", nil, &aerrs)
 	found := false
 	for _, e := range aerrs {
 		found = found || (e.Twin == twin && e.Dir == store.BlockAtPeer && strings.Contains(e.Error, "max_clock_skew"))
@@ -170,7 +170,7 @@ func TestClockAheadRefusedNetwork(t *testing.T) {
 		t.Fatalf("B's validator: %v, notices %+v", res, b.refused.notices()[before:])
 	}
 	var errs []store.Blocked
-	api(t, b.Node, "GET", "/v1/errors", nil, &errs)
+	adminCall(t, b.Node, "GET", "/v1/errors", nil, &errs)
 	found := false
 	for _, e := range errs {
 		found = found || (e.Dir == DirRefused && strings.Contains(e.Error, "2100-01-01"))

@@ -158,12 +158,12 @@ func TestNetworkConvergesWithConcurrentEdits(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, "every member knows every member's key", func() bool {
 		for _, tn := range []*testNode{a, b, c} {
 			own, _ := tn.issueBySummary(t, "printer on fire")
-			v, err := tn.view(own)
+			_, refs, err := adminBackend{tn.Node}.Twins(t.Context(), own.Key)
 			if err != nil {
 				t.Fatal(err)
 			}
 			keys := map[string]string{}
-			for _, r := range v.Twins {
+			for _, r := range refs {
 				if r.Network == "team" {
 					keys[r.Peer] = r.Key
 				}

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/store"
@@ -99,7 +100,7 @@ func TestInviteAccept(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pb store.Peer
-	if code := api(t, b.Node, "POST", "/v1/accept", AcceptInput{Code: res.Code, Name: "alice"}, &pb); code != http.StatusOK {
+	if code := adminCall(t, b.Node, "POST", "/v1/accept", api.AcceptInput{Code: res.Code, Name: "alice"}, &pb); code != http.StatusOK {
 		t.Fatalf("accept: HTTP %d", code)
 	}
 	if pb.ID != a.ID().String() || pb.Name != "alice" {
@@ -214,7 +215,7 @@ func TestRemovePeer(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, "the change queues on A", func() bool { return a.count(t, "o/") == 1 && a.settled(t) })
 
 	var res RemoveResult
-	if code := api(t, a.Node, "DELETE", "/v1/peers/b", nil, &res); code != http.StatusOK {
+	if code := adminCall(t, a.Node, "DELETE", "/v1/peers/b", nil, &res); code != http.StatusOK {
 		t.Fatalf("remove: HTTP %d", code)
 	}
 	if res.ID != b.ID().String() || res.Name != "b" || res.DroppedOut != 1 || res.Unsynced != 1 {
@@ -245,11 +246,11 @@ func TestRemovePeer(t *testing.T) {
 			strings.Contains(a.logs.String(), b.ID().String())
 	})
 	var ps []PeerInfo
-	api(t, a.Node, "GET", "/v1/peers", nil, &ps)
+	adminCall(t, a.Node, "GET", "/v1/peers", nil, &ps)
 	if len(ps) != 0 {
 		t.Fatalf("peer list after removal: %+v", ps)
 	}
-	if code := api(t, a.Node, "DELETE", "/v1/peers/b", nil, nil); code != http.StatusNotFound {
+	if code := adminCall(t, a.Node, "DELETE", "/v1/peers/b", nil, nil); code != http.StatusNotFound {
 		t.Fatalf("removing an unknown peer: HTTP %d, want 404", code)
 	}
 }
@@ -279,7 +280,7 @@ func TestBarePeerIDFoundByAddressExchange(t *testing.T) {
 	})
 	var ps []PeerInfo
 	testutil.WaitFor(t, 10*time.Second, "peer list shows B connected, direct, with a latency", func() bool {
-		api(t, c.Node, "GET", "/v1/peers", nil, &ps)
+		adminCall(t, c.Node, "GET", "/v1/peers", nil, &ps)
 		for _, p := range ps {
 			if p.ID == b.ID().String() {
 				return p.Connected && !p.Relayed && p.LatencyMS > 0 && p.Via != ""

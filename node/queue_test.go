@@ -91,8 +91,8 @@ func (f *faultyTracker) Get(ctx context.Context, key string) (adapters.Issue, er
 	return f.Tracker.Get(ctx, key)
 }
 
-// api calls the node's admin API in-process.
-func api(t *testing.T, n *Node, method, path string, in, out any) int {
+// adminCall calls the node's admin API in-process.
+func adminCall(t *testing.T, n *Node, method, path string, in, out any) int {
 	t.Helper()
 	var body *strings.Reader
 	if in != nil {
@@ -177,29 +177,29 @@ func TestPermanentErrorBlocksOnlyItsTwin(t *testing.T) {
 			}
 		}
 		var errs []store.Blocked
-		api(t, b.Node, "GET", "/v1/errors", nil, &errs)
+		adminCall(t, b.Node, "GET", "/v1/errors", nil, &errs)
 		return n == 3 && len(errs) == 1 && b.count(t, "i/") == 2
 	})
 	var errs []store.Blocked
-	api(t, b.Node, "GET", "/v1/errors", nil, &errs)
+	adminCall(t, b.Node, "GET", "/v1/errors", nil, &errs)
 	if !strings.Contains(errs[0].Error, "FORBIDDEN") || errs[0].Remote || errs[0].Since.IsZero() {
 		t.Fatalf("blocked record on B: %+v", errs[0])
 	}
 	testutil.WaitFor(t, 10*time.Second, "A shows the peer's failure", func() bool {
 		var aerrs []store.Blocked
-		api(t, a.Node, "GET", "/v1/errors", nil, &aerrs)
+		adminCall(t, a.Node, "GET", "/v1/errors", nil, &aerrs)
 		return len(aerrs) == 1 && aerrs[0].Remote && aerrs[0].LocalKey == bad.Key
 	})
 
 	ft.set("", false) // the cause is fixed
 	var res RetryResult
-	if code := api(t, b.Node, "POST", "/v1/retry", RetryInput{Key: errs[0].Twin}, &res); code != http.StatusOK || len(res.Retried) != 1 {
+	if code := adminCall(t, b.Node, "POST", "/v1/retry", RetryInput{Key: errs[0].Twin}, &res); code != http.StatusOK || len(res.Retried) != 1 {
 		t.Fatalf("retry: %d %+v", code, res)
 	}
 	testutil.WaitFor(t, 10*time.Second, "the blocked issue arrives with its later change and A's error clears", func() bool {
 		is, ok := b.issueBySummary(t, "FORBIDDEN word")
 		var aerrs []store.Blocked
-		api(t, a.Node, "GET", "/v1/errors", nil, &aerrs)
+		adminCall(t, a.Node, "GET", "/v1/errors", nil, &aerrs)
 		return ok && is.Description == "v2" && b.count(t, "i/") == 0 && len(aerrs) == 0
 	})
 	all, _, _ := b.tracker.Changes(ctx, "", 100)
@@ -241,7 +241,7 @@ func TestPausedPeerQueuesThenDelivers(t *testing.T) {
 	a, b := startNode(t, "a", Options{}), startNode(t, "b", Options{})
 	pairNodes(t, a, b)
 	var pi PeerInfo
-	if code := api(t, a.Node, "POST", "/v1/peers/b/pause", nil, &pi); code != http.StatusOK || !pi.Paused {
+	if code := adminCall(t, a.Node, "POST", "/v1/peers/b/pause", nil, &pi); code != http.StatusOK || !pi.Paused {
 		t.Fatalf("pause: %d %+v", code, pi)
 	}
 	for i := range 20 {
@@ -251,14 +251,14 @@ func TestPausedPeerQueuesThenDelivers(t *testing.T) {
 	}
 	testutil.WaitFor(t, 10*time.Second, "20 events queue on A", func() bool { return a.count(t, "o/") == 20 && a.settled(t) })
 	var q []QueueEntry
-	api(t, a.Node, "GET", "/v1/queue", nil, &q)
+	adminCall(t, a.Node, "GET", "/v1/queue", nil, &q)
 	if len(q) != 1 || q[0].Pending != 20 || !q[0].Paused || q[0].Age == "" {
 		t.Fatalf("queue: %+v", q)
 	}
 	if n := b.count(t, "r/"); n != 0 {
 		t.Fatalf("B received %d events from a paused peer", n)
 	}
-	if code := api(t, a.Node, "POST", "/v1/peers/b/resume", nil, &pi); code != http.StatusOK || pi.Paused {
+	if code := adminCall(t, a.Node, "POST", "/v1/peers/b/resume", nil, &pi); code != http.StatusOK || pi.Paused {
 		t.Fatalf("resume: %d %+v", code, pi)
 	}
 	testutil.WaitFor(t, 10*time.Second, "all 20 arrive", func() bool {

@@ -35,7 +35,7 @@ func ruleVersion(t *testing.T, n *Node, link string) (string, error) {
 func status(t *testing.T, n *Node) Status {
 	t.Helper()
 	var st Status
-	if code := api(t, n, "GET", "/v1/status", nil, &st); code != http.StatusOK {
+	if code := adminCall(t, n, "GET", "/v1/status", nil, &st); code != http.StatusOK {
 		t.Fatalf("status: %d", code)
 	}
 	return st
