@@ -19,6 +19,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/local"
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/config"
 	"github.com/issuemesh/issuemesh/node"
 )
@@ -139,8 +140,8 @@ func (b *benchNode) post(path string, in, out any) error {
 	return json.Unmarshal(rec.Body.Bytes(), out)
 }
 
-func (b *benchNode) status() (node.Status, error) {
-	var st node.Status
+func (b *benchNode) status() (api.Status, error) {
+	var st api.Status
 	err := b.get("/v1/status", &st)
 	return st, err
 }

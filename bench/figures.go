@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
-	"github.com/issuemesh/issuemesh/node"
+	"github.com/issuemesh/issuemesh/api"
 )
 
 // propagation: figure 1. One edit at a time in A's local tracker; the time
@@ -40,7 +40,7 @@ func propagation(ctx context.Context, e *env) (err error) {
 	}
 	var bkey string
 	err = poll(30*time.Second, "B has the issue", nil, cheap, func() (bool, error) {
-		var v node.IssueView
+		var v api.IssueView
 		if err := a.get("/v1/issues/"+is.Key, &v); err != nil {
 			return false, err
 		}
@@ -299,7 +299,7 @@ func firstSync(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	var st node.Status
+	var st api.Status
 	if st, err = a.status(); err != nil {
 		return err
 	}
@@ -348,7 +348,7 @@ func (gossipNetwork) connect(ctx context.Context, nodes []*benchNode) error {
 		if err != nil {
 			return fmt.Errorf("invite %s: %w", b.name, err)
 		}
-		if err := b.post("/v1/accept", node.AcceptInput{Code: inv.Code, Name: nodes[0].name}, nil); err != nil {
+		if err := b.post("/v1/accept", api.AcceptInput{Code: inv.Code, Name: nodes[0].name}, nil); err != nil {
 			return fmt.Errorf("%s accepts: %w", b.name, err)
 		}
 	}

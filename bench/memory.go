@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/node"
 )
 
@@ -157,7 +158,7 @@ func processRSS(ctx context.Context, bin, home string, twins int) (rssReading, e
 			return false, nil
 		}
 		defer resp.Body.Close()
-		var st node.Status
+		var st api.Status
 		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 			return false, nil
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // summaries lists a node's issues' summaries, sorted, with their count.
@@ -35,7 +37,7 @@ func TestBackupRestoreResyncs(t *testing.T) {
 	pair(a, b)
 
 	before := trim(a.mustCLI("issue", "create", "--summary", "before the backup", "--description", "d"))
-	waitFor(t, 10*time.Second, "the first issue is on B", func() bool { _, ok := b.findBySummary("before the backup"); return ok })
+	testutil.WaitFor(t, 10*time.Second, "the first issue is on B", func() bool { _, ok := b.findBySummary("before the backup"); return ok })
 
 	backups := t.TempDir()
 	stale := filepath.Join(backups, "stale")
@@ -50,7 +52,7 @@ func TestBackupRestoreResyncs(t *testing.T) {
 		a.mustCLI("issue", "edit", before, "--description", "edited on A "+itoa(i))
 	}
 	onB, _ := b.findBySummary("before the backup")
-	waitFor(t, 10*time.Second, "A's work is on B", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "A's work is on B", func() bool {
 		is, err := b.issue(onB.Key)
 		_, made := b.findBySummary("made on A after the backup")
 		return err == nil && is.Description == "edited on A 4" && made
@@ -61,7 +63,7 @@ func TestBackupRestoreResyncs(t *testing.T) {
 	settle := func(what string, ps ...*proc) {
 		t.Helper()
 		for _, p := range ps {
-			waitFor(t, 30*time.Second, p.name+"'s queues are empty "+what, func() bool {
+			testutil.WaitFor(t, 30*time.Second, p.name+"'s queues are empty "+what, func() bool {
 				var st struct{ Pending, Incoming, Blocked int }
 				return p.cliJSON(&st, "status") == nil && st.Pending == 0 && st.Incoming == 0 && st.Blocked == 0
 			})
@@ -82,11 +84,11 @@ func TestBackupRestoreResyncs(t *testing.T) {
 
 	converged := func(what string) {
 		t.Helper()
-		waitFor(t, 60*time.Second, "both nodes hold every issue once "+what, func() bool {
+		testutil.WaitFor(t, 60*time.Second, "both nodes hold every issue once "+what, func() bool {
 			return sameList(a.summaries(), want) && sameList(b.summaries(), want)
 		})
 		onA, _ := a.findBySummary("before the backup")
-		waitFor(t, 30*time.Second, "A has the state of the shared issue "+what, func() bool {
+		testutil.WaitFor(t, 30*time.Second, "A has the state of the shared issue "+what, func() bool {
 			is, err := a.issue(onA.Key)
 			return err == nil && is.Description == "edited on A 4" && is.Status == "Resolved"
 		})
@@ -104,7 +106,7 @@ func TestBackupRestoreResyncs(t *testing.T) {
 	onA, _ := a.findBySummary("made on B after the backup")
 	a.mustCLI("issue", "edit", onA.Key, "--description", "edited on A after the restore")
 	onB, _ = b.findBySummary("made on B after the backup")
-	waitFor(t, 20*time.Second, "A's edit after the restore is on B", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "A's edit after the restore is on B", func() bool {
 		is, err := b.issue(onB.Key)
 		return err == nil && is.Description == "edited on A after the restore"
 	})

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // TestCorruptSyncLogRefused (issue 12): A shares 25 issues with B and stops
@@ -34,7 +36,7 @@ func TestCorruptSyncLogRefused(t *testing.T) {
 	for i := range n {
 		a.mustCLI("issue", "create", "--summary", fmt.Sprintf("issue %02d", i), "--description", desc)
 	}
-	waitFor(t, 30*time.Second, "B has every issue and A has acks for all", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "B has every issue and A has acks for all", func() bool {
 		var st struct{ Pending, Twins int }
 		return len(b.issues()) == n && a.cliJSON(&st, "status") == nil && st.Twins == n && st.Pending == 0
 	})

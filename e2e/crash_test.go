@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // api calls a running node's admin API over its unix socket.
@@ -121,7 +123,7 @@ func TestKill9NothingLostNothingDuplicated(t *testing.T) {
 	}
 
 	// Everything drains.
-	waitFor(t, 90*time.Second, "both queues are empty and B has every issue", func() bool {
+	testutil.WaitFor(t, 90*time.Second, "both queues are empty and B has every issue", func() bool {
 		var sa, sb struct{ Pending, Incoming, Blocked, Twins int }
 		if a.api("GET", "/v1/status", nil, &sa) != nil || b.api("GET", "/v1/status", nil, &sb) != nil {
 			return false

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // newNodeAt is newNode with the home at a given path.
@@ -117,7 +119,7 @@ func TestDiskFullNodeSurvivesAndKeepsPeersEdits(t *testing.T) {
 		}
 		keys[i] = v.Key
 	}
-	waitFor(t, 30*time.Second, "A has B's issues", func() bool { return len(a.issues()) == issues })
+	testutil.WaitFor(t, 30*time.Second, "A has B's issues", func() bool { return len(a.issues()) == issues })
 
 	// B edits all the time; last is what B's API accepted last, per issue.
 	var (
@@ -162,10 +164,10 @@ func TestDiskFullNodeSurvivesAndKeepsPeersEdits(t *testing.T) {
 		}
 	}
 
-	waitFor(t, 30*time.Second, "edits flow", func() bool { return edits() > 50 })
+	testutil.WaitFor(t, 30*time.Second, "edits flow", func() bool { return edits() > 50 })
 	filler := filepath.Join(mnt, "filler")
 	fillDisk(t, filler)
-	waitFor(t, 30*time.Second, "A reports its full disk in status --json", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "A reports its full disk in status --json", func() bool {
 		alive()
 		var st diskStatus
 		return a.cliJSON(&st, "status") == nil && st.Disk.Low
@@ -187,7 +189,7 @@ func TestDiskFullNodeSurvivesAndKeepsPeersEdits(t *testing.T) {
 	}
 	// B's edits go on while A is full; A keeps serving reads.
 	before := edits()
-	waitFor(t, 30*time.Second, "B edits while A is full", func() bool { alive(); return edits() > before+100 })
+	testutil.WaitFor(t, 30*time.Second, "B edits while A is full", func() bool { alive(); return edits() > before+100 })
 	if _, err := a.cli("issue", "list"); err != nil {
 		t.Fatalf("A does not serve reads while full: %v", err)
 	}
@@ -196,7 +198,7 @@ func TestDiskFullNodeSurvivesAndKeepsPeersEdits(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "A resumes once space is freed", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "A resumes once space is freed", func() bool {
 		alive()
 		var st diskStatus
 		if a.cliJSON(&st, "status") != nil {
@@ -204,19 +206,19 @@ func TestDiskFullNodeSurvivesAndKeepsPeersEdits(t *testing.T) {
 		}
 		return !st.Disk.Low
 	})
-	waitFor(t, 30*time.Second, "B edits after A resumed", func() bool { return edits() > before+200 })
+	testutil.WaitFor(t, 30*time.Second, "B edits after A resumed", func() bool { return edits() > before+200 })
 
 	// Full again, and this time A is killed while full and restarted on
 	// the full disk; then space is freed (the run that lost B's edits
 	// before).
 	fillDisk(t, filler)
-	waitFor(t, 30*time.Second, "A reports its full disk again", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "A reports its full disk again", func() bool {
 		alive()
 		var st diskStatus
 		return a.cliJSON(&st, "status") == nil && st.Disk.Low
 	})
 	before = edits()
-	waitFor(t, 30*time.Second, "B edits while A is full again", func() bool { alive(); return edits() > before+50 })
+	testutil.WaitFor(t, 30*time.Second, "B edits while A is full again", func() bool { alive(); return edits() > before+50 })
 	a.kill()
 	a.start() // on the full disk: it starts, and waits for room
 	var again diskStatus
@@ -226,7 +228,7 @@ func TestDiskFullNodeSurvivesAndKeepsPeersEdits(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "B edits after A restarted", func() bool { alive(); return edits() > before+150 })
+	testutil.WaitFor(t, 30*time.Second, "B edits after A restarted", func() bool { alive(); return edits() > before+150 })
 	close(stop)
 	<-done
 
@@ -237,7 +239,7 @@ func TestDiskFullNodeSurvivesAndKeepsPeersEdits(t *testing.T) {
 		}
 		return m
 	}
-	waitFor(t, 60*time.Second, "both nodes hold B's last confirmed edits", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "both nodes hold B's last confirmed edits", func() bool {
 		alive()
 		var sa, sb diskStatus
 		if a.api("GET", "/v1/status", nil, &sa) != nil || b.api("GET", "/v1/status", nil, &sb) != nil {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // binary is the issuemesh binary built once by TestMain.
@@ -136,7 +138,7 @@ func (p *proc) start() {
 	p.exited = exited
 	go func() { cmd.Wait(); close(exited) }()
 	p.mu.Unlock()
-	waitFor(p.t, 20*time.Second, p.name+" runs", func() bool {
+	testutil.WaitFor(p.t, 20*time.Second, p.name+" runs", func() bool {
 		var st struct{ Running bool }
 		return p.cliJSON(&st, "status") == nil && st.Running
 	})
@@ -252,13 +254,3 @@ func (p *proc) findBySummary(summary string) (issue, bool) {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until %s", timeout, what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // realRedmine returns the test Redmine's URL and API key file, or skips.
@@ -115,7 +117,7 @@ func TestWrongRedmineKeyStopsThenRecovers(t *testing.T) {
 	a.start()
 
 	var st trackerStatus
-	waitFor(t, 15*time.Second, "status --json shows a permanent credentials error", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "status --json shows a permanent credentials error", func() bool {
 		st = a.trackerStatus()
 		return st.Tracker.State == "stopped" && st.Tracker.Error != nil && st.Tracker.Error.Class == "credentials" && st.Tracker.Error.Permanent
 	})
@@ -138,7 +140,7 @@ func TestWrongRedmineKeyStopsThenRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	fixed := time.Now()
-	waitFor(t, 20*time.Second, "the node polls Redmine again with the fixed key", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the node polls Redmine again with the fixed key", func() bool {
 		st = a.trackerStatus()
 		return st.Tracker.State == "ok" && st.Tracker.LastPoll.After(fixed)
 	})
@@ -167,21 +169,21 @@ func TestMapEditedInConfigAppliesOnRetry(t *testing.T) {
 		Key   string `json:"key"`
 		Error string `json:"error"`
 	}
-	waitFor(t, 60*time.Second, "the twin is blocked on the Redmine node: Doing is no Redmine status", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the twin is blocked on the Redmine node: Doing is no Redmine status", func() bool {
 		return b.cliJSON(&blocked, "errors") == nil && len(blocked) == 1 && strings.Contains(blocked[0].Error, "Doing")
 	})
 
 	// A typo: refused, with the name it was probably meant to be.
 	cfg := readFile(t, filepath.Join(b.home, "config.yaml"))
 	b.writeHome("config.yaml", strings.Replace(cfg, "{New: Todo}", "{New: Todo, In Progres: Doing}", 1))
-	waitFor(t, 20*time.Second, "status shows the typo'd config.yaml refused with did you mean", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "status shows the typo'd config.yaml refused with did you mean", func() bool {
 		st := b.trackerStatus()
 		return st.Config != nil && st.Config.Refused != nil && strings.Contains(st.Config.Refused.Error, `did you mean "In Progress"?`)
 	})
 	b.writeHome("config.yaml", strings.Replace(cfg, "{New: Todo}", "{New: Todo, In Progress: Doing}", 1))
 	out := b.mustCLI("retry", "--all")
 	t.Logf("retry: %s", strings.TrimSpace(out))
-	waitFor(t, 30*time.Second, "the Redmine issue exists with status In Progress", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the Redmine issue exists with status In Progress", func() bool {
 		var list struct {
 			Issues []struct {
 				Subject string
@@ -248,7 +250,7 @@ func TestSIGHUPReloadsConfig(t *testing.T) {
 	a.mu.Lock()
 	a.cmd.Process.Signal(syscall.SIGHUP)
 	a.mu.Unlock()
-	waitFor(t, 10*time.Second, "the log says the signal reloaded config.yaml", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the log says the signal reloaded config.yaml", func() bool {
 		return strings.Contains(a.log.String(), "reloading config.yaml (signal)")
 	})
 	var st struct {
@@ -257,7 +259,7 @@ func TestSIGHUPReloadsConfig(t *testing.T) {
 			NeedsRestart []string `json:"needs_restart"`
 		} `json:"config"`
 	}
-	waitFor(t, 10*time.Second, "status shows the reload", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "status shows the reload", func() bool {
 		return a.cliJSON(&st, "status") == nil && len(st.Config.Applied) > 0
 	})
 	applied := strings.Join(st.Config.Applied, ", ")

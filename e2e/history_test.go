@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 type historyRecord struct {
@@ -47,7 +49,7 @@ func TestHistoryListsEveryPartWithPeerNames(t *testing.T) {
 
 	keyA := trim(a.mustCLI("issue", "create", "--summary", "history of every part"))
 	var keyB string
-	waitFor(t, 10*time.Second, "the issue is on B", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the issue is on B", func() bool {
 		is, ok := b.findBySummary("history of every part")
 		keyB = is.Key
 		return ok
@@ -58,11 +60,11 @@ func TestHistoryListsEveryPartWithPeerNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.mustCLI("issue", "attach", keyA, file)
-	waitFor(t, 10*time.Second, "B's history lists the comment and the file as applied, from alice", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B's history lists the comment and the file as applied, from alice", func() bool {
 		rs := b.history(keyB)
 		return hasPart(rs, "in", "applied", "comment:", "alice") && hasPart(rs, "in", "applied", "attachment:", "alice")
 	})
-	waitFor(t, 10*time.Second, "A's history lists the comment and the file as queued, for bob", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "A's history lists the comment and the file as queued, for bob", func() bool {
 		rs := a.history(keyA)
 		return hasPart(rs, "out", "queued", "comment:", "bob") && hasPart(rs, "out", "queued", "attachment:", "bob")
 	})

@@ -11,6 +11,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // freeTCPAddr is a loopback address with a port free a moment ago.
@@ -72,7 +74,7 @@ func TestMetricsListen(t *testing.T) {
 	a.start()
 	b.start()
 	var mfs map[string]*dto.MetricFamily
-	waitFor(t, 15*time.Second, "a serves metrics on "+addr, func() bool {
+	testutil.WaitFor(t, 15*time.Second, "a serves metrics on "+addr, func() bool {
 		mfs = curlMetrics(t, addr)
 		return mfs != nil
 	})
@@ -82,7 +84,7 @@ func TestMetricsListen(t *testing.T) {
 	pair(a, b)
 	a.mustCLI("issue", "create", "--summary", "counted")
 	bid := b.peerID()
-	waitFor(t, 20*time.Second, "a's metrics count the issue acked by b", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "a's metrics count the issue acked by b", func() bool {
 		mfs = curlMetrics(t, addr)
 		return sample(mfs, "issuemesh_events_shared_total", bid, "applied") == 1
 	})

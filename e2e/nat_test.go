@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // Network namespaces for the NAT and LAN tests. Each test builds its own
@@ -166,7 +168,7 @@ func (p *proc) startIn(ns string, env ...string) {
 	p.exited = exited
 	go func() { cmd.Wait(); close(exited) }()
 	p.mu.Unlock()
-	waitFor(p.t, 20*time.Second, p.name+" runs", func() bool {
+	testutil.WaitFor(p.t, 20*time.Second, p.name+" runs", func() bool {
 		select {
 		case <-exited:
 			p.t.Fatalf("%s exited:\n%s", p.name, tail(p.log.String(), 30))
@@ -298,7 +300,7 @@ func TestNATHolePunchThenRelay(t *testing.T) {
 	b.startIn(bNS, env)
 	// DCUtR needs each side to know its public (observed) address first,
 	// or the first punch is missed (NOTES.md).
-	waitFor(t, 30*time.Second, "A and B hold relay slots on pub and can hole punch", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "A and B hold relay slots on pub and can hole punch", func() bool {
 		return a.reachableVia(idPub) && b.reachableVia(idPub)
 	})
 	if st := pub.status(); len(st.NAT.Relaying) != 2 || st.NAT.Reachability != "public" {
@@ -309,7 +311,7 @@ func TestNATHolePunchThenRelay(t *testing.T) {
 	// Each knows only the other's peer ID.
 	a.mustCLI("peer", "add", "/p2p/"+idB, "--name", "b")
 	b.mustCLI("peer", "add", "/p2p/"+idA, "--name", "a")
-	waitFor(t, 30*time.Second, "A and B connected directly (hole punched)", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "A and B connected directly (hole punched)", func() bool {
 		pa, pb := a.peerState(idB), b.peerState(idA)
 		return pa.Connected && !pa.Relayed && pb.Connected && !pb.Relayed
 	})
@@ -323,7 +325,7 @@ func TestNATHolePunchThenRelay(t *testing.T) {
 	lab.symmetric(rbNS)
 	a.startIn(aNS, env)
 	b.startIn(bNS, env)
-	waitFor(t, 45*time.Second, "A and B connected again, through the relay", func() bool {
+	testutil.WaitFor(t, 45*time.Second, "A and B connected again, through the relay", func() bool {
 		pa, pb := a.peerState(idB), b.peerState(idA)
 		return pa.Connected && pb.Connected
 	})
@@ -345,13 +347,13 @@ func syncBothWays(t *testing.T, a, b *proc, tag string) {
 	summary := fmt.Sprintf("%s: printer on fire", tag)
 	key := trim(a.mustCLI("issue", "create", "--summary", summary))
 	var onB issue
-	waitFor(t, 20*time.Second, "the "+tag+" issue reaches "+b.name, func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the "+tag+" issue reaches "+b.name, func() bool {
 		is, ok := b.findBySummary(summary)
 		onB = is
 		return ok
 	})
 	b.mustCLI("issue", "edit", onB.Key, "--status", "Resolved")
-	waitFor(t, 20*time.Second, b.name+"'s edit of the "+tag+" issue reaches "+a.name, func() bool {
+	testutil.WaitFor(t, 20*time.Second, b.name+"'s edit of the "+tag+" issue reaches "+a.name, func() bool {
 		is, err := a.issue(key)
 		return err == nil && is.Status == "Resolved"
 	})

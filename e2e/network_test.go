@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // netMember is one member in `network list --json`.
@@ -138,7 +140,7 @@ func TestNetworkFiveMembersConverge(t *testing.T) {
 			t.Fatalf("accept on %s printed %q", nodes[i].name, out)
 		}
 	}
-	waitFor(t, 20*time.Second, "every member sees 5 joined members, connected", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "every member sees 5 joined members, connected", func() bool {
 		for _, p := range nodes {
 			if !p.meshed("team", n) {
 				return false
@@ -153,7 +155,7 @@ func TestNetworkFiveMembersConverge(t *testing.T) {
 	nodes[0].mustCLI("issue", "create", "--summary", summaries[0], "--label", "hw", "--label", "urgent")
 	nodes[1].mustCLI("issue", "create", "--summary", summaries[1], "--label", "auth")
 	nodes[4].mustCLI("issue", "create", "--summary", summaries[2])
-	waitFor(t, 20*time.Second, "every member has the 3 issues", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "every member has the 3 issues", func() bool {
 		for i, p := range nodes {
 			is := p.issues()
 			keys[i] = map[string]string{}
@@ -222,7 +224,7 @@ func TestNetworkFiveMembersConverge(t *testing.T) {
 	lab.in(br, "ip", "link", "set", "p4", "down")
 	t.Logf("n3 killed and n4 cut off after %v", time.Since(start).Round(time.Millisecond))
 	round(3, []int{0, 1, 4}, nothing)
-	waitFor(t, 20*time.Second, "the connected majority agrees without n3 and n4", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the connected majority agrees without n3 and n4", func() bool {
 		return sameViews(t, nodes[0], nodes[1], nodes[4]) != nil
 	})
 	round(4, []int{3}, nothing)
@@ -233,7 +235,7 @@ func TestNetworkFiveMembersConverge(t *testing.T) {
 	round(5, []int{1, 2}, nothing)
 
 	var final map[string]view
-	waitFor(t, 45*time.Second, "every member holds every issue once, with the same values", func() bool {
+	testutil.WaitFor(t, 45*time.Second, "every member holds every issue once, with the same values", func() bool {
 		final = sameViews(t, nodes...)
 		return final != nil && len(final) == len(summaries)
 	})

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // errors names the peer of a blocked twin by its name in the peer list,
@@ -20,7 +22,7 @@ func TestErrorsNamePeersAndTextsCarryNoMarker(t *testing.T) {
 
 	ok := trim(a.mustCLI("issue", "create", "--summary", "fine"))
 	a.mustCLI("issue", "comment", ok, "--author", "alice", "--body", "as written")
-	waitFor(t, 20*time.Second, "the comment is on B", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the comment is on B", func() bool {
 		is, found := b.findBySummary("fine")
 		return found && len(is.Comments) == 1
 	})
@@ -34,7 +36,7 @@ func TestErrorsNamePeersAndTextsCarryNoMarker(t *testing.T) {
 		Peer     string `json:"peer"`
 		PeerName string `json:"peer_name"`
 	}
-	waitFor(t, 20*time.Second, "B lists the blocked twin, naming alice", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "B lists the blocked twin, naming alice", func() bool {
 		return b.cliJSON(&errs, "errors") == nil && len(errs) == 1 && errs[0].PeerName == "alice"
 	})
 	if text := b.mustCLI("errors"); !strings.Contains(text, "events from alice (") {

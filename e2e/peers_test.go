@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // TestMDNSFindsPeerOnLAN: two nodes on one LAN (two namespaces joined by a
@@ -22,25 +24,25 @@ func TestMDNSFindsPeerOnLAN(t *testing.T) {
 	b.mustCLI("peer", "add", "/p2p/"+idA, "--name", "a")
 	a.startIn(n1)
 	b.startIn(n2)
-	waitFor(t, 20*time.Second, "A and B found each other by mDNS and connected", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "A and B found each other by mDNS and connected", func() bool {
 		return a.peerState(idB).Connected && b.peerState(idA).Connected
 	})
 	if out := a.mustCLI("status"); !strings.Contains(out, "mDNS on") {
 		t.Errorf("status does not say mDNS is on:\n%s", out)
 	}
 	syncBothWays(t, a, b, "lan")
-	waitFor(t, 10*time.Second, "A remembers B's LAN address", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "A remembers B's LAN address", func() bool {
 		return strings.Contains(strings.Join(a.peerState(idB).Addrs, " "), "/ip4/10.99.0.2/tcp/4001")
 	})
 
 	// B restarts: same peer ID, and A and B reconnect on their own.
 	b.stop()
-	waitFor(t, 10*time.Second, "A sees B gone", func() bool { return !a.peerState(idB).Connected })
+	testutil.WaitFor(t, 10*time.Second, "A sees B gone", func() bool { return !a.peerState(idB).Connected })
 	b.startIn(n2)
 	if got := b.peerID(); got != idB {
 		t.Fatalf("B's peer ID changed across a restart: %s then %s", idB, got)
 	}
-	waitFor(t, 20*time.Second, "A and B reconnected", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "A and B reconnected", func() bool {
 		return a.peerState(idB).Connected && b.peerState(idA).Connected
 	})
 	syncBothWays(t, b, a, "after restart")
@@ -65,7 +67,7 @@ func TestInviteAcceptCLI(t *testing.T) {
 	if !strings.Contains(out, a.peerID()) || !strings.Contains(out, "alice") {
 		t.Fatalf("accept printed %q", out)
 	}
-	waitFor(t, 10*time.Second, "both list each other by name, connected", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "both list each other by name, connected", func() bool {
 		pa, pb := a.peerState(b.peerID()), b.peerState(a.peerID())
 		return pa.Name == "bob" && pa.Connected && pb.Name == "alice" && pb.Connected
 	})
@@ -94,5 +96,5 @@ func TestInviteAcceptCLI(t *testing.T) {
 	if !strings.Contains(out, "removed peer "+b.peerID()) {
 		t.Fatalf("peer remove printed %q", out)
 	}
-	waitFor(t, 10*time.Second, "B sees A gone", func() bool { return !b.peerState(a.peerID()).Connected })
+	testutil.WaitFor(t, 10*time.Second, "B sees A gone", func() bool { return !b.peerState(a.peerID()).Connected })
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // readmeConfig returns the YAML block that follows the line naming file
@@ -66,7 +68,7 @@ func TestREADMEWorkedExample(t *testing.T) {
 	}
 	twin := twinOf(t, a, src.Key)
 	var tk adapters.Issue
-	waitFor(t, 60*time.Second, "the issue is in RT", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the issue is in RT", func() bool {
 		tk, err = rtq.FindByTwin(ctx, twin)
 		return err == nil
 	})
@@ -92,7 +94,7 @@ func TestREADMEWorkedExample(t *testing.T) {
 		if _, err := rm.Update(ctx, src.Key, adapters.Patch{Status: ptr(c.status), Priority: ptr(c.priority)}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 60*time.Second, "Redmine's "+c.status+", "+c.priority+" is "+c.rtStatus+", "+c.rtPriority+" in RT", func() bool {
+		testutil.WaitFor(t, 60*time.Second, "Redmine's "+c.status+", "+c.priority+" is "+c.rtStatus+", "+c.rtPriority+" in RT", func() bool {
 			noneBlocked()
 			tk, err = rtq.Get(ctx, tk.Key)
 			return err == nil && tk.Status == c.rtStatus && tk.Priority == c.rtPriority
@@ -113,7 +115,7 @@ func TestREADMEWorkedExample(t *testing.T) {
 		if c.rmStatus == "" {
 			continue
 		}
-		waitFor(t, 60*time.Second, "RT's "+c.status+", "+c.priority+" is "+c.rmStatus+", "+c.rmPriority+" in Redmine", func() bool {
+		testutil.WaitFor(t, 60*time.Second, "RT's "+c.status+", "+c.priority+" is "+c.rmStatus+", "+c.rmPriority+" in Redmine", func() bool {
 			noneBlocked()
 			is, err := rm.Get(ctx, src.Key)
 			return err == nil && is.Status == c.rmStatus && is.Priority == c.rmPriority

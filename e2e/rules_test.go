@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // writeHome writes a file into the node's home.
@@ -83,7 +85,7 @@ issue.comments = merge_comments(issue, replica)
 	key := trim(a.mustCLI("issue", "create", "--summary", "Rules test", "--description", "internal notes",
 		"--priority", "High", "--label", "api", "--label", "db"))
 	var onB issue
-	waitFor(t, 10*time.Second, "the issue lands on B", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the issue lands on B", func() bool {
 		var ok bool
 		onB, ok = b.findBySummary("Rules test")
 		return ok
@@ -92,12 +94,12 @@ issue.comments = merge_comments(issue, replica)
 		t.Fatalf("on B: %+v", onB)
 	}
 	a.mustCLI("issue", "edit", key, "--status", "Done")
-	waitFor(t, 10*time.Second, "B maps Done to Resolved", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B maps Done to Resolved", func() bool {
 		is, err := b.issue(onB.Key)
 		return err == nil && is.Status == "Resolved"
 	})
 	a.mustCLI("issue", "edit", key, "--priority", "Urgent", "--description", "still internal")
-	waitFor(t, 10*time.Second, "a later priority change lands as is", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "a later priority change lands as is", func() bool {
 		is, err := b.issue(onB.Key)
 		return err == nil && is.Priority == "Urgent" && is.Description == ""
 	})
@@ -131,26 +133,26 @@ func TestMappedStatusesSettleWithoutLoops(t *testing.T) {
 	pair(a, b)
 	key := trim(a.mustCLI("issue", "create", "--summary", "loop?"))
 	var keyB string
-	waitFor(t, 10*time.Second, "on B", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "on B", func() bool {
 		is, ok := b.findBySummary("loop?")
 		keyB = is.Key
 		return ok
 	})
 	a.mustCLI("issue", "edit", key, "--status", "Done")
-	waitFor(t, 10*time.Second, "B shows Resolved", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B shows Resolved", func() bool {
 		is, err := b.issue(keyB)
 		return err == nil && is.Status == "Resolved"
 	})
 	b.mustCLI("issue", "edit", keyB, "--status", "Reopened")
-	waitFor(t, 10*time.Second, "A shows Reopened", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "A shows Reopened", func() bool {
 		is, err := a.issue(key)
 		return err == nil && is.Status == "Reopened"
 	})
 	// A sync point: a new issue from B has arrived, so B's trigger has
 	// looked at every earlier change.
 	b.mustCLI("issue", "create", "--summary", "marker")
-	waitFor(t, 10*time.Second, "marker on A", func() bool { _, ok := a.findBySummary("marker"); return ok })
-	waitFor(t, 10*time.Second, "queues empty", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "marker on A", func() bool { _, ok := a.findBySummary("marker"); return ok })
+	testutil.WaitFor(t, 10*time.Second, "queues empty", func() bool {
 		var sa, sb struct{ Pending, Incoming int }
 		return a.cliJSON(&sa, "status") == nil && b.cliJSON(&sb, "status") == nil && sa.Pending+sa.Incoming+sb.Pending+sb.Incoming == 0
 	})
@@ -189,7 +191,7 @@ func TestBulkSyncAll(t *testing.T) {
 	}
 	// None matches the trigger: nothing is shared.
 	a.mustCLI("issue", "create", "--summary", "tagged", "--label", "sync")
-	waitFor(t, 10*time.Second, "the tagged issue arrives", func() bool { _, ok := b.findBySummary("tagged"); return ok })
+	testutil.WaitFor(t, 10*time.Second, "the tagged issue arrives", func() bool { _, ok := b.findBySummary("tagged"); return ok })
 	if got := len(b.issues()); got != 1 {
 		t.Fatalf("B has %d issues before sync --all, want 1", got)
 	}
@@ -202,7 +204,7 @@ func TestBulkSyncAll(t *testing.T) {
 	if !strings.Contains(out, "shared 1000 issues") || !strings.Contains(out, "1 were shared already") {
 		t.Fatalf("sync --all: %s", out)
 	}
-	waitFor(t, 60*time.Second, "every issue linked on A", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "every issue linked on A", func() bool {
 		var st struct{ Pending, Twins int }
 		return a.cliJSON(&st, "status") == nil && st.Pending == 0 && st.Twins == n+1
 	})
@@ -235,13 +237,13 @@ func TestUnsyncAndLink(t *testing.T) {
 
 	x := trim(a.mustCLI("issue", "create", "--summary", "X", "--label", "sync"))
 	var xb issue
-	waitFor(t, 10*time.Second, "X on B", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "X on B", func() bool {
 		var ok bool
 		xb, ok = b.findBySummary("X")
 		return ok
 	})
 	a.mustCLI("unsync", x, "--from", "bob")
-	waitFor(t, 10*time.Second, "B's link is unsynced", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B's link is unsynced", func() bool {
 		is, err := b.issue(xb.Key)
 		return err == nil && len(is.Twins) == 1 && !strings.Contains(b.mustCLI("issue", "show", xb.Key, "--json"), `"synced": true`)
 	})
@@ -250,7 +252,7 @@ func TestUnsyncAndLink(t *testing.T) {
 	// A sync point in each direction.
 	a.mustCLI("issue", "create", "--summary", "marker A", "--label", "sync")
 	b.mustCLI("issue", "create", "--summary", "marker B", "--label", "sync")
-	waitFor(t, 10*time.Second, "markers crossed", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "markers crossed", func() bool {
 		_, ok1 := b.findBySummary("marker A")
 		_, ok2 := a.findBySummary("marker B")
 		return ok1 && ok2
@@ -266,14 +268,14 @@ func TestUnsyncAndLink(t *testing.T) {
 	p := trim(a.mustCLI("issue", "create", "--summary", "P on A", "--priority", "High"))
 	q := trim(b.mustCLI("issue", "create", "--summary", "Q on B"))
 	a.mustCLI("link", p, "--to", "bob", "--remote", q)
-	waitFor(t, 10*time.Second, "Q takes P's state and both show the link", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "Q takes P's state and both show the link", func() bool {
 		qi, err := b.issue(q)
 		pi, err2 := a.issue(p)
 		return err == nil && err2 == nil && qi.Summary == "P on A" && qi.Priority == "High" &&
 			len(pi.Twins) == 1 && pi.Twins[0].Key == q && len(qi.Twins) == 1 && qi.Twins[0].Key == p
 	})
 	b.mustCLI("issue", "comment", q, "--author", "bob", "--body", "from B after link")
-	waitFor(t, 10*time.Second, "B's comment reaches P", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B's comment reaches P", func() bool {
 		pi, err := a.issue(p)
 		return err == nil && len(pi.Comments) == 1 && pi.Comments[0].Body == "from B after link"
 	})

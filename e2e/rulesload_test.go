@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // A rule file that breaks while the node runs shows in status and errors
@@ -24,7 +26,7 @@ func TestBrokenRuleFileShowsInStatusAndErrors(t *testing.T) {
 	}
 
 	a.writeHome("out.star", "replica.summary = issue.summary\nreplica.status = (\n")
-	waitFor(t, 20*time.Second, "status and errors show the refused rule file", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "status and errors show the refused rule file", func() bool {
 		st, _ := a.cli("status")
 		errs, _ := a.cli("errors")
 		return strings.Contains(st, "rules of bob") && strings.Contains(st, "out.star:3") &&
@@ -59,12 +61,12 @@ func TestBrokenRuleFileShowsInStatusAndErrors(t *testing.T) {
 	}
 
 	a.writeHome("out.star", "replica.summary = issue.summary\nreplica.status = issue.status\n")
-	waitFor(t, 20*time.Second, "the fix clears the error", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the fix clears the error", func() bool {
 		st, _ := a.cli("status")
 		return !strings.Contains(st, "rules of bob")
 	})
 	a.mustCLI("issue", "create", "--summary", "after the fix", "--status", "Open")
-	waitFor(t, 20*time.Second, "the issue syncs with the fixed rules", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the issue syncs with the fixed rules", func() bool {
 		is, ok := b.findBySummary("after the fix")
 		return ok && is.Status == "Open"
 	})

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // rules test speaks one replica shape: what --to prints on A, fed as is
@@ -21,7 +23,7 @@ func TestRulesTestReplicaRoundTrip(t *testing.T) {
 	key := trim(a.mustCLI("issue", "create", "--summary", "Shape test", "--description", "the text", "--label", "api"))
 	a.mustCLI("issue", "comment", key, "--body", "seen")
 	var onB issue
-	waitFor(t, 10*time.Second, "the issue and its comment land on B", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the issue and its comment land on B", func() bool {
 		var ok bool
 		onB, ok = b.findBySummary("Shape test")
 		return ok && len(onB.Comments) == 1

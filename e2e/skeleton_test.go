@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // TestTwoNodesSyncBothWays runs two real nodes and drives them through the
@@ -22,7 +24,7 @@ func TestTwoNodesSyncBothWays(t *testing.T) {
 	a.mustCLI("issue", "comment", keyA, "--author", "alice", "--body", "our on-call notes", "--internal")
 
 	var onB issue
-	waitFor(t, 10*time.Second, "the issue is on B with its comment", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the issue is on B with its comment", func() bool {
 		is, ok := b.findBySummary("Login page returns 500")
 		onB = is
 		return ok && len(is.Comments) == 1
@@ -37,7 +39,7 @@ func TestTwoNodesSyncBothWays(t *testing.T) {
 
 	b.mustCLI("issue", "edit", onB.Key, "--status", "Resolved", "--label", "bug")
 	b.mustCLI("issue", "comment", onB.Key, "--author", "bob", "--body", "Rolled back; fixed")
-	waitFor(t, 10*time.Second, "B's status, labels and comment are on A", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B's status, labels and comment are on A", func() bool {
 		is, err := a.issue(keyA)
 		return err == nil && is.Status == "Resolved" && slices.Equal(is.Labels, []string{"bug"}) && len(is.Comments) == 3
 	})
@@ -47,7 +49,7 @@ func TestTwoNodesSyncBothWays(t *testing.T) {
 	}
 
 	// The twin link, as `issue list --json` shows it, on both sides.
-	waitFor(t, 10*time.Second, "both sides show the twin link", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "both sides show the twin link", func() bool {
 		la, lb := a.issues(), b.issues()
 		return len(la) == 1 && len(lb) == 1 &&
 			len(la[0].Twins) == 1 && la[0].Twins[0].Key == lb[0].Key && la[0].Twins[0].Peer == b.peerID() &&
@@ -60,7 +62,7 @@ func TestTwoNodesSyncBothWays(t *testing.T) {
 		var st struct {
 			Pending, Incoming, Blocked int
 		}
-		waitFor(t, 10*time.Second, p.name+"'s queues are empty", func() bool {
+		testutil.WaitFor(t, 10*time.Second, p.name+"'s queues are empty", func() bool {
 			return p.cliJSON(&st, "status") == nil && st.Pending == 0 && st.Incoming == 0 && st.Blocked == 0
 		})
 	}
@@ -82,7 +84,7 @@ func TestRestartKeepsIdentityAndCatchesUp(t *testing.T) {
 	pair(a, b)
 	idB := b.peerID()
 	k1 := trim(a.mustCLI("issue", "create", "--summary", "first"))
-	waitFor(t, 10*time.Second, "first is on B", func() bool { _, ok := b.findBySummary("first"); return ok })
+	testutil.WaitFor(t, 10*time.Second, "first is on B", func() bool { _, ok := b.findBySummary("first"); return ok })
 
 	b.stop()
 	a.mustCLI("issue", "edit", k1, "--status", "Closed")
@@ -93,7 +95,7 @@ func TestRestartKeepsIdentityAndCatchesUp(t *testing.T) {
 	if got := b.peerID(); got != idB {
 		t.Fatalf("B's peer ID changed across a restart: %s then %s", idB, got)
 	}
-	waitFor(t, 15*time.Second, "B caught up and A got B's offline issue", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "B caught up and A got B's offline issue", func() bool {
 		first, ok1 := b.findBySummary("first")
 		_, ok2 := b.findBySummary("second")
 		_, ok3 := a.findBySummary("made offline on B")

@@ -22,6 +22,8 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/redmine"
 	"github.com/issuemesh/issuemesh/adapters/rt"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // realTrackers returns the test Redmine's and RT's URLs and credential
@@ -147,7 +149,7 @@ func TestRedmineAndRT(t *testing.T) {
 	// Redmine -> RT: fields, mapped status and priority, labels, comment.
 	var tk adapters.Issue
 	twin := twinOf(t, a, src.Key)
-	waitFor(t, 60*time.Second, "the issue is in RT with its comment, status new", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the issue is in RT with its comment, status new", func() bool {
 		// RT opens a ticket on a public reply; the adapter puts the status
 		// the sync asked for back: wait for both steps.
 		tk, err = rtq.FindByTwin(ctx, twin)
@@ -170,7 +172,7 @@ func TestRedmineAndRT(t *testing.T) {
 		t.Fatal(err)
 	}
 	var back adapters.Issue
-	waitFor(t, 60*time.Second, "RT's status, priority and reply are in Redmine", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "RT's status, priority and reply are in Redmine", func() bool {
 		back, err = rm.Get(ctx, src.Key)
 		return err == nil && back.Status == "Closed" && back.Priority == "Normal" && len(back.Comments) == 2
 	})
@@ -188,7 +190,7 @@ func TestRedmineAndRT(t *testing.T) {
 	if _, err := rm.Update(ctx, src.Key, adapters.Patch{Summary: ptr("Checkout failed for EU cards")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "the edit and the new summary are in RT", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the edit and the new summary are in RT", func() bool {
 		tk, err = rtq.Get(ctx, tk.Key)
 		return err == nil && tk.Summary == "Checkout failed for EU cards" && len(tk.Comments) == 2 && tk.Comments[0].Body == "Seen by four customers."
 	})
@@ -204,7 +206,7 @@ func TestRedmineAndRT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "the file is in RT", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the file is in RT", func() bool {
 		tk, err = rtq.Get(ctx, tk.Key)
 		// Another reader may see the file a moment before RT records its
 		// markers (the transaction custom field comes second).
@@ -235,7 +237,7 @@ func TestRedmineAndRT(t *testing.T) {
 		AddComments: []adapters.Comment{{Body: "Still on it while Redmine is down."}}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "the Redmine node holds the change while Redmine is down", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the Redmine node holds the change while Redmine is down", func() bool {
 		var st struct{ Incoming int }
 		return a.cliJSON(&st, "status") == nil && st.Incoming > 0
 	})
@@ -243,7 +245,7 @@ func TestRedmineAndRT(t *testing.T) {
 	if out, err := restart.CombinedOutput(); err != nil {
 		t.Fatalf("restarting Redmine: %v\n%s", err, out)
 	}
-	waitFor(t, 3*time.Minute, "the change made while Redmine was down lands in Redmine", func() bool {
+	testutil.WaitFor(t, 3*time.Minute, "the change made while Redmine was down lands in Redmine", func() bool {
 		is, err := rm.Get(ctx, src.Key)
 		return err == nil && is.Priority == "Low" && len(is.Comments) == 3 && is.Comments[2].Body == "Still on it while Redmine is down."
 	})
@@ -252,7 +254,7 @@ func TestRedmineAndRT(t *testing.T) {
 	// either tracker.
 	for _, p := range []*proc{a, b} {
 		var st struct{ Pending, Incoming, Blocked int }
-		waitFor(t, 60*time.Second, p.name+"'s queues are empty", func() bool {
+		testutil.WaitFor(t, 60*time.Second, p.name+"'s queues are empty", func() bool {
 			return p.cliJSON(&st, "status") == nil && st.Pending == 0 && st.Incoming == 0 && st.Blocked == 0
 		})
 	}
@@ -269,7 +271,7 @@ func TestRedmineAndRT(t *testing.T) {
 		if _, err := m.from.Create(ctx, adapters.Issue{Summary: summary}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 60*time.Second, "the marker crossed "+m.name, func() bool {
+		testutil.WaitFor(t, 60*time.Second, "the marker crossed "+m.name, func() bool {
 			is, _, err := m.to.Changes(ctx, "", 1000)
 			return err == nil && slices.ContainsFunc(is, func(i adapters.Issue) bool { return i.Summary == summary })
 		})
@@ -294,7 +296,7 @@ func ptr[T any](v T) *T { return &v }
 func twinOf(t *testing.T, p *proc, key string) string {
 	t.Helper()
 	var twin string
-	waitFor(t, 60*time.Second, fmt.Sprintf("%s shares %s", p.name, key), func() bool {
+	testutil.WaitFor(t, 60*time.Second, fmt.Sprintf("%s shares %s", p.name, key), func() bool {
 		var h struct {
 			Twin string `json:"twin"`
 		}
@@ -339,7 +341,7 @@ func stopRedmine(t *testing.T, pidFile, url string) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill Redmine (pid %d): %v", pid, err)
 	}
-	waitFor(t, 30*time.Second, "Redmine stops answering", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "Redmine stops answering", func() bool {
 		resp, err := http.Get(url + "/")
 		if err == nil {
 			resp.Body.Close()

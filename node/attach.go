@@ -28,8 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -385,71 +383,4 @@ func (n *Node) runContext() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return ctx
-}
-
-// AttachInput is the body of issue attach: a file on this machine, read by
-// the node, and how to name it.
-type AttachInput struct {
-	Path        string `json:"path"`                   // absolute path of the file to attach
-	Filename    string `json:"filename,omitempty"`     // default: the path's base name
-	ContentType string `json:"content_type,omitempty"` // default: from the name's extension, else sniffed
-	Author      string `json:"author,omitempty"`
-}
-
-// registerAttachments adds the admin API of files.
-func (n *Node) registerAttachments(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/issues/{key}/attachments", n.apiIssueAttach)
-}
-
-// apiIssueAttach attaches a file of this machine to an issue.
-func (n *Node) apiIssueAttach(w http.ResponseWriter, r *http.Request) {
-	var in AttachInput
-	if err := readJSON(r, &in); err != nil {
-		writeErr(w, err)
-		return
-	}
-	at, ok := n.tracker.(adapters.Attachments)
-	if !ok {
-		writeErr(w, fmt.Errorf("%w: this node's tracker keeps no files", errBadRequest))
-		return
-	}
-	if !filepath.IsAbs(in.Path) {
-		writeErr(w, fmt.Errorf("%w: the file's path %q is not absolute", errBadRequest, in.Path))
-		return
-	}
-	f, err := os.Open(in.Path)
-	if err != nil {
-		writeErr(w, fmt.Errorf("%w: %w", errBadRequest, err))
-		return
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		writeErr(w, fmt.Errorf("%w: %s is not a regular file", errBadRequest, in.Path))
-		return
-	}
-	name := in.Filename
-	if name == "" {
-		name = filepath.Base(in.Path)
-	}
-	ct := in.ContentType
-	if ct == "" {
-		ct = mime.TypeByExtension(filepath.Ext(name))
-	}
-	if ct == "" {
-		head := make([]byte, 512)
-		k, _ := io.ReadFull(f, head)
-		ct = http.DetectContentType(head[:k])
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			writeErr(w, err)
-			return
-		}
-	}
-	key := r.PathValue("key")
-	a := adapters.Attachment{Filename: name, ContentType: ct, Size: st.Size(), Author: in.Author, Created: time.Now().UTC()}
-	if _, err := at.AddAttachment(r.Context(), key, a, f); err != nil {
-		writeErr(w, err)
-		return
-	}
-	n.patchIssue(w, r, adapters.Patch{})
 }

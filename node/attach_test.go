@@ -16,6 +16,8 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/local"
 	"github.com/issuemesh/issuemesh/store"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // fileBytes reads a file of an issue back from a node's tracker.
@@ -60,7 +62,7 @@ func TestAttachmentCrosses(t *testing.T) {
 		t.Fatal(err)
 	}
 	var onB adapters.Issue
-	waitFor(t, 20*time.Second, "B has the issue with its file", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "B has the issue with its file", func() bool {
 		var ok bool
 		onB, ok = b.issueBySummary(t, "with a file")
 		if ok {
@@ -81,14 +83,14 @@ func TestAttachmentCrosses(t *testing.T) {
 	if _, err := a.tracker.Update(ctx, is.Key, adapters.Patch{Summary: ptr("with a file, edited on A")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "B has A's edit", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B has A's edit", func() bool {
 		got, err := b.tracker.Get(ctx, onB.Key)
 		return err == nil && got.Summary == "with a file, edited on A"
 	})
 	if _, err := b.tracker.Update(ctx, onB.Key, adapters.Patch{Status: ptr("Done")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "A has B's edit and both settled", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "A has B's edit and both settled", func() bool {
 		got, err := a.tracker.Get(ctx, is.Key)
 		return err == nil && got.Status == "Done" && a.count(t, "o/") == 0 && b.count(t, "o/") == 0 && a.settled(t) && b.settled(t)
 	})
@@ -157,7 +159,7 @@ func TestAttachmentFetchFailures(t *testing.T) {
 		if _, err := a.tracker.(adapters.Attachments).AddAttachment(ctx, is.Key, adapters.Attachment{Filename: "f.txt"}, bytes.NewReader(data)); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 20*time.Second, "B has the file after retries", func() bool {
+		testutil.WaitFor(t, 20*time.Second, "B has the file after retries", func() bool {
 			onB, ok := b.issueBySummary(t, "flaky file")
 			if !ok {
 				return false
@@ -181,7 +183,7 @@ func TestAttachmentFetchFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 		var blocked []store.Blocked
-		waitFor(t, 20*time.Second, "B blocks the twin", func() bool {
+		testutil.WaitFor(t, 20*time.Second, "B blocks the twin", func() bool {
 			if err := b.store.View(func(tx *store.Tx) (err error) { blocked, err = tx.BlockedTwins(); return }); err != nil {
 				t.Fatal(err)
 			}

@@ -33,7 +33,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,41 +65,6 @@ const (
 	resyncWait   = 2 * time.Minute
 	resyncAsk    = "resync 1\n"
 )
-
-// BackupInput is the body of POST /v1/backup.
-type BackupInput struct {
-	Dir string `json:"dir"` // absolute; must not exist or be empty
-}
-
-// BackupInfo describes a backup (its backup.json).
-type BackupInfo struct {
-	Version      int       `json:"version"`
-	Dir          string    `json:"dir"`
-	PeerID       string    `json:"peer_id"`
-	Created      time.Time `json:"created"`
-	SyncLogBytes int64     `json:"synclog_bytes"`
-	TrackerBytes int64     `json:"tracker_bytes,omitempty"` // 0: not the embedded tracker
-	Files        []string  `json:"files"`
-	Online       bool      `json:"online"` // taken while the node ran
-}
-
-func (n *Node) registerBackup(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/backup", n.apiBackup)
-}
-
-func (n *Node) apiBackup(w http.ResponseWriter, r *http.Request) {
-	var in BackupInput
-	if err := readJSON(r, &in); err != nil {
-		writeErr(w, err)
-		return
-	}
-	info, err := n.Backup(r.Context(), in.Dir)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, 200, info)
-}
 
 // Backup writes a backup of the home into dir, which must be an absolute
 // path that does not exist or is an empty folder.

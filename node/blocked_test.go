@@ -14,6 +14,8 @@ import (
 	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // pairAs pairs two nodes, each naming the other as given.
@@ -38,7 +40,7 @@ func writeRule(t *testing.T, path, text string) {
 func blockedOn(t *testing.T, n *Node) []store.Blocked {
 	t.Helper()
 	var bs []store.Blocked
-	if code := api(t, n, "GET", "/v1/errors", nil, &bs); code != http.StatusOK {
+	if code := adminCall(t, n, "GET", "/v1/errors", nil, &bs); code != http.StatusOK {
 		t.Fatalf("errors: %d", code)
 	}
 	return bs
@@ -90,7 +92,7 @@ func TestBlockedPerLinkAndDirection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "b2 and c2 have the issue", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "b2 and c2 have the issue", func() bool {
 		_, ok1 := b2.issueBySummary(t, "T")
 		_, ok2 := c2.issueBySummary(t, "T")
 		return ok1 && ok2 && x.count(t, "o/") == 0
@@ -101,14 +103,14 @@ func TestBlockedPerLinkAndDirection(t *testing.T) {
 	if _, err := b2.tracker.Update(ctx, kb, adapters.Patch{Description: ptr("poison")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "X blocks the twin for events from b2", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "X blocks the twin for events from b2", func() bool {
 		return findBlocked(blockedOn(t, x.Node), store.BlockIn, b2id) != nil
 	})
 	// X's edit fails X's outgoing rule for c2, and only that.
 	if _, err := x.tracker.Update(ctx, is.Key, adapters.Patch{Status: ptr("Stuck")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "X's edit reaches b2 (whose rules are fine) while c2 is refused", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "X's edit reaches b2 (whose rules are fine) while c2 is refused", func() bool {
 		got, _ := b2.tracker.Get(ctx, kb)
 		return got.Status == "Stuck" && findBlocked(blockedOn(t, x.Node), store.BlockOut, c2id) != nil
 	})
@@ -124,7 +126,7 @@ func TestBlockedPerLinkAndDirection(t *testing.T) {
 		t.Errorf("the record for c2: %+v", out)
 	}
 	var st Status
-	api(t, x.Node, "GET", "/v1/status", nil, &st)
+	adminCall(t, x.Node, "GET", "/v1/status", nil, &st)
 	if st.Blocked != 1 || st.BlockedRecords != 2 {
 		t.Errorf("status: %d blocked twins, %d records; want 1 and 2", st.Blocked, st.BlockedRecords)
 	}
@@ -133,7 +135,7 @@ func TestBlockedPerLinkAndDirection(t *testing.T) {
 	if _, err := b2.tracker.Update(ctx, kb, adapters.Patch{Priority: ptr("High")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "b2's second event waits at X", func() bool { return x.count(t, "i/"+b2id+"/") == 2 })
+	testutil.WaitFor(t, 10*time.Second, "b2's second event waits at X", func() bool { return x.count(t, "i/"+b2id+"/") == 2 })
 	if got, _ := x.tracker.Get(ctx, is.Key); got.Priority == "High" || got.Description == "poison" {
 		t.Fatalf("X applied b2's held events before a retry: %+v", got)
 	}
@@ -145,14 +147,14 @@ func TestBlockedPerLinkAndDirection(t *testing.T) {
 	writeRule(t, inB2, rules.DefaultIncomingScript)
 	writeRule(t, outC2, rules.DefaultOutgoingScript)
 	var res RetryResult
-	if code := api(t, x.Node, "POST", "/v1/retry", RetryInput{Key: is.Key}, &res); code != http.StatusOK || len(res.Retried) != 2 {
+	if code := adminCall(t, x.Node, "POST", "/v1/retry", RetryInput{Key: is.Key}, &res); code != http.StatusOK || len(res.Retried) != 2 {
 		t.Fatalf("retry: %d %+v", code, res)
 	}
 	want := adapters.Issue{Summary: "T", Status: "Stuck", Description: "poison", Priority: "High"}
 	same := func(got adapters.Issue) bool {
 		return got.Summary == want.Summary && got.Status == want.Status && got.Description == want.Description && got.Priority == want.Priority
 	}
-	waitFor(t, 15*time.Second, "every node has b2's edits and X's, and nothing is blocked", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "every node has b2's edits and X's, and nothing is blocked", func() bool {
 		gx, _ := x.tracker.Get(ctx, is.Key)
 		gb, _ := b2.tracker.Get(ctx, kb)
 		gc, _ := c2.issueBySummary(t, "T")
@@ -177,7 +179,7 @@ func TestOversizedEventBlocksOnlyItsTwin(t *testing.T) {
 	if _, err := a.tracker.Create(ctx, adapters.Issue{Summary: "small"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the small issue arrives and the big one is blocked", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the small issue arrives and the big one is blocked", func() bool {
 		_, ok := b.issueBySummary(t, "small")
 		return ok && findBlocked(blockedOn(t, a.Node), store.BlockOut, b.self.String()) != nil
 	})
@@ -188,7 +190,7 @@ func TestOversizedEventBlocksOnlyItsTwin(t *testing.T) {
 	if _, err := a.tracker.Create(ctx, adapters.Issue{Summary: "later"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "a later issue syncs too", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "a later issue syncs too", func() bool {
 		_, ok := b.issueBySummary(t, "later")
 		return ok
 	})
@@ -196,10 +198,10 @@ func TestOversizedEventBlocksOnlyItsTwin(t *testing.T) {
 	if _, err := a.tracker.Update(ctx, big.Key, adapters.Patch{Description: ptr("short now")}); err != nil {
 		t.Fatal(err)
 	}
-	if code := api(t, a.Node, "POST", "/v1/retry", RetryInput{Key: big.Key}, nil); code != http.StatusOK {
+	if code := adminCall(t, a.Node, "POST", "/v1/retry", RetryInput{Key: big.Key}, nil); code != http.StatusOK {
 		t.Fatalf("retry: %d", code)
 	}
-	waitFor(t, 10*time.Second, "the retried issue arrives", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the retried issue arrives", func() bool {
 		is, ok := b.issueBySummary(t, "big")
 		return ok && is.Description == "short now" && len(blockedOn(t, a.Node)) == 0
 	})
@@ -217,7 +219,7 @@ func TestAckForEventNeverSentIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tw *store.Twin
-	waitFor(t, 10*time.Second, "the issue is synced and acked", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the issue is synced and acked", func() bool {
 		if a.count(t, "o/") != 0 {
 			return false
 		}
@@ -262,35 +264,35 @@ func TestRetryKeepsClocksOfOldValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "c has the issue", func() bool { _, ok := c.issueBySummary(t, "old"); return ok && x.count(t, "o/") == 0 })
+	testutil.WaitFor(t, 10*time.Second, "c has the issue", func() bool { _, ok := c.issueBySummary(t, "old"); return ok && x.count(t, "o/") == 0 })
 	kc := c.issueKey(t, "old")
 	if _, err := x.tracker.Update(ctx, is.Key, adapters.Patch{Status: ptr("Stuck")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "X refuses the twin for c", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "X refuses the twin for c", func() bool {
 		return findBlocked(blockedOn(t, x.Node), store.BlockOut, c.self.String()) != nil
 	})
 	// c edits the summary; its event waits (c does not send to X yet).
-	if code := api(t, c.Node, "POST", "/v1/peers/x/pause", nil, nil); code != http.StatusOK {
+	if code := adminCall(t, c.Node, "POST", "/v1/peers/x/pause", nil, nil); code != http.StatusOK {
 		t.Fatalf("pause: %d", code)
 	}
 	if _, err := c.tracker.Update(ctx, kc, adapters.Patch{Summary: ptr("c's later edit")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "c queues its edit", func() bool { return c.count(t, "o/") == 1 && c.settled(t) })
+	testutil.WaitFor(t, 10*time.Second, "c queues its edit", func() bool { return c.count(t, "o/") == 1 && c.settled(t) })
 
 	writeRule(t, out, rules.DefaultOutgoingScript)
-	if code := api(t, x.Node, "POST", "/v1/retry", RetryInput{Key: is.Key}, nil); code != http.StatusOK {
+	if code := adminCall(t, x.Node, "POST", "/v1/retry", RetryInput{Key: is.Key}, nil); code != http.StatusOK {
 		t.Fatalf("retry: %d", code)
 	}
-	waitFor(t, 10*time.Second, "c gets X's status", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "c gets X's status", func() bool {
 		got, _ := c.tracker.Get(ctx, kc)
 		return got.Status == "Stuck" && x.count(t, "o/") == 0
 	})
-	if code := api(t, c.Node, "POST", "/v1/peers/x/resume", nil, nil); code != http.StatusOK {
+	if code := adminCall(t, c.Node, "POST", "/v1/peers/x/resume", nil, nil); code != http.StatusOK {
 		t.Fatalf("resume: %d", code)
 	}
-	waitFor(t, 10*time.Second, "both keep c's later edit and X's status", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "both keep c's later edit and X's status", func() bool {
 		gx, _ := x.tracker.Get(ctx, is.Key)
 		gc, _ := c.tracker.Get(ctx, kc)
 		return gx.Summary == "c's later edit" && gc.Summary == "c's later edit" && gx.Status == "Stuck" && gc.Status == "Stuck" &&

@@ -14,6 +14,8 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // year2100 is a field clock far in the future (DESIGN 5.10).
@@ -26,7 +28,7 @@ func year2100(peer string) replica.Clock {
 func hasRefusal(t *testing.T, tn *testNode, twin string) bool {
 	t.Helper()
 	var bs []store.Blocked
-	if code := api(t, tn.Node, "GET", "/v1/errors", nil, &bs); code != http.StatusOK {
+	if code := adminCall(t, tn.Node, "GET", "/v1/errors", nil, &bs); code != http.StatusOK {
 		t.Fatalf("errors: HTTP %d", code)
 	}
 	for _, b := range bs {
@@ -51,7 +53,7 @@ func TestClockAheadRefusedDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	var onB adapters.Issue
-	waitFor(t, 10*time.Second, "B has A's issue", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B has A's issue", func() bool {
 		var ok bool
 		onB, ok = b.issueBySummary(t, "on time")
 		return ok && a.count(t, "o/") == 0
@@ -75,19 +77,19 @@ func TestClockAheadRefusedDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.wakeSender(b.ID())
-	waitFor(t, 10*time.Second, "B refused the event and A has the failed ack", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B refused the event and A has the failed ack", func() bool {
 		return hasRefusal(t, b, twin) && a.count(t, "o/") == 0
 	})
 	if got := b.get(t, onB.Key).Summary; got != "on time" {
 		t.Fatalf("B applied the 2100 event: summary %q", got)
 	}
 	var st Status
-	api(t, b.Node, "GET", "/v1/status", nil, &st)
+	adminCall(t, b.Node, "GET", "/v1/status", nil, &st)
 	if st.Refused < 1 {
 		t.Errorf("B's status counts %d refused events", st.Refused)
 	}
 	var aerrs []store.Blocked
-	api(t, a.Node, "GET", "/v1/errors", nil, &aerrs)
+	adminCall(t, a.Node, "GET", "/v1/errors", nil, &aerrs)
 	found := false
 	for _, e := range aerrs {
 		found = found || (e.Twin == twin && e.Dir == store.BlockAtPeer && strings.Contains(e.Error, "max_clock_skew"))
@@ -100,7 +102,7 @@ func TestClockAheadRefusedDirect(t *testing.T) {
 	if _, err := a.tracker.Update(ctx, is.Key, adapters.Patch{Summary: ptr("real edit")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "A's real edit reached B", func() bool { return b.get(t, onB.Key).Summary == "real edit" })
+	testutil.WaitFor(t, 10*time.Second, "A's real edit reached B", func() bool { return b.get(t, onB.Key).Summary == "real edit" })
 }
 
 // TestClockAheadRefusedNetwork: a member's event whose summary clock is in
@@ -119,7 +121,7 @@ func TestClockAheadRefusedNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	var onB adapters.Issue
-	waitFor(t, 15*time.Second, "B has A's issue", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "B has A's issue", func() bool {
 		var ok bool
 		onB, ok = b.issueBySummary(t, "on time")
 		return ok
@@ -142,14 +144,14 @@ func TestClockAheadRefusedNetwork(t *testing.T) {
 	isRefusal := func(r store.Blocked) bool {
 		return r.Peer == netLink(netID) && strings.Contains(r.Error, "2100-01-01") && strings.Contains(r.Error, "max_clock_skew")
 	}
-	waitFor(t, 15*time.Second, "B refused the 2100 event served by catch-up", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "B refused the 2100 event served by catch-up", func() bool {
 		if b.get(t, onB.Key).Summary == "from 2100" {
 			t.Fatal("B applied the 2100 event")
 		}
 		return slices.ContainsFunc(b.refused.notices(), isRefusal)
 	})
 	// The author learns of it by B's next catch-up request.
-	waitFor(t, 15*time.Second, "A's errors show that B refused its event", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "A's errors show that B refused its event", func() bool {
 		return slices.ContainsFunc(a.refused.notices(), func(r store.Blocked) bool {
 			return r.Seq == seq && strings.Contains(r.Error, "member "+b.ID().String()+" refused this node's event") && strings.Contains(r.Error, "2100-01-01")
 		})
@@ -168,7 +170,7 @@ func TestClockAheadRefusedNetwork(t *testing.T) {
 		t.Fatalf("B's validator: %v, notices %+v", res, b.refused.notices()[before:])
 	}
 	var errs []store.Blocked
-	api(t, b.Node, "GET", "/v1/errors", nil, &errs)
+	adminCall(t, b.Node, "GET", "/v1/errors", nil, &errs)
 	found := false
 	for _, e := range errs {
 		found = found || (e.Dir == DirRefused && strings.Contains(e.Error, "2100-01-01"))
@@ -179,5 +181,5 @@ func TestClockAheadRefusedNetwork(t *testing.T) {
 	if _, err := a.tracker.Update(ctx, is.Key, adapters.Patch{Summary: ptr("real edit")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "A's real edit reached B", func() bool { return b.get(t, onB.Key).Summary == "real edit" })
+	testutil.WaitFor(t, 15*time.Second, "A's real edit reached B", func() bool { return b.get(t, onB.Key).Summary == "real edit" })
 }

@@ -2,11 +2,9 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
@@ -31,20 +30,6 @@ type connRules struct {
 	// "connection <name>"): a link refused for rules that never loaded, or
 	// a rule file refused on reload while the last good rules run.
 	problems map[string]RulesError
-}
-
-// RulesError is a link whose rules (or trigger) do not load, as shown in
-// status and errors until fixed.
-type RulesError struct {
-	// Link is the peer ID or "net:<network ID>", or "connection <name>"
-	// for a config entry that no link uses yet.
-	Link     string    `json:"link"`
-	PeerName string    `json:"peer_name,omitempty"`
-	Error    string    `json:"error"` // names file:line:col
-	Since    time.Time `json:"since"`
-	// Running says the link keeps its last good rules; false: the link
-	// never had good ones and nothing flows on it until they are fixed.
-	Running bool `json:"running"`
 }
 
 // errRulesBroken marks a connection whose rules do not load: its events wait
@@ -310,47 +295,6 @@ func (n *Node) outgoingLink(link string, is adapters.Issue) (r replica.Replica, 
 	return r, skip, nil
 }
 
-// RulesTestInput is the body of rules test: with To, what the outgoing rules
-// make of the issue; with From and a Replica, what the incoming rules would
-// do to the issue. Replica is in the shape ReplicaJSON documents, the one
-// the result prints.
-type RulesTestInput struct {
-	Key     string          `json:"key"`
-	To      string          `json:"to,omitempty"`
-	From    string          `json:"from,omitempty"`
-	Replica json.RawMessage `json:"replica,omitempty"`
-}
-
-// RulesTestResult is what the rules would do; nothing is synced.
-type RulesTestResult struct {
-	Matches bool            `json:"matches"` // the trigger selects the issue
-	Skip    bool            `json:"skip"`
-	Reason  string          `json:"reason,omitempty"`
-	Replica *ReplicaJSON    `json:"replica,omitempty"`
-	Create  *adapters.Issue `json:"create,omitempty"`
-	Patch   *adapters.Patch `json:"patch,omitempty"`
-	// DiffersFromRunning says the rule files on disk (which are what is
-	// tested) are not the rules the node runs now; Note says why.
-	DiffersFromRunning bool   `json:"differs_from_running,omitempty"`
-	Note               string `json:"note,omitempty"`
-}
-
-func (n *Node) registerRules(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/rules/test", func(w http.ResponseWriter, r *http.Request) {
-		var in RulesTestInput
-		if err := readJSON(r, &in); err != nil {
-			writeErr(w, err)
-			return
-		}
-		res, err := n.TestRules(r.Context(), in)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeJSON(w, 200, res)
-	})
-}
-
 // TestRules runs a connection's rules on a real issue without syncing.
 func (n *Node) TestRules(ctx context.Context, in RulesTestInput) (RulesTestResult, error) {
 	var res RulesTestResult
@@ -383,13 +327,13 @@ func (n *Node) TestRules(ctx context.Context, in RulesTestInput) (RulesTestResul
 		if err != nil {
 			return res, err
 		}
-		res.Skip, res.Replica = skip, ReplicaToJSON(r)
+		res.Skip, res.Replica = skip, api.ReplicaToJSON(r)
 		return res, nil
 	}
 	if len(in.Replica) == 0 {
 		return res, fmt.Errorf("%w: incoming rules need a replica (--replica FILE)", errBadRequest)
 	}
-	got, perr := ParseReplicaJSON(in.Replica, replica.Clock{Wall: time.Now().UnixMilli(), Peer: id.String()})
+	got, perr := api.ParseReplicaJSON(in.Replica, replica.Clock{Wall: time.Now().UnixMilli(), Peer: id.String()})
 	if perr != nil {
 		return res, fmt.Errorf("%w: the replica: %w", errBadRequest, perr)
 	}

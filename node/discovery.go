@@ -585,32 +585,6 @@ func (n *Node) relayCandidates() []peer.AddrInfo {
 
 // ---- status ----
 
-// NATStatus is the node's reachability and relaying state.
-type NATStatus struct {
-	// Configured is the config's reachability: auto, public or private.
-	Configured string `json:"configured"`
-	// Reachability is what the node currently assumes: public, private or
-	// unknown (auto with too few peers to tell).
-	Reachability string `json:"reachability"`
-	// HolePunching is true once the node knows a public address of its
-	// own, which DCUtR hole punching needs.
-	HolePunching bool `json:"hole_punching"`
-	// Reservations are the peers that relay for this node.
-	Reservations []PeerRef `json:"reservations"`
-	// Relaying are the peers this node relays for.
-	Relaying []PeerRef `json:"relaying"`
-	// MDNS is true while mDNS runs.
-	MDNS bool `json:"mdns"`
-	// OpenInvitations counts the invitations that can still be accepted.
-	OpenInvitations int `json:"open_invitations"`
-}
-
-// PeerRef names a peer.
-type PeerRef struct {
-	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
-}
-
 // natStatus describes reachability, relays and invitations.
 func (n *Node) natStatus() NATStatus {
 	st := NATStatus{Configured: n.cfg.Reachability, Reservations: []PeerRef{}, Relaying: []PeerRef{}}

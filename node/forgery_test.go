@@ -17,6 +17,8 @@ import (
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // forger is a test double: a member of a network (A added it) that is no
@@ -101,7 +103,7 @@ func TestForgedCatchUpRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	var onA adapters.Issue
-	waitFor(t, 15*time.Second, "A has B's issue", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "A has B's issue", func() bool {
 		var ok bool
 		onA, ok = a.issueBySummary(t, "B's issue")
 		return ok
@@ -142,13 +144,13 @@ func TestForgedCatchUpRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.membersChanged(rec)
-	waitFor(t, 20*time.Second, "A asked M for catch-up three times", func() bool { return m.answers.Load() >= 3 })
+	testutil.WaitFor(t, 20*time.Second, "A asked M for catch-up three times", func() bool { return m.answers.Load() >= 3 })
 
 	// B's real edit reaches A, and B is still a member there.
 	if _, err := b.tracker.Update(ctx, is.Key, adapters.Patch{Summary: ptr("B's real edit")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "B's real edit reached A", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "B's real edit reached A", func() bool {
 		got := a.get(t, onA.Key).Summary
 		if got == "forged" {
 			t.Fatalf("A applied the forged edit")

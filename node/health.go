@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -24,42 +23,6 @@ import (
 // the key file change (resume), so a node with a wrong key does not hammer
 // the tracker. A rate-limited tracker that said when to come back gets no
 // call before then.
-
-// TrackerHealth is the tracker's state as status and GET /v1/tracker show
-// it.
-type TrackerHealth struct {
-	Type string `json:"type"`
-	// State is "ok" (the last call worked), "failing" (the last calls
-	// failed; they are retried), "stopped" (a permanent error: nothing is
-	// sent to the tracker until the config or key file changes) or
-	// "unknown" (no call yet).
-	State string `json:"state"`
-	// LastPoll is the last successful read of the change feed, LastPush
-	// the last successful create or update, LastOK the last successful
-	// call of any kind.
-	LastPoll time.Time `json:"last_poll,omitzero"`
-	LastPush time.Time `json:"last_push,omitzero"`
-	LastOK   time.Time `json:"last_ok,omitzero"`
-	// Error is the current error, until a call works again.
-	Error *TrackerProblem `json:"error,omitempty"`
-	// LastError is the error before the tracker last recovered.
-	LastError *TrackerProblem `json:"last_error,omitempty"`
-}
-
-// TrackerProblem is one kind of tracker error, seen once or more in a row.
-type TrackerProblem struct {
-	Class     adapters.ErrorClass `json:"class"`
-	Permanent bool                `json:"permanent"`
-	Status    int                 `json:"http_status,omitempty"`
-	Message   string              `json:"message"`
-	Since     time.Time           `json:"since"` // first of the row
-	Last      time.Time           `json:"last"`
-	Count     int                 `json:"count"`
-	// RetryAt is when a rate-limited tracker said to come back.
-	RetryAt time.Time `json:"retry_at,omitzero"`
-	// Resolved is when a call worked again (LastError only).
-	Resolved time.Time `json:"resolved,omitzero"`
-}
 
 // callKind is what a tracker call is, for the health it updates.
 type callKind int
@@ -338,10 +301,4 @@ func (n *Node) wrapHealth() {
 	}
 	n.health = ht
 	n.tracker = ht.asTracker()
-}
-
-func (n *Node) registerHealth(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/tracker", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, n.TrackerHealth())
-	})
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/local"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // refusingTracker is the local tracker behind a key that the tracker may
@@ -56,7 +58,7 @@ func TestPermanentTrackerErrorStopsCalls(t *testing.T) {
 	rt := &refusingTracker{Tracker: lt}
 	rt.refuse.Store(adapters.ClassPermission)
 	a := startNode(t, "a", Options{Tracker: rt})
-	waitFor(t, 10*time.Second, "the tracker is stopped with a permission error", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the tracker is stopped with a permission error", func() bool {
 		h := a.TrackerHealth()
 		return h.State == "stopped" && h.Error != nil && h.Error.Class == adapters.ClassPermission && h.Error.Permanent
 	})
@@ -77,14 +79,14 @@ func TestPermanentTrackerErrorStopsCalls(t *testing.T) {
 
 	rt.refuse.Store(adapters.ErrorClass(""))
 	a.ReloadConfig()
-	waitFor(t, 10*time.Second, "the tracker answers again after the reload", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the tracker answers again after the reload", func() bool {
 		h := a.TrackerHealth()
 		return h.State == "ok" && !h.LastPoll.IsZero() && h.Error == nil && h.LastError != nil && h.LastError.Class == adapters.ClassPermission
 	})
 
 	rt.refuse.Store(adapters.ClassUnreachable)
 	before = rt.calls.Load()
-	waitFor(t, 10*time.Second, "a transient error is retried and shown as failing", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "a transient error is retried and shown as failing", func() bool {
 		h := a.TrackerHealth()
 		return h.State == "failing" && h.Error != nil && h.Error.Class == adapters.ClassUnreachable && rt.calls.Load() > before+2
 	})
@@ -94,7 +96,7 @@ func TestPermanentTrackerErrorStopsCalls(t *testing.T) {
 	reset := time.Now().Add(time.Hour).UTC()
 	rt.retry.Store(reset.UnixNano())
 	rt.refuse.Store(adapters.ClassRateLimited)
-	waitFor(t, 10*time.Second, "the tracker is rate-limited until its reset", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the tracker is rate-limited until its reset", func() bool {
 		h := a.TrackerHealth()
 		return h.Error != nil && h.Error.Class == adapters.ClassRateLimited && h.Error.RetryAt.Equal(reset)
 	})

@@ -13,6 +13,8 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/config"
 	"github.com/issuemesh/issuemesh/store"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // syncBuffer is a log sink tests can read while the node writes.
@@ -68,7 +70,7 @@ func startNode(t *testing.T, name string, opts Options) *testNode {
 	ctx, cancel := context.WithCancel(context.Background())
 	tn := &testNode{Node: n, label: name, logs: logs, cancel: cancel, done: make(chan error, 1)}
 	go func() { tn.done <- n.Run(ctx) }()
-	waitFor(t, 10*time.Second, name+" runs", func() bool { return n.hostOrNil() != nil })
+	testutil.WaitFor(t, 10*time.Second, name+" runs", func() bool { return n.hostOrNil() != nil })
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -116,17 +118,6 @@ func pairNodes(t *testing.T, a, b *testNode) {
 	}
 	if _, err := b.AddPeer(ctx, a.loopbackAddr(t), "a"); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -37,30 +37,6 @@ const (
 	pairVersion    = 1
 )
 
-// InviteInput is the body of invite.
-type InviteInput struct {
-	// Name is what the accepting peer will be called here.
-	Name string `json:"name,omitempty"`
-	// TTL is how long the invitation stays open, e.g. "24h" (default).
-	TTL string `json:"ttl,omitempty"`
-}
-
-// InviteResult is a new invitation.
-type InviteResult struct {
-	Code    string    `json:"code"`
-	Name    string    `json:"name,omitempty"`
-	Network string    `json:"network,omitempty"`
-	Expires time.Time `json:"expires"`
-	Addrs   []string  `json:"addrs"`
-}
-
-// AcceptInput is the body of accept.
-type AcceptInput struct {
-	Code string `json:"code"`
-	// Name is what the inviter will be called here (default "inviter").
-	Name string `json:"name,omitempty"`
-}
-
 // Invite issues a single-use invitation valid for ttl. The accepting peer
 // will be called name here.
 func (n *Node) Invite(ctx context.Context, name string, ttl time.Duration) (InviteResult, error) {

@@ -37,26 +37,6 @@ const (
 	stableRun = time.Minute
 )
 
-// ServiceRestart is a supervised service that failed and was restarted.
-type ServiceRestart struct {
-	Service   string    `json:"service"`
-	Restarts  int       `json:"restarts"`
-	LastError string    `json:"last_error"`
-	Last      time.Time `json:"last"`
-}
-
-// HomeStatus is the home's size and the sync log's last garbage collection.
-type HomeStatus struct {
-	HomeBytes int64      `json:"home_bytes"`
-	LastGC    *GCOutcome `json:"last_gc,omitempty"`
-}
-
-// GCOutcome is what the last GC of the sync log did (the home's gc.json).
-type GCOutcome struct {
-	store.GCResult
-	Error string `json:"error,omitempty"`
-}
-
 // lifeState is the state of supervision and GC, under its own lock.
 type lifeState struct {
 	mu       sync.Mutex

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 func (tn *testNode) status(t *testing.T) Status {
@@ -37,7 +39,7 @@ func TestFailingServiceIsRestarted(t *testing.T) {
 		<-ctx.Done()
 		return nil
 	})
-	waitFor(t, 10*time.Second, "the service runs a third time", func() bool { return runs.Load() == 3 })
+	testutil.WaitFor(t, 10*time.Second, "the service runs a third time", func() bool { return runs.Load() == 3 })
 	st := a.status(t)
 	if len(st.Restarts) != 1 || st.Restarts[0].Service != "flaky" || st.Restarts[0].Restarts != 2 {
 		t.Fatalf("status restarts = %+v, want flaky restarted twice", st.Restarts)
@@ -54,7 +56,7 @@ func TestFailingServiceIsRestarted(t *testing.T) {
 func TestGCRecordedInStatus(t *testing.T) {
 	a := startNode(t, "a", Options{})
 	a.kickGC()
-	waitFor(t, 10*time.Second, "a GC in status", func() bool { return a.status(t).Home.LastGC != nil })
+	testutil.WaitFor(t, 10*time.Second, "a GC in status", func() bool { return a.status(t).Home.LastGC != nil })
 	gc := a.status(t).Home.LastGC
 	if gc.Error != "" || gc.Before == 0 || gc.Start.IsZero() {
 		t.Fatalf("last GC = %+v", gc)

@@ -33,29 +33,6 @@ import (
 // configEvery is how often config.yaml and the key file are looked at.
 const configEvery = 2 * time.Second
 
-// ConfigState is what the last reload of config.yaml did, in status.
-type ConfigState struct {
-	// Reloaded is when a changed config.yaml or key file was last applied.
-	Reloaded time.Time `json:"reloaded,omitzero"`
-	// Applied lists what that reload changed in the running node.
-	Applied []string `json:"applied,omitempty"`
-	// NeedsRestart lists the keys that changed but take effect only
-	// when the node restarts.
-	NeedsRestart []string `json:"needs_restart,omitempty"`
-	// Warnings are findings that did not refuse the version.
-	Warnings []string `json:"warnings,omitempty"`
-	// Refused is set while the file on disk is a version the node
-	// refused; the version before it keeps running.
-	Refused *ConfigRefusal `json:"refused,omitempty"`
-}
-
-// ConfigRefusal is a refused version of config.yaml.
-type ConfigRefusal struct {
-	Error    string         `json:"error"`
-	Problems []check.Result `json:"problems,omitempty"`
-	Since    time.Time      `json:"since"`
-}
-
 // configReload is the watcher's state.
 type configReload struct {
 	run      sync.Mutex // held by a reload from start to end

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/issuemesh/issuemesh/config"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // A reload applies the poll interval, the log level and the connections
@@ -31,7 +33,7 @@ func TestReloadAppliesWhatCanChangeLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.ReloadConfig()
-	waitFor(t, 10*time.Second, "the reload is applied", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the reload is applied", func() bool {
 		st := a.configState()
 		return st != nil && !st.Reloaded.IsZero()
 	})
@@ -54,7 +56,7 @@ func TestReloadAppliesWhatCanChangeLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.ReloadConfig()
-	waitFor(t, 10*time.Second, "the broken version is refused", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the broken version is refused", func() bool {
 		st := a.configState()
 		return st != nil && st.Refused != nil && strings.Contains(st.Refused.Error, "bogus_key")
 	})

@@ -8,6 +8,8 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/store"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // TestLostLinkCreatesNoDuplicate: A loses its link to a twin it shared
@@ -23,7 +25,7 @@ func TestLostLinkCreatesNoDuplicate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "B has A's issue and A its ack", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B has A's issue and A its ack", func() bool {
 		_, ok := b.issueBySummary(t, "once")
 		return ok && a.count(t, "o/") == 0
 	})
@@ -48,7 +50,7 @@ func TestLostLinkCreatesNoDuplicate(t *testing.T) {
 		}
 		return len(all)
 	}
-	waitFor(t, 10*time.Second, "B refused A's event for the new twin (or created it)", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B refused A's event for the new twin (or created it)", func() bool {
 		if onB() > 1 {
 			return true
 		}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/store"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // TestLostApplyRecordKeepsPeersLaterEdit: A applied B's edit v1 to its
@@ -27,7 +29,7 @@ func TestLostApplyRecordKeepsPeersLaterEdit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "A has B's issue and B got the ack", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "A has B's issue and B got the ack", func() bool {
 		_, ok := a.issueBySummary(t, "v0")
 		return ok && b.count(t, "o/") == 0 && a.settled(t) && b.settled(t)
 	})
@@ -40,7 +42,7 @@ func TestLostApplyRecordKeepsPeersLaterEdit(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v1 []store.OutEntry
-	waitFor(t, 10*time.Second, "B queued v1 for A", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B queued v1 for A", func() bool {
 		if err := b.store.View(func(tx *store.Tx) (err error) { v1, err = tx.PendingOut(aID, 0, 10); return }); err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +72,7 @@ func TestLostApplyRecordKeepsPeersLaterEdit(t *testing.T) {
 	if _, err := b.tracker.Update(ctx, onB.Key, adapters.Patch{Summary: ptr("v2")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "B queued v2 for A", func() bool { return b.count(t, "o/") == 2 })
+	testutil.WaitFor(t, 10*time.Second, "B queued v2 for A", func() bool { return b.count(t, "o/") == 2 })
 
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
@@ -95,7 +97,7 @@ func TestLostApplyRecordKeepsPeersLaterEdit(t *testing.T) {
 		}
 		return is.Summary
 	}
-	waitFor(t, 15*time.Second, "both nodes settled", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "both nodes settled", func() bool {
 		return a.count(t, "o/") == 0 && b.count(t, "o/") == 0 && a.count(t, "i/") == 0 && a.settled(t) && b.settled(t)
 	})
 	if ga, gb := summary(a.testNode, onA.Key), summary(b, onB.Key); ga != "v2" || gb != "v2" {

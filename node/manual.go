@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -17,88 +16,6 @@ import (
 
 // Manual operations: share one issue now, share every issue in bulk, stop
 // syncing a twin, link two issues that exist already.
-
-// SyncInput is the body of sync. With All, issues are taken in pages: pass
-// the returned Cursor back until Done.
-type SyncInput struct {
-	Key    string `json:"key,omitempty"`
-	To     string `json:"to"`
-	All    bool   `json:"all,omitempty"`
-	Cursor string `json:"cursor,omitempty"`
-	Limit  int    `json:"limit,omitempty"`
-}
-
-// SyncResult counts what a sync did.
-type SyncResult struct {
-	Shared  int    `json:"shared"`  // events queued for issues not shared before
-	Already int    `json:"already"` // already shared and unchanged: nothing sent
-	Skipped int    `json:"skipped"` // not matching the connection's trigger
-	Total   int    `json:"total"`   // issues in the tracker (bulk only)
-	Cursor  string `json:"cursor,omitempty"`
-	Done    bool   `json:"done"`
-}
-
-// UnsyncInput is the body of unsync.
-type UnsyncInput struct {
-	Key  string `json:"key"`
-	From string `json:"from"`
-}
-
-// LinkInput is the body of link.
-type LinkInput struct {
-	Key    string `json:"key"`
-	To     string `json:"to"`
-	Remote string `json:"remote"`
-}
-
-func (n *Node) registerManual(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
-		var in SyncInput
-		if err := readJSON(r, &in); err != nil {
-			writeErr(w, err)
-			return
-		}
-		res, err := n.Sync(r.Context(), in)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeJSON(w, 200, res)
-	})
-	mux.HandleFunc("POST /v1/unsync", func(w http.ResponseWriter, r *http.Request) {
-		var in UnsyncInput
-		if err := readJSON(r, &in); err != nil {
-			writeErr(w, err)
-			return
-		}
-		if err := n.Unsync(r.Context(), in); err != nil {
-			writeErr(w, err)
-			return
-		}
-		n.writeIssue(w, r, in.Key)
-	})
-	mux.HandleFunc("POST /v1/link", func(w http.ResponseWriter, r *http.Request) {
-		var in LinkInput
-		if err := readJSON(r, &in); err != nil {
-			writeErr(w, err)
-			return
-		}
-		if err := n.Link(r.Context(), in); err != nil {
-			writeErr(w, err)
-			return
-		}
-		n.writeIssue(w, r, in.Key)
-	})
-}
-
-func (n *Node) writeIssue(w http.ResponseWriter, r *http.Request, key string) {
-	is, err := n.tracker.Get(r.Context(), key)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	n.writeView(w, 200, is)
-}
 
 // Sync shares one issue with a peer now, whatever the trigger says, or (All)
 // a page of every issue that matches the trigger and is not shared yet.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/store"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // Nodes that reach each other by more than one path (every change arrives
@@ -57,7 +59,7 @@ func editEverywhere(t *testing.T, nodes []*testNode) {
 		t.Fatal(err)
 	}
 	keys := make([]string, len(nodes))
-	waitFor(t, 15*time.Second, "every node has the issue", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "every node has the issue", func() bool {
 		for i, tn := range nodes {
 			is, ok := tn.issueBySummary(t, "mesh")
 			if !ok {
@@ -70,7 +72,7 @@ func editEverywhere(t *testing.T, nodes []*testNode) {
 
 	twins := make([]string, len(nodes))
 	for i, tn := range nodes {
-		waitFor(t, 10*time.Second, "the issue is linked", func() bool {
+		testutil.WaitFor(t, 10*time.Second, "the issue is linked", func() bool {
 			return tn.store.View(func(tx *store.Tx) error {
 				tw, err := tx.TwinByKey(keys[i])
 				if err == nil {
@@ -122,7 +124,7 @@ func editEverywhere(t *testing.T, nodes []*testNode) {
 			}
 		}
 	}()
-	waitFor(t, 20*time.Second, "every node shows the same values with nothing pending", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "every node shows the same values with nothing pending", func() bool {
 		last = last[:0]
 		for i, tn := range nodes {
 			if !tn.settled(t) || tn.count(t, "o/") != 0 || tn.count(t, "i/") != 0 {

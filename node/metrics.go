@@ -106,10 +106,6 @@ func (m *nodeMetrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, ErrorHandling: promhttp.ContinueOnError})
 }
 
-func (n *Node) registerMetrics(mux *http.ServeMux) {
-	mux.Handle("GET /metrics", n.metrics.handler())
-}
-
 // serveMetrics serves /metrics on the configured metrics.listen address
 // until ctx is done; no address, no listener. It returns the server to
 // close, or nil.
@@ -123,7 +119,7 @@ func (n *Node) serveMetrics(ctx context.Context) (*http.Server, error) {
 		return nil, fmt.Errorf("metrics.listen %s in %s: %w", addr, "config.yaml", err)
 	}
 	mux := http.NewServeMux()
-	n.registerMetrics(mux)
+	mux.Handle("GET /metrics", n.metrics.handler())
 	srv := &http.Server{Handler: http.TimeoutHandler(mux, metricsTimeout, "scrape timed out"), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

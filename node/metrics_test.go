@@ -16,6 +16,8 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/config"
 	"github.com/issuemesh/issuemesh/node/rules"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // scrape reads GET /metrics from the node's admin API and parses it with
@@ -89,7 +91,7 @@ func TestMetricsMove(t *testing.T) {
 	if v := metricValue(before, "issuemesh_events_shared_total", map[string]string{"peer": bid}); v != 0 {
 		t.Fatalf("shared before any issue: %v", v)
 	}
-	waitFor(t, 10*time.Second, "a shows b connected directly", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "a shows b connected directly", func() bool {
 		return metricValue(scrape(t, a.Node), "issuemesh_peers_connected", map[string]string{"path": "direct"}) == 1
 	})
 
@@ -97,7 +99,7 @@ func TestMetricsMove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "a's issue is acked by b", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "a's issue is acked by b", func() bool {
 		return metricValue(scrape(t, a.Node), "issuemesh_events_shared_total", map[string]string{"peer": bid, "result": "applied"}) == 1
 	})
 	ma, mb := scrape(t, a.Node), scrape(t, b.Node)
@@ -120,10 +122,10 @@ func TestMetricsMove(t *testing.T) {
 	if _, err := a.tracker.Update(ctx, is.Key, adapters.Patch{Description: ptr("poison")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "b shows the twin blocked for events from a", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "b shows the twin blocked for events from a", func() bool {
 		return metricValue(scrape(t, b.Node), "issuemesh_blocked_twins", map[string]string{"peer": aid, "direction": "in"}) == 1
 	})
-	waitFor(t, 15*time.Second, "a shows the twin blocked at b", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "a shows the twin blocked at b", func() bool {
 		ma := scrape(t, a.Node)
 		return metricValue(ma, "issuemesh_blocked_twins", map[string]string{"peer": bid, "direction": "peer"}) == 1 &&
 			metricValue(ma, "issuemesh_events_shared_total", map[string]string{"peer": bid, "result": "failed"}) == 1

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -974,85 +973,6 @@ func (n *Node) learnMemberAddrs(ctx context.Context, id peer.ID, announced []ma.
 
 // ---- operator surface ----
 
-// NetworkInfo is one network as `network list` shows it.
-type NetworkInfo struct {
-	ID      string          `json:"id"`
-	Name    string          `json:"name"`
-	Created time.Time       `json:"created"`
-	Left    bool            `json:"left,omitempty"`
-	Running bool            `json:"running"`
-	Pending int             `json:"pending"` // own events not yet published
-	Members []NetMemberInfo `json:"members"`
-}
-
-// NetMemberInfo is one member of a network.
-type NetMemberInfo struct {
-	ID        string   `json:"id"`
-	Name      string   `json:"name,omitempty"`
-	Self      bool     `json:"self,omitempty"`
-	State     string   `json:"state"` // joined or left
-	Connected bool     `json:"connected"`
-	Addrs     []string `json:"addrs,omitempty"`
-}
-
-// NetworkInput is the body of network create and network invite.
-type NetworkInput struct {
-	Name string `json:"name,omitempty"`
-	// Member is the name the accepting member gets (network invite).
-	Member string `json:"member,omitempty"`
-	TTL    string `json:"ttl,omitempty"`
-}
-
-func (n *Node) registerNetworks(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/networks", func(w http.ResponseWriter, r *http.Request) {
-		infos, err := n.NetworkInfos()
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeJSON(w, 200, infos)
-	})
-	mux.HandleFunc("POST /v1/networks", func(w http.ResponseWriter, r *http.Request) {
-		var in NetworkInput
-		if err := readJSON(r, &in); err != nil {
-			writeErr(w, err)
-			return
-		}
-		info, err := n.CreateNetwork(r.Context(), in.Name)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeJSON(w, 201, info)
-	})
-	mux.HandleFunc("POST /v1/networks/{name}/invites", func(w http.ResponseWriter, r *http.Request) {
-		var in NetworkInput
-		if err := readJSON(r, &in); err != nil {
-			writeErr(w, err)
-			return
-		}
-		ttl, err := inviteTTL(in.TTL)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		res, err := n.InviteNetwork(r.Context(), r.PathValue("name"), in.Member, ttl)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeJSON(w, 200, res)
-	})
-	mux.HandleFunc("POST /v1/networks/{name}/leave", func(w http.ResponseWriter, r *http.Request) {
-		info, err := n.LeaveNetwork(r.Context(), r.PathValue("name"))
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeJSON(w, 200, info)
-	})
-}
-
 // NetworkInfos lists the networks with their members.
 func (n *Node) NetworkInfos() ([]NetworkInfo, error) {
 	var recs []*store.Network
@@ -1246,14 +1166,6 @@ func (n *Node) redeemNetwork(remote peer.ID, req pairRequest, over ma.Multiaddr)
 	n.wakeLink(netLink(rec.ID))
 	n.log.Info("a new member joined the network by invitation", "network", rec.Name, "peer", remote, "name", m.Name)
 	return m.Name, snapshotOf(rec), nil
-}
-
-// JoinResult is what accepting a network invitation did.
-type JoinResult struct {
-	ID        string `json:"id"` // the inviter
-	Network   string `json:"network"`
-	NetworkID string `json:"network_id"`
-	Members   int    `json:"members"`
 }
 
 // joinNetwork accepts a network invitation: it proves the code's secret to

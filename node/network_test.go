@@ -22,6 +22,8 @@ import (
 	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // newNetwork creates network name on the first node and makes every other
@@ -54,7 +56,7 @@ func newNetwork(t *testing.T, name string, nodes ...*testNode) string {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 20*time.Second, "every member knows every member", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "every member knows every member", func() bool {
 		for _, tn := range nodes {
 			ns := tn.netByID(info.ID)
 			if ns == nil || len(ns.members()) != len(nodes) {
@@ -107,7 +109,7 @@ func TestNetworkConvergesWithConcurrentEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	var onB, onC adapters.Issue
-	waitFor(t, 15*time.Second, "B and C have A's issue", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "B and C have A's issue", func() bool {
 		var okB, okC bool
 		onB, okB = b.issueBySummary(t, "printer on fire")
 		onC, okC = c.issueBySummary(t, "printer on fire")
@@ -123,7 +125,7 @@ func TestNetworkConvergesWithConcurrentEdits(t *testing.T) {
 	if _, err := a.tracker.Update(ctx, is.Key, adapters.Patch{Priority: ptr("High")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "all three converged", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "all three converged", func() bool {
 		ia, ib, ic := a.get(t, is.Key), b.get(t, onB.Key), c.get(t, onC.Key)
 		ok := sameIssue(ia, ib) && sameIssue(ia, ic) && len(ia.Comments) == 2 && ia.Priority == "High"
 		if !ok && os.Getenv("ISSUEMESH_TEST_LOGS") != "" {
@@ -153,15 +155,15 @@ func TestNetworkConvergesWithConcurrentEdits(t *testing.T) {
 			t.Errorf("%s holds the issue %d times", tn.ID(), n)
 		}
 	}
-	waitFor(t, 10*time.Second, "every member knows every member's key", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "every member knows every member's key", func() bool {
 		for _, tn := range []*testNode{a, b, c} {
 			own, _ := tn.issueBySummary(t, "printer on fire")
-			v, err := tn.view(own)
+			_, refs, err := adminBackend{tn.Node}.Twins(t.Context(), own.Key)
 			if err != nil {
 				t.Fatal(err)
 			}
 			keys := map[string]string{}
-			for _, r := range v.Twins {
+			for _, r := range refs {
 				if r.Network == "team" {
 					keys[r.Peer] = r.Key
 				}
@@ -230,7 +232,7 @@ func TestNetworkStrangerRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Cancel()
-	waitFor(t, 10*time.Second, "A sees the stranger on the topic", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "A sees the stranger on the topic", func() bool {
 		return slices.Contains(topic.ListPeers(), a.ID())
 	})
 	mk := func(origin, summary string) []byte {
@@ -248,13 +250,13 @@ func TestNetworkStrangerRejected(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "A rejected both messages", func() bool { return ns.rejected.Load() >= 2 })
+	testutil.WaitFor(t, 10*time.Second, "A rejected both messages", func() bool { return ns.rejected.Load() >= 2 })
 
 	// A member's event is still applied, and the stranger's never are.
 	if _, err := b.tracker.Create(ctx, adapters.Issue{Summary: "from B"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "A applied B's issue", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "A applied B's issue", func() bool {
 		_, ok := a.issueBySummary(t, "from B")
 		return ok
 	})
@@ -289,7 +291,7 @@ func TestNetworkCatchUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	var onB adapters.Issue
-	waitFor(t, 15*time.Second, "B and C have A's issue", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "B and C have A's issue", func() bool {
 		var okB, okC bool
 		onB, okB = b.issueBySummary(t, "catch me")
 		_, okC = c.issueBySummary(t, "catch me")
@@ -308,7 +310,7 @@ func TestNetworkCatchUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "A and B agree", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "A and B agree", func() bool {
 		ia, ib := a.get(t, is.Key), b.get(t, onB.Key)
 		_, ok := b.issueBySummary(t, created.Summary)
 		return ok && sameIssue(ia, ib) && ia.Status == "Done" && len(ia.Labels) == 1
@@ -317,7 +319,7 @@ func TestNetworkCatchUp(t *testing.T) {
 	ra.stop(t)
 	rc.start(t)
 	c = rc.testNode
-	waitFor(t, 20*time.Second, "C caught up from B", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "C caught up from B", func() bool {
 		onC, ok := c.issueBySummary(t, "catch me")
 		_, ok2 := c.issueBySummary(t, created.Summary)
 		return ok && ok2 && sameIssue(onC, b.get(t, onB.Key))
@@ -372,7 +374,7 @@ func (r *restartable) start(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	tn := &testNode{Node: n, logs: logs, cancel: cancel, done: make(chan error, 1)}
 	go func() { tn.done <- n.Run(ctx) }()
-	waitFor(t, 10*time.Second, r.name+" runs", func() bool { return n.hostOrNil() != nil })
+	testutil.WaitFor(t, 10*time.Second, r.name+" runs", func() bool { return n.hostOrNil() != nil })
 	r.testNode = tn
 }
 
@@ -427,7 +429,7 @@ func TestNetworkOwnerPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	var onB, onC adapters.Issue
-	waitFor(t, 15*time.Second, "B and C have A's issue", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "B and C have A's issue", func() bool {
 		var okB, okC bool
 		onB, okB = b.issueBySummary(t, "owned")
 		onC, okC = c.issueBySummary(t, "owned")
@@ -439,13 +441,13 @@ func TestNetworkOwnerPolicy(t *testing.T) {
 	if _, err := b.tracker.Update(ctx, onB.Key, adapters.Patch{Priority: ptr("High")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "the owner's priority reached A and C", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "the owner's priority reached A and C", func() bool {
 		return a.get(t, is.Key).Priority == "High" && c.get(t, onC.Key).Priority == "High"
 	})
 	if _, err := c.tracker.Update(ctx, onC.Key, adapters.Patch{Priority: ptr("Low"), Status: ptr("Done")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "C's status went out and its priority was set back", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "C's status went out and its priority was set back", func() bool {
 		ia, ib, ic := a.get(t, is.Key), b.get(t, onB.Key), c.get(t, onC.Key)
 		return ia.Status == "Done" && ib.Status == "Done" && ic.Priority == "High" && ia.Priority == "High" && ib.Priority == "High"
 	})

@@ -38,6 +38,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/local"
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/config"
 	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/p2p"
@@ -272,7 +273,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 
-	admin, err := n.serveAdmin(ctx)
+	admin, err := api.ServeSocket(ctx, filepath.Join(n.home, SocketFile), n.Handler(), n.log)
 	if err != nil {
 		return err
 	}

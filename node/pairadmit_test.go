@@ -11,6 +11,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // TestStrangersCannotHoldPairing: 32 stranger identities connect to A
@@ -67,7 +69,7 @@ func TestStrangersCannotHoldPairing(t *testing.T) {
 	}
 	// Today's limits hold every stranger's first attempt for PairTimeout
 	// at the least, unless a newcomer took its place.
-	waitFor(t, 30*time.Second, "every stranger tried to connect", func() bool { return tried.Load() == int32(len(strangers)) })
+	testutil.WaitFor(t, 30*time.Second, "every stranger tried to connect", func() bool { return tried.Load() == int32(len(strangers)) })
 	before := held()
 
 	p, err := b.Accept(ctx, res.Code, "a")

@@ -12,9 +12,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/store"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 func (tn *testNode) storedPeer(t *testing.T, id peer.ID) (store.Peer, error) {
@@ -97,7 +100,7 @@ func TestInviteAccept(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pb store.Peer
-	if code := api(t, b.Node, "POST", "/v1/accept", AcceptInput{Code: res.Code, Name: "alice"}, &pb); code != http.StatusOK {
+	if code := adminCall(t, b.Node, "POST", "/v1/accept", api.AcceptInput{Code: res.Code, Name: "alice"}, &pb); code != http.StatusOK {
 		t.Fatalf("accept: HTTP %d", code)
 	}
 	if pb.ID != a.ID().String() || pb.Name != "alice" {
@@ -112,14 +115,14 @@ func TestInviteAccept(t *testing.T) {
 	if a.pe.pairing.Open() {
 		t.Fatal("admission still open after the only invitation was used")
 	}
-	waitFor(t, 10*time.Second, "the issue is on B and both stay connected", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the issue is on B and both stay connected", func() bool {
 		_, ok := b.issueBySummary(t, "from A before pairing")
 		return ok && a.connectedTo(b.ID()) && b.connectedTo(a.ID())
 	})
 	if _, err := b.tracker.Create(ctx, adapters.Issue{Summary: "from B"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "B's issue is on A", func() bool { _, ok := a.issueBySummary(t, "from B"); return ok })
+	testutil.WaitFor(t, 10*time.Second, "B's issue is on A", func() bool { _, ok := a.issueBySummary(t, "from B"); return ok })
 
 	// Reused by B (allowlisted now, so it reaches the pair protocol).
 	if _, err := b.Accept(ctx, res.Code, ""); err == nil || !strings.Contains(err.Error(), "already used") {
@@ -176,7 +179,7 @@ func TestInviteAccept(t *testing.T) {
 	}
 	// C, refused, is disconnected (by itself at once; by A after the
 	// pairing timeout at the latest).
-	waitFor(t, 5*time.Second, "C is disconnected from A", func() bool { return !c.connectedTo(a.ID()) })
+	testutil.WaitFor(t, 5*time.Second, "C is disconnected from A", func() bool { return !c.connectedTo(a.ID()) })
 }
 
 func mustDecode(t *testing.T, code string) pairing.Invitation {
@@ -198,7 +201,7 @@ func TestRemovePeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the issue is on B and acked", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the issue is on B and acked", func() bool {
 		_, ok := b.issueBySummary(t, "shared")
 		return ok && a.count(t, "o/") == 0
 	})
@@ -209,10 +212,10 @@ func TestRemovePeer(t *testing.T) {
 	if _, err := a.tracker.Update(ctx, is.Key, adapters.Patch{Status: &st}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the change queues on A", func() bool { return a.count(t, "o/") == 1 && a.settled(t) })
+	testutil.WaitFor(t, 10*time.Second, "the change queues on A", func() bool { return a.count(t, "o/") == 1 && a.settled(t) })
 
 	var res RemoveResult
-	if code := api(t, a.Node, "DELETE", "/v1/peers/b", nil, &res); code != http.StatusOK {
+	if code := adminCall(t, a.Node, "DELETE", "/v1/peers/b", nil, &res); code != http.StatusOK {
 		t.Fatalf("remove: HTTP %d", code)
 	}
 	if res.ID != b.ID().String() || res.Name != "b" || res.DroppedOut != 1 || res.Unsynced != 1 {
@@ -230,7 +233,7 @@ func TestRemovePeer(t *testing.T) {
 	if len(a.hostOrNil().Peerstore().Addrs(b.ID())) != 0 {
 		t.Fatal("A still knows B's addresses")
 	}
-	waitFor(t, 5*time.Second, "A and B are disconnected", func() bool { return !a.connectedTo(b.ID()) })
+	testutil.WaitFor(t, 5*time.Second, "A and B are disconnected", func() bool { return !a.connectedTo(b.ID()) })
 	var tw *store.Twin
 	a.store.View(func(tx *store.Tx) (err error) { tw, err = tx.TwinByKey(is.Key); return })
 	if tw == nil || tw.Links[b.ID().String()] == nil || !tw.Links[b.ID().String()].Unsynced {
@@ -238,16 +241,16 @@ func TestRemovePeer(t *testing.T) {
 	}
 	// B keeps trying; A refuses it.
 	b.connector.Retry(a.ID())
-	waitFor(t, 5*time.Second, "A refuses B", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "A refuses B", func() bool {
 		return strings.Contains(a.logs.String(), "refused connection with peer not on the allowlist") &&
 			strings.Contains(a.logs.String(), b.ID().String())
 	})
 	var ps []PeerInfo
-	api(t, a.Node, "GET", "/v1/peers", nil, &ps)
+	adminCall(t, a.Node, "GET", "/v1/peers", nil, &ps)
 	if len(ps) != 0 {
 		t.Fatalf("peer list after removal: %+v", ps)
 	}
-	if code := api(t, a.Node, "DELETE", "/v1/peers/b", nil, nil); code != http.StatusNotFound {
+	if code := adminCall(t, a.Node, "DELETE", "/v1/peers/b", nil, nil); code != http.StatusNotFound {
 		t.Fatalf("removing an unknown peer: HTTP %d, want 404", code)
 	}
 }
@@ -266,18 +269,18 @@ func TestBarePeerIDFoundByAddressExchange(t *testing.T) {
 	if _, err := c.AddPeer(ctx, "/p2p/"+b.ID().String(), "b"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "B and C are connected", func() bool { return b.connectedTo(c.ID()) && c.connectedTo(b.ID()) })
+	testutil.WaitFor(t, 15*time.Second, "B and C are connected", func() bool { return b.connectedTo(c.ID()) && c.connectedTo(b.ID()) })
 	if _, err := b.tracker.Create(ctx, adapters.Issue{Summary: "B to C"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "B's issue is on C", func() bool { _, ok := c.issueBySummary(t, "B to C"); return ok })
-	waitFor(t, 10*time.Second, "C remembers B's address", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B's issue is on C", func() bool { _, ok := c.issueBySummary(t, "B to C"); return ok })
+	testutil.WaitFor(t, 10*time.Second, "C remembers B's address", func() bool {
 		p, err := c.storedPeer(t, b.ID())
 		return err == nil && len(p.Addrs) > 0 && strings.HasPrefix(p.Addrs[0], "/ip4/127.0.0.1/tcp/")
 	})
 	var ps []PeerInfo
-	waitFor(t, 10*time.Second, "peer list shows B connected, direct, with a latency", func() bool {
-		api(t, c.Node, "GET", "/v1/peers", nil, &ps)
+	testutil.WaitFor(t, 10*time.Second, "peer list shows B connected, direct, with a latency", func() bool {
+		adminCall(t, c.Node, "GET", "/v1/peers", nil, &ps)
 		for _, p := range ps {
 			if p.ID == b.ID().String() {
 				return p.Connected && !p.Relayed && p.LatencyMS > 0 && p.Via != ""

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 
 	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/p2p"
-	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/store"
 )
 
@@ -21,106 +19,6 @@ import (
 
 // dropChunk is how many queued events one write of RemovePeer deletes.
 const dropChunk = 2000
-
-// RemoveResult says what removing a peer dropped.
-type RemoveResult struct {
-	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
-	// DroppedOut counts queued events to the peer that were dropped.
-	DroppedOut int `json:"dropped_out"`
-	// DroppedIn counts received events that waited to be applied.
-	DroppedIn int `json:"dropped_in"`
-	// Unsynced counts the twins whose link with the peer is now unsynced.
-	Unsynced int `json:"unsynced"`
-}
-
-func (n *Node) registerPeering(mux *http.ServeMux) {
-	mux.HandleFunc("DELETE /v1/peers/{peer}", n.apiPeerRemove)
-	mux.HandleFunc("POST /v1/invites", n.apiInvite)
-	mux.HandleFunc("GET /v1/invites", n.apiInvites)
-	mux.HandleFunc("POST /v1/accept", n.apiAccept)
-}
-
-func (n *Node) apiPeerRemove(w http.ResponseWriter, r *http.Request) {
-	id, err := n.resolvePeer(r.PathValue("peer"))
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	res, err := n.RemovePeer(r.Context(), id)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, 200, res)
-}
-
-// inviteTTL is an invitation's lifetime as a request gives it ("" for the
-// default of 24 hours).
-func inviteTTL(s string) (time.Duration, error) {
-	if s == "" {
-		return 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("%w: ttl %q: %v (e.g. 24h, 30m)", errBadRequest, s, err)
-	}
-	return d, nil
-}
-
-func (n *Node) apiInvite(w http.ResponseWriter, r *http.Request) {
-	var in InviteInput
-	if err := readJSON(r, &in); err != nil {
-		writeErr(w, err)
-		return
-	}
-	ttl, err := inviteTTL(in.TTL)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	res, err := n.Invite(r.Context(), in.Name, ttl)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, 200, res)
-}
-
-func (n *Node) apiInvites(w http.ResponseWriter, r *http.Request) {
-	open, err := n.openInvites()
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	if open == nil {
-		open = []store.Invite{}
-	}
-	writeJSON(w, 200, open)
-}
-
-func (n *Node) apiAccept(w http.ResponseWriter, r *http.Request) {
-	var in AcceptInput
-	if err := readJSON(r, &in); err != nil {
-		writeErr(w, err)
-		return
-	}
-	if inv, err := pairing.Decode(in.Code); err == nil && inv.Network != "" {
-		res, err := n.joinNetwork(r.Context(), inv)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeJSON(w, 200, res)
-		return
-	}
-	p, err := n.Accept(r.Context(), in.Code, in.Name)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, 200, p)
-}
 
 // admitPeer allowlists id: it stores the peer record (adding addrs, and
 // setting the name unless empty), with inTx run in the same write (it may

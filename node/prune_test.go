@@ -10,6 +10,8 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // tombstones counts the removed labels the twin of key holds on its link
@@ -45,7 +47,7 @@ func TestLabelTombstonesPruned(t *testing.T) {
 		t.Fatal(err)
 	}
 	var onB adapters.Issue
-	waitFor(t, 10*time.Second, "B has A's issue", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B has A's issue", func() bool {
 		var ok bool
 		onB, ok = b.issueBySummary(t, "labels")
 		return ok
@@ -61,7 +63,7 @@ func TestLabelTombstonesPruned(t *testing.T) {
 		if _, err := who.tracker.Update(ctx, key, adapters.Patch{Labels: &want}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 10*time.Second, fmt.Sprintf("round %d: both hold %v", i, want), func() bool {
+		testutil.WaitFor(t, 10*time.Second, fmt.Sprintf("round %d: both hold %v", i, want), func() bool {
 			ga, err1 := a.tracker.Get(ctx, is.Key)
 			gb, err2 := b.tracker.Get(ctx, onB.Key)
 			return err1 == nil && err2 == nil && slices.Equal(sorted(ga.Labels), want) && slices.Equal(sorted(gb.Labels), want) &&
@@ -71,7 +73,7 @@ func TestLabelTombstonesPruned(t *testing.T) {
 			old = a.agreedWith(t, is.Key, b)
 		}
 	}
-	waitFor(t, 10*time.Second, "both triggers looked at every change", func() bool { return a.settled(t) && b.settled(t) })
+	testutil.WaitFor(t, 10*time.Second, "both triggers looked at every change", func() bool { return a.settled(t) && b.settled(t) })
 	ta, tb := a.tombstones(t, is.Key), b.tombstones(t, onB.Key)
 	t.Logf("after %d rounds: %d tombstones at A, %d at B", rounds, ta, tb)
 	if ta > 3 || tb > 3 {
@@ -91,7 +93,7 @@ func TestLabelTombstonesPruned(t *testing.T) {
 	}
 	ps := b.peer(a.self)
 	ps.kick(ps.wakeApply)
-	waitFor(t, 10*time.Second, "B applied the late event", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B applied the late event", func() bool {
 		return b.count(t, "i/") == 0 && b.count(t, "r/") > before && a.count(t, "o/") == 0 && b.count(t, "o/") == 0
 	})
 	want := []string{"keep", fmt.Sprint("r", rounds)}

@@ -17,6 +17,8 @@ import (
 	"github.com/issuemesh/issuemesh/adapters/local"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // faultyTracker wraps the local tracker: it can reject issues whose summary
@@ -89,8 +91,8 @@ func (f *faultyTracker) Get(ctx context.Context, key string) (adapters.Issue, er
 	return f.Tracker.Get(ctx, key)
 }
 
-// api calls the node's admin API in-process.
-func api(t *testing.T, n *Node, method, path string, in, out any) int {
+// adminCall calls the node's admin API in-process.
+func adminCall(t *testing.T, n *Node, method, path string, in, out any) int {
 	t.Helper()
 	var body *strings.Reader
 	if in != nil {
@@ -123,7 +125,7 @@ func TestLostAckRetransmittedAndAppliedOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 15*time.Second, "A's queue drains through retransmission", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "A's queue drains through retransmission", func() bool {
 		return dropped.Load() > 3 && a.count(t, "o/") == 0 && a.settled(t)
 	})
 	all, _, _ := b.tracker.Changes(ctx, "", 100)
@@ -167,7 +169,7 @@ func TestPermanentErrorBlocksOnlyItsTwin(t *testing.T) {
 	if _, err := a.tracker.Update(ctx, bad.Key, adapters.Patch{Description: ptr("v2")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the fine issues arrive and the bad one is blocked", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the fine issues arrive and the bad one is blocked", func() bool {
 		n := 0
 		for i := range 3 {
 			if _, ok := b.issueBySummary(t, fmt.Sprintf("fine %d", i)); ok {
@@ -175,29 +177,29 @@ func TestPermanentErrorBlocksOnlyItsTwin(t *testing.T) {
 			}
 		}
 		var errs []store.Blocked
-		api(t, b.Node, "GET", "/v1/errors", nil, &errs)
+		adminCall(t, b.Node, "GET", "/v1/errors", nil, &errs)
 		return n == 3 && len(errs) == 1 && b.count(t, "i/") == 2
 	})
 	var errs []store.Blocked
-	api(t, b.Node, "GET", "/v1/errors", nil, &errs)
+	adminCall(t, b.Node, "GET", "/v1/errors", nil, &errs)
 	if !strings.Contains(errs[0].Error, "FORBIDDEN") || errs[0].Remote || errs[0].Since.IsZero() {
 		t.Fatalf("blocked record on B: %+v", errs[0])
 	}
-	waitFor(t, 10*time.Second, "A shows the peer's failure", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "A shows the peer's failure", func() bool {
 		var aerrs []store.Blocked
-		api(t, a.Node, "GET", "/v1/errors", nil, &aerrs)
+		adminCall(t, a.Node, "GET", "/v1/errors", nil, &aerrs)
 		return len(aerrs) == 1 && aerrs[0].Remote && aerrs[0].LocalKey == bad.Key
 	})
 
 	ft.set("", false) // the cause is fixed
 	var res RetryResult
-	if code := api(t, b.Node, "POST", "/v1/retry", RetryInput{Key: errs[0].Twin}, &res); code != http.StatusOK || len(res.Retried) != 1 {
+	if code := adminCall(t, b.Node, "POST", "/v1/retry", RetryInput{Key: errs[0].Twin}, &res); code != http.StatusOK || len(res.Retried) != 1 {
 		t.Fatalf("retry: %d %+v", code, res)
 	}
-	waitFor(t, 10*time.Second, "the blocked issue arrives with its later change and A's error clears", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the blocked issue arrives with its later change and A's error clears", func() bool {
 		is, ok := b.issueBySummary(t, "FORBIDDEN word")
 		var aerrs []store.Blocked
-		api(t, a.Node, "GET", "/v1/errors", nil, &aerrs)
+		adminCall(t, a.Node, "GET", "/v1/errors", nil, &aerrs)
 		return ok && is.Description == "v2" && b.count(t, "i/") == 0 && len(aerrs) == 0
 	})
 	all, _, _ := b.tracker.Changes(ctx, "", 100)
@@ -220,14 +222,14 @@ func TestTrackerOutageDrainsAfterwards(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "B holds the events and has tried the tracker several times", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B holds the events and has tried the tracker several times", func() bool {
 		return b.count(t, "i/") == 30 && ft.calls.Load() >= 3
 	})
 	if b.count(t, "b/") != 0 {
 		t.Fatal("a transient error blocked a twin")
 	}
 	ft.set("", false)
-	waitFor(t, 15*time.Second, "everything drains", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "everything drains", func() bool {
 		all, _, _ := b.tracker.Changes(ctx, "", 100)
 		return len(all) == 30 && b.count(t, "i/") == 0 && a.count(t, "o/") == 0
 	})
@@ -239,7 +241,7 @@ func TestPausedPeerQueuesThenDelivers(t *testing.T) {
 	a, b := startNode(t, "a", Options{}), startNode(t, "b", Options{})
 	pairNodes(t, a, b)
 	var pi PeerInfo
-	if code := api(t, a.Node, "POST", "/v1/peers/b/pause", nil, &pi); code != http.StatusOK || !pi.Paused {
+	if code := adminCall(t, a.Node, "POST", "/v1/peers/b/pause", nil, &pi); code != http.StatusOK || !pi.Paused {
 		t.Fatalf("pause: %d %+v", code, pi)
 	}
 	for i := range 20 {
@@ -247,19 +249,19 @@ func TestPausedPeerQueuesThenDelivers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "20 events queue on A", func() bool { return a.count(t, "o/") == 20 && a.settled(t) })
+	testutil.WaitFor(t, 10*time.Second, "20 events queue on A", func() bool { return a.count(t, "o/") == 20 && a.settled(t) })
 	var q []QueueEntry
-	api(t, a.Node, "GET", "/v1/queue", nil, &q)
+	adminCall(t, a.Node, "GET", "/v1/queue", nil, &q)
 	if len(q) != 1 || q[0].Pending != 20 || !q[0].Paused || q[0].Age == "" {
 		t.Fatalf("queue: %+v", q)
 	}
 	if n := b.count(t, "r/"); n != 0 {
 		t.Fatalf("B received %d events from a paused peer", n)
 	}
-	if code := api(t, a.Node, "POST", "/v1/peers/b/resume", nil, &pi); code != http.StatusOK || pi.Paused {
+	if code := adminCall(t, a.Node, "POST", "/v1/peers/b/resume", nil, &pi); code != http.StatusOK || pi.Paused {
 		t.Fatalf("resume: %d %+v", code, pi)
 	}
-	waitFor(t, 10*time.Second, "all 20 arrive", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "all 20 arrive", func() bool {
 		all, _, _ := b.tracker.Changes(ctx, "", 100)
 		return len(all) == 20 && a.count(t, "o/") == 0
 	})

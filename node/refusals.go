@@ -23,9 +23,6 @@ import (
 // refusal of its event to a peer by the failed ack (its own `errors` then
 // shows the twin blocked at that peer).
 
-// DirRefused marks an entry of errors that is a refused event.
-const DirRefused store.BlockDir = "refused"
-
 // maxRefusals bounds the notices kept.
 const maxRefusals = 200
 

@@ -12,6 +12,8 @@ import (
 	"github.com/issuemesh/issuemesh/config"
 	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/store"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // ruleVersion is the custom field "rulever" that the link's outgoing rules
@@ -33,7 +35,7 @@ func ruleVersion(t *testing.T, n *Node, link string) (string, error) {
 func status(t *testing.T, n *Node) Status {
 	t.Helper()
 	var st Status
-	if code := api(t, n, "GET", "/v1/status", nil, &st); code != http.StatusOK {
+	if code := adminCall(t, n, "GET", "/v1/status", nil, &st); code != http.StatusOK {
 		t.Fatalf("status: %d", code)
 	}
 	return st
@@ -76,12 +78,12 @@ func TestRuleFileReloadedWhileTriggerBacksOff(t *testing.T) {
 	if _, err := ft.Tracker.Create(ctx, adapters.Issue{Summary: "waits"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the trigger backs off", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the trigger backs off", func() bool {
 		return strings.Count(a.logs.String(), "reading tracker changes failed") >= 3
 	})
 
 	writeRule(t, path, "replica.summary = (\n")
-	waitFor(t, 10*time.Second, "the refused rule file shows in status", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the refused rule file shows in status", func() bool {
 		re := rulesErrorOf(status(t, a.Node), link)
 		return re != nil && re.Running && strings.Contains(re.Error, "out-b.star:2") && re.PeerName == "b"
 	})
@@ -102,12 +104,12 @@ func TestRuleFileReloadedWhileTriggerBacksOff(t *testing.T) {
 	}
 
 	writeRule(t, path, versionedRule("v2"))
-	waitFor(t, 10*time.Second, "the fixed rule file is in force, the tracker still down", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the fixed rule file is in force, the tracker still down", func() bool {
 		v, err := ruleVersion(t, a.Node, link)
 		return err == nil && v == "v2" && rulesErrorOf(status(t, a.Node), link) == nil
 	})
 	ft.set("", false)
-	waitFor(t, 10*time.Second, "the waiting issue syncs", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the waiting issue syncs", func() bool {
 		_, ok := b.issueBySummary(t, "waits")
 		return ok
 	})
@@ -140,7 +142,7 @@ func TestBrokenRulesAtStartRefuseTheirLink(t *testing.T) {
 	if _, err := a.tracker.Create(ctx, adapters.Issue{Summary: "to c only"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "c gets the issue and the link to b is refused in status", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "c gets the issue and the link to b is refused in status", func() bool {
 		_, ok := c.issueBySummary(t, "to c only")
 		re := rulesErrorOf(status(t, a.Node), b.self.String())
 		return ok && re != nil && !re.Running && strings.Contains(re.Error, "trigger:1")

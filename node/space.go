@@ -18,10 +18,6 @@ import (
 // filesystem (bytes, or with a KiB/MiB/GiB suffix; default 16MiB).
 const EnvDiskReserve = "ISSUEMESH_DISK_RESERVE"
 
-// DirDisk marks an entry of errors that is no twin but the home's disk:
-// too full to write, so no new work is accepted (Peer holds the home).
-const DirDisk store.BlockDir = "disk"
-
 // spacePoll is how often a node refused for lack of space looks again.
 const spacePoll = 500 * time.Millisecond
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // TestFullDiskHoldsTriggerAndResumes: while the home's free space is under
@@ -23,13 +25,13 @@ func TestFullDiskHoldsTriggerAndResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "B has the issue", func() bool { _, ok := b.issueBySummary(t, "before"); return ok })
+	testutil.WaitFor(t, 10*time.Second, "B has the issue", func() bool { _, ok := b.issueBySummary(t, "before"); return ok })
 
 	a.space.SetReserve(1 << 62) // no disk has that much free
 	if _, err := ft.Update(ctx, is.Key, adapters.Patch{Summary: ptr("while full")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "A's trigger waits for room", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "A's trigger waits for room", func() bool {
 		return strings.Contains(a.logs.String(), "the trigger takes no changes until there is room")
 	})
 	if a.settled(t) {
@@ -47,7 +49,7 @@ func TestFullDiskHoldsTriggerAndResumes(t *testing.T) {
 	}
 
 	a.space.SetReserve(1)
-	waitFor(t, 10*time.Second, "the edit reaches B once there is room", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the edit reaches B once there is room", func() bool {
 		_, ok := b.issueBySummary(t, "while full")
 		return ok && a.settled(t) && !a.space.Status().Low
 	})

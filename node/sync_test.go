@@ -14,6 +14,8 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/replica"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -30,7 +32,7 @@ func TestAppliedChangeIsNotSentBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "B applied A's issue and A got the ack", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B applied A's issue and A got the ack", func() bool {
 		_, ok := b.issueBySummary(t, "echo?")
 		return ok && a.count(t, "o/") == 0
 	})
@@ -39,11 +41,11 @@ func TestAppliedChangeIsNotSentBack(t *testing.T) {
 	if _, err := b.tracker.Update(ctx, onB.Key, adapters.Patch{Status: ptr("Done"), AddComments: []adapters.Comment{{Author: "bob", Body: "done"}}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "A applied B's change", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "A applied B's change", func() bool {
 		got, err := a.tracker.Get(ctx, is.Key)
 		return err == nil && got.Status == "Done" && len(got.Comments) == 1 && b.count(t, "o/") == 0
 	})
-	waitFor(t, 10*time.Second, "both triggers looked at every change", func() bool { return a.settled(t) && b.settled(t) })
+	testutil.WaitFor(t, 10*time.Second, "both triggers looked at every change", func() bool { return a.settled(t) && b.settled(t) })
 
 	count := func(recs []string, what string) int {
 		n := 0
@@ -95,7 +97,7 @@ func TestStrangerReplicaStreamRefused(t *testing.T) {
 			t.Fatal("a stranger's replica stream was served")
 		}
 	}
-	waitFor(t, 5*time.Second, "the refusal is logged with the stranger's ID", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the refusal is logged with the stranger's ID", func() bool {
 		return strings.Contains(a.logs.String(), stranger.ID().String())
 	})
 	if n := a.count(t, "r/"); n != 0 {
@@ -118,7 +120,7 @@ func TestGarbageOnReplicaProtocol(t *testing.T) {
 	// A dials the raw host too; two dials at the same instant between the
 	// same TCP ports (reuseport) can make both fail once. Either side's
 	// next attempt connects.
-	waitFor(t, 10*time.Second, "the raw host and A are connected", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the raw host and A are connected", func() bool {
 		return peerHost.Connect(ctx, info) == nil
 	})
 	garbage := []string{
@@ -137,7 +139,7 @@ func TestGarbageOnReplicaProtocol(t *testing.T) {
 		buf := make([]byte, 1)
 		s.Read(buf) // returns when A resets or closes
 		s.Close()
-		waitFor(t, 5*time.Second, "error logged", func() bool {
+		testutil.WaitFor(t, 5*time.Second, "error logged", func() bool {
 			return strings.Count(a.logs.String(), "bad data on the replica protocol") >= i+1
 		})
 	}
@@ -148,7 +150,7 @@ func TestGarbageOnReplicaProtocol(t *testing.T) {
 	}
 	writeEvent(t, s, peerHost.ID(), 1)
 	s.CloseWrite()
-	waitFor(t, 10*time.Second, "the good event is applied", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the good event is applied", func() bool {
 		_, ok := a.issueBySummary(t, "after garbage")
 		return ok
 	})
@@ -212,7 +214,7 @@ func TestConcurrentSharesOverlap(t *testing.T) {
 			t.Fatal("two share passes over the same twins in opposite orders are stuck on each other's locks")
 		}
 	}
-	waitFor(t, 10*time.Second, "B has every issue", func() bool { return b.count(t, "t/") == len(keys) })
+	testutil.WaitFor(t, 10*time.Second, "B has every issue", func() bool { return b.count(t, "t/") == len(keys) })
 	if got := a.count(t, "t/"); got != len(keys) {
 		t.Fatalf("A has %d twins for %d issues", got, len(keys))
 	}
@@ -271,7 +273,7 @@ func TestBatchApplyWhileSharing(t *testing.T) {
 		}
 	}
 	last := "S" + strconv.Itoa(rounds-1)
-	waitFor(t, 30*time.Second, "B applied every last update and A got the acks", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "B applied every last update and A got the acks", func() bool {
 		all, _, err := b.tracker.Changes(ctx, "", 10000)
 		if err != nil {
 			t.Fatal(err)
@@ -293,7 +295,7 @@ func TestBatchApplyWhileSharing(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("B's share passes are stuck")
 	}
-	waitFor(t, 10*time.Second, "B's trigger looked at every change", func() bool { return b.settled(t) })
+	testutil.WaitFor(t, 10*time.Second, "B's trigger looked at every change", func() bool { return b.settled(t) })
 	all, _, err := b.tracker.Changes(ctx, "", 10000)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/local"
+	"github.com/issuemesh/issuemesh/internal/testutil"
 	"github.com/issuemesh/issuemesh/store"
 )
 
@@ -90,7 +91,7 @@ func TestTrackerRequestsPerChange(t *testing.T) {
 	pairNodes(t, a, b)
 	const n = 20
 	quiet := func(what string, done func() bool) {
-		waitFor(t, 20*time.Second, what, func() bool {
+		testutil.WaitFor(t, 20*time.Second, what, func() bool {
 			return done() && a.count(t, "o/") == 0 && b.count(t, "o/") == 0 && b.count(t, "i/") == 0 &&
 				settledOn(t, a, ca.Tracker) && settledOn(t, b, cb.Tracker)
 		})

@@ -20,6 +20,8 @@ import (
 
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/replica"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // nestedMsg is a msgpack map {"x": [[[...nil...]]]} of size bytes: an
@@ -137,7 +139,7 @@ func TestNestedMsgpackOnPairProtocol(t *testing.T) {
 		t.Errorf("peak RSS grew by %.1f MB, over the %d MB bound", float64(grew)/(1<<20), memBound>>20)
 	}
 	a.stillRuns(t)
-	waitFor(t, 10*time.Second, "the refusals are logged", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the refusals are logged", func() bool {
 		logs := a.logs.String()
 		return strings.Contains(logs, "bad pair request") && strings.Contains(logs, "nesting deeper than")
 	})
@@ -158,7 +160,7 @@ func TestNestedMsgpackOnCatchUpProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 	info, _ := p2p.ParsePeerAddr(a.loopbackAddr(t))
-	waitFor(t, 10*time.Second, "the raw host and A are connected", func() bool { return raw.Connect(ctx, info) == nil })
+	testutil.WaitFor(t, 10*time.Second, "the raw host and A are connected", func() bool { return raw.Connect(ctx, info) == nil })
 	// 1 MiB levels: enough to show the cost (several hundred MB on a
 	// decoder that recurses) without the stack overflow that a full
 	// 4 MiB frame causes there, which would kill the test binary.
@@ -169,7 +171,7 @@ func TestNestedMsgpackOnCatchUpProtocol(t *testing.T) {
 		t.Errorf("peak RSS grew by %.1f MB, over the %d MB bound", float64(grew)/(1<<20), memBound>>20)
 	}
 	a.stillRuns(t)
-	waitFor(t, 10*time.Second, "the refusal is logged", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the refusal is logged", func() bool {
 		return strings.Count(a.logs.String(), "bad data on the netsync protocol") >= 3
 	})
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 func TestConnector(t *testing.T) {
@@ -33,7 +35,7 @@ func TestConnector(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- conn.Run(ctx) }()
 
-	waitFor(t, 10*time.Second, "A to connect to B", func() bool { return conn.Connected(b.ID()) })
+	testutil.WaitFor(t, 10*time.Second, "A to connect to B", func() bool { return conn.Connected(b.ID()) })
 	if !a.ConnManager().IsProtected(b.ID(), ProtectTag) {
 		t.Errorf("B is not protected under tag %q", ProtectTag)
 	}
@@ -43,14 +45,14 @@ func TestConnector(t *testing.T) {
 
 	// B hangs up; A must come back on a new connection. (Wait until B has
 	// registered the connection too, or ClosePeer has nothing to close.)
-	waitFor(t, 10*time.Second, "B to see the connection", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "B to see the connection", func() bool {
 		return b.Network().Connectedness(a.ID()) == network.Connected
 	})
 	old := connIDs(a, b.ID())
 	if err := b.Network().ClosePeer(a.ID()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "A to reconnect to B", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "A to reconnect to B", func() bool {
 		for id := range connIDs(a, b.ID()) {
 			if !old[id] {
 				return true
@@ -62,7 +64,7 @@ func TestConnector(t *testing.T) {
 	// Removing B from the allowlist unprotects and disconnects it.
 	allowA.Remove(b.ID())
 	conn.Kick()
-	waitFor(t, 10*time.Second, "A to drop B after removal", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "A to drop B after removal", func() bool {
 		return !a.ConnManager().IsProtected(b.ID(), ProtectTag) && !conn.Connected(b.ID())
 	})
 
@@ -85,7 +87,7 @@ func TestConnectorProtectsOnStartAndUnprotectsOnExit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- conn.Run(ctx) }()
-	waitFor(t, 5*time.Second, "X to be protected", func() bool { return a.ConnManager().IsProtected(idX, ProtectTag) })
+	testutil.WaitFor(t, 5*time.Second, "X to be protected", func() bool { return a.ConnManager().IsProtected(idX, ProtectTag) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
@@ -164,13 +166,13 @@ func TestConnectorRetry(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	// No address: the dials fail and the backoff grows to 2s and more.
-	waitFor(t, 10*time.Second, "two failed dials", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "two failed dials", func() bool {
 		return len(buf.lines("dial to peer failed", "failures=2")) > 0
 	})
 	a.Peerstore().AddAddrs(idB, b.Network().ListenAddresses(), time.Hour)
 	before := len(buf.lines("dialing peer", "failures=0"))
 	c.Retry(idB)
-	waitFor(t, 20*time.Second, "A to connect to B after Retry", func() bool { return c.Connected(idB) })
+	testutil.WaitFor(t, 20*time.Second, "A to connect to B after Retry", func() bool { return c.Connected(idB) })
 	// Retry reset the backoff: the dial that connected started afresh
 	// (failures=0) instead of waiting out the grown backoff.
 	if len(buf.lines("dialing peer", "failures=0")) <= before {

@@ -12,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 func TestStrangerRefused(t *testing.T) {
@@ -35,8 +37,8 @@ func TestStrangerRefused(t *testing.T) {
 		// for an instant. What counts: the connection dies and no stream
 		// ever gets through.
 		err := b.Connect(ctx, addrInfo(a))
-		waitFor(t, 5*time.Second, "A to log the refusal", func() bool { return len(refusals()) >= 1 })
-		waitFor(t, 5*time.Second, "B's connection to A to close", func() bool {
+		testutil.WaitFor(t, 5*time.Second, "A to log the refusal", func() bool { return len(refusals()) >= 1 })
+		testutil.WaitFor(t, 5*time.Second, "B's connection to A to close", func() bool {
 			return b.Network().Connectedness(a.ID()) != network.Connected
 		})
 		if _, serr := b.NewStream(ctx, a.ID(), ProtoPair); serr == nil {
@@ -144,7 +146,7 @@ func TestHandleRefusesStrangerStream(t *testing.T) {
 			t.Fatalf("attempt %d: stranger's stream was not reset (err %v)", i, err)
 		}
 	}
-	waitFor(t, 5*time.Second, "A to log the refused stream", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "A to log the refused stream", func() bool {
 		return len(bufA.lines("refused stream", "peer="+idS.String())) > 0
 	})
 

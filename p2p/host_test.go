@@ -15,6 +15,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	circuit "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 const testID = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
@@ -146,7 +148,7 @@ func TestReachabilityRelayService(t *testing.T) {
 	hop := protocol.ID(circuit.ProtoIDv2Hop)
 
 	pub := newTestHost(t, Config{Reachability: ReachabilityPublic})
-	waitFor(t, 5*time.Second, "the public host to serve "+string(hop), func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the public host to serve "+string(hop), func() bool {
 		return slices.Contains(pub.Mux().Protocols(), hop)
 	})
 
@@ -210,7 +212,7 @@ func TestRelayedStream(t *testing.T) {
 	keyB, idB := newKey(t)
 
 	r := newTestHost(t, Config{Key: keyR, Allow: NewAllowlist(idP, idB), Reachability: ReachabilityPublic})
-	waitFor(t, 5*time.Second, "the relay service", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the relay service", func() bool {
 		return slices.Contains(r.Mux().Protocols(), protocol.ID(circuit.ProtoIDv2Hop))
 	})
 	p := newTestHost(t, Config{
@@ -227,7 +229,7 @@ func TestRelayedStream(t *testing.T) {
 	// autorelay advertises circuit addresses only for relays with public
 	// addresses, so on loopback watch the relay's side of the reservation
 	// and build the circuit address by hand.
-	waitFor(t, 20*time.Second, "P to reserve a slot on R", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "P to reserve a slot on R", func() bool {
 		ti := r.ConnManager().GetTagInfo(idP)
 		return ti != nil && ti.Tags["relay-reservation"] > 0
 	})

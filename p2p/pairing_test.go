@@ -11,6 +11,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // TestPairingAdmitsStrangers: with an open invitation, a peer that is not
@@ -42,7 +44,7 @@ func TestPairingAdmitsStrangers(t *testing.T) {
 
 	// Closed: refused as a stranger.
 	err := s.Connect(ctx, addrInfo(a))
-	waitFor(t, 5*time.Second, "the stranger to be refused", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the stranger to be refused", func() bool {
 		return len(bufA.lines("refused connection", "peer="+s.ID().String())) == 1 &&
 			s.Network().Connectedness(a.ID()) != network.Connected
 	})
@@ -86,7 +88,7 @@ func TestPairingAdmitsStrangers(t *testing.T) {
 	}
 
 	// Not paired in time: disconnected.
-	waitFor(t, 5*time.Second, "the unpaired stranger to be disconnected", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the unpaired stranger to be disconnected", func() bool {
 		return a.Network().Connectedness(s.ID()) == network.NotConnected
 	})
 	if len(bufA.lines("did not pair in time", "peer="+s.ID().String())) != 1 {
@@ -111,7 +113,7 @@ func TestPairingAdmitsStrangers(t *testing.T) {
 	pairing.SetOpenUntil(time.Time{})
 	s2 := newTestHost(t, Config{Allow: NewAllowlist(a.ID())})
 	_ = s2.Connect(ctx, addrInfo(a))
-	waitFor(t, 5*time.Second, "the second stranger to be refused", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the second stranger to be refused", func() bool {
 		return len(bufA.lines("refused connection", "peer="+s2.ID().String())) == 1
 	})
 }

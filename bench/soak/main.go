@@ -42,6 +42,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/node"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -86,7 +87,7 @@ type proc struct {
 	name, home string
 	cmd        *exec.Cmd
 	exited     chan struct{}
-	cl         *node.Client
+	cl         *api.Client
 	keys       []string // issue keys edited on this node
 	mu         sync.Mutex
 	edits      atomic.Int64
@@ -259,7 +260,7 @@ func (pr *proc) stop() {
 }
 
 func (pr *proc) addr(ctx context.Context) (string, error) {
-	var id node.IDInfo
+	var id api.IDInfo
 	if err := pr.cl.Do(ctx, "GET", "/v1/id", nil, &id); err != nil {
 		return "", err
 	}
@@ -277,7 +278,7 @@ func pair(ctx context.Context, a, b *proc) error {
 		if err != nil {
 			return err
 		}
-		if err := d[0].cl.Do(ctx, "POST", "/v1/peers", node.PeerInput{Addr: addr, Name: d[1].name}, nil); err != nil {
+		if err := d[0].cl.Do(ctx, "POST", "/v1/peers", api.PeerInput{Addr: addr, Name: d[1].name}, nil); err != nil {
 			return fmt.Errorf("peer add on %s: %w", d[0].name, err)
 		}
 	}
@@ -290,15 +291,15 @@ func seed(ctx context.Context, p params, procs []*proc) error {
 	desc := strings.Repeat("A description of some length, as real issues have. ", 40)[:2000]
 	for i := range p.issues {
 		s := "soak " + strconv.Itoa(i)
-		var v node.IssueView
-		if err := procs[0].cl.Do(ctx, "POST", "/v1/issues", node.IssueInput{Summary: &s, Description: &desc}, &v); err != nil {
+		var v api.IssueView
+		if err := procs[0].cl.Do(ctx, "POST", "/v1/issues", api.IssueInput{Summary: &s, Description: &desc}, &v); err != nil {
 			return fmt.Errorf("create on %s: %w", procs[0].name, err)
 		}
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for _, pr := range procs {
 		for {
-			var is []node.IssueView
+			var is []api.IssueView
 			if err := pr.cl.Do(ctx, "GET", "/v1/issues", nil, &is); err != nil {
 				return err
 			}
@@ -332,11 +333,11 @@ func (pr *proc) edit(ctx context.Context, p params, w int) {
 		pr.mu.Unlock()
 		var err error
 		if n%p.commentEvery == p.commentEvery-1 {
-			err = pr.cl.Do(ctx, "POST", "/v1/issues/"+node.PathEscape(key)+"/comments",
-				node.CommentInput{Body: fmt.Sprintf("comment %d of %s/%d", n, pr.name, w), Author: "soak"}, nil)
+			err = pr.cl.Do(ctx, "POST", "/v1/issues/"+api.PathEscape(key)+"/comments",
+				api.CommentInput{Body: fmt.Sprintf("comment %d of %s/%d", n, pr.name, w), Author: "soak"}, nil)
 		} else {
 			s := fmt.Sprintf("edit %d of %s/%d", n, pr.name, w)
-			err = pr.cl.Do(ctx, "PATCH", "/v1/issues/"+node.PathEscape(key), node.IssueInput{Summary: &s}, nil)
+			err = pr.cl.Do(ctx, "PATCH", "/v1/issues/"+api.PathEscape(key), api.IssueInput{Summary: &s}, nil)
 		}
 		switch {
 		case err == nil:
@@ -359,8 +360,8 @@ func (pr *proc) creates(ctx context.Context, p params) {
 		case <-tick.C:
 		}
 		s := fmt.Sprintf("created %d on %s", i, pr.name)
-		var v node.IssueView
-		if err := pr.cl.Do(ctx, "POST", "/v1/issues", node.IssueInput{Summary: &s}, &v); err != nil {
+		var v api.IssueView
+		if err := pr.cl.Do(ctx, "POST", "/v1/issues", api.IssueInput{Summary: &s}, &v); err != nil {
 			if ctx.Err() == nil {
 				pr.failed(err)
 			}
@@ -378,7 +379,7 @@ func (pr *proc) sample(ctx context.Context, at time.Duration) sample {
 	if b, err := store.DirSize(pr.home); err == nil {
 		s.home = float64(b) / 1e6
 	}
-	var st node.Status
+	var st api.Status
 	if err := pr.cl.Do(ctx, "GET", "/v1/status", nil, &st); err == nil {
 		s.queue = st.Pending + st.Incoming
 	}
@@ -446,14 +447,14 @@ func converge(ctx context.Context, p params, procs []*proc) error {
 func converged(ctx context.Context, procs []*proc) (bool, string, error) {
 	var ref map[string]string
 	for _, pr := range procs {
-		var st node.Status
+		var st api.Status
 		if err := pr.cl.Do(ctx, "GET", "/v1/status", nil, &st); err != nil {
 			return false, "", err
 		}
 		if q := st.Pending + st.Incoming; q > 0 {
 			return false, fmt.Sprintf("%s has %d events queued", pr.name, q), nil
 		}
-		var is []node.IssueView
+		var is []api.IssueView
 		if err := pr.cl.Do(ctx, "GET", "/v1/issues", nil, &is); err != nil {
 			return false, "", err
 		}

@@ -6,9 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/urfave/cli/v2"
-
-	"github.com/issuemesh/issuemesh/node"
 )
 
 // attachCommand is `issuemesh issue attach KEY FILE`.
@@ -43,9 +42,9 @@ func cmdIssueAttach(c *cli.Context) error {
 	if author == "" {
 		author = os.Getenv("USER")
 	}
-	in := node.AttachInput{Path: path, Filename: c.String("name"), ContentType: c.String("type"), Author: author}
-	var v node.IssueView
-	if err := call(c, "POST", "/v1/issues/"+node.PathEscape(key)+"/attachments", in, &v); err != nil {
+	in := api.AttachInput{Path: path, Filename: c.String("name"), ContentType: c.String("type"), Author: author}
+	var v api.IssueView
+	if err := call(c, "POST", "/v1/issues/"+api.PathEscape(key)+"/attachments", in, &v); err != nil {
 		return err
 	}
 	if c.Bool("json") {
@@ -57,7 +56,7 @@ func cmdIssueAttach(c *cli.Context) error {
 }
 
 // printAttachments lists an issue's files: name, size, author and date.
-func printAttachments(w io.Writer, v node.IssueView) {
+func printAttachments(w io.Writer, v api.IssueView) {
 	if len(v.Attachments) == 0 {
 		return
 	}

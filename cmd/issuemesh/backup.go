@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/node"
 )
 
@@ -39,8 +40,8 @@ func cmdBackup(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("backup folder %s: %w", c.Args().First(), err)
 	}
-	var info node.BackupInfo
-	if err := call(c, "POST", "/v1/backup", node.BackupInput{Dir: dir}, &info); err != nil {
+	var info api.BackupInfo
+	if err := call(c, "POST", "/v1/backup", api.BackupInput{Dir: dir}, &info); err != nil {
 		return err
 	}
 	if c.Bool("json") {

@@ -11,11 +11,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/node"
 )
 
 // printHealth is the tracker and config part of status.
-func printHealth(w io.Writer, st node.Status) {
+func printHealth(w io.Writer, st api.Status) {
 	h := st.Tracker
 	ago := func(t time.Time) string {
 		if t.IsZero() {

@@ -9,12 +9,12 @@ import (
 	"runtime/metrics"
 	"time"
 
-	"github.com/issuemesh/issuemesh/node"
+	"github.com/issuemesh/issuemesh/api"
 )
 
 // printLife prints the home's size, the last GC and the restarted services
 // of a status.
-func printLife(w io.Writer, st node.Status) {
+func printLife(w io.Writer, st api.Status) {
 	line := fmt.Sprintf("home %s", mib(st.Home.HomeBytes))
 	if gc := st.Home.LastGC; gc != nil {
 		line += fmt.Sprintf(", last GC %s (%s to %s, %d value-log files rewritten, took %s)",

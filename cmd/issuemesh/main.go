@@ -23,6 +23,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/config"
 	"github.com/issuemesh/issuemesh/node"
 )
@@ -115,7 +116,7 @@ func logger(w io.Writer, level string) *slog.Logger {
 }
 
 // client connects to the running node, or opens the home in-process.
-func client(c *cli.Context) (*node.Client, error) {
+func client(c *cli.Context) (*api.Client, error) {
 	return node.Dial(home(c), logger(c.App.ErrWriter, "warn"))
 }
 
@@ -202,7 +203,7 @@ func cmdRun(c *cli.Context) error {
 }
 
 func cmdID(c *cli.Context) error {
-	var id node.IDInfo
+	var id api.IDInfo
 	if err := call(c, "GET", "/v1/id", nil, &id); err != nil {
 		return err
 	}
@@ -217,7 +218,7 @@ func cmdID(c *cli.Context) error {
 }
 
 func cmdStatus(c *cli.Context) error {
-	var st node.Status
+	var st api.Status
 	if err := call(c, "GET", "/v1/status", nil, &st); err != nil {
 		return err
 	}
@@ -261,8 +262,8 @@ func cmdStatus(c *cli.Context) error {
 	return nil
 }
 
-func issueInput(c *cli.Context) (node.IssueInput, error) {
-	var in node.IssueInput
+func issueInput(c *cli.Context) (api.IssueInput, error) {
+	var in api.IssueInput
 	str := func(name string) *string {
 		if !c.IsSet(name) {
 			return nil
@@ -292,7 +293,7 @@ func cmdIssueCreate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var v node.IssueView
+	var v api.IssueView
 	if err := call(c, "POST", "/v1/issues", in, &v); err != nil {
 		return err
 	}
@@ -309,8 +310,8 @@ func cmdIssueEdit(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var v node.IssueView
-	if err := call(c, "PATCH", "/v1/issues/"+node.PathEscape(key), in, &v); err != nil {
+	var v api.IssueView
+	if err := call(c, "PATCH", "/v1/issues/"+api.PathEscape(key), in, &v); err != nil {
 		return err
 	}
 	fmt.Fprintln(c.App.Writer, v.Key)
@@ -333,9 +334,9 @@ func cmdIssueComment(c *cli.Context) error {
 	if body == nil {
 		return errors.New("issue comment needs --body TEXT or --body-file FILE (- for standard input)")
 	}
-	var v node.IssueView
-	in := node.CommentInput{Body: *body, Author: author, Internal: c.Bool("internal")}
-	if err := call(c, "POST", "/v1/issues/"+node.PathEscape(key)+"/comments", in, &v); err != nil {
+	var v api.IssueView
+	in := api.CommentInput{Body: *body, Author: author, Internal: c.Bool("internal")}
+	if err := call(c, "POST", "/v1/issues/"+api.PathEscape(key)+"/comments", in, &v); err != nil {
 		return err
 	}
 	fmt.Fprintln(c.App.Writer, v.Key)
@@ -347,8 +348,8 @@ func cmdIssueShow(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var v node.IssueView
-	if err := call(c, "GET", "/v1/issues/"+node.PathEscape(key), nil, &v); err != nil {
+	var v api.IssueView
+	if err := call(c, "GET", "/v1/issues/"+api.PathEscape(key), nil, &v); err != nil {
 		return err
 	}
 	if c.Bool("json") {
@@ -390,7 +391,7 @@ func cmdIssueShow(c *cli.Context) error {
 }
 
 func cmdIssueList(c *cli.Context) error {
-	var vs []node.IssueView
+	var vs []api.IssueView
 	if err := call(c, "GET", "/v1/issues", nil, &vs); err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/issuemesh/issuemesh/node"
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/replica"
 )
 
@@ -49,8 +49,8 @@ func cmdSync(c *cli.Context) error {
 		if err != nil {
 			return errors.New("sync takes one issue KEY, or --all")
 		}
-		var res node.SyncResult
-		if err := call(c, "POST", "/v1/sync", node.SyncInput{Key: key, To: c.String("to")}, &res); err != nil {
+		var res api.SyncResult
+		if err := call(c, "POST", "/v1/sync", api.SyncInput{Key: key, To: c.String("to")}, &res); err != nil {
 			return err
 		}
 		if c.Bool("json") {
@@ -68,12 +68,12 @@ func cmdSync(c *cli.Context) error {
 		return err
 	}
 	defer cl.Close()
-	var sum node.SyncResult
-	in := node.SyncInput{To: c.String("to"), All: true, Limit: 200}
+	var sum api.SyncResult
+	in := api.SyncInput{To: c.String("to"), All: true, Limit: 200}
 	bar := newProgress(c.App.ErrWriter)
 	start := time.Now()
 	for {
-		var res node.SyncResult
+		var res api.SyncResult
 		if err := cl.Do(c.Context, "POST", "/v1/sync", in, &res); err != nil {
 			bar.done()
 			return err
@@ -103,7 +103,7 @@ func cmdUnsync(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := call(c, "POST", "/v1/unsync", node.UnsyncInput{Key: key, From: c.String("from")}, nil); err != nil {
+	if err := call(c, "POST", "/v1/unsync", api.UnsyncInput{Key: key, From: c.String("from")}, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "%s is no longer synced with %s; both issues stay\n", key, c.String("from"))
@@ -115,7 +115,7 @@ func cmdLink(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := call(c, "POST", "/v1/link", node.LinkInput{Key: key, To: c.String("to"), Remote: c.String("remote")}, nil); err != nil {
+	if err := call(c, "POST", "/v1/link", api.LinkInput{Key: key, To: c.String("to"), Remote: c.String("remote")}, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "%s linked to %s at %s; the peer confirms when it applies it (see issue show)\n", key, c.String("remote"), c.String("to"))
@@ -181,19 +181,19 @@ func cmdRulesTest(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	in := node.RulesTestInput{Key: key, To: c.String("to"), From: c.String("from")}
+	in := api.RulesTestInput{Key: key, To: c.String("to"), From: c.String("from")}
 	if f := c.String("replica"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return fmt.Errorf("read the replica: %w", err)
 		}
 		// Checked here to name the file; the node checks it again.
-		if _, err := node.ParseReplicaJSON(b, replica.Clock{}); err != nil {
+		if _, err := api.ParseReplicaJSON(b, replica.Clock{}); err != nil {
 			return fmt.Errorf("%s: %w (the shape is the replica rules test --to prints; see README, \"rules test\")", f, err)
 		}
 		in.Replica = b
 	}
-	var res node.RulesTestResult
+	var res api.RulesTestResult
 	if err := call(c, "POST", "/v1/rules/test", in, &res); err != nil {
 		return err
 	}

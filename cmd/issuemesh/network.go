@@ -7,9 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/urfave/cli/v2"
-
-	"github.com/issuemesh/issuemesh/node"
 )
 
 // Networks: network create|invite|list|leave. A network code is accepted
@@ -55,8 +54,8 @@ func cmdNetworkCreate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var info node.NetworkInfo
-	if err := call(c, "POST", "/v1/networks", node.NetworkInput{Name: name}, &info); err != nil {
+	var info api.NetworkInfo
+	if err := call(c, "POST", "/v1/networks", api.NetworkInput{Name: name}, &info); err != nil {
 		return err
 	}
 	if c.Bool("json") {
@@ -71,9 +70,9 @@ func cmdNetworkInvite(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var res node.InviteResult
-	in := node.NetworkInput{Member: c.String("name"), TTL: c.Duration("ttl").String()}
-	if err := call(c, "POST", "/v1/networks/"+node.PathEscape(name)+"/invites", in, &res); err != nil {
+	var res api.InviteResult
+	in := api.NetworkInput{Member: c.String("name"), TTL: c.Duration("ttl").String()}
+	if err := call(c, "POST", "/v1/networks/"+api.PathEscape(name)+"/invites", in, &res); err != nil {
 		return err
 	}
 	if c.Bool("json") {
@@ -86,7 +85,7 @@ func cmdNetworkInvite(c *cli.Context) error {
 }
 
 func cmdNetworkList(c *cli.Context) error {
-	var infos []node.NetworkInfo
+	var infos []api.NetworkInfo
 	if err := call(c, "GET", "/v1/networks", nil, &infos); err != nil {
 		return err
 	}
@@ -97,7 +96,7 @@ func cmdNetworkList(c *cli.Context) error {
 	return nil
 }
 
-func printNetworks(w io.Writer, infos []node.NetworkInfo) {
+func printNetworks(w io.Writer, infos []api.NetworkInfo) {
 	if len(infos) == 0 {
 		fmt.Fprintln(w, "no networks: create one with 'issuemesh network create NAME' or accept a network's code")
 		return
@@ -136,8 +135,8 @@ func cmdNetworkLeave(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var info node.NetworkInfo
-	if err := call(c, "POST", "/v1/networks/"+node.PathEscape(name)+"/leave", nil, &info); err != nil {
+	var info api.NetworkInfo
+	if err := call(c, "POST", "/v1/networks/"+api.PathEscape(name)+"/leave", nil, &info); err != nil {
 		return err
 	}
 	if c.Bool("json") {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/issuemesh/issuemesh/node"
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/store"
 )
 
@@ -31,7 +31,7 @@ func opsCommands() []*cli.Command {
 }
 
 func cmdQueue(c *cli.Context) error {
-	var q []node.QueueEntry
+	var q []api.QueueEntry
 	if err := call(c, "GET", "/v1/queue", nil, &q); err != nil {
 		return err
 	}
@@ -78,11 +78,11 @@ func cmdErrors(c *cli.Context) error {
 		fmt.Fprintln(w, "no blocked twins")
 	}
 	for _, b := range bs {
-		if b.Dir == node.DirDisk {
+		if b.Dir == api.DirDisk {
 			fmt.Fprintf(w, "disk of %s too full since %s: %s\n", b.Peer, b.Since.Local().Format(time.DateTime), b.Error)
 			continue
 		}
-		if b.Dir == node.DirRefused {
+		if b.Dir == api.DirRefused {
 			what := "an event"
 			if b.LocalKey != "" {
 				what = "an event of " + b.LocalKey
@@ -90,7 +90,7 @@ func cmdErrors(c *cli.Context) error {
 			fmt.Fprintf(w, "refused %s from %s at %s (not applied): %s\n", what, peerLabel(b.Peer, b.PeerName), b.Since.Local().Format(time.DateTime), b.Error)
 			continue
 		}
-		if b.Dir == node.DirRules {
+		if b.Dir == api.DirRules {
 			fmt.Fprintf(w, "rules of %s do not load since %s: %s\n", peerLabel(b.Peer, b.PeerName), b.Since.Local().Format(time.DateTime), b.Error)
 			continue
 		}
@@ -117,14 +117,14 @@ func cmdErrors(c *cli.Context) error {
 }
 
 func cmdRetry(c *cli.Context) error {
-	in := node.RetryInput{All: c.Bool("all")}
+	in := api.RetryInput{All: c.Bool("all")}
 	if !in.All {
 		if c.NArg() != 1 {
 			return errors.New("retry takes one issue KEY, or --all")
 		}
 		in.Key = c.Args().First()
 	}
-	var res node.RetryResult
+	var res api.RetryResult
 	if err := call(c, "POST", "/v1/retry", in, &res); err != nil {
 		return err
 	}
@@ -147,8 +147,8 @@ func cmdPause(c *cli.Context, pause bool) error {
 	if !pause {
 		verb = "resume"
 	}
-	var pi node.PeerInfo
-	if err := call(c, "POST", "/v1/peers/"+node.PathEscape(c.Args().First())+"/"+verb, nil, &pi); err != nil {
+	var pi api.PeerInfo
+	if err := call(c, "POST", "/v1/peers/"+api.PathEscape(c.Args().First())+"/"+verb, nil, &pi); err != nil {
 		return err
 	}
 	state := "resumed"
@@ -164,8 +164,8 @@ func cmdHistory(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var h node.HistoryView
-	if err := call(c, "GET", "/v1/history/"+node.PathEscape(key), nil, &h); err != nil {
+	var h api.HistoryView
+	if err := call(c, "GET", "/v1/history/"+api.PathEscape(key), nil, &h); err != nil {
 		return err
 	}
 	if c.Bool("json") {

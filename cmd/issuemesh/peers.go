@@ -10,7 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/issuemesh/issuemesh/node"
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/p2p"
 )
 
@@ -77,7 +77,7 @@ func cmdPeerAdd(c *cli.Context) error {
 		ID   string `json:"id"`
 		Name string `json:"name"`
 	}
-	if err := call(c, "POST", "/v1/peers", node.PeerInput{Addr: c.Args().First(), Name: c.String("name")}, &p); err != nil {
+	if err := call(c, "POST", "/v1/peers", api.PeerInput{Addr: c.Args().First(), Name: c.String("name")}, &p); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "added peer %s %s\n", p.ID, p.Name)
@@ -85,7 +85,7 @@ func cmdPeerAdd(c *cli.Context) error {
 }
 
 func cmdPeerList(c *cli.Context) error {
-	var ps []node.PeerInfo
+	var ps []api.PeerInfo
 	if err := call(c, "GET", "/v1/peers", nil, &ps); err != nil {
 		return err
 	}
@@ -105,8 +105,8 @@ func cmdPeerRemove(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return errors.New("peer remove takes one PEER (its ID or name)")
 	}
-	var res node.RemoveResult
-	if err := call(c, "DELETE", "/v1/peers/"+node.PathEscape(c.Args().First()), nil, &res); err != nil {
+	var res api.RemoveResult
+	if err := call(c, "DELETE", "/v1/peers/"+api.PathEscape(c.Args().First()), nil, &res); err != nil {
 		return err
 	}
 	if c.Bool("json") {
@@ -121,8 +121,8 @@ func cmdInvite(c *cli.Context) error {
 	if c.NArg() != 0 {
 		return errors.New("invite takes no arguments; use --name and --ttl")
 	}
-	var res node.InviteResult
-	in := node.InviteInput{Name: c.String("name"), TTL: c.Duration("ttl").String()}
+	var res api.InviteResult
+	in := api.InviteInput{Name: c.String("name"), TTL: c.Duration("ttl").String()}
 	if err := call(c, "POST", "/v1/invites", in, &res); err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func cmdAccept(c *cli.Context) error {
 		NetworkID string `json:"network_id,omitempty"` // a network's code
 		Members   int    `json:"members,omitempty"`
 	}
-	if err := call(c, "POST", "/v1/accept", node.AcceptInput{Code: c.Args().First(), Name: c.String("name")}, &p); err != nil {
+	if err := call(c, "POST", "/v1/accept", api.AcceptInput{Code: c.Args().First(), Name: c.String("name")}, &p); err != nil {
 		return err
 	}
 	if c.Bool("json") {
@@ -169,7 +169,7 @@ func orDash(s string) string {
 	return s
 }
 
-func printPeers(w io.Writer, peers []node.PeerInfo) {
+func printPeers(w io.Writer, peers []api.PeerInfo) {
 	if len(peers) == 0 {
 		fmt.Fprintln(w, "no peers: add one with 'issuemesh peer add MULTIADDR' or 'issuemesh accept CODE'")
 		return
@@ -192,7 +192,7 @@ func printPeers(w io.Writer, peers []node.PeerInfo) {
 	}
 }
 
-func printNAT(w io.Writer, st node.Status) {
+func printNAT(w io.Writer, st api.Status) {
 	nat := st.NAT
 	line := fmt.Sprintf("reachability %s (configured %s)", nat.Reachability, nat.Configured)
 	if st.Running {
@@ -206,7 +206,7 @@ func printNAT(w io.Writer, st node.Status) {
 		}
 	}
 	fmt.Fprintln(w, line)
-	refs := func(rs []node.PeerRef) string {
+	refs := func(rs []api.PeerRef) string {
 		var s []string
 		for _, r := range rs {
 			s = append(s, orDash(r.Name)+" "+r.ID)

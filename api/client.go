@@ -1,4 +1,4 @@
-package node
+package api
 
 import (
 	"bytes"
@@ -7,63 +7,33 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
-	"strings"
-	"time"
-
-	"github.com/issuemesh/issuemesh/store"
 )
 
 // Client talks to a node's admin API: over the unix socket while the node
-// runs, or in-process over the opened home while it does not.
+// runs (NewSocketClient), or in-process over the opened home while it does
+// not (NewLocalClient). node.Dial picks one.
 type Client struct {
 	hc      *http.Client
-	offline *Node // non-nil when the node is not running
+	offline io.Closer // non-nil when the node is not running
 }
 
-// Dial connects to the node in home. If no node answers on the socket, it
-// opens the home itself; Close releases it.
-func Dial(home string, log *slog.Logger) (*Client, error) {
-	path := filepath.Join(home, SocketFile)
-	// A node that is starting holds its files before it answers on the
-	// socket: wait for one or the other for a while.
-	deadline := time.Now().Add(lockWait)
-	for {
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, "unix", path)
-			}}
-			return &Client{hc: &http.Client{Transport: tr}}, nil
-		}
-		n, err := Open(home, Options{Logger: log})
-		if err == nil {
-			return &Client{hc: &http.Client{Transport: handlerTransport{n.Handler()}}, offline: n}, nil
-		}
-		if !IsLocked(err) || time.Now().After(deadline) {
-			if pid, ok := RunningPID(home); ok && IsLocked(err) {
-				return nil, fmt.Errorf("a node runs on %s (PID %d) but does not answer on %s yet; wait until it has started, or read its log: %w", home, pid, path, err)
-			}
-			return nil, err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+// NewSocketClient talks to the node that serves the unix socket at path.
+func NewSocketClient(path string) *Client {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+	return &Client{hc: &http.Client{Transport: tr}}
 }
 
-// lockWait is how long a command waits for a node's files held by another
-// process (a node starting or stopping, or another command).
-const lockWait = 10 * time.Second
-
-// IsLocked reports whether opening a home failed because another process
-// holds its databases.
-func IsLocked(err error) bool {
-	return err != nil && (errors.Is(err, store.ErrLocked) || strings.Contains(err.Error(), "Cannot acquire directory lock"))
+// NewLocalClient serves every request with h in-process (a node that is
+// not running, opened by the command); Close closes home.
+func NewLocalClient(h http.Handler, home io.Closer) *Client {
+	return &Client{hc: &http.Client{Transport: handlerTransport{h}}, offline: home}
 }
 
 // Running reports whether a node process answered.

@@ -1,0 +1,286 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/api"
+	"github.com/issuemesh/issuemesh/engine"
+	"github.com/issuemesh/issuemesh/pairing"
+	"github.com/issuemesh/issuemesh/store"
+)
+
+// The node's side of the admin API: adminBackend is the api.Backend of a
+// node. It answers from the node's store and services, and calls the
+// node's operations (Retry, Sync, RemovePeer, the networks, ...).
+
+// Handler returns the admin API of the node.
+func (n *Node) Handler() http.Handler { return api.NewServer(adminBackend{n}) }
+
+// adminBackend is the node as the admin API sees it.
+type adminBackend struct{ n *Node }
+
+var _ api.Backend = adminBackend{}
+
+func (b adminBackend) ID() api.IDInfo {
+	return api.IDInfo{PeerID: b.n.self.String(), Addrs: b.n.Addrs()}
+}
+
+func (b adminBackend) Status(ctx context.Context) (api.Status, error) {
+	n := b.n
+	st := api.Status{PeerID: n.self.String(), Addrs: n.Addrs(), Running: n.hostOrNil() != nil}
+	peers, err := n.peerInfos()
+	if err != nil {
+		return st, err
+	}
+	st.Peers = peers
+	st.NAT = n.natStatus()
+	st.Refused = n.refused.count()
+	err = n.store.View(func(tx *store.Tx) error {
+		var err error
+		if st.Pending, err = tx.Count("o/"); err != nil {
+			return err
+		}
+		if st.Incoming, err = tx.Count("i/"); err != nil {
+			return err
+		}
+		if st.Blocked, st.BlockedRecords, err = engine.BlockedCounts(tx); err != nil {
+			return err
+		}
+		st.Twins, err = tx.Count("t/")
+		return err
+	})
+	if err != nil {
+		return st, err
+	}
+	st.RulesErrors = n.rulesErrors()
+	st.Tracker, st.Config = n.TrackerHealth(), n.configState()
+	st.Disk = n.space.Status()
+	n.lifeStatus(&st)
+	return st, nil
+}
+
+func (b adminBackend) TrackerHealth() api.TrackerHealth { return b.n.TrackerHealth() }
+
+func (b adminBackend) Backup(ctx context.Context, dir string) (api.BackupInfo, error) {
+	return b.n.Backup(ctx, dir)
+}
+
+func (b adminBackend) Metrics() http.Handler { return b.n.metrics.handler() }
+
+func (b adminBackend) Tracker() adapters.Tracker { return b.n.tracker }
+
+func (b adminBackend) EachIssue(ctx context.Context, fn func([]adapters.Issue) error) error {
+	return b.n.allIssues(ctx, fn)
+}
+
+func (b adminBackend) Twins(ctx context.Context, key string) (string, []api.TwinRef, error) {
+	n := b.n
+	var twin string
+	var refs []api.TwinRef
+	err := n.store.View(func(tx *store.Tx) error {
+		tw, err := tx.TwinByKey(key)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		twin = tw.ID
+		peers, err := tx.Peers()
+		if err != nil {
+			return err
+		}
+		names := make(map[string]string, len(peers))
+		for _, p := range peers {
+			names[p.ID] = p.Name
+		}
+		for pid, l := range tw.Links {
+			if isNetLink(pid) {
+				refs = append(refs, n.netTwinRefs(tx, pid, l)...)
+				continue
+			}
+			refs = append(refs, api.TwinRef{Peer: pid, PeerName: names[pid], Key: l.RemoteKey, Synced: !l.Unsynced})
+		}
+		return nil
+	})
+	return twin, refs, err
+}
+
+func (b adminBackend) History(ctx context.Context, key string) (api.HistoryView, error) {
+	v := api.HistoryView{Key: key}
+	err := b.n.store.View(func(tx *store.Tx) error {
+		tw, err := tx.TwinByKey(key)
+		if err != nil {
+			return err
+		}
+		v.Twin = tw.ID
+		v.Records, err = tx.History(tw.ID)
+		return err
+	})
+	if err != nil {
+		return v, err
+	}
+	name := b.n.peerNamer()
+	for i := range v.Records {
+		v.Records[i].PeerName = name(v.Records[i].Peer)
+	}
+	return v, nil
+}
+
+func (b adminBackend) Peers(ctx context.Context) ([]api.PeerInfo, error) { return b.n.peerInfos() }
+
+func (b adminBackend) AddPeer(ctx context.Context, addr, name string) (store.Peer, error) {
+	return b.n.AddPeer(ctx, addr, name)
+}
+
+func (b adminBackend) RemovePeer(ctx context.Context, who string) (api.RemoveResult, error) {
+	id, err := b.n.resolvePeer(who)
+	if err != nil {
+		return api.RemoveResult{}, err
+	}
+	return b.n.RemovePeer(ctx, id)
+}
+
+func (b adminBackend) PausePeer(ctx context.Context, who string, pause bool) (api.PeerInfo, error) {
+	id, err := b.n.resolvePeer(who)
+	if err != nil {
+		return api.PeerInfo{}, err
+	}
+	if err := b.n.SetPaused(ctx, id, pause); err != nil {
+		return api.PeerInfo{}, err
+	}
+	infos, err := b.n.peerInfos()
+	if err != nil {
+		return api.PeerInfo{}, err
+	}
+	for _, pi := range infos {
+		if pi.ID == id.String() {
+			return pi, nil
+		}
+	}
+	return api.PeerInfo{}, errors.New("peer vanished")
+}
+
+func (b adminBackend) Invite(ctx context.Context, name string, ttl time.Duration) (api.InviteResult, error) {
+	return b.n.Invite(ctx, name, ttl)
+}
+
+func (b adminBackend) Invites(ctx context.Context) ([]store.Invite, error) { return b.n.openInvites() }
+
+// Accept pairs with the inviter of a peer's code, or joins the network of
+// a network's code.
+func (b adminBackend) Accept(ctx context.Context, in api.AcceptInput) (api.AcceptResult, error) {
+	if inv, err := pairing.Decode(in.Code); err == nil && inv.Network != "" {
+		res, err := b.n.joinNetwork(ctx, inv)
+		if err != nil {
+			return api.AcceptResult{}, err
+		}
+		return api.AcceptResult{Join: &res}, nil
+	}
+	p, err := b.n.Accept(ctx, in.Code, in.Name)
+	if err != nil {
+		return api.AcceptResult{}, err
+	}
+	return api.AcceptResult{Peer: &p}, nil
+}
+
+func (b adminBackend) Queue(ctx context.Context) ([]api.QueueEntry, error) {
+	n := b.n
+	var peers []store.Peer
+	var stats map[string]*store.QueueStat
+	incoming, blocked := map[string]int{}, map[string]int{}
+	err := n.store.View(func(tx *store.Tx) error {
+		var err error
+		if peers, err = tx.Peers(); err != nil {
+			return err
+		}
+		if stats, err = tx.QueueStats(); err != nil {
+			return err
+		}
+		for _, p := range peers {
+			if incoming[p.ID], err = tx.Count("i/" + p.ID + "/"); err != nil {
+				return err
+			}
+		}
+		bs, err := engine.BlockedAll(tx)
+		for _, b := range bs {
+			blocked[b.Peer]++
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.QueueEntry, 0, len(peers))
+	now := time.Now()
+	for _, p := range peers {
+		q := api.QueueEntry{Peer: p.ID, PeerName: p.Name, Paused: p.Paused, Incoming: incoming[p.ID], Blocked: blocked[p.ID]}
+		if st := stats[p.ID]; st != nil {
+			q.Pending, q.Oldest = st.Pending, st.Oldest
+			if !st.Oldest.IsZero() {
+				q.Age = now.Sub(st.Oldest).Round(time.Millisecond).String()
+			}
+		}
+		out = append(out, q)
+	}
+	slices.SortFunc(out, func(a, b api.QueueEntry) int { return strings.Compare(a.PeerName+a.Peer, b.PeerName+b.Peer) })
+	return out, nil
+}
+
+func (b adminBackend) Errors(ctx context.Context) ([]store.Blocked, error) {
+	n := b.n
+	var bs []store.Blocked
+	if err := n.store.View(func(tx *store.Tx) (err error) { bs, err = engine.BlockedAll(tx); return }); err != nil {
+		return nil, err
+	}
+	bs = append(bs, n.refused.notices()...) // refusals.go
+	for _, re := range n.rulesErrors() {
+		bs = append(bs, store.Blocked{Peer: re.Link, Dir: api.DirRules, Error: re.Error, Since: re.Since})
+	}
+	bs = append(bs, n.diskErrors()...)
+	name := n.peerNamer()
+	for i := range bs {
+		bs[i].PeerName = name(bs[i].Peer)
+	}
+	return bs, nil
+}
+
+func (b adminBackend) Retry(ctx context.Context, in api.RetryInput) (api.RetryResult, error) {
+	return b.n.Retry(ctx, in)
+}
+
+func (b adminBackend) Sync(ctx context.Context, in api.SyncInput) (api.SyncResult, error) {
+	return b.n.Sync(ctx, in)
+}
+
+func (b adminBackend) Unsync(ctx context.Context, in api.UnsyncInput) error {
+	return b.n.Unsync(ctx, in)
+}
+
+func (b adminBackend) Link(ctx context.Context, in api.LinkInput) error { return b.n.Link(ctx, in) }
+
+func (b adminBackend) TestRules(ctx context.Context, in api.RulesTestInput) (api.RulesTestResult, error) {
+	return b.n.TestRules(ctx, in)
+}
+
+func (b adminBackend) Networks(ctx context.Context) ([]api.NetworkInfo, error) {
+	return b.n.NetworkInfos()
+}
+
+func (b adminBackend) CreateNetwork(ctx context.Context, name string) (api.NetworkInfo, error) {
+	return b.n.CreateNetwork(ctx, name)
+}
+
+func (b adminBackend) InviteNetwork(ctx context.Context, name, member string, ttl time.Duration) (api.InviteResult, error) {
+	return b.n.InviteNetwork(ctx, name, member, ttl)
+}
+
+func (b adminBackend) LeaveNetwork(ctx context.Context, name string) (api.NetworkInfo, error) {
+	return b.n.LeaveNetwork(ctx, name)
+}
