@@ -88,7 +88,10 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 // checkHooks lists the repository's webhooks that send issue events and
 // says whether the node's listener is among them.
 func (t *Tracker) checkHooks(ctx context.Context, add func(string, bool, bool, string, ...any)) {
-	listen := t.hook.Configured()
+	listen := t.hook.Addr() // the running listener's, else the configured one
+	if listen == "" {
+		listen = t.hook.Configured()
+	}
 	hooks, resp, err := t.api(ctx).ListRepoHooks(t.owner, t.repo, sdk.ListHooksOptions{})
 	if err != nil {
 		if listen == "" {
@@ -117,7 +120,7 @@ func (t *Tracker) checkHooks(ctx context.Context, add func(string, bool, bool, s
 	case len(urls) == 0:
 		add("webhook", false, true, "tracker.webhook.listen is %s but %s has no active Gitea webhook: add one (Settings, Webhooks, Gitea; events Issues and Issue Comment; the same secret); polling goes on meanwhile", listen, t.Repo())
 	default:
-		_, port, _ := strings.Cut(listen, ":")
+		port := listen[strings.LastIndexByte(listen, ':')+1:]
 		match := false
 		for _, u := range urls {
 			match = match || strings.Contains(u, ":"+port)
