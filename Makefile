@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/issuemesh
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build demo test test-unit lint fuzz clean redmine rt redmine-stop rt-stop stop-trackers bench bench-quick soak
+.PHONY: all build demo test test-unit lint fuzz clean redmine rt gitea redmine-stop rt-stop gitea-stop stop-trackers bench bench-quick soak
 
 all: build
 
@@ -27,6 +27,16 @@ redmine:
 
 rt:
 	bash scripts/rt.sh
+
+## gitea: build Gitea from the Go module proxy once (cached by version in
+## /var/cache/issuemesh-test/gitea, about 12 minutes the first time), then
+## run it headless on 127.0.0.1:3300 as an unprivileged user, as root;
+## idempotent; prints the env of the tests against it.
+gitea:
+	bash scripts/gitea.sh
+
+gitea-stop:
+	bash scripts/stop-trackers.sh gitea
 
 ## redmine-stop, rt-stop, stop-trackers: stop the test Redmine, RT, or both
 ## (their data stays; make redmine / make rt start them again).

@@ -133,7 +133,7 @@ type Tracker struct {
 	// url is the API of a GitHub Enterprise Server, empty for github.com,
 	// and token_file holds the token, default $ISSUEMESH_GITHUB_TOKEN.)
 	Repo string `yaml:"repo,omitempty"`
-	// Webhook (github) is a listener for the tracker's webhook deliveries,
+	// Webhook (github, gitea) is a listener for the tracker's webhook deliveries,
 	// which make the node read the change feed at once (polling goes on).
 	Webhook *Webhook `yaml:"webhook,omitempty"`
 	// Timezone is the zone in which RT reads dates in searches (its
@@ -151,8 +151,9 @@ type Tracker struct {
 type Webhook struct {
 	// Listen is host:port, e.g. 0.0.0.0:8443 (behind a TLS proxy).
 	Listen string `yaml:"listen"`
-	// SecretFile holds the webhook's secret, as set on GitHub; empty: the
-	// environment variable ISSUEMESH_GITHUB_WEBHOOK_SECRET.
+	// SecretFile holds the webhook's secret, as set on GitHub or Gitea;
+	// empty: the environment variable ISSUEMESH_GITHUB_WEBHOOK_SECRET
+	// (ISSUEMESH_GITEA_WEBHOOK_SECRET for gitea).
 	SecretFile string `yaml:"secret_file,omitempty"`
 }
 

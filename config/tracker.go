@@ -11,7 +11,7 @@ import (
 )
 
 // TrackerTypes are the values of tracker.type.
-var TrackerTypes = []string{"local", "redmine", "rt", "github"}
+var TrackerTypes = []string{"local", "redmine", "rt", "github", "gitea"}
 
 // validate checks the tracker section: the keys its type needs, and no key
 // of another type (a key that would be ignored is a mistake worth naming).
@@ -23,12 +23,14 @@ func (t *Tracker) validate() error {
 		"redmine": {"url", "project"},
 		"rt":      {"url", "queue"},
 		"github":  {"repo"},
+		"gitea":   {"url", "repo"},
 	}
 	allowed := map[string][]string{
 		"local":   {},
 		"redmine": {"url", "project", "api_key_file"},
 		"rt":      {"url", "queue", "token_file", "timezone"},
 		"github":  {"url", "repo", "token_file"},
+		"gitea":   {"url", "repo", "token_file"},
 	}
 	if t.Type == "" {
 		return errors.New("tracker.type: missing; use one of " + strings.Join(TrackerTypes, ", "))
@@ -63,8 +65,8 @@ func (t *Tracker) validate() error {
 		return fmt.Errorf("tracker.poll_interval: %s is outside 100ms to 1h", time.Duration(t.PollInterval))
 	}
 	if t.Webhook != nil {
-		if t.Type != "github" {
-			return fmt.Errorf("tracker.webhook: a %s tracker takes no webhook (github does)", t.Type)
+		if t.Type != "github" && t.Type != "gitea" {
+			return fmt.Errorf("tracker.webhook: a %s tracker takes no webhook (github and gitea do)", t.Type)
 		}
 		if _, _, err := net.SplitHostPort(t.Webhook.Listen); err != nil {
 			return fmt.Errorf("tracker.webhook.listen: %q is not host:port: %w", t.Webhook.Listen, err)

@@ -40,7 +40,7 @@ func openTracker(home string, cfg *config.Config, opts Options, space *diskspace
 }
 
 // OpenRemoteTracker opens the adapter of a tracker reached over the network
-// (redmine, rt, github) as the tracker section describes. It reads the credential
+// (redmine, rt, github, gitea) as the tracker section describes. It reads the credential
 // file (relative paths are relative to home) but does no network I/O.
 func OpenRemoteTracker(home string, t config.Tracker, log *slog.Logger) (adapters.Tracker, error) {
 	if log == nil {
@@ -96,6 +96,8 @@ func OpenRemoteTracker(home string, t config.Tracker, log *slog.Logger) (adapter
 			return nil, fmt.Errorf("open github tracker: %w", err)
 		}
 		return tr, nil
+	case "gitea":
+		return openGitea(t, file, log)
 	default:
 		return nil, fmt.Errorf("tracker.type %q: no adapter for it in this build", t.Type)
 	}

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # scripts/stop-trackers.sh (make redmine-stop, rt-stop, stop-trackers): stop
-# the test Redmine and/or RT that scripts/redmine.sh and scripts/rt.sh
-# started. Their data stays; `make redmine` / `make rt` start them again.
+# the test Redmine, RT and/or Gitea that scripts/redmine.sh, scripts/rt.sh and
+# scripts/gitea.sh started. Their data stays; `make redmine` / `make rt` start them again.
 #
-# Usage: scripts/stop-trackers.sh [redmine|rt]...   (no argument: both)
-# Env: REDMINE_PORT (3000), RT_PORT (8080), ISSUEMESH_TEST_DIR (/var/lib/issuemesh-test)
+# Usage: scripts/stop-trackers.sh [redmine|rt|gitea]...   (no argument: all)
+# Env: REDMINE_PORT (3000), RT_PORT (8080), GITEA_PORT (3300), ISSUEMESH_TEST_DIR (/var/lib/issuemesh-test)
 #
 # Each server was started in its own session (setsid) and its PID written to
 # $ISSUEMESH_TEST_DIR/NAME.pid: this sends SIGTERM to that process group (the
@@ -52,13 +52,14 @@ stop_one() {
 }
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(redmine rt)
+[ ${#names[@]} -gt 0 ] || names=(redmine rt gitea)
 rc=0
 for n in "${names[@]}"; do
 	case "$n" in
 	redmine) stop_one redmine "${REDMINE_PORT:-3000}" || rc=1 ;;
 	rt) stop_one rt "${RT_PORT:-8080}" || rc=1 ;;
-	*) say "unknown tracker $n: give redmine or rt"; rc=2 ;;
+	gitea) stop_one gitea "${GITEA_PORT:-3300}" || rc=1 ;;
+	*) say "unknown tracker $n: give redmine, rt or gitea"; rc=2 ;;
 	esac
 done
 exit $rc

@@ -66,21 +66,23 @@ nat_packages() {
 nat_packages
 
 # == real trackers: as root, install (Debian packages) and start a test
-# Redmine and a test RT (scripts/redmine.sh, scripts/rt.sh; idempotent, so
+# Redmine and a test RT, and build (once, cached by version) and start a
+# test Gitea (scripts/redmine.sh, scripts/rt.sh, scripts/gitea.sh; idempotent, so
 # a second run only checks they run) and export the variables that make
 # the adapter contract tests and e2e/trackers_test.go run against them.
 # Without root, or if an install fails, those tests skip, and this says why.
 real_trackers() {
-	echo "== real trackers (Redmine, Request Tracker)"
+	echo "== real trackers (Redmine, Request Tracker, Gitea)"
 	if [ "$(id -u)" != 0 ]; then
 		echo "SKIPPED: not root, so no install; the tests against real trackers will skip"
 		return 0
 	fi
 	local name out
-	for name in redmine rt; do
+	for name in redmine rt gitea; do
 		if out=$(bash "scripts/$name.sh" 2>&1); then
 			eval "$(echo "$out" | grep -E '^export ISSUEMESH_TEST_[A-Z_]+=[^ ;]+$')"
 			echo "$name: $(echo "$out" | grep -E 'is running at' | head -1)"
+			echo "$out" | grep -E '^gitea.sh: (built|using the cached)' | sed 's/^/  /' || true
 		else
 			echo "$out" | tail -8 | sed 's/^/  /'
 			echo "SKIPPED $name: scripts/$name.sh failed (above); the tests against a real $name will skip"

@@ -36,8 +36,8 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 	}
 	if a := t.WebhookAddr(); a != "" {
 		add("webhook", true, false, "listening on %s for deliveries of issues and issue_comment events; whether GitHub reaches it shows in the repository's Settings, Webhooks, Recent deliveries", a)
-	} else if t.hookListen != "" {
-		add("webhook", true, true, "tracker.webhook.listen is %s; the listener starts with the node (tracker check does not open it)", t.hookListen)
+	} else if t.hook.Configured() != "" {
+		add("webhook", true, true, "tracker.webhook.listen is %s; the listener starts with the node (tracker check does not open it)", t.hook.Configured())
 	} else {
 		add("webhook", true, true, "no webhook: changes are found by polling only")
 	}
@@ -76,7 +76,7 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 		add("rate limit", false, false, "%v", classify("read the rate limit", resp, err))
 	} else if core := rl.GetCore(); core != nil {
 		left := core.Remaining
-		add("rate limit", left > 0, left < t.tr.reserve, "%d of %d requests left until %s (polls that find nothing new cost none: GitHub does not count 304s)",
+		add("rate limit", left > 0, left < t.tr.Reserve(), "%d of %d requests left until %s (polls that find nothing new cost none: GitHub does not count 304s)",
 			left, core.Limit, core.Reset.UTC().Format(time.RFC3339))
 	}
 

@@ -60,7 +60,8 @@
 //
 // # Rate limits
 //
-// See transport.go (pacing before the limit, ETags) and errors.go (the
+// See package forge (pacing before the limit, ETags, the webhook
+// listener shared with Gitea) and errors.go (the
 // classes of GitHub's errors: a 403/429 rate limit is rate_limited with
 // its reset time).
 package github
@@ -70,18 +71,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	gh "github.com/google/go-github/v93/github"
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/internal/feed"
+	"github.com/issuemesh/issuemesh/adapters/internal/forge"
 	"github.com/issuemesh/issuemesh/adapters/internal/rest"
 	"github.com/issuemesh/issuemesh/adapters/internal/textmark"
 )
@@ -147,17 +147,12 @@ type Options struct {
 // for concurrent use.
 type Tracker struct {
 	c           *gh.Client
-	tr          *transport
+	tr          *forge.Transport
 	owner, repo string
 	priorities  []string
 	settle      time.Duration
 	log         *slog.Logger
-
-	hookListen, hookSecret string
-	hookMu                 sync.Mutex
-	hookSrv                *http.Server
-	hookAddr               string
-	onChange               func()
+	hook        *forge.Listener
 }
 
 var _ adapters.Tracker = (*Tracker)(nil)
@@ -184,7 +179,7 @@ func New(opts Options) (*Tracker, error) {
 	if opts.Reserve <= 0 {
 		opts.Reserve = 100
 	}
-	tr := newTransport(hc.Transport, opts.Reserve)
+	tr := forge.NewTransport(hc.Transport, opts.Reserve)
 	hc.Transport = tr
 	copts := []gh.ClientOptionsFunc{gh.WithHTTPClient(hc), gh.WithAuthToken(opts.Token), gh.WithUserAgent("issuemesh")}
 	if opts.BaseURL != "" {
@@ -206,55 +201,20 @@ func New(opts Options) (*Tracker, error) {
 		return nil, errors.New("github: a webhook listener needs its secret (tracker.webhook.secret_file)")
 	}
 	return &Tracker{c: c, tr: tr, owner: owner, repo: repo, priorities: pr, settle: settle, log: log,
-		hookListen: opts.WebhookListen, hookSecret: opts.WebhookSecret}, nil
+		hook: forge.NewListener(forge.GitHub(), opts.WebhookListen, opts.WebhookSecret, owner+"/"+repo, log)}, nil
 }
 
 // OnChange registers the node's doorbell, rung by accepted webhook
 // deliveries, and starts the webhook listener when one is configured (a
 // listener that cannot start is logged; polling goes on).
-func (t *Tracker) OnChange(fn func()) {
-	t.hookMu.Lock()
-	defer t.hookMu.Unlock()
-	t.onChange = fn
-	if t.hookListen == "" || t.hookSrv != nil {
-		return
-	}
-	ln, err := net.Listen("tcp", t.hookListen)
-	if err != nil {
-		t.log.Error("the webhook listener cannot start; changes are found by polling only", "listen", t.hookListen, "err", err)
-		return
-	}
-	hook := NewWebhook(t.hookSecret, t.Repo(), t.ring, t.log)
-	t.hookSrv = &http.Server{Handler: hook, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
-	t.hookAddr = ln.Addr().String()
-	t.log.Info("webhook listener started", "addr", t.hookAddr)
-	go t.hookSrv.Serve(ln)
-}
+func (t *Tracker) OnChange(fn func()) { t.hook.OnChange(fn) }
 
 // WebhookAddr is the listener's address ("" when none runs).
-func (t *Tracker) WebhookAddr() string {
-	t.hookMu.Lock()
-	defer t.hookMu.Unlock()
-	return t.hookAddr
-}
-
-func (t *Tracker) ring() {
-	t.hookMu.Lock()
-	fn := t.onChange
-	t.hookMu.Unlock()
-	if fn != nil {
-		fn()
-	}
-}
+func (t *Tracker) WebhookAddr() string { return t.hook.Addr() }
 
 // Close stops the webhook listener and releases idle connections.
 func (t *Tracker) Close() error {
-	t.hookMu.Lock()
-	if t.hookSrv != nil {
-		t.hookSrv.Close()
-		t.hookSrv, t.hookAddr = nil, ""
-	}
-	t.hookMu.Unlock()
+	t.hook.Close()
 	t.c.Client().CloseIdleConnections()
 	return nil
 }
@@ -872,4 +832,10 @@ func (t *Tracker) Changes(ctx context.Context, since adapters.Cursor, limit int)
 		next = ""
 	}
 	return out, next, nil
+}
+
+// Verify reports whether sig (the X-Hub-Signature-256 header,
+// "sha256=HEX") is the HMAC-SHA256 of body under secret.
+func Verify(secret, body []byte, sig string) bool {
+	return forge.Verify(secret, body, sig, "sha256=")
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/issuemesh/issuemesh/adapters/internal/forge"
+
 	"github.com/issuemesh/issuemesh/adapters"
 )
 
@@ -103,7 +105,7 @@ func TestWebhookDeliveryFromFake(t *testing.T) {
 	checkDelivery(t, "webhook-issue-comment-created", cpayload)
 
 	rang := 0
-	hook := NewWebhook("s3cret", tr.Repo(), func() { rang++ }, nil)
+	hook := forge.NewWebhook(forge.GitHub(), "s3cret", tr.Repo(), func() { rang++ }, nil)
 	req, _ := http.NewRequest("POST", "/", bytes.NewReader(payload))
 	req.Header.Set("X-GitHub-Event", "issues")
 	req.Header.Set("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")

@@ -20,11 +20,11 @@ import (
 // trackerInitFlags are the flags of init that choose the node's tracker.
 func trackerInitFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "tracker", Value: "local", Usage: "the tracker this node syncs: local (embedded), redmine, rt or github"},
-		&cli.StringFlag{Name: "url", Usage: "redmine, rt: the tracker's URL, e.g. http://127.0.0.1:3000; github: the API of a GitHub Enterprise Server (https://HOST/api/v3/), empty for github.com"},
+		&cli.StringFlag{Name: "tracker", Value: "local", Usage: "the tracker this node syncs: local (embedded), redmine, rt, github or gitea"},
+		&cli.StringFlag{Name: "url", Usage: "redmine, rt: the tracker's URL, e.g. http://127.0.0.1:3000; github: the API of a GitHub Enterprise Server (https://HOST/api/v3/), empty for github.com; gitea: Gitea's or Forgejo's root URL, e.g. https://gitea.example.com/"},
 		&cli.StringFlag{Name: "api-key-file", Usage: "redmine: file holding the API key (default: $ISSUEMESH_REDMINE_API_KEY at run time)"},
-		&cli.StringFlag{Name: "token-file", Usage: "rt, github: file holding the token (default: $ISSUEMESH_RT_TOKEN or $ISSUEMESH_GITHUB_TOKEN at run time)"},
-		&cli.StringFlag{Name: "repo", Usage: "github: the repository synced, owner/repo"},
+		&cli.StringFlag{Name: "token-file", Usage: "rt, github, gitea: file holding the token (default: $ISSUEMESH_RT_TOKEN, $ISSUEMESH_GITHUB_TOKEN or $ISSUEMESH_GITEA_TOKEN at run time)"},
+		&cli.StringFlag{Name: "repo", Usage: "github, gitea: the repository synced, owner/repo"},
 		&cli.StringFlag{Name: "project", Usage: "redmine: the project's identifier"},
 		&cli.StringFlag{Name: "queue", Usage: "rt: the queue's name"},
 		&cli.StringFlag{Name: "timezone", Usage: "rt: the time zone RT reads search dates in (its $Timezone), if not UTC"},
@@ -38,7 +38,7 @@ func applyTrackerFlags(c *cli.Context, cfg *config.Config) error {
 	if typ == "local" {
 		for _, f := range []string{"url", "api-key-file", "token-file", "project", "queue", "timezone", "repo"} {
 			if c.IsSet(f) {
-				return fmt.Errorf("--%s is for --tracker redmine, rt or github, not the local tracker", f)
+				return fmt.Errorf("--%s is for --tracker redmine, rt, github or gitea, not the local tracker", f)
 			}
 		}
 		return nil

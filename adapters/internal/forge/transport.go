@@ -1,4 +1,4 @@
-package github
+package forge
 
 import (
 	"bytes"
@@ -10,19 +10,23 @@ import (
 	"time"
 )
 
-// transport sits under go-github's client. It does two things the client
-// library leaves to its user:
+// Transport sits under a forge's client library (go-github, the Gitea SDK).
+// It does two things those libraries leave to their user:
 //
 //   - Conditional requests. A GET whose last answer carried an ETag is sent
 //     again with If-None-Match; a 304 (which GitHub does not count against
 //     the rate limit) is answered from the kept body, with the 304's own
 //     headers (its Date, its rate-limit figures). An unchanged poll of the
-//     change feed therefore costs nothing.
+//     change feed therefore costs nothing on GitHub. (Gitea sends no ETag
+//     on its issue listings: there the cache stays empty.)
 //   - Pacing. It reads X-RateLimit-Remaining and X-RateLimit-Reset of every
 //     answer and, once fewer than reserve requests are left before the
 //     reset, spaces requests so that what is left lasts until the reset
-//     instead of running into the limit.
-type transport struct {
+//     instead of running into the limit. (Gitea sends no such headers
+//     unless an administrator puts a rate-limiting proxy in front of it.)
+//
+// It is safe for concurrent use.
+type Transport struct {
 	next    http.RoundTripper
 	reserve int
 	now     func() time.Time
@@ -49,11 +53,13 @@ const cacheSize = 64
 // maxCachedBody: larger answers are not kept.
 const maxCachedBody = 8 << 20
 
-func newTransport(next http.RoundTripper, reserve int) *transport {
+// NewTransport wraps next (nil: http.DefaultTransport). Below reserve
+// requests left before the reset, requests are spaced out.
+func NewTransport(next http.RoundTripper, reserve int) *Transport {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return &transport{next: next, reserve: reserve, now: time.Now, sleep: sleepCtx, cache: map[string]cached{}, remaining: -1}
+	return &Transport{next: next, reserve: reserve, now: time.Now, sleep: sleepCtx, cache: map[string]cached{}, remaining: -1}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -68,7 +74,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // pace is how long to wait before the next request.
-func (t *transport) pace() time.Duration {
+func (t *Transport) pace() time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -82,22 +88,26 @@ func (t *transport) pace() time.Duration {
 	return 0
 }
 
+// Reserve is the number of requests below which requests are spaced.
+func (t *Transport) Reserve() int { return t.reserve }
+
 // RateLeft is the rate-limit figures of the last answer (remaining -1
 // when no answer said).
-func (t *transport) RateLeft() (remaining int, reset time.Time) {
+func (t *Transport) RateLeft() (remaining int, reset time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.remaining, t.reset
 }
 
 // NotModified is how many answers came from the cache after a 304.
-func (t *transport) NotModified() int {
+func (t *Transport) NotModified() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.notMod
 }
 
-func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if d := t.pace(); d > 0 {
 		if err := t.sleep(r.Context(), d); err != nil {
 			return nil, err
@@ -164,7 +174,7 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func (t *transport) noteRate(h http.Header) {
+func (t *Transport) noteRate(h http.Header) {
 	rem, err1 := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
 	reset, err2 := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
 	if err1 != nil || err2 != nil {

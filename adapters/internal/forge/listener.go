@@ -1,0 +1,87 @@
+package forge
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Listener is an adapter's webhook listener: the HTTP server that serves a
+// Webhook on tracker.webhook.listen, started when the node registers its
+// doorbell (OnChange) and stopped by Close. An adapter keeps one and
+// forwards its OnChange and Close to it. The zero Listen means none: the
+// adapter polls only.
+type Listener struct {
+	listen, secret, repo string
+	d                    Dialect
+	log                  *slog.Logger
+
+	mu       sync.Mutex
+	srv      *http.Server
+	addr     string
+	onChange func()
+}
+
+// NewListener returns a listener for listen (host:port, "" for none) that
+// verifies deliveries of repo with secret in dialect d. It does no I/O.
+func NewListener(d Dialect, listen, secret, repo string, log *slog.Logger) *Listener {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Listener{d: d, listen: listen, secret: secret, repo: repo, log: log}
+}
+
+// Configured is the listen address from the config ("" when none).
+func (l *Listener) Configured() string { return l.listen }
+
+// OnChange registers the node's doorbell, rung by accepted deliveries, and
+// starts the listener when one is configured (a listener that cannot start
+// is logged; polling goes on).
+func (l *Listener) OnChange(fn func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.onChange = fn
+	if l.listen == "" || l.srv != nil {
+		return
+	}
+	ln, err := net.Listen("tcp", l.listen)
+	if err != nil {
+		l.log.Error("the webhook listener cannot start; changes are found by polling only", "listen", l.listen, "err", err)
+		return
+	}
+	hook := NewWebhook(l.d, l.secret, l.repo, l.ring, l.log)
+	l.srv = &http.Server{Handler: hook, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
+	l.addr = ln.Addr().String()
+	l.log.Info("webhook listener started", "addr", l.addr)
+	go l.srv.Serve(ln)
+}
+
+// Addr is the running listener's address ("" when none runs).
+func (l *Listener) Addr() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.addr
+}
+
+func (l *Listener) ring() {
+	l.mu.Lock()
+	fn := l.onChange
+	l.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+}
+
+// Close stops the listener.
+func (l *Listener) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.srv == nil {
+		return nil
+	}
+	err := l.srv.Close()
+	l.srv, l.addr = nil, ""
+	return err
+}

@@ -1,0 +1,190 @@
+package forge
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// Dialect is how one forge signs and names its webhook deliveries.
+type Dialect struct {
+	// Tracker names the forge in messages ("GitHub", "Gitea").
+	Tracker string
+	// Signature is the header with the HMAC-SHA256 of the body, hex
+	// encoded after Prefix ("X-Hub-Signature-256" with "sha256=";
+	// "X-Gitea-Signature" with none).
+	Signature, Prefix string
+	// Delivery is the header with the delivery's unique ID, Event the one
+	// with the event's name.
+	Delivery, Event string
+	// Events ring the doorbell (e.g. "issues", "issue_comment"); others
+	// are answered 202 and ignored. "ping" is answered "pong".
+	Events []string
+	// SecretKey names where the secret is configured, for the log.
+	SecretKey string
+}
+
+// GitHub is GitHub's dialect.
+func GitHub() Dialect {
+	return Dialect{Tracker: "GitHub", Signature: "X-Hub-Signature-256", Prefix: "sha256=",
+		Delivery: "X-GitHub-Delivery", Event: "X-GitHub-Event", Events: []string{"issues", "issue_comment"},
+		SecretKey: "tracker.webhook.secret_file"}
+}
+
+// Gitea is the dialect of Gitea and Forgejo (Forgejo sends the X-Gitea-
+// headers beside its own X-Forgejo- ones). Gitea's signature is the bare
+// hex HMAC-SHA256; with no secret set on the hook it is empty, which is
+// refused. Label, assignee and milestone changes arrive as "issues" events
+// (X-Gitea-Event-Type names the finer kind).
+func Gitea() Dialect {
+	return Dialect{Tracker: "Gitea", Signature: "X-Gitea-Signature", Prefix: "",
+		Delivery: "X-Gitea-Delivery", Event: "X-Gitea-Event", Events: []string{"issues", "issue_comment"},
+		SecretKey: "tracker.webhook.secret_file"}
+}
+
+// Webhook receives a forge's webhook deliveries for one repository and
+// rings the node's doorbell: an accepted delivery of an issue or comment
+// event makes the node read the change feed now, instead of at its next
+// poll. The payload itself is never applied: what syncs is what the API
+// gives the following poll. So a forged delivery cannot change anything,
+// and a missed one (neither GitHub nor Gitea redelivers by itself) is
+// caught by the polling that goes on beside the webhook.
+//
+// Refused: a delivery without the dialect's signature header or whose
+// HMAC-SHA256 of the body under the secret does not match (401), a body
+// over 25 MiB (413), a delivery ID already seen (the last 4096 are kept: a
+// replay or a redelivery answers 200 and rings nothing), and events of
+// another repository (ignored with 202).
+type Webhook struct {
+	d      Dialect
+	secret []byte
+	repo   string
+	ring   func()
+	log    *slog.Logger
+
+	mu   sync.Mutex
+	seen map[string]bool
+	fifo []string
+}
+
+// maxDelivery is GitHub's own cap on a payload (Gitea's are smaller).
+const maxDelivery = 25 << 20
+
+// keepDeliveries is how many delivery IDs are remembered.
+const keepDeliveries = 4096
+
+// NewWebhook returns the handler; ring is called for every accepted
+// delivery of one of d.Events for repo ("owner/name").
+func NewWebhook(d Dialect, secret, repo string, ring func(), log *slog.Logger) *Webhook {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Webhook{d: d, secret: []byte(secret), repo: repo, ring: ring,
+		log: log.With("component", strings.ToLower(d.Tracker)+"-webhook"), seen: map[string]bool{}}
+}
+
+// Verify reports whether sig (prefix then hex) is the HMAC-SHA256 of body
+// under secret. An empty secret verifies nothing.
+func Verify(secret, body []byte, sig, prefix string) bool {
+	if len(secret) == 0 {
+		return false
+	}
+	h, ok := strings.CutPrefix(sig, prefix)
+	if !ok {
+		return false
+	}
+	got, err := hex.DecodeString(h)
+	if err != nil {
+		return false
+	}
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return hmac.Equal(got, m.Sum(nil))
+}
+
+// firstTime records id and reports whether it was new.
+func (w *Webhook) firstTime(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.seen[id] {
+		return false
+	}
+	w.seen[id] = true
+	w.fifo = append(w.fifo, id)
+	if len(w.fifo) > keepDeliveries {
+		delete(w.seen, w.fifo[0])
+		w.fifo = w.fifo[1:]
+	}
+	return true
+}
+
+func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(rw, "webhook deliveries are POSTed", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxDelivery+1))
+	if err != nil {
+		http.Error(rw, "reading the delivery failed", http.StatusBadRequest)
+		return
+	}
+	if len(body) > maxDelivery {
+		http.Error(rw, "delivery over 25 MiB", http.StatusRequestEntityTooLarge)
+		return
+	}
+	sig := r.Header.Get(w.d.Signature)
+	if sig == "" || !Verify(w.secret, body, sig, w.d.Prefix) {
+		w.log.Warn("webhook delivery refused: unsigned or bad signature (is the secret the same on "+w.d.Tracker+" and in "+w.d.SecretKey+"?)",
+			"remote", r.RemoteAddr, "delivery", r.Header.Get(w.d.Delivery), "signed", sig != "")
+		http.Error(rw, "bad or missing "+w.d.Signature, http.StatusUnauthorized)
+		return
+	}
+	id := r.Header.Get(w.d.Delivery)
+	if id == "" {
+		http.Error(rw, "no "+w.d.Delivery, http.StatusBadRequest)
+		return
+	}
+	if !w.firstTime(id) {
+		w.log.Info("webhook delivery seen before: ignored", "delivery", id)
+		rw.WriteHeader(http.StatusOK)
+		io.WriteString(rw, "duplicate delivery: ignored\n")
+		return
+	}
+	event := r.Header.Get(w.d.Event)
+	var p struct {
+		Repository struct {
+			FullName string `json:"full_name"`
+		} `json:"repository"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		http.Error(rw, "the delivery is not JSON", http.StatusBadRequest)
+		return
+	}
+	used := false
+	for _, e := range w.d.Events {
+		used = used || e == event
+	}
+	switch {
+	case event == "ping":
+		io.WriteString(rw, "pong\n")
+	case !used:
+		rw.WriteHeader(http.StatusAccepted)
+		io.WriteString(rw, "event not used: ignored\n")
+	case !strings.EqualFold(p.Repository.FullName, w.repo):
+		rw.WriteHeader(http.StatusAccepted)
+		io.WriteString(rw, "another repository: ignored\n")
+	default:
+		w.log.Debug("webhook delivery accepted", "delivery", id, "event", event)
+		if w.ring != nil {
+			w.ring()
+		}
+		rw.WriteHeader(http.StatusAccepted)
+		io.WriteString(rw, "ok: the feed is read now\n")
+	}
+}

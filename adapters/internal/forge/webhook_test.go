@@ -1,0 +1,90 @@
+package forge
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+)
+
+func sign(secret, body []byte, prefix string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return prefix + hex.EncodeToString(m.Sum(nil))
+}
+
+// TestWebhook, per dialect: a signed delivery rings once; the same
+// delivery again, an unsigned one, a forged one, a tampered body, the
+// other dialect's header alone, another repository and an unused event
+// ring nothing.
+func TestWebhook(t *testing.T) {
+	for _, d := range []Dialect{GitHub(), Gitea()} {
+		t.Run(d.Tracker, func(t *testing.T) {
+			var rings atomic.Int32
+			l := NewListener(d, "127.0.0.1:0", "s3cret", "octo/widgets", nil)
+			defer l.Close()
+			l.OnChange(func() { rings.Add(1) })
+			url := "http://" + l.Addr() + "/"
+			body := []byte(`{"action":"opened","issue":{"number":1},"repository":{"full_name":"octo/widgets"}}`)
+			good := sign([]byte("s3cret"), body, d.Prefix)
+			other := []byte(`{"action":"opened","repository":{"full_name":"evil/repo"}}`)
+			tampered := bytes.Replace(body, []byte(`"number":1`), []byte(`"number":2`), 1)
+			cases := []struct {
+				name, id, event, header, sig string
+				body                         []byte
+				status                       int
+				rings                        int32
+			}{
+				{"signed", "d1", "issues", d.Signature, good, body, 202, 1},
+				{"same delivery again", "d1", "issues", d.Signature, good, body, 200, 1},
+				{"unsigned", "d2", "issues", d.Signature, "", body, 401, 1},
+				{"forged", "d3", "issues", d.Signature, sign([]byte("guess"), body, d.Prefix), body, 401, 1},
+				{"tampered body", "d4", "issues", d.Signature, good, tampered, 401, 1},
+				{"prefix of the other dialect", "d5", "issues", d.Signature, "x" + good, body, 401, 1},
+				{"another repository", "d6", "issue_comment", d.Signature, sign([]byte("s3cret"), other, d.Prefix), other, 202, 1},
+				{"unused event", "d7", "push", d.Signature, good, body, 202, 1},
+				{"no delivery id", "", "issues", d.Signature, good, body, 400, 1},
+				{"comment event", "d8", "issue_comment", d.Signature, good, body, 202, 2},
+			}
+			for _, c := range cases {
+				req, _ := http.NewRequest("POST", url, bytes.NewReader(c.body))
+				req.Header.Set(d.Delivery, c.id)
+				req.Header.Set(d.Event, c.event)
+				if c.sig != "" {
+					req.Header.Set(c.header, c.sig)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != c.status || rings.Load() != c.rings { // the handler rings before it answers
+					t.Errorf("%s: status %d rings %d, want %d and %d", c.name, resp.StatusCode, rings.Load(), c.status, c.rings)
+				}
+			}
+		})
+	}
+}
+
+// TestEmptySecretVerifiesNothing: a hook without a secret (Gitea then
+// sends an empty signature) cannot be satisfied by signing with "".
+func TestEmptySecretVerifiesNothing(t *testing.T) {
+	body := []byte(`{"repository":{"full_name":"o/r"}}`)
+	if Verify(nil, body, sign(nil, body, ""), "") {
+		t.Error("an empty secret verified a signature")
+	}
+	h := NewWebhook(Gitea(), "", "o/r", func() { t.Error("rang") }, nil)
+	req := httptest.NewRequest("POST", "/", bytes.NewReader(body))
+	req.Header.Set("X-Gitea-Signature", sign(nil, body, ""))
+	req.Header.Set("X-Gitea-Delivery", "x")
+	req.Header.Set("X-Gitea-Event", "issues")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 401 {
+		t.Errorf("status %d, want 401", rec.Code)
+	}
+}

@@ -1,0 +1,212 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/adapters/gitea"
+)
+
+// realGitea returns the test Gitea's URL, token file and user, or skips.
+func realGitea(t *testing.T) (url, tokenFile, user string) {
+	t.Helper()
+	env := []string{"ISSUEMESH_TEST_GITEA_URL", "ISSUEMESH_TEST_GITEA_TOKEN_FILE", "ISSUEMESH_TEST_GITEA_USER"}
+	vals := make([]string, len(env))
+	for i, e := range env {
+		if vals[i] = os.Getenv(e); vals[i] == "" {
+			t.Skipf("no real Gitea: set %s (scripts/gitea.sh, run as root, builds and starts one and prints them)", strings.Join(env, ", "))
+		}
+	}
+	return vals[0], vals[1], vals[2]
+}
+
+func freeTCP(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestGiteaAndLocal runs a node beside the real Gitea, with a webhook
+// (polling every 30 s, so a quick arrival is the webhook's doing), and a
+// node with the local tracker. An issue opened in Gitea appears on the
+// local node within about a second; a comment and a status change made
+// there come back to Gitea (status mapped both ways); Gitea stopped in the
+// middle loses nothing; a forged webhook delivery is refused and changes
+// nothing.
+func TestGiteaAndLocal(t *testing.T) {
+	url, tokenFile, user := realGitea(t)
+	hdr := http.Header{"Authorization": {"token " + secret(t, tokenFile)}}
+	name := randomName("e2e-")
+	rawJSON(t, "POST", url+"/api/v1/user/repos", hdr, map[string]any{"name": name}, nil)
+	repo := user + "/" + name
+	t.Cleanup(func() {
+		req, _ := http.NewRequest("DELETE", url+"/api/v1/repos/"+repo, nil)
+		req.Header = hdr.Clone()
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	})
+	hookAddr, hookSecret := freeTCP(t), "e2e-hook-secret"
+	secretFile := filepath.Join(t.TempDir(), "hook.secret")
+	if err := os.WriteFile(secretFile, []byte(hookSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rawJSON(t, "POST", url+"/api/v1/repos/"+repo+"/hooks", hdr, map[string]any{
+		"type": "gitea", "active": true, "events": []string{"issues", "issue_comment"},
+		"config": map[string]string{"url": "http://" + hookAddr + "/", "content_type": "json", "secret": hookSecret},
+	}, nil)
+
+	// The repository as the test sees it (as a user would change it).
+	gt, err := gitea.New(gitea.Options{URL: url, Token: secret(t, tokenFile), Repo: repo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gt.Close()
+
+	a := newNode(t, "gitea", "--tracker", "gitea", "--url", url, "--repo", repo, "--token-file", tokenFile)
+	b := newNode(t, "local")
+	a.writeHome("config.yaml", strings.Replace(readFile(t, filepath.Join(a.home, "config.yaml")), "tracker:\n",
+		fmt.Sprintf("tracker:\n    poll_interval: 30s\n    webhook:\n        listen: %s\n        secret_file: %s\n", hookAddr, secretFile), 1))
+	a.appendConfig("connections:\n  \"*\":\n    status_map: {open: Todo, closed: Done}\n")
+	b.appendConfig("connections:\n  \"*\":\n    status_map: {New: Todo, Resolved: Done}\n")
+	if out := a.mustCLI("tracker", "check"); strings.Contains(out, "FAIL") {
+		t.Fatalf("tracker check:\n%s", out)
+	} else {
+		t.Logf("tracker check:\n%s", out)
+	}
+	a.start()
+	b.start()
+	pair(a, b)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range []*proc{a, b} {
+				for _, cmd := range [][]string{{"errors"}, {"queue"}, {"status"}} {
+					out, err := p.cli(cmd...)
+					t.Logf("%s: issuemesh %s: %s %v", p.name, cmd[0], out, err)
+				}
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	// Gitea -> local, driven by the webhook.
+	start := time.Now()
+	src, err := gt.Create(ctx, adapters.Issue{Summary: "Build fails on arm64", Description: "Since the Go upgrade.", Labels: []string{"ci"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := time.Since(start)
+	var local issue
+	waitFor(t, 20*time.Second, "the Gitea issue is on the local node", func() bool {
+		var ok bool
+		local, ok = b.findBySummary(src.Summary)
+		return ok
+	})
+	took := time.Since(start)
+	t.Logf("Gitea -> local node: %v after the create call (which took %v); polling is every 30 s", took.Round(time.Millisecond), created.Round(time.Millisecond))
+	if took > 3*time.Second {
+		t.Errorf("the issue took %v to arrive: the webhook did not drive it (want about a second)", took)
+	}
+	if local.Description != src.Description || local.Status != "New" {
+		t.Errorf("on the local node: %+v", local)
+	}
+
+	// local -> Gitea: a comment, then the status.
+	start = time.Now()
+	b.mustCLI("issue", "comment", local.Key, "--author", "carol", "--body", "Reproduced on the CI runner.")
+	var back adapters.Issue
+	waitFor(t, 30*time.Second, "the local comment is in Gitea", func() bool {
+		back, err = gt.Get(ctx, src.Key)
+		return err == nil && len(back.Comments) == 1
+	})
+	t.Logf("local node -> Gitea, a comment: %v", time.Since(start).Round(time.Millisecond))
+	if c := back.Comments[0]; c.Body != "Reproduced on the CI runner." || !strings.Contains(c.Author, "carol") {
+		t.Errorf("comment in Gitea: %+v", c)
+	}
+	b.mustCLI("issue", "edit", local.Key, "--status", "Resolved")
+	waitFor(t, 30*time.Second, "Resolved on the local node is closed in Gitea", func() bool {
+		back, err = gt.Get(ctx, src.Key)
+		return err == nil && back.Status == "closed"
+	})
+	// Gitea reopens; the local node sees New again (Todo both ways).
+	if _, err := gt.Update(ctx, src.Key, adapters.Patch{Status: ptr("open")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "reopened in Gitea is New on the local node", func() bool {
+		is, err := b.issue(local.Key)
+		return err == nil && is.Status == "New"
+	})
+
+	// A forged delivery (wrong secret) is refused; one with no signature
+	// too; nothing changes on either side.
+	body := []byte(fmt.Sprintf(`{"action":"opened","issue":{"number":99,"title":"forged"},"repository":{"full_name":%q}}`, repo))
+	m := hmac.New(sha256.New, []byte("not the secret"))
+	m.Write(body)
+	for _, sig := range []string{hex.EncodeToString(m.Sum(nil)), ""} {
+		req, _ := http.NewRequest("POST", "http://"+hookAddr+"/", bytes.NewReader(body))
+		req.Header.Set("X-Gitea-Event", "issues")
+		req.Header.Set("X-Gitea-Delivery", randomName("forged-"))
+		if sig != "" {
+			req.Header.Set("X-Gitea-Signature", sig)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("a forged delivery (signature %q) answered %d, want 401", sig, resp.StatusCode)
+		}
+	}
+
+	// Gitea stops: a comment made on the local node meanwhile waits in the
+	// Gitea node's incoming log and lands once Gitea is back.
+	if out, err := exec.Command("bash", "../scripts/stop-trackers.sh", "gitea").CombinedOutput(); err != nil {
+		t.Fatalf("stopping Gitea: %v\n%s", err, out)
+	}
+	b.mustCLI("issue", "comment", local.Key, "--author", "carol", "--body", "Still failing while Gitea is down.")
+	waitFor(t, 60*time.Second, "the Gitea node holds the change while Gitea is down", func() bool {
+		var st struct{ Incoming int }
+		return a.cliJSON(&st, "status") == nil && st.Incoming > 0
+	})
+	if out, err := exec.Command("bash", "../scripts/gitea.sh").CombinedOutput(); err != nil {
+		t.Fatalf("restarting Gitea: %v\n%s", err, out)
+	}
+	waitFor(t, 3*time.Minute, "the comment made while Gitea was down lands in Gitea", func() bool {
+		back, err = gt.Get(ctx, src.Key)
+		return err == nil && len(back.Comments) == 2 && back.Comments[1].Body == "Still failing while Gitea is down."
+	})
+
+	// Settled: queues empty, and the forged delivery made nothing.
+	for _, p := range []*proc{a, b} {
+		var st struct{ Pending, Incoming, Blocked int }
+		waitFor(t, 60*time.Second, p.name+"'s queues are empty", func() bool {
+			return p.cliJSON(&st, "status") == nil && st.Pending == 0 && st.Incoming == 0 && st.Blocked == 0
+		})
+	}
+	if is := b.issues(); len(is) != 1 {
+		t.Errorf("the local node has %d issues, want the one synced: %+v", len(is), is)
+	}
+	all, _, err := gt.Changes(ctx, "", 1000)
+	if err != nil || len(all) != 1 {
+		t.Errorf("Gitea has %d issues (%v), want the one", len(all), err)
+	}
+}
