@@ -330,7 +330,10 @@ func (s *Server) playground(ctx context.Context, r *http.Request) (any, error) {
 	if err := s.api.do(ctx, "POST", "/v1/rules/test", map[string]any{"key": d.Key, "to": d.Peer}, &out); err != nil {
 		d.OutErr = err.Error()
 	} else {
-		d.Out, d.OutJSON = &out, pretty(out)
+		d.Out = &out
+		if len(out.Replica) > 0 && string(out.Replica) != "null" {
+			d.OutJSON = pretty(out.Replica)
+		}
 	}
 	rep := json.RawMessage(strings.TrimSpace(d.Replica))
 	if len(rep) == 0 && d.Out != nil && len(d.Out.Replica) > 0 && string(d.Out.Replica) != "null" {
@@ -351,7 +354,13 @@ func (s *Server) playground(ctx context.Context, r *http.Request) (any, error) {
 	if err := s.api.do(ctx, "POST", "/v1/rules/test", map[string]any{"key": d.Key, "from": d.Peer, "replica": rep}, &in); err != nil {
 		d.InErr = err.Error()
 	} else {
-		d.In, d.InJSON = &in, pretty(in)
+		d.In = &in
+		switch {
+		case len(in.Create) > 0 && string(in.Create) != "null":
+			d.InJSON = pretty(in.Create)
+		case !in.noChange():
+			d.InJSON = pretty(in.Patch)
+		}
 	}
 	return d, nil
 }
@@ -483,6 +492,15 @@ func (s *Server) search(ctx context.Context, r *http.Request) (any, error) {
 	}
 	return d, nil
 }
+
+// noChange says the incoming rules would change nothing.
+func (r rulesTestResult) noChange() bool {
+	p := strings.TrimSpace(string(r.Patch))
+	return (p == "" || p == "null" || p == "{}") && (len(r.Create) == 0 || string(r.Create) == "null")
+}
+
+// NoChange is noChange for templates.
+func (r rulesTestResult) NoChange() bool { return r.noChange() }
 
 func pretty(v any) string {
 	b, err := json.MarshalIndent(v, "", "  ")

@@ -291,9 +291,28 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal("the console showed bob resumed, but status says paused")
 	}
 
+	// Create an invitation; accept one from carol; remove carol.
+	run("create an invitation", 20*time.Second, chromedp.SendKeys(chromedp.CSS(`#invite-name`), "dave"), click(`//button[@id="invite-create"]`),
+		x(`//pre[@id="invite-code"]`), x(`//div[@id="flash" and contains(., "dave")]`))
+	carol := newNode(t, "carol")
+	carol.start()
+	code := strings.TrimSpace(strings.Split(carol.mustCLI("invite", "--name", "alice"), "\n")[0])
+	if fields := strings.Fields(code); len(fields) > 0 {
+		code = fields[len(fields)-1]
+	}
+	run("accept carol's invitation", 30*time.Second, chromedp.SendKeys(chromedp.CSS(`#accept-code`), code), chromedp.SendKeys(chromedp.CSS(`input[name=name][placeholder=inviter]`), "carol"),
+		click(`//button[@id="accept-submit"]`), x(`//div[@id="flash" and contains(., "Paired with carol")]`), x(`//tr[@data-name="carol"]`))
+	run("remove carol", 20*time.Second, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`window.confirm = () => true, true`)(ctx, tg)
+		return err
+	}), click(`//tr[@data-name="carol"]//button[contains(@class,"danger")]`), x(`//div[@id="flash" and contains(., "Removed carol")]`))
+	if ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.querySelector('tr[data-name="carol"]') === null`)); err != nil || !ok {
+		t.Fatalf("carol still listed after removal (%v)", err)
+	}
+
 	// The remaining pages, each with something in it.
 	run("connections with the rules playground", 20*time.Second, chromedp.Navigate(base+"/connections?key="+url.QueryEscape(onA.Key)+"&peer="+bobID),
-		x(`//pre[contains(., "refuses issues about explosions") or contains(., "replica.summary")]`), x(`//pre[@id="pg-out" and contains(., "Printer on fire")]`), x(`//pre[@id="pg-in"]`))
+		x(`//pre[contains(., "refuses issues about explosions") or contains(., "replica.summary")]`), x(`//pre[@id="pg-out" and contains(., "Printer on fire")]`), x(`//p[@id="pg-in-says"]`))
 	shot("connections")
 	run("queue", 20*time.Second, chromedp.Navigate(base+"/queue"), x(`//table[@id="queue"]//td[contains(., "bob")]`))
 	shot("queue")
