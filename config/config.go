@@ -48,6 +48,9 @@ type Config struct {
 	Connections map[string]Connection `yaml:"connections,omitempty"`
 	// Metrics serves Prometheus metrics over TCP (off by default).
 	Metrics Metrics `yaml:"metrics,omitempty"`
+	// Console serves the operator's web console (off by default; see
+	// console.go).
+	Console Console `yaml:"console,omitempty"`
 }
 
 // Metrics is the metrics section.
@@ -243,6 +246,9 @@ func (c *Config) Validate() error {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
 			return fmt.Errorf("metrics.listen: %q is not a host:port, e.g. 127.0.0.1:9447", a)
 		}
+	}
+	if err := ValidateConsole(c.Console); err != nil {
+		return err
 	}
 	switch c.Reachability {
 	case "auto", "public", "private":

@@ -102,6 +102,15 @@ else
 	echo "SKIPPED: scripts/github-openapi.sh failed; the validated GitHub tests will skip"
 fi
 
+# == Chromium (Debian's) for the console's browser tests; they skip, saying
+# why, without it. Screenshots of every page: e2e/artefacts/console/.
+echo "== Chromium for the console's browser tests"
+if [ "$(id -u)" != 0 ] && ! command -v chromium >/dev/null 2>&1; then
+	echo "SKIPPED: not root, so no install; the console's browser test will skip"
+elif ! bash scripts/chromium.sh; then
+	echo "SKIPPED: scripts/chromium.sh failed; the console's browser test will skip"
+fi
+
 echo "== go test (race detector on; e2e runs real issuemesh processes)"
 start=$SECONDS
 $GO test -count=1 -race -timeout 20m -v ./... >"$log" 2>&1

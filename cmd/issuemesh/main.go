@@ -66,7 +66,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				}, trackerInitFlags()...),
 				Action: cmdInit,
 			},
-			{Name: "run", Usage: "run the node in the foreground until SIGINT or SIGTERM", Action: cmdRun},
+			{Name: "run", Usage: "run the node in the foreground until SIGINT or SIGTERM", Flags: consoleRunFlags(), Action: cmdRun},
 			{Name: "id", Usage: "print the peer ID and addresses", Flags: []cli.Flag{jsonFlag}, Action: cmdID},
 			{Name: "status", Usage: "show the node's state: peers, connections, pending events", Flags: []cli.Flag{jsonFlag}, Action: cmdStatus},
 			{
@@ -90,7 +90,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					{Name: "list", Usage: "list issues", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueList},
 				},
 			},
-		}, slices.Concat(peerCommands(), networkCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands(), configCommands(), backupCommands(), doctorCommands())...),
+		}, slices.Concat(peerCommands(), networkCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands(), configCommands(), backupCommands(), doctorCommands(), consoleCommands())...),
 	}
 }
 
@@ -192,7 +192,13 @@ func cmdRun(c *cli.Context) error {
 		os.Exit(1)
 	}()
 	reloadOnHUP(ctx, n)
+	stopConsole, err := startConsole(ctx, c, cfg, n, log)
+	if err != nil {
+		n.Close()
+		return err
+	}
 	runErr := n.Run(ctx)
+	stopConsole()
 	if err := n.Close(); err != nil && runErr == nil {
 		runErr = err
 	}

@@ -1,0 +1,73 @@
+package console
+
+import (
+	"fmt"
+	"html/template"
+	"strings"
+	"time"
+)
+
+var funcs = template.FuncMap{
+	"issuePath": issuePath,
+	"join":      strings.Join,
+	// ago is how long ago t was, e.g. "3m12s ago"; "never" for none.
+	"ago": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		d := time.Since(t)
+		if d < time.Second {
+			return "just now"
+		}
+		return d.Round(time.Second).String() + " ago"
+	},
+	// when is a time for a title attribute.
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.Local().Format("2006-01-02 15:04:05.000 MST")
+	},
+	// short is the tail of a peer ID, enough to tell peers apart.
+	"short": func(id string) string {
+		if len(id) > 12 {
+			return "…" + id[len(id)-8:]
+		}
+		return id
+	},
+	"dur": func(d time.Duration) string {
+		switch {
+		case d <= 0:
+			return ""
+		case d < time.Millisecond:
+			return d.String()
+		case d < time.Second:
+			return d.Round(100 * time.Microsecond).String()
+		default:
+			return d.Round(time.Millisecond).String()
+		}
+	},
+	"ms": func(f float64) string {
+		if f == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.1f ms", f)
+	},
+	"dirWord": func(d string) string {
+		switch d {
+		case "in":
+			return "here (events from the peer wait)"
+		case "out":
+			return "here (not sent to the peer)"
+		case "peer":
+			return "at the peer"
+		case "rules":
+			return "rules of the link"
+		case "refused":
+			return "refused here"
+		case "disk":
+			return "disk"
+		}
+		return d
+	},
+}
