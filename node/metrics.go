@@ -1,10 +1,6 @@
 package node
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"time"
 
@@ -16,15 +12,13 @@ import (
 )
 
 // Prometheus metrics: GET /metrics on the admin API and, with
-// metrics.listen in config.yaml, on a TCP address of its own. Each node has
+// metrics.listen in config.yaml, on a TCP address of its own (both served
+// by package api). Each node has
 // its own registry (no global default registry). The gauges are read at
 // scrape time from the same state `status` shows (nodeCollector), so the
 // two never disagree; only what status has no record of is counted here as
 // it happens: events acked by peers, events applied here and the
 // queue-to-ack latency. Refusals are counted by the refusals list.
-
-// metricsTimeout bounds one scrape of the TCP endpoint.
-const metricsTimeout = 10 * time.Second
 
 // nodeMetrics is a node's registry and the counters the engine moves.
 type nodeMetrics struct {
@@ -104,30 +98,6 @@ func (m *nodeMetrics) recorded(peer, result string) {
 // handler serves the registry in the Prometheus text format.
 func (m *nodeMetrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, ErrorHandling: promhttp.ContinueOnError})
-}
-
-// serveMetrics serves /metrics on the configured metrics.listen address
-// until ctx is done; no address, no listener. It returns the server to
-// close, or nil.
-func (n *Node) serveMetrics(ctx context.Context) (*http.Server, error) {
-	addr := n.cfg.Metrics.Listen
-	if addr == "" {
-		return nil, nil
-	}
-	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics.listen %s in %s: %w", addr, "config.yaml", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", n.metrics.handler())
-	srv := &http.Server{Handler: http.TimeoutHandler(mux, metricsTimeout, "scrape timed out"), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
-	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.log.Error("metrics endpoint stopped", "addr", addr, "err", err)
-		}
-	}()
-	n.log.Info("serving metrics", "addr", l.Addr().String())
-	return srv, nil
 }
 
 // nodeCollector reads the node's state at scrape time.

@@ -277,7 +277,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	metricsSrv, err := n.serveMetrics(ctx)
+	metricsSrv, err := api.ServeMetrics(ctx, n.cfg.Metrics.Listen, n.metrics.handler(), n.log)
 	if err != nil {
 		admin.Close()
 		return err
