@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // consoleArtefacts is where TestConsoleInBrowser saves a screenshot of
@@ -274,7 +275,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	a.writeHome("in.star", consoleRuleFixed)
 	run("retry from the errors page", 30*time.Second, click(`//table[@id="errors"]//button[contains(@class,"retry")]`),
 		x(`//div[@id="flash" and contains(., "Retried")]`), x(`//p[@id="no-errors"]`))
-	waitFor(t, 20*time.Second, "the retried issue lands on alice", func() bool { _, ok := a.findBySummary("explode the printer"); return ok })
+	testutil.WaitFor(t, 20*time.Second, "the retried issue lands on alice", func() bool { _, ok := a.findBySummary("explode the printer"); return ok })
 
 	// Pause and resume bob from the peers page.
 	base := strings.SplitN(login, "/login", 2)[0]

@@ -18,6 +18,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/gitea"
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // realGitea returns the test Gitea's URL, token file and user, or skips.
@@ -115,7 +116,7 @@ func TestGiteaAndLocal(t *testing.T) {
 	}
 	created := time.Since(start)
 	var local issue
-	waitFor(t, 20*time.Second, "the Gitea issue is on the local node", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the Gitea issue is on the local node", func() bool {
 		var ok bool
 		local, ok = b.findBySummary(src.Summary)
 		return ok
@@ -133,7 +134,7 @@ func TestGiteaAndLocal(t *testing.T) {
 	start = time.Now()
 	b.mustCLI("issue", "comment", local.Key, "--author", "carol", "--body", "Reproduced on the CI runner.")
 	var back adapters.Issue
-	waitFor(t, 30*time.Second, "the local comment is in Gitea", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the local comment is in Gitea", func() bool {
 		back, err = gt.Get(ctx, src.Key)
 		return err == nil && len(back.Comments) == 1
 	})
@@ -142,7 +143,7 @@ func TestGiteaAndLocal(t *testing.T) {
 		t.Errorf("comment in Gitea: %+v", c)
 	}
 	b.mustCLI("issue", "edit", local.Key, "--status", "Resolved")
-	waitFor(t, 30*time.Second, "Resolved on the local node is closed in Gitea", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "Resolved on the local node is closed in Gitea", func() bool {
 		back, err = gt.Get(ctx, src.Key)
 		return err == nil && back.Status == "closed"
 	})
@@ -150,7 +151,7 @@ func TestGiteaAndLocal(t *testing.T) {
 	if _, err := gt.Update(ctx, src.Key, adapters.Patch{Status: ptr("open")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "reopened in Gitea is New on the local node", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "reopened in Gitea is New on the local node", func() bool {
 		is, err := b.issue(local.Key)
 		return err == nil && is.Status == "New"
 	})
@@ -183,14 +184,14 @@ func TestGiteaAndLocal(t *testing.T) {
 		t.Fatalf("stopping Gitea: %v\n%s", err, out)
 	}
 	b.mustCLI("issue", "comment", local.Key, "--author", "carol", "--body", "Still failing while Gitea is down.")
-	waitFor(t, 60*time.Second, "the Gitea node holds the change while Gitea is down", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the Gitea node holds the change while Gitea is down", func() bool {
 		var st struct{ Incoming int }
 		return a.cliJSON(&st, "status") == nil && st.Incoming > 0
 	})
 	if out, err := exec.Command("bash", "../scripts/gitea.sh").CombinedOutput(); err != nil {
 		t.Fatalf("restarting Gitea: %v\n%s", err, out)
 	}
-	waitFor(t, 3*time.Minute, "the comment made while Gitea was down lands in Gitea", func() bool {
+	testutil.WaitFor(t, 3*time.Minute, "the comment made while Gitea was down lands in Gitea", func() bool {
 		back, err = gt.Get(ctx, src.Key)
 		return err == nil && len(back.Comments) == 2 && back.Comments[1].Body == "Still failing while Gitea is down."
 	})
@@ -198,7 +199,7 @@ func TestGiteaAndLocal(t *testing.T) {
 	// Settled: queues empty, and the forged delivery made nothing.
 	for _, p := range []*proc{a, b} {
 		var st struct{ Pending, Incoming, Blocked int }
-		waitFor(t, 60*time.Second, p.name+"'s queues are empty", func() bool {
+		testutil.WaitFor(t, 60*time.Second, p.name+"'s queues are empty", func() bool {
 			return p.cliJSON(&st, "status") == nil && st.Pending == 0 && st.Incoming == 0 && st.Blocked == 0
 		})
 	}
