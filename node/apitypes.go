@@ -5,7 +5,6 @@ import "github.com/issuemesh/issuemesh/api"
 // The shapes of the admin API (package api) that the node's code fills in,
 // under the names it has always used here.
 type (
-	IDInfo          = api.IDInfo
 	PeerInfo        = api.PeerInfo
 	Status          = api.Status
 	NATStatus       = api.NATStatus
@@ -15,7 +14,6 @@ type (
 	TrackerProblem  = api.TrackerProblem
 	ConfigState     = api.ConfigState
 	ConfigRefusal   = api.ConfigRefusal
-	HomeStatus      = api.HomeStatus
 	GCOutcome       = api.GCOutcome
 	ServiceRestart  = api.ServiceRestart
 	TwinRef         = api.TwinRef
@@ -25,7 +23,6 @@ type (
 	QueueEntry      = api.QueueEntry
 	RetryInput      = api.RetryInput
 	RetryResult     = api.RetryResult
-	HistoryView     = api.HistoryView
 	SyncInput       = api.SyncInput
 	SyncResult      = api.SyncResult
 	UnsyncInput     = api.UnsyncInput
