@@ -39,11 +39,13 @@ func NewLocalClient(h http.Handler, home io.Closer) *Client {
 // Running reports whether a node process answered.
 func (c *Client) Running() bool { return c.offline == nil }
 
-// Close releases the home when it was opened in-process.
+// Close releases the home when it was opened in-process, or the
+// connections to the node's socket.
 func (c *Client) Close() error {
 	if c.offline != nil {
 		return c.offline.Close()
 	}
+	c.hc.CloseIdleConnections()
 	return nil
 }
 

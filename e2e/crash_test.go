@@ -1,52 +1,28 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
-// api calls a running node's admin API over its unix socket.
+// api calls a running node's admin API over its unix socket, with the
+// client the command line uses.
 func (p *proc) api(method, path string, in, out any) error {
-	sock := filepath.Join(p.home, "admin.sock")
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-	}}
-	defer hc.CloseIdleConnections()
-	var body bytes.Buffer
-	if in != nil {
-		json.NewEncoder(&body).Encode(in)
-	}
-	req, err := http.NewRequest(method, "http://node"+path, &body)
-	if err != nil {
-		return err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		var e struct{ Error string }
-		json.NewDecoder(resp.Body).Decode(&e)
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, e.Error)
-	}
-	if out != nil {
-		return json.NewDecoder(resp.Body).Decode(out)
+	c := api.NewSocketClient(filepath.Join(p.home, "admin.sock"))
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Do(ctx, method, path, in, out); err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return nil
 }
