@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -58,8 +57,18 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return rec.Result(), nil
 }
 
+// Error is an error answer of the admin API. Its text is the node's
+// message, which the command line prints as it is.
+type Error struct {
+	Status  int // the HTTP status: 400 the caller's mistake, 404 not found, ...
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
 // Do sends a request to the admin API and decodes the JSON answer into out
-// (when out is not nil). An error answer becomes an error with its message.
+// (when out is not nil). An error answer becomes an *Error with the node's
+// message.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
@@ -88,9 +97,9 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	if resp.StatusCode >= 300 {
 		var e apiError
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
+			return &Error{Status: resp.StatusCode, Message: e.Error}
 		}
-		return fmt.Errorf("admin API: %s: %s", resp.Status, bytes.TrimSpace(b))
+		return &Error{Status: resp.StatusCode, Message: fmt.Sprintf("admin API: %s: %s", resp.Status, bytes.TrimSpace(b))}
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {

@@ -392,8 +392,9 @@ func TestLocalClient(t *testing.T) {
 	}
 	b.err = fmt.Errorf("%w: no peer with ID or name %q", store.ErrNotFound, "bob")
 	err := c.Do(t.Context(), "POST", "/v1/sync", SyncInput{Key: "T-1", To: "bob"}, nil)
-	if err == nil || err.Error() != b.err.Error() {
-		t.Fatalf("error %v, want %v", err, b.err)
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Status != 404 || err.Error() != b.err.Error() {
+		t.Fatalf("error %#v, want a 404 saying %v", err, b.err)
 	}
 	if err := c.Close(); err != nil || !closed {
 		t.Fatalf("Close: %v, home closed %v", err, closed)
