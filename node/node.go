@@ -2,8 +2,8 @@
 // together: the tracker adapter and its change feed (the trigger), the rules
 // that turn an issue into a replica and back, the sync log (store), the
 // libp2p host with the replica and ack protocols, per-peer senders and
-// appliers with retry and backoff, and the admin API that the command line
-// talks to.
+// appliers with retry and backoff, and the backend of the admin API (package
+// api) that the command line talks to (adminapi.go).
 //
 // The path of one change: the tracker reports a change; the outgoing rules
 // make a replica of it; for each peer, the fields that differ from what was
