@@ -17,7 +17,7 @@ const (
 	Queued       Outcome = "queued"        // appended to a link's outgoing log
 	QueuedLink   Outcome = "queued link"   // a manual link, appended
 	QueuedUnsync Outcome = "queued unsync" // a manual unsync, appended
-	Acked        Outcome = "acked"         // the peer applied it
+	AckApplied   Outcome = "acked"         // the peer applied it
 	AckSkipped   Outcome = "skipped"       // the peer's rules skipped it
 	AckFailed    Outcome = "failed"        // the peer failed to apply it
 	PeerRemoved  Outcome = "unsynced"      // the peer was removed: the link stops

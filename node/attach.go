@@ -57,39 +57,6 @@ const (
 // errFetch marks a file transfer that failed on the way: transient.
 var errFetch = errors.New("fetching a file from the peer failed")
 
-// stampFiles adds to the agreed replica, with a fresh clock, the files of
-// the outgoing replica that neither the baseline nor the agreed replica has
-// (a file's metadata never changes), and returns "attachment:<ID>" for each.
-func stampFiles(agreed *replica.Replica, baseline, out replica.Replica, now func() replica.Clock) []string {
-	var changed []string
-	for _, a := range out.Attachments {
-		if _, ok := baseline.Attachment(a.ID); ok {
-			continue
-		}
-		if _, ok := agreed.Attachment(a.ID); ok {
-			continue
-		}
-		a.Clock = now()
-		agreed.Attachments = append(agreed.Attachments, a)
-		changed = append(changed, "attachment:"+a.ID)
-	}
-	return changed
-}
-
-// rebaseFiles records in the baseline the outgoing replica's version of the
-// files an incoming change added.
-func rebaseFiles(baseline *replica.Replica, out replica.Replica, ch replica.Changes) {
-	for _, id := range ch.Attachments {
-		a, ok := out.Attachment(id)
-		if !ok {
-			continue
-		}
-		if _, had := baseline.Attachment(id); !had {
-			baseline.Attachments = append(baseline.Attachments, a)
-		}
-	}
-}
-
 // attachFiles fetches the files the incoming rules attach and that the
 // issue does not have yet, attaches them, and returns the issue as it is
 // afterwards. A tracker without adapters.Attachments keeps no files: the

@@ -396,7 +396,7 @@ func (n *Node) resendAll(ctx context.Context, p string) (int, error) {
 
 func (n *Node) resendChunk(ctx context.Context, p string, ids []string) (int, error) {
 	for _, id := range ids {
-		defer n.locks.Lock(id)()
+		defer n.eng.Lock(id)()
 	}
 	count := 0
 	err := n.store.Update(ctx, func(tx *store.Tx) error {

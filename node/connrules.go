@@ -14,6 +14,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/api"
+	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
@@ -34,7 +35,7 @@ type connRules struct {
 
 // errRulesBroken marks a connection whose rules do not load: its events wait
 // (transient) until the files are fixed.
-var errRulesBroken = errors.New("the connection's rules could not be loaded")
+var errRulesBroken = engine.ErrRulesBroken
 
 // rulesFor returns a peer's current rules and trigger, loading them on
 // first use.
@@ -391,29 +392,3 @@ func (n *Node) rulesOnDisk(link string, res *RulesTestResult) (*rules.Set, *rule
 }
 
 func nowUTC() time.Time { return time.Now().UTC() }
-
-// patchFrom is the patch that turns cur into want (for rules that return a
-// whole issue where an issue exists already).
-func patchFrom(cur, want adapters.Issue) adapters.Patch {
-	var p adapters.Patch
-	set := func(dst **string, have, w string) {
-		if have != w {
-			*dst = &w
-		}
-	}
-	set(&p.Summary, cur.Summary, want.Summary)
-	set(&p.Description, cur.Description, want.Description)
-	set(&p.Status, cur.Status, want.Status)
-	set(&p.Priority, cur.Priority, want.Priority)
-	if !slices.Equal(sortedCopy(cur.Labels), sortedCopy(want.Labels)) {
-		l := slices.Clone(want.Labels)
-		p.Labels = &l
-	}
-	for _, c := range want.Comments {
-		if c.SyncID != "" && slices.ContainsFunc(cur.Comments, func(x adapters.Comment) bool { return x.SyncID == c.SyncID }) {
-			continue
-		}
-		p.AddComments = append(p.AddComments, c)
-	}
-	return p
-}

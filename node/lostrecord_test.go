@@ -82,7 +82,7 @@ func TestLostApplyRecordKeepsPeersLaterEdit(t *testing.T) {
 	if n, err = Open(a.home, opts); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.scanChanges(ctx); err != nil {
+	if err := n.eng.Scan(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Close(); err != nil {

@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/engine"
-	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
 
@@ -28,7 +26,7 @@ func (n *Node) Sync(ctx context.Context, in SyncInput) (SyncResult, error) {
 		if in.Key == "" {
 			return SyncResult{}, fmt.Errorf("%w: name an issue key, or ask for all", errBadRequest)
 		}
-		sent, err := n.shareManual(ctx, in.Key, id, manualSync, "")
+		sent, err := n.shareManual(ctx, in.Key, id, engine.ManualSync, "")
 		if err != nil {
 			return SyncResult{}, err
 		}
@@ -100,7 +98,7 @@ func (n *Node) Unsync(ctx context.Context, in UnsyncInput) error {
 	if err != nil {
 		return err
 	}
-	_, err = n.shareManual(ctx, in.Key, id, manualUnsync, "")
+	_, err = n.shareManual(ctx, in.Key, id, engine.ManualUnsync, "")
 	return err
 }
 
@@ -115,123 +113,13 @@ func (n *Node) Link(ctx context.Context, in LinkInput) error {
 	if in.Key == "" || in.Remote == "" {
 		return fmt.Errorf("%w: link needs the local key and the peer's key (--remote)", errBadRequest)
 	}
-	_, err = n.shareManual(ctx, in.Key, id, manualLink, in.Remote)
+	_, err = n.shareManual(ctx, in.Key, id, engine.ManualLink, in.Remote)
 	return err
 }
 
-type manualOp int
-
-const (
-	manualSync manualOp = iota
-	manualUnsync
-	manualLink
-)
-
-// shareManual does one manual operation on one issue and peer, under the
-// twin's lock, and reports whether an event was queued.
-func (n *Node) shareManual(ctx context.Context, key string, id peer.ID, op manualOp, remote string) (bool, error) {
-	is, err := n.tracker.Get(ctx, key)
-	if err != nil {
-		return false, err
-	}
-	twin := is.TwinID
-	err = n.store.View(func(tx *store.Tx) error {
-		tw, err := tx.TwinByKey(key)
-		if err == nil {
-			twin = tw.ID
-			return nil
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			if op == manualUnsync {
-				return fmt.Errorf("%w: %s is not synced with %s", store.ErrNotFound, key, id)
-			}
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return false, err
-	}
-	if twin == "" {
-		twin = newID()
-	}
-	unlock := n.locks.Lock(twin)
-	defer unlock()
-	if is, err = n.tracker.Get(ctx, key); err != nil {
-		return false, err
-	}
-	pid := id.String()
-	now := time.Now()
-	sent := false
-	err = n.store.Update(ctx, func(tx *store.Tx) error {
-		sent = false
-		tw, err := tx.GetTwin(twin)
-		if errors.Is(err, store.ErrNotFound) {
-			tw, err = &store.Twin{ID: twin, LocalKey: key, Created: now}, nil
-		}
-		if err != nil {
-			return err
-		}
-		tw.LocalKey = key
-		l := tw.Link(pid)
-		ev := replica.Event{V: replica.Version, ID: newID(), Twin: twin, Origin: n.self.String(), SourceKey: key, Sent: now.UnixNano()}
-		var changed []string
-		switch op {
-		case manualUnsync:
-			if l.Unsynced {
-				return nil
-			}
-			l.Unsynced, l.Manual = true, false
-			ev.Op = replica.OpUnsync
-			changed = []string{"unsync"}
-		case manualLink:
-			if l.RemoteKey != "" && l.RemoteKey != remote && !l.Unsynced {
-				return fmt.Errorf("%w: %s is already linked to %s at that peer; unsync it first", errBadRequest, key, l.RemoteKey)
-			}
-			l.RemoteKey, l.Unsynced, l.Manual = remote, false, true
-			l.Agreed, l.Baseline = replica.Replica{}, replica.Replica{}
-			ev.Op, ev.LinkKey = replica.OpLink, remote
-		case manualSync:
-			l.Manual = true
-			if l.Unsynced {
-				// Syncing again after unsync: the peer links its issue again.
-				l.Unsynced = false
-				l.Agreed, l.Baseline = replica.Replica{}, replica.Replica{}
-				if l.RemoteKey != "" {
-					ev.Op, ev.LinkKey = replica.OpLink, l.RemoteKey
-				}
-			}
-		}
-		if op != manualUnsync {
-			out, skip, err := n.outgoingFor(id, is)
-			if err != nil {
-				return err
-			}
-			if skip {
-				return fmt.Errorf("%w: the outgoing rules for %s skip %s", errBadRequest, id, key)
-			}
-			changed = stamp(&l.Agreed, l.Baseline, out, n.hlc.Now, n.unrec.held(tw.ID, out))
-			l.Baseline = out
-			if len(changed) == 0 && ev.Op == "" {
-				return tx.PutTwin(tw) // shared already and unchanged
-			}
-			ev.Replica = l.Agreed.Clone()
-		}
-		seq, err := tx.Append(pid, &ev)
-		if err != nil {
-			return err
-		}
-		if err := engine.AddSent(tx, tw, now, engine.Sent{Link: engine.PeerLink(pid), Seq: seq, EventID: ev.ID, What: engine.QueuedOutcome(ev.Op), Fields: changed, LocalKey: key}); err != nil {
-			return err
-		}
-		sent = true
-		return tx.PutTwin(tw)
-	})
-	if err != nil {
-		return false, err
-	}
-	if sent {
-		n.wakeSender(id)
-	}
-	return sent, nil
+// shareManual does one manual operation on one issue and peer through the
+// engine's share path (engine/manual.go) and reports whether an event was
+// queued.
+func (n *Node) shareManual(ctx context.Context, key string, id peer.ID, op engine.ManualOp, remote string) (bool, error) {
+	return n.eng.ShareManual(ctx, key, engine.PeerLink(id.String()), op, remote)
 }

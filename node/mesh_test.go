@@ -94,7 +94,7 @@ func editEverywhere(t *testing.T, nodes []*testNode) {
 				// A user's edit of the label list: read and write with no
 				// sync change in between (one that came in between would
 				// be a label the user removed).
-				unlock := tn.locks.Lock(twins[i])
+				unlock := tn.eng.Lock(twins[i])
 				if cur, err := tn.tracker.Get(ctx, keys[i]); err == nil {
 					labels := slices.DeleteFunc(slices.Clone(cur.Labels), func(l string) bool { return l == fmt.Sprintf("%s-%d", tn.label, r-1) })
 					labels = append(labels, fmt.Sprintf("%s-%d", tn.label, r))

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -64,17 +65,10 @@ func (m *nodeMetrics) acked(peer, result string, sent int64, now time.Time) {
 	}
 }
 
-// ackedEvent is one counted ack: its result and when its event was
-// queued.
-type ackedEvent struct {
-	result replica.Result
-	sent   int64
-}
-
 // ackedBatch counts a committed batch of acks from peer.
-func (m *nodeMetrics) ackedBatch(peer string, acks []ackedEvent, now time.Time) {
+func (m *nodeMetrics) ackedBatch(peer string, acks []engine.Acked, now time.Time) {
 	for _, a := range acks {
-		m.acked(peer, resultLabel(a.result), a.sent, now)
+		m.acked(peer, resultLabel(a.Result), a.Sent, now)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/pairing"
@@ -879,7 +880,7 @@ func (n *Node) applyNet(ctx context.Context, ns *netState) error {
 				return err
 			})
 			if err == nil {
-				err = n.applyPending(ctx, &source{link: ns.link, key: src})
+				err = n.eng.ApplyPending(ctx, &engine.Source{Key: engine.SourceKey(src)})
 			}
 			mu.Lock()
 			defer mu.Unlock()

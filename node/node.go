@@ -17,8 +17,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +39,7 @@ import (
 	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/config"
 	"github.com/issuemesh/issuemesh/diskspace"
+	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
@@ -52,7 +51,7 @@ const (
 	SocketFile  = "admin.sock"
 	StoreDir    = "synclog"
 	TrackerDir  = "tracker"
-	triggerName = "tracker"
+	triggerName = engine.CursorName // the change feed's cursor
 )
 
 // Options tune a node beyond its config file; the zero value is what a
@@ -99,15 +98,17 @@ type Node struct {
 	store *store.Store
 
 	tracker adapters.Tracker
-	local   *local.Tracker // nil when the tracker is not the embedded one
-	hlc     *replica.HLC
-	allow   *p2p.Allowlist
-	locks   keyedMutex
-	unrec   unrecorded       // received events that may be in the tracker unrecorded
-	space   *diskspace.Guard // free space of the home (space.go)
-	rules   connRules
-	nets    netRegistry // networks (network.go)
-	life    lifeState   // supervision and GC (life.go)
+	// rawTracker is the adapter as opened, before the health wrapper:
+	// what it offers besides adapters.Tracker is asked of it.
+	rawTracker adapters.Tracker
+	eng        *engine.Engine // the sync engine (engine.go)
+	local      *local.Tracker // nil when the tracker is not the embedded one
+	hlc        *replica.HLC
+	allow      *p2p.Allowlist
+	space      *diskspace.Guard // free space of the home (space.go)
+	rules      connRules
+	nets       netRegistry // networks (network.go)
+	life       lifeState   // supervision and GC (life.go)
 
 	wakeTrigger chan struct{}
 	refused     refusals     // events refused (refusals.go)
@@ -181,9 +182,6 @@ func Open(home string, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := n.unrec.load(n.store); err != nil {
-		n.log.Warn("reading the incoming log for events applied before a crash failed; their values may be shared as local edits", "err", err)
-	}
 	if opts.Tracker != nil {
 		n.tracker = opts.Tracker
 	} else if n.tracker, n.local, err = openTracker(home, cfg, opts, n.space); err != nil {
@@ -194,7 +192,12 @@ func Open(home string, opts Options) (*Node, error) {
 	if nt, ok := n.tracker.(interface{ OnChange(func()) }); ok {
 		nt.OnChange(n.kickTrigger)
 	}
+	n.rawTracker = n.tracker
 	n.wrapHealth()
+	if n.eng, err = n.newEngine(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	peers, err := n.storedPeers()
 	if err != nil {
 		n.Close()
@@ -409,51 +412,6 @@ func (n *Node) kickTrigger() {
 	select {
 	case n.wakeTrigger <- struct{}{}:
 	default:
-	}
-}
-
-func newID() string {
-	var b [12]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(fmt.Sprintf("crypto/rand failed: %v", err))
-	}
-	return hex.EncodeToString(b[:])
-}
-
-// keyedMutex serialises work on one twin: the trigger and the appliers of
-// every peer take the twin's lock, so that a change applied by sync and a
-// local change are never interleaved.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) Lock(key string) func() {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*keyedEntry{}
-	}
-	e := k.locks[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.locks[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		e.refs--
-		if e.refs == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
 	}
 }
 

@@ -1,14 +1,11 @@
 package node
 
 import (
-	"context"
-	"errors"
 	"maps"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -84,55 +81,4 @@ func (n *Node) maxSkew() time.Duration {
 // checkClocks refuses an event with a clock too far ahead of this node's.
 func (n *Node) checkClocks(ev *replica.Event) error {
 	return replica.CheckSkew(&ev.Replica, time.Now(), n.maxSkew())
-}
-
-// refuseAhead answers a received event whose clocks are too far ahead:
-// the event leaves the incoming log with a failed ack naming the clock (the
-// ack answers retransmissions too), the twin's history says "refused" and a
-// notice is kept. It reports whether ev was refused; with later, the write
-// is handed over like finish's. The twin is not blocked: the source's next
-// events of it are applied as usual.
-func (n *Node) refuseAhead(ctx context.Context, later *deferredFinish, src *source, seq uint64, ev replica.Event) (replica.Ack, bool, error) {
-	cerr := n.checkClocks(&ev)
-	ack := replica.Ack{Seq: seq, EventID: ev.ID, Twin: ev.Twin}
-	if cerr == nil {
-		return ack, false, nil
-	}
-	ack.Result, ack.Error = replica.ResultFailed, cerr.Error()
-	n.log.Warn("refused an event with a clock too far ahead", "from", src.key, "twin", ev.Twin, "event", ev.ID, "seq", seq, "err", cerr)
-	_ = n.store.View(func(tx *store.Tx) error {
-		if tw, err := tx.GetTwin(ev.Twin); err == nil {
-			ack.LocalKey = tw.LocalKey
-		}
-		return nil
-	})
-	fn := func(tx *store.Tx) error {
-		tw, err := tx.GetTwin(ev.Twin)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return err
-		default:
-			if err := engine.AddReceived(tx, tw, time.Now(), engine.Received{Source: engine.SourceKey(src.key), Seq: seq, EventID: ev.ID, What: engine.Refused, LocalKey: tw.LocalKey, Error: ack.Error}); err != nil {
-				return err
-			}
-			if err := tx.PutTwin(tw); err != nil {
-				return err
-			}
-		}
-		return tx.FinishIn(src.key, seq, ack)
-	}
-	n.refused.add(store.Blocked{Twin: ev.Twin, LocalKey: ack.LocalKey, Peer: src.key, Seq: seq, Error: ack.Error})
-	// Loaded from the incoming log at open, it may be a source of clocks
-	// (unrecorded.go) until its refusal is recorded: then it is none.
-	if later != nil {
-		later.fn, later.ack = fn, ack
-		later.recorded = func() { n.unrec.done(ev.Twin, src.key, seq) }
-		return ack, true, nil
-	}
-	if err := n.store.Update(ctx, fn); err != nil {
-		return ack, true, err
-	}
-	n.unrec.done(ev.Twin, src.key, seq)
-	return ack, true, nil
 }

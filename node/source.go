@@ -1,45 +1,22 @@
 package node
 
-import (
-	"strings"
+import "github.com/issuemesh/issuemesh/engine"
 
-	"github.com/issuemesh/issuemesh/replica"
-)
+// Link and source keys are engine.LinkKey and engine.SourceKey; these are
+// their string forms for the parts of the node that keep strings.
 
-// netPrefix starts the link key of a network: "net:<network ID>". A twin's
-// link with a network (store.Twin.Links) is kept under it, the network's
-// author log of this node's own events is the outgoing log of that key, and
-// the events received from one author of the network are logged under
-// "net:<network ID>/<author peer ID>".
+// netPrefix starts the link key of a network: "net:<network ID>".
 const netPrefix = "net:"
 
-// source is where received events come from and where they merge: a peer,
-// or one author in a network. The appliers (engine.go) work on sources.
-type source struct {
-	// link is the twin link the events merge into and whose rules apply:
-	// the peer ID, or "net:<network ID>".
-	link string
-	// key is the incoming log key: the peer ID, or
-	// "net:<network ID>/<author>".
-	key string
-	// ack sends the answer to an event back to its source; nil for a
-	// network, where nobody waits for acks.
-	ack func(replica.Ack)
-}
-
-// net reports whether the source is an author in a network.
-func (s *source) net() bool { return isNetLink(s.link) }
-
-func (ps *peerState) source() *source {
-	id := ps.id.String()
-	return &source{link: id, key: id, ack: ps.queueAck}
+func (ps *peerState) source() *engine.Source {
+	return &engine.Source{Key: engine.PeerSource(ps.id.String()), Ack: ps.queueAck}
 }
 
 // isNetLink reports whether a link key names a network.
-func isNetLink(link string) bool { return strings.HasPrefix(link, netPrefix) }
+func isNetLink(link string) bool { return engine.LinkKey(link).IsNet() }
 
 // netLink is the link key of network id.
-func netLink(id string) string { return netPrefix + id }
+func netLink(id string) string { return string(engine.NetLink(id)) }
 
 // netSource is the incoming log key of author's events in network id.
-func netSource(id, author string) string { return netPrefix + id + "/" + author }
+func netSource(id, author string) string { return string(engine.NetSource(id, author)) }

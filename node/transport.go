@@ -479,99 +479,13 @@ func (n *Node) handleAcks(s network.Stream) {
 	}
 }
 
-// recordAcks records a batch of acks from the peer in one write. A twin
-// acked several times in the batch is decoded and stored once. Only acks
-// of events waiting in the peer's outgoing log (sent, not acked yet) count:
-// any other (a forged one, or one for an event acked already) is logged and
-// ignored, so it can neither set the peer's key of an issue nor block it.
+// recordAcks records a batch of acks from the peer (engine/acks.go) and
+// counts them.
 func (n *Node) recordAcks(ctx context.Context, remote peer.ID, items []replica.Ack) error {
-	pid := remote.String()
 	now := time.Now()
-	var ignored []replica.Ack
-	var counted []ackedEvent
-	defer func() {
-		for _, a := range ignored {
-			n.log.Warn("ignoring an ack for an event this node has not sent to the peer (or has had acked already)", "peer", pid, "seq", a.Seq, "twin", a.Twin, "event", a.EventID)
-		}
-	}()
-	err := n.store.Update(ctx, func(tx *store.Tx) error {
-		// Built inside the function: the store may run it more than once.
-		twins := map[string]*store.Twin{}
-		var order []*store.Twin
-		ignored, counted = ignored[:0], counted[:0]
-		for _, a := range items {
-			sent, ok := sentTo(tx, pid, a)
-			if !ok {
-				ignored = append(ignored, a)
-				continue
-			}
-			counted = append(counted, ackedEvent{a.Result, sent})
-			tx.DeleteOut(pid, a.Seq)
-			tw, seen := twins[a.Twin]
-			if !seen {
-				var err error
-				tw, err = tx.GetTwin(a.Twin)
-				if errors.Is(err, store.ErrNotFound) {
-					twins[a.Twin] = nil
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				twins[a.Twin] = tw
-				order = append(order, tw)
-			}
-			if tw == nil {
-				continue
-			}
-			l := tw.Link(pid)
-			if a.LocalKey != "" {
-				l.RemoteKey = a.LocalKey
-			}
-			rec := engine.Sent{Link: engine.PeerLink(pid), Seq: a.Seq, EventID: a.EventID, LocalKey: a.LocalKey}
-			switch a.Result {
-			case replica.ResultApplied:
-				rec.What = engine.Acked
-				engine.Unblock(tx, a.Twin, store.BlockAtPeer, pid)
-			case replica.ResultSkipped:
-				rec.What = engine.AckSkipped
-			default:
-				rec.What, rec.Error = engine.AckFailed, a.Error
-				if err := engine.BlockAtPeer(tx, a.Twin, tw.LocalKey, engine.PeerLink(pid), a.Seq, a.Error); err != nil {
-					return err
-				}
-			}
-			if err := engine.AddSent(tx, tw, now, rec); err != nil {
-				return err
-			}
-		}
-		for _, tw := range order {
-			if err := tx.PutTwin(tw); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	acked, err := n.eng.RecordAcks(ctx, engine.PeerLink(remote.String()), items, now)
 	if err == nil {
-		n.metrics.ackedBatch(pid, counted, now)
+		n.metrics.ackedBatch(remote.String(), acked, now)
 	}
 	return err
-}
-
-// sentTo reports whether ack a answers an event in the peer's outgoing log:
-// one with the ack's sequence, twin and (when the ack names it) event ID.
-// sent is that event's queueing time (Unix nanoseconds), for metrics.
-func sentTo(tx *store.Tx, pid string, a replica.Ack) (sent int64, ok bool) {
-	if a.Seq == 0 {
-		return 0, false
-	}
-	es, err := tx.PendingOut(pid, a.Seq-1, 1)
-	if err != nil || len(es) == 0 || es[0].Seq != a.Seq {
-		return 0, false
-	}
-	ev, err := replica.UnmarshalEvent(es[0].Frame)
-	if err != nil {
-		return 0, false
-	}
-	return ev.Sent, ev.Twin == a.Twin && (a.EventID == "" || ev.ID == a.EventID)
 }

@@ -634,3 +634,7 @@ func (t *Tracker) notify() {
 		}
 	}
 }
+
+// ChangesAreFull reports that Changes returns whole issues, as Get does
+// (adapters.FullFeed).
+func (t *Tracker) ChangesAreFull() bool { return true }

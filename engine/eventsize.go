@@ -1,4 +1,4 @@
-package node
+package engine
 
 import (
 	"fmt"
@@ -7,13 +7,13 @@ import (
 	"github.com/issuemesh/issuemesh/replica"
 )
 
-// checkEventSize refuses, before anything is stamped or logged, an
+// CheckEventSize refuses, before anything is stamped or logged, an
 // outgoing replica that the codec or the peer would refuse for its size: a
 // value over replica.MaxStringLen, a list over replica.MaxListLen, too many
 // fields, or an event (out together with what the link agreed, which the
 // event carries too) over the frame limit. The error names the field and
 // the limit, for `issuemesh errors`; share blocks only that twin with it.
-func checkEventSize(key string, out replica.Replica, agreed *replica.Replica) error {
+func CheckEventSize(key string, out replica.Replica, agreed *replica.Replica) error {
 	refuse := func(format string, args ...any) error {
 		return fmt.Errorf("issue %s cannot be shared: "+format, append([]any{key}, args...)...)
 	}

@@ -1,4 +1,4 @@
-package node
+package engine
 
 // Link bookkeeping shared by the trigger and the appliers. The rules that
 // turn issues into replicas and back are in package rules.
@@ -371,4 +371,37 @@ func keepFields(cur replica.Replica, merged *replica.Replica, ch replica.Changes
 		kept = append(kept, name)
 	}
 	return left, kept
+}
+
+// stampFiles adds to the agreed replica, with a fresh clock, the files of
+// the outgoing replica that neither the baseline nor the agreed replica has
+// (a file's metadata never changes), and returns "attachment:<ID>" for each.
+func stampFiles(agreed *replica.Replica, baseline, out replica.Replica, now func() replica.Clock) []string {
+	var changed []string
+	for _, a := range out.Attachments {
+		if _, ok := baseline.Attachment(a.ID); ok {
+			continue
+		}
+		if _, ok := agreed.Attachment(a.ID); ok {
+			continue
+		}
+		a.Clock = now()
+		agreed.Attachments = append(agreed.Attachments, a)
+		changed = append(changed, "attachment:"+a.ID)
+	}
+	return changed
+}
+
+// rebaseFiles records in the baseline the outgoing replica's version of the
+// files an incoming change added.
+func rebaseFiles(baseline *replica.Replica, out replica.Replica, ch replica.Changes) {
+	for _, id := range ch.Attachments {
+		a, ok := out.Attachment(id)
+		if !ok {
+			continue
+		}
+		if _, had := baseline.Attachment(id); !had {
+			baseline.Attachments = append(baseline.Attachments, a)
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package node
+package engine
 
 import (
 	"errors"
@@ -21,12 +21,15 @@ import (
 // linked here under another twin; otherwise a permanent error (the event
 // fails, the twin is blocked on both sides with this error, nothing is
 // created).
-func (n *Node) notLinkedYet(src *source, ev replica.Event) error {
+func (e *Engine) notLinkedYet(src *Source, ev replica.Event) error {
 	if src.net() || ev.SourceKey == "" || ev.Op != "" {
 		return nil
 	}
 	var other *store.Twin
-	err := n.store.View(func(tx *store.Tx) (err error) { other, err = tx.TwinByRemoteKey(src.link, ev.SourceKey); return })
+	err := e.cfg.Store.View(func(tx *store.Tx) (err error) {
+		other, err = tx.TwinByRemoteKey(string(src.link()), ev.SourceKey)
+		return
+	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil
