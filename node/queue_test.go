@@ -84,6 +84,15 @@ func (f *faultyTracker) FindByTwin(ctx context.Context, twin string) (adapters.I
 	return f.Tracker.FindByTwin(ctx, twin)
 }
 
+// Changes fails while the tracker is down: a tracker that is down answers
+// nothing (the engine shares the feed's issues without reading them again).
+func (f *faultyTracker) Changes(ctx context.Context, since adapters.Cursor, limit int) ([]adapters.Issue, adapters.Cursor, error) {
+	if err := f.check(""); err != nil {
+		return nil, since, err
+	}
+	return f.Tracker.Changes(ctx, since, limit)
+}
+
 func (f *faultyTracker) Get(ctx context.Context, key string) (adapters.Issue, error) {
 	if err := f.check(""); err != nil {
 		return adapters.Issue{}, err
