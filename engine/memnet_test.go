@@ -81,14 +81,20 @@ func (c *tracker) setReject(marker string) {
 }
 
 // testRules are the default rules on every link; outErr, when set, fails
-// the outgoing rules of an issue.
+// the outgoing rules of an issue; a link in skip takes no issue (its
+// filter matches none).
 type testRules struct {
 	set    *rules.Set
 	mu     sync.Mutex
 	outErr func(link LinkKey, is adapters.Issue) error
+	skip   map[LinkKey]bool
 }
 
-func (r *testRules) Matches(LinkKey, adapters.Issue) bool { return true }
+func (r *testRules) Matches(l LinkKey, _ adapters.Issue) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.skip[l]
+}
 
 func (r *testRules) Outgoing(link LinkKey, is adapters.Issue) (replica.Replica, bool, error) {
 	r.mu.Lock()
