@@ -278,11 +278,6 @@ func (n *Node) matchesLink(link string, is adapters.Issue) bool {
 	return ok
 }
 
-// outgoingFor runs the outgoing rules of the connection with a peer.
-func (n *Node) outgoingFor(id peer.ID, is adapters.Issue) (r replica.Replica, skip bool, err error) {
-	return n.outgoingLink(id.String(), is)
-}
-
 // outgoingLink runs the outgoing rules of a link.
 func (n *Node) outgoingLink(link string, is adapters.Issue) (r replica.Replica, skip bool, err error) {
 	set, _, err := n.linkRules(link)

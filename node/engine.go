@@ -166,9 +166,6 @@ func (n *Node) queueEvent(tx *store.Tx, tw *store.Twin, link string, l *store.Li
 	return n.eng.Queue(tx, tw, engine.LinkKey(link), l, changed, now)
 }
 
-// transient reports whether an error is worth retrying as it is.
-func transient(err error) bool { return engine.Transient(err) }
-
 // newID returns a fresh random ID.
 func newID() string { return engine.NewID() }
 
