@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -37,34 +38,9 @@ const (
 func (e *Engine) ShareManual(ctx context.Context, key string, link LinkKey, op ManualOp, remote string) (bool, error) {
 	read := e.fresh.begin()
 	defer e.fresh.end()
-	is, err := e.cfg.Tracker.Get(ctx, key)
+	is, twin, linked, err := e.manualTwin(ctx, key, link, op)
 	if err != nil {
 		return false, err
-	}
-	twin := is.TwinID
-	linked := map[string]bool{}
-	err = e.cfg.Store.View(func(tx *store.Tx) error {
-		tw, err := tx.TwinByKey(key)
-		if err == nil {
-			twin = tw.ID
-			for l := range tw.Links {
-				linked[tw.ID+" "+l] = true
-			}
-			return nil
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			if op == ManualUnsync {
-				return fmt.Errorf("%w: %s is not synced with %s", store.ErrNotFound, key, link)
-			}
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return false, err
-	}
-	if twin == "" {
-		twin = NewID()
 	}
 	defer e.locks.Lock(twin)()
 	if e.fresh.stale(twin, read) {
@@ -104,32 +80,9 @@ func (e *Engine) ShareManual(ctx context.Context, key string, link LinkKey, op M
 		tw.LocalKey = key
 		l := tw.Link(string(link))
 		ev := replica.Event{V: replica.Version, ID: NewID(), Twin: twin, Origin: e.cfg.Self, SourceKey: key, Sent: now.UnixNano()}
-		var changed []string
-		switch op {
-		case ManualUnsync:
-			if l.Unsynced {
-				return nil
-			}
-			l.Unsynced, l.Manual = true, false
-			ev.Op = replica.OpUnsync
-			changed = []string{"unsync"}
-		case ManualLink:
-			if l.RemoteKey != "" && l.RemoteKey != remote && !l.Unsynced {
-				return fmt.Errorf("%w: %s is already linked to %s at that peer; unsync it first", ErrBadRequest, key, l.RemoteKey)
-			}
-			l.RemoteKey, l.Unsynced, l.Manual = remote, false, true
-			l.Agreed, l.Baseline = replica.Replica{}, replica.Replica{}
-			ev.Op, ev.LinkKey = replica.OpLink, remote
-		case ManualSync:
-			l.Manual = true
-			if l.Unsynced {
-				// Syncing again after unsync: the peer links its issue again.
-				l.Unsynced = false
-				l.Agreed, l.Baseline = replica.Replica{}, replica.Replica{}
-				if l.RemoteKey != "" {
-					ev.Op, ev.LinkKey = replica.OpLink, l.RemoteKey
-				}
-			}
+		changed, err := manualState(l, &ev, op, key, remote)
+		if err != nil || (op == ManualUnsync && changed == nil) {
+			return err // an unsync of an unsynced link: nothing to do
 		}
 		if op != ManualUnsync {
 			if b, err := tx.GetBlocked(twin, store.BlockOut, string(link)); err == nil {
@@ -169,4 +122,70 @@ func (e *Engine) ShareManual(ctx context.Context, key string, link LinkKey, op M
 		e.restoreOwned(ctx, r)
 	}
 	return sent, nil
+}
+
+// manualTwin reads the issue and resolves its twin: the one it is linked
+// as, else its twin marker, else a new one. linked holds twin ID + " " +
+// link for the twin's links.
+func (e *Engine) manualTwin(ctx context.Context, key string, link LinkKey, op ManualOp) (adapters.Issue, string, map[string]bool, error) {
+	is, err := e.cfg.Tracker.Get(ctx, key)
+	if err != nil {
+		return is, "", nil, err
+	}
+	twin := is.TwinID
+	linked := map[string]bool{}
+	err = e.cfg.Store.View(func(tx *store.Tx) error {
+		tw, err := tx.TwinByKey(key)
+		if err == nil {
+			twin = tw.ID
+			for l := range tw.Links {
+				linked[tw.ID+" "+l] = true
+			}
+			return nil
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			if op == ManualUnsync {
+				return fmt.Errorf("%w: %s is not synced with %s", store.ErrNotFound, key, link)
+			}
+			return nil
+		}
+		return err
+	})
+	if twin == "" {
+		twin = NewID()
+	}
+	return is, twin, linked, err
+}
+
+// manualState changes the link's state as the operation says and makes ev
+// its operation's event; for an unsync it returns what changed (nil: the
+// link was unsynced already).
+func manualState(l *store.Link, ev *replica.Event, op ManualOp, key, remote string) ([]string, error) {
+	switch op {
+	case ManualUnsync:
+		if l.Unsynced {
+			return nil, nil
+		}
+		l.Unsynced, l.Manual = true, false
+		ev.Op = replica.OpUnsync
+		return []string{"unsync"}, nil
+	case ManualLink:
+		if l.RemoteKey != "" && l.RemoteKey != remote && !l.Unsynced {
+			return nil, fmt.Errorf("%w: %s is already linked to %s at that peer; unsync it first", ErrBadRequest, key, l.RemoteKey)
+		}
+		l.RemoteKey, l.Unsynced, l.Manual = remote, false, true
+		l.Agreed, l.Baseline = replica.Replica{}, replica.Replica{}
+		ev.Op, ev.LinkKey = replica.OpLink, remote
+	case ManualSync:
+		l.Manual = true
+		if l.Unsynced {
+			// Syncing again after unsync: the peer links its issue again.
+			l.Unsynced = false
+			l.Agreed, l.Baseline = replica.Replica{}, replica.Replica{}
+			if l.RemoteKey != "" {
+				ev.Op, ev.LinkKey = replica.OpLink, l.RemoteKey
+			}
+		}
+	}
+	return nil, nil
 }
