@@ -1,6 +1,7 @@
 package gitea
 
 import (
+	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -121,5 +122,53 @@ func TestWebhookFromGitea(t *testing.T) {
 	}
 	if !strings.Contains(hook, tr.WebhookAddr()) {
 		t.Errorf("tracker check's webhook line %q does not name the listener %s", hook, tr.WebhookAddr())
+	}
+}
+
+type counter struct {
+	n    atomic.Int64
+	next http.RoundTripper
+}
+
+func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+// TestPollCost (real Gitea): a poll that finds nothing new costs two
+// requests (the issues feed and the comments feed), the figure the README
+// gives for a node that only polls.
+func TestPollCost(t *testing.T) {
+	cnt := &counter{next: http.DefaultTransport}
+	tr := newReal(t, Options{HTTPClient: &http.Client{Transport: cnt, Timeout: 30 * time.Second}})
+	c := tctx(t)
+	if _, err := tr.Create(c, adapters.Issue{Summary: "one", Comments: []adapters.Comment{{Body: "c"}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, cur := drainAll(t, tr, "")
+	deadline := time.Now().Add(tr.settle + 5*time.Second)
+	for {
+		again, next := drainAll(t, tr, cur)
+		cur = next
+		if len(again) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the feed does not settle")
+		}
+	}
+	before := cnt.n.Load()
+	const polls = 5
+	for range polls {
+		is, next, err := tr.Changes(c, cur, 100)
+		if err != nil || len(is) != 0 {
+			t.Fatalf("unchanged poll: %v %v", is, err)
+		}
+		cur = next
+	}
+	per := float64(cnt.n.Load()-before) / polls
+	t.Logf("an unchanged poll costs %.1f requests", per)
+	if per != 2 {
+		t.Errorf("an unchanged poll costs %.1f requests, want 2", per)
 	}
 }
