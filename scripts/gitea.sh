@@ -87,7 +87,7 @@ build() {
 		cp -r "$dir" "$SRC"
 		chmod -R u+w,go+rX "$SRC"
 		cd "$SRC"
-		CGO_ENABLED=0 nice -n 10 go build -trimpath -o "$BIN.tmp" . && mv "$BIN.tmp" "$BIN"
+		CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags "-X main.Version=${V#v}" -o "$BIN.tmp" . && mv "$BIN.tmp" "$BIN"
 	) >"$CACHE/build.log" 2>&1 || { rm -rf "$tmp"; tail -20 "$CACHE/build.log" >&2; die "the build failed (log: $CACHE/build.log)"; }
 	rm -rf "$tmp"
 	say "built Gitea $V in $((SECONDS - start)) s ($(du -m "$BIN" | cut -f1) MB)"
@@ -193,10 +193,12 @@ as_gitea "$BIN" --config "$INI" --work-path "$HOME_DIR" migrate >"$DIR/gitea-mig
 if ! curl -s -o /dev/null -m 2 "$URL/api/v1/version"; then
 	say "starting Gitea on $URL"
 	start=$SECONDS
-	(cd "$HOME_DIR" && setsid setpriv --reuid="$RUNAS" --regid="$RUNAS" --init-groups \
+	cd "$HOME_DIR"
+	setsid setpriv --reuid="$RUNAS" --regid="$RUNAS" --init-groups \
 		env HOME="$HOME_DIR" USER="$RUNAS" GITEA_WORK_DIR="$HOME_DIR" \
 		"$BIN" --config "$INI" --work-path "$HOME_DIR" web >"$DIR/gitea-server.log" 2>&1 </dev/null &
-		echo $! >"$DIR/gitea.pid")
+	echo $! >"$DIR/gitea.pid"
+	cd - >/dev/null
 	for _ in $(seq 1 240); do
 		curl -sf -o /dev/null -m 2 "$URL/api/v1/version" && break
 		kill -0 "$(cat "$DIR/gitea.pid")" 2>/dev/null || { tail -20 "$DIR/gitea-server.log" >&2; die "Gitea exited (log: $DIR/gitea-server.log)"; }
