@@ -9,7 +9,7 @@
 # headless on 127.0.0.1:$GITEA_PORT as the unprivileged user issuemesh-gitea
 # (Gitea refuses root): app.ini with INSTALL_LOCK=true, sqlite, the issue
 # indexer on the database (no indexing lag), any attachment type, webhooks
-# allowed to loopback, STATIC_ROOT_PATH at the module's source (its
+# allowed to loopback and sent from an in-memory queue (no polling delay), STATIC_ROOT_PATH at the module's source (its
 # templates/ and options/; the web UI's assets are absent, the REST API
 # works); `gitea migrate`; the admin user issuemesh (`gitea admin user
 # create`); an access token (`gitea admin user generate-access-token
@@ -182,6 +182,14 @@ ENABLED = false
 EOF
 	chown "$RUNAS:$RUNAS" "$INI"
 	chmod 0640 "$INI"
+fi
+# Gitea's default (level) queue polls with a backoff of up to 2 s when
+# idle, which delays each webhook delivery by as much; an in-memory queue
+# delivers at once (undelivered hooks are lost on a restart: polling
+# catches up). Added to an app.ini written before this line existed; takes
+# effect at the next start.
+if ! grep -q '^\[queue.webhook_sender\]' "$INI"; then
+	printf '\n[queue.webhook_sender]\nTYPE = channel\n' >>"$INI"
 fi
 
 # 3. Schema (a no-op when current).

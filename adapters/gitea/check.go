@@ -67,7 +67,7 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 		add("attachments", true, true, "attachments are turned off on this Gitea ([attachment] ENABLED): files are not synced")
 	} else {
 		all := as.AllowedTypes == "" || slices.Contains(strings.Split(as.AllowedTypes, ","), "*/*")
-		add("attachments", true, !all, "files up to %d MB, types %q%s", as.MaxSize>>20, as.AllowedTypes,
+		add("attachments", true, !all, "files up to %d MB, types %q%s", as.MaxSize, as.AllowedTypes,
 			map[bool]string{true: "", false: " (others are refused: set [attachment] ALLOWED_TYPES = */* to sync any file)"}[all])
 	}
 
