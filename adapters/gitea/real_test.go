@@ -1,6 +1,8 @@
 package gitea
 
 import (
+	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -171,4 +173,65 @@ func TestPollCost(t *testing.T) {
 	if per != 2 {
 		t.Errorf("an unchanged poll costs %.1f requests, want 2", per)
 	}
+}
+
+// TestCheckProbesWebhook (real Gitea): tracker check, with the node not
+// running, opens the listener for a moment, asks Gitea for a test delivery
+// of the webhook that names its port, and says whether a delivery signed
+// with the same secret arrived.
+func TestCheckProbesWebhook(t *testing.T) {
+	url, token, user := realGitea(t)
+	c, err := sdk.NewClient(url, sdk.SetToken(token), sdk.SetGiteaVersion(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, hookSecret string
+		ok               bool
+	}{
+		{"same secret", "probe-s3cret", true},
+		{"another secret", "not-the-secret", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := fmt.Sprintf("probe-%d", time.Now().UnixNano())
+			if _, _, err := c.CreateRepo(sdk.CreateRepoOption{Name: name, AutoInit: true, Readme: "Default"}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.DeleteRepo(user, name) })
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := l.Addr().String()
+			l.Close()
+			if _, _, err := c.CreateRepoHook(user, name, sdk.CreateHookOption{
+				Type: sdk.HookTypeGitea, Active: true, Events: []string{"issues", "issue_comment"},
+				Config: map[string]string{"url": "http://" + addr + "/", "content_type": "json", "secret": tc.hookSecret},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			tr := newReal(t, Options{Repo: user + "/" + name, WebhookListen: addr, WebhookSecret: "probe-s3cret"})
+			var line *checkResult
+			for _, r := range tr.Check(tctx(t)) {
+				if r.Name == "webhook" {
+					line = &checkResult{r.OK, r.Warning, r.Detail}
+				}
+			}
+			if line == nil {
+				t.Fatal("no webhook line")
+			}
+			t.Logf("webhook: %+v", *line)
+			if reached := strings.Contains(line.detail, "reached it"); reached != tc.ok || line.warn == tc.ok {
+				t.Errorf("webhook line %+v; want the delivery to arrive: %v", *line, tc.ok)
+			}
+			if tr.WebhookAddr() != "" {
+				t.Errorf("the probe left the listener open on %s", tr.WebhookAddr())
+			}
+		})
+	}
+}
+
+type checkResult struct {
+	ok, warn bool
+	detail   string
 }
