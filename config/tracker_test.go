@@ -21,6 +21,11 @@ func TestTrackerSection(t *testing.T) {
 		{"tracker: {type: rt, url: 'http://x', queue: q, timezone: Mars/Base}\n", `tracker.timezone: "Mars/Base"`},
 		{"tracker: {type: redmine, url: 'http://x', project: p, api_key: abc}\n", "field api_key not found"},
 		{"tracker: {type: ''}\n", "tracker.type: missing; use one of local, redmine, rt"},
+		{"tracker: {type: gitea, url: 'https://gitea.example.com/', repo: acme/widgets, token_file: /t, webhook: {listen: '127.0.0.1:8444', secret_file: /s}}\n", ""},
+		{"tracker: {type: gitea, repo: acme/widgets}\n", "tracker.url: missing; a gitea tracker needs tracker.url and tracker.repo"},
+		{"tracker: {type: gitea, url: 'http://x', repo: nobody}\n", `tracker.repo: "nobody" is not owner/repo`},
+		{"tracker: {type: gitea, url: 'http://x', repo: a/b, queue: q}\n", "tracker.queue: not a key of a gitea tracker"},
+		{"tracker: {type: redmine, url: 'http://x', project: p, webhook: {listen: ':1'}}\n", "a redmine tracker takes no webhook (github and gitea do)"},
 	} {
 		c, err := Parse("h/config.yaml", []byte(tc.yaml))
 		if tc.wantErr == "" {

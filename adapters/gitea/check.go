@@ -3,6 +3,7 @@ package gitea
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -67,7 +68,7 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 		add("attachments", true, true, "attachments are turned off on this Gitea ([attachment] ENABLED): files are not synced")
 	} else {
 		all := as.AllowedTypes == "" || slices.Contains(strings.Split(as.AllowedTypes, ","), "*/*")
-		add("attachments", true, !all, "files up to %d MB, types %q%s", as.MaxSize>>20, as.AllowedTypes,
+		add("attachments", true, !all, "files up to %d MB, types %q%s", as.MaxSize, as.AllowedTypes,
 			map[bool]string{true: "", false: " (others are refused: set [attachment] ALLOWED_TYPES = */* to sync any file)"}[all])
 	}
 
@@ -102,6 +103,7 @@ func (t *Tracker) checkHooks(ctx context.Context, add func(string, bool, bool, s
 		return
 	}
 	var urls []string
+	ids := map[string]int64{}
 	for _, h := range hooks {
 		u := h.Config["url"]
 		if !h.Active || u == "" {
@@ -111,6 +113,7 @@ func (t *Tracker) checkHooks(ctx context.Context, add func(string, bool, bool, s
 			continue
 		}
 		urls = append(urls, u)
+		ids[u] = h.ID
 	}
 	switch {
 	case listen == "" && len(urls) == 0:
@@ -121,12 +124,22 @@ func (t *Tracker) checkHooks(ctx context.Context, add func(string, bool, bool, s
 		add("webhook", false, true, "tracker.webhook.listen is %s but %s has no active Gitea webhook: add one (Settings, Webhooks, Gitea; events Issues and Issue Comment; the same secret); polling goes on meanwhile", listen, t.Repo())
 	default:
 		port := listen[strings.LastIndexByte(listen, ':')+1:]
-		match := false
+		var hook int64
 		for _, u := range urls {
-			match = match || strings.Contains(u, ":"+port)
+			if strings.Contains(u, ":"+port) && hook == 0 {
+				hook = ids[u]
+			}
 		}
-		add("webhook", true, !match, "tracker.webhook.listen is %s; the repository's webhooks: %s%s; whether Gitea reaches the node shows in Settings, Webhooks, Recent deliveries", listen, strings.Join(urls, ", "),
-			map[bool]string{true: "", false: " (none names port " + port + ")"}[match])
+		if hook == 0 {
+			add("webhook", true, true, "tracker.webhook.listen is %s; the repository's webhooks: %s (none names port %s)", listen, strings.Join(urls, ", "), port)
+			return
+		}
+		err := t.hook.Probe(ctx, 5*time.Second, func(ctx context.Context) error { return t.testHook(ctx, hook) })
+		if err != nil {
+			add("webhook", true, true, "tracker.webhook.listen is %s; webhooks %s; a test delivery did not arrive: %v (Gitea sends none for a repository without commits)", listen, strings.Join(urls, ", "), err)
+			return
+		}
+		add("webhook", true, false, "tracker.webhook.listen is %s; Gitea's test delivery of webhook %d reached it, signed with the same secret", listen, hook)
 	}
 }
 
@@ -136,4 +149,24 @@ var _ check.Vocabulary = (*Tracker)(nil)
 // the extra fields.
 func (t *Tracker) Values(context.Context) (check.Values, error) {
 	return check.Values{Statuses: []string{"open", "closed"}, Priorities: t.priorities, Fields: []string{fieldAssignees, fieldMilestone, fieldDue}}, nil
+}
+
+// testHook asks Gitea for a test delivery of webhook id (a push event of
+// the repository's last commit; the SDK has no call for it).
+func (t *Tracker) testHook(ctx context.Context, id int64) error {
+	op := fmt.Sprintf("ask for a test delivery of webhook %d", id)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("%s/api/v1/repos/%s/%s/hooks/%d/tests", t.base, t.owner, t.repo, id), nil)
+	if err != nil {
+		return fmt.Errorf("gitea: %s: %w", op, err)
+	}
+	req.Header.Set("Authorization", "token "+t.token)
+	resp, err := t.hc.Do(req)
+	if err != nil {
+		return classify(ctx, op, nil, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return classify(ctx, op, &sdk.Response{Response: resp}, fmt.Errorf("status %s", resp.Status))
+	}
+	return nil
 }

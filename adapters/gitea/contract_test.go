@@ -50,7 +50,7 @@ var repoSeq atomic.Int64
 // (deleted after it) and returns "owner/name".
 func newTestRepo(t testing.TB, url, token, user string) string {
 	t.Helper()
-	c, err := sdk.NewClient(url, sdk.SetToken(token))
+	c, err := sdk.NewClient(url, sdk.SetToken(token), sdk.SetGiteaVersion(""))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -212,7 +212,7 @@ func New(opts Options) (*Tracker, error) {
 		hc = &c
 	}
 	tr := forge.NewTransport(hc.Transport, 100)
-	hc.Transport = limitBody{next: tr}
+	hc.Transport = limitBody{next: confirm401{next: tr, probe: base + "/api/v1/user", wait: time.Second}}
 	pr := opts.Priorities
 	if len(pr) == 0 {
 		pr = []string{"low", "medium", "high", "urgent"}

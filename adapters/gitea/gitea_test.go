@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -193,3 +194,47 @@ func TestBodyCap(t *testing.T) {
 type nopCloser struct{ *bytes.Reader }
 
 func (nopCloser) Close() error { return nil }
+
+// TestConfirm401: a 401 that a probe of the token does not confirm (Gitea
+// shutting down answers 401 for a good token) is a transient 503; one it
+// confirms stays a refused token.
+func TestConfirm401(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		probe     int
+		wantClass adapters.ErrorClass
+	}{
+		{"token accepted by the probe", 200, adapters.ClassServer},
+		{"Gitea gone for the probe", 0, adapters.ClassServer},
+		{"token refused again", 401, adapters.ClassCredentials},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var srv *httptest.Server
+			srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if r.URL.Path == "/api/v1/user" {
+					if c.probe == 0 {
+						srv.CloseClientConnections()
+						return
+					}
+					w.WriteHeader(c.probe)
+					w.Write([]byte(`{"id":1,"login":"me"}`))
+					return
+				}
+				w.WriteHeader(401)
+				w.Write([]byte(`{"message":"invalid username, password or token"}`))
+			}))
+			defer srv.Close()
+			tr, err := New(Options{URL: srv.URL, Token: "tok", Repo: "o/r"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			_, err = tr.Get(tctx(t), "1")
+			var te *adapters.TrackerError
+			if !errors.As(err, &te) || te.Class != c.wantClass {
+				t.Errorf("%v (class %v), want class %s", err, te, c.wantClass)
+			}
+		})
+	}
+}

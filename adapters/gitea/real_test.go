@@ -1,6 +1,9 @@
 package gitea
 
 import (
+	"fmt"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -122,4 +125,113 @@ func TestWebhookFromGitea(t *testing.T) {
 	if !strings.Contains(hook, tr.WebhookAddr()) {
 		t.Errorf("tracker check's webhook line %q does not name the listener %s", hook, tr.WebhookAddr())
 	}
+}
+
+type counter struct {
+	n    atomic.Int64
+	next http.RoundTripper
+}
+
+func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+// TestPollCost (real Gitea): a poll that finds nothing new costs two
+// requests (the issues feed and the comments feed), the figure the README
+// gives for a node that only polls.
+func TestPollCost(t *testing.T) {
+	cnt := &counter{next: http.DefaultTransport}
+	tr := newReal(t, Options{HTTPClient: &http.Client{Transport: cnt, Timeout: 30 * time.Second}})
+	c := tctx(t)
+	if _, err := tr.Create(c, adapters.Issue{Summary: "one", Comments: []adapters.Comment{{Body: "c"}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, cur := drainAll(t, tr, "")
+	deadline := time.Now().Add(tr.settle + 5*time.Second)
+	for {
+		again, next := drainAll(t, tr, cur)
+		cur = next
+		if len(again) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the feed does not settle")
+		}
+	}
+	before := cnt.n.Load()
+	const polls = 5
+	for range polls {
+		is, next, err := tr.Changes(c, cur, 100)
+		if err != nil || len(is) != 0 {
+			t.Fatalf("unchanged poll: %v %v", is, err)
+		}
+		cur = next
+	}
+	per := float64(cnt.n.Load()-before) / polls
+	t.Logf("an unchanged poll costs %.1f requests", per)
+	if per != 2 {
+		t.Errorf("an unchanged poll costs %.1f requests, want 2", per)
+	}
+}
+
+// TestCheckProbesWebhook (real Gitea): tracker check, with the node not
+// running, opens the listener for a moment, asks Gitea for a test delivery
+// of the webhook that names its port, and says whether a delivery signed
+// with the same secret arrived.
+func TestCheckProbesWebhook(t *testing.T) {
+	url, token, user := realGitea(t)
+	c, err := sdk.NewClient(url, sdk.SetToken(token), sdk.SetGiteaVersion(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, hookSecret string
+		ok               bool
+	}{
+		{"same secret", "probe-s3cret", true},
+		{"another secret", "not-the-secret", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := fmt.Sprintf("probe-%d", time.Now().UnixNano())
+			if _, _, err := c.CreateRepo(sdk.CreateRepoOption{Name: name, AutoInit: true, Readme: "Default"}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.DeleteRepo(user, name) })
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := l.Addr().String()
+			l.Close()
+			if _, _, err := c.CreateRepoHook(user, name, sdk.CreateHookOption{
+				Type: sdk.HookTypeGitea, Active: true, Events: []string{"issues", "issue_comment"},
+				Config: map[string]string{"url": "http://" + addr + "/", "content_type": "json", "secret": tc.hookSecret},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			tr := newReal(t, Options{Repo: user + "/" + name, WebhookListen: addr, WebhookSecret: "probe-s3cret"})
+			var line *checkResult
+			for _, r := range tr.Check(tctx(t)) {
+				if r.Name == "webhook" {
+					line = &checkResult{r.OK, r.Warning, r.Detail}
+				}
+			}
+			if line == nil {
+				t.Fatal("no webhook line")
+			}
+			t.Logf("webhook: %+v", *line)
+			if reached := strings.Contains(line.detail, "reached it"); reached != tc.ok || line.warn == tc.ok {
+				t.Errorf("webhook line %+v; want the delivery to arrive: %v", *line, tc.ok)
+			}
+			if tr.WebhookAddr() != "" {
+				t.Errorf("the probe left the listener open on %s", tr.WebhookAddr())
+			}
+		})
+	}
+}
+
+type checkResult struct {
+	ok, warn bool
+	detail   string
 }

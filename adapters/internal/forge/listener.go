@@ -1,6 +1,9 @@
 package forge
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,6 +25,7 @@ type Listener struct {
 	srv      *http.Server
 	addr     string
 	onChange func()
+	verified int // deliveries whose signature held
 }
 
 // NewListener returns a listener for listen (host:port, "" for none) that
@@ -46,16 +50,72 @@ func (l *Listener) OnChange(fn func()) {
 	if l.listen == "" || l.srv != nil {
 		return
 	}
+	if err := l.startLocked(); err != nil {
+		l.log.Error("the webhook listener cannot start; changes are found by polling only", "listen", l.listen, "err", err)
+	}
+}
+
+func (l *Listener) startLocked() error {
 	ln, err := net.Listen("tcp", l.listen)
 	if err != nil {
-		l.log.Error("the webhook listener cannot start; changes are found by polling only", "listen", l.listen, "err", err)
-		return
+		return err
 	}
 	hook := NewWebhook(l.d, l.secret, l.repo, l.ring, l.log)
+	hook.verified = func() {
+		l.mu.Lock()
+		l.verified++
+		l.mu.Unlock()
+	}
 	l.srv = &http.Server{Handler: hook, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
 	l.addr = ln.Addr().String()
 	l.log.Info("webhook listener started", "addr", l.addr)
 	go l.srv.Serve(ln)
+	return nil
+}
+
+// Probe checks that the forge reaches the listener with the right secret:
+// it calls send (which asks the forge for a test delivery) and waits up to
+// wait for a delivery whose signature holds. A listener that does not run
+// yet is opened for the probe and closed after it; one whose port another
+// process holds (the node running) cannot be probed from here.
+func (l *Listener) Probe(ctx context.Context, wait time.Duration, send func(context.Context) error) error {
+	if l.listen == "" {
+		return errors.New("no webhook listener is configured")
+	}
+	l.mu.Lock()
+	started := false
+	if l.srv == nil {
+		if err := l.startLocked(); err != nil {
+			l.mu.Unlock()
+			return fmt.Errorf("cannot listen on %s for the probe (is the node running? then it holds the port): %w", l.listen, err)
+		}
+		started = true
+	}
+	before := l.verified
+	l.mu.Unlock()
+	if started {
+		defer l.Close()
+	}
+	if err := send(ctx); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		l.mu.Lock()
+		got := l.verified > before
+		l.mu.Unlock()
+		if got {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no signed delivery reached %s within %v (does %s reach this address, with the same secret?)", l.listen, wait, l.d.Tracker)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Addr is the running listener's address ("" when none runs).

@@ -67,6 +67,9 @@ type Webhook struct {
 	repo   string
 	ring   func()
 	log    *slog.Logger
+	// verified, when set, is called for every delivery whose signature
+	// holds, whatever its event (tracker check's probe).
+	verified func()
 
 	mu   sync.Mutex
 	seen map[string]bool
@@ -144,6 +147,9 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			"remote", r.RemoteAddr, "delivery", r.Header.Get(w.d.Delivery), "signed", sig != "")
 		http.Error(rw, "bad or missing "+w.d.Signature, http.StatusUnauthorized)
 		return
+	}
+	if w.verified != nil {
+		w.verified()
 	}
 	id := r.Header.Get(w.d.Delivery)
 	if id == "" {

@@ -2,13 +2,16 @@ package forge
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func sign(secret, body []byte, prefix string) string {
@@ -86,5 +89,43 @@ func TestEmptySecretVerifiesNothing(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	if rec.Code != 401 {
 		t.Errorf("status %d, want 401", rec.Code)
+	}
+}
+
+// TestProbe: the probe opens a listener that is not running, sees a
+// signed delivery of any event, refuses to count an unsigned one, and
+// closes what it opened.
+func TestProbe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	l := NewListener(Gitea(), addr, "s3cret", "o/r", nil)
+	body := []byte(`{"repository":{"full_name":"o/r"}}`)
+	send := func(sig string) func(context.Context) error {
+		return func(context.Context) error {
+			req, _ := http.NewRequest("POST", "http://"+addr+"/", bytes.NewReader(body))
+			req.Header.Set("X-Gitea-Event", "push")
+			req.Header.Set("X-Gitea-Delivery", "p-"+sig)
+			req.Header.Set("X-Gitea-Signature", sig)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			return nil
+		}
+	}
+	ctx := context.Background()
+	if err := l.Probe(ctx, 2*time.Second, send(sign([]byte("s3cret"), body, ""))); err != nil {
+		t.Errorf("signed test delivery: %v", err)
+	}
+	if err := l.Probe(ctx, 300*time.Millisecond, send(sign([]byte("other"), body, ""))); err == nil {
+		t.Error("a delivery signed with another secret passed the probe")
+	}
+	if l.Addr() != "" {
+		t.Errorf("the probe left the listener open on %s", l.Addr())
 	}
 }
