@@ -320,6 +320,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	run("search by summary", 20*time.Second, chromedp.Navigate(base+"/"), chromedp.SendKeys(chromedp.CSS(`#q`), "printer\n"), x(`//table[@id="results"]//a[contains(., "`+onA.Key+`")]`))
 	shot("search")
 	run("search by bob's key", 20*time.Second, chromedp.Navigate(base+"/search?q="+url.QueryEscape(onB.Key)), x(`//table[@id="results"]//a[contains(., "`+onA.Key+`")]`))
+	run("the overview after all this", 20*time.Second, chromedp.Navigate(base+"/"), x(`//table[@id="activity"]//td[contains(., "explode the printer")]`))
+	shot("overview-later")
 	t.Logf("screenshots in %s", shots)
 }
 
