@@ -97,6 +97,11 @@ func (a *auth) login(token string) (id string, ok bool) {
 	if a.now().After(exp) {
 		return "", false
 	}
+	for sid, ss := range a.sessions { // forget the sessions that ended
+		if a.now().After(ss.expires) {
+			delete(a.sessions, sid)
+		}
+	}
 	id = randomToken()
 	a.sessions[id] = &session{csrf: randomToken(), expires: a.now().Add(sessionTTL)}
 	return id, true

@@ -86,7 +86,7 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Listen(ctx context.Context) error {
 	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.opts.Config.Listen)
 	if err != nil {
-		return fmt.Errorf("console.listen %s: %w", s.opts.Config.Listen, err)
+		return fmt.Errorf("the console's address %s (console.listen or run --console): %w", s.opts.Config.Listen, err)
 	}
 	if s.tls {
 		cert, key := config.ConsolePath(s.opts.Home, s.opts.Config.TLSCert), config.ConsolePath(s.opts.Home, s.opts.Config.TLSKey)
@@ -117,7 +117,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if l == nil {
 		return errors.New("console: Serve before Listen")
 	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, BaseContext: func(net.Listener) context.Context { return ctx }}
 	ctlSrv := &http.Server{Handler: s.controlHandler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(l) }()

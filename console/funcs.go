@@ -10,16 +10,14 @@ import (
 var funcs = template.FuncMap{
 	"issuePath": issuePath,
 	"join":      strings.Join,
-	// ago is how long ago t was, e.g. "3m12s ago"; "never" for none.
-	"ago": func(t time.Time) string {
+	// ago is a moment that the page's script shows as how long ago it
+	// was ("3m12s ago") and keeps current; the server renders the clock
+	// time, so that a live part changes only when the state does.
+	"ago": func(t time.Time) template.HTML {
 		if t.IsZero() {
 			return "never"
 		}
-		d := time.Since(t)
-		if d < time.Second {
-			return "just now"
-		}
-		return d.Round(time.Second).String() + " ago"
+		return template.HTML(`<time class="ago" datetime="` + t.UTC().Format(time.RFC3339Nano) + `" title="` + t.Local().Format("2006-01-02 15:04:05.000 MST") + `">` + t.Local().Format("15:04:05") + `</time>`)
 	},
 	// when is a time for a title attribute.
 	"when": func(t time.Time) string {

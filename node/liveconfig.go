@@ -266,6 +266,9 @@ func needsRestart(start, next *config.Config) []string {
 	if start.Metrics != next.Metrics {
 		out = append(out, "metrics.listen")
 	}
+	if start.Console != next.Console {
+		out = append(out, "console")
+	}
 	a, b := start.Tracker, next.Tracker
 	a.PollInterval, b.PollInterval = 0, 0
 	a.APIKeyFile, b.APIKeyFile, a.TokenFile, b.TokenFile = "", "", "", ""
