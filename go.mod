@@ -17,6 +17,8 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
+require github.com/golang-jwt/jwt/v5 v5.3.1
+
 require (
 	github.com/42wim/httpsig v1.2.4 // indirect
 	github.com/chromedp/cdproto v0.160.1 // indirect
