@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
 )
 
 // repoRef is one repository of the connection.
@@ -154,4 +153,3 @@ var readOnly = map[string]bool{"sub_issues": true, "references": true, "pull_req
 func unknownField(k string) error {
 	return rejected("field %q: GitHub issues have only assignees, milestone, parent and repo besides the standard fields (sub_issues, references and pull_request are read only)", k)
 }
-
