@@ -111,18 +111,18 @@ func (a *appTokens) current(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	it, resp, err := c.Apps.CreateInstallationToken(ctx, a.installation, nil)
+	it, resp, err := c.Apps.CreateInstallationToken(ctx, a.installation, &gh.InstallationTokenOptions{})
 	if err != nil {
-		err = classify(fmt.Sprintf("make a token for installation %d of app %d", a.installation, a.id), resp, err)
-		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+		op := fmt.Sprintf("github: make a token for installation %d of app %d", a.installation, a.id)
+		switch {
+		case resp != nil && resp.StatusCode == http.StatusUnauthorized:
 			return "", &adapters.TrackerError{Class: adapters.ClassCredentials, Status: 401,
-				Err: fmt.Errorf("GitHub refused the app's JWT: check tracker.app_id and tracker.app_key_file: %w", err)}
-		}
-		if resp != nil && resp.StatusCode == http.StatusNotFound {
+				Err: fmt.Errorf("%s: GitHub refused the app's JWT (check tracker.app_id and tracker.app_key_file): %w: %w", op, adapters.ErrUnavailable, err)}
+		case resp != nil && resp.StatusCode == http.StatusNotFound:
 			return "", &adapters.TrackerError{Class: adapters.ClassCredentials, Status: 404,
-				Err: fmt.Errorf("app %d has no installation %d: check tracker.installation: %w", a.id, a.installation, err)}
+				Err: fmt.Errorf("%s: the app has no such installation (check tracker.installation): %w: %w", op, adapters.ErrUnavailable, err)}
 		}
-		return "", err
+		return "", classify(op[len("github: "):], resp, err)
 	}
 	a.token, a.expires, a.made = it.GetToken(), it.GetExpiresAt().Time, a.made+1
 	a.perms = map[string]string{}
