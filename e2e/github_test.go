@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/issuemesh/issuemesh/adapters/github/ghfake"
+	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
 // TestGitHubAndLocal: a node on GitHub (the stateful fake, served by the
@@ -73,7 +74,7 @@ func TestGitHubAndLocal(t *testing.T) {
 			}
 		}
 	})
-	waitFor(t, 20*time.Second, "the webhook listener runs", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the webhook listener runs", func() bool {
 		out, _ := g.cli("tracker", "check")
 		return strings.Contains(out, "listening on "+hookAddr) || deliver(t, hookAddr, secret, "ping", "ping-0", map[string]any{"zen": "hi", "hook_id": 1}) == 200
 	})
@@ -88,7 +89,7 @@ func TestGitHubAndLocal(t *testing.T) {
 		t.Fatalf("signed delivery answered %d", st)
 	}
 	var local issue
-	waitFor(t, 20*time.Second, "the GitHub issue reaches the local tracker", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the GitHub issue reaches the local tracker", func() bool {
 		var ok bool
 		local, ok = l.findBySummary("Printer on fire")
 		return ok
@@ -104,7 +105,7 @@ func TestGitHubAndLocal(t *testing.T) {
 	// 2. A comment and a status change made locally reach GitHub.
 	l.mustCLI("issue", "comment", local.Key, "--body", "Extinguisher is on its way.")
 	l.mustCLI("issue", "edit", local.Key, "--status", "Done")
-	waitFor(t, 20*time.Second, "the comment and the close reach GitHub", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the comment and the close reach GitHub", func() bool {
 		f.Mu.Lock()
 		defer f.Mu.Unlock()
 		return len(rp.Comments) == 1 && strings.Contains(rp.Comments[0]["body"].(string), "Extinguisher is on its way.") &&
@@ -125,7 +126,7 @@ func TestGitHubAndLocal(t *testing.T) {
 	if st := deliver(t, hookAddr, secret, "issue_comment", "d-2", cd); st != 202 {
 		t.Fatalf("comment delivery answered %d", st)
 	}
-	waitFor(t, 20*time.Second, "GitHub's comment and reopen reach the local tracker", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "GitHub's comment and reopen reach the local tracker", func() bool {
 		got, err := l.issue(local.Key)
 		if err != nil || len(got.Comments) != 2 {
 			return false
@@ -150,7 +151,7 @@ func TestGitHubAndLocal(t *testing.T) {
 	// No delivery (GitHub failed to reach the node). Polling finds it:
 	// the operator sets a poll interval, applied without a restart.
 	g.writeHome("config.yaml", strings.Replace(readFile(t, cfgPath), "poll_interval: 1h", "poll_interval: 2s", 1))
-	waitFor(t, 30*time.Second, "the change whose webhook was missed reaches the local tracker by polling", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the change whose webhook was missed reaches the local tracker by polling", func() bool {
 		got, err := l.issue(local.Key)
 		return err == nil && got.Summary == "Printer fire: third floor"
 	})
@@ -164,7 +165,7 @@ func TestGitHubAndLocal(t *testing.T) {
 	f.Mu.Unlock()
 	l.mustCLI("issue", "edit", local.Key, "--summary", "Printer fire: out")
 	var queueOut, errorsOut string
-	waitFor(t, 8*time.Second, "queue shows the rate limit", func() bool {
+	testutil.WaitFor(t, 8*time.Second, "queue shows the rate limit", func() bool {
 		queueOut, _ = g.cli("queue")
 		return strings.Contains(queueOut, "rate-limited until")
 	})
@@ -173,7 +174,7 @@ func TestGitHubAndLocal(t *testing.T) {
 		t.Errorf("errors during the rate limit:\n%s", errorsOut)
 	}
 	t.Logf("queue during the rate limit:\n%s", queueOut)
-	waitFor(t, 40*time.Second, "the held change reaches GitHub after the reset", func() bool {
+	testutil.WaitFor(t, 40*time.Second, "the held change reaches GitHub after the reset", func() bool {
 		f.Mu.Lock()
 		defer f.Mu.Unlock()
 		return rp.Issues[1]["title"] == "Printer fire: out"

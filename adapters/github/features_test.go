@@ -1,12 +1,16 @@
 package github
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,6 +298,36 @@ func TestCheckWebhookReachability(t *testing.T) {
 		}
 		if !found || !hasResult(res, "attachments", "link in the body") {
 			t.Errorf("code %d: %+v", tc.code, res)
+		}
+	}
+}
+
+// TestWebhookSeveralRepos: the listener of a connection over two
+// repositories rings for deliveries of either, not of a third.
+func TestWebhookSeveralRepos(t *testing.T) {
+	var rings atomic.Int32
+	tr, err := New(Options{Token: "x", Repos: []string{"octo/widgets", "octo/gadgets"}, WebhookListen: "127.0.0.1:0", WebhookSecret: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	tr.OnChange(func() { rings.Add(1) })
+	for i, tc := range []struct {
+		repo  string
+		rings int32
+	}{{"octo/widgets", 1}, {"OCTO/Gadgets", 2}, {"evil/repo", 2}} {
+		body := []byte(`{"action":"opened","repository":{"full_name":"` + tc.repo + `"}}`)
+		req, _ := http.NewRequest("POST", "http://"+tr.WebhookAddr()+"/", bytes.NewReader(body))
+		req.Header.Set("X-GitHub-Delivery", fmt.Sprint("d", i))
+		req.Header.Set("X-GitHub-Event", "issues")
+		req.Header.Set("X-Hub-Signature-256", sign([]byte("s3cret"), body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if rings.Load() != tc.rings {
+			t.Errorf("delivery of %s: %d rings, want %d", tc.repo, rings.Load(), tc.rings)
 		}
 	}
 }
