@@ -123,6 +123,7 @@ func TestGitHubAndLocal(t *testing.T) {
 	comment["reactions"] = cd["issue"].(map[string]any)["reactions"]
 	cd["comment"] = comment
 	f.Mu.Unlock()
+	start = time.Now()
 	if st := deliver(t, hookAddr, secret, "issue_comment", "d-2", cd); st != 202 {
 		t.Fatalf("comment delivery answered %d", st)
 	}
@@ -134,6 +135,7 @@ func TestGitHubAndLocal(t *testing.T) {
 		local = got
 		return got.Comments[1].Body == "Still smoking." && got.Status == "reopened"
 	})
+	t.Logf("GitHub -> local on the webhook, a comment and a reopen: %v", time.Since(start).Round(time.Millisecond))
 
 	// 3. A forged delivery changes nothing; a missed one loses nothing.
 	f.Mu.Lock()
