@@ -136,6 +136,17 @@ type Tracker struct {
 	// url is the API of a GitHub Enterprise Server, empty for github.com,
 	// and token_file holds the token, default $ISSUEMESH_GITHUB_TOKEN.)
 	Repo string `yaml:"repo,omitempty"`
+	// Repos (github) are more repositories on the same connection, each
+	// owner/repo; issue keys (owner/repo#N) stay unique across them.
+	Repos []string `yaml:"repos,omitempty"`
+	// PullRequests (github) syncs pull requests as issues too.
+	PullRequests bool `yaml:"pull_requests,omitempty"`
+	// AppID, AppKeyFile and Installation (github) authenticate as a
+	// GitHub App's installation instead of by token: the app's ID, the
+	// file of its private key (.pem) and the installation's ID.
+	AppID        int64  `yaml:"app_id,omitempty"`
+	AppKeyFile   string `yaml:"app_key_file,omitempty"`
+	Installation int64  `yaml:"installation,omitempty"`
 	// Webhook (github, gitea) is a listener for the tracker's webhook deliveries,
 	// which make the node read the change feed at once (polling goes on).
 	Webhook *Webhook `yaml:"webhook,omitempty"`

@@ -22,14 +22,14 @@ func (t *Tracker) validate() error {
 		"local":   {},
 		"redmine": {"url", "project"},
 		"rt":      {"url", "queue"},
-		"github":  {"repo"},
+		"github":  {},
 		"gitea":   {"url", "repo"},
 	}
 	allowed := map[string][]string{
 		"local":   {},
 		"redmine": {"url", "project", "api_key_file"},
 		"rt":      {"url", "queue", "token_file", "timezone"},
-		"github":  {"url", "repo", "token_file"},
+		"github":  {"url", "repo", "token_file", "app_key_file"},
 		"gitea":   {"url", "repo", "token_file"},
 	}
 	if t.Type == "" {
@@ -41,13 +41,13 @@ func (t *Tracker) validate() error {
 	if t.Type == "local" && t.Prefix != "" && strings.ContainsAny(t.Prefix, " /-") {
 		return fmt.Errorf("tracker.prefix: %q may not contain spaces, '/' or '-'", t.Prefix)
 	}
-	vals := map[string]string{"url": t.URL, "project": t.Project, "queue": t.Queue, "api_key_file": t.APIKeyFile, "token_file": t.TokenFile, "timezone": t.Timezone, "repo": t.Repo}
+	vals := map[string]string{"url": t.URL, "project": t.Project, "queue": t.Queue, "api_key_file": t.APIKeyFile, "token_file": t.TokenFile, "timezone": t.Timezone, "repo": t.Repo, "app_key_file": t.AppKeyFile}
 	for _, k := range need[t.Type] {
 		if strings.TrimSpace(vals[k]) == "" {
 			return fmt.Errorf("tracker.%s: missing; a %s tracker needs %s", k, t.Type, strings.Join(prefixed(need[t.Type]), " and "))
 		}
 	}
-	for _, k := range []string{"url", "project", "queue", "repo", "api_key_file", "token_file", "timezone"} {
+	for _, k := range []string{"url", "project", "queue", "repo", "api_key_file", "token_file", "timezone", "app_key_file"} {
 		if vals[k] != "" && !slices.Contains(allowed[t.Type], k) {
 			return fmt.Errorf("tracker.%s: not a key of a %s tracker (it takes %s)", k, t.Type, orNothing(prefixed(allowed[t.Type])))
 		}
@@ -72,10 +72,8 @@ func (t *Tracker) validate() error {
 			return fmt.Errorf("tracker.webhook.listen: %q is not host:port: %w", t.Webhook.Listen, err)
 		}
 	}
-	if t.Repo != "" {
-		if o, r, ok := strings.Cut(t.Repo, "/"); !ok || o == "" || r == "" || strings.ContainsAny(r, "/ #") {
-			return fmt.Errorf("tracker.repo: %q is not owner/repo", t.Repo)
-		}
+	if err := t.validateGitHub(); err != nil {
+		return err
 	}
 	if t.Timezone != "" {
 		if _, err := time.LoadLocation(t.Timezone); err != nil {
@@ -98,4 +96,58 @@ func orNothing(keys []string) string {
 		return "none of these"
 	}
 	return strings.Join(keys, ", ")
+}
+
+// validateGitHub checks the keys only a github tracker takes: its
+// repositories, and a token or a GitHub App (not both).
+func (t *Tracker) validateGitHub() error {
+	if t.Type != "github" {
+		switch {
+		case len(t.Repos) > 0:
+			return fmt.Errorf("tracker.repos: not a key of a %s tracker (github takes it)", t.Type)
+		case t.PullRequests:
+			return fmt.Errorf("tracker.pull_requests: not a key of a %s tracker (github takes it)", t.Type)
+		case t.AppID != 0 || t.Installation != 0:
+			return fmt.Errorf("tracker.app_id, tracker.installation: not keys of a %s tracker (github takes them)", t.Type)
+		case t.Repo != "":
+			return checkRepo("tracker.repo", t.Repo)
+		}
+		return nil
+	}
+	if t.Repo == "" && len(t.Repos) == 0 {
+		return errors.New("tracker.repo: missing; a github tracker needs tracker.repo (owner/repo) or tracker.repos (a list of them)")
+	}
+	check := checkRepo
+	if t.Repo != "" {
+		if err := check("tracker.repo", t.Repo); err != nil {
+			return err
+		}
+	}
+	for i, r := range t.Repos {
+		if err := check(fmt.Sprintf("tracker.repos[%d]", i), r); err != nil {
+			return err
+		}
+	}
+	app := t.AppID != 0 || t.AppKeyFile != "" || t.Installation != 0
+	switch {
+	case !app:
+		return nil
+	case t.TokenFile != "":
+		return errors.New("tracker.token_file and tracker.app_id: a github tracker authenticates by token or as a GitHub App, not both")
+	case t.AppID <= 0:
+		return errors.New("tracker.app_id: missing; a GitHub App needs tracker.app_id, tracker.app_key_file and tracker.installation")
+	case t.AppKeyFile == "":
+		return errors.New("tracker.app_key_file: missing; a GitHub App needs tracker.app_id, tracker.app_key_file and tracker.installation")
+	case t.Installation <= 0:
+		return errors.New("tracker.installation: missing; a GitHub App needs tracker.app_id, tracker.app_key_file and tracker.installation")
+	}
+	return nil
+}
+
+// checkRepo checks that s (the value of key) is owner/repo.
+func checkRepo(key, s string) error {
+	if o, r, ok := strings.Cut(s, "/"); !ok || o == "" || r == "" || strings.ContainsAny(r, "/ #") || strings.ContainsAny(o, " #") {
+		return fmt.Errorf("%s: %q is not owner/repo", key, s)
+	}
+	return nil
 }

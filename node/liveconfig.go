@@ -272,7 +272,7 @@ func needsRestart(start, next *config.Config) []string {
 	a, b := start.Tracker, next.Tracker
 	a.PollInterval, b.PollInterval = 0, 0
 	a.APIKeyFile, b.APIKeyFile, a.TokenFile, b.TokenFile = "", "", "", ""
-	if a != b {
+	if !slices.Equal(a.Repos, b.Repos) || !reflect.DeepEqual(withoutRepos(a), withoutRepos(b)) {
 		out = append(out, "tracker (type, url, project, queue, timezone, prefix)")
 	}
 	return out
@@ -295,4 +295,9 @@ func (t *healthTracker) adapter() adapters.Tracker {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.inner
+}
+
+func withoutRepos(t config.Tracker) config.Tracker {
+	t.Repos = nil
+	return t
 }

@@ -80,11 +80,17 @@ func OpenRemoteTracker(home string, t config.Tracker, log *slog.Logger) (adapter
 		}
 		return tr, nil
 	case "github":
-		tok, err := github.LoadToken(file(t.TokenFile), log)
+		o := github.Options{BaseURL: t.URL, Repo: t.Repo, Repos: t.Repos, PullRequests: t.PullRequests, Logger: log}
+		var err error
+		if t.AppID != 0 {
+			o.App = &github.App{ID: t.AppID, Installation: t.Installation}
+			o.App.Key, err = github.LoadAppKey(file(t.AppKeyFile))
+		} else {
+			o.Token, err = github.LoadToken(file(t.TokenFile), log)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("open github tracker: %w", err)
 		}
-		o := github.Options{BaseURL: t.URL, Token: tok, Repo: t.Repo, Logger: log}
 		if w := t.Webhook; w != nil {
 			if o.WebhookSecret, err = github.LoadWebhookSecret(file(w.SecretFile), log); err != nil {
 				return nil, fmt.Errorf("open github tracker: %w", err)

@@ -1,13 +1,16 @@
 package github
 
 import (
+	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/contract"
+	"github.com/issuemesh/issuemesh/adapters/github/ghfake"
 )
 
 // profile is GitHub's: open/closed states with reasons, priorities as
@@ -36,11 +39,20 @@ func TestContractLive(t *testing.T) {
 		t.Skipf("no real GitHub: set %s and ISSUEMESH_GITHUB_REPO (owner/repo of a scratch repository) to run the contract suite against it", EnvToken)
 	}
 	lat := &contract.Latencies{}
+	var rt http.RoundTripper = lat
+	if spec, err := ghfake.LoadSpec(); err == nil {
+		// The adapter's requests must match GitHub's description; real
+		// GitHub's answers that do not are logged, not failed (GitHub
+		// is the authority on itself).
+		rt = &ghfake.Validator{T: liveReporter{t}, S: spec, Next: lat}
+	} else {
+		t.Logf("GitHub's description is not available, exchanges are not validated: %v", err)
+	}
 	p := profile
 	p.MissingKey = repo + "#999999999"
 	p.Settle = DefaultSettle
 	contract.Run(t, func(t *testing.T) adapters.Tracker {
-		tr, err := New(Options{Token: tok, Repo: repo, HTTPClient: &http.Client{Transport: lat, Timeout: 30 * time.Second}})
+		tr, err := New(Options{Token: tok, Repo: repo, HTTPClient: &http.Client{Transport: rt, Timeout: 30 * time.Second}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,4 +60,17 @@ func TestContractLive(t *testing.T) {
 		return tr
 	}, p)
 	t.Logf("GitHub request latencies: %v", lat)
+}
+
+// liveReporter fails the test for a request that breaks GitHub's
+// description and logs an answer that does.
+type liveReporter struct{ t *testing.T }
+
+func (r liveReporter) Errorf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if strings.HasPrefix(msg, "request ") || strings.HasPrefix(msg, "the adapter sent ") {
+		r.t.Error(msg)
+		return
+	}
+	r.t.Logf("real GitHub's answer differs from its description: %s", msg)
 }

@@ -3,17 +3,24 @@
 //
 // # Set-up
 //
-// One repository (tracker.repo, "owner/repo") per node. A fine-grained
-// token with Issues read and write on it, from the file named by
-// tracker.token_file or the environment variable ISSUEMESH_GITHUB_TOKEN,
-// never from config.yaml. tracker.url is the API's base URL for GitHub
-// Enterprise Server (https://HOST/api/v3/); empty means api.github.com.
+// One repository (tracker.repo, "owner/repo") or several (tracker.repos)
+// per node. Credentials, never from config.yaml: a fine-grained token
+// with Issues read and write on the repositories, from the file named by
+// tracker.token_file or the environment variable ISSUEMESH_GITHUB_TOKEN;
+// or a GitHub App (tracker.app_id, tracker.app_key_file with its private
+// key, tracker.installation), whose installation token is made from a
+// JWT and renewed before it expires (app.go). tracker.url is the API's
+// base URL for GitHub Enterprise Server (https://HOST/api/v3/); empty
+// means api.github.com.
 //
 // # Fields
 //
-// Key is "owner/repo#N" ("N" and "#N" are accepted). Pull requests, which
-// GitHub's issues endpoints also return, are left out: Get of a pull
-// request's number is ErrNotFound and the feed skips them. Summary is the
+// Key is "owner/repo#N", unique across the repositories of a connection
+// ("N" and "#N" are accepted when there is one repository). Pull
+// requests, which GitHub's issues endpoints also return, are left out
+// (Get of a pull request's number is ErrNotFound and the feed skips
+// them) unless tracker.pull_requests is true; then they sync as issues
+// with Extra["pull_request"] "true" (their code is not synced). Summary is the
 // title, Description the body (line ends "\n"). Status is one of
 // "open", "reopened" (open with state_reason reopened), "closed" (state
 // closed, reason completed), "not_planned" and, read only, "duplicate";
@@ -23,8 +30,17 @@
 // Other labels are Labels (GitHub creates a label the first time it is set).
 // Extra["assignees"] is the assignees' logins, comma-separated and sorted;
 // Extra["milestone"] the milestone's title ("" removes it; an unknown title
-// is rejected). Attachments are not kept: GitHub has no file API, files
-// stay links in the text (tracker check says so).
+// is rejected); Extra["repo"] the issue's repository (on Create it picks
+// one of the connection's, default the first; an issue is never moved);
+// Extra["parent"] the key of its parent issue (sub-issues; "" removes
+// it); read only, Extra["sub_issues"] the keys of its sub-issues and
+// Extra["references"] the keys of the issues its body mentions (#N,
+// owner/repo#N, issue URLs), comma-separated and sorted. Attachments are
+// not kept as files: GitHub's API has no file upload, so a file shows as
+// the link that GitHub's web editor writes into the body or a comment,
+// and travels as that text (tracker check says so). A comment is edited
+// in place (Patch.EditComments) and deleted with DeleteComment; a comment
+// deleted on GitHub is absent from the next Get.
 //
 // # Markers
 //
@@ -54,9 +70,10 @@
 //
 // # Not (yet) covered
 //
-// Authentication as a GitHub App, several repositories on one connection,
-// sub-issues and issue references, and comment deletions (a comment
-// deleted on GitHub is simply absent from Get) are not implemented.
+// A comment deleted on GitHub does not change the issue's updated_at nor
+// appear in the comments feed: polling sees it at the issue's next change
+// (a webhook delivery rings the feed sooner, but the feed still finds no
+// change). Issue references are read, never written (they are text).
 //
 // # Rate limits
 //
@@ -80,7 +97,6 @@ import (
 	gh "github.com/google/go-github/v93/github"
 
 	"github.com/issuemesh/issuemesh/adapters"
-	"github.com/issuemesh/issuemesh/adapters/internal/feed"
 	"github.com/issuemesh/issuemesh/adapters/internal/forge"
 	"github.com/issuemesh/issuemesh/adapters/internal/rest"
 	"github.com/issuemesh/issuemesh/adapters/internal/textmark"
@@ -122,10 +138,15 @@ type Options struct {
 	// BaseURL of the API: empty for api.github.com; for GitHub Enterprise
 	// Server https://HOST/api/v3/.
 	BaseURL string
-	// Token authenticates every request.
+	// Token authenticates every request; with App set, leave it empty.
 	Token string
-	// Repo is "owner/repo".
-	Repo string
+	// App authenticates as a GitHub App's installation instead.
+	App *App
+	// Repo is "owner/repo"; Repos more of them (Repo, when set, first).
+	Repo  string
+	Repos []string
+	// PullRequests syncs pull requests as issues too.
+	PullRequests bool
 	// Priorities are the valid priority names (default DefaultPriorities).
 	Priorities []string
 	// Settle is the feed's overlap (default DefaultSettle).
@@ -146,31 +167,36 @@ type Options struct {
 // Tracker is one GitHub repository seen as an adapters.Tracker. It is safe
 // for concurrent use.
 type Tracker struct {
-	c           *gh.Client
-	tr          *forge.Transport
-	owner, repo string
-	priorities  []string
-	settle      time.Duration
-	log         *slog.Logger
-	hook        *forge.Listener
+	c          *gh.Client
+	tr         *forge.Transport
+	app        *appTokens // nil: a token
+	repos      []repoRef  // the first takes creates by default
+	pulls      bool
+	priorities []string
+	settle     time.Duration
+	log        *slog.Logger
+	hook       *forge.Listener
 }
 
 var _ adapters.Tracker = (*Tracker)(nil)
 
 // New returns the adapter. It does no I/O: Check verifies the set-up.
 func New(opts Options) (*Tracker, error) {
-	if opts.Token == "" {
-		return nil, errors.New("github: no token given")
+	if opts.Token == "" && opts.App == nil {
+		return nil, errors.New("github: no token given (tracker.token_file, $" + EnvToken + ") and no GitHub App (tracker.app_id)")
 	}
-	owner, repo, ok := strings.Cut(strings.TrimSpace(opts.Repo), "/")
-	if !ok || owner == "" || repo == "" || strings.ContainsAny(repo, "/ #") || strings.ContainsAny(owner, " #") {
-		return nil, fmt.Errorf("github: tracker.repo %q: want owner/repo", opts.Repo)
+	if opts.Token != "" && opts.App != nil {
+		return nil, errors.New("github: both a token and a GitHub App are given: use one")
+	}
+	repos, err := parseRepos(opts.Repo, opts.Repos)
+	if err != nil {
+		return nil, err
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	log = log.With("component", "github", "repo", owner+"/"+repo)
+	log = log.With("component", "github", "repo", repos[0].String())
 	hc := &http.Client{Timeout: 30 * time.Second}
 	if opts.HTTPClient != nil {
 		c := *opts.HTTPClient
@@ -181,11 +207,20 @@ func New(opts Options) (*Tracker, error) {
 	}
 	tr := forge.NewTransport(hc.Transport, opts.Reserve)
 	hc.Transport = tr
-	copts := []gh.ClientOptionsFunc{gh.WithHTTPClient(hc), gh.WithAuthToken(opts.Token), gh.WithUserAgent("issuemesh")}
+	copts := []gh.ClientOptionsFunc{gh.WithUserAgent("issuemesh")}
 	if opts.BaseURL != "" {
 		copts = append(copts, gh.WithEnterpriseURLs(opts.BaseURL, opts.BaseURL))
 	}
-	c, err := gh.NewClient(copts...)
+	var app *appTokens
+	if opts.App != nil {
+		if app, err = newAppTokens(*opts.App, tr, copts); err != nil {
+			return nil, err
+		}
+		hc.Transport = app
+	} else {
+		copts = append(copts, gh.WithAuthToken(opts.Token))
+	}
+	c, err := gh.NewClient(append(copts, gh.WithHTTPClient(hc))...)
 	if err != nil {
 		return nil, fmt.Errorf("github: tracker.url %q: %w", opts.BaseURL, err)
 	}
@@ -200,8 +235,12 @@ func New(opts Options) (*Tracker, error) {
 	if opts.WebhookListen != "" && opts.WebhookSecret == "" {
 		return nil, errors.New("github: a webhook listener needs its secret (tracker.webhook.secret_file)")
 	}
-	return &Tracker{c: c, tr: tr, owner: owner, repo: repo, priorities: pr, settle: settle, log: log,
-		hook: forge.NewListener(forge.GitHub(), opts.WebhookListen, opts.WebhookSecret, owner+"/"+repo, log)}, nil
+	names := make([]string, len(repos))
+	for i, r := range repos {
+		names[i] = r.String()
+	}
+	return &Tracker{c: c, tr: tr, app: app, repos: repos, pulls: opts.PullRequests, priorities: pr, settle: settle, log: log,
+		hook: forge.NewListener(forge.GitHub(), opts.WebhookListen, opts.WebhookSecret, strings.Join(names, ","), log)}, nil
 }
 
 // OnChange registers the node's doorbell, rung by accepted webhook
@@ -219,50 +258,41 @@ func (t *Tracker) Close() error {
 	return nil
 }
 
-// Repo is "owner/repo".
-func (t *Tracker) Repo() string { return t.owner + "/" + t.repo }
+// Repo is the first repository, "owner/repo".
+func (t *Tracker) Repo() string { return t.repos[0].String() }
 
-func (t *Tracker) key(n int) string { return t.Repo() + "#" + strconv.Itoa(n) }
-
-// number parses a key.
-func (t *Tracker) number(key string) (int, error) {
-	s := strings.TrimSpace(key)
-	if r, n, ok := strings.Cut(s, "#"); ok {
-		if r != "" && !strings.EqualFold(r, t.Repo()) {
-			return 0, notFound("issue %q is not in repository %s", key, t.Repo())
-		}
-		s = n
+// Repos are the connection's repositories, "owner/repo".
+func (t *Tracker) Repos() []string {
+	var out []string
+	for _, r := range t.repos {
+		out = append(out, r.String())
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		return 0, notFound("%q is not an issue key (want %s#NUMBER)", key, t.Repo())
-	}
-	return n, nil
+	return out
 }
 
 // ---- reading ----
 
-func (t *Tracker) getWire(ctx context.Context, n int) (*gh.Issue, error) {
-	is, resp, err := t.c.Issues.Get(ctx, t.owner, t.repo, n)
+func (t *Tracker) getWire(ctx context.Context, r repoRef, n int) (*gh.Issue, error) {
+	is, resp, err := t.c.Issues.Get(ctx, r.owner, r.name, n)
 	if err != nil {
-		return nil, classify(fmt.Sprintf("get issue %s", t.key(n)), resp, err)
+		return nil, classify(fmt.Sprintf("get issue %s", r.key(n)), resp, err)
 	}
-	if is.IsPullRequest() {
-		return nil, notFound("%s is a pull request, which is not synced", t.key(n))
+	if is.IsPullRequest() && !t.pulls {
+		return nil, notFound("%s is a pull request, which is not synced (tracker.pull_requests is off)", r.key(n))
 	}
 	if is.Number == nil {
-		return nil, fmt.Errorf("github: get issue %s: the answer has no number: %w", t.key(n), adapters.ErrBadAnswer)
+		return nil, fmt.Errorf("github: get issue %s: the answer has no number: %w", r.key(n), adapters.ErrBadAnswer)
 	}
 	return is, nil
 }
 
-func (t *Tracker) comments(ctx context.Context, n int) ([]*gh.IssueComment, error) {
+func (t *Tracker) comments(ctx context.Context, r repoRef, n int) ([]*gh.IssueComment, error) {
 	var all []*gh.IssueComment
 	opts := &gh.IssueListCommentsOptions{ListOptions: gh.ListOptions{PerPage: 100}}
 	for {
-		cs, resp, err := t.c.Issues.ListComments(ctx, t.owner, t.repo, n, opts)
+		cs, resp, err := t.c.Issues.ListComments(ctx, r.owner, r.name, n, opts)
 		if err != nil {
-			return nil, classify(fmt.Sprintf("list the comments of %s", t.key(n)), resp, err)
+			return nil, classify(fmt.Sprintf("list the comments of %s", r.key(n)), resp, err)
 		}
 		all = append(all, cs...)
 		if resp.NextPage == 0 {
@@ -272,27 +302,32 @@ func (t *Tracker) comments(ctx context.Context, n int) ([]*gh.IssueComment, erro
 	}
 }
 
-// Get returns the issue with its comments.
+// Get returns the issue with its comments (and its sub-issues, when
+// GitHub's summary says it has some).
 func (t *Tracker) Get(ctx context.Context, key string) (adapters.Issue, error) {
-	n, err := t.number(key)
+	r, n, err := t.number(key)
 	if err != nil {
 		return adapters.Issue{}, err
 	}
-	w, err := t.getWire(ctx, n)
+	w, err := t.getWire(ctx, r, n)
 	if err != nil {
 		return adapters.Issue{}, err
 	}
-	cs, err := t.comments(ctx, n)
+	cs, err := t.comments(ctx, r, n)
 	if err != nil {
 		return adapters.Issue{}, err
 	}
-	return t.issue(w, cs), nil
+	is := t.issue(r, w, cs)
+	if err := t.addSubIssues(ctx, r, w, &is); err != nil {
+		return adapters.Issue{}, err
+	}
+	return is, nil
 }
 
-func (t *Tracker) issue(w *gh.Issue, cs []*gh.IssueComment) adapters.Issue {
+func (t *Tracker) issue(r repoRef, w *gh.Issue, cs []*gh.IssueComment) adapters.Issue {
 	body, marks := textmark.Split(w.GetBody())
 	is := adapters.Issue{
-		Key: t.key(w.GetNumber()), Summary: w.GetTitle(), Description: body,
+		Key: r.key(w.GetNumber()), Summary: w.GetTitle(), Description: body,
 		Status: statusOf(w), Created: w.GetCreatedAt().Time, Updated: w.GetUpdatedAt().Time,
 		TwinID: marks[textmark.Twin],
 	}
@@ -308,6 +343,18 @@ func (t *Tracker) issue(w *gh.Issue, cs []*gh.IssueComment) adapters.Issue {
 	}
 	slices.Sort(is.Labels)
 	extra := map[string]string{}
+	if len(t.repos) > 1 {
+		extra["repo"] = r.String()
+	}
+	if w.IsPullRequest() {
+		extra["pull_request"] = "true"
+	}
+	if p := keyOfURL(w.GetParentIssueURL()); p != "" {
+		extra["parent"] = p
+	}
+	if refs := references(r, w.GetNumber(), body); refs != "" {
+		extra["references"] = refs
+	}
 	var logins []string
 	for _, a := range w.Assignees {
 		logins = append(logins, a.GetLogin())
@@ -450,40 +497,73 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 	if body != "" {
 		req.Body = &body
 	}
+	r := t.repos[0]
+	if name := in.Extra["repo"]; name != "" {
+		var ok bool
+		if r, ok = t.repoNamed(name); !ok {
+			return adapters.Issue{}, rejected("field repo: %q is not one of this connection's repositories (%s)", name, strings.Join(t.Repos(), ", "))
+		}
+	}
 	if a := in.Extra["assignees"]; a != "" {
 		req.Assignees = splitList(a)
 	}
 	if m, ok := in.Extra["milestone"]; ok && m != "" {
-		num, err := t.milestone(ctx, m)
+		num, err := t.milestone(ctx, r, m)
 		if err != nil {
 			return adapters.Issue{}, err
 		}
 		req.Milestone = &num
 	}
-	for k := range in.Extra {
-		if k != "assignees" && k != "milestone" {
-			return adapters.Issue{}, rejected("field %q: GitHub issues have only assignees and milestone besides the standard fields", k)
+	var parent *parentRef
+	for k, v := range in.Extra {
+		switch k {
+		case "assignees", "milestone", "repo":
+		case "parent":
+			if v == "" {
+				continue
+			}
+			pr, pn, err := t.number(v)
+			if err != nil {
+				return adapters.Issue{}, rejected("field parent: %v", err)
+			}
+			parent = &parentRef{pr, pn}
+		default:
+			if !readOnly[k] {
+				return adapters.Issue{}, unknownField(k)
+			}
 		}
 	}
-	w, resp, err := t.c.Issues.Create(ctx, t.owner, t.repo, req)
+	w, resp, err := t.c.Issues.Create(ctx, r.owner, r.name, req)
 	if err != nil {
-		return adapters.Issue{}, classify("create an issue", resp, err)
+		return adapters.Issue{}, classify("create an issue in "+r.String(), resp, err)
 	}
 	n := w.GetNumber()
 	if state == "closed" || reason == "reopened" {
-		if w, resp, err = t.c.Issues.Update(ctx, t.owner, t.repo, n, gh.UpdateIssueRequest{State: &state, StateReason: &reason}); err != nil {
-			return adapters.Issue{}, classify("set the status of new issue "+t.key(n), resp, err)
+		if w, resp, err = t.c.Issues.Update(ctx, r.owner, r.name, n, gh.UpdateIssueRequest{State: &state, StateReason: &reason}); err != nil {
+			return adapters.Issue{}, classify("set the status of new issue "+r.key(n), resp, err)
+		}
+	}
+	if parent != nil {
+		if err := t.setParent(ctx, r, w, *parent); err != nil {
+			return adapters.Issue{}, err
 		}
 	}
 	var cs []*gh.IssueComment
 	for _, c := range in.Comments {
-		made, resp, err := t.c.Issues.CreateComment(ctx, t.owner, t.repo, n, gh.IssueCommentRequest{Body: commentBody(c)})
+		made, resp, err := t.c.Issues.CreateComment(ctx, r.owner, r.name, n, gh.IssueCommentRequest{Body: commentBody(c)})
 		if err != nil {
-			return adapters.Issue{}, classify("add a comment to new issue "+t.key(n), resp, err)
+			return adapters.Issue{}, classify("add a comment to new issue "+r.key(n), resp, err)
 		}
 		cs = append(cs, made)
 	}
-	return t.issue(w, cs), nil
+	is := t.issue(r, w, cs)
+	if parent != nil {
+		if is.Extra == nil {
+			is.Extra = map[string]string{}
+		}
+		is.Extra["parent"] = parent.r.key(parent.n)
+	}
+	return is, nil
 }
 
 func splitList(s string) []string {
@@ -497,11 +577,11 @@ func splitList(s string) []string {
 }
 
 // milestone finds an open or closed milestone by title.
-func (t *Tracker) milestone(ctx context.Context, title string) (int, error) {
+func (t *Tracker) milestone(ctx context.Context, r repoRef, title string) (int, error) {
 	opts := &gh.MilestoneListOptions{State: "all", ListOptions: gh.ListOptions{PerPage: 100}}
 	var titles []string
 	for {
-		ms, resp, err := t.c.Issues.ListMilestones(ctx, t.owner, t.repo, opts)
+		ms, resp, err := t.c.Issues.ListMilestones(ctx, r.owner, r.name, opts)
 		if err != nil {
 			return 0, classify("list milestones", resp, err)
 		}
@@ -516,21 +596,21 @@ func (t *Tracker) milestone(ctx context.Context, title string) (int, error) {
 		}
 		opts.Page = resp.NextPage
 	}
-	return 0, rejected("milestone %q does not exist in %s (it has: %s)", title, t.Repo(), strings.Join(titles, ", "))
+	return 0, rejected("milestone %q does not exist in %s (it has: %s)", title, r, strings.Join(titles, ", "))
 }
 
 // Update reads the issue (and its comments when the patch touches them),
 // then sends one PATCH with every changed field, then the comment calls.
 func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (adapters.Issue, error) {
-	n, err := t.number(key)
+	r, n, err := t.number(key)
 	if err != nil {
 		return adapters.Issue{}, err
 	}
-	w, err := t.getWire(ctx, n)
+	w, err := t.getWire(ctx, r, n)
 	if err != nil {
 		return adapters.Issue{}, err
 	}
-	cur := t.issue(w, nil)
+	cur := t.issue(r, w, nil)
 	var req gh.UpdateIssueRequest
 	changed := false
 	if p.Summary != nil && *p.Summary != cur.Summary {
@@ -617,55 +697,75 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 				continue
 			}
 			if v == "" {
-				if w, err = t.removeMilestone(ctx, n); err != nil {
+				if w, err = t.removeMilestone(ctx, r, n); err != nil {
 					return adapters.Issue{}, err
 				}
 				continue
 			}
-			num, err := t.milestone(ctx, v)
+			num, err := t.milestone(ctx, r, v)
 			if err != nil {
 				return adapters.Issue{}, err
 			}
 			req.Milestone, changed = &num, true
+		case "parent":
+			if err := t.updateParent(ctx, r, w, cur.Extra["parent"], v); err != nil {
+				return adapters.Issue{}, err
+			}
+		case "repo":
+			if v != "" && !strings.EqualFold(v, r.String()) {
+				return adapters.Issue{}, rejected("field repo: %s is in %s; moving an issue to %s (a transfer) is not synced", r.key(n), r, v)
+			}
 		default:
-			return adapters.Issue{}, rejected("field %q: GitHub issues have only assignees and milestone besides the standard fields", k)
+			if !readOnly[k] {
+				return adapters.Issue{}, unknownField(k)
+			}
 		}
 	}
 	var cs []*gh.IssueComment
 	needComments := len(p.AddComments) > 0 || len(p.EditComments) > 0
 	if needComments {
-		if cs, err = t.comments(ctx, n); err != nil {
+		if cs, err = t.comments(ctx, r, n); err != nil {
 			return adapters.Issue{}, err
 		}
 	}
 	if changed {
-		nw, resp, err := t.c.Issues.Update(ctx, t.owner, t.repo, n, req)
+		nw, resp, err := t.c.Issues.Update(ctx, r.owner, r.name, n, req)
 		if err != nil {
-			return adapters.Issue{}, classify("update issue "+t.key(n), resp, err)
+			return adapters.Issue{}, classify("update issue "+r.key(n), resp, err)
 		}
 		w = nw
 	}
 	if needComments {
-		if cs, err = t.applyComments(ctx, n, cs, p); err != nil {
+		if cs, err = t.applyComments(ctx, r, n, cs, p); err != nil {
 			return adapters.Issue{}, err
 		}
-	} else if cs, err = t.comments(ctx, n); err != nil {
+	} else if cs, err = t.comments(ctx, r, n); err != nil {
 		return adapters.Issue{}, err
 	}
-	return t.issue(w, cs), nil
+	if _, ok := p.Extra["parent"]; ok {
+		// The PATCH's answer may predate the sub-issue call: read again.
+		if w, err = t.getWire(ctx, r, n); err != nil {
+			return adapters.Issue{}, err
+		}
+	}
+	is := t.issue(r, w, cs)
+	if err := t.addSubIssues(ctx, r, w, &is); err != nil {
+		return adapters.Issue{}, err
+	}
+	return is, nil
 }
 
-func (t *Tracker) removeMilestone(ctx context.Context, n int) (*gh.Issue, error) {
-	w, resp, err := t.c.Issues.RemoveMilestone(ctx, t.owner, t.repo, n)
+func (t *Tracker) removeMilestone(ctx context.Context, r repoRef, n int) (*gh.Issue, error) {
+	w, resp, err := t.c.Issues.RemoveMilestone(ctx, r.owner, r.name, n)
 	if err != nil {
-		return nil, classify("remove the milestone of "+t.key(n), resp, err)
+		return nil, classify("remove the milestone of "+r.key(n), resp, err)
 	}
 	return w, nil
 }
 
 // applyComments adds and edits comments; an add whose SyncID the issue has
 // edits that comment.
-func (t *Tracker) applyComments(ctx context.Context, n int, cs []*gh.IssueComment, p adapters.Patch) ([]*gh.IssueComment, error) {
+func (t *Tracker) applyComments(ctx context.Context, r repoRef, n int, cs []*gh.IssueComment, p adapters.Patch) ([]*gh.IssueComment, error) {
 	find := func(id, sync string) int {
 		for i, c := range cs {
 			if id != "" && strconv.FormatInt(c.GetID(), 10) == id {
@@ -684,9 +784,9 @@ func (t *Tracker) applyComments(ctx context.Context, n int, cs []*gh.IssueCommen
 		}
 		old.Body = body
 		nb := commentBody(old)
-		up, resp, err := t.c.Issues.UpdateComment(ctx, t.owner, t.repo, cs[i].GetID(), gh.IssueCommentRequest{Body: nb})
+		up, resp, err := t.c.Issues.UpdateComment(ctx, r.owner, r.name, cs[i].GetID(), gh.IssueCommentRequest{Body: nb})
 		if err != nil {
-			return classify(fmt.Sprintf("edit comment %d of %s", cs[i].GetID(), t.key(n)), resp, err)
+			return classify(fmt.Sprintf("edit comment %d of %s", cs[i].GetID(), r.key(n)), resp, err)
 		}
 		cs[i] = up
 		return nil
@@ -700,138 +800,22 @@ func (t *Tracker) applyComments(ctx context.Context, n int, cs []*gh.IssueCommen
 				continue
 			}
 		}
-		made, resp, err := t.c.Issues.CreateComment(ctx, t.owner, t.repo, n, gh.IssueCommentRequest{Body: commentBody(c)})
+		made, resp, err := t.c.Issues.CreateComment(ctx, r.owner, r.name, n, gh.IssueCommentRequest{Body: commentBody(c)})
 		if err != nil {
-			return nil, classify("add a comment to "+t.key(n), resp, err)
+			return nil, classify("add a comment to "+r.key(n), resp, err)
 		}
 		cs = append(cs, made)
 	}
 	for _, c := range p.EditComments {
 		i := find(c.ID, c.SyncID)
 		if i < 0 {
-			return nil, notFound("comment %q (sync ID %q) is not on %s", c.ID, c.SyncID, t.key(n))
+			return nil, notFound("comment %q (sync ID %q) is not on %s", c.ID, c.SyncID, r.key(n))
 		}
 		if err := edit(i, c.Body); err != nil {
 			return nil, err
 		}
 	}
 	return cs, nil
-}
-
-// FindByTwin scans the repository's issues, newest first, for the marker.
-func (t *Tracker) FindByTwin(ctx context.Context, twin string) (adapters.Issue, error) {
-	if textmark.Valid(twin) != nil {
-		return adapters.Issue{}, notFound("no issue carries twin %q", twin)
-	}
-	opts := &gh.IssueListByRepoOptions{State: "all", Sort: "created", Direction: "desc", ListOptions: gh.ListOptions{PerPage: 100}}
-	for {
-		ws, resp, err := t.c.Issues.ListByRepo(ctx, t.owner, t.repo, opts)
-		if err != nil {
-			return adapters.Issue{}, classify("list issues to find twin "+twin, resp, err)
-		}
-		for _, w := range ws {
-			if w.IsPullRequest() || !strings.Contains(w.GetBody(), twin) {
-				continue
-			}
-			if _, marks := textmark.Split(w.GetBody()); marks[textmark.Twin] == twin {
-				return t.Get(ctx, t.key(w.GetNumber()))
-			}
-		}
-		if resp.NextPage == 0 {
-			return adapters.Issue{}, notFound("no issue of %s carries twin %q", t.Repo(), twin)
-		}
-		opts.ListOptions.Page = resp.NextPage
-	}
-}
-
-// ---- change feed ----
-
-func dateOf(resp *gh.Response) time.Time {
-	if resp == nil || resp.Response == nil {
-		return time.Time{}
-	}
-	d, err := http.ParseTime(resp.Header.Get("Date"))
-	if err != nil {
-		return time.Time{}
-	}
-	return d
-}
-
-// Changes: see the package documentation.
-func (t *Tracker) Changes(ctx context.Context, since adapters.Cursor, limit int) ([]adapters.Issue, adapters.Cursor, error) {
-	ic, cc, _ := strings.Cut(string(since), "|")
-	if limit <= 0 {
-		limit = 1000
-	}
-	fo := feed.Options{Settle: t.settle, PageSize: 100}
-	issuePage := func(ctx context.Context, from time.Time, offset, size int) ([]*gh.Issue, time.Time, error) {
-		opts := &gh.IssueListByRepoOptions{State: "all", Sort: "updated", Direction: "asc", ListOptions: gh.ListOptions{PerPage: size, Page: offset/size + 1}}
-		if !from.IsZero() {
-			opts.Since = from
-		}
-		ws, resp, err := t.c.Issues.ListByRepo(ctx, t.owner, t.repo, opts)
-		if err != nil {
-			return nil, time.Time{}, classify("list changed issues", resp, err)
-		}
-		return ws, dateOf(resp), nil
-	}
-	ws, nextI, err := feed.Changes(ctx, adapters.Cursor(ic), limit, fo, issuePage,
-		func(w *gh.Issue) string { return strconv.Itoa(w.GetNumber()) },
-		func(w *gh.Issue) time.Time { return w.GetUpdatedAt().Time })
-	if err != nil {
-		return nil, since, err
-	}
-	var out []adapters.Issue
-	got := map[int]bool{}
-	for _, w := range ws {
-		if w.IsPullRequest() {
-			continue
-		}
-		got[w.GetNumber()] = true
-		out = append(out, t.issue(w, nil))
-	}
-	nextC := adapters.Cursor(cc)
-	if len(ws) < limit {
-		commentPage := func(ctx context.Context, from time.Time, offset, size int) ([]*gh.IssueComment, time.Time, error) {
-			opts := &gh.IssueListCommentsOptions{Sort: new("updated"), Direction: new("asc"), ListOptions: gh.ListOptions{PerPage: size, Page: offset/size + 1}}
-			if !from.IsZero() {
-				opts.Since = &from
-			}
-			cs, resp, err := t.c.Issues.ListComments(ctx, t.owner, t.repo, 0, opts)
-			if err != nil {
-				return nil, time.Time{}, classify("list changed comments", resp, err)
-			}
-			return cs, dateOf(resp), nil
-		}
-		cs, nc, err := feed.Changes(ctx, adapters.Cursor(cc), limit-len(ws), fo, commentPage,
-			func(c *gh.IssueComment) string { return strconv.FormatInt(c.GetID(), 10) },
-			func(c *gh.IssueComment) time.Time { return c.GetUpdatedAt().Time })
-		if err != nil {
-			return nil, since, err
-		}
-		for _, c := range cs {
-			u := c.GetIssueURL()
-			n, err := strconv.Atoi(u[strings.LastIndexByte(u, '/')+1:])
-			if err != nil || got[n] {
-				continue
-			}
-			got[n] = true
-			w, err := t.getWire(ctx, n)
-			if errors.Is(err, adapters.ErrNotFound) {
-				continue // a pull request's comment, or a deleted issue
-			}
-			if err != nil {
-				return nil, since, err
-			}
-			out = append(out, t.issue(w, nil))
-		}
-		nextC = nc
-	}
-	next := adapters.Cursor(string(nextI) + "|" + string(nextC))
-	if next == "|" {
-		next = ""
-	}
-	return out, next, nil
 }
 
 // Verify reports whether sig (the X-Hub-Signature-256 header,

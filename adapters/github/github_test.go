@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -40,16 +39,10 @@ func (c *collect) Errorf(f string, a ...any) {
 // request with a value the description does not allow, are reported with
 // the path and the rule broken.
 func TestValidatorCatchesMismatch(t *testing.T) {
-	s := needSpec(t)
-	f := newFake(t, "octo", "widgets")
-	f.examples = s.examples
+	f := newFake(t)
 	c := &collect{}
-	v := &validator{t: c, s: s, next: http.DefaultTransport}
-	tr, err := New(Options{BaseURL: f.srv.URL + "/", Token: f.token, Repo: "octo/widgets", HTTPClient: &http.Client{Transport: v}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	f.T = c
+	tr := open(t, f, Options{})
 	is, err := tr.Create(tctx(t), adapters.Issue{Summary: "x"})
 	if err != nil {
 		t.Fatal(err)
@@ -57,9 +50,9 @@ func TestValidatorCatchesMismatch(t *testing.T) {
 	if len(c.msgs) != 0 {
 		t.Fatalf("a valid exchange was reported: %v", c.msgs)
 	}
-	f.mu.Lock()
-	delete(f.issues[1], "node_id")
-	f.mu.Unlock()
+	f.Mu.Lock()
+	delete(f.Repo("octo/widgets").Issues[1], "node_id")
+	f.Mu.Unlock()
 	tr.Get(tctx(t), is.Key)
 	if len(c.msgs) == 0 || !strings.Contains(c.msgs[0], "/issues/1") || !strings.Contains(c.msgs[0], "node_id") {
 		t.Fatalf("an answer without node_id: %v", c.msgs)
@@ -84,9 +77,9 @@ func TestUnchangedPollIsFree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	before, nm := f.remaining, f.notMod
-	f.mu.Unlock()
+	f.Mu.Lock()
+	before, nm := f.Remaining, f.NotMod
+	f.Mu.Unlock()
 	for range 3 {
 		is, next, err := tr.Changes(c, cur, 100)
 		if err != nil {
@@ -102,9 +95,9 @@ func TestUnchangedPollIsFree(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f.mu.Lock()
-	spent, got304 := before-f.remaining, f.notMod-nm
-	f.mu.Unlock()
+	f.Mu.Lock()
+	spent, got304 := before-f.Remaining, f.NotMod-nm
+	f.Mu.Unlock()
 	if got304 < 6 {
 		t.Errorf("6 unchanged polls of two feeds got %d 304 answers", got304)
 	}
@@ -119,9 +112,9 @@ func TestUnchangedPollIsFree(t *testing.T) {
 func TestRateLimited(t *testing.T) {
 	tr, f, _ := newValidated(t)
 	for _, kind := range []string{"primary", "secondary"} {
-		f.mu.Lock()
-		f.limitNext = kind
-		f.mu.Unlock()
+		f.Mu.Lock()
+		f.LimitNext = kind
+		f.Mu.Unlock()
 		_, err := tr.Get(tctx(t), "1")
 		class, te := adapters.Classify(err)
 		if class != adapters.ClassRateLimited || te == nil || te.RetryAt.Before(time.Now().Add(20*time.Second)) || class.Permanent() || !errors.Is(err, adapters.ErrUnavailable) {
@@ -136,7 +129,7 @@ func TestRateLimited(t *testing.T) {
 // TestBadToken: 401 is the credentials class, permanent.
 func TestBadToken(t *testing.T) {
 	tr, f, _ := newValidated(t)
-	f.token = "other"
+	f.Token = "other"
 	_, err := tr.Get(tctx(t), "1")
 	if class, _ := adapters.Classify(err); class != adapters.ClassCredentials || !class.Permanent() {
 		t.Errorf("bad token: class %q: %v", class, err)
@@ -176,7 +169,7 @@ func TestCommentEditInFeed(t *testing.T) {
 // TestPullRequestsLeftOut: the issues endpoints also list pull requests;
 // the adapter does not.
 func TestPullRequestsLeftOut(t *testing.T) {
-	tr, f, _ := newValidated(t)
+	tr, f, rp := newValidated(t)
 	c := tctx(t)
 	if _, err := tr.Create(c, adapters.Issue{Summary: "an issue"}); err != nil {
 		t.Fatal(err)
@@ -185,10 +178,10 @@ func TestPullRequestsLeftOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	f.issues[2]["pull_request"] = map[string]any{"url": f.base() + "/pulls/2", "html_url": "https://github.com/octo/widgets/pull/2",
+	f.Mu.Lock()
+	rp.Issues[2]["pull_request"] = map[string]any{"url": "https://api.github.com/repos/octo/widgets/pulls/2", "html_url": "https://github.com/octo/widgets/pull/2",
 		"diff_url": "https://github.com/octo/widgets/pull/2.diff", "patch_url": "https://github.com/octo/widgets/pull/2.patch", "merged_at": nil}
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	is, _, err := tr.Changes(c, "", 100)
 	if err != nil {
 		t.Fatal(err)
@@ -207,14 +200,11 @@ func TestPullRequestsLeftOut(t *testing.T) {
 // TestFieldsMapping: priorities are labels, assignees and milestone are
 // Extra, statuses carry GitHub's state reasons.
 func TestFieldsMapping(t *testing.T) {
-	tr, f, _ := newValidated(t)
+	tr, f, rp := newValidated(t)
 	c := tctx(t)
-	f.mu.Lock()
-	f.milestones = append(f.milestones, map[string]any{"url": f.base() + "/milestones/1", "html_url": "https://github.com/octo/widgets/milestone/1",
-		"labels_url": f.base() + "/milestones/1/labels", "id": 7, "node_id": "MI_7", "number": 1, "state": "open", "title": "v1.0",
-		"description": nil, "creator": user("octo"), "open_issues": 0, "closed_issues": 0, "created_at": now(), "updated_at": now(),
-		"closed_at": nil, "due_on": nil})
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.AddMilestone(rp, "v1.0")
+	f.Mu.Unlock()
 	is, err := tr.Create(c, adapters.Issue{Summary: "fields", Priority: "High", Labels: []string{"bug"}, Extra: map[string]string{"assignees": "bob,alice", "milestone": "v1.0"}})
 	if err != nil {
 		t.Fatal(err)

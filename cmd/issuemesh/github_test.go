@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -39,7 +40,7 @@ func TestInitGitHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Tracker.Prefix = ""
-	if cfg.Tracker != (config.Tracker{Type: "github", URL: srv.URL + "/api/v3/", TokenFile: tok, Repo: "octo/widgets"}) {
+	if !reflect.DeepEqual(cfg.Tracker, config.Tracker{Type: "github", URL: srv.URL + "/api/v3/", TokenFile: tok, Repo: "octo/widgets"}) {
 		t.Fatalf("config: %+v", cfg.Tracker)
 	}
 	out, err := run(t, "--home", home, "tracker", "check")

@@ -62,6 +62,7 @@ func cmdQueue(c *cli.Context) error {
 		}
 		fmt.Fprintln(w, line)
 	}
+	printTrackerWait(c, w)
 	return nil
 }
 
@@ -74,6 +75,7 @@ func cmdErrors(c *cli.Context) error {
 		return printJSON(c.App.Writer, bs)
 	}
 	w := c.App.Writer
+	printTrackerWait(c, w)
 	if len(bs) == 0 {
 		fmt.Fprintln(w, "no blocked twins")
 	}

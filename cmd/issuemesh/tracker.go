@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -24,7 +26,11 @@ func trackerInitFlags() []cli.Flag {
 		&cli.StringFlag{Name: "url", Usage: "redmine, rt: the tracker's URL, e.g. http://127.0.0.1:3000; github: the API of a GitHub Enterprise Server (https://HOST/api/v3/), empty for github.com; gitea: Gitea's or Forgejo's root URL, e.g. https://gitea.example.com/"},
 		&cli.StringFlag{Name: "api-key-file", Usage: "redmine: file holding the API key (default: $ISSUEMESH_REDMINE_API_KEY at run time)"},
 		&cli.StringFlag{Name: "token-file", Usage: "rt, github, gitea: file holding the token (default: $ISSUEMESH_RT_TOKEN, $ISSUEMESH_GITHUB_TOKEN or $ISSUEMESH_GITEA_TOKEN at run time)"},
-		&cli.StringFlag{Name: "repo", Usage: "github, gitea: the repository synced, owner/repo"},
+		&cli.StringSliceFlag{Name: "repo", Usage: "github, gitea: the repository synced, owner/repo (github: repeat it, or separate by commas, for several on one connection)"},
+		&cli.Int64Flag{Name: "app-id", Usage: "github: authenticate as this GitHub App (its ID) instead of by token; with --app-key-file and --installation"},
+		&cli.StringFlag{Name: "app-key-file", Usage: "github: the GitHub App's private key file (.pem)"},
+		&cli.Int64Flag{Name: "installation", Usage: "github: the GitHub App's installation ID (the end of the installation's settings URL)"},
+		&cli.BoolFlag{Name: "pull-requests", Usage: "github: sync pull requests as issues too"},
 		&cli.StringFlag{Name: "project", Usage: "redmine: the project's identifier"},
 		&cli.StringFlag{Name: "queue", Usage: "rt: the queue's name"},
 		&cli.StringFlag{Name: "timezone", Usage: "rt: the time zone RT reads search dates in (its $Timezone), if not UTC"},
@@ -36,7 +42,7 @@ func trackerInitFlags() []cli.Flag {
 func applyTrackerFlags(c *cli.Context, cfg *config.Config) error {
 	typ := c.String("tracker")
 	if typ == "local" {
-		for _, f := range []string{"url", "api-key-file", "token-file", "project", "queue", "timezone", "repo"} {
+		for _, f := range []string{"url", "api-key-file", "token-file", "project", "queue", "timezone", "repo", "app-id", "app-key-file", "installation", "pull-requests"} {
 			if c.IsSet(f) {
 				return fmt.Errorf("--%s is for --tracker redmine, rt, github or gitea, not the local tracker", f)
 			}
@@ -57,8 +63,17 @@ func applyTrackerFlags(c *cli.Context, cfg *config.Config) error {
 		}
 		return a, nil
 	}
-	t := config.Tracker{Type: typ, URL: c.String("url"), Project: c.String("project"), Queue: c.String("queue"), Repo: c.String("repo"), Timezone: c.String("timezone")}
+	t := config.Tracker{Type: typ, URL: c.String("url"), Project: c.String("project"), Queue: c.String("queue"), Timezone: c.String("timezone"),
+		AppID: c.Int64("app-id"), Installation: c.Int64("installation"), PullRequests: c.Bool("pull-requests")}
+	if repos := c.StringSlice("repo"); len(repos) == 1 {
+		t.Repo = repos[0]
+	} else {
+		t.Repos = repos
+	}
 	var err error
+	if t.AppKeyFile, err = abs("app-key-file"); err != nil {
+		return err
+	}
 	if t.APIKeyFile, err = abs("api-key-file"); err != nil {
 		return err
 	}
@@ -127,7 +142,7 @@ func cmdTrackerCheck(c *cli.Context) error {
 		}
 	} else {
 		w := c.App.Writer
-		fmt.Fprintf(w, "tracker: %s %s%s%s%s\n", cfg.Tracker.Type, cfg.Tracker.URL, prefixed(" project ", cfg.Tracker.Project), prefixed(" queue ", cfg.Tracker.Queue), prefixed(" repo ", cfg.Tracker.Repo))
+		fmt.Fprintf(w, "tracker: %s %s%s%s%s\n", cfg.Tracker.Type, cfg.Tracker.URL, prefixed(" project ", cfg.Tracker.Project), prefixed(" queue ", cfg.Tracker.Queue), prefixed(" repo ", strings.Join(slices.DeleteFunc(append([]string{cfg.Tracker.Repo}, cfg.Tracker.Repos...), func(r string) bool { return r == "" }), ", ")))
 		printResults(c, results)
 	}
 	if failed > 0 {

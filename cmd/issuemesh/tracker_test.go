@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -53,7 +54,7 @@ func TestInitTrackerAndCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Tracker.Prefix = "" // the local tracker's default, ignored by the others
-	if cfg.Tracker != (config.Tracker{Type: "redmine", URL: srv.URL, APIKeyFile: key, Project: "sup"}) {
+	if !reflect.DeepEqual(cfg.Tracker, config.Tracker{Type: "redmine", URL: srv.URL, APIKeyFile: key, Project: "sup"}) {
 		t.Fatalf("config: %+v", cfg.Tracker)
 	}
 	out, err := run(t, "--home", home, "tracker", "check")

@@ -48,7 +48,7 @@ func Gitea() Dialect {
 		SecretKey: "tracker.webhook.secret_file"}
 }
 
-// Webhook receives a forge's webhook deliveries for one repository and
+// Webhook receives a forge's webhook deliveries for its repositories and
 // rings the node's doorbell: an accepted delivery of an issue or comment
 // event makes the node read the change feed now, instead of at its next
 // poll. The payload itself is never applied: what syncs is what the API
@@ -83,7 +83,8 @@ const maxDelivery = 25 << 20
 const keepDeliveries = 4096
 
 // NewWebhook returns the handler; ring is called for every accepted
-// delivery of one of d.Events for repo ("owner/name").
+// delivery of one of d.Events for repo ("owner/name", or several
+// separated by commas: a connection over several repositories).
 func NewWebhook(d Dialect, secret, repo string, ring func(), log *slog.Logger) *Webhook {
 	if log == nil {
 		log = slog.Default()
@@ -182,7 +183,7 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	case !used:
 		rw.WriteHeader(http.StatusAccepted)
 		io.WriteString(rw, "event not used: ignored\n")
-	case !strings.EqualFold(p.Repository.FullName, w.repo):
+	case !w.ours(p.Repository.FullName):
 		rw.WriteHeader(http.StatusAccepted)
 		io.WriteString(rw, "another repository: ignored\n")
 	default:
@@ -193,4 +194,14 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		rw.WriteHeader(http.StatusAccepted)
 		io.WriteString(rw, "ok: the feed is read now\n")
 	}
+}
+
+// ours reports whether the delivery's repository is one of the webhook's.
+func (w *Webhook) ours(full string) bool {
+	for _, r := range strings.Split(w.repo, ",") {
+		if strings.EqualFold(strings.TrimSpace(r), full) {
+			return true
+		}
+	}
+	return false
 }
