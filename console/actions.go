@@ -54,7 +54,7 @@ func (s *Server) actions() map[string]action {
 				Unsynced   int    `json:"unsynced"`
 			}
 			p := r.PathValue("peer")
-			if err := s.api.do(ctx, "DELETE", "/v1/peers/"+esc(p), nil, &res); err != nil {
+			if err := s.node.Do(ctx, "DELETE", "/v1/peers/"+esc(p), nil, &res); err != nil {
 				return "/peers", fail(err)
 			}
 			return "/peers", flash{Msg: fmt.Sprintf("Removed %s: %d queued and %d received events dropped, %d twins unsynced.", cmpOr(res.Name, p), res.DroppedOut, res.DroppedIn, res.Unsynced)}
@@ -62,7 +62,7 @@ func (s *Server) actions() map[string]action {
 		"/invite": func(ctx context.Context, r *http.Request) (string, flash) {
 			var res inviteResult
 			in := map[string]string{"name": strings.TrimSpace(r.PostFormValue("name")), "ttl": strings.TrimSpace(r.PostFormValue("ttl"))}
-			if err := s.api.do(ctx, "POST", "/v1/invites", in, &res); err != nil {
+			if err := s.node.Do(ctx, "POST", "/v1/invites", in, &res); err != nil {
 				return "/peers", fail(err)
 			}
 			return "/peers", flash{Msg: fmt.Sprintf("Invitation for %s, valid until %s. Give this code to the other side; they accept it on their console or with issuemesh accept:", cmpOr(res.Name, "a new peer"), res.Expires.Local().Format(time.DateTime)), Code: res.Code}
@@ -76,7 +76,7 @@ func (s *Server) actions() map[string]action {
 			if in["code"] == "" {
 				return "/peers", flash{Err: true, Msg: "Paste the invitation code first."}
 			}
-			if err := s.api.do(ctx, "POST", "/v1/accept", in, &res); err != nil {
+			if err := s.node.Do(ctx, "POST", "/v1/accept", in, &res); err != nil {
 				return "/peers", fail(err)
 			}
 			return "/peers", flash{Msg: fmt.Sprintf("Paired with %s (%s).", cmpOr(res.Name, "the inviter"), res.ID)}
@@ -93,7 +93,7 @@ func (s *Server) actions() map[string]action {
 			var res struct {
 				Retried []blocked `json:"retried"`
 			}
-			if err := s.api.do(ctx, "POST", "/v1/retry", in, &res); err != nil {
+			if err := s.node.Do(ctx, "POST", "/v1/retry", in, &res); err != nil {
 				return back(r, "/errors"), fail(err)
 			}
 			return back(r, "/errors"), flash{Msg: fmt.Sprintf("Retried %d blocked record(s); rule files were reloaded first. The list updates as they apply.", len(res.Retried))}
@@ -108,7 +108,7 @@ func (s *Server) pause(pause bool) action {
 	}
 	return func(ctx context.Context, r *http.Request) (string, flash) {
 		p := r.PathValue("peer")
-		if err := s.api.do(ctx, "POST", "/v1/peers/"+esc(p)+"/"+verb, nil, nil); err != nil {
+		if err := s.node.Do(ctx, "POST", "/v1/peers/"+esc(p)+"/"+verb, nil, nil); err != nil {
 			return back(r, "/peers"), fail(err)
 		}
 		return back(r, "/peers"), flash{Msg: done + " " + r.PostFormValue("label") + "."}

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/config"
 )
 
@@ -46,7 +47,8 @@ type Options struct {
 // Server is a running console.
 type Server struct {
 	opts  Options
-	api   api
+	h     http.Handler // the node's admin API
+	node  *api.Client  // a client of it, in-process
 	auth  *auth
 	tmpl  *template.Template
 	log   *slog.Logger
@@ -76,8 +78,9 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console templates: %w", err)
 	}
-	s := &Server{opts: opts, api: api{opts.Node.Handler()}, auth: newAuth(), tmpl: t, log: opts.Logger, tls: opts.Config.TLSCert != ""}
-	s.issue.api = s.api
+	h := opts.Node.Handler()
+	s := &Server{opts: opts, h: h, node: api.NewLocalClient(h, nil), auth: newAuth(), tmpl: t, log: opts.Logger, tls: opts.Config.TLSCert != ""}
+	s.issue.node = s.node
 	return s, nil
 }
 
@@ -203,7 +206,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(assets)))
 	mux.HandleFunc("GET /login", s.login)
 	// Metrics need no secret (README "Metrics"), as on metrics.listen.
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) { s.api.h.ServeHTTP(w, r) })
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) })
 	for path, p := range s.pages() {
 		mux.Handle("GET "+path, s.authed(func(w http.ResponseWriter, r *http.Request, id string, ss *session) { s.servePage(w, r, p, ss) }))
 	}

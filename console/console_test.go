@@ -45,8 +45,19 @@ func (f *fakeNode) Handler() http.Handler {
 				map[string]any{"time": time.Now().Add(-time.Second), "dir": "out", "peer": "12D3KooWpeer", "seq": 1, "what": "queued", "fields": []string{"summary"}},
 				map[string]any{"time": time.Now(), "dir": "out", "peer": "12D3KooWpeer", "seq": 1, "what": "acked", "key": "LOCAL-9"},
 			}}
-		case r.URL.Path == "/v1/peers", r.URL.Path == "/v1/queue", r.URL.Path == "/v1/errors", r.URL.Path == "/v1/networks", r.URL.Path == "/v1/invites":
-			v = []any{}
+		case r.URL.Path == "/v1/peers":
+			v = []any{map[string]any{"id": "12D3KooWpeer", "name": "bob", "connected": true, "latency_ms": 1.5, "paused": true}}
+		case r.URL.Path == "/v1/queue":
+			v = []any{map[string]any{"peer": "12D3KooWpeer", "peer_name": "bob", "pending": 2, "age": "3s", "oldest": time.Now()}}
+		case r.URL.Path == "/v1/errors":
+			v = []any{
+				map[string]any{"twin": "t1", "key": "LOCAL-1", "peer": "12D3KooWpeer", "peer_name": "bob", "direction": "in", "error": "in.star:3: fail", "since": time.Now(), "attempts": 2},
+				map[string]any{"twin": "t2", "peer": "12D3KooWpeer", "direction": "peer", "error": "refused there", "since": time.Now()},
+			}
+		case r.URL.Path == "/v1/networks":
+			v = []any{map[string]any{"id": "n1", "name": "ops", "running": true, "members": []any{map[string]any{"id": "12D3KooWself", "self": true, "state": "joined"}}}}
+		case r.URL.Path == "/v1/invites":
+			v = []any{map[string]any{"code": "x", "name": "dave", "expires": time.Now()}}
 		case r.URL.Path == "/metrics":
 			io.WriteString(w, "issuemesh_twins 1\n")
 			return
@@ -273,7 +284,7 @@ func TestTimelineSteps(t *testing.T) {
 	recs := []record{
 		{Time: t0, Dir: "out", Peer: "p", Seq: 1, What: "queued", Fields: []string{"summary"}},
 		{Time: t0.Add(5 * time.Millisecond), Dir: "in", Peer: "p", Seq: 1, What: "applied", Fields: []string{"status"}},
-		{Time: t0.Add(12 * time.Millisecond), Dir: "out", Peer: "p", Seq: 1, What: "acked", Key: "LOCAL-9"},
+		{Time: t0.Add(12 * time.Millisecond), Dir: "out", Peer: "p", Seq: 1, What: "acked", LocalKey: "LOCAL-9"},
 		{Time: t0.Add(20 * time.Millisecond), Dir: "out", Peer: "p", Seq: 2, What: "queued", Fields: []string{"priority"}},
 	}
 	st := steps(recs)
@@ -283,7 +294,7 @@ func TestTimelineSteps(t *testing.T) {
 	if st[0].Seq != 2 || len(st[0].Results) != 0 || st[0].AckAfter != 0 {
 		t.Errorf("newest: %+v, want the unacked seq 2", st[0])
 	}
-	if st[2].Dir != "out" || st[2].AckAfter != 12*time.Millisecond || len(st[2].Results) != 1 || st[2].Results[0].Key != "LOCAL-9" {
+	if st[2].Dir != "out" || st[2].AckAfter != 12*time.Millisecond || len(st[2].Results) != 1 || st[2].Results[0].LocalKey != "LOCAL-9" {
 		t.Errorf("oldest: %+v, want seq 1 out acked after 12ms as LOCAL-9", st[2])
 	}
 	if st[1].Dir != "in" || st[1].Fields[0] != "status" {

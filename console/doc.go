@@ -6,8 +6,9 @@
 //
 // It owns no step of the sync path: it reads the node's state and takes its
 // actions only through the node's admin API, the same HTTP+JSON contract the
-// command line uses (Node is the one method it needs), so it shows exactly
-// what `issuemesh status`, `queue`, `errors` and `history` print.
+// command line uses, decoded into package api's shapes (Node is the one
+// method it needs), so it shows exactly what `issuemesh status`, `queue`,
+// `errors` and `history` print.
 //
 // Access: every page and action needs a session cookie, which only a
 // one-time login link sets (`issuemesh console url`, asked over the

@@ -51,7 +51,8 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.1f ms", f)
 	},
-	"dirWord": func(d string) string {
+	"dirWord": func(dir any) string {
+		d := fmt.Sprint(dir)
 		switch d {
 		case "in":
 			return "here (events from the peer wait)"

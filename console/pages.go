@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/config"
 )
 
@@ -178,10 +179,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ string, ss *se
 // issueCache keeps the tracker's issue list for a few seconds, so that a
 // live page does not list a real tracker's issues every second.
 type issueCache struct {
-	api api
-	mu  sync.Mutex
-	at  time.Time
-	all []issue
+	node *api.Client
+	mu   sync.Mutex
+	at   time.Time
+	all  []issue
 }
 
 const issueCacheTTL = 2 * time.Second
@@ -193,7 +194,7 @@ func (c *issueCache) list(ctx context.Context) ([]issue, error) {
 		return c.all, nil
 	}
 	var all []issue
-	if err := c.api.do(ctx, "GET", "/v1/issues", nil, &all); err != nil {
+	if err := c.node.Do(ctx, "GET", "/v1/issues", nil, &all); err != nil {
 		return nil, err
 	}
 	c.all, c.at = all, time.Now()
@@ -218,7 +219,7 @@ const recentIssues = 10
 
 func (s *Server) overview(ctx context.Context, r *http.Request) (any, error) {
 	var d overviewData
-	if err := s.api.do(ctx, "GET", "/v1/status", nil, &d.Status); err != nil {
+	if err := s.node.Do(ctx, "GET", "/v1/status", nil, &d.Status); err != nil {
 		return d, err
 	}
 	all, err := s.issue.list(ctx)
@@ -232,7 +233,7 @@ func (s *Server) overview(ctx context.Context, r *http.Request) (any, error) {
 			continue
 		}
 		var h history
-		if err := s.api.do(ctx, "GET", "/v1/history/"+esc(is.Key), nil, &h); err != nil {
+		if err := s.node.Do(ctx, "GET", "/v1/history/"+esc(is.Key), nil, &h); err != nil {
 			continue // unsynced meanwhile
 		}
 		for _, rec := range h.Records {
@@ -253,20 +254,20 @@ type peersData struct {
 
 func (s *Server) peersPage(ctx context.Context, r *http.Request) (any, error) {
 	d := peersData{Queue: map[string]queueEntry{}}
-	if err := s.api.do(ctx, "GET", "/v1/peers", nil, &d.Peers); err != nil {
+	if err := s.node.Do(ctx, "GET", "/v1/peers", nil, &d.Peers); err != nil {
 		return d, err
 	}
 	var q []queueEntry
-	if err := s.api.do(ctx, "GET", "/v1/queue", nil, &q); err != nil {
+	if err := s.node.Do(ctx, "GET", "/v1/queue", nil, &q); err != nil {
 		return d, err
 	}
 	for _, e := range q {
 		d.Queue[e.Peer] = e
 	}
-	if err := s.api.do(ctx, "GET", "/v1/networks", nil, &d.Networks); err != nil {
+	if err := s.node.Do(ctx, "GET", "/v1/networks", nil, &d.Networks); err != nil {
 		return d, err
 	}
-	if err := s.api.do(ctx, "GET", "/v1/invites", nil, &d.Invites); err != nil {
+	if err := s.node.Do(ctx, "GET", "/v1/invites", nil, &d.Invites); err != nil {
 		return d, err
 	}
 	return d, nil
@@ -289,7 +290,7 @@ type connectionsData struct {
 func (s *Server) connections(ctx context.Context, r *http.Request) (any, error) {
 	var d connectionsData
 	var st status
-	if err := s.api.do(ctx, "GET", "/v1/status", nil, &st); err != nil {
+	if err := s.node.Do(ctx, "GET", "/v1/status", nil, &st); err != nil {
 		return d, err
 	}
 	d.RulesErrors, d.Peers = st.RulesErrors, st.Peers
@@ -321,13 +322,13 @@ type playgroundData struct {
 func (s *Server) playground(ctx context.Context, r *http.Request) (any, error) {
 	q := r.URL.Query()
 	d := playgroundData{Key: strings.TrimSpace(q.Get("key")), Peer: q.Get("peer"), Replica: q.Get("replica")}
-	_ = s.api.do(ctx, "GET", "/v1/peers", nil, &d.Peers)
+	_ = s.node.Do(ctx, "GET", "/v1/peers", nil, &d.Peers)
 	if d.Key == "" || d.Peer == "" {
 		return d, nil
 	}
 	d.Ran = true
 	var out rulesTestResult
-	if err := s.api.do(ctx, "POST", "/v1/rules/test", map[string]any{"key": d.Key, "to": d.Peer}, &out); err != nil {
+	if err := s.node.Do(ctx, "POST", "/v1/rules/test", map[string]any{"key": d.Key, "to": d.Peer}, &out); err != nil {
 		d.OutErr = err.Error()
 	} else {
 		d.Out = &out
@@ -351,7 +352,7 @@ func (s *Server) playground(ctx context.Context, r *http.Request) (any, error) {
 		d.Replica = pretty(rep)
 	}
 	var in rulesTestResult
-	if err := s.api.do(ctx, "POST", "/v1/rules/test", map[string]any{"key": d.Key, "from": d.Peer, "replica": rep}, &in); err != nil {
+	if err := s.node.Do(ctx, "POST", "/v1/rules/test", map[string]any{"key": d.Key, "from": d.Peer, "replica": rep}, &in); err != nil {
 		d.InErr = err.Error()
 	} else {
 		d.In = &in
@@ -367,7 +368,7 @@ func (s *Server) playground(ctx context.Context, r *http.Request) (any, error) {
 
 func (s *Server) queue(ctx context.Context, r *http.Request) (any, error) {
 	var q []queueEntry
-	err := s.api.do(ctx, "GET", "/v1/queue", nil, &q)
+	err := s.node.Do(ctx, "GET", "/v1/queue", nil, &q)
 	return q, err
 }
 
@@ -379,15 +380,15 @@ type blockedView struct {
 
 func (s *Server) errorsPage(ctx context.Context, r *http.Request) (any, error) {
 	var bs []blocked
-	if err := s.api.do(ctx, "GET", "/v1/errors", nil, &bs); err != nil {
+	if err := s.node.Do(ctx, "GET", "/v1/errors", nil, &bs); err != nil {
 		return nil, err
 	}
 	out := make([]blockedView, 0, len(bs))
 	for _, b := range bs {
 		v := blockedView{blocked: b}
-		if b.Key != "" {
+		if b.LocalKey != "" {
 			var is issue
-			if err := s.api.do(ctx, "GET", "/v1/issues/"+esc(b.Key), nil, &is); err == nil {
+			if err := s.node.Do(ctx, "GET", "/v1/issues/"+esc(b.LocalKey), nil, &is); err == nil {
 				v.Issue = &is
 			}
 		}
@@ -419,10 +420,10 @@ type timelineData struct {
 func (s *Server) timeline(ctx context.Context, r *http.Request) (any, error) {
 	var d timelineData
 	key := r.PathValue("key")
-	if err := s.api.do(ctx, "GET", "/v1/issues/"+esc(key), nil, &d.Issue); err != nil {
+	if err := s.node.Do(ctx, "GET", "/v1/issues/"+esc(key), nil, &d.Issue); err != nil {
 		return d, err
 	}
-	if err := s.api.do(ctx, "GET", "/v1/history/"+esc(key), nil, &d.History); err != nil && !notFound(err) {
+	if err := s.node.Do(ctx, "GET", "/v1/history/"+esc(key), nil, &d.History); err != nil && !notFound(err) {
 		return d, err
 	}
 	d.Steps = steps(d.History.Records)
