@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -48,7 +49,7 @@ func TestInitGitea(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Tracker.Prefix = ""
-	if cfg.Tracker != (config.Tracker{Type: "gitea", URL: srv.URL + "/", TokenFile: tok, Repo: "octo/widgets"}) {
+	if !reflect.DeepEqual(cfg.Tracker, config.Tracker{Type: "gitea", URL: srv.URL + "/", TokenFile: tok, Repo: "octo/widgets"}) {
 		t.Fatalf("config: %+v", cfg.Tracker)
 	}
 	out, err := run(t, "--home", home, "tracker", "check")
