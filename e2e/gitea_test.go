@@ -55,7 +55,7 @@ func TestGiteaAndLocal(t *testing.T) {
 	url, tokenFile, user := realGitea(t)
 	hdr := http.Header{"Authorization": {"token " + secret(t, tokenFile)}}
 	name := randomName("e2e-")
-	rawJSON(t, "POST", url+"/api/v1/user/repos", hdr, map[string]any{"name": name}, nil)
+	rawJSON(t, "POST", url+"/api/v1/user/repos", hdr, map[string]any{"name": name, "auto_init": true}, nil)
 	repo := user + "/" + name
 	t.Cleanup(func() {
 		req, _ := http.NewRequest("DELETE", url+"/api/v1/repos/"+repo, nil)
@@ -87,8 +87,8 @@ func TestGiteaAndLocal(t *testing.T) {
 		fmt.Sprintf("tracker:\n    poll_interval: 30s\n    webhook:\n        listen: %s\n        secret_file: %s\n", hookAddr, secretFile), 1))
 	a.appendConfig("connections:\n  \"*\":\n    status_map: {open: Todo, closed: Done}\n")
 	b.appendConfig("connections:\n  \"*\":\n    status_map: {New: Todo, Resolved: Done}\n")
-	if out := a.mustCLI("tracker", "check"); strings.Contains(out, "FAIL") {
-		t.Fatalf("tracker check:\n%s", out)
+	if out := a.mustCLI("tracker", "check"); strings.Contains(out, "FAIL") || !strings.Contains(out, "test delivery of webhook") || !strings.Contains(out, "reached it") {
+		t.Fatalf("tracker check (want no failure, and Gitea's test delivery reaching the listener):\n%s", out)
 	} else {
 		t.Logf("tracker check:\n%s", out)
 	}

@@ -136,7 +136,7 @@ func (t *Tracker) checkHooks(ctx context.Context, add func(string, bool, bool, s
 		}
 		err := t.hook.Probe(ctx, 5*time.Second, func(ctx context.Context) error { return t.testHook(ctx, hook) })
 		if err != nil {
-			add("webhook", true, true, "tracker.webhook.listen is %s; webhooks %s; a test delivery did not arrive: %v (Gitea sends none for a repository without commits)", listen, strings.Join(urls, ", "), err)
+			add("webhook", true, true, "tracker.webhook.listen is %s; webhooks %s; a test delivery did not arrive: %v", listen, strings.Join(urls, ", "), err)
 			return
 		}
 		add("webhook", true, false, "tracker.webhook.listen is %s; Gitea's test delivery of webhook %d reached it, signed with the same secret", listen, hook)
@@ -165,6 +165,9 @@ func (t *Tracker) testHook(ctx context.Context, id int64) error {
 		return classify(ctx, op, nil, err)
 	}
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("gitea: %s: Gitea answered 404: the repository has no commit to send", op)
+	}
 	if resp.StatusCode/100 != 2 {
 		return classify(ctx, op, &sdk.Response{Response: resp}, fmt.Errorf("status %s", resp.Status))
 	}

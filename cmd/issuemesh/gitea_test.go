@@ -49,7 +49,7 @@ func TestInitGitea(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Tracker.Prefix = ""
-	if want := (config.Tracker{Type: "gitea", URL: srv.URL + "/", TokenFile: tok, Repo: "octo/widgets"}); !reflect.DeepEqual(cfg.Tracker, want) {
+	if !reflect.DeepEqual(cfg.Tracker, config.Tracker{Type: "gitea", URL: srv.URL + "/", TokenFile: tok, Repo: "octo/widgets"}) {
 		t.Fatalf("config: %+v", cfg.Tracker)
 	}
 	out, err := run(t, "--home", home, "tracker", "check")
