@@ -23,8 +23,6 @@ package node
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -33,20 +31,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/node/rules"
-	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/p2p/syncproto"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
 
 const (
-	// attachIdle bounds the wait for each frame of a file transfer, and
-	// for opening the stream.
-	attachIdle = 30 * time.Second
 	// maxFetch is the largest file a node fetches (it is held on disk
 	// meanwhile); trackers have their own, usually smaller, limits.
 	maxFetch = 256 << 20
@@ -55,7 +49,7 @@ const (
 )
 
 // errFetch marks a file transfer that failed on the way: transient.
-var errFetch = errors.New("fetching a file from the peer failed")
+var errFetch = syncproto.ErrFetch
 
 // attachFiles fetches the files the incoming rules attach and that the
 // issue does not have yet, attaches them, and returns the issue as it is
@@ -134,158 +128,19 @@ func (n *Node) fetchAndAttach(ctx context.Context, at adapters.Attachments, ev r
 	return nil
 }
 
-// fetchFile asks peer from for file f of twin and writes its bytes to w. It
-// returns their size and SHA-256; errors on the way wrap errFetch.
-func (n *Node) fetchFile(ctx context.Context, from peer.ID, twin string, f adapters.Attachment, w io.Writer) (_ int64, _ string, err error) {
+// fetchFile asks peer from for file f of twin and writes its bytes to w
+// (syncproto.Fetch). It returns their size and SHA-256; errors on the way
+// wrap errFetch, bytes that cannot be the file adapters.ErrRejected.
+func (n *Node) fetchFile(ctx context.Context, from peer.ID, twin string, f adapters.Attachment, w io.Writer) (int64, string, error) {
 	h := n.hostOrNil()
 	if h == nil {
 		return 0, "", fmt.Errorf("the node is not running: %w", errFetch)
 	}
-	req, err := replica.MarshalAttachRequest(&replica.AttachRequest{V: replica.Version, Twin: twin, ID: f.SyncID, Digest: f.Digest})
-	if err != nil {
-		return 0, "", fmt.Errorf("the file cannot be asked for: %w", err)
+	size, digest, err := syncproto.Fetch(ctx, h, from, syncproto.FileRef{Twin: twin, ID: f.SyncID, Digest: f.Digest, Size: f.Size}, w)
+	if errors.Is(err, syncproto.ErrBadFile) {
+		err = fmt.Errorf("%w: %w", err, adapters.ErrRejected)
 	}
-	octx, cancel := context.WithTimeout(ctx, attachIdle)
-	raw, err := p2p.OpenStream(octx, h, from, p2p.ProtoAttach)
-	cancel()
-	if err != nil {
-		return 0, "", fmt.Errorf("%w: %w", errFetch, err)
-	}
-	s := p2p.Guard(ctx, raw)
-	defer s.End(&err)
-	s.SetWriteDeadline(time.Now().Add(attachIdle))
-	if err := replica.WriteFrame(s, req); err != nil {
-		return 0, "", fmt.Errorf("%w: send the request: %w", errFetch, err)
-	}
-	if err := s.CloseWrite(); err != nil {
-		return 0, "", fmt.Errorf("%w: send the request: %w", errFetch, err)
-	}
-	br := bufio.NewReaderSize(s, 64<<10)
-	s.SetReadDeadline(time.Now().Add(attachIdle))
-	frame, err := replica.ReadFrame(br, 64<<10)
-	if err != nil {
-		return 0, "", fmt.Errorf("%w: read the reply: %w", errFetch, err)
-	}
-	rep, err := replica.UnmarshalAttachReply(frame)
-	if err != nil {
-		return 0, "", fmt.Errorf("%w: %w", errFetch, err)
-	}
-	if rep.Error != "" {
-		return 0, "", fmt.Errorf("%w: the peer answered: %s", errFetch, rep.Error)
-	}
-	if rep.Size != f.Size {
-		return 0, "", fmt.Errorf("the peer offers %d bytes, not the %d shared: %w", rep.Size, f.Size, adapters.ErrRejected)
-	}
-	hash := sha256.New()
-	var size int64
-	for {
-		s.SetReadDeadline(time.Now().Add(attachIdle))
-		chunk, err := replica.ReadFrame(br, replica.MaxAttachChunk)
-		if err != nil {
-			if ctx.Err() != nil {
-				return size, "", ctx.Err()
-			}
-			return size, "", fmt.Errorf("%w: after %d of %d bytes: %w", errFetch, size, f.Size, err)
-		}
-		if len(chunk) == 0 {
-			break
-		}
-		size += int64(len(chunk))
-		if size > f.Size {
-			return size, "", fmt.Errorf("the peer sends more than the %d bytes shared: %w", f.Size, adapters.ErrRejected)
-		}
-		hash.Write(chunk)
-		if _, err := w.Write(chunk); err != nil {
-			return size, "", fmt.Errorf("write the temporary file: %w", err)
-		}
-	}
-	return size, hex.EncodeToString(hash.Sum(nil)), nil
-}
-
-// handleAttach serves the bytes of a file to a peer that the file was
-// shared with.
-func (n *Node) handleAttach(s network.Stream) {
-	remote := s.Conn().RemotePeer()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-	defer cancel()
-	stop := context.AfterFunc(n.runContext(), func() { s.Reset() })
-	defer stop()
-	br := bufio.NewReaderSize(s, 4<<10)
-	s.SetReadDeadline(time.Now().Add(attachIdle))
-	frame, err := replica.ReadFrame(br, 64<<10)
-	var q replica.AttachRequest
-	if err == nil {
-		q, err = replica.UnmarshalAttachRequest(frame)
-	}
-	if err != nil {
-		n.streamError(s, "attach", err)
-		return
-	}
-	reply := func(r replica.AttachReply) error {
-		r.V = replica.Version
-		b, err := replica.MarshalAttachReply(&r)
-		if err != nil {
-			return err
-		}
-		s.SetWriteDeadline(time.Now().Add(attachIdle))
-		return replica.WriteFrame(s, b)
-	}
-	body, size, err := n.openShared(ctx, remote, q)
-	if err != nil {
-		n.log.Info("refused to send a file", "peer", remote, "twin", q.Twin, "file", q.ID, "err", err)
-		if rerr := reply(replica.AttachReply{Error: err.Error()}); rerr != nil {
-			s.Reset()
-			return
-		}
-		s.CloseWrite()
-		s.Close()
-		return
-	}
-	defer body.Close()
-	if err := reply(replica.AttachReply{Size: size}); err != nil {
-		s.Reset()
-		return
-	}
-	start := time.Now()
-	buf := make([]byte, replica.MaxAttachChunk)
-	var sent int64
-	for {
-		k, rerr := io.ReadFull(body, buf)
-		if k > 0 {
-			if sent+int64(k) > size {
-				rerr = fmt.Errorf("the tracker gives more than the %d bytes agreed", size)
-			} else {
-				s.SetWriteDeadline(time.Now().Add(attachIdle))
-				if err := replica.WriteFrame(s, buf[:k]); err != nil {
-					n.log.Debug("sending a file failed", "peer", remote, "file", q.ID, "err", err)
-					s.Reset()
-					return
-				}
-				sent += int64(k)
-			}
-		}
-		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
-			break
-		}
-		if rerr != nil {
-			n.log.Warn("reading a file from the tracker to send it failed", "peer", remote, "twin", q.Twin, "file", q.ID, "err", rerr)
-			s.Reset()
-			return
-		}
-	}
-	if sent != size {
-		n.log.Warn("the tracker gave fewer bytes than the file has", "peer", remote, "twin", q.Twin, "file", q.ID, "sent", sent, "size", size)
-		s.Reset()
-		return
-	}
-	s.SetWriteDeadline(time.Now().Add(attachIdle))
-	if err := replica.WriteFrame(s, nil); err != nil {
-		s.Reset()
-		return
-	}
-	s.CloseWrite()
-	s.Close()
-	n.log.Info("file sent", "peer", remote, "twin", q.Twin, "file", q.ID, "bytes", sent, "took", time.Since(start).Round(time.Millisecond))
+	return size, digest, err
 }
 
 // openShared checks that file q.ID of twin q.Twin was shared with peer

@@ -39,13 +39,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/issuemesh/issuemesh/adapters/local"
 	"github.com/issuemesh/issuemesh/config"
-	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/p2p/syncproto"
 	"github.com/issuemesh/issuemesh/store"
 )
 
@@ -56,14 +54,9 @@ const (
 	backupHome     = "home" // the home's other files
 	backupVersion  = 1
 
-	// ProtoResync asks a peer to send again the whole agreed state of every
-	// twin shared with the asker (after a restore).
-	ProtoResync protocol.ID = "/issuemesh/resync/1.0.0"
 	// resyncCursor prefixes the sync log's cursors of the peers a restored
 	// node has still to ask for a resync.
 	resyncCursor = "resync/"
-	resyncWait   = 2 * time.Minute
-	resyncAsk    = "resync 1\n"
 )
 
 // Backup writes a backup of the home into dir, which must be an absolute
@@ -314,55 +307,7 @@ func (n *Node) askResync(ctx context.Context, id peer.ID) error {
 	if h == nil {
 		return errors.New("the node is not running")
 	}
-	ctx, cancel := context.WithTimeout(ctx, resyncWait)
-	defer cancel()
-	s, err := p2p.OpenStream(ctx, h, id, ProtoResync)
-	if err != nil {
-		return err
-	}
-	s.SetDeadline(time.Now().Add(resyncWait))
-	if _, err := io.WriteString(s, resyncAsk); err != nil {
-		s.Reset()
-		return fmt.Errorf("resync request to %s: %w", shortID(id), err)
-	}
-	s.CloseWrite()
-	reply, err := io.ReadAll(io.LimitReader(s, 1024))
-	if err != nil {
-		s.Reset()
-		return fmt.Errorf("resync answer of %s: %w", shortID(id), err)
-	}
-	s.Close()
-	if got := strings.TrimSpace(string(reply)); got != "ok" {
-		return fmt.Errorf("peer %s refused the resync: %q", shortID(id), got)
-	}
-	return nil
-}
-
-// handleResync answers a peer that was restored from a backup: every twin
-// linked with it gets an event with its whole agreed state.
-func (n *Node) handleResync(s network.Stream) {
-	remote := s.Conn().RemotePeer()
-	s.SetDeadline(time.Now().Add(resyncWait))
-	req, err := io.ReadAll(io.LimitReader(s, 64))
-	if err != nil || string(req) != resyncAsk {
-		n.log.Warn("a resync request that is not one", "peer", remote, "err", err)
-		s.Reset()
-		return
-	}
-	if n.peer(remote) == nil {
-		s.Reset()
-		return
-	}
-	count, err := n.resendAll(n.runContext(), remote.String())
-	reply := "ok\n"
-	if err != nil {
-		n.log.Warn("resending the state of the shared twins to a restored peer failed", "peer", remote, "err", err)
-		reply = "error: " + err.Error() + "\n"
-	} else {
-		n.log.Info("the peer was restored from a backup: the state of every shared twin is sent again", "peer", remote, "twins", count)
-	}
-	io.WriteString(s, reply)
-	s.Close()
+	return syncproto.AskResync(ctx, h, id)
 }
 
 // resendAll appends, for every twin with a link to peer p that is still

@@ -267,10 +267,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.mu.Unlock()
 
-	p2p.Handle(h, n.allow, p2p.ProtoReplica, n.log, n.handleReplica)
-	p2p.Handle(h, n.allow, p2p.ProtoAck, n.log, n.handleAcks)
-	p2p.Handle(h, n.allow, p2p.ProtoAttach, n.log, n.handleAttach)
-	p2p.Handle(h, n.allow, ProtoResync, n.log, n.handleResync)
+	n.registerSync(h)
 	n.runPeering(ctx, h)
 	if err := n.runNetworks(ctx, h); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/p2p/syncproto"
 	"github.com/issuemesh/issuemesh/replica"
 
 	"github.com/issuemesh/issuemesh/internal/testutil"
@@ -90,7 +91,7 @@ func TestStrangerReplicaStreamRefused(t *testing.T) {
 	// gater drops the connection in InterceptSecured; what matters is that
 	// nothing is ever served to it.
 	_ = stranger.Connect(ctx, info)
-	if s, err := p2p.OpenStream(ctx, stranger, a.ID(), p2p.ProtoReplica); err == nil {
+	if s, err := p2p.OpenStream(ctx, stranger, a.ID(), syncproto.ProtoReplica); err == nil {
 		writeEvent(t, s, stranger.ID(), 1)
 		buf := make([]byte, 1)
 		if _, rerr := s.Read(buf); rerr == nil {
@@ -129,7 +130,7 @@ func TestGarbageOnReplicaProtocol(t *testing.T) {
 		"\x03\x81\xa1v",                    // truncated msgpack
 	}
 	for i, g := range garbage {
-		s, err := p2p.OpenStream(ctx, peerHost, a.ID(), p2p.ProtoReplica)
+		s, err := p2p.OpenStream(ctx, peerHost, a.ID(), syncproto.ProtoReplica)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +145,7 @@ func TestGarbageOnReplicaProtocol(t *testing.T) {
 		})
 	}
 	// The node still serves: a well-formed event from the same peer lands.
-	s, err := p2p.OpenStream(ctx, peerHost, a.ID(), p2p.ProtoReplica)
+	s, err := p2p.OpenStream(ctx, peerHost, a.ID(), syncproto.ProtoReplica)
 	if err != nil {
 		t.Fatal(err)
 	}
