@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/issuemesh/issuemesh/internal/msgp"
 )
 
 // Attachment is a file of an issue as it travels between nodes: its
@@ -188,7 +190,7 @@ func isDigest(d string) bool {
 // ---- codec (the layout msgpack writes for the struct, see wire.go) ----
 
 func appendAttachments(b []byte, as []Attachment) []byte {
-	b = appendArrayLen(b, len(as))
+	b = msgp.AppendArrayLen(b, len(as))
 	for i := range as {
 		b = appendAttachment(b, &as[i])
 	}
@@ -206,25 +208,25 @@ func appendAttachment(b []byte, a *Attachment) []byte {
 	if a.Created != 0 {
 		n++
 	}
-	b = appendMapLen(b, n)
-	b = appendStr(appendStr(b, "id"), a.ID)
-	b = appendStr(appendStr(b, "n"), a.Filename)
+	b = msgp.AppendMapLen(b, n)
+	b = msgp.AppendStr(msgp.AppendStr(b, "id"), a.ID)
+	b = msgp.AppendStr(msgp.AppendStr(b, "n"), a.Filename)
 	if a.ContentType != "" {
-		b = appendStr(appendStr(b, "ty"), a.ContentType)
+		b = msgp.AppendStr(msgp.AppendStr(b, "ty"), a.ContentType)
 	}
-	b = appendInt(appendStr(b, "sz"), a.Size)
-	b = appendStr(appendStr(b, "d"), a.Digest)
+	b = msgp.AppendInt(msgp.AppendStr(b, "sz"), a.Size)
+	b = msgp.AppendStr(msgp.AppendStr(b, "d"), a.Digest)
 	if a.Author != "" {
-		b = appendStr(appendStr(b, "a"), a.Author)
+		b = msgp.AppendStr(msgp.AppendStr(b, "a"), a.Author)
 	}
 	if a.Created != 0 {
-		b = appendInt(appendStr(b, "t"), a.Created)
+		b = msgp.AppendInt(msgp.AppendStr(b, "t"), a.Created)
 	}
-	return appendClock(appendStr(b, "c"), &a.Clock)
+	return appendClock(msgp.AppendStr(b, "c"), &a.Clock)
 }
 
 func decodeAttachments(r *reader, rep *Replica) error {
-	n, err := r.container(false)
+	n, err := r.Container(false)
 	if err != nil || n < 0 {
 		return err
 	}
@@ -245,22 +247,22 @@ func decodeAttachment(r *reader, a *Attachment) error {
 		switch string(key) {
 		case "id":
 			k = 0
-			a.ID, err = r.str()
+			a.ID, err = r.Str()
 		case "n":
 			k = 1
-			a.Filename, err = r.str()
+			a.Filename, err = r.Str()
 		case "ty":
 			k = 2
-			a.ContentType, err = r.str()
+			a.ContentType, err = r.Str()
 		case "sz":
 			k = 3
 			a.Size, err = r.int64()
 		case "d":
 			k = 4
-			a.Digest, err = r.str()
+			a.Digest, err = r.Str()
 		case "a":
 			k = 5
-			a.Author, err = r.str()
+			a.Author, err = r.Str()
 		case "t":
 			k = 6
 			a.Created, err = r.int64()
@@ -302,11 +304,11 @@ func MarshalAttachRequest(q *AttachRequest) ([]byte, error) {
 		return nil, err
 	}
 	b := make([]byte, 0, 48+len(q.Twin)+len(q.ID)+len(q.Digest))
-	b = appendMapLen(b, 4)
-	b = appendInt(appendStr(b, "v"), int64(q.V))
-	b = appendStr(appendStr(b, "twin"), q.Twin)
-	b = appendStr(appendStr(b, "id"), q.ID)
-	return appendStr(appendStr(b, "d"), q.Digest), nil
+	b = msgp.AppendMapLen(b, 4)
+	b = msgp.AppendInt(msgp.AppendStr(b, "v"), int64(q.V))
+	b = msgp.AppendStr(msgp.AppendStr(b, "twin"), q.Twin)
+	b = msgp.AppendStr(msgp.AppendStr(b, "id"), q.ID)
+	return msgp.AppendStr(msgp.AppendStr(b, "d"), q.Digest), nil
 }
 
 // UnmarshalAttachRequest decodes and validates one request. Errors wrap
@@ -316,7 +318,7 @@ func UnmarshalAttachRequest(b []byte) (AttachRequest, error) {
 	if err := precheck(b); err != nil {
 		return AttachRequest{}, fmt.Errorf("attach request: %w", err)
 	}
-	r := reader{b: b}
+	r := newReader(b)
 	err := r.fields("attach request", func(key []byte) (k int, err error) {
 		switch string(key) {
 		case "v":
@@ -324,13 +326,13 @@ func UnmarshalAttachRequest(b []byte) (AttachRequest, error) {
 			q.V, err = r.version()
 		case "twin":
 			k = 1
-			q.Twin, err = r.str()
+			q.Twin, err = r.Str()
 		case "id":
 			k = 2
-			q.ID, err = r.str()
+			q.ID, err = r.Str()
 		case "d":
 			k = 3
-			q.Digest, err = r.str()
+			q.Digest, err = r.Str()
 		default:
 			return -1, nil
 		}
@@ -372,11 +374,11 @@ func MarshalAttachReply(a *AttachReply) ([]byte, error) {
 		n++
 	}
 	b := make([]byte, 0, 32+len(a.Error))
-	b = appendMapLen(b, n)
-	b = appendInt(appendStr(b, "v"), int64(a.V))
-	b = appendInt(appendStr(b, "sz"), a.Size)
+	b = msgp.AppendMapLen(b, n)
+	b = msgp.AppendInt(msgp.AppendStr(b, "v"), int64(a.V))
+	b = msgp.AppendInt(msgp.AppendStr(b, "sz"), a.Size)
 	if a.Error != "" {
-		b = appendStr(appendStr(b, "err"), a.Error)
+		b = msgp.AppendStr(msgp.AppendStr(b, "err"), a.Error)
 	}
 	return b, nil
 }
@@ -388,7 +390,7 @@ func UnmarshalAttachReply(b []byte) (AttachReply, error) {
 	if err := precheck(b); err != nil {
 		return AttachReply{}, fmt.Errorf("attach reply: %w", err)
 	}
-	r := reader{b: b}
+	r := newReader(b)
 	err := r.fields("attach reply", func(key []byte) (k int, err error) {
 		switch string(key) {
 		case "v":
@@ -399,7 +401,7 @@ func UnmarshalAttachReply(b []byte) (AttachReply, error) {
 			a.Size, err = r.int64()
 		case "err":
 			k = 2
-			a.Error, err = r.str()
+			a.Error, err = r.Str()
 		default:
 			return -1, nil
 		}
@@ -426,13 +428,13 @@ func validateAttachReply(a *AttachReply) error {
 
 // version reads a message's version as an int.
 func (r *reader) version() (int, error) {
-	off := r.i
+	off := r.Offset()
 	v, err := r.int64()
 	if err != nil {
 		return 0, err
 	}
 	if v < math.MinInt32 || v > math.MaxInt32 {
-		return 0, r.fail(off, "version %d is out of range", v)
+		return 0, r.Fail(off, "version %d is out of range", v)
 	}
 	return int(v), nil
 }

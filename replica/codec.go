@@ -34,7 +34,7 @@ func UnmarshalEvent(b []byte) (Event, error) {
 	if err := precheck(b); err != nil {
 		return Event{}, fmt.Errorf("event: %w", err)
 	}
-	r := reader{b: b}
+	r := newReader(b)
 	if err := decodeEvent(&r, &e); err != nil {
 		return Event{}, fmt.Errorf("event: %w", err)
 	}
@@ -60,7 +60,7 @@ func UnmarshalAcks(b []byte) (Acks, error) {
 	if err := precheck(b); err != nil {
 		return Acks{}, fmt.Errorf("acks: %w", err)
 	}
-	r := reader{b: b}
+	r := newReader(b)
 	if err := decodeAcks(&r, &a); err != nil {
 		return Acks{}, fmt.Errorf("acks: %w", err)
 	}

@@ -59,7 +59,8 @@ func FuzzUnmarshalEvent(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// The decoder must hold on its own, without the pre-scan in front.
 		var raw Event
-		_ = decodeEvent(&reader{b: b}, &raw)
+		r := newReader(b)
+		_ = decodeEvent(&r, &raw)
 
 		e, err := UnmarshalEvent(b)
 		if err != nil {
@@ -115,7 +116,8 @@ func FuzzUnmarshalAcks(f *testing.F) {
 	f.Add(rawMarshal(f, Acks{V: Version, Items: []Ack{{Twin: "t", Result: 9}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var raw Acks
-		_ = decodeAcks(&reader{b: b}, &raw)
+		r := newReader(b)
+		_ = decodeAcks(&r, &raw)
 
 		a, err := UnmarshalAcks(b)
 		if err != nil {

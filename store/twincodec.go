@@ -32,20 +32,23 @@ package store
 // reflection never writes and panics on, reads as the zero time. Lengths are
 // checked against the bytes left before anything is allocated, so arbitrary
 // bytes give an error, never a huge allocation or a panic. A fuzz target
-// (FuzzTwinDecode) holds the decoder to reflection's results.
+// (FuzzTwinDecode) holds the decoder to reflection's results. The msgpack
+// primitives (writers, bounded readers, skip) are internal/msgp's, shared
+// with the replica's wire codec; what reflection accepts beyond them
+// (structs as arrays, timestamps, an extension header before a map) is
+// here.
 
 import (
 	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"slices"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 
+	"github.com/issuemesh/issuemesh/internal/msgp"
 	"github.com/issuemesh/issuemesh/replica"
 )
 
@@ -58,16 +61,16 @@ func encodeTwin(tw *Twin) []byte {
 }
 
 func appendTwin(b []byte, tw *Twin) []byte {
-	b = appendMapLen(b, 5)
-	b = appendStr(appendStr(b, "id"), tw.ID)
-	b = appendStr(appendStr(b, "key"), tw.LocalKey)
-	b = appendStr(b, "links")
+	b = msgp.AppendMapLen(b, 5)
+	b = msgp.AppendStr(msgp.AppendStr(b, "id"), tw.ID)
+	b = msgp.AppendStr(msgp.AppendStr(b, "key"), tw.LocalKey)
+	b = msgp.AppendStr(b, "links")
 	if tw.Links == nil {
 		b = append(b, msgpcode.Nil)
 	} else {
-		b = appendMapLen(b, len(tw.Links))
+		b = msgp.AppendMapLen(b, len(tw.Links))
 		for _, peer := range sortedKeys(tw.Links) {
-			b = appendStr(b, peer)
+			b = msgp.AppendStr(b, peer)
 			if l := tw.Links[peer]; l == nil {
 				b = append(b, msgpcode.Nil)
 			} else {
@@ -75,8 +78,8 @@ func appendTwin(b []byte, tw *Twin) []byte {
 			}
 		}
 	}
-	b = appendTime(appendStr(b, "created"), tw.Created)
-	return appendUint(appendStr(b, "hn"), tw.HistN)
+	b = appendTime(msgp.AppendStr(b, "created"), tw.Created)
+	return msgp.AppendUint(msgp.AppendStr(b, "hn"), tw.HistN)
 }
 
 func appendLink(b []byte, l *Link) []byte {
@@ -93,22 +96,22 @@ func appendLink(b []byte, l *Link) []byte {
 	if len(l.Keys) > 0 {
 		n++
 	}
-	b = appendMapLen(b, n)
+	b = msgp.AppendMapLen(b, n)
 	if l.RemoteKey != "" {
-		b = appendStr(appendStr(b, "rk"), l.RemoteKey)
+		b = msgp.AppendStr(msgp.AppendStr(b, "rk"), l.RemoteKey)
 	}
-	b = replica.AppendReplica(appendStr(b, "ag"), &l.Agreed)
-	b = replica.AppendReplica(appendStr(b, "bl"), &l.Baseline)
+	b = replica.AppendReplica(msgp.AppendStr(b, "ag"), &l.Agreed)
+	b = replica.AppendReplica(msgp.AppendStr(b, "bl"), &l.Baseline)
 	if l.Unsynced {
-		b = append(appendStr(b, "un"), msgpcode.True)
+		b = append(msgp.AppendStr(b, "un"), msgpcode.True)
 	}
 	if l.Manual {
-		b = append(appendStr(b, "man"), msgpcode.True)
+		b = append(msgp.AppendStr(b, "man"), msgpcode.True)
 	}
 	if len(l.Keys) > 0 {
-		b = appendMapLen(appendStr(b, "keys"), len(l.Keys))
+		b = msgp.AppendMapLen(msgp.AppendStr(b, "keys"), len(l.Keys))
 		for _, member := range sortedKeys(l.Keys) {
-			b = appendStr(appendStr(b, member), l.Keys[member])
+			b = msgp.AppendStr(msgp.AppendStr(b, member), l.Keys[member])
 		}
 	}
 	return b
@@ -136,180 +139,29 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func appendMapLen(b []byte, n int) []byte {
-	switch {
-	case n < 16:
-		return append(b, msgpcode.FixedMapLow|byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, msgpcode.Map16), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(b, msgpcode.Map32), uint32(n))
-}
-
-func appendStr(b []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
-		b = append(b, msgpcode.FixedStrLow|byte(n))
-	case n <= math.MaxUint8:
-		b = append(b, msgpcode.Str8, byte(n))
-	case n <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, msgpcode.Str16), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, msgpcode.Str32), uint32(n))
-	}
-	return append(b, s...)
-}
-
-func appendUint(b []byte, n uint64) []byte {
-	switch {
-	case n <= 0x7f:
-		return append(b, byte(n))
-	case n <= math.MaxUint8:
-		return append(b, msgpcode.Uint8, byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, msgpcode.Uint16), uint16(n))
-	case n <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(b, msgpcode.Uint32), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, msgpcode.Uint64), n)
-}
-
 // ---- decoding ----
 
 // errArrayStruct is what a struct given as an array of the wrong length
 // gives (reflection refuses it too).
 var errArrayStruct = errors.New("msgpack: number of fields in array-encoded struct has changed")
 
-// twinDecoder reads msgpack values from b. Every read checks its bounds.
-type twinDecoder struct {
-	b []byte
-	i int
-	// peers lets the clocks of one twin share one string per peer ID: most
-	// clocks in a twin carry one or two of them.
-	peers [2]string
-}
+// twinDecoder reads msgpack values from b with the shared primitives
+// (internal/msgp), adding what reflection accepts on top. Every read checks
+// its bounds.
+type twinDecoder struct{ msgp.Reader }
 
 // decodeTwin decodes b into tw, as msgpack.Unmarshal(b, tw) would.
 func decodeTwin(b []byte, tw *Twin) error {
-	t := twinDecoder{b: b}
+	t := twinDecoder{msgp.NewReader(b)}
 	return t.twin(tw)
-}
-
-// left is how many bytes are still to be read: every msgpack value takes at
-// least one, which bounds the entries of a map or an array.
-func (t *twinDecoder) left() int { return len(t.b) - t.i }
-
-func (t *twinDecoder) code() (byte, error) {
-	if t.i >= len(t.b) {
-		return 0, io.EOF
-	}
-	c := t.b[t.i]
-	t.i++
-	return c, nil
-}
-
-func (t *twinDecoder) peek() (byte, error) {
-	if t.i >= len(t.b) {
-		return 0, io.EOF
-	}
-	return t.b[t.i], nil
-}
-
-// next returns the next n bytes, which alias b.
-func (t *twinDecoder) next(n uint64) ([]byte, error) {
-	if n > uint64(t.left()) {
-		t.i = len(t.b)
-		return nil, io.ErrUnexpectedEOF
-	}
-	p := t.b[t.i : t.i+int(n)]
-	t.i += int(n)
-	return p, nil
-}
-
-// uintN reads a big-endian unsigned integer of size bytes (1, 2, 4 or 8).
-func (t *twinDecoder) uintN(size uint64) (uint64, error) {
-	p, err := t.next(size)
-	if err != nil {
-		return 0, err
-	}
-	switch size {
-	case 1:
-		return uint64(p[0]), nil
-	case 2:
-		return uint64(binary.BigEndian.Uint16(p)), nil
-	case 4:
-		return uint64(binary.BigEndian.Uint32(p)), nil
-	}
-	return binary.BigEndian.Uint64(p), nil
-}
-
-// rawStr reads a string, as the library's DecodeString: str or bin, nil
-// for the empty string. The bytes alias b.
-func (t *twinDecoder) rawStr() ([]byte, error) {
-	c, err := t.code()
-	if err != nil {
-		return nil, err
-	}
-	var n uint64
-	switch {
-	case msgpcode.IsFixedString(c):
-		n = uint64(c & msgpcode.FixedStrMask)
-	case c == msgpcode.Nil:
-		return nil, nil
-	case c == msgpcode.Str8 || c == msgpcode.Bin8:
-		n, err = t.uintN(1)
-	case c == msgpcode.Str16 || c == msgpcode.Bin16:
-		n, err = t.uintN(2)
-	case c == msgpcode.Str32 || c == msgpcode.Bin32:
-		n, err = t.uintN(4)
-	default:
-		return nil, fmt.Errorf("msgpack: invalid code=%x decoding string/bytes length", c)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return t.next(n)
-}
-
-func (t *twinDecoder) str() (string, error) {
-	p, err := t.rawStr()
-	return string(p), err
 }
 
 // integer reads an integer as the library's DecodeInt64 and DecodeUint64
 // do (they agree bit for bit): any width, signed or not, nil as 0, and no
 // floats. The caller converts the bits.
 func (t *twinDecoder) integer() (uint64, error) {
-	c, err := t.code()
-	if err != nil {
-		return 0, err
-	}
-	if msgpcode.IsFixedNum(c) {
-		return uint64(int64(int8(c))), nil
-	}
-	var n uint64
-	switch c {
-	case msgpcode.Nil:
-		return 0, nil
-	case msgpcode.Uint8:
-		return t.uintN(1)
-	case msgpcode.Uint16:
-		return t.uintN(2)
-	case msgpcode.Uint32:
-		return t.uintN(4)
-	case msgpcode.Uint64, msgpcode.Int64:
-		return t.uintN(8)
-	case msgpcode.Int8:
-		n, err = t.uintN(1)
-		return uint64(int64(int8(n))), err
-	case msgpcode.Int16:
-		n, err = t.uintN(2)
-		return uint64(int64(int16(n))), err
-	case msgpcode.Int32:
-		n, err = t.uintN(4)
-		return uint64(int64(int32(n))), err
-	}
-	return 0, fmt.Errorf("msgpack: invalid code=%x decoding integer", c)
+	u, _, err := t.Integer()
+	return u, err
 }
 
 func (t *twinDecoder) int64() (int64, error) {
@@ -317,95 +169,31 @@ func (t *twinDecoder) int64() (int64, error) {
 	return int64(n), err
 }
 
-func (t *twinDecoder) bool() (bool, error) {
-	c, err := t.code()
-	if err != nil {
-		return false, err
-	}
-	switch c {
-	case msgpcode.Nil, msgpcode.False:
-		return false, nil
-	case msgpcode.True:
-		return true, nil
-	}
-	return false, fmt.Errorf("msgpack: invalid code=%x decoding bool", c)
-}
-
 // mapLen reads the header of a map as the library's DecodeMapLen: -1 for
 // nil, and an extension header before the map is passed over. It checks
 // that the entries can fit in the bytes left.
 func (t *twinDecoder) mapLen() (int, error) {
-	c, err := t.code()
+	c, err := t.Peek()
 	if err != nil {
 		return 0, err
 	}
 	if msgpcode.IsExt(c) {
-		skip := uint64(1) // the type
-		switch c {
-		case msgpcode.Ext8:
-			skip += 1
-		case msgpcode.Ext16:
-			skip += 2
-		case msgpcode.Ext32:
-			skip += 4
-		}
-		if _, err := t.next(skip); err != nil {
-			return 0, err
-		}
-		if c, err = t.code(); err != nil {
+		if _, _, err := t.extHeader(); err != nil {
 			return 0, err
 		}
 	}
-	var n uint64
-	switch {
-	case msgpcode.IsFixedMap(c):
-		n = uint64(c & msgpcode.FixedMapMask)
-	case c == msgpcode.Nil:
-		return -1, nil
-	case c == msgpcode.Map16:
-		n, err = t.uintN(2)
-	case c == msgpcode.Map32:
-		n, err = t.uintN(4)
-	default:
-		return 0, fmt.Errorf("msgpack: invalid code=%x decoding map length", c)
-	}
-	if err == nil && n > uint64(t.left()) {
-		err = io.ErrUnexpectedEOF
-	}
-	return int(n), err
+	return t.Container(true)
 }
 
 // arrayLen reads the header of an array as the library's DecodeArrayLen:
 // -1 for nil. It checks that the elements can fit in the bytes left.
-func (t *twinDecoder) arrayLen() (int, error) {
-	c, err := t.code()
-	if err != nil {
-		return 0, err
-	}
-	var n uint64
-	switch {
-	case msgpcode.IsFixedArray(c):
-		n = uint64(c & msgpcode.FixedArrayMask)
-	case c == msgpcode.Nil:
-		return -1, nil
-	case c == msgpcode.Array16:
-		n, err = t.uintN(2)
-	case c == msgpcode.Array32:
-		n, err = t.uintN(4)
-	default:
-		return 0, fmt.Errorf("msgpack: invalid code=%x decoding array length", c)
-	}
-	if err == nil && n > uint64(t.left()) {
-		err = io.ErrUnexpectedEOF
-	}
-	return int(n), err
-}
+func (t *twinDecoder) arrayLen() (int, error) { return t.Container(false) }
 
 // structLen reads the header of a struct of nfields fields: the number of
 // keys of a map (asArray false) or of fields of an array (asArray true), or
 // -1 when the struct is to be zeroed (nil, or an empty array).
 func (t *twinDecoder) structLen(nfields int) (n int, asArray bool, err error) {
-	c, err := t.peek()
+	c, err := t.Peek()
 	if err != nil {
 		return 0, false, err
 	}
@@ -429,7 +217,7 @@ func (t *twinDecoder) structLen(nfields int) (n int, asArray bool, err error) {
 
 // extHeader reads the header of an extension value: its type and length.
 func (t *twinDecoder) extHeader() (int8, uint64, error) {
-	c, err := t.code()
+	c, err := t.Byte()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -446,91 +234,19 @@ func (t *twinDecoder) extHeader() (int8, uint64, error) {
 	case msgpcode.FixExt16:
 		n = 16
 	case msgpcode.Ext8:
-		n, err = t.uintN(1)
+		n, err = t.UintN(1)
 	case msgpcode.Ext16:
-		n, err = t.uintN(2)
+		n, err = t.UintN(2)
 	case msgpcode.Ext32:
-		n, err = t.uintN(4)
+		n, err = t.UintN(4)
 	default:
 		return 0, 0, fmt.Errorf("msgpack: invalid code=%x decoding ext len", c)
 	}
 	if err != nil {
 		return 0, 0, err
 	}
-	id, err := t.code()
+	id, err := t.Byte()
 	return int8(id), n, err
-}
-
-// skip passes over one value of any type, as the library's Skip, without
-// recursion: pending counts the values still to pass.
-func (t *twinDecoder) skip() error {
-	for pending := uint64(1); pending > 0; pending-- {
-		c, err := t.code()
-		if err != nil {
-			return err
-		}
-		var n uint64 // bytes to pass
-		switch {
-		case msgpcode.IsFixedNum(c):
-			continue
-		case msgpcode.IsFixedMap(c):
-			pending += 2 * uint64(c&msgpcode.FixedMapMask)
-			continue
-		case msgpcode.IsFixedArray(c):
-			pending += uint64(c & msgpcode.FixedArrayMask)
-			continue
-		case msgpcode.IsFixedString(c):
-			n = uint64(c & msgpcode.FixedStrMask)
-		default:
-			switch c {
-			case msgpcode.Nil, msgpcode.False, msgpcode.True:
-				continue
-			case msgpcode.Uint8, msgpcode.Int8:
-				n = 1
-			case msgpcode.Uint16, msgpcode.Int16:
-				n = 2
-			case msgpcode.Uint32, msgpcode.Int32, msgpcode.Float:
-				n = 4
-			case msgpcode.Uint64, msgpcode.Int64, msgpcode.Double:
-				n = 8
-			case msgpcode.Str8, msgpcode.Bin8:
-				n, err = t.uintN(1)
-			case msgpcode.Str16, msgpcode.Bin16:
-				n, err = t.uintN(2)
-			case msgpcode.Str32, msgpcode.Bin32:
-				n, err = t.uintN(4)
-			case msgpcode.Array16, msgpcode.Array32, msgpcode.Map16, msgpcode.Map32:
-				size := uint64(2)
-				if c == msgpcode.Array32 || c == msgpcode.Map32 {
-					size = 4
-				}
-				if n, err = t.uintN(size); err != nil {
-					return err
-				}
-				if c == msgpcode.Map16 || c == msgpcode.Map32 {
-					n *= 2
-				}
-				if n > uint64(t.left()) {
-					return io.ErrUnexpectedEOF
-				}
-				pending += n
-				continue
-			case msgpcode.FixExt1, msgpcode.FixExt2, msgpcode.FixExt4, msgpcode.FixExt8, msgpcode.FixExt16,
-				msgpcode.Ext8, msgpcode.Ext16, msgpcode.Ext32:
-				t.i-- // extHeader reads the code again
-				_, n, err = t.extHeader()
-			default:
-				return fmt.Errorf("msgpack: unknown code %x", c)
-			}
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := t.next(n); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // field reads the key of a struct field given as a map, or takes the index
@@ -540,33 +256,17 @@ func (t *twinDecoder) field(asArray bool, i int, names func([]byte) int) (int, e
 	if asArray {
 		return i, nil
 	}
-	key, err := t.rawStr()
+	key, err := t.RawStr()
 	if err != nil {
 		return 0, err
 	}
 	return names(key), nil
 }
 
-// peer reads a clock's peer ID, reusing the string of a recent equal one.
-func (t *twinDecoder) peer() (string, error) {
-	p, err := t.rawStr()
-	if err != nil {
-		return "", err
-	}
-	for _, s := range t.peers {
-		if s == string(p) {
-			return s, nil
-		}
-	}
-	s := string(p)
-	t.peers[1], t.peers[0] = t.peers[0], s
-	return s, nil
-}
-
 // fieldName reads the name of a replica field, sharing the strings of the
 // standard names.
 func (t *twinDecoder) fieldName() (string, error) {
-	p, err := t.rawStr()
+	p, err := t.RawStr()
 	if err != nil {
 		return "", err
 	}
@@ -589,12 +289,12 @@ func (t *twinDecoder) fieldName() (string, error) {
 // (the library's own -1 only) in the local zone, the zero time in UTC. Nil
 // gives the zero time (reflection panics on it; it never writes it).
 func (t *twinDecoder) time() (time.Time, error) {
-	c, err := t.peek()
+	c, err := t.Peek()
 	if err != nil {
 		return time.Time{}, err
 	}
 	if c == msgpcode.Nil {
-		t.i++
+		_, _ = t.Byte() // the nil just peeked
 		return time.Time{}, nil
 	}
 	id, n, err := t.extHeader()
@@ -604,7 +304,7 @@ func (t *twinDecoder) time() (time.Time, error) {
 	if id != -1 {
 		return time.Time{}, fmt.Errorf("msgpack: got ext type=%d, wanted -1", id)
 	}
-	p, err := t.next(n)
+	p, err := t.Next(n)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -658,9 +358,9 @@ func (t *twinDecoder) twin(tw *Twin) error {
 		}
 		switch k {
 		case 0:
-			tw.ID, err = t.str()
+			tw.ID, err = t.Str()
 		case 1:
-			tw.LocalKey, err = t.str()
+			tw.LocalKey, err = t.Str()
 		case 2:
 			err = t.links(&tw.Links)
 		case 3:
@@ -668,7 +368,7 @@ func (t *twinDecoder) twin(tw *Twin) error {
 		case 4:
 			tw.HistN, err = t.integer()
 		default:
-			err = t.skip()
+			err = t.Skip()
 		}
 		if err != nil {
 			return err
@@ -687,17 +387,17 @@ func (t *twinDecoder) links(m *map[string]*Link) error {
 		*m = make(map[string]*Link, n)
 	}
 	for range n {
-		peer, err := t.str()
+		peer, err := t.Str()
 		if err != nil {
 			return err
 		}
-		c, err := t.peek()
+		c, err := t.Peek()
 		if err != nil {
 			return err
 		}
 		var l *Link
 		if c == msgpcode.Nil {
-			t.i++
+			_, _ = t.Byte() // the nil just peeked
 		} else {
 			l = new(Link)
 			err = t.link(l)
@@ -742,19 +442,19 @@ func (t *twinDecoder) link(l *Link) error {
 		}
 		switch k {
 		case 0:
-			l.RemoteKey, err = t.str()
+			l.RemoteKey, err = t.Str()
 		case 1:
 			err = t.replica(&l.Agreed)
 		case 2:
 			err = t.replica(&l.Baseline)
 		case 3:
-			l.Unsynced, err = t.bool()
+			l.Unsynced, err = t.Bool()
 		case 4:
-			l.Manual, err = t.bool()
+			l.Manual, err = t.Bool()
 		case 5:
 			err = t.stringMap(&l.Keys)
 		default:
-			err = t.skip()
+			err = t.Skip()
 		}
 		if err != nil {
 			return err
@@ -773,11 +473,11 @@ func (t *twinDecoder) stringMap(m *map[string]string) error {
 		*m = make(map[string]string, n)
 	}
 	for range n {
-		k, err := t.str()
+		k, err := t.Str()
 		if err != nil {
 			return err
 		}
-		v, err := t.str()
+		v, err := t.Str()
 		if err != nil {
 			return err
 		}
@@ -818,7 +518,7 @@ func (t *twinDecoder) replica(r *replica.Replica) error {
 		case 2:
 			err = decodeSlice(t, &r.Attachments, t.attachment)
 		default:
-			err = t.skip()
+			err = t.Skip()
 		}
 		if err != nil {
 			return err
@@ -906,7 +606,7 @@ func (t *twinDecoder) value(v *replica.Value) error {
 		}
 		switch k {
 		case 0:
-			v.S, err = t.str()
+			v.S, err = t.Str()
 		case 1:
 			err = t.strings(&v.L)
 		case 2:
@@ -914,7 +614,7 @@ func (t *twinDecoder) value(v *replica.Value) error {
 		case 3:
 			err = t.clock(&v.Clock)
 		default:
-			err = t.skip()
+			err = t.Skip()
 		}
 		if err != nil {
 			return err
@@ -936,7 +636,7 @@ func (t *twinDecoder) strings(s *[]string) error {
 	}
 	ss = ss[:0]
 	for range n {
-		str, err := t.str()
+		str, err := t.Str()
 		if err != nil {
 			return err
 		}
@@ -956,7 +656,7 @@ func (t *twinDecoder) elems(m *map[string]replica.Elem) error {
 		*m = make(map[string]replica.Elem, n)
 	}
 	for range n {
-		s, err := t.str()
+		s, err := t.Str()
 		if err != nil {
 			return err
 		}
@@ -993,11 +693,11 @@ func (t *twinDecoder) elem(el *replica.Elem) error {
 		}
 		switch k {
 		case 0:
-			el.Del, err = t.bool()
+			el.Del, err = t.Bool()
 		case 1:
 			err = t.clock(&el.Clock)
 		default:
-			err = t.skip()
+			err = t.Skip()
 		}
 		if err != nil {
 			return err
@@ -1038,9 +738,9 @@ func (t *twinDecoder) clock(c *replica.Clock) error {
 			l, err = t.integer()
 			c.Logical = uint32(l) // reflection truncates the same way
 		case 2:
-			c.Peer, err = t.peer()
+			c.Peer, err = t.Peer()
 		default:
-			err = t.skip()
+			err = t.Skip()
 		}
 		if err != nil {
 			return err
@@ -1081,19 +781,19 @@ func (t *twinDecoder) comment(c *replica.Comment) error {
 		}
 		switch k {
 		case 0:
-			c.ID, err = t.str()
+			c.ID, err = t.Str()
 		case 1:
-			c.Author, err = t.str()
+			c.Author, err = t.Str()
 		case 2:
-			c.Body, err = t.str()
+			c.Body, err = t.Str()
 		case 3:
 			c.Created, err = t.int64()
 		case 4:
-			c.Internal, err = t.bool()
+			c.Internal, err = t.Bool()
 		case 5:
 			err = t.clock(&c.Clock)
 		default:
-			err = t.skip()
+			err = t.Skip()
 		}
 		if err != nil {
 			return err
@@ -1138,23 +838,23 @@ func (t *twinDecoder) attachment(a *replica.Attachment) error {
 		}
 		switch k {
 		case 0:
-			a.ID, err = t.str()
+			a.ID, err = t.Str()
 		case 1:
-			a.Filename, err = t.str()
+			a.Filename, err = t.Str()
 		case 2:
-			a.ContentType, err = t.str()
+			a.ContentType, err = t.Str()
 		case 3:
 			a.Size, err = t.int64()
 		case 4:
-			a.Digest, err = t.str()
+			a.Digest, err = t.Str()
 		case 5:
-			a.Author, err = t.str()
+			a.Author, err = t.Str()
 		case 6:
 			a.Created, err = t.int64()
 		case 7:
 			err = t.clock(&a.Clock)
 		default:
-			err = t.skip()
+			err = t.Skip()
 		}
 		if err != nil {
 			return err
