@@ -30,7 +30,7 @@ const protoPipe protocol.ID = "/issuemesh-bench/pipe/1.0.0"
 
 const (
 	pipeBatch  = 256  // records per sender transaction (the sync log's sendBatch)
-	pipeWindow = 4096 // records sent and not acked (the node's sendWindow)
+	pipeWindow = 4096 // records sent and not acked (syncproto.SendWindow)
 )
 
 // baselineDB opens Badger with the sync log's options (store.Open), durable.

@@ -6,8 +6,8 @@ package node
 // ID global, metadata never changing); its bytes never ride in events. A node
 // applying an event whose rules attach a file it does not have (by global ID
 // or digest) fetches the bytes from the event's origin over the attach
-// protocol (/issuemesh/attach/1.0.0): a request naming the twin, the file's
-// global ID and digest; a reply with the size (or why not); the bytes in
+// protocol (/issuemesh/attach/1.0.0, p2p/syncproto/attach.go): a request
+// naming the twin, the file's global ID and digest; a reply with the size (or why not); the bytes in
 // frames of at most replica.MaxAttachChunk; an empty frame. The bytes go to a
 // temporary file in the home's tmp folder, are checked against the agreed
 // size and SHA-256, and are then attached through the tracker's
@@ -143,9 +143,14 @@ func (n *Node) fetchFile(ctx context.Context, from peer.ID, twin string, f adapt
 	return size, digest, err
 }
 
-// openShared checks that file q.ID of twin q.Twin was shared with peer
+// sharedFiles is the node's tracker as syncproto.Files: the bytes of the
+// files it shares, for the attach protocol's serving side.
+type sharedFiles struct{ n *Node }
+
+// OpenShared checks that file q.ID of twin q.Twin was shared with peer
 // remote (with that digest) and opens its bytes in the tracker.
-func (n *Node) openShared(ctx context.Context, remote peer.ID, q replica.AttachRequest) (io.ReadCloser, int64, error) {
+func (f sharedFiles) OpenShared(ctx context.Context, remote peer.ID, q replica.AttachRequest) (io.ReadCloser, int64, error) {
+	n := f.n
 	at, ok := n.tracker.(adapters.Attachments)
 	if !ok {
 		return nil, 0, errors.New("this node's tracker keeps no files")

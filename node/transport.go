@@ -6,7 +6,6 @@ package node
 
 import (
 	"context"
-	"io"
 	"maps"
 	"slices"
 	"sync"
@@ -230,11 +229,4 @@ func (p syncPeers) Acked(ctx context.Context, id peer.ID, acks []replica.Ack) er
 	}
 	p.n.wakeSender(id)
 	return nil
-}
-
-// sharedFiles is the node's tracker as syncproto.Files.
-type sharedFiles struct{ n *Node }
-
-func (f sharedFiles) OpenShared(ctx context.Context, remote peer.ID, q replica.AttachRequest) (io.ReadCloser, int64, error) {
-	return f.n.openShared(ctx, remote, q)
 }
