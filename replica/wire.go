@@ -328,21 +328,6 @@ func (r *reader) uint(max uint64) (uint64, error) {
 	return u, nil
 }
 
-func (r *reader) bool() (bool, error) {
-	off := r.Offset()
-	c, err := r.Byte()
-	if err != nil {
-		return false, err
-	}
-	switch c {
-	case 0xc2, 0xc0:
-		return false, nil
-	case 0xc3:
-		return true, nil
-	}
-	return false, r.Fail(off, "expected a boolean, found %s", msgp.TypeName(c))
-}
-
 // fields reads a map that stands for a struct: for each key it calls field,
 // which decodes the value and returns the key's number (0 to 31), or returns
 // -1 for an unknown key, whose value is then skipped. A struct given as nil is left zero. A known
