@@ -105,11 +105,20 @@ func (n *Node) fetchAndAttach(ctx context.Context, at adapters.Attachments, ev r
 		os.Remove(tmp.Name())
 	}()
 	start := time.Now()
-	size, digest, err := n.fetchFile(ctx, from, ev.Twin, f, tmp)
-	if err != nil {
-		if errors.Is(err, errFetch) {
-			return fmt.Errorf("%s from peer %s: %w: %w", what, shortID(from), err, adapters.ErrUnavailable)
-		}
+	var size int64
+	var digest string
+	if h := n.hostOrNil(); h == nil {
+		err = fmt.Errorf("the node is not running: %w", errFetch)
+	} else {
+		ref := syncproto.FileRef{Twin: ev.Twin, ID: f.SyncID, Digest: f.Digest, Size: f.Size}
+		size, digest, err = syncproto.Fetch(ctx, h, from, ref, tmp)
+	}
+	switch {
+	case errors.Is(err, errFetch): // transient: the applier retries
+		return fmt.Errorf("%s from peer %s: %w: %w", what, shortID(from), err, adapters.ErrUnavailable)
+	case errors.Is(err, syncproto.ErrBadFile):
+		return fmt.Errorf("%s from peer %s: %w: %w", what, shortID(from), err, adapters.ErrRejected)
+	case err != nil:
 		return fmt.Errorf("%s from peer %s: %w", what, shortID(from), err)
 	}
 	if size != f.Size || digest != f.Digest {
@@ -126,21 +135,6 @@ func (n *Node) fetchAndAttach(ctx context.Context, at adapters.Attachments, ev r
 	n.log.Info("file received and attached", "key", key, "file", f.Filename, "id", f.SyncID, "bytes", size,
 		"from", from, "tracker_id", got.ID, "took", time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// fetchFile asks peer from for file f of twin and writes its bytes to w
-// (syncproto.Fetch). It returns their size and SHA-256; errors on the way
-// wrap errFetch, bytes that cannot be the file adapters.ErrRejected.
-func (n *Node) fetchFile(ctx context.Context, from peer.ID, twin string, f adapters.Attachment, w io.Writer) (int64, string, error) {
-	h := n.hostOrNil()
-	if h == nil {
-		return 0, "", fmt.Errorf("the node is not running: %w", errFetch)
-	}
-	size, digest, err := syncproto.Fetch(ctx, h, from, syncproto.FileRef{Twin: twin, ID: f.SyncID, Digest: f.Digest, Size: f.Size}, w)
-	if errors.Is(err, syncproto.ErrBadFile) {
-		err = fmt.Errorf("%w: %w", err, adapters.ErrRejected)
-	}
-	return size, digest, err
 }
 
 // sharedFiles is the node's tracker as syncproto.Files: the bytes of the

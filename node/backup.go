@@ -282,7 +282,11 @@ func (n *Node) runResync(ctx context.Context) error {
 				n.clearResync(ctx, p) // a peer removed since
 				continue
 			}
-			if err := n.askResync(ctx, id); err != nil {
+			err = errors.New("the node is not running")
+			if h := n.hostOrNil(); h != nil {
+				err = syncproto.AskResync(ctx, h, id)
+			}
+			if err != nil {
 				n.log.Info("asking a peer to resend its state after the restore; trying again", "peer", id, "err", err, "in", b.Current())
 				continue
 			}
@@ -300,14 +304,6 @@ func (n *Node) clearResync(ctx context.Context, p string) {
 	if err != nil {
 		n.log.Warn("could not record that the peer resends its state", "peer", p, "err", err)
 	}
-}
-
-func (n *Node) askResync(ctx context.Context, id peer.ID) error {
-	h := n.hostOrNil()
-	if h == nil {
-		return errors.New("the node is not running")
-	}
-	return syncproto.AskResync(ctx, h, id)
 }
 
 // resendAll appends, for every twin with a link to peer p that is still

@@ -1,8 +1,11 @@
 // Package p2p is issuemesh's libp2p layer: host construction, the node's
 // persisted identity, the allowlist that decides who may connect, the
 // protocol IDs, an allowlist-checking stream handler and a connector that
-// keeps allowlisted peers connected. It knows nothing about trackers,
-// issues or replicas; the node wires those on top.
+// keeps allowlisted peers connected, and [Exchange], the scaffold of every
+// outgoing stream (context deadline, reset when the context ends, close or
+// reset at the end). It knows nothing about trackers, issues or replicas;
+// the node wires those on top. The sync protocols themselves (replica, ack,
+// attach, resync) are in the syncproto package below this one.
 //
 // # Who may talk to us
 //

@@ -118,16 +118,5 @@ func linked(t *testing.T, n int) []host.Host {
 
 func testBackoff() *backoff.Backoff { return backoff.New(5*time.Millisecond, 50*time.Millisecond) }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/issuemesh/issuemesh/internal/testutil"
 	"github.com/issuemesh/issuemesh/replica"
 )
 
@@ -170,13 +171,13 @@ func TestSenderDeliversInOrderAndDrains(t *testing.T) {
 	want := append(seqs(1, 300), seqs(1000, 1400)...) // a gap, as after a restart
 	p.send(t, want...)
 	peerKey := p.b.ID().String()
-	waitFor(t, 20*time.Second, "every event acked", func() bool { out, _ := p.aLog.counts(peerKey); return out == 0 })
+	testutil.WaitFor(t, 20*time.Second, "every event acked", func() bool { out, _ := p.aLog.counts(peerKey); return out == 0 })
 	if got := p.received(); !slices.Equal(got, want) {
 		t.Fatalf("destination logged %d events (first %v), want %d in order", len(got), got[:min(len(got), 5)], len(want))
 	}
 	// More later: the sender wakes and sends only those.
 	p.send(t, 2000, 2001)
-	waitFor(t, 20*time.Second, "the later events acked", func() bool { out, _ := p.aLog.counts(peerKey); return out == 0 })
+	testutil.WaitFor(t, 20*time.Second, "the later events acked", func() bool { out, _ := p.aLog.counts(peerKey); return out == 0 })
 	if got := p.received(); !slices.Equal(got, append(want, 2000, 2001)) {
 		t.Fatalf("after more events the destination has %d, want %d", len(got), len(want)+2)
 	}
@@ -198,7 +199,7 @@ func TestSenderResendsAfterLostAck(t *testing.T) {
 	})
 	p.send(t, 1, 2, 3)
 	peerKey := p.b.ID().String()
-	waitFor(t, 20*time.Second, "every event acked", func() bool { out, _ := p.aLog.counts(peerKey); return out == 0 })
+	testutil.WaitFor(t, 20*time.Second, "every event acked", func() bool { out, _ := p.aLog.counts(peerKey); return out == 0 })
 	mu.Lock()
 	if dropped != 1 {
 		t.Fatalf("%d acks dropped, want 1", dropped)
@@ -218,7 +219,7 @@ func TestReceiveNotDurableLosesNothing(t *testing.T) {
 	p.bLog.mu.Unlock()
 	p.send(t, 1, 2, 3)
 	peerKey := p.b.ID().String()
-	waitFor(t, 20*time.Second, "three failed sessions", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "three failed sessions", func() bool {
 		p.bLog.mu.Lock()
 		defer p.bLog.mu.Unlock()
 		return p.bLog.receives >= 3
@@ -232,7 +233,7 @@ func TestReceiveNotDurableLosesNothing(t *testing.T) {
 	p.bLog.mu.Lock()
 	p.bLog.failReceive = nil
 	p.bLog.mu.Unlock()
-	waitFor(t, 20*time.Second, "every event acked", func() bool { out, _ := p.aLog.counts(peerKey); return out == 0 })
+	testutil.WaitFor(t, 20*time.Second, "every event acked", func() bool { out, _ := p.aLog.counts(peerKey); return out == 0 })
 	if got := p.received(); !slices.Equal(got, []uint64{1, 2, 3}) {
 		t.Fatalf("destination logged %v, want 1, 2, 3", got)
 	}
