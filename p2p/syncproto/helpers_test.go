@@ -119,4 +119,3 @@ func linked(t *testing.T, n int) []host.Host {
 func testBackoff() *backoff.Backoff { return backoff.New(5*time.Millisecond, 50*time.Millisecond) }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
