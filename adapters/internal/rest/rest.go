@@ -46,7 +46,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -59,6 +58,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/internal/backoff"
 )
 
 // Defaults of Options.
@@ -355,7 +355,7 @@ func (c *Client) backoff(attempt int) time.Duration {
 	if d <= 0 || d > c.opts.RetryMax {
 		d = c.opts.RetryMax
 	}
-	return d/2 + rand.N(d/2+1)
+	return backoff.Jitter(d)
 }
 
 // once makes one attempt. It returns the retry-after the server asked for.
