@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -13,16 +12,16 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
-	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/issuemesh/issuemesh/internal/framed"
 	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -64,7 +63,7 @@ const (
 	exchangeTimeout = 10 * time.Second
 	// exchangeAddrTTL is how long addresses learned from a peer or by mDNS
 	// stay in the peerstore.
-	exchangeAddrTTL = time.Hour
+	exchangeAddrTTL = pairing.AddrTTL
 	// maxExchangePeers is the most peers one request may name.
 	maxExchangePeers = 256
 	// maxExchangeAddrs is the most addresses given per peer.
@@ -110,9 +109,8 @@ func (n *Node) peerAdded(id peer.ID) {
 // runPeering registers the pair and address protocols and starts the
 // discovery services; they stop when ctx is done.
 func (n *Node) runPeering(ctx context.Context, h host.Host) {
-	p2p.HandlePair(h, n.allow, n.pe.pairing, n.log, n.handlePair)
+	n.pair.Register(h)
 	p2p.Handle(h, n.allow, p2p.ProtoAddrs, n.log, n.handleAddrs)
-	n.refreshPairing()
 
 	sub, err := h.EventBus().Subscribe([]any{
 		new(event.EvtPeerConnectednessChanged),
@@ -170,7 +168,7 @@ func (n *Node) discoveryLoop(ctx context.Context, h host.Host, sub event.Subscri
 				}
 			}
 		case <-tick.C:
-			n.refreshPairing()
+			n.pair.Refresh()
 			connected := n.connectedPeers(h)
 			for _, q := range connected {
 				n.measureLatency(ctx, h, q)
@@ -274,7 +272,7 @@ func (n *Node) exchange(ctx context.Context, h host.Host, q peer.ID, ids []peer.
 		asked[id] = true
 	}
 	var resp addrsResponse
-	if err := roundTrip(ctx, h, q, p2p.ProtoAddrs, &req, &resp, maxAddrsFrame); err != nil {
+	if err := framed.Call(ctx, h, q, p2p.ProtoAddrs, &req, &resp, maxAddrsFrame); err != nil {
 		return nil, err
 	}
 	if resp.V != addrsVersion {
@@ -309,7 +307,7 @@ func (n *Node) handleAddrs(s network.Stream) {
 	remote := s.Conn().RemotePeer()
 	s.SetDeadline(time.Now().Add(exchangeTimeout))
 	var req addrsRequest
-	if err := readMsg(s, maxAddrsFrame, &req); err != nil {
+	if err := framed.Read(s, maxAddrsFrame, &req); err != nil {
 		n.log.Warn("bad address request; closing the stream", "peer", remote, "err", err)
 		s.Reset()
 		return
@@ -342,48 +340,12 @@ func (n *Node) handleAddrs(s network.Stream) {
 			}
 		}
 	}
-	if err := writeMsg(s, &resp); err != nil {
+	if err := framed.Write(s, &resp); err != nil {
 		n.log.Debug("answering an address request failed", "peer", remote, "err", err)
 		s.Reset()
 		return
 	}
 	s.CloseWrite()
-}
-
-// roundTrip sends one framed msgpack request over a new proto stream to id
-// and reads one framed answer of at most limit bytes.
-func roundTrip(ctx context.Context, h host.Host, id peer.ID, proto protocol.ID, req, resp any, limit int) (err error) {
-	s, err := p2p.Dial(ctx, h, id, proto) // reads wait for the deadline, not ctx: ctx's end resets
-	if err != nil {
-		return err
-	}
-	defer s.End(&err)
-	if err := writeMsg(s, req); err != nil {
-		return err
-	}
-	if err := s.CloseWrite(); err != nil {
-		return err
-	}
-	return readMsg(s, limit, resp)
-}
-
-func writeMsg(s network.Stream, v any) error {
-	b, err := msgpack.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return replica.WriteFrame(s, b)
-}
-
-// readMsg reads one frame of at most limit bytes and decodes it into v with
-// the bounded decoder (replica.Unmarshal), as every reflection-decoded
-// message from the network is.
-func readMsg(s network.Stream, limit int, v any) error {
-	frame, err := replica.ReadFrame(bufio.NewReaderSize(s, 4096), limit)
-	if err != nil {
-		return err
-	}
-	return replica.Unmarshal(frame, v)
 }
 
 // retryConnect makes the connector dial id soon, forgetting its backoff.
@@ -588,7 +550,7 @@ func (n *Node) relayCandidates() []peer.AddrInfo {
 // natStatus describes reachability, relays and invitations.
 func (n *Node) natStatus() NATStatus {
 	st := NATStatus{Configured: n.cfg.Reachability, Reservations: []PeerRef{}, Relaying: []PeerRef{}}
-	if invs, err := n.openInvites(); err == nil {
+	if invs, err := n.pair.Open(); err == nil {
 		st.OpenInvitations = len(invs)
 	}
 	h := n.hostOrNil()

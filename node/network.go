@@ -1080,19 +1080,12 @@ func (n *Node) InviteNetwork(ctx context.Context, name, member string, ttl time.
 	if err := n.store.View(func(tx *store.Tx) (err error) { rec, err = networkByName(tx, name); return }); err != nil {
 		return InviteResult{}, err
 	}
-	return n.issueInvite(ctx, member, ttl, rec.ID, rec.Name)
+	res, err := n.pair.Issue(ctx, member, ttl, rec.ID, rec.Name)
+	return InviteResult(res), badInvitation(err)
 }
 
-// netSnapshot is what a new member learns from its inviter: the network
-// and its members.
-type netSnapshot struct {
-	ID      string          `msgpack:"id"`
-	Name    string          `msgpack:"name"`
-	Members []*store.Member `msgpack:"members"`
-}
-
-func snapshotOf(rec *store.Network) *netSnapshot {
-	s := &netSnapshot{ID: rec.ID, Name: rec.Name}
+func snapshotOf(rec *store.Network) *pairing.Snapshot {
+	s := &pairing.Snapshot{ID: rec.ID, Name: rec.Name}
 	for _, m := range rec.Members {
 		c := *m
 		if len(c.Addrs) > maxSnapshotAddrs {
@@ -1103,24 +1096,16 @@ func snapshotOf(rec *store.Network) *netSnapshot {
 	return s
 }
 
-// redeemAny redeems an invitation's secret: a pairing (redeem) or a
-// network's (redeemNetwork), which returns the network for the acceptor.
-func (n *Node) redeemAny(remote peer.ID, req pairRequest, over ma.Multiaddr) (string, *netSnapshot, error) {
-	var inv store.Invite
-	err := n.store.View(func(tx *store.Tx) (err error) { inv, err = tx.GetInvite(pairing.SecretHash(req.Secret)); return })
-	if err != nil || inv.Network == "" {
-		name, err := n.redeem(remote, req.Secret)
-		return name, nil, err
-	}
-	return n.redeemNetwork(remote, req, over)
-}
+// pairNets is the node's networks as package pairing sees them.
+type pairNets struct{ n *Node }
 
-// redeemNetwork checks a network invitation's secret and, if it is open,
-// marks it used, records remote's join as a membership event (published to
-// the network) and returns the network's members.
-func (n *Node) redeemNetwork(remote peer.ID, req pairRequest, over ma.Multiaddr) (string, *netSnapshot, error) {
+// AdmitMember records remote's join of the network of the invitation that
+// claim returns, as a membership event (published to the network), in the
+// write that claims the invitation, and returns the network's members.
+func (nn pairNets) AdmitMember(ctx context.Context, remote peer.ID, told []string, over ma.Multiaddr, claim func(*store.Tx) (store.Invite, error)) (string, *pairing.Snapshot, error) {
+	n := nn.n
 	var addrs []ma.Multiaddr
-	for _, s := range req.Addrs {
+	for _, s := range told {
 		if a, err := ma.NewMultiaddr(s); err == nil {
 			addrs = append(addrs, a)
 		}
@@ -1136,10 +1121,8 @@ func (n *Node) redeemNetwork(remote peer.ID, req pairRequest, over ma.Multiaddr)
 		m.Addrs = append(m.Addrs, a.String())
 	}
 	var rec *store.Network
-	ctx, cancel := context.WithTimeout(context.Background(), pairTimeout)
-	defer cancel()
 	err := n.store.Update(ctx, func(tx *store.Tx) error {
-		inv, err := pairing.Claim(tx, req.Secret, remote, time.Now())
+		inv, err := claim(tx)
 		if err != nil {
 			return err
 		}
@@ -1159,7 +1142,6 @@ func (n *Node) redeemNetwork(remote peer.ID, req pairRequest, over ma.Multiaddr)
 		}
 		return tx.PutNetwork(rec)
 	})
-	n.refreshPairing()
 	if err != nil {
 		return "", nil, err
 	}
@@ -1179,9 +1161,6 @@ func (n *Node) joinNetwork(ctx context.Context, inv pairing.Invitation) (JoinRes
 	if h == nil {
 		return JoinResult{}, fmt.Errorf("%w: the node is not running; start it with 'issuemesh run', then accept the invitation", errBadRequest)
 	}
-	if err := inv.Check(n.self, time.Now()); err != nil {
-		return JoinResult{}, fmt.Errorf("%w: %w", errBadRequest, err)
-	}
 	err := n.store.View(func(tx *store.Tx) error {
 		rec, err := networkByName(tx, inv.NetName)
 		if err == nil && rec.ID != inv.Network {
@@ -1195,62 +1174,40 @@ func (n *Node) joinNetwork(ctx context.Context, inv pairing.Invitation) (JoinRes
 	if err != nil {
 		return JoinResult{}, err
 	}
-	release := n.pe.pairing.AllowDial(inv.Peer)
-	defer release()
-	known := n.allow.Has(inv.Peer)
-	h.Peerstore().AddAddrs(inv.Peer, inv.Addrs, exchangeAddrTTL)
-	pctx, cancel := context.WithTimeout(ctx, pairTimeout)
-	defer cancel()
-	var resp pairResponse
-	err = roundTrip(pctx, h, inv.Peer, p2p.ProtoPair, &pairRequest{V: pairVersion, Secret: inv.Secret, Addrs: n.ownAddrs()}, &resp, maxPairFrame)
-	switch {
-	case err != nil:
-		err = fmt.Errorf("cannot reach the inviter %s at %v to join network %s: %w (the inviter is not running or not reachable at these addresses, "+
-			"or the code was already used or has expired there)", inv.Peer, inv.Addrs, inv.NetName, err)
-	case resp.V != pairVersion:
-		err = fmt.Errorf("the inviter answered with pair protocol version %d; this node speaks %d", resp.V, pairVersion)
-	case !resp.OK:
-		err = fmt.Errorf("%w: the inviter %s refused the invitation: %s", errBadRequest, inv.Peer, resp.Error)
-	case resp.Net == nil || resp.Net.ID != inv.Network:
-		err = fmt.Errorf("the inviter %s did not answer with network %s (an older issuemesh?)", inv.Peer, inv.NetName)
-	}
-	if err != nil {
-		if !known && !n.allow.Has(inv.Peer) {
-			_ = h.Network().ClosePeer(inv.Peer)
-		}
-		n.log.Warn("joining a network failed", "network", inv.NetName, "inviter", inv.Peer, "err", err)
-		return JoinResult{}, err
-	}
-	rec := &store.Network{ID: resp.Net.ID, Name: resp.Net.Name, Created: nowUTC(), Members: map[string]*store.Member{}}
-	for _, m := range resp.Net.Members {
-		if m == nil || m.ID == "" {
-			continue
-		}
-		if _, err := peer.Decode(m.ID); err != nil {
-			continue
-		}
-		rec.Members[m.ID] = m
-		n.hlc.Observe(m.State.Clock)
-	}
-	if !rec.Member(inv.Peer.String()).Joined() || !rec.Member(n.self.String()).Joined() {
-		return JoinResult{}, fmt.Errorf("the inviter's member list of network %s lacks the inviter or this node", rec.Name)
-	}
-	err = n.store.Update(ctx, func(tx *store.Tx) error {
-		if old, err := tx.GetNetwork(rec.ID); err == nil { // joining again after leaving
-			for id, m := range old.Members {
-				if _, ok := rec.Members[id]; !ok {
-					rec.Members[id] = m
-				}
+	var rec *store.Network
+	err = n.pair.Dial(ctx, h, inv, n.ownAddrs(), "join network "+inv.NetName, func(resp pairing.Response) error {
+		rec = &store.Network{ID: resp.Net.ID, Name: resp.Net.Name, Created: nowUTC(), Members: map[string]*store.Member{}}
+		for _, m := range resp.Net.Members {
+			if m == nil || m.ID == "" {
+				continue
 			}
-			rec.Created = old.Created
+			if _, err := peer.Decode(m.ID); err != nil {
+				continue
+			}
+			rec.Members[m.ID] = m
+			n.hlc.Observe(m.State.Clock)
 		}
-		return tx.PutNetwork(rec)
+		if !rec.Member(inv.Peer.String()).Joined() || !rec.Member(n.self.String()).Joined() {
+			return fmt.Errorf("the inviter's member list of network %s lacks the inviter or this node", rec.Name)
+		}
+		err := n.store.Update(ctx, func(tx *store.Tx) error {
+			if old, err := tx.GetNetwork(rec.ID); err == nil { // joining again after leaving
+				for id, m := range old.Members {
+					if _, ok := rec.Members[id]; !ok {
+						rec.Members[id] = m
+					}
+				}
+				rec.Created = old.Created
+			}
+			return tx.PutNetwork(rec)
+		})
+		if err != nil {
+			return err
+		}
+		return n.startNet(rec)
 	})
 	if err != nil {
-		return JoinResult{}, err
-	}
-	if err := n.startNet(rec); err != nil {
-		return JoinResult{}, err
+		return JoinResult{}, badInvitation(err)
 	}
 	n.log.Info("joined a network", "network", rec.Name, "id", rec.ID, "inviter", inv.Peer, "members", len(rec.Members))
 	if ns := n.netByID(rec.ID); ns != nil {

@@ -41,6 +41,7 @@ import (
 	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -122,6 +123,7 @@ type Node struct {
 	host      host.Host // nil while not running
 	connector *p2p.Connector
 	pe        *peering // discovery, invitations, NAT state (discovery.go)
+	pair      *pairing.Service
 	peers     map[peer.ID]*peerState
 	runCtx    context.Context
 	wg        sync.WaitGroup
@@ -182,6 +184,10 @@ func Open(home string, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.pair = pairing.New(pairing.Config{
+		Store: n.store, Gate: n.pe.pairing, Allow: n.allow, Self: self, Addrs: n.Addrs,
+		Peers: nodePeers{n}, Networks: pairNets{n}, Log: n.log,
+	})
 	if opts.Tracker != nil {
 		n.tracker = opts.Tracker
 	} else if n.tracker, n.local, err = openTracker(home, cfg, opts, n.space); err != nil {
