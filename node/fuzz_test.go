@@ -1,29 +1,15 @@
 package node
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/issuemesh/issuemesh/internal/fuzzmsg"
 )
 
-// The fuzz targets of the catch-up and address protocols (fuzzmsg has the
-// seeds and the check; the pair protocol's is in package pairing). The
+// The fuzz target of the address protocol (fuzzmsg has the seeds and the
+// check; the pair protocol's is in package pairing, catch-up's in mesh). The
 // replica, ack and attachment codecs are fuzzed in package replica. make
 // fuzz runs them.
-
-func FuzzCatchUpMessages(f *testing.F) {
-	fuzzmsg.Seeds(f,
-		&netSyncRequest{V: netSyncVersion, Net: "n", Had: map[string]uint64{"a": 1, "b": 1 << 40}},
-		&netSyncChunk{V: netSyncVersion, Events: [][]byte{{0x80}, bytes.Repeat([]byte{1}, 300)}},
-		&netSyncChunk{V: netSyncVersion, Done: true, Marks: map[string]uint64{"a": 3}},
-		&netSyncChunk{V: netSyncVersion, Error: "not a member"},
-	)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		fuzzmsg.Decode[netSyncRequest](t, b)
-		fuzzmsg.Decode[netSyncChunk](t, b)
-	})
-}
 
 func FuzzAddrsMessages(f *testing.F) {
 	fuzzmsg.Seeds(f,

@@ -40,6 +40,7 @@ import (
 	"github.com/issuemesh/issuemesh/config"
 	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/engine"
+	"github.com/issuemesh/issuemesh/mesh"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
@@ -108,8 +109,8 @@ type Node struct {
 	allow      *p2p.Allowlist
 	space      *diskspace.Guard // free space of the home (space.go)
 	rules      connRules
-	nets       netRegistry // networks (network.go)
-	life       lifeState   // supervision and GC (life.go)
+	mesh       *mesh.Mesh // networks (package mesh; networks.go)
+	life       lifeState  // supervision and GC (life.go)
 
 	wakeTrigger chan struct{}
 	refused     refusals     // events refused (refusals.go)
@@ -186,8 +187,10 @@ func Open(home string, opts Options) (*Node, error) {
 	}
 	n.pair = pairing.New(pairing.Config{
 		Store: n.store, Gate: n.pe.pairing, Allow: n.allow, Self: self, Addrs: n.Addrs,
-		Peers: nodePeers{n}, Networks: pairNets{n}, Log: n.log,
+		Peers: nodePeers{n}, Log: n.log,
 	})
+	n.mesh = n.newMesh()
+	n.pair.SetNetworks(n.mesh)
 	if opts.Tracker != nil {
 		n.tracker = opts.Tracker
 	} else if n.tracker, n.local, err = openTracker(home, cfg, opts, n.space); err != nil {
@@ -278,7 +281,7 @@ func (n *Node) Run(ctx context.Context) error {
 	p2p.Handle(h, n.allow, p2p.ProtoAttach, n.log, n.handleAttach)
 	p2p.Handle(h, n.allow, ProtoResync, n.log, n.handleResync)
 	n.runPeering(ctx, h)
-	if err := n.runNetworks(ctx, h); err != nil {
+	if err := n.mesh.Run(ctx, h); err != nil {
 		return err
 	}
 
@@ -410,6 +413,14 @@ func (n *Node) rememberListen(h host.Host) {
 	})
 	if err != nil {
 		n.log.Warn("could not remember the listen ports", "err", err)
+	}
+}
+
+// kick signals ch without blocking.
+func kick(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/issuemesh/issuemesh/internal/fuzzmsg"
+	"github.com/issuemesh/issuemesh/mesh"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
@@ -176,8 +177,8 @@ func TestNestedMsgpackOnCatchUpProtocol(t *testing.T) {
 // last byte (past where Go's stack overflows in a recursive decoder), is
 // refused by the bounded decoder at once.
 func TestNestedMsgpackFullFrame(t *testing.T) {
-	var req netSyncRequest
-	err := replica.Unmarshal(nestedMsg(netSyncMaxFrame), &req)
+	var req mesh.SyncRequest
+	err := replica.Unmarshal(nestedMsg(mesh.MaxSyncFrame), &req)
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("nesting deeper than %d levels", replica.MaxDepth)) {
 		t.Fatalf("nested frame: %v, want a nesting refusal", err)
 	}

@@ -1,4 +1,4 @@
-package node
+package mesh
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -22,69 +22,20 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/engine"
-	"github.com/issuemesh/issuemesh/node/rules"
+	"github.com/issuemesh/issuemesh/internal/backoff"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
 
-// Networks (DESIGN 1, 4, 5.5): a multi-party sync group. A network is one
-// more link of a twin, like a peer: the twin's link "net:<network ID>" has
-// its agreed state and baseline, and share stamps and sends a local change
-// to it as to a peer, with the network's own trigger and rules (config
-// entry "net:<network name>"). What differs is the transport:
-//
-//   - This node's events for a network get a sequence per author (the
-//     outgoing log of the link key) and are published on the network's
-//     gossipsub topic /issuemesh/net/<name>/1. Messages are signed by their
-//     author; a topic validator admits only well-formed events of this
-//     network whose author (Event.Origin) is the message's signed author and
-//     a current member, and rejects everything else.
-//   - Every member archives every event of the network it has seen, own and
-//     received, by (author, seq), keeping per author and twin only the
-//     newest (each event carries the twin's whole agreed state). Gossipsub is
-//     best effort: whenever a member connects to another member (or joins
-//     the topic, or gossip shows a gap in an author's events), and every
-//     NetSyncInterval, it asks over ProtoNetSync for each author's events
-//     after its complete mark of that author, and the other member answers
-//     from its archive. No member depends on any single other member.
-//   - Received events are deduplicated per (network, author, seq), logged
-//     under "net:<network ID>/<author>" and applied by the network's applier
-//     with the same merge and rules as a peer's. There are no acks: each
-//     event carries its author's key of the issue, which every member keeps
-//     on the twin's link (store.Link.Keys). A member that created an issue
-//     from a network event tells its key by sending its state once.
-//   - Membership is a set of events too (replica.OpMember): a member invites
-//     with a code carrying the network (network invite); the acceptor proves
-//     the code's secret over the pair protocol, the inviter records the join
-//     as a membership event, signed and published like any event, and gives
-//     the acceptor the member list. Every member applies the event: it
-//     allowlists the new member and learns its addresses. A member leaves
-//     with a membership event about itself. The newest statement about a
-//     member wins (clocked like a field), so all members agree.
-//
-// Values converge whatever the delivery order: fields are last writer wins
-// by hybrid logical clock, comments merge by ID, list fields (labels) are
-// sets with adds and removes (see replica.Merge).
-//
-// Every event is its author's signed envelope (p2p.SignEvent), published,
-// archived and served as such, and verified by one function whichever way
-// it comes (verifyNetEvent, netverify.go): no member can forge another's
-// event in a catch-up answer.
-//
-// Limits: the gossipsub messages of a member not yet known to a node (its join still on
-// the way) are rejected there and arrive by catch-up instead; manual sync,
-// unsync and link act on peers only.
-
 const (
 	// NetSyncInterval is how often a member asks its connected fellow
 	// members for the events it missed (Options.NetSyncInterval).
 	defaultNetSyncInterval = 30 * time.Second
-	// memberTwin starts the twin ID of a membership event: "member:<peer ID>".
-	memberTwin = "member:"
+	// MemberTwin starts the twin ID of a membership event: "member:<peer ID>".
+	MemberTwin = "member:"
 	// netIngestBatch is how many received events share one durable write.
 	netIngestBatch = 256
 	// netSyncSettle is when a member that joined the topic is asked again.
@@ -96,6 +47,104 @@ const (
 	// maxSnapshotAddrs bounds the addresses per member given to a new member.
 	maxSnapshotAddrs = 8
 )
+
+// Engine is the sync engine as networks use it: the node's share and apply
+// steps, and its notices.
+type Engine interface {
+	// Share shares the issues with these local keys with the links (a
+	// network's is "net:<network ID>"): rules, stamp, log, wake.
+	Share(ctx context.Context, keys, links []string) error
+	// ShareAll shares every issue of the tracker with the links.
+	ShareAll(ctx context.Context, links []string) error
+	// Apply applies the pending events of one source: an author of a
+	// network, "net:<network ID>/<author>".
+	Apply(ctx context.Context, source string) error
+	// CheckClocks refuses an event clocked further ahead than the allowed
+	// skew (wrapping replica.ErrClockAhead).
+	CheckClocks(ev *replica.Event) error
+	// Refused records a refused event or answer for errors and status.
+	Refused(b store.Blocked)
+	// ForgetRules drops a link's cached rules (the network stopped).
+	ForgetRules(link string)
+}
+
+// Peers is the node's peers and connections as networks use them.
+type Peers interface {
+	// IsPeer reports whether id is a peer of its own (not only a member).
+	IsPeer(id peer.ID) bool
+	// Admitted tells that member id was just allowlisted: connect to it
+	// soon and ask the peers about its addresses.
+	Admitted(id peer.ID)
+	// Kick makes the connector look at the allowlist again.
+	Kick()
+	// Addrs lists this node's full addresses (with /p2p/).
+	Addrs() []string
+}
+
+// Config is what Mesh needs.
+type Config struct {
+	Store *store.Store
+	Key   crypto.PrivKey
+	Self  peer.ID
+	HLC   *replica.HLC
+	Allow *p2p.Allowlist
+	Log   *slog.Logger
+	// Pairing issues network invitations and dials inviters.
+	Pairing *pairing.Service
+	Engine  Engine
+	Peers   Peers
+	// Go starts a supervised service (the node's).
+	Go func(ctx context.Context, name string, fn func(context.Context) error)
+	// Retry runs pass until ctx ends: again on wake after a success, after
+	// a backoff (logged with msg and attrs at level) after a failure.
+	Retry func(ctx context.Context, wake <-chan struct{}, level slog.Level, msg string, attrs []any, pass func(context.Context) error) error
+	// Backoff is the node's retry policy.
+	Backoff func() *backoff.Backoff
+	// SyncInterval is how often a member asks its connected fellow members
+	// for the events it missed (default 30s; also on connect).
+	SyncInterval time.Duration
+}
+
+// Mesh is the node's networks: membership, the gossipsub topics and their
+// validators, catch-up, and the sources whose events the engine applies.
+type Mesh struct {
+	cfg   Config
+	store *store.Store
+	key   crypto.PrivKey
+	self  peer.ID
+	hlc   *replica.HLC
+	allow *p2p.Allowlist
+	log   *slog.Logger
+	pair  *pairing.Service
+	eng   Engine
+	peers Peers
+	nets  netRegistry
+}
+
+// New returns the networks of a node; Run starts them.
+func New(c Config) *Mesh {
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = defaultNetSyncInterval
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Mesh{
+		cfg: c, store: c.Store, key: c.Key, self: c.Self, hlc: c.HLC, allow: c.Allow, log: c.Log,
+		pair: c.Pairing, eng: c.Engine, peers: c.Peers,
+	}
+}
+
+func (n *Mesh) goRun(ctx context.Context, name string, fn func(context.Context) error) {
+	n.cfg.Go(ctx, name, fn)
+}
+
+// host is the running host, nil before Run.
+func (n *Mesh) host() host.Host {
+	n.nets.mu.Lock()
+	defer n.nets.mu.Unlock()
+	return n.nets.h
+}
 
 // netRegistry is the node's running networks.
 type netRegistry struct {
@@ -155,8 +204,8 @@ func kick(ch chan struct{}) {
 	}
 }
 
-// netLinks lists the link keys of the running networks.
-func (n *Node) netLinks() []string {
+// Links lists the link keys of the running networks.
+func (n *Mesh) Links() []string {
 	n.nets.mu.Lock()
 	defer n.nets.mu.Unlock()
 	out := make([]string, 0, len(n.nets.running))
@@ -167,31 +216,85 @@ func (n *Node) netLinks() []string {
 	return out
 }
 
-func (n *Node) netByID(id string) *netState {
+func (n *Mesh) netByID(id string) *netState {
 	n.nets.mu.Lock()
 	defer n.nets.mu.Unlock()
 	return n.nets.running[id]
 }
 
-// wakeLink wakes whatever sends a link's events: a peer's sender or a
-// network's publisher.
-func (n *Node) wakeLink(link string) {
-	if isNetLink(link) {
-		if ns := n.netByID(link[len(netPrefix):]); ns != nil {
-			kick(ns.wakePub)
-		}
-		return
+// byLink is the running network of a link key, or nil.
+func (n *Mesh) byLink(link string) *netState {
+	id := engine.LinkKey(link).Net()
+	if id == "" {
+		return nil
 	}
-	if id, err := peer.Decode(link); err == nil {
-		n.wakeSender(id)
+	return n.netByID(id)
+}
+
+// Wake wakes the publisher of a network's link (the engine logged events
+// for it).
+func (n *Mesh) Wake(link string) {
+	if ns := n.byLink(link); ns != nil {
+		kick(ns.wakePub)
 	}
 }
 
-// appendNet appends this node's event ev to a network's author log,
-// archives it and records this node's key on the link l (nil for a
-// membership event). It runs inside share's update.
-func (n *Node) appendNet(tx *store.Tx, link string, l *store.Link, ev *replica.Event) (uint64, error) {
-	id := link[len(netPrefix):]
+// WakeApply wakes the applier of a network's link.
+func (n *Mesh) WakeApply(link string) {
+	if ns := n.byLink(link); ns != nil {
+		kick(ns.wakeApply)
+	}
+}
+
+// Running reports the name of the network of link if it runs here.
+func (n *Mesh) Running(link string) (name string, ok bool) {
+	if ns := n.byLink(link); ns != nil {
+		return ns.name, true
+	}
+	return "", false
+}
+
+// IsMember reports whether remote is a current member of the running
+// network of link.
+func (n *Mesh) IsMember(link string, remote peer.ID) bool {
+	ns := n.byLink(link)
+	return ns != nil && ns.isJoined(remote)
+}
+
+// Members lists the current members of a running network (nil if it does
+// not run here).
+func (n *Mesh) Members(netID string) []peer.ID {
+	if ns := n.netByID(netID); ns != nil {
+		return ns.members()
+	}
+	return nil
+}
+
+// Rejected counts the gossipsub messages a running network's validator
+// refused.
+func (n *Mesh) Rejected(netID string) int64 {
+	if ns := n.netByID(netID); ns != nil {
+		return ns.rejected.Load()
+	}
+	return 0
+}
+
+// Score is this node's own score of a peer (forgeries count against it).
+func (n *Mesh) Score(id peer.ID) float64 {
+	n.nets.mu.Lock()
+	pen := n.nets.pen
+	n.nets.mu.Unlock()
+	if pen == nil {
+		return 0
+	}
+	return pen.Score(id)
+}
+
+// Append appends this node's event ev to a network's author log (link is
+// "net:<network ID>"), archives it signed and records this node's key on
+// the link l (nil for a membership event). It runs inside share's update.
+func (n *Mesh) Append(tx *store.Tx, link string, l *store.Link, ev *replica.Event) (uint64, error) {
+	id := engine.LinkKey(link).Net()
 	ev.Net = id
 	seq, err := tx.Append(link, ev)
 	if err != nil {
@@ -217,24 +320,20 @@ func (n *Node) appendNet(tx *store.Tx, link string, l *store.Link, ev *replica.E
 	return seq, nil
 }
 
-// netLoader loads a network's rules from its config entry "net:<name>".
-func (n *Node) netLoader(link string) (*rules.Loader, error) {
-	var rec *store.Network
-	err := n.store.View(func(tx *store.Tx) (err error) { rec, err = tx.GetNetwork(link[len(netPrefix):]); return })
-	if err != nil {
-		return nil, err
-	}
-	conn := n.conf().NetworkConnection(rec.Name)
-	return rules.NewLoader(n.home, conn, rules.Options{
-		Self: n.self.String(), PeerID: link, PeerName: rec.Name,
-		StatusMap: conn.StatusMap, PriorityMap: conn.PriorityMap, Log: n.log,
-	})
+// AppendNet is Append for the engine's share step (engine.NetLog).
+func (n *Mesh) AppendNet(tx *store.Tx, link engine.LinkKey, l *store.Link, ev *replica.Event) (uint64, error) {
+	return n.Append(tx, link.String(), l, ev)
 }
 
+// netLink is the link key of network id, netSource the source key of
+// author's events there.
+func netLink(id string) string           { return engine.NetLink(id).String() }
+func netSource(id, author string) string { return engine.NetSource(id, author).String() }
+
 // memberEvent is this node's membership statement about member m.
-func (n *Node) memberEvent(netID string, m *store.Member, state string) replica.Event {
+func (n *Mesh) memberEvent(netID string, m *store.Member, state string) replica.Event {
 	ev := replica.Event{
-		V: replica.Version, ID: newID(), Twin: memberTwin + m.ID, Origin: n.self.String(),
+		V: replica.Version, ID: newID(), Twin: MemberTwin + m.ID, Origin: n.self.String(),
 		Sent: time.Now().UnixNano(), Op: replica.OpMember, Net: netID,
 		Member: m.ID, MemberName: m.Name, MemberAddrs: m.Addrs,
 	}
@@ -297,7 +396,7 @@ func checkNetEvent(netID string, ev *replica.Event) error {
 	switch ev.Op {
 	case "":
 	case replica.OpMember:
-		if ev.Twin != memberTwin+ev.Member {
+		if ev.Twin != MemberTwin+ev.Member {
 			return fmt.Errorf("membership event about %s names twin %q", ev.Member, ev.Twin)
 		}
 		if _, err := peer.Decode(ev.Member); err != nil {
@@ -314,9 +413,9 @@ func checkNetEvent(netID string, ev *replica.Event) error {
 
 // ---- running ----
 
-// runNetworks starts gossipsub, the catch-up protocol and every network
+// Run starts gossipsub, the catch-up protocol and every network
 // this node is a member of. It is called by Run once the host is up.
-func (n *Node) runNetworks(ctx context.Context, h host.Host) error {
+func (n *Mesh) Run(ctx context.Context, h host.Host) error {
 	pen := p2p.NewPenalties(nil)
 	ps, err := p2p.NewPubSubScored(ctx, h, n.allow, pen, n.log.With("component", "gossipsub"))
 	if err != nil {
@@ -351,7 +450,7 @@ func (n *Node) runNetworks(ctx context.Context, h host.Host) error {
 	if err != nil {
 		return fmt.Errorf("networks: subscribe to host events: %w", err)
 	}
-	interval := n.opts.NetSyncInterval
+	interval := n.cfg.SyncInterval
 	if interval <= 0 {
 		interval = defaultNetSyncInterval
 	}
@@ -384,7 +483,7 @@ func (n *Node) runNetworks(ctx context.Context, h host.Host) error {
 }
 
 // startNet joins a network's topic and starts its services.
-func (n *Node) startNet(rec *store.Network) error {
+func (n *Mesh) startNet(rec *store.Network) error {
 	n.nets.mu.Lock()
 	defer n.nets.mu.Unlock()
 	if n.nets.ps == nil || n.nets.running[rec.ID] != nil {
@@ -455,7 +554,7 @@ func (n *Node) startNet(rec *store.Network) error {
 }
 
 // stopNet stops a network's services and leaves its topic.
-func (n *Node) stopNet(id string) {
+func (n *Mesh) stopNet(id string) {
 	n.nets.mu.Lock()
 	ns := n.nets.running[id]
 	delete(n.nets.running, id)
@@ -478,13 +577,13 @@ func (n *Node) stopNet(id string) {
 	if err != nil {
 		n.log.Warn("could not close a network's topic; joining it again needs a restart", "network", ns.name, "err", err)
 	}
-	n.forgetLinkRules(ns.link)
+	n.eng.ForgetRules(ns.link)
 	n.refreshNetAllow()
 }
 
 // setMembersLocked takes a network's members from its record: the
 // validator's view, the allowlist and the peerstore. n.nets.mu is held.
-func (n *Node) setMembersLocked(ns *netState, rec *store.Network) {
+func (n *Mesh) setMembersLocked(ns *netState, rec *store.Network) {
 	joined := map[peer.ID]bool{}
 	for _, m := range rec.Members {
 		id, err := peer.Decode(m.ID)
@@ -508,7 +607,7 @@ func (n *Node) setMembersLocked(ns *netState, rec *store.Network) {
 }
 
 // membersChanged updates a running network after its record changed.
-func (n *Node) membersChanged(rec *store.Network) {
+func (n *Mesh) membersChanged(rec *store.Network) {
 	n.nets.mu.Lock()
 	defer n.nets.mu.Unlock()
 	if ns := n.nets.running[rec.ID]; ns != nil {
@@ -516,7 +615,7 @@ func (n *Node) membersChanged(rec *store.Network) {
 	}
 }
 
-func (n *Node) refreshNetAllow() {
+func (n *Mesh) refreshNetAllow() {
 	n.nets.mu.Lock()
 	defer n.nets.mu.Unlock()
 	n.refreshNetAllowLocked()
@@ -525,7 +624,7 @@ func (n *Node) refreshNetAllow() {
 // refreshNetAllowLocked allowlists the members of every running network and
 // takes off the allowlist those that are members no more (unless they are
 // peers). n.nets.mu is held.
-func (n *Node) refreshNetAllowLocked() {
+func (n *Mesh) refreshNetAllowLocked() {
 	want := map[peer.ID]bool{}
 	for _, ns := range n.nets.running {
 		ns.mu.Lock()
@@ -540,8 +639,7 @@ func (n *Node) refreshNetAllowLocked() {
 		if !n.nets.allowed[id] {
 			n.allow.Add(id)
 			n.nets.allowed[id] = true
-			n.retryConnect(id)
-			n.peerAdded(id)
+			n.peers.Admitted(id)
 		}
 	}
 	for id := range n.nets.allowed {
@@ -549,16 +647,11 @@ func (n *Node) refreshNetAllowLocked() {
 			continue
 		}
 		delete(n.nets.allowed, id)
-		if n.peer(id) == nil {
+		if !n.peers.IsPeer(id) {
 			n.allow.Remove(id)
 		}
 	}
-	n.mu.Lock()
-	c := n.connector
-	n.mu.Unlock()
-	if c != nil {
-		c.Kick()
-	}
+	n.peers.Kick()
 }
 
 // netValidator admits to a network's topic only well-formed events of the
@@ -568,7 +661,7 @@ func (n *Node) refreshNetAllowLocked() {
 // here is ignored (neither forwarded nor applied) without a penalty: it may
 // be a new member whose join has not reached this node yet, forwarded by
 // members who know of it, and its events then come by catch-up.
-func (n *Node) netValidator(ns *netState) pubsub.ValidatorEx {
+func (n *Mesh) netValidator(ns *netState) pubsub.ValidatorEx {
 	return func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 		author := m.GetFrom()
 		it, err := n.verifyNetEvent(ns, m.Data)
@@ -596,7 +689,7 @@ func (n *Node) netValidator(ns *netState) pubsub.ValidatorEx {
 
 // netReceive hands the events delivered on a network's topic (validated)
 // to the ingest loop.
-func (n *Node) netReceive(ctx context.Context, ns *netState) error {
+func (n *Mesh) netReceive(ctx context.Context, ns *netState) error {
 	for {
 		m, err := ns.sub.Next(ctx)
 		if err != nil {
@@ -620,7 +713,7 @@ func (n *Node) netReceive(ctx context.Context, ns *netState) error {
 
 // netIngestLoop logs received events in batches, one durable write each.
 // Events lost to an error come again by catch-up.
-func (n *Node) netIngestLoop(ctx context.Context, ns *netState) error {
+func (n *Mesh) netIngestLoop(ctx context.Context, ns *netState) error {
 	batch := make([]netItem, 0, netIngestBatch)
 	for {
 		select {
@@ -651,7 +744,7 @@ func (n *Node) netIngestLoop(ctx context.Context, ns *netState) error {
 // are dropped: a current member for gossip, one that ever was for catch-up
 // (whose answers hold what members wrote while they were members). It
 // returns the authors whose events were taken.
-func (n *Node) netIngest(ctx context.Context, ns *netState, items []netItem, catchUp bool) (map[string]bool, error) {
+func (n *Mesh) netIngest(ctx context.Context, ns *netState, items []netItem, catchUp bool) (map[string]bool, error) {
 	var rec *store.Network
 	members, queued := false, false
 	took := map[string]bool{}
@@ -767,8 +860,8 @@ func (n *Node) netIngest(ctx context.Context, ns *netState, items []netItem, cat
 
 // netPublisher publishes this node's events of a network in order; a
 // published event leaves the outgoing log (the archive keeps it).
-func (n *Node) netPublisher(ctx context.Context, ns *netState) error {
-	b := n.backoff()
+func (n *Mesh) netPublisher(ctx context.Context, ns *netState) error {
+	b := n.cfg.Backoff()
 	for {
 		more, err := n.publishPending(ctx, ns)
 		if ctx.Err() != nil {
@@ -795,11 +888,11 @@ func (n *Node) netPublisher(ctx context.Context, ns *netState) error {
 
 // publishPending publishes up to one batch of pending events and reports
 // whether more wait.
-func (n *Node) publishPending(ctx context.Context, ns *netState) (bool, error) {
+func (n *Mesh) publishPending(ctx context.Context, ns *netState) (bool, error) {
 	var entries []store.OutEntry
 	archived := map[uint64][]byte{} // the signed envelopes appendNet archived
 	err := n.store.View(func(tx *store.Tx) (err error) {
-		if entries, err = tx.PendingOut(ns.link, 0, sendBatch); err != nil {
+		if entries, err = tx.PendingOut(ns.link, 0, publishBatch); err != nil {
 			return err
 		}
 		self := n.self.String()
@@ -845,18 +938,18 @@ func (n *Node) publishPending(ctx context.Context, ns *netState) (bool, error) {
 			return false, err
 		}
 	}
-	return perr == nil && len(entries) == sendBatch, perr
+	return perr == nil && len(entries) == publishBatch, perr
 }
 
 // netApplier applies a network's received events, author by author, each
 // in order, like a peer's applier; afterwards the issues created here from
 // the network tell the network their key.
-func (n *Node) netApplier(ctx context.Context, ns *netState) error {
-	return n.retryLoop(ctx, ns.wakeApply, slog.LevelWarn, "applying received network events failed; retrying", []any{"network", ns.name},
+func (n *Mesh) netApplier(ctx context.Context, ns *netState) error {
+	return n.cfg.Retry(ctx, ns.wakeApply, slog.LevelWarn, "applying received network events failed; retrying", []any{"network", ns.name},
 		func(ctx context.Context) error { return n.applyNet(ctx, ns) })
 }
 
-func (n *Node) applyNet(ctx context.Context, ns *netState) error {
+func (n *Mesh) applyNet(ctx context.Context, ns *netState) error {
 	var srcs []string
 	if err := n.store.View(func(tx *store.Tx) (err error) { srcs, err = tx.InSources(ns.link + "/"); return }); err != nil {
 		return err
@@ -880,7 +973,7 @@ func (n *Node) applyNet(ctx context.Context, ns *netState) error {
 				return err
 			})
 			if err == nil {
-				err = n.eng.ApplyPending(ctx, &engine.Source{Key: engine.SourceKey(src)})
+				err = n.eng.Apply(ctx, src)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -899,7 +992,7 @@ func (n *Node) applyNet(ctx context.Context, ns *netState) error {
 
 // announceKeys shares the issues of these twins that this node has not
 // yet told the network its key of (it created them from network events).
-func (n *Node) announceKeys(ctx context.Context, ns *netState, twins map[string]bool) {
+func (n *Mesh) announceKeys(ctx context.Context, ns *netState, twins map[string]bool) {
 	var keys []string
 	self := n.self.String()
 	_ = n.store.View(func(tx *store.Tx) error {
@@ -918,14 +1011,14 @@ func (n *Node) announceKeys(ctx context.Context, ns *netState, twins map[string]
 		return
 	}
 	sort.Strings(keys)
-	if err := n.shareLinks(ctx, keys, []string{ns.link}); err != nil && ctx.Err() == nil {
+	if err := n.eng.Share(ctx, keys, []string{ns.link}); err != nil && ctx.Err() == nil {
 		n.log.Warn("telling a network this node's keys failed; they go with the next change", "network", ns.name, "err", err)
 	}
 }
 
 // learnMemberAddrs remembers the addresses a network member announced of
 // itself (identify) in each network it is a member of.
-func (n *Node) learnMemberAddrs(ctx context.Context, id peer.ID, announced []ma.Multiaddr, over ma.Multiaddr) {
+func (n *Mesh) learnMemberAddrs(ctx context.Context, id peer.ID, announced []ma.Multiaddr, over ma.Multiaddr) {
 	fresh := p2p.UsableAddrs(announced, over, n.self, maxStoredAddrs)
 	if len(fresh) == 0 {
 		return
@@ -972,357 +1065,41 @@ func (n *Node) learnMemberAddrs(ctx context.Context, id peer.ID, announced []ma.
 	}
 }
 
-// ---- operator surface ----
+// Validator is the topic validator of a running network (nil if it does
+// not run here).
+func (n *Mesh) Validator(netID string) pubsub.ValidatorEx {
+	if ns := n.netByID(netID); ns != nil {
+		return n.netValidator(ns)
+	}
+	return nil
+}
 
-// NetworkInfos lists the networks with their members.
-func (n *Node) NetworkInfos() ([]NetworkInfo, error) {
-	var recs []*store.Network
-	var stats map[string]*store.QueueStat
-	err := n.store.View(func(tx *store.Tx) (err error) {
-		if recs, err = tx.Networks(); err != nil {
-			return err
-		}
-		stats, err = tx.QueueStats()
+// AddMember records this node's statement that m joined a network, signed
+// and published like any event, and applies it here (allowlist, addresses).
+func (n *Mesh) AddMember(ctx context.Context, netID string, m *store.Member) error {
+	var rec *store.Network
+	err := n.store.Update(ctx, func(tx *store.Tx) (err error) {
+		rec, err = n.addMember(tx, netID, m)
 		return err
 	})
 	if err != nil {
-		return nil, err
-	}
-	h := n.hostOrNil()
-	out := make([]NetworkInfo, 0, len(recs))
-	for _, rec := range recs {
-		out = append(out, n.netInfo(rec, h, stats))
-	}
-	return out, nil
-}
-
-func (n *Node) netInfo(rec *store.Network, h host.Host, stats map[string]*store.QueueStat) NetworkInfo {
-	info := NetworkInfo{ID: rec.ID, Name: rec.Name, Created: rec.Created, Left: rec.Left, Running: n.netByID(rec.ID) != nil, Members: []NetMemberInfo{}}
-	if st := stats[netLink(rec.ID)]; st != nil {
-		info.Pending = st.Pending
-	}
-	for _, m := range rec.Members {
-		mi := NetMemberInfo{ID: m.ID, Name: m.Name, Self: m.ID == n.self.String(), State: m.State.S, Addrs: m.Addrs}
-		if id, err := peer.Decode(m.ID); err == nil && h != nil && !mi.Self {
-			mi.Connected = p2p.IsConnected(h, id)
-		}
-		info.Members = append(info.Members, mi)
-	}
-	sort.Slice(info.Members, func(i, j int) bool {
-		a, b := info.Members[i], info.Members[j]
-		return a.Name+a.ID < b.Name+b.ID
-	})
-	return info
-}
-
-// networkByName finds a network this node has not left by its name.
-func networkByName(tx *store.Tx, name string) (*store.Network, error) {
-	recs, err := tx.Networks()
-	if err != nil {
-		return nil, err
-	}
-	for _, rec := range recs {
-		if rec.Name == name && !rec.Left {
-			return rec, nil
-		}
-	}
-	return nil, fmt.Errorf("%w: no network named %q (see network list)", store.ErrNotFound, name)
-}
-
-// CreateNetwork creates a network with this node as its only member.
-func (n *Node) CreateNetwork(ctx context.Context, name string) (NetworkInfo, error) {
-	if !pairing.ValidNetworkName(name) {
-		return NetworkInfo{}, fmt.Errorf("%w: network name %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", errBadRequest, name)
-	}
-	rec := &store.Network{ID: newID(), Name: name, Created: nowUTC()}
-	self := &store.Member{ID: n.self.String(), Name: shortID(n.self), Addrs: n.ownAddrs()}
-	err := n.store.Update(ctx, func(tx *store.Tx) error {
-		if _, err := networkByName(tx, name); err == nil {
-			return fmt.Errorf("%w: a network named %q exists already", errBadRequest, name)
-		}
-		rec.Members = nil
-		ev := n.memberEvent(rec.ID, self, replica.MemberJoined)
-		applyMember(rec, &ev)
-		if _, err := n.appendNet(tx, netLink(rec.ID), nil, &ev); err != nil {
-			return err
-		}
-		return tx.PutNetwork(rec)
-	})
-	if err != nil {
-		return NetworkInfo{}, err
-	}
-	if err := n.startNet(rec); err != nil {
-		return NetworkInfo{}, err
-	}
-	n.log.Info("network created", "network", name, "id", rec.ID)
-	return n.netInfo(rec, n.hostOrNil(), nil), nil
-}
-
-// ownAddrs is this node's addresses to tell others, without /p2p/.
-func (n *Node) ownAddrs() []string {
-	var out []string
-	for _, s := range n.Addrs() {
-		m, err := ma.NewMultiaddr(s)
-		if err != nil {
-			continue
-		}
-		if t, _ := peer.SplitAddr(m); t != nil && len(out) < replica.MaxMemberAddrs {
-			out = append(out, t.String())
-		}
-	}
-	return out
-}
-
-// InviteNetwork issues a single-use invitation into the network with that
-// name; the acceptor will be called member there (default: its short ID).
-func (n *Node) InviteNetwork(ctx context.Context, name, member string, ttl time.Duration) (InviteResult, error) {
-	var rec *store.Network
-	if err := n.store.View(func(tx *store.Tx) (err error) { rec, err = networkByName(tx, name); return }); err != nil {
-		return InviteResult{}, err
-	}
-	res, err := n.pair.Issue(ctx, member, ttl, rec.ID, rec.Name)
-	return InviteResult(res), badInvitation(err)
-}
-
-func snapshotOf(rec *store.Network) *pairing.Snapshot {
-	s := &pairing.Snapshot{ID: rec.ID, Name: rec.Name}
-	for _, m := range rec.Members {
-		c := *m
-		if len(c.Addrs) > maxSnapshotAddrs {
-			c.Addrs = c.Addrs[:maxSnapshotAddrs]
-		}
-		s.Members = append(s.Members, &c)
-	}
-	return s
-}
-
-// pairNets is the node's networks as package pairing sees them.
-type pairNets struct{ n *Node }
-
-// AdmitMember records remote's join of the network of the invitation that
-// claim returns, as a membership event (published to the network), in the
-// write that claims the invitation, and returns the network's members.
-func (nn pairNets) AdmitMember(ctx context.Context, remote peer.ID, told []string, over ma.Multiaddr, claim func(*store.Tx) (store.Invite, error)) (string, *pairing.Snapshot, error) {
-	n := nn.n
-	var addrs []ma.Multiaddr
-	for _, s := range told {
-		if a, err := ma.NewMultiaddr(s); err == nil {
-			addrs = append(addrs, a)
-		}
-	}
-	if h := n.hostOrNil(); h != nil {
-		addrs = append(addrs, h.Peerstore().Addrs(remote)...)
-	}
-	if over != nil {
-		addrs = append(addrs, over)
-	}
-	m := &store.Member{ID: remote.String(), Name: shortID(remote)}
-	for _, a := range p2p.UsableAddrs(addrs, over, n.self, replica.MaxMemberAddrs) {
-		m.Addrs = append(m.Addrs, a.String())
-	}
-	var rec *store.Network
-	err := n.store.Update(ctx, func(tx *store.Tx) error {
-		inv, err := claim(tx)
-		if err != nil {
-			return err
-		}
-		if rec, err = tx.GetNetwork(inv.Network); err != nil {
-			return err
-		}
-		if rec.Left {
-			return pairing.Refusal{Reason: fmt.Sprintf("the inviter has left the network %s", rec.Name)}
-		}
-		if inv.Name != "" {
-			m.Name = inv.Name
-		}
-		ev := n.memberEvent(rec.ID, m, replica.MemberJoined)
-		applyMember(rec, &ev)
-		if _, err := n.appendNet(tx, netLink(rec.ID), nil, &ev); err != nil {
-			return err
-		}
-		return tx.PutNetwork(rec)
-	})
-	if err != nil {
-		return "", nil, err
+		return err
 	}
 	n.membersChanged(rec)
-	n.wakeLink(netLink(rec.ID))
-	n.log.Info("a new member joined the network by invitation", "network", rec.Name, "peer", remote, "name", m.Name)
-	return m.Name, snapshotOf(rec), nil
+	n.Wake(netLink(rec.ID))
+	return nil
 }
 
-// joinNetwork accepts a network invitation: it proves the code's secret to
-// the inviter over the pair protocol, takes the network's members from the
-// answer, joins the topic, catches up from the inviter and shares this
-// node's issues with the network (by its trigger). The node must be
-// running.
-func (n *Node) joinNetwork(ctx context.Context, inv pairing.Invitation) (JoinResult, error) {
-	h := n.hostOrNil()
-	if h == nil {
-		return JoinResult{}, fmt.Errorf("%w: the node is not running; start it with 'issuemesh run', then accept the invitation", errBadRequest)
-	}
-	err := n.store.View(func(tx *store.Tx) error {
-		rec, err := networkByName(tx, inv.NetName)
-		if err == nil && rec.ID != inv.Network {
-			return fmt.Errorf("%w: this node is in another network named %q already; leave it first", errBadRequest, inv.NetName)
-		}
-		if err == nil {
-			return fmt.Errorf("%w: this node is a member of network %q already", errBadRequest, inv.NetName)
-		}
-		return nil
-	})
+// addMember records m's join of network netID in tx.
+func (n *Mesh) addMember(tx *store.Tx, netID string, m *store.Member) (*store.Network, error) {
+	rec, err := tx.GetNetwork(netID)
 	if err != nil {
-		return JoinResult{}, err
+		return nil, err
 	}
-	var rec *store.Network
-	err = n.pair.Dial(ctx, h, inv, n.ownAddrs(), "join network "+inv.NetName, func(resp pairing.Response) error {
-		rec = &store.Network{ID: resp.Net.ID, Name: resp.Net.Name, Created: nowUTC(), Members: map[string]*store.Member{}}
-		for _, m := range resp.Net.Members {
-			if m == nil || m.ID == "" {
-				continue
-			}
-			if _, err := peer.Decode(m.ID); err != nil {
-				continue
-			}
-			rec.Members[m.ID] = m
-			n.hlc.Observe(m.State.Clock)
-		}
-		if !rec.Member(inv.Peer.String()).Joined() || !rec.Member(n.self.String()).Joined() {
-			return fmt.Errorf("the inviter's member list of network %s lacks the inviter or this node", rec.Name)
-		}
-		err := n.store.Update(ctx, func(tx *store.Tx) error {
-			if old, err := tx.GetNetwork(rec.ID); err == nil { // joining again after leaving
-				for id, m := range old.Members {
-					if _, ok := rec.Members[id]; !ok {
-						rec.Members[id] = m
-					}
-				}
-				rec.Created = old.Created
-			}
-			return tx.PutNetwork(rec)
-		})
-		if err != nil {
-			return err
-		}
-		return n.startNet(rec)
-	})
-	if err != nil {
-		return JoinResult{}, badInvitation(err)
+	ev := n.memberEvent(rec.ID, m, replica.MemberJoined)
+	applyMember(rec, &ev)
+	if _, err := n.Append(tx, netLink(rec.ID), nil, &ev); err != nil {
+		return nil, err
 	}
-	n.log.Info("joined a network", "network", rec.Name, "id", rec.ID, "inviter", inv.Peer, "members", len(rec.Members))
-	if ns := n.netByID(rec.ID); ns != nil {
-		if err := n.catchUp(ctx, ns, inv.Peer); err != nil {
-			n.log.Warn("first catch-up from the inviter failed; other members are asked too", "network", rec.Name, "err", err)
-		}
-	}
-	res := JoinResult{ID: inv.Peer.String(), Network: rec.Name, NetworkID: rec.ID, Members: len(rec.Members)}
-	if err := n.shareAllLinks(ctx, []string{netLink(rec.ID)}); err != nil {
-		return res, fmt.Errorf("joined, but sharing existing issues failed (they are shared on their next change): %w", err)
-	}
-	return res, nil
-}
-
-// shareAllLinks shares every issue of the tracker with the given links.
-func (n *Node) shareAllLinks(ctx context.Context, links []string) error {
-	return n.allIssues(ctx, func(page []adapters.Issue) error {
-		keys := make([]string, len(page))
-		for i, is := range page {
-			keys[i] = is.Key
-		}
-		return n.shareLinks(ctx, keys, links)
-	})
-}
-
-// LeaveNetwork leaves the network with that name: this node publishes what
-// it has not yet published and a membership event saying it left, then
-// stops syncing with the network. Its twins keep their links; members that
-// are nothing else to this node leave its allowlist.
-func (n *Node) LeaveNetwork(ctx context.Context, name string) (NetworkInfo, error) {
-	var rec *store.Network
-	if err := n.store.View(func(tx *store.Tx) (err error) { rec, err = networkByName(tx, name); return }); err != nil {
-		return NetworkInfo{}, err
-	}
-	ns := n.netByID(rec.ID)
-	if ns == nil {
-		return NetworkInfo{}, fmt.Errorf("%w: the node is not running; start it with 'issuemesh run' so that the other members learn that it leaves", errBadRequest)
-	}
-	self := &store.Member{ID: n.self.String()}
-	if m := rec.Member(self.ID); m != nil {
-		self.Name, self.Addrs = m.Name, m.Addrs
-	}
-	err := n.store.Update(ctx, func(tx *store.Tx) error {
-		cur, err := tx.GetNetwork(rec.ID)
-		if err != nil {
-			return err
-		}
-		ev := n.memberEvent(rec.ID, self, replica.MemberLeft)
-		applyMember(cur, &ev)
-		if _, err := n.appendNet(tx, netLink(rec.ID), nil, &ev); err != nil {
-			return err
-		}
-		rec = cur
-		return tx.PutNetwork(cur)
-	})
-	if err != nil {
-		return NetworkInfo{}, err
-	}
-	for {
-		more, err := n.publishPending(ctx, ns)
-		if err != nil {
-			n.log.Warn("publishing before leaving failed; the other members may learn it later", "network", name, "err", err)
-			break
-		}
-		if !more {
-			break
-		}
-	}
-	n.stopNet(rec.ID)
-	err = n.store.Update(ctx, func(tx *store.Tx) error {
-		cur, err := tx.GetNetwork(rec.ID)
-		if err != nil {
-			return err
-		}
-		cur.Left = true
-		rec = cur
-		return tx.PutNetwork(cur)
-	})
-	if err != nil {
-		return NetworkInfo{}, err
-	}
-	n.log.Info("left the network", "network", name, "id", rec.ID)
-	return n.netInfo(rec, n.hostOrNil(), nil), nil
-}
-
-// netTwinRefs lists, for issue show, the twin's key at each member of the
-// network of link l (link key lk).
-func (n *Node) netTwinRefs(tx *store.Tx, lk string, l *store.Link) []TwinRef {
-	rec, err := tx.GetNetwork(lk[len(netPrefix):])
-	if err != nil {
-		return nil
-	}
-	var out []TwinRef
-	for id, key := range l.Keys {
-		ref := TwinRef{Peer: id, Key: key, Synced: !l.Unsynced && !rec.Left, Network: rec.Name}
-		if m := rec.Member(id); m != nil {
-			ref.PeerName = m.Name
-		}
-		out = append(out, ref)
-	}
-	return out
-}
-
-// retryNet releases a network's blocked twin (see Retry); it reports
-// whether b was a network's.
-func (n *Node) retryNet(ctx context.Context, b store.Blocked) (bool, error) {
-	if !isNetLink(b.Peer) {
-		return false, nil
-	}
-	link, _, _ := strings.Cut(b.Peer, "/")
-	if b.Dir != store.BlockIn {
-		return true, n.shareLinks(ctx, []string{b.LocalKey}, []string{link})
-	}
-	if ns := n.netByID(link[len(netPrefix):]); ns != nil {
-		kick(ns.wakeApply)
-	}
-	return true, nil
+	return rec, tx.PutNetwork(rec)
 }
