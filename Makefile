@@ -63,7 +63,7 @@ fuzz:
 	$(GO) test ./replica/ -run '^$$' -fuzz 'FuzzUnmarshal$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pairing/ -run '^$$' -fuzz FuzzPairMessages -fuzztime $(FUZZTIME)
 	$(GO) test ./mesh/ -run '^$$' -fuzz FuzzCatchUpMessages -fuzztime $(FUZZTIME)
-	$(GO) test ./node/ -run '^$$' -fuzz FuzzAddrsMessages -fuzztime $(FUZZTIME)
+	$(GO) test ./discovery/ -run '^$$' -fuzz FuzzAddrsMessages -fuzztime $(FUZZTIME)
 	$(GO) test ./p2p/ -run '^$$' -fuzz FuzzOpenEvent -fuzztime $(FUZZTIME)
 	$(GO) test ./store/ -run '^$$' -fuzz FuzzTwinDecode -fuzztime $(FUZZTIME)
 

@@ -72,7 +72,7 @@ func (n *Node) Accept(ctx context.Context, code, name string) (store.Peer, error
 	n.log.Info("invitation accepted; the inviter is allowlisted", "peer", inv.Peer, "name", p.Name)
 	if cs := p2p.PeerConn(h, inv.Peer); cs.Connected {
 		via, _ := ma.NewMultiaddr(cs.Via)
-		n.learnAddrs(ctx, inv.Peer, h.Peerstore().Addrs(inv.Peer), via)
+		n.disc.LearnAddrs(ctx, inv.Peer, h.Peerstore().Addrs(inv.Peer), via)
 	}
 	if err := n.shareAll(ctx, []peer.ID{inv.Peer}); err != nil {
 		return p, fmt.Errorf("paired, but sharing existing issues failed (they are shared on their next change): %w", err)
@@ -93,7 +93,7 @@ func (np nodePeers) AdmitPeer(ctx context.Context, id peer.ID, addrs []string, n
 func (np nodePeers) Paired(id peer.ID, over ma.Multiaddr) {
 	n := np.n
 	if h := n.hostOrNil(); h != nil {
-		n.learnAddrs(context.Background(), id, h.Peerstore().Addrs(id), over)
+		n.disc.LearnAddrs(context.Background(), id, h.Peerstore().Addrs(id), over)
 	}
 	n.shareAllLater(id)
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/issuemesh/issuemesh/adapters/local"
 	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/discovery"
 	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/mesh"
@@ -123,8 +124,9 @@ type Node struct {
 	mu        sync.Mutex
 	host      host.Host // nil while not running
 	connector *p2p.Connector
-	pe        *peering // discovery, invitations, NAT state (discovery.go)
-	pair      *pairing.Service
+	gate      *p2p.Pairing       // the gater's window for strangers (pairing)
+	pair      *pairing.Service   // invitations (package pairing; invite.go)
+	disc      *discovery.Service // discovery (package discovery; peering.go)
 	peers     map[peer.ID]*peerState
 	runCtx    context.Context
 	wg        sync.WaitGroup
@@ -177,7 +179,7 @@ func Open(home string, opts Options) (*Node, error) {
 		allow:       p2p.NewAllowlist(),
 		wakeTrigger: make(chan struct{}, 1),
 		peers:       map[peer.ID]*peerState{},
-		pe:          newPeering(),
+		gate:        p2p.NewPairing(),
 	}
 	n.metrics = newNodeMetrics(n)
 	n.space = newSpaceGuard(home, opts, n.log)
@@ -186,10 +188,11 @@ func Open(home string, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n.pair = pairing.New(pairing.Config{
-		Store: n.store, Gate: n.pe.pairing, Allow: n.allow, Self: self, Addrs: n.Addrs,
+		Store: n.store, Gate: n.gate, Allow: n.allow, Self: self, Addrs: n.Addrs,
 		Peers: nodePeers{n}, Log: n.log,
 	})
 	n.mesh = n.newMesh()
+	n.disc = n.newDiscovery()
 	n.pair.SetNetworks(n.mesh)
 	if opts.Tracker != nil {
 		n.tracker = opts.Tracker
@@ -249,8 +252,8 @@ func (n *Node) Run(ctx context.Context) error {
 		Allow:        n.allow,
 		Reachability: n.cfg.Reachability,
 		NATPortMap:   n.cfg.NATPortMap,
-		Relays:       n.relayCandidates,
-		Pairing:      n.pe.pairing,
+		Relays:       n.disc.RelayCandidates,
+		Pairing:      n.gate,
 		Logger:       n.log,
 	}
 	h, err := p2p.NewHost(hc)

@@ -170,6 +170,26 @@ func (s *Service) Refresh() {
 	s.c.Gate.SetOpenUntil(until)
 }
 
+// refreshEvery is how often Run looks at the invitations: strangers are
+// let in no longer than the last open invitation lasts.
+const refreshEvery = 30 * time.Second
+
+// Run keeps the gater's window for strangers in step with the open
+// invitations until ctx ends, then closes it for good.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.c.Gate.Close()
+	tick := time.NewTicker(refreshEvery)
+	defer tick.Stop()
+	for {
+		s.Refresh()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
 // Register serves the pair protocol on h (p2p.HandlePair: strangers only
 // while an invitation is open).
 func (s *Service) Register(h host.Host) {

@@ -1,4 +1,4 @@
-package node
+package discovery
 
 import (
 	"testing"
@@ -6,11 +6,9 @@ import (
 	"github.com/issuemesh/issuemesh/internal/fuzzmsg"
 )
 
-// The fuzz target of the address protocol (fuzzmsg has the seeds and the
-// check; the pair protocol's is in package pairing, catch-up's in mesh). The
-// replica, ack and attachment codecs are fuzzed in package replica. make
-// fuzz runs them.
-
+// FuzzAddrsMessages feeds the same bytes to both messages of the address
+// protocol through the bounded decoder its handler uses (fuzzmsg has the
+// seeds and the check). make fuzz runs it.
 func FuzzAddrsMessages(f *testing.F) {
 	fuzzmsg.Seeds(f,
 		&addrsRequest{V: addrsVersion, Peers: []string{"a", "b"}},
