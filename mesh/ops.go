@@ -18,7 +18,8 @@ import (
 	"github.com/issuemesh/issuemesh/store"
 )
 
-// ---- operator surface ----
+// The operator surface: network list, create, invite, join, leave, and
+// what issue show and retry need of networks.
 
 // Networks lists the networks with their members.
 func (n *Mesh) Networks() ([]api.NetworkInfo, error) {
