@@ -61,9 +61,9 @@ fuzz:
 	$(GO) test ./replica/ -run '^$$' -fuzz FuzzReadFrame -fuzztime $(FUZZTIME)
 	$(GO) test ./replica/ -run '^$$' -fuzz FuzzAttachMessages -fuzztime $(FUZZTIME)
 	$(GO) test ./replica/ -run '^$$' -fuzz 'FuzzUnmarshal$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./node/ -run '^$$' -fuzz FuzzPairMessages -fuzztime $(FUZZTIME)
-	$(GO) test ./node/ -run '^$$' -fuzz FuzzCatchUpMessages -fuzztime $(FUZZTIME)
-	$(GO) test ./node/ -run '^$$' -fuzz FuzzAddrsMessages -fuzztime $(FUZZTIME)
+	$(GO) test ./pairing/ -run '^$$' -fuzz FuzzPairMessages -fuzztime $(FUZZTIME)
+	$(GO) test ./mesh/ -run '^$$' -fuzz FuzzCatchUpMessages -fuzztime $(FUZZTIME)
+	$(GO) test ./discovery/ -run '^$$' -fuzz FuzzAddrsMessages -fuzztime $(FUZZTIME)
 	$(GO) test ./p2p/ -run '^$$' -fuzz FuzzOpenEvent -fuzztime $(FUZZTIME)
 	$(GO) test ./store/ -run '^$$' -fuzz FuzzTwinDecode -fuzztime $(FUZZTIME)
 

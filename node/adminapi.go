@@ -171,7 +171,7 @@ func (b adminBackend) Invite(ctx context.Context, name string, ttl time.Duration
 	return b.n.Invite(ctx, name, ttl)
 }
 
-func (b adminBackend) Invites(ctx context.Context) ([]store.Invite, error) { return b.n.openInvites() }
+func (b adminBackend) Invites(ctx context.Context) ([]store.Invite, error) { return b.n.pair.Open() }
 
 // Accept pairs with the inviter of a peer's code, or joins the network of
 // a network's code.

@@ -28,7 +28,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -189,8 +188,7 @@ func (n *Node) linkHas(link string, remote peer.ID) bool {
 	if !isNetLink(link) {
 		return link == remote.String()
 	}
-	ns := n.netByID(strings.TrimPrefix(link, netPrefix))
-	return ns != nil && ns.isJoined(remote)
+	return n.mesh.IsMember(link, remote)
 }
 
 // runContext is the context of the running node (cancelled when Run

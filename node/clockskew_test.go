@@ -134,7 +134,7 @@ func TestClockAheadRefusedNetwork(t *testing.T) {
 		}
 		ev := replica.Event{V: replica.Version, ID: newID(), Twin: tw.ID, Origin: a.ID().String(), SourceKey: is.Key, Sent: time.Now().UnixNano()}
 		ev.Replica.Set(replica.FieldSummary, replica.Value{S: "from 2100", Clock: year2100(a.ID().String())})
-		seq, err = a.appendNet(tx, netLink(netID), nil, &ev)
+		seq, err = a.mesh.Append(tx, netLink(netID), nil, &ev)
 		return err
 	})
 	if err != nil {
@@ -165,7 +165,7 @@ func TestClockAheadRefusedNetwork(t *testing.T) {
 	}
 	before := len(b.refused.notices())
 	from := []byte(a.ID())
-	res := b.netValidator(b.netByID(netID))(ctx, a.ID(), &pubsub.Message{Message: &pb.Message{From: from, Data: env}})
+	res := b.mesh.Validator(netID)(ctx, a.ID(), &pubsub.Message{Message: &pb.Message{From: from, Data: env}})
 	if res != pubsub.ValidationIgnore || len(b.refused.notices()) != before+1 || !isRefusal(b.refused.notices()[before]) {
 		t.Fatalf("B's validator: %v, notices %+v", res, b.refused.notices()[before:])
 	}

@@ -40,7 +40,7 @@ func (n *Node) newEngine() (*engine.Engine, error) {
 	return engine.New(engine.Config{
 		Self: n.self.String(), Store: n.store, Tracker: n.tracker, HLC: n.hlc, Log: n.log,
 		Rules: nodeRules{n}, Links: nodeLinks{n}, Notify: nodeNotifier{n}, Files: nodeFiles{n},
-		Nets: nodeNets{n}, Policy: nodePolicies{n}, Space: n.space, Observe: nodeObserver{n},
+		Nets: n.mesh, Policy: nodePolicies{n}, Space: n.space, Observe: nodeObserver{n},
 		CheckClocks: n.checkClocks, FullFeed: full,
 	})
 }
@@ -84,12 +84,6 @@ type nodeFiles struct{ n *Node }
 
 func (f nodeFiles) AttachFiles(ctx context.Context, ev replica.Event, is adapters.Issue, files []adapters.Attachment) (adapters.Issue, error) {
 	return f.n.attachFiles(ctx, ev, is, files)
-}
-
-type nodeNets struct{ n *Node }
-
-func (m nodeNets) AppendNet(tx *store.Tx, l engine.LinkKey, link *store.Link, ev *replica.Event) (uint64, error) {
-	return m.n.appendNet(tx, string(l), link, ev)
 }
 
 type nodePolicies struct{ n *Node }

@@ -14,6 +14,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/mesh"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
@@ -51,17 +52,17 @@ func (f *forger) serve(t *testing.T, netID, victim, twin, key string) {
 	f.h.SetStreamHandler(p2p.ProtoNetSync, func(s network.Stream) {
 		defer s.Close()
 		s.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := replica.ReadFrame(bufio.NewReader(s), netSyncMaxFrame); err != nil {
+		if _, err := replica.ReadFrame(bufio.NewReader(s), mesh.MaxSyncFrame); err != nil {
 			s.Reset()
 			return
 		}
 		now := time.Now().UnixMilli()
 		edit := replica.Event{V: replica.Version, ID: newID(), Twin: twin, Origin: victim, Seq: 1000, Net: netID, SourceKey: key}
 		edit.Replica.Set(replica.FieldSummary, replica.Value{S: "forged", Clock: replica.Clock{Wall: now, Peer: victim}})
-		left := replica.Event{V: replica.Version, ID: newID(), Twin: memberTwin + victim, Origin: victim, Seq: 1001, Net: netID, Op: replica.OpMember, Member: victim}
+		left := replica.Event{V: replica.Version, ID: newID(), Twin: mesh.MemberTwin + victim, Origin: victim, Seq: 1001, Net: netID, Op: replica.OpMember, Member: victim}
 		left.Replica.Set(replica.MemberState, replica.Value{S: replica.MemberLeft, Clock: replica.Clock{Wall: now, Peer: victim}})
 		signed := f.answers.Add(1) == 1
-		var chunk netSyncChunk
+		var chunk mesh.SyncChunk
 		for _, ev := range []*replica.Event{&left, &edit} {
 			b, err := replica.MarshalEvent(ev)
 			if err != nil {
@@ -76,8 +77,8 @@ func (f *forger) serve(t *testing.T, netID, victim, twin, key string) {
 			}
 			chunk.Events = append(chunk.Events, b)
 		}
-		for _, c := range []netSyncChunk{chunk, {Done: true}} {
-			c.V = netSyncVersion
+		for _, c := range []mesh.SyncChunk{chunk, {Done: true}} {
+			c.V = mesh.SyncVersion
 			b, _ := msgpack.Marshal(&c)
 			if err := replica.WriteFrame(s, b); err != nil {
 				return
@@ -127,23 +128,9 @@ func TestForgedCatchUpRefused(t *testing.T) {
 	for _, ad := range m.h.Addrs() {
 		addrs = append(addrs, ad.String())
 	}
-	var rec *store.Network
-	err = a.store.Update(ctx, func(tx *store.Tx) error {
-		var err error
-		if rec, err = tx.GetNetwork(netID); err != nil {
-			return err
-		}
-		ev := a.memberEvent(netID, &store.Member{ID: m.h.ID().String(), Name: "mallory", Addrs: addrs}, replica.MemberJoined)
-		applyMember(rec, &ev)
-		if _, err := a.appendNet(tx, netLink(netID), nil, &ev); err != nil {
-			return err
-		}
-		return tx.PutNetwork(rec)
-	})
-	if err != nil {
+	if err := a.mesh.AddMember(ctx, netID, &store.Member{ID: m.h.ID().String(), Name: "mallory", Addrs: addrs}); err != nil {
 		t.Fatal(err)
 	}
-	a.membersChanged(rec)
 	testutil.WaitFor(t, 20*time.Second, "A asked M for catch-up three times", func() bool { return m.answers.Load() >= 3 })
 
 	// B's real edit reaches A, and B is still a member there.
@@ -157,13 +144,14 @@ func TestForgedCatchUpRefused(t *testing.T) {
 		}
 		return got == "B's real edit"
 	})
+	var rec *store.Network
 	if err := a.store.View(func(tx *store.Tx) (err error) { rec, err = tx.GetNetwork(netID); return }); err != nil {
 		t.Fatal(err)
 	}
 	if !rec.Member(b.ID().String()).Joined() {
 		t.Fatalf("the forged \"B left\" removed B at A: %+v", rec.Member(b.ID().String()))
 	}
-	if s := a.nets.pen.Score(m.h.ID()); s >= p2p.GraylistThreshold {
+	if s := a.mesh.Score(m.h.ID()); s >= p2p.GraylistThreshold {
 		t.Errorf("M's score at A is %v, want below %v", s, float64(p2p.GraylistThreshold))
 	}
 	if logs := a.logs.String(); !strings.Contains(logs, "forged event") || !strings.Contains(logs, m.h.ID().String()) {
@@ -175,75 +163,5 @@ func TestForgedCatchUpRefused(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("A's errors do not show M's forged answer: %+v", a.refused.notices())
-	}
-}
-
-// A former member's events count (by catch-up) only for what it wrote
-// while a member; gossip takes current members' only.
-func TestMemberAuthorOK(t *testing.T) {
-	at := func(ms int64) replica.Clock { return replica.Clock{Wall: ms, Peer: "x"} }
-	rec := &store.Network{Members: map[string]*store.Member{
-		"joined": {ID: "joined", State: replica.Value{S: replica.MemberJoined, Clock: at(100)}},
-		"left":   {ID: "left", State: replica.Value{S: replica.MemberLeft, Clock: at(200)}},
-	}}
-	ev := func(origin string, clock int64) *replica.Event {
-		e := &replica.Event{Origin: origin}
-		e.Replica.Set(replica.FieldSummary, replica.Value{S: "s", Clock: at(clock)})
-		return e
-	}
-	for _, tt := range []struct {
-		name    string
-		ev      *replica.Event
-		catchUp bool
-		want    bool
-	}{
-		{"current member, gossip", ev("joined", 500), false, true},
-		{"former member, gossip", ev("left", 150), false, false},
-		{"former member before it left, catch-up", ev("left", 150), true, true},
-		{"former member after it left, catch-up", ev("left", 250), true, false},
-		{"stranger, catch-up", ev("stranger", 50), true, false},
-	} {
-		if got := memberAuthorOK(rec, tt.ev, tt.catchUp); got != tt.want {
-			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}
-
-// Catch-up serves signed envelopes only: this node's own events archived
-// bare (by an older version) are signed now; other authors' are left out.
-func TestServableSignsOnlyOwnLegacyFrames(t *testing.T) {
-	a := startNode(t, "a", Options{})
-	other := newForger(t, a)
-	bare := []byte("a bare event frame")
-	env, err := a.servable(a.ID().String(), bare)
-	if err != nil {
-		t.Fatal(err)
-	}
-	frame, sig, err := p2p.OpenEvent(env)
-	if err != nil || string(frame) != string(bare) || p2p.VerifyEvent(a.ID(), frame, sig) != nil {
-		t.Fatalf("own bare frame served as %q, %v", env, err)
-	}
-	if again, err := a.servable(other.h.ID().String(), env); err != nil || string(again) != string(env) {
-		t.Fatalf("an envelope is served as it is: %v", err)
-	}
-	if _, err := a.servable(other.h.ID().String(), bare); err == nil {
-		t.Fatal("another author's bare frame is served")
-	}
-}
-
-// A member's answer cannot mark as held events that do not exist: a mark
-// above what it served and what the asker had is cut down.
-func TestCapMarks(t *testing.T) {
-	had := map[string]uint64{"b": 40, "c": 7}
-	seen := map[string]uint64{"b": 50}
-	got := capMarks(map[string]uint64{"b": 1 << 40, "c": 7, "d": 9}, had, seen)
-	want := map[string]uint64{"b": 50, "c": 7, "d": 0}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("mark of %s: %d, want %d", k, got[k], v)
-		}
-	}
-	if got := capMarks(map[string]uint64{"b": 48}, had, seen); got["b"] != 48 {
-		t.Errorf("an honest mark was cut to %d", got["b"])
 	}
 }

@@ -240,9 +240,7 @@ func (n *Node) wakeAll() {
 	}
 	for _, l := range n.netLinks() {
 		n.wakeLink(l)
-		if ns := n.netByID(l[len(netPrefix):]); ns != nil {
-			kick(ns.wakeApply)
-		}
+		n.mesh.WakeApply(l)
 	}
 	n.kickTrigger()
 }

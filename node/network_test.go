@@ -58,8 +58,7 @@ func newNetwork(t *testing.T, name string, nodes ...*testNode) string {
 	}
 	testutil.WaitFor(t, 20*time.Second, "every member knows every member", func() bool {
 		for _, tn := range nodes {
-			ns := tn.netByID(info.ID)
-			if ns == nil || len(ns.members()) != len(nodes) {
+			if len(tn.mesh.Members(info.ID)) != len(nodes) {
 				return false
 			}
 		}
@@ -244,13 +243,12 @@ func TestNetworkStrangerRejected(t *testing.T) {
 		}
 		return b
 	}
-	ns := a.netByID(netID)
 	for _, data := range [][]byte{mk(stranger.ID().String(), "from a stranger"), mk(b.ID().String(), "forged as B")} {
 		if err := topic.Publish(ctx, data); err != nil {
 			t.Fatal(err)
 		}
 	}
-	testutil.WaitFor(t, 10*time.Second, "A rejected both messages", func() bool { return ns.rejected.Load() >= 2 })
+	testutil.WaitFor(t, 10*time.Second, "A rejected both messages", func() bool { return a.mesh.Rejected(netID) >= 2 })
 
 	// A member's event is still applied, and the stranger's never are.
 	if _, err := b.tracker.Create(ctx, adapters.Issue{Summary: "from B"}); err != nil {
@@ -472,7 +470,7 @@ func TestCatchUpEndsWithItsContext(t *testing.T) {
 	a.hostOrNil().Peerstore().AddAddrs(mute.ID(), mute.Addrs(), time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.catchUp(ctx, a.netByID(info.ID), mute.ID()) }()
+	go func() { done <- a.mesh.CatchUp(ctx, info.ID, mute.ID()) }()
 	select {
 	case <-asked:
 	case <-time.After(10 * time.Second):

@@ -38,9 +38,12 @@ import (
 	"github.com/issuemesh/issuemesh/adapters/local"
 	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/discovery"
 	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/engine"
+	"github.com/issuemesh/issuemesh/mesh"
 	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -107,8 +110,8 @@ type Node struct {
 	allow      *p2p.Allowlist
 	space      *diskspace.Guard // free space of the home (space.go)
 	rules      connRules
-	nets       netRegistry // networks (network.go)
-	life       lifeState   // supervision and GC (life.go)
+	mesh       *mesh.Mesh // networks (package mesh; networks.go)
+	life       lifeState  // supervision and GC (life.go)
 
 	wakeTrigger chan struct{}
 	refused     refusals     // events refused (refusals.go)
@@ -121,7 +124,9 @@ type Node struct {
 	mu        sync.Mutex
 	host      host.Host // nil while not running
 	connector *p2p.Connector
-	pe        *peering // discovery, invitations, NAT state (discovery.go)
+	gate      *p2p.Pairing       // the gater's window for strangers (pairing)
+	pair      *pairing.Service   // invitations (package pairing; invite.go)
+	disc      *discovery.Service // discovery (package discovery; peering.go)
 	peers     map[peer.ID]*peerState
 	runCtx    context.Context
 	wg        sync.WaitGroup
@@ -174,7 +179,7 @@ func Open(home string, opts Options) (*Node, error) {
 		allow:       p2p.NewAllowlist(),
 		wakeTrigger: make(chan struct{}, 1),
 		peers:       map[peer.ID]*peerState{},
-		pe:          newPeering(),
+		gate:        p2p.NewPairing(),
 	}
 	n.metrics = newNodeMetrics(n)
 	n.space = newSpaceGuard(home, opts, n.log)
@@ -182,6 +187,13 @@ func Open(home string, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.pair = pairing.New(pairing.Config{
+		Store: n.store, Gate: n.gate, Allow: n.allow, Self: self, Addrs: n.Addrs,
+		Peers: nodePeers{n}, Log: n.log,
+	})
+	n.mesh = n.newMesh()
+	n.disc = n.newDiscovery()
+	n.pair.SetNetworks(n.mesh)
 	if opts.Tracker != nil {
 		n.tracker = opts.Tracker
 	} else if n.tracker, n.local, err = openTracker(home, cfg, opts, n.space); err != nil {
@@ -240,8 +252,8 @@ func (n *Node) Run(ctx context.Context) error {
 		Allow:        n.allow,
 		Reachability: n.cfg.Reachability,
 		NATPortMap:   n.cfg.NATPortMap,
-		Relays:       n.relayCandidates,
-		Pairing:      n.pe.pairing,
+		Relays:       n.disc.RelayCandidates,
+		Pairing:      n.gate,
 		Logger:       n.log,
 	}
 	h, err := p2p.NewHost(hc)
@@ -269,7 +281,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	n.registerSync(h)
 	n.runPeering(ctx, h)
-	if err := n.runNetworks(ctx, h); err != nil {
+	if err := n.mesh.Run(ctx, h); err != nil {
 		return err
 	}
 
@@ -401,6 +413,14 @@ func (n *Node) rememberListen(h host.Host) {
 	})
 	if err != nil {
 		n.log.Warn("could not remember the listen ports", "err", err)
+	}
+}
+
+// kick signals ch without blocking.
+func kick(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 

@@ -76,7 +76,7 @@ func (n *Node) Retry(ctx context.Context, in RetryInput) (RetryResult, error) {
 		n.wakeLink(l)
 	}
 	for _, b := range res.Retried {
-		if isNet, err := n.retryNet(ctx, b); isNet {
+		if isNet, err := n.mesh.Retry(ctx, b); isNet {
 			if err != nil {
 				return res, err
 			}

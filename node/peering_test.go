@@ -86,14 +86,14 @@ func flip(c byte) string {
 func TestInviteAccept(t *testing.T) {
 	ctx := context.Background()
 	a, b, c := startNode(t, "a", Options{}), startNode(t, "b", Options{}), startNode(t, "c", Options{})
-	if a.pe.pairing.Open() {
+	if a.gate.Open() {
 		t.Fatal("admission open with no invitation")
 	}
 	res, err := a.Invite(ctx, "bob", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !a.pe.pairing.Open() {
+	if !a.gate.Open() {
 		t.Fatal("admission closed with an open invitation")
 	}
 	if _, err := a.tracker.Create(ctx, adapters.Issue{Summary: "from A before pairing"}); err != nil {
@@ -112,7 +112,7 @@ func TestInviteAccept(t *testing.T) {
 	if !a.allow.Has(b.ID()) || !b.allow.Has(a.ID()) {
 		t.Fatal("not allowlisted on both sides")
 	}
-	if a.pe.pairing.Open() {
+	if a.gate.Open() {
 		t.Fatal("admission still open after the only invitation was used")
 	}
 	testutil.WaitFor(t, 10*time.Second, "the issue is on B and both stay connected", func() bool {

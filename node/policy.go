@@ -27,8 +27,8 @@ func (n *Node) ownershipOf(link string) engine.Ownership {
 		return err == nil
 	}
 	var name string
-	if ns := n.netByID(link[len(netPrefix):]); ns != nil {
-		name = ns.name
+	if running, ok := n.mesh.Running(link); ok {
+		name = running
 	} else if load() {
 		name = rec.Name
 	} else {

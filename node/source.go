@@ -17,6 +17,3 @@ func isNetLink(link string) bool { return engine.LinkKey(link).IsNet() }
 
 // netLink is the link key of network id.
 func netLink(id string) string { return string(engine.NetLink(id)) }
-
-// netSource is the incoming log key of author's events in network id.
-func netSource(id, author string) string { return string(engine.NetSource(id, author)) }

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,19 +17,17 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/issuemesh/issuemesh/internal/fuzzmsg"
+	"github.com/issuemesh/issuemesh/mesh"
 	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
 
 	"github.com/issuemesh/issuemesh/internal/testutil"
 )
 
-// nestedMsg is a msgpack map {"x": [[[...nil...]]]} of size bytes: an
-// unknown key whose value nests size-4 arrays deep.
-func nestedMsg(size int) []byte {
-	b := []byte{0x81, 0xa1, 'x'}
-	b = append(b, bytes.Repeat([]byte{0x91}, size-4)...)
-	return append(b, 0xc0)
-}
+// nestedMsg is a msgpack map {"x": [[[...nil...]]]} of size bytes.
+func nestedMsg(size int) []byte { return fuzzmsg.Nested(size) }
 
 // procStatus reads one "kB" figure (VmRSS, VmHWM) of this process.
 func procStatus(t *testing.T, key string) int64 {
@@ -129,7 +126,7 @@ func TestNestedMsgpackOnPairProtocol(t *testing.T) {
 	}
 	// The attack as found (frames at the pair protocol's old 256 KiB limit),
 	// then frames that fit the request limit and reach the decoder.
-	big, small := nestedMsg(maxPairFrame-8), nestedMsg(maxPairRequest-8)
+	big, small := nestedMsg(pairing.MaxFrame-8), nestedMsg(pairing.MaxRequest-8)
 	grew := peakGrowth(t, func() {
 		flood(ctx, t, stranger, a.ID(), p2p.ProtoPair, 30, big)
 		flood(ctx, t, stranger, a.ID(), p2p.ProtoPair, 30, small)
@@ -180,8 +177,8 @@ func TestNestedMsgpackOnCatchUpProtocol(t *testing.T) {
 // last byte (past where Go's stack overflows in a recursive decoder), is
 // refused by the bounded decoder at once.
 func TestNestedMsgpackFullFrame(t *testing.T) {
-	var req netSyncRequest
-	err := replica.Unmarshal(nestedMsg(netSyncMaxFrame), &req)
+	var req mesh.SyncRequest
+	err := replica.Unmarshal(nestedMsg(mesh.MaxSyncFrame), &req)
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("nesting deeper than %d levels", replica.MaxDepth)) {
 		t.Fatalf("nested frame: %v, want a nesting refusal", err)
 	}

@@ -1,4 +1,4 @@
-package node
+package mesh
 
 import (
 	"bufio"
@@ -11,29 +11,30 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/internal/backoff"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
 
-// Catch-up of a network (ProtoNetSync, see network.go). The asker sends one
+// Catch-up of a network (ProtoNetSync, see the package doc). The asker sends one
 // request frame: the network and, per author, its complete mark (every
 // event of the author up to it is in its archive or superseded there). The
 // member asked answers with chunk frames of archived events above those
 // marks, membership events first, then one last chunk with its own complete
 // marks, which the asker adopts for the authors it knows as members. Frames
-// are replica.WriteFrame frames of msgpack, within netSyncMaxFrame.
+// are replica.WriteFrame frames of msgpack, within MaxSyncFrame.
 
 const (
-	netSyncVersion = 1
+	SyncVersion = 1
 	// netSyncTimeout bounds one catch-up exchange.
 	netSyncTimeout = 2 * time.Minute
 	// netSyncChunkSize is about how many bytes of events one answer frame holds.
 	netSyncChunkSize = 1 << 20
-	// netSyncMaxFrame bounds one frame: a chunk, or one event of the largest
+	// MaxSyncFrame bounds one frame: a chunk, or one event of the largest
 	// size with the chunk's envelope.
-	netSyncMaxFrame = replica.DefaultMaxFrame + 64<<10
+	MaxSyncFrame = replica.DefaultMaxFrame + 64<<10
 	// netSyncMaxAuthors bounds the marks in a request or answer.
 	netSyncMaxAuthors = replica.MaxListLen
 	// netSyncTries and netSyncRetry: a failed catch-up is tried up to
@@ -43,7 +44,7 @@ const (
 	netSyncRetry = 500 * time.Millisecond
 )
 
-type netSyncRequest struct {
+type SyncRequest struct {
 	V   int               `msgpack:"v"`
 	Net string            `msgpack:"net"`
 	Had map[string]uint64 `msgpack:"had"`
@@ -52,7 +53,7 @@ type netSyncRequest struct {
 	Refused []netRefusal `msgpack:"refused,omitempty"`
 }
 
-type netSyncChunk struct {
+type SyncChunk struct {
 	V      int               `msgpack:"v"`
 	Events [][]byte          `msgpack:"ev,omitempty"`
 	Done   bool              `msgpack:"done,omitempty"`
@@ -62,7 +63,7 @@ type netSyncChunk struct {
 
 // netSyncPeer starts a catch-up with id in every running network it is a
 // member of (it just connected).
-func (n *Node) netSyncPeer(id peer.ID) {
+func (n *Mesh) netSyncPeer(id peer.ID) {
 	n.nets.mu.Lock()
 	var nets []*netState
 	for _, ns := range n.nets.running {
@@ -78,7 +79,7 @@ func (n *Node) netSyncPeer(id peer.ID) {
 
 // netSyncAll starts a catch-up with every connected member of every running
 // network.
-func (n *Node) netSyncAll() {
+func (n *Mesh) netSyncAll() {
 	n.nets.mu.Lock()
 	h := n.nets.h
 	var nets []*netState
@@ -107,7 +108,7 @@ type netGap struct {
 // out of order (a message takes several paths, and a publisher validates
 // its messages concurrently), so the author is asked only if a gap stays
 // open for netGapWait.
-func (n *Node) netSyncGap(ns *netState, author peer.ID, mark, seen uint64) {
+func (n *Mesh) netSyncGap(ns *netState, author peer.ID, mark, seen uint64) {
 	key := ns.id + "/" + author.String()
 	n.nets.mu.Lock()
 	defer n.nets.mu.Unlock()
@@ -156,7 +157,7 @@ func (n *Node) netSyncGap(ns *netState, author peer.ID, mark, seen uint64) {
 // netSyncLater runs a catch-up with id in the background, at most one per
 // network and member at a time; one asked for while another runs runs
 // right after it (the member may have written more meanwhile).
-func (n *Node) netSyncLater(ns *netState, id peer.ID) {
+func (n *Mesh) netSyncLater(ns *netState, id peer.ID) {
 	key := ns.id + "/" + id.String()
 	n.nets.mu.Lock()
 	if n.nets.ctx == nil || n.nets.ctx.Err() != nil {
@@ -201,14 +202,24 @@ func (n *Node) netSyncLater(ns *netState, id peer.ID) {
 	})
 }
 
+// CatchUp asks member id of a running network for the events this node
+// lacks (as on connect).
+func (n *Mesh) CatchUp(ctx context.Context, netID string, id peer.ID) error {
+	ns := n.netByID(netID)
+	if ns == nil {
+		return fmt.Errorf("%w: network %s does not run here", api.ErrBadRequest, netID)
+	}
+	return n.catchUp(ctx, ns, id)
+}
+
 // catchUp asks member id for the events of the network this node lacks and
 // logs them like events received by gossip.
-func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) (err error) {
-	h := n.hostOrNil()
+func (n *Mesh) catchUp(ctx context.Context, ns *netState, id peer.ID) (err error) {
+	h := n.host()
 	if h == nil {
 		return errors.New("node is not running")
 	}
-	req := netSyncRequest{V: netSyncVersion, Net: ns.id, Refused: n.takeReports(ns, id)}
+	req := SyncRequest{V: SyncVersion, Net: ns.id, Refused: n.takeReports(ns, id)}
 	delivered := false
 	defer func() {
 		if !delivered {
@@ -244,17 +255,17 @@ func (n *Node) catchUp(ctx context.Context, ns *netState, id peer.ID) (err error
 	seen := map[string]uint64{} // per author, the greatest seq the answer held
 	got := 0
 	for {
-		frame, err := replica.ReadFrame(br, netSyncMaxFrame)
+		frame, err := replica.ReadFrame(br, MaxSyncFrame)
 		if err != nil {
 			return fmt.Errorf("catch-up answer from %s: %w", id, err)
 		}
-		var chunk netSyncChunk
+		var chunk SyncChunk
 		if err := replica.Unmarshal(frame, &chunk); err != nil {
 			return fmt.Errorf("catch-up answer from %s: %w", id, err)
 		}
 		switch {
-		case chunk.V != netSyncVersion:
-			return fmt.Errorf("catch-up answer from %s of version %d, this node speaks %d: %w", id, chunk.V, netSyncVersion, replica.ErrVersion)
+		case chunk.V != SyncVersion:
+			return fmt.Errorf("catch-up answer from %s of version %d, this node speaks %d: %w", id, chunk.V, SyncVersion, replica.ErrVersion)
 		case chunk.Error != "":
 			return fmt.Errorf("%s refused the catch-up: %s", id, chunk.Error)
 		case len(chunk.Marks) > netSyncMaxAuthors:
@@ -315,7 +326,7 @@ func capMarks(marks, had, seen map[string]uint64) map[string]uint64 {
 // adoptMarks raises this node's complete marks to the answering member's,
 // for the authors that are or were members here: it now holds all their
 // events up to those marks (or newer ones of the same twins).
-func (n *Node) adoptMarks(ctx context.Context, ns *netState, marks map[string]uint64) error {
+func (n *Mesh) adoptMarks(ctx context.Context, ns *netState, marks map[string]uint64) error {
 	self := n.self.String()
 	return n.store.Update(ctx, func(tx *store.Tx) error {
 		rec, err := tx.GetNetwork(ns.id)
@@ -335,12 +346,12 @@ func (n *Node) adoptMarks(ctx context.Context, ns *netState, marks map[string]ui
 }
 
 // handleNetSync answers a member's catch-up request from the archive.
-func (n *Node) handleNetSync(s network.Stream) {
+func (n *Mesh) handleNetSync(s network.Stream) {
 	remote := s.Conn().RemotePeer()
 	s.SetDeadline(time.Now().Add(netSyncTimeout))
 	br := bufio.NewReaderSize(s, 16<<10)
-	frame, err := replica.ReadFrame(br, netSyncMaxFrame)
-	var req netSyncRequest
+	frame, err := replica.ReadFrame(br, MaxSyncFrame)
+	var req SyncRequest
 	if err == nil {
 		err = replica.Unmarshal(frame, &req)
 	}
@@ -352,8 +363,8 @@ func (n *Node) handleNetSync(s network.Stream) {
 		return
 	}
 	w := bufio.NewWriterSize(s, 64<<10)
-	send := func(c *netSyncChunk) error {
-		c.V = netSyncVersion
+	send := func(c *SyncChunk) error {
+		c.V = SyncVersion
 		b, err := msgpack.Marshal(c)
 		if err != nil {
 			return err
@@ -365,15 +376,15 @@ func (n *Node) handleNetSync(s network.Stream) {
 	}
 	refuse := func(reason string) {
 		n.log.Warn("refused a catch-up request", "peer", remote, "network", req.Net, "reason", reason)
-		if err := send(&netSyncChunk{Error: reason}); err != nil {
+		if err := send(&SyncChunk{Error: reason}); err != nil {
 			s.Reset()
 			return
 		}
 		s.CloseWrite()
 		s.Close()
 	}
-	if req.V != netSyncVersion {
-		refuse(fmt.Sprintf("catch-up request of version %d; this node speaks version %d", req.V, netSyncVersion))
+	if req.V != SyncVersion {
+		refuse(fmt.Sprintf("catch-up request of version %d; this node speaks version %d", req.V, SyncVersion))
 		return
 	}
 	var (
@@ -386,7 +397,7 @@ func (n *Node) handleNetSync(s network.Stream) {
 		if rec, err = tx.GetNetwork(req.Net); err != nil {
 			return err
 		}
-		if entries, _, err = tx.NetArchive(req.Net, memberTwin, req.Had, 1<<30); err != nil {
+		if entries, _, err = tx.NetArchive(req.Net, MemberTwin, req.Had, 1<<30); err != nil {
 			return err
 		}
 		marks, err = tx.NetMarks(req.Net)
@@ -408,7 +419,7 @@ func (n *Node) handleNetSync(s network.Stream) {
 		return
 	}
 	n.reportedRefusals(req.Net, remote, req.Refused)
-	var chunk netSyncChunk
+	var chunk SyncChunk
 	size := 0
 	for _, e := range entries {
 		var frame []byte
@@ -435,7 +446,7 @@ func (n *Node) handleNetSync(s network.Stream) {
 				n.streamError(s, "netsync", err)
 				return
 			}
-			chunk, size = netSyncChunk{}, 0
+			chunk, size = SyncChunk{}, 0
 		}
 		chunk.Events = append(chunk.Events, frame)
 		size += len(frame)
@@ -446,7 +457,7 @@ func (n *Node) handleNetSync(s network.Stream) {
 			return
 		}
 	}
-	if err := send(&netSyncChunk{Done: true, Marks: marks}); err != nil {
+	if err := send(&SyncChunk{Done: true, Marks: marks}); err != nil {
 		n.streamError(s, "netsync", err)
 		return
 	}
@@ -458,7 +469,7 @@ func (n *Node) handleNetSync(s network.Stream) {
 // signed envelope. Events archived before envelopes existed are bare
 // frames: this node's own are signed now, other authors' cannot be and
 // are not served (their authors serve them).
-func (n *Node) servable(author string, archived []byte) ([]byte, error) {
+func (n *Mesh) servable(author string, archived []byte) ([]byte, error) {
 	if p2p.IsEnvelope(archived) {
 		return archived, nil
 	}

@@ -1,34 +1,10 @@
-package node
-
-import (
-	"bufio"
-	"context"
-	"errors"
-	"fmt"
-	"slices"
-	"sync"
-	"time"
-
-	"github.com/libp2p/go-libp2p/core/event"
-	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
-	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
-	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
-	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
-	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
-	"github.com/vmihailenco/msgpack/v5"
-
-	"github.com/issuemesh/issuemesh/p2p"
-	"github.com/issuemesh/issuemesh/replica"
-	"github.com/issuemesh/issuemesh/store"
-)
-
-// Discovery without a server (DESIGN 7). A node finds its allowlisted peers
-// by
+// Package discovery finds a node's allowlisted peers without a server
+// (DESIGN 7). It owns no step of the sync path; it keeps the connections
+// the send step needs: remembered addresses, mDNS, address exchange
+// (/issuemesh/addrs/1.0.0), latency, relay candidates. The node's peers
+// are consumed through Peers, defined here.
+//
+// A node finds its allowlisted peers by
 //
 //   - remembered addresses: the ones given to peer add or carried by an
 //     invitation, and every address an allowlisted peer announces of itself
@@ -48,9 +24,36 @@ import (
 //     each, in one frame of at most maxAddrsFrame bytes.
 //
 // NAT: a node behind NAT reserves relay slots on its allowlisted peers (see
-// relayCandidates; only public ones serve relays), is reachable through them
+// RelayCandidates; only public ones serve relays), is reachable through them
 // by their circuit addresses, which spread by identify and address exchange,
 // and go-libp2p's DCUtR then tries to upgrade to a direct connection.
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/issuemesh/issuemesh/internal/framed"
+	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/replica"
+	"github.com/issuemesh/issuemesh/store"
+)
 
 const (
 	// exchangeInterval is how often a node with unconnected peers asks its
@@ -77,42 +80,93 @@ const (
 	addrsVersion = 1
 )
 
-// peering is the node's state for discovery, invitations and NAT.
-type peering struct {
-	pairing *p2p.Pairing
-	added   chan peer.ID // peers just added: ask the connected peers about them
+// Peers is the node's peers as discovery uses them.
+type Peers interface {
+	// Remembered lists each allowlisted peer with the addresses
+	// remembered for it.
+	Remembered() map[peer.ID][]string
+	// Remember tells that addrs are now a peer's remembered addresses.
+	Remember(id peer.ID, addrs []string)
+	// Retry makes the connector dial id soon, forgetting its backoff.
+	Retry(id peer.ID)
+}
+
+// Config is what a Service needs.
+type Config struct {
+	Store *store.Store
+	Allow *p2p.Allowlist
+	Self  peer.ID
+	Peers Peers
+	// MDNS turns on mDNS on the local network.
+	MDNS bool
+	// Go starts a supervised service (the node's).
+	Go  func(ctx context.Context, name string, fn func(context.Context) error)
+	Log *slog.Logger
+}
+
+// Service is a node's discovery.
+type Service struct {
+	c     Config
+	log   *slog.Logger
+	self  peer.ID
+	allow *p2p.Allowlist
+	added chan peer.ID // peers just added: ask the connected peers about them
 
 	mu       sync.Mutex
+	h        host.Host // nil until Run
 	reach    network.Reachability
 	lastAsk  map[peer.ID]time.Time
 	inflight map[peer.ID]bool
 	mdns     bool // mDNS runs
 }
 
-func newPeering() *peering {
-	return &peering{
-		pairing:  p2p.NewPairing(),
+// New returns a node's discovery; Run starts it.
+func New(c Config) *Service {
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{
+		c: c, log: c.Log, self: c.Self, allow: c.Allow,
 		added:    make(chan peer.ID, 64),
 		lastAsk:  map[peer.ID]time.Time{},
 		inflight: map[peer.ID]bool{},
 	}
 }
 
-// peerAdded tells the running discovery that a peer was allowlisted; it
+func (n *Service) goRun(ctx context.Context, name string, fn func(context.Context) error) {
+	n.c.Go(ctx, name, fn)
+}
+
+func (n *Service) host() host.Host {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.h
+}
+
+// State is what discovery knows of the node's reachability, and whether
+// mDNS runs.
+func (n *Service) State() (network.Reachability, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.reach, n.mdns
+}
+
+// PeerAdded tells the running discovery that a peer was allowlisted; it
 // never blocks.
-func (n *Node) peerAdded(id peer.ID) {
+func (n *Service) PeerAdded(id peer.ID) {
 	select {
-	case n.pe.added <- id:
+	case n.added <- id:
 	default:
 	}
 }
 
-// runPeering registers the pair and address protocols and starts the
-// discovery services; they stop when ctx is done.
-func (n *Node) runPeering(ctx context.Context, h host.Host) {
-	p2p.HandlePair(h, n.allow, n.pe.pairing, n.log, n.handlePair)
+// Run registers the address protocol on h and starts the discovery
+// services; they stop when ctx is done.
+func (n *Service) Run(ctx context.Context, h host.Host) {
+	n.mu.Lock()
+	n.h = h
+	n.mu.Unlock()
 	p2p.Handle(h, n.allow, p2p.ProtoAddrs, n.log, n.handleAddrs)
-	n.refreshPairing()
 
 	sub, err := h.EventBus().Subscribe([]any{
 		new(event.EvtPeerConnectednessChanged),
@@ -123,7 +177,6 @@ func (n *Node) runPeering(ctx context.Context, h host.Host) {
 		n.log.Error("discovery: cannot subscribe to host events; peers are found by their stored addresses only", "err", err)
 	}
 	n.goRun(ctx, "discovery", func(ctx context.Context) error {
-		defer n.pe.pairing.Close()
 		if sub == nil {
 			<-ctx.Done()
 			return nil
@@ -131,12 +184,12 @@ func (n *Node) runPeering(ctx context.Context, h host.Host) {
 		defer sub.Close()
 		return n.discoveryLoop(ctx, h, sub)
 	})
-	if n.cfg.MDNS {
+	if n.c.MDNS {
 		n.startMDNS(ctx, h)
 	}
 }
 
-func (n *Node) discoveryLoop(ctx context.Context, h host.Host, sub event.Subscription) error {
+func (n *Service) discoveryLoop(ctx context.Context, h host.Host, sub event.Subscription) error {
 	tick := time.NewTicker(exchangeInterval)
 	defer tick.Stop()
 	for {
@@ -154,23 +207,22 @@ func (n *Node) discoveryLoop(ctx context.Context, h host.Host, sub event.Subscri
 				}
 			case event.EvtPeerIdentificationCompleted:
 				if n.allow.Has(e.Peer) {
-					n.learnAddrs(ctx, e.Peer, e.ListenAddrs, e.Conn.RemoteMultiaddr())
+					n.LearnAddrs(ctx, e.Peer, e.ListenAddrs, e.Conn.RemoteMultiaddr())
 					n.measureLatency(ctx, h, e.Peer)
 				}
 			case event.EvtLocalReachabilityChanged:
-				n.pe.mu.Lock()
-				n.pe.reach = e.Reachability
-				n.pe.mu.Unlock()
+				n.mu.Lock()
+				n.reach = e.Reachability
+				n.mu.Unlock()
 				n.log.Info("reachability changed", "reachability", e.Reachability.String())
 			}
-		case id := <-n.pe.added:
+		case id := <-n.added:
 			for _, q := range n.connectedPeers(h) {
 				if q != id {
 					n.askAbout(ctx, h, q, []peer.ID{id})
 				}
 			}
 		case <-tick.C:
-			n.refreshPairing()
 			connected := n.connectedPeers(h)
 			for _, q := range connected {
 				n.measureLatency(ctx, h, q)
@@ -183,7 +235,7 @@ func (n *Node) discoveryLoop(ctx context.Context, h host.Host, sub event.Subscri
 }
 
 // connectedPeers lists the allowlisted peers h is connected to.
-func (n *Node) connectedPeers(h host.Host) []peer.ID {
+func (n *Service) connectedPeers(h host.Host) []peer.ID {
 	var out []peer.ID
 	for _, id := range n.allow.List() {
 		if id != n.self && p2p.IsConnected(h, id) {
@@ -195,7 +247,7 @@ func (n *Node) connectedPeers(h host.Host) []peer.ID {
 
 // unconnectedPeers lists the allowlisted peers other than except that h is
 // not connected to.
-func (n *Node) unconnectedPeers(h host.Host, except peer.ID) []peer.ID {
+func (n *Service) unconnectedPeers(h host.Host, except peer.ID) []peer.ID {
 	var out []peer.ID
 	for _, id := range n.allow.List() {
 		if id != n.self && id != except && !p2p.IsConnected(h, id) {
@@ -228,23 +280,23 @@ type peerAddrs struct {
 
 // askAbout asks q, in the background, for the addresses it knows of ids.
 // At most one request per peer runs at a time, exchangeMinGap apart.
-func (n *Node) askAbout(ctx context.Context, h host.Host, q peer.ID, ids []peer.ID) {
+func (n *Service) askAbout(ctx context.Context, h host.Host, q peer.ID, ids []peer.ID) {
 	if len(ids) == 0 {
 		return
 	}
-	n.pe.mu.Lock()
-	if n.pe.inflight[q] || time.Since(n.pe.lastAsk[q]) < exchangeMinGap {
-		n.pe.mu.Unlock()
+	n.mu.Lock()
+	if n.inflight[q] || time.Since(n.lastAsk[q]) < exchangeMinGap {
+		n.mu.Unlock()
 		return
 	}
-	n.pe.inflight[q] = true
-	n.pe.lastAsk[q] = time.Now()
-	n.pe.mu.Unlock()
+	n.inflight[q] = true
+	n.lastAsk[q] = time.Now()
+	n.mu.Unlock()
 	n.goRun(ctx, "address exchange", func(ctx context.Context) error {
 		defer func() {
-			n.pe.mu.Lock()
-			delete(n.pe.inflight, q)
-			n.pe.mu.Unlock()
+			n.mu.Lock()
+			delete(n.inflight, q)
+			n.mu.Unlock()
 		}()
 		learned, err := n.exchange(ctx, h, q, ids)
 		if err != nil {
@@ -255,7 +307,7 @@ func (n *Node) askAbout(ctx context.Context, h host.Host, q peer.ID, ids []peer.
 			h.Peerstore().AddAddrs(id, addrs, exchangeAddrTTL)
 			if !p2p.IsConnected(h, id) {
 				n.log.Debug("learned addresses of a peer from another peer", "peer", id, "from", q, "addrs", addrs)
-				n.retryConnect(id)
+				n.c.Peers.Retry(id)
 			}
 		}
 		return nil
@@ -264,7 +316,7 @@ func (n *Node) askAbout(ctx context.Context, h host.Host, q peer.ID, ids []peer.
 
 // exchange asks q for the addresses of ids and returns the usable ones of
 // the peers asked about.
-func (n *Node) exchange(ctx context.Context, h host.Host, q peer.ID, ids []peer.ID) (map[peer.ID][]ma.Multiaddr, error) {
+func (n *Service) exchange(ctx context.Context, h host.Host, q peer.ID, ids []peer.ID) (map[peer.ID][]ma.Multiaddr, error) {
 	ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
 	defer cancel()
 	req := addrsRequest{V: addrsVersion}
@@ -274,7 +326,7 @@ func (n *Node) exchange(ctx context.Context, h host.Host, q peer.ID, ids []peer.
 		asked[id] = true
 	}
 	var resp addrsResponse
-	if err := roundTrip(ctx, h, q, p2p.ProtoAddrs, &req, &resp, maxAddrsFrame); err != nil {
+	if err := framed.Call(ctx, h, q, p2p.ProtoAddrs, &req, &resp, maxAddrsFrame); err != nil {
 		return nil, err
 	}
 	if resp.V != addrsVersion {
@@ -304,12 +356,12 @@ func (n *Node) exchange(ctx context.Context, h host.Host, q peer.ID, ids []peer.
 
 // handleAddrs answers an allowlisted peer's address request with what this
 // node knows of the peers it names and allowlists itself.
-func (n *Node) handleAddrs(s network.Stream) {
+func (n *Service) handleAddrs(s network.Stream) {
 	defer s.Close()
 	remote := s.Conn().RemotePeer()
 	s.SetDeadline(time.Now().Add(exchangeTimeout))
 	var req addrsRequest
-	if err := readMsg(s, maxAddrsFrame, &req); err != nil {
+	if err := framed.Read(s, maxAddrsFrame, &req); err != nil {
 		n.log.Warn("bad address request; closing the stream", "peer", remote, "err", err)
 		s.Reset()
 		return
@@ -321,7 +373,7 @@ func (n *Node) handleAddrs(s network.Stream) {
 	case len(req.Peers) > maxExchangePeers:
 		resp.Error = fmt.Sprintf("address request names %d peers, more than the limit of %d", len(req.Peers), maxExchangePeers)
 	default:
-		h := n.hostOrNil()
+		h := n.host()
 		size := 16
 		for _, ps := range req.Peers {
 			id, err := peer.Decode(ps)
@@ -342,7 +394,7 @@ func (n *Node) handleAddrs(s network.Stream) {
 			}
 		}
 	}
-	if err := writeMsg(s, &resp); err != nil {
+	if err := framed.Write(s, &resp); err != nil {
 		n.log.Debug("answering an address request failed", "peer", remote, "err", err)
 		s.Reset()
 		return
@@ -350,66 +402,20 @@ func (n *Node) handleAddrs(s network.Stream) {
 	s.CloseWrite()
 }
 
-// roundTrip sends one framed msgpack request over a new proto stream to id
-// and reads one framed answer of at most limit bytes.
-func roundTrip(ctx context.Context, h host.Host, id peer.ID, proto protocol.ID, req, resp any, limit int) (err error) {
-	s, err := p2p.Dial(ctx, h, id, proto) // reads wait for the deadline, not ctx: ctx's end resets
-	if err != nil {
-		return err
-	}
-	defer s.End(&err)
-	if err := writeMsg(s, req); err != nil {
-		return err
-	}
-	if err := s.CloseWrite(); err != nil {
-		return err
-	}
-	return readMsg(s, limit, resp)
-}
-
-func writeMsg(s network.Stream, v any) error {
-	b, err := msgpack.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return replica.WriteFrame(s, b)
-}
-
-// readMsg reads one frame of at most limit bytes and decodes it into v with
-// the bounded decoder (replica.Unmarshal), as every reflection-decoded
-// message from the network is.
-func readMsg(s network.Stream, limit int, v any) error {
-	frame, err := replica.ReadFrame(bufio.NewReaderSize(s, 4096), limit)
-	if err != nil {
-		return err
-	}
-	return replica.Unmarshal(frame, v)
-}
-
-// retryConnect makes the connector dial id soon, forgetting its backoff.
-func (n *Node) retryConnect(id peer.ID) {
-	n.mu.Lock()
-	c := n.connector
-	n.mu.Unlock()
-	if c != nil {
-		c.Retry(id)
-	}
-}
-
 // ---- remembered addresses ----
 
-// learnAddrs remembers the addresses an allowlisted peer announced of
+// LearnAddrs remembers the addresses an allowlisted peer announced of
 // itself (identify), scoped by the address they were learned over. Only new
 // addresses cause a write; the newest come first and at most
 // maxStoredAddrs are kept.
-func (n *Node) learnAddrs(ctx context.Context, id peer.ID, announced []ma.Multiaddr, over ma.Multiaddr) {
+func (n *Service) LearnAddrs(ctx context.Context, id peer.ID, announced []ma.Multiaddr, over ma.Multiaddr) {
 	fresh := p2p.UsableAddrs(announced, over, n.self, maxStoredAddrs)
 	if len(fresh) == 0 {
 		return
 	}
 	var saved store.Peer
 	changed := false
-	err := n.store.Update(ctx, func(tx *store.Tx) error {
+	err := n.c.Store.Update(ctx, func(tx *store.Tx) error {
 		changed = false
 		p, err := tx.GetPeer(id.String())
 		if err != nil {
@@ -448,11 +454,7 @@ func (n *Node) learnAddrs(ctx context.Context, id peer.ID, announced []ma.Multia
 	if !changed {
 		return
 	}
-	if ps := n.peer(id); ps != nil {
-		ps.mu.Lock()
-		ps.info.Addrs = saved.Addrs
-		ps.mu.Unlock()
-	}
+	n.c.Peers.Remember(id, saved.Addrs)
 	n.log.Debug("remembered new addresses of a peer", "peer", id, "addrs", saved.Addrs)
 }
 
@@ -460,7 +462,7 @@ func (n *Node) learnAddrs(ctx context.Context, id peer.ID, announced []ma.Multia
 
 // measureLatency pings id once in the background; libp2p's ping records
 // the round trip in the peerstore (LatencyEWMA), which peer list shows.
-func (n *Node) measureLatency(ctx context.Context, h host.Host, id peer.ID) {
+func (n *Service) measureLatency(ctx context.Context, h host.Host, id peer.ID) {
 	n.goRun(ctx, "ping", func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "issuemesh latency"), exchangeTimeout)
 		defer cancel()
@@ -474,7 +476,7 @@ func (n *Node) measureLatency(ctx context.Context, h host.Host, id peer.ID) {
 // ---- mDNS ----
 
 type mdnsNotifee struct {
-	n *Node
+	n *Service
 	h host.Host
 }
 
@@ -492,14 +494,14 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	m.h.Peerstore().AddAddrs(ai.ID, addrs, exchangeAddrTTL)
 	if !p2p.IsConnected(m.h, ai.ID) {
 		n.log.Info("found a peer on the local network", "peer", ai.ID, "addrs", addrs)
-		n.retryConnect(ai.ID)
+		n.c.Peers.Retry(ai.ID)
 	}
 }
 
 // startMDNS announces the node on the LAN and listens for its peers, unless
 // it listens on loopback only (then there is nothing to announce, and no
 // query should leave the machine).
-func (n *Node) startMDNS(ctx context.Context, h host.Host) {
+func (n *Service) startMDNS(ctx context.Context, h host.Host) {
 	ifaddrs, err := h.Network().InterfaceListenAddresses()
 	if err != nil || !slices.ContainsFunc(ifaddrs, func(a ma.Multiaddr) bool {
 		return !manet.IsIPLoopback(a) && !manet.IsIP6LinkLocal(a)
@@ -512,9 +514,9 @@ func (n *Node) startMDNS(ctx context.Context, h host.Host) {
 		n.log.Warn("mDNS could not start; peers on the LAN are not found by it", "err", err)
 		return
 	}
-	n.pe.mu.Lock()
-	n.pe.mdns = true
-	n.pe.mu.Unlock()
+	n.mu.Lock()
+	n.mdns = true
+	n.mu.Unlock()
 	n.goRun(ctx, "mdns", func(ctx context.Context) error {
 		<-ctx.Done()
 		return svc.Close()
@@ -523,37 +525,28 @@ func (n *Node) startMDNS(ctx context.Context, h host.Host) {
 
 // ---- relays ----
 
-// relayCandidates is autorelay's source of relays: the allowlisted peers
+// RelayCandidates is autorelay's source of relays: the allowlisted peers
 // with their remembered and known direct addresses, those known to serve
 // the relay protocol first. A node behind NAT reserves a slot on them; only
 // peers with public reachability accept. Called from libp2p's goroutines.
-func (n *Node) relayCandidates() []peer.AddrInfo {
-	h := n.hostOrNil()
+func (n *Service) RelayCandidates() []peer.AddrInfo {
+	h := n.host()
 	type cand struct {
 		ai  peer.AddrInfo
 		hop bool
 	}
 	var cs []cand
-	n.mu.Lock()
-	states := make([]*peerState, 0, len(n.peers))
-	for _, ps := range n.peers {
-		states = append(states, ps)
-	}
-	n.mu.Unlock()
-	for _, ps := range states {
-		ps.mu.Lock()
-		stored := slices.Clone(ps.info.Addrs)
-		ps.mu.Unlock()
+	for id, stored := range n.c.Peers.Remembered() {
 		var addrs []ma.Multiaddr
 		for _, s := range stored {
 			if m, err := ma.NewMultiaddr(s); err == nil {
 				addrs = append(addrs, m)
 			}
 		}
-		c := cand{ai: peer.AddrInfo{ID: ps.id}}
+		c := cand{ai: peer.AddrInfo{ID: id}}
 		if h != nil {
-			addrs = append(addrs, h.Peerstore().Addrs(ps.id)...)
-			if ok, _ := h.Peerstore().SupportsProtocols(ps.id, proto.ProtoIDv2Hop); len(ok) > 0 {
+			addrs = append(addrs, h.Peerstore().Addrs(id)...)
+			if ok, _ := h.Peerstore().SupportsProtocols(id, proto.ProtoIDv2Hop); len(ok) > 0 {
 				c.hop = true
 			}
 		}
@@ -581,66 +574,4 @@ func (n *Node) relayCandidates() []peer.AddrInfo {
 		out[i] = c.ai
 	}
 	return out
-}
-
-// ---- status ----
-
-// natStatus describes reachability, relays and invitations.
-func (n *Node) natStatus() NATStatus {
-	st := NATStatus{Configured: n.cfg.Reachability, Reservations: []PeerRef{}, Relaying: []PeerRef{}}
-	if invs, err := n.openInvites(); err == nil {
-		st.OpenInvitations = len(invs)
-	}
-	h := n.hostOrNil()
-	if h == nil {
-		st.Reachability = "not running"
-		return st
-	}
-	n.pe.mu.Lock()
-	reach, mdnsOn := n.pe.reach, n.pe.mdns
-	n.pe.mu.Unlock()
-	st.Reachability = reachName(reach)
-	st.MDNS = mdnsOn
-	st.HolePunching = p2p.HolePunchReady(h)
-	for _, id := range p2p.Reservations(h) {
-		st.Reservations = append(st.Reservations, n.peerRef(id))
-	}
-	for _, id := range p2p.Relaying(h) {
-		st.Relaying = append(st.Relaying, n.peerRef(id))
-	}
-	return st
-}
-
-func reachName(r network.Reachability) string {
-	switch r {
-	case network.ReachabilityPublic:
-		return "public"
-	case network.ReachabilityPrivate:
-		return "private"
-	default:
-		return "unknown"
-	}
-}
-
-func (n *Node) peerRef(id peer.ID) PeerRef {
-	ref := PeerRef{ID: id.String()}
-	if ps := n.peer(id); ps != nil {
-		ps.mu.Lock()
-		ref.Name = ps.info.Name
-		ps.mu.Unlock()
-	}
-	return ref
-}
-
-// livePeer fills in the connection state of one peer for peer list.
-func (n *Node) livePeer(pi *PeerInfo, h host.Host) {
-	id, err := peer.Decode(pi.ID)
-	if err != nil || h == nil {
-		return
-	}
-	cs := p2p.PeerConn(h, id)
-	pi.Connected, pi.Relayed, pi.Via = cs.Connected, cs.Connected && !cs.Direct, cs.Via
-	if l := h.Peerstore().LatencyEWMA(id); l > 0 && cs.Connected {
-		pi.LatencyMS = float64(l.Microseconds()) / 1000
-	}
 }

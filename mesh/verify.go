@@ -1,4 +1,4 @@
-package node
+package mesh
 
 import (
 	"errors"
@@ -29,7 +29,7 @@ var errForged = errors.New("forged network event")
 // verifyNetEvent is the one check of a network event's envelope env. An
 // event refused for its clocks (replica.ErrClockAhead) comes back with the
 // error, for refusedNet.
-func (n *Node) verifyNetEvent(ns *netState, env []byte) (netItem, error) {
+func (n *Mesh) verifyNetEvent(ns *netState, env []byte) (netItem, error) {
 	frame, sig, err := p2p.OpenEvent(env)
 	if err != nil {
 		return netItem{}, fmt.Errorf("%w: %w", errForged, err)
@@ -49,14 +49,14 @@ func (n *Node) verifyNetEvent(ns *netState, env []byte) (netItem, error) {
 		return netItem{}, err
 	}
 	it := netItem{ev: ev, frame: frame, env: env}
-	if err := n.checkClocks(&ev); err != nil {
+	if err := n.eng.CheckClocks(&ev); err != nil {
 		return it, fmt.Errorf("event %s (seq %d of %s): %w", ev.ID, ev.Seq, author, err)
 	}
 	return it, nil
 }
 
 // signNet wraps this node's event frame in its signed envelope.
-func (n *Node) signNet(frame []byte) ([]byte, error) { return p2p.SignEvent(n.key, frame) }
+func (n *Mesh) signNet(frame []byte) ([]byte, error) { return p2p.SignEvent(n.key, frame) }
 
 // memberAuthorOK reports whether an event of a network may be taken from
 // its author: a current member; or, by catch-up, a former member for what
@@ -92,19 +92,19 @@ func memberAuthorOK(rec *store.Network, ev *replica.Event, catchUp bool) bool {
 // forgery records that member id answered a catch-up with a forged event:
 // logged with its peer ID, scored down (p2p.ForgeryPenalty, which
 // gossipsub counts too) and noted in errors.
-func (n *Node) forgery(ns *netState, id peer.ID, err error) {
+func (n *Mesh) forgery(ns *netState, id peer.ID, err error) {
 	n.nets.pen.Add(id, p2p.ForgeryPenalty)
 	n.log.Warn("a member answered a catch-up with a forged event; its answer is refused and the member scored down",
 		"network", ns.name, "peer", id, "score", n.nets.pen.Score(id), "err", err)
-	n.refused.add(store.Blocked{Peer: id.String(), Error: fmt.Sprintf("catch-up answer of network %s from %s refused: %v", ns.name, id, err)})
+	n.eng.Refused(store.Blocked{Peer: id.String(), Error: fmt.Sprintf("catch-up answer of network %s from %s refused: %v", ns.name, id, err)})
 }
 
 // refusedNet notes a network event refused for its clocks, handed over
 // by peer from, and keeps a report for its author, which the next catch-up
 // request to the author carries (the network's equivalent of a failed ack).
-func (n *Node) refusedNet(ns *netState, from peer.ID, ev *replica.Event, err error) {
+func (n *Mesh) refusedNet(ns *netState, from peer.ID, ev *replica.Event, err error) {
 	n.log.Warn("refused a network event with a clock too far ahead", "network", ns.name, "from", from, "author", ev.Origin, "err", err)
-	n.refused.add(store.Blocked{Twin: ev.Twin, Peer: ns.link, Seq: ev.Seq, Error: fmt.Sprintf("from %s: %v", from, err)})
+	n.eng.Refused(store.Blocked{Twin: ev.Twin, Peer: ns.link, Seq: ev.Seq, Error: fmt.Sprintf("from %s: %v", from, err)})
 	n.nets.mu.Lock()
 	defer n.nets.mu.Unlock()
 	if n.nets.reports == nil {
@@ -138,7 +138,7 @@ func truncate(s string, n int) string {
 }
 
 // takeReports hands over the refusal reports for author id in a network.
-func (n *Node) takeReports(ns *netState, id peer.ID) []netRefusal {
+func (n *Mesh) takeReports(ns *netState, id peer.ID) []netRefusal {
 	n.nets.mu.Lock()
 	defer n.nets.mu.Unlock()
 	key := ns.id + "/" + id.String()
@@ -148,7 +148,7 @@ func (n *Node) takeReports(ns *netState, id peer.ID) []netRefusal {
 }
 
 // giveBackReports keeps reports a failed catch-up request did not deliver.
-func (n *Node) giveBackReports(ns *netState, id peer.ID, r []netRefusal) {
+func (n *Mesh) giveBackReports(ns *netState, id peer.ID, r []netRefusal) {
 	if len(r) == 0 {
 		return
 	}
@@ -163,14 +163,14 @@ func (n *Node) giveBackReports(ns *netState, id peer.ID, r []netRefusal) {
 
 // reportedRefusals records what member remote says it refused of this
 // node's events: a notice in errors and a log line per report.
-func (n *Node) reportedRefusals(netID string, remote peer.ID, rs []netRefusal) {
+func (n *Mesh) reportedRefusals(netID string, remote peer.ID, rs []netRefusal) {
 	if len(rs) > maxRefusalReports {
 		rs = rs[:maxRefusalReports]
 	}
 	for _, r := range rs {
 		msg := fmt.Sprintf("member %s refused this node's event %d: %s", remote, r.Seq, truncate(r.Error, maxRefusalError))
 		n.log.Warn("a member refused an event of this node", "network", netID, "peer", remote, "seq", r.Seq, "twin", r.Twin, "err", r.Error)
-		n.refused.add(store.Blocked{Twin: truncate(r.Twin, 128), Peer: netLink(netID), Seq: r.Seq, Error: msg})
+		n.eng.Refused(store.Blocked{Twin: truncate(r.Twin, 128), Peer: netLink(netID), Seq: r.Seq, Error: msg})
 	}
 }
 
@@ -178,14 +178,14 @@ func (n *Node) reportedRefusals(netID string, remote peer.ID, rs []netRefusal) {
 // clocked too far ahead (this node's clock was stepped back since) would
 // be refused by every member, and by this node's own topic validator, which
 // would hold every later event behind it; it is dropped with a notice.
-func (n *Node) checkOwnNet(ns *netState, frame []byte) error {
+func (n *Mesh) checkOwnNet(ns *netState, frame []byte) error {
 	ev, err := replica.UnmarshalEvent(frame)
 	if err != nil {
 		return nil // the validator says why
 	}
-	if err := n.checkClocks(&ev); err != nil {
+	if err := n.eng.CheckClocks(&ev); err != nil {
 		n.log.Error("not publishing an event of this node clocked too far ahead; the members would refuse it", "network", ns.name, "twin", ev.Twin, "seq", ev.Seq, "err", err)
-		n.refused.add(store.Blocked{Twin: ev.Twin, LocalKey: ev.SourceKey, Peer: ns.link, Seq: ev.Seq, Error: "not published: " + err.Error()})
+		n.eng.Refused(store.Blocked{Twin: ev.Twin, LocalKey: ev.SourceKey, Peer: ns.link, Seq: ev.Seq, Error: "not published: " + err.Error()})
 		return err
 	}
 	return nil

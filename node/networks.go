@@ -1,0 +1,139 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/engine"
+	"github.com/issuemesh/issuemesh/mesh"
+	"github.com/issuemesh/issuemesh/node/rules"
+	"github.com/issuemesh/issuemesh/pairing"
+	"github.com/issuemesh/issuemesh/replica"
+	"github.com/issuemesh/issuemesh/store"
+)
+
+// Networks are package mesh's; this file wires them to the node: the
+// engine and the peers as mesh sees them, the admin API's calls, a
+// network's rules.
+
+func (n *Node) newMesh() *mesh.Mesh {
+	return mesh.New(mesh.Config{
+		Store: n.store, Key: n.key, Self: n.self, HLC: n.hlc, Allow: n.allow, Log: n.log,
+		Pairing: n.pair, Engine: meshEngine{n}, Peers: meshPeers{n},
+		Go: n.goRun, Retry: n.retryLoop, Backoff: n.backoff,
+		SyncInterval: n.opts.NetSyncInterval,
+	})
+}
+
+// meshEngine is the engine as networks use it (mesh.Engine).
+type meshEngine struct{ n *Node }
+
+func (e meshEngine) Share(ctx context.Context, keys, links []string) error {
+	return e.n.shareLinks(ctx, keys, links)
+}
+func (e meshEngine) ShareAll(ctx context.Context, links []string) error {
+	return e.n.shareAllLinks(ctx, links)
+}
+func (e meshEngine) Apply(ctx context.Context, src string) error {
+	return e.n.eng.ApplyPending(ctx, &engine.Source{Key: engine.SourceKey(src)})
+}
+func (e meshEngine) CheckClocks(ev *replica.Event) error { return e.n.checkClocks(ev) }
+func (e meshEngine) Refused(b store.Blocked)             { e.n.refused.add(b) }
+func (e meshEngine) ForgetRules(link string)             { e.n.forgetLinkRules(link) }
+
+// meshPeers is the node's peers as networks use them (mesh.Peers).
+type meshPeers struct{ n *Node }
+
+func (p meshPeers) IsPeer(id peer.ID) bool { return p.n.peer(id) != nil }
+func (p meshPeers) Admitted(id peer.ID) {
+	p.n.retryConnect(id)
+	p.n.peerAdded(id)
+}
+func (p meshPeers) Addrs() []string { return p.n.Addrs() }
+func (p meshPeers) Kick() {
+	p.n.mu.Lock()
+	c := p.n.connector
+	p.n.mu.Unlock()
+	if c != nil {
+		c.Kick()
+	}
+}
+
+// wakeLink wakes whatever sends a link's events: a peer's sender or a
+// network's publisher.
+func (n *Node) wakeLink(link string) {
+	if isNetLink(link) {
+		n.mesh.Wake(link)
+		return
+	}
+	if id, err := peer.Decode(link); err == nil {
+		n.wakeSender(id)
+	}
+}
+
+// netLinks lists the link keys of the running networks.
+func (n *Node) netLinks() []string { return n.mesh.Links() }
+
+// NetworkInfos lists the networks with their members.
+func (n *Node) NetworkInfos() ([]NetworkInfo, error) { return n.mesh.Networks() }
+
+// CreateNetwork creates a network with this node as its only member.
+func (n *Node) CreateNetwork(ctx context.Context, name string) (NetworkInfo, error) {
+	return n.mesh.Create(ctx, name)
+}
+
+// InviteNetwork issues a single-use invitation into the network with that
+// name; the acceptor will be called member there (default: its short ID).
+func (n *Node) InviteNetwork(ctx context.Context, name, member string, ttl time.Duration) (InviteResult, error) {
+	res, err := n.mesh.Invite(ctx, name, member, ttl)
+	return InviteResult(res), badInvitation(err)
+}
+
+// joinNetwork accepts a network invitation (mesh.Join).
+func (n *Node) joinNetwork(ctx context.Context, inv pairing.Invitation) (JoinResult, error) {
+	res, err := n.mesh.Join(ctx, inv)
+	return res, badInvitation(err)
+}
+
+// LeaveNetwork leaves the network with that name (mesh.Leave).
+func (n *Node) LeaveNetwork(ctx context.Context, name string) (NetworkInfo, error) {
+	return n.mesh.Leave(ctx, name)
+}
+
+// shareAllLinks shares every issue of the tracker with the given links.
+func (n *Node) shareAllLinks(ctx context.Context, links []string) error {
+	return n.allIssues(ctx, func(page []adapters.Issue) error {
+		keys := make([]string, len(page))
+		for i, is := range page {
+			keys[i] = is.Key
+		}
+		return n.shareLinks(ctx, keys, links)
+	})
+}
+
+// netLoader loads a network's rules from its config entry "net:<name>".
+func (n *Node) netLoader(link string) (*rules.Loader, error) {
+	var rec *store.Network
+	err := n.store.View(func(tx *store.Tx) (err error) { rec, err = tx.GetNetwork(link[len(netPrefix):]); return })
+	if err != nil {
+		return nil, err
+	}
+	conn := n.conf().NetworkConnection(rec.Name)
+	return rules.NewLoader(n.home, conn, rules.Options{
+		Self: n.self.String(), PeerID: link, PeerName: rec.Name,
+		StatusMap: conn.StatusMap, PriorityMap: conn.PriorityMap, Log: n.log,
+	})
+}
+
+// netTwinRefs lists, for issue show, the twin's key at each member of the
+// network of link l (link key lk).
+func (n *Node) netTwinRefs(tx *store.Tx, lk string, l *store.Link) []TwinRef {
+	var out []TwinRef
+	for _, k := range n.mesh.TwinKeys(tx, lk, l) {
+		out = append(out, TwinRef{Peer: k.Peer, PeerName: k.PeerName, Key: k.Key, Synced: k.Synced, Network: k.Network})
+	}
+	return out
+}
