@@ -6,8 +6,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/internal/backoff"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -418,5 +420,38 @@ func TestManualShareSamePath(t *testing.T) {
 	}
 	if a.count(t, "o/") != before {
 		t.Fatal("a manual sync of a blocked twin queued an event")
+	}
+}
+
+// The change-feed loop scans when woken, and ends with its context.
+func TestTriggerRunsOnWake(t *testing.T) {
+	m := newMemNet(t, "a", "b")
+	a := m.nodes[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wake := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Trigger{Engine: a.eng, Wake: wake, Every: func() time.Duration { return time.Hour },
+			Backoff: func() *backoff.Backoff { return backoff.New(time.Millisecond, 10*time.Millisecond) },
+			Failed:  func(ctx context.Context, err error, b *backoff.Backoff) bool { return b.Wait(ctx) }}.Run(ctx)
+	}()
+	a.create(t, "woken")
+	wake <- struct{}{}
+	deadline := time.Now().Add(5 * time.Second)
+	for a.count(t, "o/") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the trigger did not share the issue it was woken for")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not end with its context")
 	}
 }

@@ -4,16 +4,53 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/internal/backoff"
 	"github.com/issuemesh/issuemesh/store"
 )
 
 // Step 1, the trigger: the change feed of the tracker, read from the
-// stored cursor, each change shared with every link (share.go). The loop
-// that runs Scan on a timer, on the tracker's pushes and with backoff
-// lives with the node's services; a link's filter of which issues it
-// takes is its "filter" (Rules.Matches), never its trigger.
+// stored cursor, each change shared with every link (share.go), by a loop
+// (Trigger.Run) woken by the tracker's pushes and a poll timer, backing off
+// while the tracker fails. A link's choice of issues is its "filter"
+// (Rules.Matches), never its trigger.
+
+// Trigger is the change-feed loop, a service of the node.
+type Trigger struct {
+	Engine *Engine
+	// Wake is signalled when the tracker has changes (its push).
+	Wake <-chan struct{}
+	// Every is the poll interval, asked after each pass (it may change).
+	Every func() time.Duration
+	// Backoff is the retry policy of failed passes.
+	Backoff func() *backoff.Backoff
+	// Failed waits after a failed pass (for room on the disk, for the
+	// tracker, with b's backoff); false ends the loop (ctx ended).
+	Failed func(ctx context.Context, err error, b *backoff.Backoff) bool
+}
+
+// Run scans the feed until ctx ends.
+func (t Trigger) Run(ctx context.Context) error {
+	every := t.Every()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	idle := func(ctx context.Context) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.Wake:
+		case <-tick.C:
+		}
+		if e := t.Every(); e != every { // config.yaml changed it
+			every = e
+			tick.Reset(e)
+		}
+		return true
+	}
+	return backoff.Retry(ctx, t.Backoff(), t.Engine.Scan, idle, t.Failed)
+}
 
 // CursorName is the sync log's cursor of the tracker's change feed.
 const CursorName = "tracker"

@@ -104,29 +104,14 @@ func (o nodeObserver) Refused(b store.Blocked) { o.n.refused.add(b) }
 // off.
 func (n *Node) runTrigger(ctx context.Context) error {
 	n.goRun(ctx, "rules", n.watchRules)
-	every := n.pollEvery()
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	idle := func(ctx context.Context) bool {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-n.wakeTrigger:
-		case <-tick.C:
-		}
-		if e := n.pollEvery(); e != every { // config.yaml changed it
-			every = e
-			tick.Reset(e)
-		}
-		return true
-	}
-	return backoff.Retry(ctx, n.backoff(), n.eng.Scan, idle, func(ctx context.Context, err error, b *backoff.Backoff) bool {
-		if errors.Is(err, diskspace.ErrLow) {
-			n.log.Debug("the home's disk is full; the trigger takes no changes until there is room", "err", err)
-			return n.waitSpace(ctx)
-		}
-		return n.waitTracker(ctx, b, err)
-	})
+	return engine.Trigger{Engine: n.eng, Wake: n.wakeTrigger, Every: n.pollEvery, Backoff: n.backoff,
+		Failed: func(ctx context.Context, err error, b *backoff.Backoff) bool {
+			if errors.Is(err, diskspace.ErrLow) {
+				n.log.Debug("the home's disk is full; the trigger takes no changes until there is room", "err", err)
+				return n.waitSpace(ctx)
+			}
+			return n.waitTracker(ctx, b, err)
+		}}.Run(ctx)
 }
 
 // share shares the issues with these keys with every link (to nil) or
