@@ -109,6 +109,7 @@ func OpenRemoteTracker(home string, t config.Tracker, log *slog.Logger) (adapter
 	}
 }
 
-// Tracker is the node's tracker adapter (for benchmarks and tools that
-// drive the tracker directly, in-process).
-func (n *Node) Tracker() adapters.Tracker { return n.tracker }
+// Tracker is the node's tracker adapter as opened, without the health
+// wrapper the node itself goes through (for benchmarks and tools that
+// drive the tracker directly, in-process, and need its concrete type).
+func (n *Node) Tracker() adapters.Tracker { return n.rawTracker }
