@@ -39,8 +39,23 @@ func fieldInput(c *cli.Context) api.IssueFields {
 	}
 	return api.IssueFields{
 		Assignee: str("assignee"), Reporter: str("reporter"), Type: str("type"),
-		Due: str("due"), Start: str("start"), Fields: c.StringSlice("field"),
+		Due: str("due"), Start: str("start"), Fields: rejoin(c.StringSlice("field")),
 	}
+}
+
+// rejoin undoes the comma splitting of a string slice flag for --field: a
+// part without "=" continues the value before it (options are separated by
+// commas).
+func rejoin(parts []string) []string {
+	var out []string
+	for _, p := range parts {
+		if n := len(out); n > 0 && !strings.Contains(p, "=") {
+			out[n-1] += "," + p
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func relationCommands() []*cli.Command {
