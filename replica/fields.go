@@ -311,6 +311,10 @@ func RelationsValue(rels []Relation) Value {
 	return Value{L: slices.Compact(l)}
 }
 
+// SameValue reports whether a and b hold the same value, ignoring clocks,
+// Base and Lost: the same S, L (nil and empty equal), kind and people.
+func SameValue(a, b Value) bool { return sameValue(a, b) }
+
 // ---- conflicts ----
 
 // Side is one value of a field as a conflict record shows it: the value

@@ -105,6 +105,7 @@ func (s *Set) defaultOutgoing(is adapters.Issue) replica.Replica {
 		})
 	}
 	r.Attachments = s.outgoingFiles(is)
+	s.outgoingFields(is, &r)
 	return r
 }
 
@@ -129,8 +130,13 @@ func (s *Set) incomingCreate(merged replica.Replica) adapters.Issue {
 		is.Labels = slices.Clone(v.L)
 	}
 	for _, c := range merged.Comments {
-		is.Comments = append(is.Comments, incomingComment(s.peerName, c))
+		ic := incomingComment(s.peerName, c)
+		if c.Deleted {
+			ic.Body = DeletedNote(s.peerName, c.Body)
+		}
+		is.Comments = append(is.Comments, ic)
 	}
+	s.createFields(merged, &is)
 	return is
 }
 
@@ -174,13 +180,23 @@ func (s *Set) incomingPatch(cur adapters.Issue, merged replica.Replica, previous
 			continue
 		}
 		if existing, ok := findComment(s.self, cur.Comments, id); ok {
+			if c.Deleted {
+				if e, ok := s.deletedComment(existing, c); ok {
+					p.EditComments = append(p.EditComments, e)
+				}
+				continue
+			}
 			if existing.Body != c.Body {
 				p.EditComments = append(p.EditComments, adapters.Comment{ID: existing.ID, Body: c.Body, Internal: existing.Internal})
 			}
 			continue
 		}
+		if c.Deleted {
+			continue // deleted before it arrived: nothing to show
+		}
 		p.AddComments = append(p.AddComments, incomingComment(s.peerName, c))
 	}
+	s.incomingFields(cur, merged, ch.Fields, &p)
 	return p
 }
 
