@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/issuemesh/issuemesh/adapters"
-	"github.com/issuemesh/issuemesh/node"
+	"github.com/issuemesh/issuemesh/api"
 )
 
 // The CLI contract of issue 16 on the local tracker: people, type, dates
@@ -26,9 +26,9 @@ func TestIssueFieldsCLI(t *testing.T) {
 		}
 		return strings.TrimSpace(out)
 	}
-	show := func(key string) node.IssueView {
+	show := func(key string) api.IssueView {
 		t.Helper()
-		var v node.IssueView
+		var v api.IssueView
 		if err := json.Unmarshal([]byte(must("issue", "show", key, "--json")), &v); err != nil {
 			t.Fatal(err)
 		}
