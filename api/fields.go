@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/replica"
@@ -173,6 +174,37 @@ func (s *Server) registerFields() {
 	s.mux.HandleFunc("PATCH /v1/issues/{key}/comments/{id}", s.commentEdit)
 	s.mux.HandleFunc("DELETE /v1/issues/{key}/comments/{id}", s.commentDelete)
 	s.mux.HandleFunc("DELETE /v1/issues/{key}/attachments/{name}", s.detach)
+	s.mux.HandleFunc("GET /v1/conflicts", s.conflicts)
+}
+
+// ConflictView is one conflict of concurrent edits: the twin, the field,
+// the value kept everywhere (Winner) and the one that lost, with who made
+// each edit and when. Open: the twin's state still holds it (no later edit
+// settled the field).
+type ConflictView struct {
+	ID       string       `json:"id"`
+	Key      string       `json:"key"`
+	Twin     string       `json:"twin"`
+	Field    string       `json:"field"`
+	Time     time.Time    `json:"time"` // when this node recorded it
+	Open     bool         `json:"open"`
+	Link     string       `json:"link"` // the peer (or network link) whose event showed it
+	LinkName string       `json:"link_name,omitempty"`
+	Winner   ConflictSide `json:"winner"`
+	Loser    ConflictSide `json:"loser"`
+}
+
+// ConflictSide is one value of a conflict and the edit that set it.
+type ConflictSide struct {
+	Value    string    `json:"value"`
+	Peer     string    `json:"peer"` // the node where the edit was made
+	PeerName string    `json:"peer_name,omitempty"`
+	Time     time.Time `json:"time"`
+}
+
+func (s *Server) conflicts(w http.ResponseWriter, r *http.Request) {
+	cs, err := s.b.Conflicts(r.Context())
+	answer(w, 200, nonNil(cs), err)
 }
 
 func (s *Server) relate(w http.ResponseWriter, r *http.Request) {

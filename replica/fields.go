@@ -321,10 +321,10 @@ func SameValue(a, b Value) bool { return sameValue(a, b) }
 // (S, L or U as its kind says) and the clock of the edit that set it, whose
 // Wall is when and whose Peer is the node where it was made.
 type Side struct {
-	S     string   `msgpack:"s,omitempty"`
-	L     []string `msgpack:"l,omitempty"`
-	U     []User   `msgpack:"u,omitempty"`
-	Clock Clock    `msgpack:"c"`
+	S     string   `msgpack:"s,omitempty" json:"s,omitempty"`
+	L     []string `msgpack:"l,omitempty" json:"l,omitempty"`
+	U     []User   `msgpack:"u,omitempty" json:"u,omitempty"`
+	Clock Clock    `msgpack:"c" json:"clock"`
 }
 
 // Text renders the side's value for a person.
@@ -355,9 +355,9 @@ func SideOf(v Value) Side {
 // holds the same state reports the same conflict, whatever order it
 // received the edits in.
 type Conflict struct {
-	Field  string
-	Winner Side
-	Loser  Side
+	Field  string `msgpack:"f" json:"field"`
+	Winner Side   `msgpack:"w" json:"winner"`
+	Loser  Side   `msgpack:"l" json:"loser"`
 }
 
 // ID names the conflict the same way on every node: field, winner's clock,

@@ -233,3 +233,37 @@ func cmpOr(a, b string) string {
 	}
 	return b
 }
+
+func conflictsCommand() *cli.Command {
+	return &cli.Command{
+		Name: "conflicts", Usage: "list the conflicts of concurrent edits: both values, who made them and when, the one kept",
+		Description: "When both sides edit one field before either saw the other's edit, the newest edit is kept\n" +
+			"everywhere, and every node records the same conflict. open: no later edit settled the field yet.",
+		Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+		Action: cmdConflicts,
+	}
+}
+
+func cmdConflicts(c *cli.Context) error {
+	var cs []api.ConflictView
+	if err := call(c, "GET", "/v1/conflicts", nil, &cs); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, cs)
+	}
+	w := c.App.Writer
+	if len(cs) == 0 {
+		fmt.Fprintln(w, "no conflicts")
+	}
+	for _, x := range cs {
+		state := "settled"
+		if x.Open {
+			state = "open"
+		}
+		fmt.Fprintf(w, "%s %s (%s): kept %q (%s, %s) over %q (%s, %s)\n", x.Key, x.Field, state,
+			x.Winner.Value, cmpOr(x.Winner.PeerName, short(x.Winner.Peer)), x.Winner.Time.Local().Format("2006-01-02 15:04:05"),
+			x.Loser.Value, cmpOr(x.Loser.PeerName, short(x.Loser.Peer)), x.Loser.Time.Local().Format("2006-01-02 15:04:05"))
+	}
+	return nil
+}
