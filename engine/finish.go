@@ -78,6 +78,9 @@ func (a *applying) finishApplied(ctx context.Context, issue adapters.Issue) erro
 		// The peer sent older values than the issue holds: tell it.
 		return e.Queue(tx, tw, link, l, kept, time.Now())
 	}, ChangeNames(ch), "")
+	if err == nil {
+		e.landWaitingRelations(ctx, string(link), ev.Twin, ev.SourceKey, issue.Key) // relations.go
+	}
 	if err == nil && len(kept) > 0 {
 		if a.later != nil {
 			a.later.wake = link // once committed

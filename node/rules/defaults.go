@@ -112,9 +112,12 @@ func (s *Set) defaultOutgoing(is adapters.Issue) replica.Replica {
 func (s *Set) defaultIncoming(in Incoming) Result {
 	if in.Issue == nil {
 		is := s.incomingCreate(in.Replica)
+		s.createRelations(in, &is)
 		return Result{Create: &is, Attach: s.incomingFiles(nil, in.Replica, nil)}
 	}
-	return Result{Patch: s.incomingPatch(*in.Issue, in.Replica, in.Previous, in.Changed), Attach: s.incomingFiles(in.Issue, in.Replica, in.Changed.Attachments)}
+	p := s.incomingPatch(*in.Issue, in.Replica, in.Previous, in.Changed)
+	s.incomingRelations(in, &p)
+	return Result{Patch: p, Attach: s.incomingFiles(in.Issue, in.Replica, in.Changed.Attachments)}
 }
 
 // incomingCreate is the default incoming rule for a twin this node does not

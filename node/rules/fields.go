@@ -317,3 +317,71 @@ func (s *Set) deletedComment(existing adapters.Comment, c replica.Comment) (adap
 	}
 	return adapters.Comment{ID: existing.ID, Body: body, Internal: existing.Internal}, true
 }
+
+// landRelations splits the replica's relations into those whose other
+// issue is here (as relations of this tracker) and the others, shown as
+// references "KIND KEY (summary)".
+func landRelations(rels []replica.Relation, resolve func(replica.Relation) (string, bool)) (here []adapters.Relation, refs []string) {
+	for _, rel := range rels {
+		if resolve != nil {
+			if key, ok := resolve(rel); ok {
+				here = append(here, adapters.Relation{Kind: string(rel.Kind), Key: key})
+				continue
+			}
+		}
+		if rel.Key == "" {
+			continue // a synced issue not here yet: the engine adds it when it lands
+		}
+		ref := string(rel.Kind) + " " + rel.Key
+		if rel.Summary != "" {
+			ref += " (" + rel.Summary + ")"
+		}
+		refs = append(refs, ref)
+	}
+	return here, refs
+}
+
+// relationsNote is the extra field that shows the relations whose other
+// issue is not here.
+func (s *Set) relationsNote() string { return "relations at " + cmpOr(s.peerName, "partner") }
+
+func (s *Set) createRelations(in Incoming, is *adapters.Issue) {
+	here, refs := landRelations(in.Replica.Relations(), in.Resolve)
+	is.Relations = here
+	if len(refs) > 0 {
+		if is.Extra == nil {
+			is.Extra = map[string]string{}
+		}
+		is.Extra[s.relationsNote()] = strings.Join(refs, "; ")
+	}
+}
+
+// incomingRelations lands a changed set of relations: the relations the
+// issue lacks are added, those the peer removed (in Previous, not now) are
+// removed, and the references are shown.
+func (s *Set) incomingRelations(in Incoming, p *adapters.Patch) {
+	if !slices.Contains(in.Changed.Fields, replica.FieldRelations) {
+		return
+	}
+	cur := in.Issue
+	here, refs := landRelations(in.Replica.Relations(), in.Resolve)
+	for _, rel := range here {
+		if !slices.Contains(cur.Relations, rel) {
+			p.AddRelations = append(p.AddRelations, rel)
+		}
+	}
+	if in.Previous != nil {
+		was, _ := landRelations(in.Previous.Relations(), in.Resolve)
+		for _, rel := range was {
+			if !slices.Contains(here, rel) && slices.Contains(cur.Relations, rel) {
+				p.RemoveRelations = append(p.RemoveRelations, rel)
+			}
+		}
+	}
+	if note := strings.Join(refs, "; "); cur.Extra[s.relationsNote()] != note {
+		if p.Extra == nil {
+			p.Extra = map[string]string{}
+		}
+		p.Extra[s.relationsNote()] = note
+	}
+}

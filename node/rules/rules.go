@@ -666,6 +666,9 @@ type Incoming struct {
 	Changed  replica.Changes  // what the merge changed
 	Issue    *adapters.Issue  // the current local issue; nil on first sync (create)
 	Previous *replica.Replica // the last replica received for this twin before this one; nil on first sync
+	// Resolve finds the local key of a relation's other issue (by twin ID,
+	// or a reference by the sender's key); nil or false: not here (yet).
+	Resolve func(replica.Relation) (key string, ok bool)
 }
 
 // Result is what the incoming rule decided.
