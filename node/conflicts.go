@@ -59,4 +59,3 @@ func (b adminBackend) Conflicts(ctx context.Context) ([]api.ConflictView, error)
 func sideView(x replica.Side, name func(string) string) api.ConflictSide {
 	return api.ConflictSide{Value: x.Text(), Peer: x.Clock.Peer, PeerName: name(x.Clock.Peer), Time: time.UnixMilli(x.Clock.Wall).UTC()}
 }
-
