@@ -68,9 +68,9 @@ const DateLayout = time.DateOnly
 // a receiver that knows none of them leaves the field unassigned and keeps
 // the name visible (Label). Any part may be empty, not all of them.
 type User struct {
-	Email string `msgpack:"e,omitempty"`
-	Login string `msgpack:"n,omitempty"`
-	Name  string `msgpack:"d,omitempty"` // display name
+	Email string `msgpack:"e,omitempty" json:"email,omitempty"`
+	Login string `msgpack:"n,omitempty" json:"login,omitempty"`
+	Name  string `msgpack:"d,omitempty" json:"name,omitempty"` // display name
 }
 
 // IsZero reports whether u names nobody.
