@@ -259,3 +259,6 @@ func createPatch(in adapters.Issue) adapters.Patch {
 	}
 	return p
 }
+
+// Lacks says that the local tracker has every feature of adapters.Lacking.
+func (t *Tracker) Lacks() map[adapters.Feature]string { return nil }
