@@ -70,9 +70,9 @@ type Issue struct {
 	Assignee  *User                 `json:"assignee,omitempty"` // nil: unassigned
 	Reporter  *User                 `json:"reporter,omitempty"`
 	Watchers  []User                `json:"watchers,omitempty"`
-	Type      string                `json:"type,omitempty"`  // issue type, tracker or kind
-	Due       string                `json:"due,omitempty"`   // YYYY-MM-DD
-	Start     string                `json:"start,omitempty"` // YYYY-MM-DD
+	Type      string                `json:"type,omitempty"`      // issue type, tracker or kind
+	Due       string                `json:"due,omitempty"`       // YYYY-MM-DD
+	Start     string                `json:"start,omitempty"`     // YYYY-MM-DD
 	Fields    map[string]FieldValue `json:"fields,omitempty"`    // custom fields by name
 	Relations []Relation            `json:"relations,omitempty"` // links to other issues of this tracker
 }

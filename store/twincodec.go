@@ -623,7 +623,7 @@ func (t *twinDecoder) value(v *replica.Value) error {
 			err = t.clock(&v.Clock)
 		case 4:
 			var k string
-			k, err = t.str()
+			k, err = t.Str()
 			v.T = replica.Kind(k)
 		case 5:
 			err = decodeSlice(t, &v.U, t.user)
@@ -632,7 +632,7 @@ func (t *twinDecoder) value(v *replica.Value) error {
 		case 7:
 			err = t.side(&v.Lost)
 		default:
-			err = t.skip()
+			err = t.Skip()
 		}
 		if err != nil {
 			return err
@@ -667,13 +667,13 @@ func (t *twinDecoder) user(u *replica.User) error {
 		}
 		switch k {
 		case 0:
-			u.Email, err = t.str()
+			u.Email, err = t.Str()
 		case 1:
-			u.Login, err = t.str()
+			u.Login, err = t.Str()
 		case 2:
-			u.Name, err = t.str()
+			u.Name, err = t.Str()
 		default:
-			err = t.skip()
+			err = t.Skip()
 		}
 		if err != nil {
 			return err
@@ -700,12 +700,12 @@ func sideFields(key []byte) int {
 // side decodes a *replica.Side as reflection does: nil gives nil, anything
 // else a Side of its own.
 func (t *twinDecoder) side(p **replica.Side) error {
-	c, err := t.peek()
+	c, err := t.Peek()
 	if err != nil {
 		return err
 	}
 	if c == msgpcode.Nil {
-		t.i++
+		_, _ = t.Byte() // the nil just peeked
 		*p = nil
 		return nil
 	}
@@ -725,7 +725,7 @@ func (t *twinDecoder) side(p **replica.Side) error {
 		}
 		switch k {
 		case 0:
-			x.S, err = t.str()
+			x.S, err = t.Str()
 		case 1:
 			err = t.strings(&x.L)
 		case 2:
@@ -914,7 +914,7 @@ func (t *twinDecoder) comment(c *replica.Comment) error {
 		case 5:
 			err = t.clock(&c.Clock)
 		case 6:
-			c.Deleted, err = t.bool()
+			c.Deleted, err = t.Bool()
 		default:
 			err = t.Skip()
 		}
@@ -979,7 +979,7 @@ func (t *twinDecoder) attachment(a *replica.Attachment) error {
 		case 7:
 			err = t.clock(&a.Clock)
 		case 8:
-			a.Deleted, err = t.bool()
+			a.Deleted, err = t.Bool()
 		default:
 			err = t.Skip()
 		}
