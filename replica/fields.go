@@ -152,9 +152,12 @@ func validateKind(v *Value) error {
 			return malformed("a user field holds %d people, at most one", len(v.U))
 		}
 	default:
-		if err := checkID("kind", string(v.T)); v.T != "" && err != nil {
-			return err
+		if len(v.T) > MaxIDLen {
+			return checkID("kind", string(v.T))
 		}
+	}
+	if len(v.U) == 0 {
+		return nil
 	}
 	return validateUsers(v.U)
 }
@@ -168,8 +171,8 @@ func validateUsers(us []User) error {
 			return malformed("person %d of %d has no email, login or name", i+1, len(us))
 		}
 		for _, s := range [...]string{u.Email, u.Login, u.Name} {
-			if err := checkID("person's email, login or name", s); s != "" && err != nil {
-				return fmt.Errorf("person %d of %d: %w", i+1, len(us), err)
+			if len(s) > MaxIDLen {
+				return fmt.Errorf("person %d of %d: %w", i+1, len(us), checkID("person's email, login or name", s))
 			}
 		}
 	}
@@ -393,17 +396,22 @@ func concurrent(c Clock, w Value) bool {
 // values ever merged into the state, so the pick does not depend on the order
 // of merges.
 func lostOf(w, a, b Value) *Side {
-	var best *Side
+	if w.Base.IsZero() {
+		return nil // the common case: nothing to compare, nothing to copy
+	}
+	var (
+		best  Side
+		found bool
+	)
 	consider := func(x Side) {
-		if !concurrent(x.Clock, w) {
-			return
-		}
-		if best == nil || sideWins(x, *best) {
-			best = &x
+		if concurrent(x.Clock, w) && (!found || sideWins(x, best)) {
+			best, found = x, true
 		}
 	}
 	for _, v := range [...]Value{a, b} {
-		consider(SideOf(v)) // w itself is not concurrent with w
+		// w itself is not concurrent with w. The side shares v's lists
+		// until it is picked and copied.
+		consider(Side{S: v.S, L: v.L, U: v.U, Clock: v.Clock})
 		// A Lost that is not concurrent with its own value is no conflict
 		// record (Merge never writes one) and is dropped, whatever the
 		// order of merges.
@@ -411,10 +419,10 @@ func lostOf(w, a, b Value) *Side {
 			consider(*v.Lost)
 		}
 	}
-	if best == nil {
+	if !found {
 		return nil
 	}
-	c := cloneSide(*best)
+	c := cloneSide(best)
 	return &c
 }
 
