@@ -64,6 +64,17 @@ type Issue struct {
 	// that a crash between "created" and "linked" is recovered by FindByTwin
 	// rather than by a second create.
 	TwinID string `json:"twin_id,omitempty"`
+
+	// People, type, dates, custom fields and relations (fields.go). An
+	// adapter leaves out what its tracker lacks (Lacking).
+	Assignee  *User                 `json:"assignee,omitempty"` // nil: unassigned
+	Reporter  *User                 `json:"reporter,omitempty"`
+	Watchers  []User                `json:"watchers,omitempty"`
+	Type      string                `json:"type,omitempty"`      // issue type, tracker or kind
+	Due       string                `json:"due,omitempty"`       // YYYY-MM-DD
+	Start     string                `json:"start,omitempty"`     // YYYY-MM-DD
+	Fields    map[string]FieldValue `json:"fields,omitempty"`    // custom fields by name
+	Relations []Relation            `json:"relations,omitempty"` // links to other issues of this tracker
 }
 
 // Patch is a change to an existing issue. Nil fields are left as they are.
@@ -81,13 +92,34 @@ type Patch struct {
 	AddComments  []Comment         `json:"add_comments,omitempty"`  // ID is ignored; the tracker assigns one
 	EditComments []Comment         `json:"edit_comments,omitempty"` // matched by ID, or by SyncID when ID is empty; Body is replaced
 	TwinID       *string           `json:"twin_id,omitempty"`       // set or clear the twin marker
+
+	Assignee *User   `json:"assignee,omitempty"` // a zero User unassigns
+	Reporter *User   `json:"reporter,omitempty"`
+	Watchers *[]User `json:"watchers,omitempty"`
+	Type     *string `json:"type,omitempty"`
+	Due      *string `json:"due,omitempty"`   // "" clears
+	Start    *string `json:"start,omitempty"` // "" clears
+	// Fields sets custom fields by name; a zero value clears one.
+	Fields map[string]FieldValue `json:"fields,omitempty"`
+	// AddRelations and RemoveRelations change relations (matched by kind
+	// and key; adding one the issue has is no change, so is removing one
+	// it lacks).
+	AddRelations    []Relation `json:"add_relations,omitempty"`
+	RemoveRelations []Relation `json:"remove_relations,omitempty"`
+	// DeleteComments and DeleteAttachments remove comments and files by
+	// their tracker ID (one already gone is no error).
+	DeleteComments    []string `json:"delete_comments,omitempty"`
+	DeleteAttachments []string `json:"delete_attachments,omitempty"`
 }
 
 // Empty reports whether the patch changes nothing.
 func (p Patch) Empty() bool {
 	return p.Summary == nil && p.Description == nil && p.Status == nil && p.Priority == nil &&
 		p.Labels == nil && len(p.Extra) == 0 && len(p.AddComments) == 0 && len(p.EditComments) == 0 &&
-		p.TwinID == nil
+		p.TwinID == nil && p.Assignee == nil && p.Reporter == nil && p.Watchers == nil &&
+		p.Type == nil && p.Due == nil && p.Start == nil && len(p.Fields) == 0 &&
+		len(p.AddRelations) == 0 && len(p.RemoveRelations) == 0 &&
+		len(p.DeleteComments) == 0 && len(p.DeleteAttachments) == 0
 }
 
 // Attachments is what a tracker that keeps files offers besides Tracker.

@@ -72,6 +72,8 @@ type SyncBackend interface {
 	Unsync(ctx context.Context, in UnsyncInput) error
 	Link(ctx context.Context, in LinkInput) error
 	TestRules(ctx context.Context, in RulesTestInput) (RulesTestResult, error)
+	// Conflicts lists the conflicts of concurrent edits the merges found.
+	Conflicts(ctx context.Context) ([]ConflictView, error)
 }
 
 // NetworkBackend manages the networks this node is a member of.

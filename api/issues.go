@@ -62,6 +62,10 @@ func (s *Server) issueCreate(w http.ResponseWriter, r *http.Request) {
 	if in.Labels != nil {
 		is.Labels = *in.Labels
 	}
+	if err := in.IssueFields.toIssue(&is); err != nil {
+		writeErr(w, err)
+		return
+	}
 	created, err := s.b.Tracker().Create(r.Context(), is)
 	if err != nil {
 		writeErr(w, err)
@@ -75,7 +79,20 @@ func (s *Server) issueEdit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.patchIssue(w, r, adapters.Patch{Summary: in.Summary, Description: in.Description, Status: in.Status, Priority: in.Priority, Labels: in.Labels})
+	p := adapters.Patch{Summary: in.Summary, Description: in.Description, Status: in.Status, Priority: in.Priority, Labels: in.Labels}
+	var cur adapters.Issue
+	if len(in.Fields) > 0 { // the kinds of the custom fields it has
+		var err error
+		if cur, err = s.b.Tracker().Get(r.Context(), r.PathValue("key")); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	if err := in.IssueFields.toPatch(&p, cur); err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.patchIssue(w, r, p)
 }
 
 func (s *Server) issueComment(w http.ResponseWriter, r *http.Request) {
@@ -183,7 +200,7 @@ func (s *Server) writeView(w http.ResponseWriter, r *http.Request, code int, is 
 // view adds the twins to an issue, ordered by network, then peer.
 func (s *Server) view(r *http.Request, is adapters.Issue) (IssueView, error) {
 	twin, refs, err := s.b.Twins(r.Context(), is.Key)
-	v := IssueView{Issue: is, Twin: twin, Twins: nonNil(refs)}
+	v := IssueView{Issue: is, Twin: twin, Twins: nonNil(refs), Related: s.related(r, is)}
 	sort.Slice(v.Twins, func(i, j int) bool {
 		a, b := v.Twins[i], v.Twins[j]
 		return a.Network+"/"+a.Peer < b.Network+"/"+b.Peer

@@ -42,11 +42,15 @@ type ReplicaJSON struct {
 	Attachments []AttachmentJSON     `json:"attachments,omitempty"`
 }
 
-// FieldJSON is one field: Value is a string or a list of strings.
+// FieldJSON is one field: Value is a string or a list of strings; Kind
+// says what it holds (replica.Kind: number, date, option, options, user,
+// users; empty for text), and a people field holds Users instead.
 type FieldJSON struct {
 	Value    any                 `json:"value"`
 	Clock    string              `json:"clock,omitempty"`
 	Elements map[string]ElemJSON `json:"elements,omitempty"`
+	Kind     string              `json:"kind,omitempty"`
+	Users    []replica.User      `json:"users,omitempty"`
 }
 
 // ElemJSON is one element of a list field's set.
@@ -63,6 +67,7 @@ type CommentJSON struct {
 	Created  string `json:"created,omitempty"`
 	Internal bool   `json:"internal,omitempty"`
 	Clock    string `json:"clock,omitempty"`
+	Deleted  bool   `json:"deleted,omitempty"` // deleted where it was written
 }
 
 // AttachmentJSON is a shared file's metadata.
@@ -98,7 +103,7 @@ func ReplicaToJSON(r replica.Replica) *ReplicaJSON {
 		out.Fields = make(map[string]FieldJSON, len(r.Fields))
 	}
 	for name, v := range r.Fields {
-		f := FieldJSON{Value: v.S, Clock: clock(v.Clock)}
+		f := FieldJSON{Value: v.S, Clock: clock(v.Clock), Kind: string(v.T), Users: v.U}
 		if v.L != nil || len(v.E) > 0 || name == replica.FieldLabels {
 			f.Value = append([]string{}, v.L...)
 		}
@@ -111,7 +116,7 @@ func ReplicaToJSON(r replica.Replica) *ReplicaJSON {
 		out.Fields[name] = f
 	}
 	for _, c := range r.Comments {
-		out.Comments = append(out.Comments, CommentJSON{ID: c.ID, Author: c.Author, Body: c.Body, Created: millis(c.Created), Internal: c.Internal, Clock: clock(c.Clock)})
+		out.Comments = append(out.Comments, CommentJSON{ID: c.ID, Author: c.Author, Body: c.Body, Created: millis(c.Created), Internal: c.Internal, Clock: clock(c.Clock), Deleted: c.Deleted})
 	}
 	for _, a := range r.Attachments {
 		out.Attachments = append(out.Attachments, AttachmentJSON{ID: a.ID, Filename: a.Filename, ContentType: a.ContentType, Size: a.Size, Digest: a.Digest, Author: a.Author, Created: millis(a.Created), Clock: clock(a.Clock)})
@@ -170,7 +175,7 @@ func ParseReplicaJSON(b []byte, now replica.Clock) (replica.Replica, error) {
 				v.L = append(v.L, s)
 			}
 		case nil:
-			if len(f.Elements) == 0 {
+			if len(f.Elements) == 0 && len(f.Users) == 0 {
 				return r, fmt.Errorf("%s: no value (a string or a list of strings)", where)
 			}
 		default:
@@ -179,6 +184,7 @@ func ParseReplicaJSON(b []byte, now replica.Clock) (replica.Replica, error) {
 		if v.Clock, err = clock(where+".clock", f.Clock); err != nil {
 			return r, err
 		}
+		v.T, v.U = replica.Kind(f.Kind), f.Users
 		for e, el := range f.Elements {
 			if v.E == nil {
 				v.E = map[string]replica.Elem{}
@@ -207,7 +213,7 @@ func ParseReplicaJSON(b []byte, now replica.Clock) (replica.Replica, error) {
 		if c.ID == "" {
 			return r, fmt.Errorf("%s: no id (the comment's global ID, as PEER/N)", where)
 		}
-		rc := replica.Comment{ID: c.ID, Author: c.Author, Body: c.Body, Internal: c.Internal}
+		rc := replica.Comment{ID: c.ID, Author: c.Author, Body: c.Body, Internal: c.Internal, Deleted: c.Deleted}
 		if rc.Created, err = millis(where+".created", c.Created); err != nil {
 			return r, err
 		}
@@ -255,9 +261,9 @@ func parseClock(s string) (replica.Clock, error) {
 // The keys each object of the shape may have.
 var (
 	replicaKeys    = []string{"fields", "comments", "attachments"}
-	fieldKeys      = []string{"value", "clock", "elements"}
+	fieldKeys      = []string{"value", "clock", "elements", "kind", "users"}
 	elemKeys       = []string{"removed", "clock"}
-	commentKeys    = []string{"id", "author", "body", "created", "internal", "clock"}
+	commentKeys    = []string{"id", "author", "body", "created", "internal", "clock", "deleted"}
 	attachmentKeys = []string{"id", "filename", "content_type", "size", "digest", "author", "created", "clock"}
 )
 

@@ -18,8 +18,11 @@ func TestReplicaJSONRoundTrip(t *testing.T) {
 			"summary": {S: "Printer on fire", Clock: c},
 			"labels":  {L: []string{"api"}, E: map[string]replica.Elem{"api": {Clock: c}, "db": {Del: true, Clock: c}}, Clock: c},
 			"team":    {S: "ops", Clock: c},
+			// the fields of issue 16: a person, a typed custom field
+			replica.FieldAssignee:      {T: replica.KindUser, U: []replica.User{{Email: "ann@example.com", Name: "Ann"}}, Clock: c},
+			replica.CustomField("Due"): {T: replica.KindDate, S: "2027-01-31", Clock: c},
 		},
-		Comments:    []replica.Comment{{ID: "12D3KooWPeer/7", Author: "Alice", Body: "Seen.", Created: 1764787821000, Clock: c}},
+		Comments:    []replica.Comment{{ID: "12D3KooWPeer/7", Author: "Alice", Body: "Seen.", Created: 1764787821000, Clock: c}, {ID: "12D3KooWPeer/8", Body: "gone", Deleted: true, Clock: c}},
 		Attachments: []replica.Attachment{{ID: "12D3KooWPeer/f1", Filename: "log.txt", Size: 3, Digest: strings.Repeat("a", 64), Clock: c}},
 	}
 	b, err := json.Marshal(ReplicaToJSON(r))

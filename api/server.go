@@ -69,6 +69,7 @@ func NewServer(b Backend) *Server {
 	} {
 		s.mux.HandleFunc(rt.pattern, rt.h)
 	}
+	s.registerFields() // fields.go
 	s.mux.Handle("GET /metrics", b.Metrics())
 	return s
 }

@@ -119,6 +119,9 @@ func (f *fakeBackend) Link(ctx context.Context, in LinkInput) error {
 func (f *fakeBackend) TestRules(ctx context.Context, in RulesTestInput) (RulesTestResult, error) {
 	return RulesTestResult{Matches: true}, f.call("rules %s %s", in.Key, in.To)
 }
+func (f *fakeBackend) Conflicts(ctx context.Context) ([]ConflictView, error) {
+	return nil, f.call("conflicts")
+}
 func (f *fakeBackend) Networks(ctx context.Context) ([]NetworkInfo, error) {
 	return nil, f.call("networks")
 }

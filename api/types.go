@@ -199,8 +199,9 @@ type TwinRef struct {
 // IssueView is an issue with its twins.
 type IssueView struct {
 	adapters.Issue
-	Twin  string    `json:"twin,omitempty"`
-	Twins []TwinRef `json:"twins"`
+	Twin    string        `json:"twin,omitempty"`
+	Twins   []TwinRef     `json:"twins"`
+	Related []RelatedView `json:"related,omitempty"` // the relations, with the related issues' twins (fields.go)
 }
 
 // IssueInput is the body of issue create and edit; nil fields are left
@@ -211,6 +212,7 @@ type IssueInput struct {
 	Status      *string   `json:"status,omitempty"`
 	Priority    *string   `json:"priority,omitempty"`
 	Labels      *[]string `json:"labels,omitempty"`
+	IssueFields
 }
 
 // CommentInput is the body of issue comment.

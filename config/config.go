@@ -76,6 +76,14 @@ type Connection struct {
 	// {Resolved: Done}. Values not in the map pass unchanged.
 	StatusMap   map[string]string `yaml:"status_map,omitempty"`
 	PriorityMap map[string]string `yaml:"priority_map,omitempty"`
+	// UserMap maps this tracker's people (an email or a login) to the
+	// partner's, e.g. {ann@example.com: a.lee@partner.example}; TypeMap
+	// maps issue types, e.g. {Bug: Defect}; FieldMap renames custom
+	// fields, e.g. {Customer tier: Tier}. All work both ways (see the
+	// README's rules section for unknown people).
+	UserMap  map[string]string `yaml:"user_map,omitempty"`
+	TypeMap  map[string]string `yaml:"type_map,omitempty"`
+	FieldMap map[string]string `yaml:"field_map,omitempty"`
 	// Policy (networks only) says per field whose edits count: "newest"
 	// (the default: the newest edit wins) or "owner" (only the edits of the
 	// member Owner, a peer ID or member name), e.g. {priority: owner}. Every
@@ -277,7 +285,8 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("connections.%s.policy: field policies apply to networks only (entries named net:<network name>)", name)
 			}
 		}
-		for field, m := range map[string]map[string]string{"status_map": cc.StatusMap, "priority_map": cc.PriorityMap} {
+		for field, m := range map[string]map[string]string{"status_map": cc.StatusMap, "priority_map": cc.PriorityMap,
+			"user_map": cc.UserMap, "type_map": cc.TypeMap, "field_map": cc.FieldMap} {
 			back := map[string]string{}
 			for local, shared := range m {
 				if other, dup := back[shared]; dup {

@@ -200,6 +200,7 @@ type applying struct {
 	tw    *store.Twin
 	later *deferredFinish
 	ack   replica.Ack
+	ctxt  context.Context // the apply's, for the relation resolver (relations.go)
 
 	// merge.go
 	rules    IncomingRules
@@ -226,7 +227,7 @@ type applying struct {
 // event is recorded at once.
 func (e *Engine) applyOne(ctx context.Context, src *Source, seq uint64, ev replica.Event, tw *store.Twin, later *deferredFinish) (replica.Ack, error) {
 	a := &applying{e: e, src: src, link: src.link(), seq: seq, ev: ev, tw: tw, later: later,
-		ack: replica.Ack{Seq: seq, EventID: ev.ID, Twin: ev.Twin}}
+		ack: replica.Ack{Seq: seq, EventID: ev.ID, Twin: ev.Twin}, ctxt: ctx}
 	// Until its outcome is recorded, the event's values may be in the
 	// tracker with the link still as before (unrecorded.go).
 	e.unrec.add(ev.Twin, string(src.Key), seq, ev.Replica)

@@ -47,8 +47,15 @@ func (a *applying) finishApplied(ctx context.Context, issue adapters.Issue) erro
 		out = a.tw.Link(string(a.link)).Baseline
 	}
 	link, ev, net, full, before, merged, ch, kept := a.link, a.ev, a.src.net(), a.full, a.before, a.merged, a.ch, a.kept
+	for _, c := range ch.Conflicts {
+		e.log.Info("concurrent edits of one field: the newest is kept everywhere, the conflict is recorded", "link", link, "key", issue.Key, "conflict", conflictText(c))
+	}
+	seq := a.seq
 	err := e.finish(ctx, a.later, a.src, a.seq, ev, a.ack, func(tx *store.Tx, tw *store.Twin) error {
 		tw.LocalKey = issue.Key
+		if err := recordConflicts(tx, tw, link, seq, ev.ID, ch.Conflicts); err != nil { // conflicts.go
+			return err
+		}
 		l := tw.Link(string(link))
 		l.Unsynced = false
 		switch {
@@ -71,6 +78,9 @@ func (a *applying) finishApplied(ctx context.Context, issue adapters.Issue) erro
 		// The peer sent older values than the issue holds: tell it.
 		return e.Queue(tx, tw, link, l, kept, time.Now())
 	}, ChangeNames(ch), "")
+	if err == nil {
+		e.landWaitingRelations(ctx, string(link), ev.Twin, ev.SourceKey, issue.Key) // relations.go
+	}
 	if err == nil && len(kept) > 0 {
 		if a.later != nil {
 			a.later.wake = link // once committed

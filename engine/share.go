@@ -132,7 +132,7 @@ func (e *Engine) shareChunk(ctx context.Context, items []shareItem, links []Link
 		clear(touched)
 		restores = restores[:0]
 		for i, w := range work {
-			p := sharePass{e: e, tx: tx, now: now, links: links, all: all, outs: outcomes[i], owns: owns}
+			p := sharePass{e: e, tx: tx, now: now, links: links, all: all, outs: outcomes[i], owns: owns, issue: &w.is}
 			if err := p.twin(w, touched, &restores); err != nil {
 				return err
 			}
@@ -240,6 +240,7 @@ type sharePass struct {
 	outs  []linkOutcome
 	owns  map[LinkKey]Ownership
 	clk   replica.Clock
+	issue *adapters.Issue // the issue shared (for its deleted comments)
 }
 
 // clock is the one clock for every link and field this issue's local edit
@@ -332,6 +333,9 @@ func (p *sharePass) link(tw *store.Twin, j int, link LinkKey, restores *[]ownedR
 	// (unrecorded.go).
 	hs := append(heldBy(tw, link, p.all, p.outs), e.unrec.held(tw.ID, out)...)
 	changed := stamp(&l.Agreed, l.Baseline, out, p.clock, hs)
+	if p.issue != nil {
+		changed = append(changed, stampDeletedComments(&l.Agreed, l.Baseline, *p.issue, e.cfg.Self, p.clock)...) // relations.go
+	}
 	// A network learns each member's key from its events: a member that
 	// has not told its key yet sends its state.
 	announce := link.IsNet() && l.Keys[e.cfg.Self] != tw.LocalKey

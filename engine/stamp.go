@@ -129,15 +129,18 @@ func stamp(agreed *replica.Replica, baseline, out replica.Replica, now func() re
 			continue
 		}
 		old, ok := baseline.Fields[name]
-		if ok && old.S == v.S && slices.Equal(old.L, v.L) {
+		if ok && replica.SameValue(old, v) {
 			continue
 		}
 		cur, ok := agreed.Fields[name]
-		if ok && cur.S == v.S && slices.Equal(cur.L, v.L) {
+		if ok && replica.SameValue(cur, v) {
 			// Already the agreed value (e.g. set by sync): nothing to tell.
 			continue
 		}
 		v.Clock = clockFor(heldField(others, name), cur.Clock)
+		// What this edit replaced, for conflict detection (replica.Conflict):
+		// a value passed on from another link says what this link held.
+		v.Base = cur.Clock
 		agreed.Set(name, v)
 		changed = append(changed, name)
 	}

@@ -288,6 +288,7 @@ func (n *Node) outgoingLink(link string, is adapters.Issue) (r replica.Replica, 
 	if err != nil {
 		return r, false, fmt.Errorf("issue %s: %w", is.Key, err)
 	}
+	engine.RelationsToTwins(n.store, &r) // references to synced issues go as twin relations
 	return r, skip, nil
 }
 

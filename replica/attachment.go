@@ -17,7 +17,8 @@ import (
 // ID is global, like a comment's: the node where the file was attached mints
 // it as "<peer ID>/<tracker attachment ID>", every other node keeps it. The
 // metadata of a file never changes; Clock orders the (equal) copies so that
-// Merge is a join, the greater clock winning.
+// Merge is a join, the greater clock winning. A file removed from its issue
+// stays as a tombstone: Deleted, with the clock of the removal.
 type Attachment struct {
 	ID          string `msgpack:"id"`
 	Filename    string `msgpack:"n"`
@@ -27,6 +28,7 @@ type Attachment struct {
 	Author      string `msgpack:"a,omitempty"`
 	Created     int64  `msgpack:"t,omitempty"` // Unix milliseconds
 	Clock       Clock  `msgpack:"c"`
+	Deleted     bool   `msgpack:"x,omitempty"`
 }
 
 // Limits of attachments, checked with the other limits of a replica.
@@ -71,6 +73,7 @@ func attachmentWins(a, cur Attachment) bool {
 		cmp.Compare(a.Digest, cur.Digest),
 		cmp.Compare(a.Author, cur.Author),
 		cmp.Compare(a.Created, cur.Created),
+		cmpBool(a.Deleted, cur.Deleted),
 	) > 0
 }
 
@@ -208,6 +211,9 @@ func appendAttachment(b []byte, a *Attachment) []byte {
 	if a.Created != 0 {
 		n++
 	}
+	if a.Deleted {
+		n++
+	}
 	b = msgp.AppendMapLen(b, n)
 	b = msgp.AppendStr(msgp.AppendStr(b, "id"), a.ID)
 	b = msgp.AppendStr(msgp.AppendStr(b, "n"), a.Filename)
@@ -222,7 +228,11 @@ func appendAttachment(b []byte, a *Attachment) []byte {
 	if a.Created != 0 {
 		b = msgp.AppendInt(msgp.AppendStr(b, "t"), a.Created)
 	}
-	return appendClock(msgp.AppendStr(b, "c"), &a.Clock)
+	b = appendClock(msgp.AppendStr(b, "c"), &a.Clock)
+	if a.Deleted {
+		b = append(msgp.AppendStr(b, "x"), 0xc3)
+	}
+	return b
 }
 
 func decodeAttachments(r *reader, rep *Replica) error {
@@ -269,6 +279,9 @@ func decodeAttachment(r *reader, a *Attachment) error {
 		case "c":
 			k = 7
 			err = decodeClock(r, &a.Clock)
+		case "x":
+			k = 8
+			a.Deleted, err = r.Bool()
 		default:
 			return -1, nil
 		}

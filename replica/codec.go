@@ -13,6 +13,11 @@ const (
 	MaxDepth     = 16      // nesting of arrays and maps; the top-level map is depth 1
 	// MaxMemberAddrs bounds the addresses in a membership event.
 	MaxMemberAddrs = 32
+	// MaxUsers bounds the people in one value (watchers, a multi-user
+	// custom field). A person decodes to a struct of three strings, so the
+	// bound keeps what a frame of empty identities can make the decoder
+	// allocate small (MaxFields x 2 x MaxUsers x 48 bytes, about 2.4 MB).
+	MaxUsers = 100
 )
 
 // MarshalEvent encodes e as one msgpack message. It sets nothing implicitly:
@@ -185,7 +190,18 @@ func validateValue(v *Value) error {
 			return err
 		}
 	}
-	return checkString("clock peer ID", v.Clock.Peer)
+	if err := checkString("clock peer ID", v.Clock.Peer); err != nil {
+		return err
+	}
+	if err := checkString("base clock peer ID", v.Base.Peer); err != nil {
+		return err
+	}
+	if x := v.Lost; x != nil {
+		if err := validateValue(&Value{S: x.S, L: x.L, U: x.U, Clock: x.Clock}); err != nil {
+			return fmt.Errorf("lost value: %w", err)
+		}
+	}
+	return validateKind(v)
 }
 
 func validateAcks(a *Acks) error {

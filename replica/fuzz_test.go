@@ -40,13 +40,14 @@ func eventSeeds(t testing.TB) [][]byte {
 	seeds := [][]byte{
 		mustMarshalEvent(t, sampleEvent()),
 		mustMarshalEvent(t, small),
+		mustMarshalEvent(t, Event{V: Version, ID: "e", Twin: "t", Origin: "p", Replica: fullIssue()}),
 		mustMarshalEvent(t, Event{V: Version, ID: "e", Twin: "t", Origin: "p"}),
 		rawMarshal(t, v2),
 		rawMarshal(t, map[string]any{"v": 1, "id": "e", "twin": "t", "o": "p", "x": []any{map[string]any{"y": []byte{1}}}}),
 		versioned(2, 0xa1, 'x', 0xdd, 0xff, 0xff, 0xff, 0xff),
 		append(versioned(2, 0xa1, 'x'), bytes.Repeat([]byte{0x91}, 40)...),
 	}
-	for _, b := range seeds[:2] {
+	for _, b := range seeds[:3] {
 		seeds = append(seeds, mutations(b)...)
 	}
 	return seeds
@@ -200,7 +201,7 @@ func FuzzAttachMessages(f *testing.F) {
 	}
 	seeds := [][]byte{qb, rawMarshal(f, AttachReply{V: Version, Size: 3}), rawMarshal(f, AttachReply{V: Version, Error: "gone"}),
 		rawMarshal(f, AttachRequest{V: 2, Twin: "t"}), append(versioned(2, 0xa1, 'x'), bytes.Repeat([]byte{0x91}, 40)...)}
-	for _, b := range seeds[:2] {
+	for _, b := range seeds[:3] {
 		seeds = append(seeds, mutations(b)...)
 	}
 	for _, b := range seeds {

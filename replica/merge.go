@@ -37,6 +37,11 @@ func (r Replica) Clone() Replica {
 		for name, v := range r.Fields {
 			v.L = slices.Clone(v.L)
 			v.E = maps.Clone(v.E)
+			v.U = slices.Clone(v.U)
+			if v.Lost != nil {
+				x := cloneSide(*v.Lost)
+				v.Lost = &x
+			}
 			out.Fields[name] = v
 		}
 	}
@@ -90,10 +95,15 @@ func SameValues(a, b Replica) bool {
 // Changes lists what Merge changed: the names of the fields and the IDs of
 // the comments whose value in the result differs from the base (new ones
 // included), each sorted. A newer clock on an equal value is not a change.
+//
+// Conflicts lists the conflicts the merge opened or changed: fields whose
+// merged value carries a concurrent loser (Value.Lost) that the base did not
+// hold for that winner. They are not changes of value by themselves.
 type Changes struct {
 	Fields      []string
 	Comments    []string
-	Attachments []string // IDs of files new to the base (their metadata never changes)
+	Attachments []string // IDs of files new to the base (or newly deleted)
+	Conflicts   []Conflict
 }
 
 // Empty reports whether Merge changed no value.
@@ -127,6 +137,15 @@ func (c Changes) Empty() bool {
 // one side lacks although it is clocked at or under that side's pruned mark
 // stays out, and tombstones at or under the greater mark are dropped.
 //
+// Conflicts: a register value also carries the greatest value that was
+// concurrent with it and lost (Value.Lost; concurrent means newer than what
+// the winner's writer replaced, Value.Base). It is kept by the same join, so
+// every node holding the same values holds the same conflict, and Changes
+// lists the conflicts this merge opened. This relies on one clock naming
+// one edit (a writer never reuses a clock for another value with another
+// Base); values converge even when one does, conflict records may then
+// differ.
+//
 // Merge is a join on values and clocks: commutative, associative and
 // idempotent, so nodes that receive the same replicas in any order, with
 // duplicates, end with the same result. The result is normalised (empty
@@ -154,8 +173,12 @@ func Merge(base, in Replica) (Replica, Changes) {
 			if !sameValue(m, b) {
 				ch.Fields = append(ch.Fields, name)
 			}
+			if m.Lost != nil && (m.Clock != b.Clock || !sameSide(m.Lost, b.Lost)) {
+				ch.Conflicts = append(ch.Conflicts, Conflict{Field: name, Winner: SideOf(m), Loser: cloneSide(*m.Lost)})
+			}
 		}
 		slices.Sort(ch.Fields)
+		slices.SortFunc(ch.Conflicts, func(a, b Conflict) int { return cmp.Compare(a.Field, b.Field) })
 	}
 	out.Attachments, ch.Attachments = mergeAttachments(base.Attachments, in.Attachments)
 
@@ -206,11 +229,18 @@ func Merge(base, in Replica) (Replica, Changes) {
 // cloneValue copies v with its own list and set, normalised: an empty list
 // or set becomes nil, and with a set the list is derived from it.
 func cloneValue(v Value) Value {
+	if len(v.U) == 0 {
+		v.U = nil
+	} else {
+		v.U = slices.Clone(v.U)
+	}
 	if len(v.E) > 0 {
 		v.E = maps.Clone(v.E)
 		v.L = present(v.E)
+		v.Lost = nil // a set has no conflicts: its elements merge
 		return v
 	}
+	v.Lost = lostOf(v, v, v) // a copy, and only if it is a conflict
 	v.E = nil
 	if len(v.L) == 0 {
 		v.L = nil
@@ -222,15 +252,19 @@ func cloneValue(v Value) Value {
 
 // mergeValue joins two normalised values of one field into a new one: the
 // register part (Clock, S and, without sets, L) from the winner, and the
-// sets element by element.
+// sets element by element. A register also keeps the greatest value
+// concurrent with the winner (lostOf), for conflict records.
 func mergeValue(b, v Value) Value {
 	out := b
 	if valueWins(v, b) {
 		out = v
 	}
 	if len(b.E)+len(v.E) == 0 {
-		return cloneValue(out)
+		out = cloneValue(out)
+		out.Lost = lostOf(out, b, v)
+		return out
 	}
+	out.Lost = nil
 	e := make(map[string]Elem, max(len(b.E), len(v.E)))
 	maps.Copy(e, b.E)
 	// An element one side lacks although it is clocked at or under that
@@ -282,22 +316,36 @@ func present(e map[string]Elem) []string {
 	return l
 }
 
+// listOf is v's list as the register part of a value: nil for a set, whose
+// list is derived from its elements as they merge (comparing it would make
+// the tie-break depend on the order of merges).
+func listOf(v Value) []string {
+	if len(v.E) > 0 {
+		return nil
+	}
+	return v.L
+}
+
 func sameValue(a, b Value) bool {
-	return a.S == b.S && slices.Equal(a.L, b.L)
+	return a.S == b.S && slices.Equal(a.L, b.L) && a.T == b.T && slices.Equal(a.U, b.U)
 }
 
 // valueWins reports whether v replaces cur: a greater clock, or on equal
-// clocks a greater value.
+// clocks a greater value (S, people, a plain list, kind, Base; the first
+// three in the order sideWins uses), so that even two copies of one edit
+// that disagree pick the same one everywhere.
 func valueWins(v, cur Value) bool {
 	if r := v.Clock.Compare(cur.Clock); r != 0 {
 		return r > 0
 	}
-	return cmp.Or(cmp.Compare(v.S, cur.S), slices.Compare(v.L, cur.L)) > 0
+	return cmp.Or(cmp.Compare(v.S, cur.S), slices.CompareFunc(v.U, cur.U, compareUser),
+		slices.Compare(listOf(v), listOf(cur)), cmp.Compare(v.T, cur.T),
+		v.Base.Compare(cur.Base)) > 0
 }
 
 func sameComment(a, b Comment) bool {
 	return a.ID == b.ID && a.Body == b.Body && a.Author == b.Author &&
-		a.Internal == b.Internal && a.Created == b.Created
+		a.Internal == b.Internal && a.Created == b.Created && a.Deleted == b.Deleted
 }
 
 // commentWins reports whether c replaces cur (same ID): a greater clock, or
@@ -311,6 +359,7 @@ func commentWins(c, cur Comment) bool {
 		cmp.Compare(c.Author, cur.Author),
 		cmp.Compare(c.Created, cur.Created),
 		cmpBool(c.Internal, cur.Internal),
+		cmpBool(c.Deleted, cur.Deleted),
 	) > 0
 }
 

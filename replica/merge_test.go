@@ -291,7 +291,24 @@ func randomReplica(rng *rand.Rand) Replica {
 	var r Replica
 	for range rng.IntN(4) {
 		v := Value{Clock: Clock{Wall: rng.Int64N(3), Logical: rng.Uint32N(2), Peer: string(rune('a' + rng.IntN(2)))}}
-		switch rng.IntN(3) {
+		// What the writer replaced, maybe a conflict. One clock names one
+		// edit, which replaced one value: Base follows from Clock.
+		if h := v.Clock.Wall*7 + int64(v.Clock.Logical)*3 + int64(v.Clock.Peer[0]); h%3 != 0 {
+			v.Base = Clock{Wall: h%3 - 1, Peer: "a"}
+		}
+		name := string(rune('f' + rng.IntN(3)))
+		switch rng.IntN(5) {
+		case 3: // a user, with a lost value that may or may not be a conflict
+			name = string(rune('t' + rng.IntN(2))) // typed fields are never sets
+			v.T = KindUser
+			v.U = []User{{Login: string(rune('u' + rng.IntN(2)))}}
+			if rng.IntN(2) == 0 {
+				v.Lost = &Side{U: []User{{Email: "x@y"}}, Clock: Clock{Wall: rng.Int64N(3), Peer: string(rune('a' + rng.IntN(2)))}}
+			}
+		case 4:
+			name = string(rune('t' + rng.IntN(2)))
+			v.T = KindDate
+			v.S = []string{"", "2026-12-01", "2027-01-31"}[rng.IntN(3)]
 		case 0:
 			v.S = string(rune('p' + rng.IntN(3)))
 		case 1:
@@ -303,7 +320,7 @@ func randomReplica(rng *rand.Rand) Replica {
 				v.E[string(rune('x'+rng.IntN(3)))] = Elem{Del: rng.IntN(2) == 0, Clock: Clock{Wall: rng.Int64N(3), Peer: string(rune('a' + rng.IntN(2)))}}
 			}
 		}
-		r.Set(string(rune('f'+rng.IntN(3))), v)
+		r.Set(name, v)
 	}
 	for range rng.IntN(4) {
 		r.Comments = append(r.Comments, Comment{
@@ -312,6 +329,7 @@ func randomReplica(rng *rand.Rand) Replica {
 			Author:   string(rune('u' + rng.IntN(2))),
 			Created:  rng.Int64N(2),
 			Internal: rng.IntN(4) == 0,
+			Deleted:  rng.IntN(4) == 0,
 			Clock:    Clock{Wall: rng.Int64N(3), Peer: string(rune('a' + rng.IntN(2)))},
 		})
 	}
@@ -371,7 +389,8 @@ func TestMergeConvergesUnderAnyDelivery(t *testing.T) {
 	if testing.Short() {
 		iterations = 50
 	}
-	fieldNames := []string{FieldSummary, FieldStatus, FieldPriority, FieldLabels, FieldLabels, "custom.team", "custom.tags"}
+	fieldNames := []string{FieldSummary, FieldStatus, FieldPriority, FieldLabels, FieldLabels, "custom.team", "custom.tags",
+		FieldAssignee, FieldDue, FieldRelations, CustomField("Severity")}
 	for seed := range uint64(iterations) {
 		rng := rand.New(rand.NewPCG(seed, 42))
 		wall := int64(1_750_000_000_000)
@@ -394,8 +413,21 @@ func TestMergeConvergesUnderAnyDelivery(t *testing.T) {
 			switch k := rng.IntN(10); {
 			case k < 5: // edit a field
 				name := fieldNames[rng.IntN(len(fieldNames))]
-				v := Value{Clock: w.hlc.Now()}
+				// The edit replaces what the writer holds (stamp's Base).
+				v := Value{Clock: w.hlc.Now(), Base: w.state.Fields[name].Clock}
 				switch name {
+				case FieldAssignee:
+					v.T, v.U = KindUser, []User{{Login: fmt.Sprintf("u%d", rng.IntN(3)), Name: w.peer}}
+				case FieldDue:
+					v.T, v.S = KindDate, fmt.Sprintf("2027-01-%02d", 1+rng.IntN(3))
+				case CustomField("Severity"):
+					v.T, v.S = KindNumber, fmt.Sprint(rng.IntN(3))
+				case FieldRelations:
+					v.E = map[string]Elem{}
+					for range 1 + rng.IntN(2) {
+						rel := Relation{Kind: RelationKinds[rng.IntN(len(RelationKinds))], Twin: fmt.Sprintf("twin%d", rng.IntN(3))}
+						v.E[rel.Elem()] = Elem{Del: rng.IntN(3) == 0, Clock: v.Clock}
+					}
 				case FieldLabels:
 					// Labels are a set: an edit adds or removes one or two
 					// labels, as stamp does for a changed list.
@@ -468,6 +500,24 @@ func TestMergeConvergesUnderAnyDelivery(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("seed %d, node %d: diverged\n got %+v\nwant %+v", seed, node, got, want)
+			}
+			if !reflect.DeepEqual(got.Conflicts(), want.Conflicts()) {
+				t.Fatalf("seed %d, node %d: conflicts %+v, want %+v", seed, node, got.Conflicts(), want.Conflicts())
+			}
+		}
+		// A field's conflict is the greatest value sent that its winner's
+		// writer had not seen.
+		for name, v := range want.Fields {
+			var lost *Side
+			for _, r := range sent {
+				o, ok := r.Fields[name]
+				if ok && len(o.E) == 0 && len(v.E) == 0 && concurrent(o.Clock, v) && (lost == nil || lost.Clock.Less(o.Clock)) {
+					x := SideOf(o)
+					lost = &x
+				}
+			}
+			if (lost == nil) != (v.Lost == nil) || lost != nil && lost.Clock != v.Lost.Clock {
+				t.Fatalf("seed %d: field %s has conflict %+v, want %+v", seed, name, v.Lost, lost)
 			}
 		}
 		// Each field holds the value with the greatest clock ever sent, and

@@ -15,6 +15,13 @@
 // and removes of different elements on different nodes all survive.
 // Comments are united by ID, each last-writer-wins. See Merge.
 //
+// Fields (fields.go): besides the five well-known strings and lists, an
+// issue's people (assignee, reporter, watchers as identities), type, due and
+// start dates, custom fields by name with typed values, and relations to
+// other twins (a set of Relation elements) all travel as Values, so they
+// merge like the rest. Comments and files are deleted by tombstone. Merge
+// also finds conflicts: edits of one field that were concurrent (Conflict).
+//
 // The package is pure: no I/O beyond the io.Reader/io.Writer handed to the
 // frame functions, no goroutines, no package-level mutable state.
 package replica
@@ -52,11 +59,26 @@ type Clock struct {
 // remove. When E is not empty, L is derived from it: the present elements,
 // sorted; Merge joins E element by element. Rules see L only. E holds at
 // most MaxListLen elements, tombstones included.
+//
+// T says what the value holds (Kind: text, number, date, option, options,
+// user, users; empty is text or a plain list). A user-valued field holds its
+// people as identities in U, not in S or L. See fields.go for the
+// well-known fields and the typed helpers.
+//
+// Base and Lost serve conflict detection (see Conflict): Base is the clock
+// of the value the writer replaced, as it knew it when it made this edit (zero
+// where unknown), and Lost is the greatest value concurrent with this one
+// that lost to it in Merge. Neither is part of the value: two values that
+// differ only there are the same value.
 type Value struct {
 	S     string          `msgpack:"s,omitempty"`
 	L     []string        `msgpack:"l,omitempty"`
 	E     map[string]Elem `msgpack:"e,omitempty"`
 	Clock Clock           `msgpack:"c"`
+	T     Kind            `msgpack:"t,omitempty"`
+	U     []User          `msgpack:"u,omitempty"`
+	Base  Clock           `msgpack:"b,omitempty"`
+	Lost  *Side           `msgpack:"x,omitempty"`
 }
 
 // Elem is one element of a list field's set: the clock of its last add or
@@ -68,7 +90,10 @@ type Elem struct {
 
 // Comment is a comment as it travels between nodes. ID is global: the node
 // where the comment was written mints it as "<peer ID>/<tracker comment ID>",
-// every other node keeps it. Edits are last writer wins by Clock.
+// every other node keeps it. Edits are last writer wins by Clock. A deleted
+// comment stays as a tombstone (Deleted, with the clock of the deletion), so
+// that the deletion reaches every node and a late copy of the comment does
+// not bring it back; what a receiver makes of it is its rules' choice.
 type Comment struct {
 	ID       string `msgpack:"id"`
 	Author   string `msgpack:"a,omitempty"`
@@ -76,6 +101,7 @@ type Comment struct {
 	Created  int64  `msgpack:"t,omitempty"` // Unix milliseconds
 	Internal bool   `msgpack:"i,omitempty"`
 	Clock    Clock  `msgpack:"c"`
+	Deleted  bool   `msgpack:"d,omitempty"`
 }
 
 // Replica is what outgoing rules extract from an issue: only the fields this

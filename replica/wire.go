@@ -35,7 +35,10 @@ func eventSizeHint(e *Event) int {
 		n += 5 + len(a)
 	}
 	for name, v := range e.Replica.Fields {
-		n += 40 + len(name) + len(v.S) + len(v.Clock.Peer)
+		n += 40 + len(name) + len(v.S) + len(v.Clock.Peer) + len(v.T) + 40*len(v.U)
+		if v.Lost != nil {
+			n += 80 + len(v.Lost.S)
+		}
 		for _, s := range v.L {
 			n += 5 + len(s)
 		}
@@ -175,6 +178,18 @@ func appendValue(b []byte, v *Value) []byte {
 	if len(v.E) > 0 {
 		n++
 	}
+	if v.T != "" {
+		n++
+	}
+	if len(v.U) > 0 {
+		n++
+	}
+	if !v.Base.IsZero() {
+		n++
+	}
+	if v.Lost != nil {
+		n++
+	}
 	b = msgp.AppendMapLen(b, n)
 	if v.S != "" {
 		b = msgp.AppendStr(msgp.AppendStr(b, "s"), v.S)
@@ -198,7 +213,71 @@ func appendValue(b []byte, v *Value) []byte {
 			b = appendClock(msgp.AppendStr(b, "c"), &el.Clock)
 		}
 	}
-	return appendClock(msgp.AppendStr(b, "c"), &v.Clock)
+	b = appendClock(msgp.AppendStr(b, "c"), &v.Clock)
+	if v.T != "" {
+		b = msgp.AppendStr(msgp.AppendStr(b, "t"), string(v.T))
+	}
+	if len(v.U) > 0 {
+		b = appendUsers(msgp.AppendStr(b, "u"), v.U)
+	}
+	if !v.Base.IsZero() {
+		b = appendClock(msgp.AppendStr(b, "b"), &v.Base)
+	}
+	if v.Lost != nil {
+		b = appendSide(msgp.AppendStr(b, "x"), v.Lost)
+	}
+	return b
+}
+
+func appendUsers(b []byte, us []User) []byte {
+	b = msgp.AppendArrayLen(b, len(us))
+	for i := range us {
+		u := &us[i]
+		n := 0
+		for _, s := range [...]string{u.Email, u.Login, u.Name} {
+			if s != "" {
+				n++
+			}
+		}
+		b = msgp.AppendMapLen(b, n)
+		if u.Email != "" {
+			b = msgp.AppendStr(msgp.AppendStr(b, "e"), u.Email)
+		}
+		if u.Login != "" {
+			b = msgp.AppendStr(msgp.AppendStr(b, "n"), u.Login)
+		}
+		if u.Name != "" {
+			b = msgp.AppendStr(msgp.AppendStr(b, "d"), u.Name)
+		}
+	}
+	return b
+}
+
+func appendSide(b []byte, x *Side) []byte {
+	n := 1
+	if x.S != "" {
+		n++
+	}
+	if len(x.L) > 0 {
+		n++
+	}
+	if len(x.U) > 0 {
+		n++
+	}
+	b = msgp.AppendMapLen(b, n)
+	if x.S != "" {
+		b = msgp.AppendStr(msgp.AppendStr(b, "s"), x.S)
+	}
+	if len(x.L) > 0 {
+		b = msgp.AppendArrayLen(msgp.AppendStr(b, "l"), len(x.L))
+		for _, s := range x.L {
+			b = msgp.AppendStr(b, s)
+		}
+	}
+	if len(x.U) > 0 {
+		b = appendUsers(msgp.AppendStr(b, "u"), x.U)
+	}
+	return appendClock(msgp.AppendStr(b, "c"), &x.Clock)
 }
 
 // sortedKeys returns the elements of a set in byte order.
@@ -229,6 +308,9 @@ func appendComment(b []byte, c *Comment) []byte {
 	if c.Internal {
 		n++
 	}
+	if c.Deleted {
+		n++
+	}
 	b = msgp.AppendMapLen(b, n)
 	b = msgp.AppendStr(msgp.AppendStr(b, "id"), c.ID)
 	if c.Author != "" {
@@ -241,7 +323,11 @@ func appendComment(b []byte, c *Comment) []byte {
 	if c.Internal {
 		b = append(msgp.AppendStr(b, "i"), 0xc3)
 	}
-	return appendClock(msgp.AppendStr(b, "c"), &c.Clock)
+	b = appendClock(msgp.AppendStr(b, "c"), &c.Clock)
+	if c.Deleted {
+		b = append(msgp.AppendStr(b, "d"), 0xc3)
+	}
+	return b
 }
 
 func appendAcks(b []byte, a *Acks) []byte {
@@ -506,6 +592,87 @@ func decodeValue(r *reader, v *Value) error {
 		case "e":
 			k = 3
 			err = decodeElems(r, v)
+		case "t":
+			k = 4
+			var t string
+			t, err = r.Str()
+			v.T = Kind(t)
+		case "u":
+			k = 5
+			v.U, err = decodeUsers(r)
+		case "b":
+			k = 6
+			err = decodeClock(r, &v.Base)
+		case "x":
+			k = 7
+			v.Lost = new(Side)
+			err = decodeSide(r, v.Lost)
+		default:
+			return -1, nil
+		}
+		return k, err
+	})
+}
+
+func decodeUsers(r *reader) ([]User, error) {
+	off := r.Offset()
+	n, err := r.Container(false)
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	if n > MaxUsers {
+		return nil, r.Fail(off, "%d people exceed the %d-person limit", n, MaxUsers)
+	}
+	us := make([]User, n)
+	for i := range us {
+		u := &us[i]
+		err := r.fields("user", func(key []byte) (k int, err error) {
+			switch string(key) {
+			case "e":
+				k = 0
+				u.Email, err = r.Str()
+			case "n":
+				k = 1
+				u.Login, err = r.Str()
+			case "d":
+				k = 2
+				u.Name, err = r.Str()
+			default:
+				return -1, nil
+			}
+			return k, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("user %d of %d: %w", i+1, n, err)
+		}
+	}
+	return us, nil
+}
+
+func decodeSide(r *reader, x *Side) error {
+	return r.fields("lost value", func(key []byte) (k int, err error) {
+		switch string(key) {
+		case "s":
+			k = 0
+			x.S, err = r.Str()
+		case "l":
+			k = 1
+			var n int
+			if n, err = r.Container(false); err != nil || n < 0 {
+				return k, err
+			}
+			x.L = make([]string, n)
+			for i := range x.L {
+				if x.L[i], err = r.Str(); err != nil {
+					return k, err
+				}
+			}
+		case "u":
+			k = 2
+			x.U, err = decodeUsers(r)
+		case "c":
+			k = 3
+			err = decodeClock(r, &x.Clock)
 		default:
 			return -1, nil
 		}
@@ -606,6 +773,9 @@ func decodeComment(r *reader, c *Comment) error {
 		case "c":
 			k = 5
 			err = decodeClock(r, &c.Clock)
+		case "d":
+			k = 6
+			c.Deleted, err = r.Bool()
 		default:
 			return -1, nil
 		}

@@ -802,6 +802,9 @@ type Record struct {
 	Fields   []string  `msgpack:"f" json:"fields,omitempty"`
 	LocalKey string    `msgpack:"k" json:"key,omitempty"`
 	Error    string    `msgpack:"x" json:"error,omitempty"`
+	// Conflict is the conflict a merge of this event found (What
+	// "conflict"): both values, their clocks and the winner.
+	Conflict *replica.Conflict `msgpack:"c,omitempty" json:"conflict,omitempty"`
 	// PeerName is the name of Peer in the peer list, filled in by the
 	// admin API; never stored.
 	PeerName string `msgpack:"-" json:"peer_name,omitempty"`

@@ -589,12 +589,20 @@ func valueFields(key []byte) int {
 		return 2
 	case "c":
 		return 3
+	case "t":
+		return 4
+	case "u":
+		return 5
+	case "b":
+		return 6
+	case "x":
+		return 7
 	}
 	return -1
 }
 
 func (t *twinDecoder) value(v *replica.Value) error {
-	n, asArray, err := t.structLen(4)
+	n, asArray, err := t.structLen(8)
 	if err != nil || n < 0 {
 		*v = replica.Value{}
 		return err
@@ -613,6 +621,117 @@ func (t *twinDecoder) value(v *replica.Value) error {
 			err = t.elems(&v.E)
 		case 3:
 			err = t.clock(&v.Clock)
+		case 4:
+			var k string
+			k, err = t.Str()
+			v.T = replica.Kind(k)
+		case 5:
+			err = decodeSlice(t, &v.U, t.user)
+		case 6:
+			err = t.clock(&v.Base)
+		case 7:
+			err = t.side(&v.Lost)
+		default:
+			err = t.Skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// userFields numbers the fields of replica.User (see twinFields).
+func userFields(key []byte) int {
+	switch string(key) {
+	case "e":
+		return 0
+	case "n":
+		return 1
+	case "d":
+		return 2
+	}
+	return -1
+}
+
+func (t *twinDecoder) user(u *replica.User) error {
+	n, asArray, err := t.structLen(3)
+	if err != nil || n < 0 {
+		*u = replica.User{}
+		return err
+	}
+	for i := range n {
+		k, err := t.field(asArray, i, userFields)
+		if err != nil {
+			return err
+		}
+		switch k {
+		case 0:
+			u.Email, err = t.Str()
+		case 1:
+			u.Login, err = t.Str()
+		case 2:
+			u.Name, err = t.Str()
+		default:
+			err = t.Skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sideFields numbers the fields of replica.Side (see twinFields).
+func sideFields(key []byte) int {
+	switch string(key) {
+	case "s":
+		return 0
+	case "l":
+		return 1
+	case "u":
+		return 2
+	case "c":
+		return 3
+	}
+	return -1
+}
+
+// side decodes a *replica.Side as reflection does: nil gives nil, anything
+// else a Side of its own.
+func (t *twinDecoder) side(p **replica.Side) error {
+	c, err := t.Peek()
+	if err != nil {
+		return err
+	}
+	if c == msgpcode.Nil {
+		_, _ = t.Byte() // the nil just peeked
+		*p = nil
+		return nil
+	}
+	if *p == nil {
+		*p = new(replica.Side)
+	}
+	x := *p
+	n, asArray, err := t.structLen(4)
+	if err != nil || n < 0 {
+		*x = replica.Side{}
+		return err
+	}
+	for i := range n {
+		k, err := t.field(asArray, i, sideFields)
+		if err != nil {
+			return err
+		}
+		switch k {
+		case 0:
+			x.S, err = t.Str()
+		case 1:
+			err = t.strings(&x.L)
+		case 2:
+			err = decodeSlice(t, &x.U, t.user)
+		case 3:
+			err = t.clock(&x.Clock)
 		default:
 			err = t.Skip()
 		}
@@ -764,12 +883,14 @@ func commentFields(key []byte) int {
 		return 4
 	case "c":
 		return 5
+	case "d":
+		return 6
 	}
 	return -1
 }
 
 func (t *twinDecoder) comment(c *replica.Comment) error {
-	n, asArray, err := t.structLen(6)
+	n, asArray, err := t.structLen(7)
 	if err != nil || n < 0 {
 		*c = replica.Comment{}
 		return err
@@ -792,6 +913,8 @@ func (t *twinDecoder) comment(c *replica.Comment) error {
 			c.Internal, err = t.Bool()
 		case 5:
 			err = t.clock(&c.Clock)
+		case 6:
+			c.Deleted, err = t.Bool()
 		default:
 			err = t.Skip()
 		}
@@ -821,12 +944,14 @@ func attachmentFields(key []byte) int {
 		return 6
 	case "c":
 		return 7
+	case "x":
+		return 8
 	}
 	return -1
 }
 
 func (t *twinDecoder) attachment(a *replica.Attachment) error {
-	n, asArray, err := t.structLen(8)
+	n, asArray, err := t.structLen(9)
 	if err != nil || n < 0 {
 		*a = replica.Attachment{}
 		return err
@@ -853,6 +978,8 @@ func (t *twinDecoder) attachment(a *replica.Attachment) error {
 			a.Created, err = t.int64()
 		case 7:
 			err = t.clock(&a.Clock)
+		case 8:
+			a.Deleted, err = t.Bool()
 		default:
 			err = t.Skip()
 		}

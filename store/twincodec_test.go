@@ -417,11 +417,13 @@ func TestTwinCodecKnowsEveryField(t *testing.T) {
 		{reflect.TypeFor[Twin](), twinFields, 5},
 		{reflect.TypeFor[Link](), linkFields, 6},
 		{reflect.TypeFor[replica.Replica](), replicaFields, 3},
-		{reflect.TypeFor[replica.Value](), valueFields, 4},
+		{reflect.TypeFor[replica.Value](), valueFields, 8},
+		{reflect.TypeFor[replica.User](), userFields, 3},
+		{reflect.TypeFor[replica.Side](), sideFields, 4},
 		{reflect.TypeFor[replica.Elem](), elemFields, 2},
 		{reflect.TypeFor[replica.Clock](), clockFields, 3},
-		{reflect.TypeFor[replica.Comment](), commentFields, 6},
-		{reflect.TypeFor[replica.Attachment](), attachmentFields, 8},
+		{reflect.TypeFor[replica.Comment](), commentFields, 7},
+		{reflect.TypeFor[replica.Attachment](), attachmentFields, 9},
 	} {
 		if c.typ.NumField() != c.n {
 			t.Errorf("%s has %d fields, the codec knows %d", c.typ, c.typ.NumField(), c.n)

@@ -41,6 +41,8 @@ type Profile struct {
 	// Settle is how long after a change the tracker's feed may still
 	// return it again (0 for an exact feed).
 	Settle time.Duration
+	// Fields are the values of the fields of issue 16 (fields.go).
+	Fields FieldsProfile
 }
 
 // Local is the profile of the embedded local tracker.
@@ -60,6 +62,7 @@ func Run(t *testing.T, newTracker func(t *testing.T) adapters.Tracker, p Profile
 	t.Run("FindByTwin", func(t *testing.T) { testFindByTwin(t, newTracker(t), p) })
 	t.Run("Errors", func(t *testing.T) { testErrors(t, newTracker(t), p) })
 	t.Run("Attachments", func(t *testing.T) { testAttachments(t, newTracker(t), p) })
+	t.Run("Fields", func(t *testing.T) { testFields(t, newTracker, p) })
 }
 
 func ctx(t *testing.T) context.Context {

@@ -300,9 +300,9 @@ func (t *Tracker) computeAttach(txn *badger.Txn, key string, a attachment) (adap
 	if len(r.Attachments) >= maxAttachments {
 		return adapters.Issue{}, adapters.Attachment{}, nil, rejectf("attach %s to %s: the issue has %d files, the limit", a.Filename, key, maxAttachments)
 	}
-	a.ID = 1
+	a.ID = max(r.NextFile, 1)
 	if n := len(r.Attachments); n > 0 {
-		a.ID = r.Attachments[n-1].ID + 1
+		a.ID = max(a.ID, r.Attachments[n-1].ID+1)
 	}
 	r.Attachments = append(r.Attachments, a)
 	oldRev := r.Rev

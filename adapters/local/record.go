@@ -61,6 +61,12 @@ type record struct {
 	Created     time.Time         `msgpack:"ct"`
 	Updated     time.Time         `msgpack:"ut"`
 	TwinID      string            `msgpack:"t,omitempty"`
+	// NextComment and NextFile are the next comment and file IDs once one
+	// was deleted (0 before: the last one's ID + 1), so that no ID is
+	// ever given twice.
+	NextComment uint64 `msgpack:"nc,omitempty"`
+	NextFile    uint64 `msgpack:"nf,omitempty"`
+	fields      `msgpack:",inline"`
 }
 
 type comment struct {
@@ -121,6 +127,7 @@ func (r *record) issue(prefix string) adapters.Issue {
 		Updated:     r.Updated,
 		TwinID:      r.TwinID,
 	}
+	r.setFields(&is, prefix)
 	if len(r.Extra) > 0 {
 		is.Extra = make(map[string]string, len(r.Extra))
 		for k, v := range r.Extra {
@@ -222,6 +229,11 @@ func newRecord(in adapters.Issue, at time.Time) (*record, error) {
 	if _, err := r.setExtra(in.Extra, "create"); err != nil {
 		return nil, err
 	}
+	if _, err := r.applyFields("create", createPatch(in), func(string) (uint64, error) {
+		return 0, rejectf("create: relations are added by an update, once both issues exist")
+	}); err != nil {
+		return nil, err
+	}
 	for _, c := range in.Comments {
 		r.addComment(c, at)
 	}
@@ -262,9 +274,9 @@ func (r *record) addComment(c adapters.Comment, at time.Time) bool {
 			return r.editComment(i, c, at)
 		}
 	}
-	var id uint64 = 1
+	id := max(r.NextComment, 1)
 	if n := len(r.Comments); n > 0 {
-		id = r.Comments[n-1].ID + 1
+		id = max(id, r.Comments[n-1].ID+1)
 	}
 	created := c.Created.UTC()
 	if c.Created.IsZero() {
@@ -307,7 +319,7 @@ func (r *record) editComment(i int, c adapters.Comment, at time.Time) bool {
 // applyPatch applies p to r in place and reports whether anything changed in
 // effect. It does not touch the twin marker (that needs the index) nor
 // Updated/Rev.
-func (r *record) applyPatch(key string, p adapters.Patch, at time.Time) (changed bool, err error) {
+func (r *record) applyPatch(key string, p adapters.Patch, at time.Time, relNum func(string) (uint64, error)) (changed bool, err error) {
 	what := "update " + key
 	set := func(dst *string, v *string) {
 		if v != nil && *dst != *v {
@@ -365,6 +377,11 @@ func (r *record) applyPatch(key string, p adapters.Patch, at time.Time) (changed
 			changed = true
 		}
 	}
+	c, err = r.applyFields(what, p, relNum)
+	if err != nil {
+		return false, err
+	}
+	changed = changed || c
 	if p.TwinID != nil && len(*p.TwinID) > maxTwinLen {
 		return false, rejectf("%s: twin marker is %d bytes, over the limit of %d", what, len(*p.TwinID), maxTwinLen)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
@@ -309,6 +310,21 @@ func (t *Tracker) computeCreate(txn *badger.Txn, in adapters.Issue) (adapters.Is
 	if err != nil {
 		return adapters.Issue{}, nil, err
 	}
+	for i, x := range in.Relations {
+		n, err := parseKey(t.prefix, x.Key)
+		if err == nil {
+			var o *record
+			if o, err = t.getRecord(txn, n); err == nil && o == nil {
+				err = adapters.ErrNotFound
+			}
+		}
+		if err != nil || !slices.Contains(relationKinds, x.Kind) {
+			return adapters.Issue{}, nil, rejectf("create: relation %d (%s %s): the kind must be one of %v and the issue a local one that exists", i+1, x.Kind, x.Key, relationKinds)
+		}
+		if rel := (relation{Kind: x.Kind, Num: n}); !slices.Contains(r.Relations, rel) {
+			r.Relations = append(r.Relations, rel)
+		}
+	}
 	if r.TwinID != "" {
 		owner, err := twinOwner(txn, r.TwinID)
 		if err != nil {
@@ -360,11 +376,30 @@ func (t *Tracker) computeUpdate(txn *badger.Txn, key string, p adapters.Patch) (
 		return r.issue(t.prefix), nil, nil
 	}
 	at := now()
-	changed, err := r.applyPatch(key, p, at)
+	files := slices.Clone(r.Attachments)
+	changed, err := r.applyPatch(key, p, at, func(other string) (uint64, error) {
+		n, err := parseKey(t.prefix, other)
+		if err != nil {
+			return 0, rejectf("update %s: related issue %q is not a key of this tracker (%s-<number>)", key, other, t.prefix)
+		}
+		o, err := t.getRecord(txn, n)
+		if err != nil {
+			return 0, fmt.Errorf("local tracker: update %s: %w: %w", key, err, adapters.ErrUnavailable)
+		}
+		if o == nil {
+			return 0, rejectf("update %s: related issue %s does not exist", key, formatKey(t.prefix, n))
+		}
+		return n, nil
+	})
 	if err != nil {
 		return adapters.Issue{}, nil, err
 	}
 	var muts []mutation
+	for _, f := range files {
+		if !slices.ContainsFunc(r.Attachments, func(a attachment) bool { return a.ID == f.ID }) {
+			muts = append(muts, blobDeletes(f.Blob, f.Size)...) // deleted: its bytes go too
+		}
+	}
 	if p.TwinID != nil && *p.TwinID != r.TwinID {
 		if twin := *p.TwinID; twin != "" {
 			owner, err := twinOwner(txn, twin)

@@ -72,7 +72,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			{
 				Name:  "issue",
 				Usage: "work with the issues of the embedded local tracker",
-				Subcommands: []*cli.Command{
+				Subcommands: append([]*cli.Command{
 					{Name: "create", Usage: "create an issue and print its key", Flags: issueFlags(true), Action: cmdIssueCreate},
 					{Name: "edit", Usage: "change an issue", ArgsUsage: "KEY", Flags: issueFlags(false), Action: cmdIssueEdit},
 					{
@@ -82,27 +82,28 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 							textFileFlag("body", "comment"),
 							&cli.StringFlag{Name: "author", Usage: "who writes it (default: $USER)"},
 							&cli.BoolFlag{Name: "internal", Usage: "an internal comment: never leaves this node under the default rules"},
+							commentFlags()[0], commentFlags()[1],
 						},
 						Action: cmdIssueComment,
 					},
 					{Name: "show", Usage: "show an issue with its comments and twins", ArgsUsage: "KEY", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueShow},
 					attachCommand(),
 					{Name: "list", Usage: "list issues", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueList},
-				},
+				}, relationCommands()...),
 			},
-		}, slices.Concat(peerCommands(), networkCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands(), configCommands(), backupCommands(), doctorCommands(), consoleCommands())...),
+		}, slices.Concat([]*cli.Command{conflictsCommand()}, peerCommands(), networkCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands(), configCommands(), backupCommands(), doctorCommands(), consoleCommands())...),
 	}
 }
 
 func issueFlags(create bool) []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "summary", Required: create, Usage: "one-line summary"},
 		&cli.StringFlag{Name: "description", Usage: "description"},
 		textFileFlag("description", "description"),
 		&cli.StringFlag{Name: "status", Usage: "status (default Open)"},
 		&cli.StringFlag{Name: "priority", Usage: "priority (default Normal)"},
 		&cli.StringSliceFlag{Name: "label", Usage: "label (repeatable; on edit, replaces the labels)"},
-	}
+	}, fieldFlags()...)
 }
 
 func home(c *cli.Context) string { return c.String("home") }
@@ -282,6 +283,7 @@ func issueInput(c *cli.Context) (api.IssueInput, error) {
 		l := c.StringSlice("label")
 		in.Labels = &l
 	}
+	in.IssueFields = fieldInput(c)
 	var err error
 	in.Description, err = textValue(c, "description")
 	return in, err
@@ -329,6 +331,9 @@ func cmdIssueComment(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if handled, err := commentEditOrDelete(c, key); handled {
+		return err
+	}
 	author := c.String("author")
 	if author == "" {
 		author = os.Getenv("USER")
@@ -368,6 +373,7 @@ func cmdIssueShow(c *cli.Context) error {
 		fmt.Fprintf(w, "   labels: %s", strings.Join(v.Labels, ", "))
 	}
 	fmt.Fprintln(w)
+	printFields(w, v)
 	if v.Description != "" {
 		fmt.Fprintf(w, "\n%s\n", v.Description)
 	}
@@ -390,7 +396,7 @@ func cmdIssueShow(c *cli.Context) error {
 		if cm.Internal {
 			tag = " (internal)"
 		}
-		fmt.Fprintf(w, "%s wrote on %s%s:\n  %s\n", cm.Author, cm.Created.Local().Format("2006-01-02 15:04"), tag, strings.ReplaceAll(cm.Body, "\n", "\n  "))
+		fmt.Fprintf(w, "[%s] %s wrote on %s%s:\n  %s\n", cm.ID, cm.Author, cm.Created.Local().Format("2006-01-02 15:04"), tag, strings.ReplaceAll(cm.Body, "\n", "\n  "))
 	}
 	printAttachments(w, v)
 	return nil

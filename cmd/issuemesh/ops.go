@@ -190,6 +190,9 @@ func cmdHistory(c *cli.Context) error {
 		if r.Error != "" {
 			line += ": " + r.Error
 		}
+		if x := r.Conflict; x != nil {
+			line += fmt.Sprintf(": kept %q over %q", x.Winner.Text(), x.Loser.Text())
+		}
 		fmt.Fprintln(w, line)
 	}
 	return nil

@@ -105,15 +105,19 @@ func (s *Set) defaultOutgoing(is adapters.Issue) replica.Replica {
 		})
 	}
 	r.Attachments = s.outgoingFiles(is)
+	s.outgoingFields(is, &r)
 	return r
 }
 
 func (s *Set) defaultIncoming(in Incoming) Result {
 	if in.Issue == nil {
 		is := s.incomingCreate(in.Replica)
+		s.createRelations(in, &is)
 		return Result{Create: &is, Attach: s.incomingFiles(nil, in.Replica, nil)}
 	}
-	return Result{Patch: s.incomingPatch(*in.Issue, in.Replica, in.Previous, in.Changed), Attach: s.incomingFiles(in.Issue, in.Replica, in.Changed.Attachments)}
+	p := s.incomingPatch(*in.Issue, in.Replica, in.Previous, in.Changed)
+	s.incomingRelations(in, &p)
+	return Result{Patch: p, Attach: s.incomingFiles(in.Issue, in.Replica, in.Changed.Attachments)}
 }
 
 // incomingCreate is the default incoming rule for a twin this node does not
@@ -129,8 +133,13 @@ func (s *Set) incomingCreate(merged replica.Replica) adapters.Issue {
 		is.Labels = slices.Clone(v.L)
 	}
 	for _, c := range merged.Comments {
-		is.Comments = append(is.Comments, incomingComment(s.peerName, c))
+		ic := incomingComment(s.peerName, c)
+		if c.Deleted {
+			ic.Body = DeletedNote(s.peerName, c.Body)
+		}
+		is.Comments = append(is.Comments, ic)
 	}
+	s.createFields(merged, &is)
 	return is
 }
 
@@ -174,13 +183,23 @@ func (s *Set) incomingPatch(cur adapters.Issue, merged replica.Replica, previous
 			continue
 		}
 		if existing, ok := findComment(s.self, cur.Comments, id); ok {
+			if c.Deleted {
+				if e, ok := s.deletedComment(existing, c); ok {
+					p.EditComments = append(p.EditComments, e)
+				}
+				continue
+			}
 			if existing.Body != c.Body {
 				p.EditComments = append(p.EditComments, adapters.Comment{ID: existing.ID, Body: c.Body, Internal: existing.Internal})
 			}
 			continue
 		}
+		if c.Deleted {
+			continue // deleted before it arrived: nothing to show
+		}
 		p.AddComments = append(p.AddComments, incomingComment(s.peerName, c))
 	}
+	s.incomingFields(cur, merged, ch.Fields, &p)
 	return p
 }
 

@@ -46,6 +46,7 @@ type fileStamp struct {
 // o.StatusMap and o.PriorityMap.
 func NewLoader(baseDir string, conn config.Connection, o Options) (*Loader, error) {
 	o.StatusMap, o.PriorityMap = conn.StatusMap, conn.PriorityMap
+	o.UserMap, o.TypeMap, o.FieldMap = conn.UserMap, conn.TypeMap, conn.FieldMap
 	l := &Loader{baseDir: baseDir, conn: conn, opts: o}
 	trig, err := CompileTriggerOptions(conn.Trigger, o)
 	if err != nil {

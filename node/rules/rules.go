@@ -148,7 +148,11 @@ type Options struct {
 	PeerID      string            // the peer's ID
 	StatusMap   map[string]string // local value -> shared value (outgoing); inverse for incoming
 	PriorityMap map[string]string
-	MaxSteps    uint64 // Starlark step limit per run; 0 = DefaultMaxSteps
+	// UserMap, TypeMap and FieldMap map this tracker's people (email or
+	// login), issue types and custom field names to the partner's (and
+	// back); see fields.go.
+	UserMap, TypeMap, FieldMap map[string]string
+	MaxSteps                   uint64 // Starlark step limit per run; 0 = DefaultMaxSteps
 	// MaxValueBytes and MaxRunBytes are the memory budget of a run (see
 	// limits.go): the size of one value a rule builds, and of all it
 	// builds in one run; 0 = DefaultMaxValueBytes, DefaultMaxRunBytes.
@@ -168,6 +172,7 @@ type Set struct {
 	self, peerName     string
 	statusOut, prioOut map[string]string
 	statusIn, prioIn   map[string]string
+	fields             fieldMaps // user, type and field maps (fields.go)
 	maxSteps           uint64
 	limits             budget // the memory budget of a run (used is 0)
 	log                *slog.Logger
@@ -297,6 +302,9 @@ func Compile(out, in *Source, o Options) (*Set, error) {
 	if s.prioIn, err = invert("priority_map", s.prioOut); err != nil {
 		return nil, err
 	}
+	if err := s.fields.compile(o); err != nil {
+		return nil, err
+	}
 	s.connection = starlarkstruct.FromStringDict(starlark.String("connection"), starlark.StringDict{
 		"name":                 starlark.String(o.PeerName),
 		"peer_id":              starlark.String(o.PeerID),
@@ -305,6 +313,12 @@ func Compile(out, in *Source, o Options) (*Set, error) {
 		"priority_map":         dictOf(s.prioOut),
 		"status_map_inverse":   dictOf(s.statusIn),
 		"priority_map_inverse": dictOf(s.prioIn),
+		"user_map":             dictOf(s.fields.userOut),
+		"user_map_inverse":     dictOf(s.fields.userIn),
+		"type_map":             dictOf(s.fields.typeOut),
+		"type_map_inverse":     dictOf(s.fields.typeIn),
+		"field_map":            dictOf(s.fields.fieldOut),
+		"field_map_inverse":    dictOf(s.fields.fieldIn),
 	})
 	s.builtins = starlark.StringDict{
 		"connection":        s.connection,
@@ -652,6 +666,9 @@ type Incoming struct {
 	Changed  replica.Changes  // what the merge changed
 	Issue    *adapters.Issue  // the current local issue; nil on first sync (create)
 	Previous *replica.Replica // the last replica received for this twin before this one; nil on first sync
+	// Resolve finds the local key of a relation's other issue (by twin ID,
+	// or a reference by the sender's key); nil or false: not here (yet).
+	Resolve func(replica.Relation) (key string, ok bool)
 }
 
 // Result is what the incoming rule decided.
