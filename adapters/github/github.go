@@ -375,6 +375,7 @@ func (t *Tracker) issue(r repoRef, w *gh.Issue, cs []*gh.IssueComment) adapters.
 			is.Updated = u
 		}
 	}
+	fillFields(&is, w)
 	return is
 }
 
@@ -514,7 +515,10 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 		}
 		req.Milestone = &num
 	}
-	var parent *parentRef
+	parent, err := t.createFields(in, &req)
+	if err != nil {
+		return adapters.Issue{}, err
+	}
 	for k, v := range in.Extra {
 		switch k {
 		case "assignees", "milestone", "repo":
@@ -548,6 +552,9 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 			return adapters.Issue{}, err
 		}
 	}
+	if err := t.createChildren(ctx, r, w, in); err != nil {
+		return adapters.Issue{}, err
+	}
 	var cs []*gh.IssueComment
 	for _, c := range in.Comments {
 		made, resp, err := t.c.Issues.CreateComment(ctx, r.owner, r.name, n, gh.IssueCommentRequest{Body: commentBody(c)})
@@ -562,6 +569,7 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 			is.Extra = map[string]string{}
 		}
 		is.Extra["parent"] = parent.r.key(parent.n)
+		is.Relations = []adapters.Relation{{Kind: adapters.RelParent, Key: parent.r.key(parent.n)}}
 	}
 	return is, nil
 }
@@ -721,6 +729,14 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 			}
 		}
 	}
+	fc, reread, err := t.updateFields(ctx, r, w, cur, p, &req)
+	if err != nil {
+		return adapters.Issue{}, err
+	}
+	changed = changed || fc
+	if err := t.deleteComments(ctx, r.key(n), p.DeleteComments); err != nil {
+		return adapters.Issue{}, err
+	}
 	var cs []*gh.IssueComment
 	needComments := len(p.AddComments) > 0 || len(p.EditComments) > 0
 	if needComments {
@@ -742,7 +758,7 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 	} else if cs, err = t.comments(ctx, r, n); err != nil {
 		return adapters.Issue{}, err
 	}
-	if _, ok := p.Extra["parent"]; ok {
+	if _, ok := p.Extra["parent"]; ok || reread {
 		// The PATCH's answer may predate the sub-issue call: read again.
 		if w, err = t.getWire(ctx, r, n); err != nil {
 			return adapters.Issue{}, err

@@ -52,6 +52,7 @@ func (t *Tracker) addSubIssues(ctx context.Context, r repoRef, w *gh.Issue, is *
 			is.Extra = map[string]string{}
 		}
 		is.Extra["sub_issues"] = strings.Join(keys, ",")
+		childRelations(is)
 	}
 	return nil
 }
