@@ -48,6 +48,7 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 		}
 	}
 	add("attachments", true, true, "GitHub's API has no file upload: files are not synced as files; a file attached on GitHub is a link in the body or a comment and travels as that text, and files from the partner do not reach GitHub")
+	add("fields", true, true, "%s", t.lackingDetail())
 	rl, resp, err := t.c.RateLimit.Get(ctx)
 	if err != nil {
 		add("rate limit", false, false, "%v", classify("read the rate limit", resp, err))

@@ -199,3 +199,13 @@ func (t *Tracker) deleteComments(ctx context.Context, key string, ids []string) 
 	}
 	return nil
 }
+
+// lackingDetail is what check says of the fields GitHub has no place for.
+func (t *Tracker) lackingDetail() string {
+	var parts []string
+	for f, why := range t.Lacks() {
+		parts = append(parts, string(f)+" ("+why+")")
+	}
+	slices.Sort(parts)
+	return "GitHub's REST issue API has no place for: " + strings.Join(parts, "; ") + "; a change of these fields is not applied here"
+}

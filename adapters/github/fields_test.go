@@ -46,4 +46,7 @@ func TestPeopleAndRelations(t *testing.T) {
 	if _, ok := tr.Lacks()[adapters.FeatParent]; ok {
 		t.Error("parent is declared lacking")
 	}
+	if !hasResult(tr.Check(c), "fields", "due (GitHub issues have no due date") {
+		t.Error("tracker check does not say what GitHub lacks")
+	}
 }
