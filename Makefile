@@ -3,12 +3,18 @@ GO      ?= go
 BIN     := bin/issuemesh
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build demo test test-unit lint fuzz clean redmine rt gitea redmine-stop rt-stop gitea-stop stop-trackers bench bench-quick soak
+.PHONY: all build package demo test test-unit lint fuzz clean redmine rt gitea redmine-stop rt-stop gitea-stop stop-trackers bench bench-quick soak
 
 all: build
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/issuemesh
+
+## package: bin/issuemesh_VERSION_ARCH.deb (binary, hardened systemd unit,
+## default config, maintainer scripts that create the user issuemesh),
+## built with nfpm (cached outside the clone); see README, Run as a service.
+package:
+	bash scripts/package.sh
 
 ## demo: two node processes on loopback sync an issue both ways.
 demo: build

@@ -158,7 +158,9 @@ func (e *Engine) applyBatch(ctx context.Context, src *Source, entries []store.In
 				// and does not hold the twin's next events (refuse.go).
 				ack, refused, err := e.refuseAhead(ctx, later, src, en.Seq, en.Event)
 				if !refused && err == nil {
+					start := time.Now()
 					ack, err = e.applyOne(ctx, src, en.Seq, en.Event, tw, later)
+					e.observeApply(src.Key, start)
 				}
 				tw = nil // the next event reads the twin its predecessor stored
 				if err != nil {

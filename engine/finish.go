@@ -158,7 +158,7 @@ func (e *Engine) finish(ctx context.Context, later *deferredFinish, src *Source,
 // the incoming log, and so do the twin's later events from src, until an
 // operator retries it. The twin's other links are not touched.
 func (e *Engine) fail(ctx context.Context, src *Source, seq uint64, ev replica.Event, ack replica.Ack) error {
-	return e.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+	err := e.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		if err := BlockIn(tx, ev.Twin, ack.LocalKey, src.Key, seq, ack.Error); err != nil {
 			return err
 		}
@@ -171,6 +171,10 @@ func (e *Engine) fail(ctx context.Context, src *Source, seq uint64, ev replica.E
 		}
 		return tx.PutTwin(tw)
 	})
+	if err == nil {
+		e.recorded(src.Key, string(Failed))
+	}
+	return err
 }
 
 // commitFinishes commits the deferred finish writes of a batch in one

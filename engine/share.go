@@ -121,6 +121,7 @@ func (e *Engine) shareChunk(ctx context.Context, items []shareItem, links []Link
 	}
 	now := time.Now()
 	touched := map[LinkKey]bool{}
+	queued := map[string]LinkKey{}
 	owns := map[LinkKey]Ownership{} // network fields only their owner may change (policy.go)
 	for _, l := range links {
 		if o := e.ownership(l); o.active() {
@@ -130,9 +131,10 @@ func (e *Engine) shareChunk(ctx context.Context, items []shareItem, links []Link
 	var restores []ownedRestore
 	err = e.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		clear(touched)
+		clear(queued)
 		restores = restores[:0]
 		for i, w := range work {
-			p := sharePass{e: e, tx: tx, now: now, links: links, all: all, outs: outcomes[i], owns: owns, issue: &w.is}
+			p := sharePass{e: e, tx: tx, now: now, links: links, all: all, outs: outcomes[i], owns: owns, issue: &w.is, queued: queued}
 			if err := p.twin(w, touched, &restores); err != nil {
 				return err
 			}
@@ -143,6 +145,7 @@ func (e *Engine) shareChunk(ctx context.Context, items []shareItem, links []Link
 	if err != nil {
 		return err
 	}
+	e.observeQueued(queued)
 	for l := range touched {
 		e.wake(l)
 	}
@@ -241,6 +244,8 @@ type sharePass struct {
 	owns  map[LinkKey]Ownership
 	clk   replica.Clock
 	issue *adapters.Issue // the issue shared (for its deleted comments)
+	// queued: twin and link of each event queued, to the link (observe.go)
+	queued map[string]LinkKey
 }
 
 // clock is the one clock for every link and field this issue's local edit
@@ -281,6 +286,7 @@ func (p *sharePass) twin(w shareWork, touched map[LinkKey]bool, restores *[]owne
 		dirty = dirty || changed
 		if queued {
 			touched[link] = true
+			p.queued[tw.ID+" "+string(link)] = link
 		}
 	}
 	if dirty {

@@ -42,6 +42,7 @@ func (n *Mesh) netValidator(ns *netState) pubsub.ValidatorEx {
 		}
 		if err != nil {
 			ns.rejected.Add(1)
+			n.gossiped(ns.name, validationLabel(result))
 			n.log.Log(context.Background(), level, "refused a network message", "network", ns.name, "author", author, "from", from, "err", err)
 			return result
 		}
@@ -288,6 +289,7 @@ func (n *Mesh) publishPending(ctx context.Context, ns *netState) (bool, error) {
 			perr = fmt.Errorf("publish event %d: %w", e.Seq, perr)
 			break
 		}
+		n.gossiped(ns.name, "published")
 		done = append(done, e.Seq)
 	}
 	if len(done) > 0 {
@@ -311,4 +313,20 @@ func (n *Mesh) Validator(netID string) pubsub.ValidatorEx {
 		return n.netValidator(ns)
 	}
 	return nil
+}
+
+// gossiped tells Config.Gossiped, if set, of a message published or
+// refused on a network's topic.
+func (n *Mesh) gossiped(network, result string) {
+	if n.cfg.Gossiped != nil {
+		n.cfg.Gossiped(network, result)
+	}
+}
+
+// validationLabel names a validator's refusal for Config.Gossiped.
+func validationLabel(r pubsub.ValidationResult) string {
+	if r == pubsub.ValidationIgnore {
+		return "ignored"
+	}
+	return "rejected"
 }

@@ -99,6 +99,10 @@ type Config struct {
 	// SyncInterval is how often a member asks its connected fellow members
 	// for the events it missed (default 30s; also on connect).
 	SyncInterval time.Duration
+	// Gossiped, if set, is told of each event this node published on a
+	// network's topic (result "published") and each message its validator
+	// refused ("rejected" or "ignored"), for the node's metrics.
+	Gossiped func(network, result string)
 }
 
 // Mesh is the node's networks: membership, the gossipsub topics and their

@@ -227,13 +227,17 @@ func (n *Node) rulesErrors() []RulesError {
 // with its error (in the log once, in status and errors until fixed) and
 // the old one keeps running. Links whose rules never loaded are tried
 // again.
-func (n *Node) reloadRules() {
+func (n *Node) reloadRules() { n.reloadRulesWith((*rules.Loader).Reload) }
+
+// reloadRulesWith is reloadRules with the loader's reload (Reload, or
+// ReloadNow on SIGHUP).
+func (n *Node) reloadRulesWith(reload func(*rules.Loader) (bool, error)) {
 	n.rules.mu.Lock()
 	loaders := maps.Clone(n.rules.loaders)
 	broken := slices.Collect(maps.Keys(n.rules.errs))
 	n.rules.mu.Unlock()
 	for id, l := range loaders {
-		changed, err := l.Reload()
+		changed, err := reload(l)
 		n.rules.mu.Lock()
 		if n.rules.loaders[id] != l {
 			n.rules.mu.Unlock()

@@ -112,7 +112,7 @@ func Doctor(ctx context.Context, home string, log *slog.Logger) (*DoctorReport, 
 		}
 		links.Problems = append(links.Problems, p)
 	}
-	tr, _, err := openTracker(home, cfg, Options{Logger: log}, newSpaceGuard(home, Options{}, log))
+	tr, _, err := openTracker(home, cfg, Options{Logger: log}, newSpaceGuard(home, Options{}, log), nil)
 	markers := DoctorCheck{Name: "markers", Summary: "the twins' issues in the tracker and the tracker's twin markers"}
 	curs := DoctorCheck{Name: "cursors", Summary: fmt.Sprintf("%d cursors", len(cursors))}
 	if err != nil {

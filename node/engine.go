@@ -98,6 +98,12 @@ func (o nodeObserver) Recorded(src engine.SourceKey, result string) {
 
 func (o nodeObserver) Refused(b store.Blocked) { o.n.refused.add(b) }
 
+func (o nodeObserver) Queued(link engine.LinkKey) { o.n.metrics.queued(string(link)) }
+
+func (o nodeObserver) ApplyTook(src engine.SourceKey, d time.Duration) {
+	o.n.metrics.applyTook(string(src), d)
+}
+
 // runTrigger follows the tracker's change feed from the stored cursor and
 // shares every change with the peers. The rule files are watched beside it
 // (watchRules), so that a fix is picked up even while the trigger backs

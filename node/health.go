@@ -296,7 +296,7 @@ func (n *Node) wrapHealth() {
 			// files named now (the rest needs a restart).
 			t := n.cfg.Tracker
 			t.APIKeyFile, t.TokenFile = live.APIKeyFile, live.TokenFile
-			return OpenRemoteTracker(n.home, t, n.log)
+			return openRemoteTracker(n.home, t, n.log, n.metrics.trackerTransport)
 		}
 	}
 	n.health = ht

@@ -16,11 +16,13 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/check"
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/node/rules"
 )
 
 // Live configuration: a running node watches config.yaml and the key or
 // token file it names (and reloads at once on ReloadConfig, which the
-// command line calls on SIGHUP). A new version is validated fully, as
+// command line calls on SIGHUP; the signal also re-reads every rule file,
+// whatever its modification time and size say). A new version is validated fully, as
 // `issuemesh config check` does (syntax and keys, rule files and triggers,
 // maps against the tracker's real values); a version with a problem is
 // refused and the running one stays. What can change live is applied: the
@@ -99,6 +101,7 @@ func (n *Node) watchConfig(ctx context.Context) error {
 		case <-kickc:
 			n.log.Info("reloading config.yaml (signal)")
 			n.reloadConfig(ctx, true)
+			n.reloadRulesWith((*rules.Loader).ReloadNow)
 		}
 	}
 }

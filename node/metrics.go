@@ -33,6 +33,8 @@ type nodeMetrics struct {
 	// latency is the time from an event's queueing (the trigger saw the
 	// change) to its ack arriving.
 	latency *prometheus.HistogramVec
+	// flow counts the events' way through the sync path (metricsflow.go).
+	flow *flowMetrics
 }
 
 func newNodeMetrics(n *Node) *nodeMetrics {
@@ -52,7 +54,8 @@ func newNodeMetrics(n *Node) *nodeMetrics {
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600},
 		}, []string{"peer"}),
 	}
-	m.reg.MustRegister(m.shared, m.applied, m.latency, nodeCollector{n})
+	m.reg.MustRegister(m.shared, m.applied, m.latency, nodeCollector{n}, flowCollector{n})
+	m.flow = newFlowMetrics(m.reg)
 	return m
 }
 

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -29,8 +30,14 @@ func scrape(t *testing.T, n *Node) map[string]*dto.MetricFamily {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %s", rec.Code, rec.Body)
 	}
+	return parseMetrics(t, rec.Body)
+}
+
+// parseMetrics parses an exposition with Prometheus's text parser.
+func parseMetrics(t *testing.T, r io.Reader) map[string]*dto.MetricFamily {
+	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(rec.Body)
+	mfs, err := p.TextToMetricFamilies(r)
 	if err != nil {
 		t.Fatalf("parsing /metrics: %v", err)
 	}

@@ -24,7 +24,7 @@ func (n *Node) newMesh() *mesh.Mesh {
 		Store: n.store, Key: n.key, Self: n.self, HLC: n.hlc, Allow: n.allow, Log: n.log,
 		Pairing: n.pair, Engine: meshEngine{n}, Peers: meshPeers{n},
 		Go: n.goRun, Retry: n.retryLoop, Backoff: n.backoff,
-		SyncInterval: n.opts.NetSyncInterval,
+		SyncInterval: n.opts.NetSyncInterval, Gossiped: n.metrics.gossiped,
 	})
 }
 

@@ -196,7 +196,7 @@ func Open(home string, opts Options) (*Node, error) {
 	n.pair.SetNetworks(n.mesh)
 	if opts.Tracker != nil {
 		n.tracker = opts.Tracker
-	} else if n.tracker, n.local, err = openTracker(home, cfg, opts, n.space); err != nil {
+	} else if n.tracker, n.local, err = openTracker(home, cfg, opts, n.space, n.metrics.trackerTransport); err != nil {
 		n.store.Close()
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 
 // openTracker opens the tracker adapter that the config names. The embedded
 // local tracker is also returned as such, for the issue commands.
-func openTracker(home string, cfg *config.Config, opts Options, space *diskspace.Guard) (adapters.Tracker, *local.Tracker, error) {
+func openTracker(home string, cfg *config.Config, opts Options, space *diskspace.Guard, wrap wrapTransport) (adapters.Tracker, *local.Tracker, error) {
 	switch cfg.Tracker.Type {
 	case "local":
 		// The embedded tracker's Badger files are checked as the sync
@@ -34,7 +35,7 @@ func openTracker(home string, cfg *config.Config, opts Options, space *diskspace
 		}
 		return lt, lt, nil
 	default:
-		tr, err := OpenRemoteTracker(home, cfg.Tracker, opts.Logger)
+		tr, err := openRemoteTracker(home, cfg.Tracker, opts.Logger, wrap)
 		return tr, nil, err
 	}
 }
@@ -43,6 +44,24 @@ func openTracker(home string, cfg *config.Config, opts Options, space *diskspace
 // (redmine, rt, github, gitea) as the tracker section describes. It reads the credential
 // file (relative paths are relative to home) but does no network I/O.
 func OpenRemoteTracker(home string, t config.Tracker, log *slog.Logger) (adapters.Tracker, error) {
+	return openRemoteTracker(home, t, log, nil)
+}
+
+// wrapTransport wraps an adapter's HTTP transport (nil: the default
+// transport); the node's is its request metrics (metricsflow.go). This is
+// the one place every adapter's HTTP client gets it.
+type wrapTransport func(http.RoundTripper) http.RoundTripper
+
+// forgeClient is the HTTP client of the adapters built on a vendor's
+// client library (github, gitea): their default, with wrap's transport.
+func forgeClient(wrap wrapTransport) *http.Client {
+	if wrap == nil {
+		return nil
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: wrap(nil)}
+}
+
+func openRemoteTracker(home string, t config.Tracker, log *slog.Logger, wrap wrapTransport) (adapters.Tracker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -58,7 +77,9 @@ func OpenRemoteTracker(home string, t config.Tracker, log *slog.Logger) (adapter
 		if err != nil {
 			return nil, fmt.Errorf("open redmine tracker: %w", err)
 		}
-		tr, err := redmine.New(redmine.Options{URL: t.URL, APIKey: key, Project: t.Project, Logger: log})
+		o := redmine.Options{URL: t.URL, APIKey: key, Project: t.Project, Logger: log}
+		o.HTTP.WrapTransport = wrap
+		tr, err := redmine.New(o)
 		if err != nil {
 			return nil, fmt.Errorf("open redmine tracker: %w", err)
 		}
@@ -74,13 +95,15 @@ func OpenRemoteTracker(home string, t config.Tracker, log *slog.Logger) (adapter
 				return nil, fmt.Errorf("open rt tracker: tracker.timezone: %w", err)
 			}
 		}
-		tr, err := rt.New(rt.Options{URL: t.URL, Token: tok, Queue: t.Queue, Location: loc, Logger: log})
+		o := rt.Options{URL: t.URL, Token: tok, Queue: t.Queue, Location: loc, Logger: log}
+		o.HTTP.WrapTransport = wrap
+		tr, err := rt.New(o)
 		if err != nil {
 			return nil, fmt.Errorf("open rt tracker: %w", err)
 		}
 		return tr, nil
 	case "github":
-		o := github.Options{BaseURL: t.URL, Repo: t.Repo, Repos: t.Repos, PullRequests: t.PullRequests, Logger: log}
+		o := github.Options{BaseURL: t.URL, Repo: t.Repo, Repos: t.Repos, PullRequests: t.PullRequests, Logger: log, HTTPClient: forgeClient(wrap)}
 		var err error
 		if t.AppID != 0 {
 			o.App = &github.App{ID: t.AppID, Installation: t.Installation}
@@ -103,7 +126,7 @@ func OpenRemoteTracker(home string, t config.Tracker, log *slog.Logger) (adapter
 		}
 		return tr, nil
 	case "gitea":
-		return openGitea(t, file, log)
+		return openGitea(t, file, log, forgeClient(wrap))
 	default:
 		return nil, fmt.Errorf("tracker.type %q: no adapter for it in this build", t.Type)
 	}

@@ -119,8 +119,9 @@ func (n *Node) startPeer(ctx context.Context, ps *peerState) {
 	ps.cancel = cancel
 	ps.dropAck = n.opts.dropAck
 	sender := syncproto.NewSender(ps.id, syncproto.SenderConfig{
-		Host: n.hostOrNil, Log: syncLog{n.store}, Paused: ps.paused, Wake: ps.wakeSend,
+		Host: n.hostOrNil, Log: syncLog{db: n.store}, Paused: ps.paused, Wake: ps.wakeSend,
 		AckTimeout: n.opts.AckTimeout, Backoff: n.backoff, Logger: n.log,
+		Sent: func(k int) { n.metrics.sentEvents(ps.id.String(), k) },
 	})
 	acks := syncproto.AckSenderConfig{Host: n.hostOrNil, Queue: ps.acks, Backoff: n.backoff, Logger: n.log}
 	n.goRun(pctx, "sender "+ps.id.String(), sender.Run)
@@ -142,7 +143,7 @@ func (n *Node) hostOrNil() host.Host {
 // registerSync registers the handlers of the sync protocols on h.
 func (n *Node) registerSync(h host.Host) {
 	peers := syncPeers{n}
-	rh := &syncproto.ReplicaHandler{Log: syncLog{n.store}, Peers: peers, Logger: n.log}
+	rh := &syncproto.ReplicaHandler{Log: syncLog{db: n.store, m: n.metrics}, Peers: peers, Logger: n.log}
 	ah := &syncproto.AckHandler{Peers: peers, Logger: n.log}
 	fh := &syncproto.AttachHandler{Files: sharedFiles{n}, Run: n.runContext, Logger: n.log}
 	xh := &syncproto.ResyncHandler{Known: peers.Known, ResendAll: func(ctx context.Context, id peer.ID) (int, error) { return n.resendAll(ctx, id.String()) }, Run: n.runContext, Logger: n.log}
@@ -158,7 +159,10 @@ func (n *Node) streamError(s network.Stream, proto string, err error) {
 }
 
 // syncLog is the sync log (store) as syncproto.Log.
-type syncLog struct{ db *store.Store }
+type syncLog struct {
+	db *store.Store
+	m  *nodeMetrics // counts the events received (nil: not counted)
+}
 
 func (l syncLog) ReadOut(peer string, read func(syncproto.Outgoing) error) error {
 	return l.db.View(func(tx *store.Tx) error { return read(outLog{tx, peer}) })
@@ -168,8 +172,9 @@ func (l syncLog) ReadOut(peer string, read func(syncproto.Outgoing) error) error
 // duplicate that was answered gives its ack to send again.
 func (l syncLog) Receive(ctx context.Context, peer string, events []syncproto.Entry) ([]replica.Ack, error) {
 	var again []replica.Ack
+	fresh := 0
 	err := l.db.Update(ctx, func(tx *store.Tx) error {
-		again = again[:0] // the store may run this more than once
+		again, fresh = again[:0], 0 // the store may run this more than once
 		for _, e := range events {
 			dup, ack, err := tx.Receive(peer, e.Seq, e.Frame)
 			if err != nil {
@@ -179,9 +184,15 @@ func (l syncLog) Receive(ctx context.Context, peer string, events []syncproto.En
 			if dup && ack != nil {
 				again = append(again, *ack)
 			}
+			if !dup {
+				fresh++
+			}
 		}
 		return nil
 	})
+	if err == nil && l.m != nil {
+		l.m.receivedEvents(peer, fresh)
+	}
 	return again, err
 }
 

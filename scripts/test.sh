@@ -111,6 +111,21 @@ elif ! bash scripts/chromium.sh; then
 	echo "SKIPPED: scripts/chromium.sh failed; the console's browser test will skip"
 fi
 
+# == the .deb's test (e2e/package_test.go): dpkg -i of `make package` on
+# this machine and the unit checked with systemd-analyze (the systemd
+# package; no systemd runs as PID 1 here); it skips, saying why, without
+# root or without these tools.
+echo "== systemd-analyze for the package test"
+if command -v systemd-analyze >/dev/null 2>&1; then
+	echo "present"
+elif [ "$(id -u)" != 0 ]; then
+	echo "SKIPPED: not root, so no install; the package test will skip"
+elif { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd; } >/dev/null 2>&1; then
+	echo "installed systemd (for systemd-analyze)"
+else
+	echo "SKIPPED: apt-get could not install systemd; the package test will skip"
+fi
+
 echo "== go test (race detector on; e2e runs real issuemesh processes)"
 start=$SECONDS
 $GO test -count=1 -race -timeout 20m -v ./... >"$log" 2>&1

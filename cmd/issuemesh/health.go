@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -58,16 +57,6 @@ func orNothing(s []string) string {
 		return "nothing"
 	}
 	return strings.Join(s, ", ")
-}
-
-// levelLogger is logger with a level that a reload of config.yaml changes.
-func levelLogger(w io.Writer, level string) (*slog.Logger, *slog.LevelVar) {
-	lv := new(slog.LevelVar)
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err == nil {
-		lv.Set(l)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), lv
 }
 
 // reloadOnHUP makes SIGHUP reload config.yaml until ctx ends.

@@ -66,7 +66,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				}, trackerInitFlags()...),
 				Action: cmdInit,
 			},
-			{Name: "run", Usage: "run the node in the foreground until SIGINT or SIGTERM", Flags: consoleRunFlags(), Action: cmdRun},
+			{Name: "run", Usage: "run the node in the foreground until SIGINT or SIGTERM", Flags: append(consoleRunFlags(), logFormatFlag), Action: cmdRun},
 			{Name: "id", Usage: "print the peer ID and addresses", Flags: []cli.Flag{jsonFlag}, Action: cmdID},
 			{Name: "status", Usage: "show the node's state: peers, connections, pending events", Flags: []cli.Flag{jsonFlag}, Action: cmdStatus},
 			{
@@ -168,7 +168,10 @@ func cmdRun(c *cli.Context) error {
 		return err
 	}
 	defer lock.Release()
-	log, level := levelLogger(c.App.ErrWriter, cfg.Log)
+	log, level, err := runLogger(c.App.ErrWriter, c.String("log-format"), cfg.Log)
+	if err != nil {
+		return err
+	}
 	n, err := node.OpenWait(home(c), node.Options{Logger: log, LogLevel: level})
 	if err != nil {
 		return err

@@ -3,9 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -70,7 +68,7 @@ func cmdSync(c *cli.Context) error {
 	defer cl.Close()
 	var sum api.SyncResult
 	in := api.SyncInput{To: c.String("to"), All: true, Limit: 200}
-	bar := newProgress(c.App.ErrWriter)
+	bar := newProgress(c.App.ErrWriter, "sharing issues")
 	start := time.Now()
 	for {
 		var res api.SyncResult
@@ -120,42 +118,6 @@ func cmdLink(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "%s linked to %s at %s; the peer confirms when it applies it (see issue show)\n", key, c.String("remote"), c.String("to"))
 	return nil
-}
-
-// progress draws a one-line progress bar on a terminal, and nothing
-// elsewhere (scripts get the summary line only).
-type progress struct {
-	w   io.Writer
-	tty bool
-}
-
-func newProgress(w io.Writer) *progress {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
-	}
-	return &progress{w: w, tty: tty}
-}
-
-func (p *progress) show(done, total int) {
-	if !p.tty {
-		return
-	}
-	if total <= 0 {
-		fmt.Fprintf(p.w, "\r%d issues", done)
-		return
-	}
-	const width = 30
-	filled := min(width, done*width/total)
-	fmt.Fprintf(p.w, "\r[%s%s] %d/%d", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total)
-}
-
-func (p *progress) done() {
-	if p.tty {
-		fmt.Fprintln(p.w)
-	}
 }
 
 func rulesCommands() []*cli.Command {

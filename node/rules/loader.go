@@ -118,11 +118,19 @@ func (l *Loader) stamps() [2]fileStamp {
 // force. Its error is nil exactly when the files on disk are the ones
 // running: while a refused version stays on disk, every Reload returns its
 // error again.
-func (l *Loader) Reload() (changed bool, err error) {
+func (l *Loader) Reload() (changed bool, err error) { return l.reload(false) }
+
+// ReloadNow is Reload without the look at modification times and sizes:
+// the files are read and compared with the rules in force (SIGHUP; a file
+// rewritten within the same second at the same size, or copied with its
+// old time, is picked up too).
+func (l *Loader) ReloadNow() (changed bool, err error) { return l.reload(true) }
+
+func (l *Loader) reload(force bool) (changed bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.stamps()
-	if st == l.seen {
+	if st == l.seen && !force {
 		return false, l.err
 	}
 	l.seen = st

@@ -49,6 +49,8 @@ type SenderConfig struct {
 	Backoff func() *backoff.Backoff
 	// Logger (nil discards).
 	Logger *slog.Logger
+	// Sent, if set, is told how many events each write sent (metrics).
+	Sent func(n int)
 }
 
 // Sender streams the outgoing log to one peer in order (step 4). It is a
@@ -167,6 +169,9 @@ func (s *Sender) session(ctx context.Context) (err error) {
 			}
 			if err := w.Flush(); err != nil {
 				return fmt.Errorf("send to %s: %w", s.peer, err)
+			}
+			if s.cfg.Sent != nil {
+				s.cfg.Sent(len(entries))
 			}
 			lastSent = entries[len(entries)-1].Seq
 			continue

@@ -101,6 +101,9 @@ type Options struct {
 	ErrorMessage func(body []byte) string
 	// HTTPClient replaces the default client (tests; a custom transport).
 	HTTPClient *http.Client
+	// WrapTransport, if set, wraps the client's transport (the node's
+	// request metrics).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// Logger receives a debug line per request and a warning per retry.
 	Logger *slog.Logger
 }
@@ -165,6 +168,11 @@ func New(opts Options) (*Client, error) {
 			MaxIdleConnsPerHost:   4,
 			ForceAttemptHTTP2:     true,
 		}}
+	}
+	if opts.WrapTransport != nil {
+		c := *hc
+		c.Transport = opts.WrapTransport(c.Transport)
+		hc = &c
 	}
 	log := opts.Logger
 	if log == nil {
