@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/store"
 )
 
 // fakeNode answers the admin API routes the console reads with canned
@@ -42,7 +43,8 @@ func (f *fakeNode) Handler() http.Handler {
 			v = map[string]any{"key": "LOCAL-1", "summary": "Printer on fire", "twin": "t1", "twins": []any{map[string]any{"peer": "12D3KooWpeer", "peer_name": "bob", "key": "LOCAL-9", "synced": true}}}
 		case strings.HasPrefix(r.URL.Path, "/v1/history/"):
 			v = map[string]any{"key": "LOCAL-1", "twin": "t1", "records": []any{
-				map[string]any{"time": time.Now().Add(-time.Second), "dir": "out", "peer": "12D3KooWpeer", "seq": 1, "what": "queued", "fields": []string{"summary"}},
+				map[string]any{"time": time.Now().Add(-time.Second), "dir": "out", "peer": "12D3KooWpeer", "seq": 1, "what": "queued", "fields": []string{"summary"},
+					"changes": []any{map[string]any{"field": "summary", "old": "Printer jammed", "new": "Printer on fire"}}, "changed": time.Now().Add(-3500 * time.Millisecond)},
 				map[string]any{"time": time.Now(), "dir": "out", "peer": "12D3KooWpeer", "seq": 1, "what": "acked", "key": "LOCAL-9"},
 			}}
 		case r.URL.Path == "/v1/peers":
@@ -282,7 +284,8 @@ func TestLiveUpdate(t *testing.T) {
 func TestTimelineSteps(t *testing.T) {
 	t0 := time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)
 	recs := []record{
-		{Time: t0, Dir: "out", Peer: "p", Seq: 1, What: "queued", Fields: []string{"summary"}},
+		{Time: t0, Dir: "out", Peer: "p", Seq: 1, What: "queued", Fields: []string{"summary"}, Changed: t0.Add(-2 * time.Second),
+			Changes: []store.Change{store.NewChange("summary", "old", "new")}},
 		{Time: t0.Add(5 * time.Millisecond), Dir: "in", Peer: "p", Seq: 1, What: "applied", Fields: []string{"status"}},
 		{Time: t0.Add(12 * time.Millisecond), Dir: "out", Peer: "p", Seq: 1, What: "acked", LocalKey: "LOCAL-9"},
 		{Time: t0.Add(20 * time.Millisecond), Dir: "out", Peer: "p", Seq: 2, What: "queued", Fields: []string{"priority"}},
@@ -296,6 +299,12 @@ func TestTimelineSteps(t *testing.T) {
 	}
 	if st[2].Dir != "out" || st[2].AckAfter != 12*time.Millisecond || len(st[2].Results) != 1 || st[2].Results[0].LocalKey != "LOCAL-9" {
 		t.Errorf("oldest: %+v, want seq 1 out acked after 12ms as LOCAL-9", st[2])
+	}
+	if st[2].ChangeToAck != 2012*time.Millisecond || len(st[2].Changes) != 1 || st[2].Changes[0].Old != "old" || st[2].Changes[0].New != "new" {
+		t.Errorf("oldest: change to ack %v, changes %+v, want 2.012s and summary old -> new", st[2].ChangeToAck, st[2].Changes)
+	}
+	if st[0].ChangeToAck != 0 {
+		t.Errorf("newest: change to ack %v before any ack", st[0].ChangeToAck)
 	}
 	if st[1].Dir != "in" || st[1].Fields[0] != "status" {
 		t.Errorf("middle: %+v, want the received event", st[1])
@@ -336,5 +345,27 @@ func TestControlSocketGivesALoginLink(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The timeline page shows each change's old and new value and the time
+// from the tracker's change to the peer's ack.
+func TestTimelineShowsValuesAndChangeToAck(t *testing.T) {
+	s, _, ts := newTestConsole(t)
+	c, _ := login(t, s, ts)
+	resp, err := c.Get(ts.URL + "/issues/LOCAL-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(b)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`<del class="old">Printer jammed</del> → <ins class="new">Printer on fire</ins>`),
+		regexp.MustCompile(`<td class="change-to-ack" title="tracker change at [^"]+">3\.[45]\d*s</td>`),
+	} {
+		if !want.MatchString(page) {
+			t.Errorf("the timeline lacks %s:\n%s", want, page)
+		}
 	}
 }
