@@ -267,7 +267,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		x(`//table[@id="twins"]//td[contains(., "`+onB.Key+`")]`), x(`//table[@id="timeline"]//span[contains(@class,"applied")]`), mark)
 	b.mustCLI("issue", "edit", onB.Key, "--status", "In Progress")
 	run("bob's change on alice's open timeline", 20*time.Second, x(`//td[@id="issue-status" and contains(., "In Progress")]`),
-		x(`//table[@id="timeline"]//td[contains(@class,"fields") and contains(., "status")]`))
+		x(`//table[@id="timeline"]//td[contains(@class,"fields") and contains(., "status")]`),
+		// the change's old and new value
+		x(`//table[@id="timeline"]//div[@data-field="status"][del[@class="old" and string-length(normalize-space(.)) > 0 and not(contains(., "In Progress"))]][ins[@class="new" and contains(., "In Progress")]]`))
+	// A change on alice goes to bob: the timeline shows its old and new
+	// value and, once bob acks it, the time from the tracker's change.
+	a.mustCLI("issue", "edit", onA.Key, "--priority", "Low")
+	run("alice's change with its values and change-to-ack on the timeline", 20*time.Second,
+		x(`//table[@id="timeline"]//tr[contains(@class,"out")][.//div[@data-field="priority"][del[contains(., "High")]][ins[contains(., "Low")]]]//td[@class="change-to-ack" and contains(@title, "tracker change at") and string-length(normalize-space(.)) > 0]`))
 	notReloaded("the timeline")
 	shot("timeline")
 
