@@ -53,7 +53,8 @@ func (f *fakeNode) Handler() http.Handler {
 			v = []any{map[string]any{"peer": "12D3KooWpeer", "peer_name": "bob", "pending": 2, "age": "3s", "oldest": time.Now()}}
 		case r.URL.Path == "/v1/errors":
 			v = []any{
-				map[string]any{"twin": "t1", "key": "LOCAL-1", "peer": "12D3KooWpeer", "peer_name": "bob", "direction": "in", "error": "in.star:3: fail", "since": time.Now(), "attempts": 2},
+				map[string]any{"twin": "t1", "key": "LOCAL-1", "peer": "12D3KooWpeer", "peer_name": "bob", "direction": "in", "error": "in.star:3: fail", "since": time.Now(), "attempts": 2,
+					"peer_key": "LOCAL-9", "agreed": map[string]string{"summary": "Printer jammed", "status": "Open"}},
 				map[string]any{"twin": "t2", "peer": "12D3KooWpeer", "direction": "peer", "error": "refused there", "since": time.Now()},
 			}
 		case r.URL.Path == "/v1/networks":
@@ -366,6 +367,29 @@ func TestTimelineShowsValuesAndChangeToAck(t *testing.T) {
 	} {
 		if !want.MatchString(page) {
 			t.Errorf("the timeline lacks %s:\n%s", want, page)
+		}
+	}
+}
+
+// The errors page shows the peer's side of a blocked twin as the twin's
+// last agreed replica, with its key at the peer, labelled as such.
+func TestErrorsShowPeerSideAsLastAgreed(t *testing.T) {
+	s, _, ts := newTestConsole(t)
+	c, _ := login(t, s, ts)
+	resp, err := c.Get(ts.URL + "/errors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(b)
+	for _, want := range []string{
+		`<code>LOCAL-9</code> at bob`,
+		`the twin's last agreed replica: what both sides last agreed on`,
+		`<tr><th>status</th><td>Open</td></tr><tr><th>summary</th><td>Printer jammed</td></tr>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the errors page lacks %q:\n%s", want, page)
 		}
 	}
 }

@@ -51,3 +51,18 @@ func partText(r replica.Replica, name string) string {
 	}
 	return v.S
 }
+
+// AgreedText is a replica's fields as a person reads them (field -> text,
+// each cut to store.ChangeMax characters), for showing what both sides of
+// a link last agreed on.
+func AgreedText(r replica.Replica) map[string]string {
+	if len(r.Fields) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(r.Fields))
+	for name := range r.Fields {
+		c := store.NewChange(name, "", partText(r, name))
+		out[name] = c.New
+	}
+	return out
+}
