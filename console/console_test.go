@@ -35,6 +35,8 @@ func (f *fakeNode) Handler() http.Handler {
 		f.mu.Unlock()
 		var v any
 		switch {
+		case r.Method == "POST" && r.URL.Path == "/v1/networks":
+			v = map[string]any{"id": "n1", "name": "ops", "running": true}
 		case r.URL.Path == "/v1/status":
 			v = map[string]any{"peer_id": "12D3KooWself", "twins": twins, "peers": []any{map[string]any{"id": "12D3KooWpeer", "name": "bob", "connected": true}}, "tracker": map[string]any{"type": "local", "state": "ok"}}
 		case r.URL.Path == "/v1/issues":
@@ -59,6 +61,10 @@ func (f *fakeNode) Handler() http.Handler {
 			}
 		case r.URL.Path == "/v1/networks":
 			v = []any{map[string]any{"id": "n1", "name": "ops", "running": true, "members": []any{map[string]any{"id": "12D3KooWself", "self": true, "state": "joined"}}}}
+		case r.URL.Path == "/v1/networks/ops/invites":
+			v = map[string]any{"code": "NETCODE-1", "name": "carol", "network": "ops", "expires": time.Now().Add(time.Hour)}
+		case r.URL.Path == "/v1/accept":
+			v = map[string]any{"id": "12D3KooWinviter", "network": "ops", "network_id": "n1", "members": 3}
 		case r.URL.Path == "/v1/invites":
 			v = []any{map[string]any{"code": "x", "name": "dave", "expires": time.Now()}}
 		case r.URL.Path == "/metrics":
@@ -97,7 +103,7 @@ func newTestConsole(t *testing.T) (*Server, *fakeNode, *httptest.Server) {
 
 var (
 	pagesToCheck   = []string{"/", "/peers", "/connections", "/connections?key=LOCAL-1&peer=12D3KooWpeer", "/queue", "/errors", "/issues/LOCAL-1", "/search?q=printer", "/events?page=/", "/no-such-page"}
-	actionsToCheck = []string{"/peers/12D3KooWpeer/pause", "/peers/12D3KooWpeer/resume", "/peers/12D3KooWpeer/remove", "/invite", "/accept", "/retry", "/logout"}
+	actionsToCheck = []string{"/peers/12D3KooWpeer/pause", "/peers/12D3KooWpeer/resume", "/peers/12D3KooWpeer/remove", "/invite", "/accept", "/retry", "/networks/create", "/networks/invite", "/networks/leave", "/logout"}
 )
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -390,6 +396,49 @@ func TestErrorsShowPeerSideAsLastAgreed(t *testing.T) {
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the errors page lacks %q:\n%s", want, page)
+		}
+	}
+}
+
+// The peers page creates a network, invites into it, accepts a network's
+// code and leaves a network, through the admin API's network routes.
+func TestNetworkActions(t *testing.T) {
+	s, f, ts := newTestConsole(t)
+	c, csrf := login(t, s, ts)
+	page := func() string {
+		resp, err := c.Get(ts.URL + "/peers")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(b)
+	}
+	if p := page(); !strings.Contains(p, `id="network-invite"`) || !strings.Contains(p, `<option>ops</option>`) || !strings.Contains(p, `id="network-create"`) {
+		t.Fatalf("the peers page has no network forms:\n%s", p)
+	}
+	cases := []struct {
+		action string
+		form   url.Values
+		call   string
+		flash  string
+	}{
+		{"/networks/create", url.Values{"name": {"ops"}}, "POST /v1/networks", "Created network ops"},
+		{"/networks/invite", url.Values{"network": {"ops"}, "member": {"carol"}, "ttl": {"1h"}}, "POST /v1/networks/ops/invites", "NETCODE-1"},
+		{"/accept", url.Values{"code": {"NETCODE-1"}}, "POST /v1/accept", "Joined network ops (3 members)"},
+		{"/networks/leave", url.Values{"network": {"ops"}}, "POST /v1/networks/ops/leave", "Left network ops"},
+		{"/networks/invite", url.Values{"member": {"carol"}}, "", "Choose the network first."},
+	}
+	for _, tc := range cases {
+		tc.form.Set("csrf", csrf)
+		if code := answer(t, c, "POST", ts.URL+tc.action, tc.form, nil); code != http.StatusSeeOther {
+			t.Errorf("POST %s: %d, want 303", tc.action, code)
+		}
+		if tc.call != "" && !f.called(tc.call) {
+			t.Errorf("POST %s did not call %s on the node", tc.action, tc.call)
+		}
+		if p := page(); !strings.Contains(p, tc.flash) {
+			t.Errorf("after POST %s the page does not say %q:\n%s", tc.action, tc.flash, p)
 		}
 	}
 }

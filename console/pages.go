@@ -32,7 +32,7 @@ type page struct {
 func (s *Server) pages() map[string]page {
 	return map[string]page{
 		"/{$}":          {title: "Overview", tmpl: "overview", live: s.overview},
-		"/peers":        {title: "Peers and networks", tmpl: "peers", live: s.peersPage},
+		"/peers":        {title: "Peers and networks", tmpl: "peers", live: s.peersPage, static: s.networkForms},
 		"/connections":  {title: "Connections", tmpl: "connections", live: s.connections, static: s.playground},
 		"/queue":        {title: "Queue", tmpl: "queue", live: s.queue},
 		"/errors":       {title: "Errors", tmpl: "errors", live: s.errorsPage},
