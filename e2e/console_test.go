@@ -277,6 +277,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		x(`//table[@id="timeline"]//tr[contains(@class,"out")][.//div[@data-field="priority"][del[contains(., "High")]][ins[contains(., "Low")]]]//td[@class="change-to-ack" and contains(@title, "tracker change at") and string-length(normalize-space(.)) > 0]`))
 	notReloaded("the timeline")
 	shot("timeline")
+	// issuemesh history says the same under the records' lines.
+	if text := a.mustCLI("history", onA.Key); !strings.Contains(text, `    priority: "High" -> "Low"`) || !strings.Contains(text, "    change to ack ") {
+		t.Fatalf("alice's history text has no old and new priority or no change-to-ack:\n%s", text)
+	}
 
 	// A twin that the failing rule blocks shows on the errors page; after
 	// the rule is fixed, Retry there applies it.
