@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -43,7 +44,7 @@ func back(r *http.Request, def string) string {
 func fail(err error) flash { return flash{Err: true, Msg: err.Error()} }
 
 func (s *Server) actions() map[string]action {
-	return map[string]action{
+	m := map[string]action{
 		"/peers/{peer}/pause":  s.pause(true),
 		"/peers/{peer}/resume": s.pause(false),
 		"/peers/{peer}/remove": func(ctx context.Context, r *http.Request) (string, flash) {
@@ -68,10 +69,7 @@ func (s *Server) actions() map[string]action {
 			return "/peers", flash{Msg: fmt.Sprintf("Invitation for %s, valid until %s. Give this code to the other side; they accept it on their console or with issuemesh accept:", cmpOr(res.Name, "a new peer"), res.Expires.Local().Format(time.DateTime)), Code: res.Code}
 		},
 		"/accept": func(ctx context.Context, r *http.Request) (string, flash) {
-			var res struct {
-				ID   string `json:"id"`
-				Name string `json:"name"`
-			}
+			var res map[string]any
 			in := map[string]string{"code": strings.TrimSpace(r.PostFormValue("code")), "name": strings.TrimSpace(r.PostFormValue("name"))}
 			if in["code"] == "" {
 				return "/peers", flash{Err: true, Msg: "Paste the invitation code first."}
@@ -79,7 +77,7 @@ func (s *Server) actions() map[string]action {
 			if err := s.node.Do(ctx, "POST", "/v1/accept", in, &res); err != nil {
 				return "/peers", fail(err)
 			}
-			return "/peers", flash{Msg: fmt.Sprintf("Paired with %s (%s).", cmpOr(res.Name, "the inviter"), res.ID)}
+			return "/peers", flash{Msg: acceptedMsg(res)}
 		},
 		"/retry": func(ctx context.Context, r *http.Request) (string, flash) {
 			in := map[string]any{}
@@ -99,6 +97,8 @@ func (s *Server) actions() map[string]action {
 			return back(r, "/errors"), flash{Msg: fmt.Sprintf("Retried %d blocked record(s); rule files were reloaded first. The list updates as they apply.", len(res.Retried))}
 		},
 	}
+	maps.Copy(m, s.networkActions()) // netactions.go
+	return m
 }
 
 func (s *Server) pause(pause bool) action {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/store"
 )
 
 // fakeNode answers the admin API routes the console reads with canned
@@ -34,6 +35,8 @@ func (f *fakeNode) Handler() http.Handler {
 		f.mu.Unlock()
 		var v any
 		switch {
+		case r.Method == "POST" && r.URL.Path == "/v1/networks":
+			v = map[string]any{"id": "n1", "name": "ops", "running": true}
 		case r.URL.Path == "/v1/status":
 			v = map[string]any{"peer_id": "12D3KooWself", "twins": twins, "peers": []any{map[string]any{"id": "12D3KooWpeer", "name": "bob", "connected": true}}, "tracker": map[string]any{"type": "local", "state": "ok"}}
 		case r.URL.Path == "/v1/issues":
@@ -42,7 +45,8 @@ func (f *fakeNode) Handler() http.Handler {
 			v = map[string]any{"key": "LOCAL-1", "summary": "Printer on fire", "twin": "t1", "twins": []any{map[string]any{"peer": "12D3KooWpeer", "peer_name": "bob", "key": "LOCAL-9", "synced": true}}}
 		case strings.HasPrefix(r.URL.Path, "/v1/history/"):
 			v = map[string]any{"key": "LOCAL-1", "twin": "t1", "records": []any{
-				map[string]any{"time": time.Now().Add(-time.Second), "dir": "out", "peer": "12D3KooWpeer", "seq": 1, "what": "queued", "fields": []string{"summary"}},
+				map[string]any{"time": time.Now().Add(-time.Second), "dir": "out", "peer": "12D3KooWpeer", "seq": 1, "what": "queued", "fields": []string{"summary"},
+					"changes": []any{map[string]any{"field": "summary", "old": "Printer jammed", "new": "Printer on fire"}}, "changed": time.Now().Add(-3500 * time.Millisecond)},
 				map[string]any{"time": time.Now(), "dir": "out", "peer": "12D3KooWpeer", "seq": 1, "what": "acked", "key": "LOCAL-9"},
 			}}
 		case r.URL.Path == "/v1/peers":
@@ -51,11 +55,16 @@ func (f *fakeNode) Handler() http.Handler {
 			v = []any{map[string]any{"peer": "12D3KooWpeer", "peer_name": "bob", "pending": 2, "age": "3s", "oldest": time.Now()}}
 		case r.URL.Path == "/v1/errors":
 			v = []any{
-				map[string]any{"twin": "t1", "key": "LOCAL-1", "peer": "12D3KooWpeer", "peer_name": "bob", "direction": "in", "error": "in.star:3: fail", "since": time.Now(), "attempts": 2},
+				map[string]any{"twin": "t1", "key": "LOCAL-1", "peer": "12D3KooWpeer", "peer_name": "bob", "direction": "in", "error": "in.star:3: fail", "since": time.Now(), "attempts": 2,
+					"peer_key": "LOCAL-9", "agreed": map[string]string{"summary": "Printer jammed", "status": "Open"}},
 				map[string]any{"twin": "t2", "peer": "12D3KooWpeer", "direction": "peer", "error": "refused there", "since": time.Now()},
 			}
 		case r.URL.Path == "/v1/networks":
 			v = []any{map[string]any{"id": "n1", "name": "ops", "running": true, "members": []any{map[string]any{"id": "12D3KooWself", "self": true, "state": "joined"}}}}
+		case r.URL.Path == "/v1/networks/ops/invites":
+			v = map[string]any{"code": "NETCODE-1", "name": "carol", "network": "ops", "expires": time.Now().Add(time.Hour)}
+		case r.URL.Path == "/v1/accept":
+			v = map[string]any{"id": "12D3KooWinviter", "network": "ops", "network_id": "n1", "members": 3}
 		case r.URL.Path == "/v1/invites":
 			v = []any{map[string]any{"code": "x", "name": "dave", "expires": time.Now()}}
 		case r.URL.Path == "/metrics":
@@ -94,7 +103,7 @@ func newTestConsole(t *testing.T) (*Server, *fakeNode, *httptest.Server) {
 
 var (
 	pagesToCheck   = []string{"/", "/peers", "/connections", "/connections?key=LOCAL-1&peer=12D3KooWpeer", "/queue", "/errors", "/issues/LOCAL-1", "/search?q=printer", "/events?page=/", "/no-such-page"}
-	actionsToCheck = []string{"/peers/12D3KooWpeer/pause", "/peers/12D3KooWpeer/resume", "/peers/12D3KooWpeer/remove", "/invite", "/accept", "/retry", "/logout"}
+	actionsToCheck = []string{"/peers/12D3KooWpeer/pause", "/peers/12D3KooWpeer/resume", "/peers/12D3KooWpeer/remove", "/invite", "/accept", "/retry", "/networks/create", "/networks/invite", "/networks/leave", "/logout"}
 )
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -282,7 +291,8 @@ func TestLiveUpdate(t *testing.T) {
 func TestTimelineSteps(t *testing.T) {
 	t0 := time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)
 	recs := []record{
-		{Time: t0, Dir: "out", Peer: "p", Seq: 1, What: "queued", Fields: []string{"summary"}},
+		{Time: t0, Dir: "out", Peer: "p", Seq: 1, What: "queued", Fields: []string{"summary"}, Changed: t0.Add(-2 * time.Second),
+			Changes: []store.Change{store.NewChange("summary", "old", "new")}},
 		{Time: t0.Add(5 * time.Millisecond), Dir: "in", Peer: "p", Seq: 1, What: "applied", Fields: []string{"status"}},
 		{Time: t0.Add(12 * time.Millisecond), Dir: "out", Peer: "p", Seq: 1, What: "acked", LocalKey: "LOCAL-9"},
 		{Time: t0.Add(20 * time.Millisecond), Dir: "out", Peer: "p", Seq: 2, What: "queued", Fields: []string{"priority"}},
@@ -296,6 +306,12 @@ func TestTimelineSteps(t *testing.T) {
 	}
 	if st[2].Dir != "out" || st[2].AckAfter != 12*time.Millisecond || len(st[2].Results) != 1 || st[2].Results[0].LocalKey != "LOCAL-9" {
 		t.Errorf("oldest: %+v, want seq 1 out acked after 12ms as LOCAL-9", st[2])
+	}
+	if st[2].ChangeToAck != 2012*time.Millisecond || len(st[2].Changes) != 1 || st[2].Changes[0].Old != "old" || st[2].Changes[0].New != "new" {
+		t.Errorf("oldest: change to ack %v, changes %+v, want 2.012s and summary old -> new", st[2].ChangeToAck, st[2].Changes)
+	}
+	if st[0].ChangeToAck != 0 {
+		t.Errorf("newest: change to ack %v before any ack", st[0].ChangeToAck)
 	}
 	if st[1].Dir != "in" || st[1].Fields[0] != "status" {
 		t.Errorf("middle: %+v, want the received event", st[1])
@@ -336,5 +352,93 @@ func TestControlSocketGivesALoginLink(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The timeline page shows each change's old and new value and the time
+// from the tracker's change to the peer's ack.
+func TestTimelineShowsValuesAndChangeToAck(t *testing.T) {
+	s, _, ts := newTestConsole(t)
+	c, _ := login(t, s, ts)
+	resp, err := c.Get(ts.URL + "/issues/LOCAL-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(b)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`<del class="old">Printer jammed</del> → <ins class="new">Printer on fire</ins>`),
+		regexp.MustCompile(`<td class="change-to-ack" title="tracker change at [^"]+">3\.[45]\d*s</td>`),
+	} {
+		if !want.MatchString(page) {
+			t.Errorf("the timeline lacks %s:\n%s", want, page)
+		}
+	}
+}
+
+// The errors page shows the peer's side of a blocked twin as the twin's
+// last agreed replica, with its key at the peer, labelled as such.
+func TestErrorsShowPeerSideAsLastAgreed(t *testing.T) {
+	s, _, ts := newTestConsole(t)
+	c, _ := login(t, s, ts)
+	resp, err := c.Get(ts.URL + "/errors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(b)
+	for _, want := range []string{
+		`<code>LOCAL-9</code> at bob`,
+		`the twin's last agreed replica: what both sides last agreed on`,
+		`<tr><th>status</th><td>Open</td></tr><tr><th>summary</th><td>Printer jammed</td></tr>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the errors page lacks %q:\n%s", want, page)
+		}
+	}
+}
+
+// The peers page creates a network, invites into it, accepts a network's
+// code and leaves a network, through the admin API's network routes.
+func TestNetworkActions(t *testing.T) {
+	s, f, ts := newTestConsole(t)
+	c, csrf := login(t, s, ts)
+	page := func() string {
+		resp, err := c.Get(ts.URL + "/peers")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(b)
+	}
+	if p := page(); !strings.Contains(p, `id="network-invite"`) || !strings.Contains(p, `<option>ops</option>`) || !strings.Contains(p, `id="network-create"`) {
+		t.Fatalf("the peers page has no network forms:\n%s", p)
+	}
+	cases := []struct {
+		action string
+		form   url.Values
+		call   string
+		flash  string
+	}{
+		{"/networks/create", url.Values{"name": {"ops"}}, "POST /v1/networks", "Created network ops"},
+		{"/networks/invite", url.Values{"network": {"ops"}, "member": {"carol"}, "ttl": {"1h"}}, "POST /v1/networks/ops/invites", "NETCODE-1"},
+		{"/accept", url.Values{"code": {"NETCODE-1"}}, "POST /v1/accept", "Joined network ops (3 members)"},
+		{"/networks/leave", url.Values{"network": {"ops"}}, "POST /v1/networks/ops/leave", "Left network ops"},
+		{"/networks/invite", url.Values{"member": {"carol"}}, "", "Choose the network first."},
+	}
+	for _, tc := range cases {
+		tc.form.Set("csrf", csrf)
+		if code := answer(t, c, "POST", ts.URL+tc.action, tc.form, nil); code != http.StatusSeeOther {
+			t.Errorf("POST %s: %d, want 303", tc.action, code)
+		}
+		if tc.call != "" && !f.called(tc.call) {
+			t.Errorf("POST %s did not call %s on the node", tc.action, tc.call)
+		}
+		if p := page(); !strings.Contains(p, tc.flash) {
+			t.Errorf("after POST %s the page does not say %q:\n%s", tc.action, tc.flash, p)
+		}
 	}
 }

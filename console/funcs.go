@@ -5,10 +5,13 @@ import (
 	"html/template"
 	"strings"
 	"time"
+
+	"github.com/issuemesh/issuemesh/store"
 )
 
 var funcs = template.FuncMap{
 	"issuePath": issuePath,
+	"changeMax": func() int { return store.ChangeMax },
 	"join":      strings.Join,
 	// ago is a moment that the page's script shows as how long ago it
 	// was ("3m12s ago") and keeps current; the server renders the clock

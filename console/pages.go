@@ -16,6 +16,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/store"
 )
 
 // page is one page: live is rendered for the first load and again for
@@ -31,7 +32,7 @@ type page struct {
 func (s *Server) pages() map[string]page {
 	return map[string]page{
 		"/{$}":          {title: "Overview", tmpl: "overview", live: s.overview},
-		"/peers":        {title: "Peers and networks", tmpl: "peers", live: s.peersPage},
+		"/peers":        {title: "Peers and networks", tmpl: "peers", live: s.peersPage, static: s.networkForms},
 		"/connections":  {title: "Connections", tmpl: "connections", live: s.connections, static: s.playground},
 		"/queue":        {title: "Queue", tmpl: "queue", live: s.queue},
 		"/errors":       {title: "Errors", tmpl: "errors", live: s.errorsPage},
@@ -407,8 +408,15 @@ type step struct {
 	Seq      uint64
 	EventID  string
 	Fields   []string
+	Changes  []store.Change // old and new values, where the records keep them
 	Results  []record
 	AckAfter time.Duration // from queueing to the peer's ack (out only)
+	// Changed is the tracker's change that the event carries (out only;
+	// zero when the history does not know it).
+	Changed time.Time
+	// ChangeToAck is from the tracker's change to the peer's ack (out
+	// only; 0 when unknown).
+	ChangeToAck time.Duration
 }
 
 type timelineData struct {
@@ -448,13 +456,17 @@ func steps(recs []record) []step {
 		}
 		st := &out[i]
 		st.Fields = append(st.Fields, rec.Fields...)
+		st.Changes = append(st.Changes, rec.Changes...)
 		if rec.What == "queued" {
-			st.Time = rec.Time
+			st.Time, st.Changed = rec.Time, rec.Changed
 			continue
 		}
 		st.Results = append(st.Results, rec)
 		if rec.Dir == "out" && rec.What == "acked" && st.AckAfter == 0 {
 			st.AckAfter = rec.Time.Sub(st.Time)
+			if d, ok := store.ChangeToAck(store.Record{Changed: st.Changed}, rec); ok {
+				st.ChangeToAck = d
+			}
 		}
 	}
 	slices.Reverse(out)

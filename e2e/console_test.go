@@ -267,9 +267,20 @@ func TestConsoleInBrowser(t *testing.T) {
 		x(`//table[@id="twins"]//td[contains(., "`+onB.Key+`")]`), x(`//table[@id="timeline"]//span[contains(@class,"applied")]`), mark)
 	b.mustCLI("issue", "edit", onB.Key, "--status", "In Progress")
 	run("bob's change on alice's open timeline", 20*time.Second, x(`//td[@id="issue-status" and contains(., "In Progress")]`),
-		x(`//table[@id="timeline"]//td[contains(@class,"fields") and contains(., "status")]`))
+		x(`//table[@id="timeline"]//td[contains(@class,"fields") and contains(., "status")]`),
+		// the change's old and new value
+		x(`//table[@id="timeline"]//div[@data-field="status"][del[@class="old" and string-length(normalize-space(.)) > 0 and not(contains(., "In Progress"))]][ins[@class="new" and contains(., "In Progress")]]`))
+	// A change on alice goes to bob: the timeline shows its old and new
+	// value and, once bob acks it, the time from the tracker's change.
+	a.mustCLI("issue", "edit", onA.Key, "--priority", "Low")
+	run("alice's change with its values and change-to-ack on the timeline", 20*time.Second,
+		x(`//table[@id="timeline"]//tr[contains(@class,"out")][.//div[@data-field="priority"][del[contains(., "High")]][ins[contains(., "Low")]]]//td[@class="change-to-ack" and contains(@title, "tracker change at") and string-length(normalize-space(.)) > 0]`))
 	notReloaded("the timeline")
 	shot("timeline")
+	// issuemesh history says the same under the records' lines.
+	if text := a.mustCLI("history", onA.Key); !strings.Contains(text, `    priority: "High" -> "Low"`) || !strings.Contains(text, "    change to ack ") {
+		t.Fatalf("alice's history text has no old and new priority or no change-to-ack:\n%s", text)
+	}
 
 	// A twin that the failing rule blocks shows on the errors page; after
 	// the rule is fixed, Retry there applies it.

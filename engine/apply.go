@@ -275,7 +275,7 @@ func (a *applying) operation(ctx context.Context) (done bool, err error) {
 	case a.ev.Op == replica.OpUnsync:
 		a.ack.Result = replica.ResultApplied
 		link := a.link
-		return true, a.e.finish(ctx, a.later, a.src, a.seq, a.ev, a.ack, func(_ *store.Tx, tw *store.Twin) error { tw.Link(string(link)).Unsynced = true; return nil }, nil, Unsynced)
+		return true, a.e.finish(ctx, a.later, a.src, a.seq, a.ev, a.ack, func(_ *store.Tx, tw *store.Twin) error { tw.Link(string(link)).Unsynced = true; return nil }, nil, nil, Unsynced)
 	case a.ev.Op == replica.OpLink:
 		if err := a.e.checkLink(a.ev, a.tw); err != nil {
 			a.ack.Result, a.ack.Error = replica.ResultFailed, err.Error()
@@ -287,7 +287,7 @@ func (a *applying) operation(ctx context.Context) (done bool, err error) {
 		l.Agreed, l.Baseline = replica.Replica{}, replica.Replica{}
 	case l.Unsynced:
 		a.ack.Result = replica.ResultSkipped
-		return true, a.e.finish(ctx, a.later, a.src, a.seq, a.ev, a.ack, nil, nil, "")
+		return true, a.e.finish(ctx, a.later, a.src, a.seq, a.ev, a.ack, nil, nil, nil, "")
 	}
 	return false, nil
 }

@@ -31,7 +31,7 @@ func (a *applying) finishSkipped(ctx context.Context) error {
 			l.SetKey(ev.Origin, ev.SourceKey)
 		}
 		return nil
-	}, ChangeNames(a.ch), Skipped)
+	}, ChangeNames(a.ch), nil, Skipped)
 }
 
 // finishApplied records an event applied to issue.
@@ -77,7 +77,7 @@ func (a *applying) finishApplied(ctx context.Context, issue adapters.Issue) erro
 		}
 		// The peer sent older values than the issue holds: tell it.
 		return e.Queue(tx, tw, link, l, kept, time.Now())
-	}, ChangeNames(ch), "")
+	}, ChangeNames(ch), ValueChanges(a.previous, merged, ChangeNames(ch)), "")
 	if err == nil {
 		e.landWaitingRelations(ctx, string(link), ev.Twin, ev.SourceKey, issue.Key) // relations.go
 	}
@@ -109,7 +109,7 @@ type deferredFinish struct {
 // kept), the history line, the ack to answer retransmissions with, and the
 // removal from the incoming log. With later, the write is handed over in
 // later.fn instead of committed.
-func (e *Engine) finish(ctx context.Context, later *deferredFinish, src *Source, seq uint64, ev replica.Event, ack replica.Ack, update func(*store.Tx, *store.Twin) error, fields []string, what Outcome) error {
+func (e *Engine) finish(ctx context.Context, later *deferredFinish, src *Source, seq uint64, ev replica.Event, ack replica.Ack, update func(*store.Tx, *store.Twin) error, fields []string, changes []store.Change, what Outcome) error {
 	key := src.Key
 	if what == "" {
 		what = Applied
@@ -131,7 +131,7 @@ func (e *Engine) finish(ctx context.Context, later *deferredFinish, src *Source,
 			}
 		}
 		Unblock(tx, ev.Twin, store.BlockIn, string(key))
-		if err := AddReceived(tx, tw, time.Now(), Received{Source: key, Seq: seq, EventID: ev.ID, What: what, Fields: fields, LocalKey: tw.LocalKey}); err != nil {
+		if err := AddReceived(tx, tw, time.Now(), Received{Source: key, Seq: seq, EventID: ev.ID, What: what, Fields: fields, Changes: changes, LocalKey: tw.LocalKey}); err != nil {
 			return err
 		}
 		if err := tx.PutTwin(tw); err != nil {

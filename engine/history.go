@@ -53,6 +53,8 @@ type Sent struct {
 	Fields   []string // what changed: fields, "comment:ID", "attachment:ID"
 	LocalKey string
 	Error    string
+	Changes  []store.Change // old and new values of Fields (queued)
+	Changed  time.Time      // the tracker's change the trigger saw (queued)
 }
 
 // Received is the history record of an event from a source.
@@ -64,18 +66,19 @@ type Received struct {
 	Fields   []string
 	LocalKey string
 	Error    string
+	Changes  []store.Change // old and new values of Fields (applied)
 }
 
 // AddSent adds an outgoing record to the twin's history; the caller stores
 // the twin afterwards (PutTwin).
 func AddSent(tx *store.Tx, tw *store.Twin, now time.Time, r Sent) error {
-	return tx.AddHistory(tw, store.Record{Time: now, Dir: "out", Peer: string(r.Link), Seq: r.Seq, EventID: r.EventID, What: string(r.What), Fields: r.Fields, LocalKey: r.LocalKey, Error: r.Error})
+	return tx.AddHistory(tw, store.Record{Time: now, Dir: "out", Peer: string(r.Link), Seq: r.Seq, EventID: r.EventID, What: string(r.What), Fields: r.Fields, LocalKey: r.LocalKey, Error: r.Error, Changes: r.Changes, Changed: r.Changed})
 }
 
 // AddReceived adds an incoming record to the twin's history; the caller
 // stores the twin afterwards (PutTwin).
 func AddReceived(tx *store.Tx, tw *store.Twin, now time.Time, r Received) error {
-	return tx.AddHistory(tw, store.Record{Time: now, Dir: "in", Peer: string(r.Source), Seq: r.Seq, EventID: r.EventID, What: string(r.What), Fields: r.Fields, LocalKey: r.LocalKey, Error: r.Error})
+	return tx.AddHistory(tw, store.Record{Time: now, Dir: "in", Peer: string(r.Source), Seq: r.Seq, EventID: r.EventID, What: string(r.What), Fields: r.Fields, LocalKey: r.LocalKey, Error: r.Error, Changes: r.Changes})
 }
 
 // ChangeNames lists every part of an incoming change for the history, as

@@ -106,7 +106,7 @@ func (e *Engine) ShareManual(ctx context.Context, key string, link LinkKey, op M
 				return tx.PutTwin(tw) // shared already and unchanged
 			}
 		}
-		if err := e.append(tx, tw, link, l, &ev, changed, now); err != nil {
+		if err := e.append(tx, tw, link, l, &ev, changed, now, changeNote{}); err != nil {
 			return err
 		}
 		sent = true

@@ -353,7 +353,11 @@ func (p *sharePass) link(tw *store.Twin, j int, link LinkKey, restores *[]ownedR
 		return false, false, nil
 	}
 	l.Baseline = out
-	if err := e.Queue(tx, tw, link, l, changed, p.now); err != nil {
+	note := changeNote{changes: ValueChanges(baseline, out, changed)}
+	if p.issue != nil {
+		note.changed = p.issue.Updated
+	}
+	if err := e.queue(tx, tw, link, l, changed, p.now, note); err != nil {
 		if !errors.Is(err, replica.ErrMalformed) {
 			return false, false, err
 		}
@@ -372,15 +376,20 @@ func (p *sharePass) link(tw *store.Twin, j int, link LinkKey, restores *[]ownedR
 // and records it in the twin's history. It runs inside an update; the
 // caller stores the twin and wakes the link.
 func (e *Engine) Queue(tx *store.Tx, tw *store.Twin, link LinkKey, l *store.Link, changed []string, now time.Time) error {
+	return e.queue(tx, tw, link, l, changed, now, changeNote{})
+}
+
+// queue is Queue with what the history record tells of the change.
+func (e *Engine) queue(tx *store.Tx, tw *store.Twin, link LinkKey, l *store.Link, changed []string, now time.Time, note changeNote) error {
 	ev := replica.Event{
 		V: replica.Version, ID: NewID(), Twin: tw.ID, Origin: e.cfg.Self,
 		SourceKey: tw.LocalKey, Sent: now.UnixNano(),
 	}
-	return e.append(tx, tw, link, l, &ev, changed, now)
+	return e.append(tx, tw, link, l, &ev, changed, now, note)
 }
 
 // append completes ev with the link's agreed state and appends it.
-func (e *Engine) append(tx *store.Tx, tw *store.Twin, link LinkKey, l *store.Link, ev *replica.Event, changed []string, now time.Time) error {
+func (e *Engine) append(tx *store.Tx, tw *store.Twin, link LinkKey, l *store.Link, ev *replica.Event, changed []string, now time.Time, note changeNote) error {
 	if !link.IsNet() && ev.Op != replica.OpUnsync {
 		raiseFloors(&l.Agreed) // prune.go
 	}
@@ -400,7 +409,7 @@ func (e *Engine) append(tx *store.Tx, tw *store.Twin, link LinkKey, l *store.Lin
 	if err != nil {
 		return err
 	}
-	return AddSent(tx, tw, now, Sent{Link: link, Seq: seq, EventID: ev.ID, What: QueuedOutcome(ev.Op), Fields: changed, LocalKey: tw.LocalKey})
+	return AddSent(tx, tw, now, Sent{Link: link, Seq: seq, EventID: ev.ID, What: QueuedOutcome(ev.Op), Fields: changed, LocalKey: tw.LocalKey, Changes: note.changes, Changed: note.changed})
 }
 
 // heldBy lists the twin's links other than link, among all (whose

@@ -239,6 +239,9 @@ func (b adminBackend) Errors(ctx context.Context) ([]store.Blocked, error) {
 	if err := n.store.View(func(tx *store.Tx) (err error) { bs, err = engine.BlockedAll(tx); return }); err != nil {
 		return nil, err
 	}
+	if err := n.store.View(func(tx *store.Tx) error { peerSides(tx, bs); return nil }); err != nil {
+		return nil, err
+	}
 	bs = append(bs, n.refused.notices()...) // refusals.go
 	for _, re := range n.rulesErrors() {
 		bs = append(bs, store.Blocked{Peer: re.Link, Dir: api.DirRules, Error: re.Error, Since: re.Since})

@@ -55,6 +55,12 @@ type Blocked struct {
 	// PeerName is the name of Peer in the peer list, filled in by the
 	// admin API; never stored.
 	PeerName string `msgpack:"-" json:"peer_name,omitempty"`
+	// PeerKey and Agreed are the peer's side as this node knows it: the
+	// twin's key at the peer and the twin's last agreed replica with the
+	// link (what both sides last agreed on; field -> value as text), not
+	// read from the peer. Filled in by the admin API; never stored.
+	PeerKey string            `msgpack:"-" json:"peer_key,omitempty"`
+	Agreed  map[string]string `msgpack:"-" json:"agreed,omitempty"`
 }
 
 func blockedKey(twin string, dir BlockDir, link string) string {

@@ -805,6 +805,12 @@ type Record struct {
 	// Conflict is the conflict a merge of this event found (What
 	// "conflict"): both values, their clocks and the winner.
 	Conflict *replica.Conflict `msgpack:"c,omitempty" json:"conflict,omitempty"`
+	// Changes holds the old and new values of the fields in Fields
+	// (changes.go), on queued and applied records.
+	Changes []Change `msgpack:"vc,omitempty" json:"changes,omitempty"`
+	// Changed is the tracker's change time (the issue's updated time the
+	// trigger saw), on records of events queued by the trigger.
+	Changed time.Time `msgpack:"u,omitempty" json:"changed,omitzero"`
 	// PeerName is the name of Peer in the peer list, filled in by the
 	// admin API; never stored.
 	PeerName string `msgpack:"-" json:"peer_name,omitempty"`

@@ -173,28 +173,7 @@ func cmdHistory(c *cli.Context) error {
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, h)
 	}
-	w := c.App.Writer
-	fmt.Fprintf(w, "%s (twin %s)\n", h.Key, h.Twin)
-	for _, r := range h.Records {
-		peer := r.PeerName
-		if peer == "" {
-			peer = short(r.Peer)
-		}
-		line := fmt.Sprintf("%s %-3s %-8s peer %s seq %d", r.Time.Local().Format("2006-01-02 15:04:05.000"), r.Dir, r.What, peer, r.Seq)
-		if len(r.Fields) > 0 {
-			line += " fields " + strings.Join(r.Fields, ",")
-		}
-		if r.LocalKey != "" && r.Dir == "out" && r.What == "acked" {
-			line += " as " + r.LocalKey
-		}
-		if r.Error != "" {
-			line += ": " + r.Error
-		}
-		if x := r.Conflict; x != nil {
-			line += fmt.Sprintf(": kept %q over %q", x.Winner.Text(), x.Loser.Text())
-		}
-		fmt.Fprintln(w, line)
-	}
+	printHistory(c.App.Writer, h)
 	return nil
 }
 
