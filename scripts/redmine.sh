@@ -67,6 +67,19 @@ MARKER_RB='
   cf.tracker_ids = Tracker.pluck(:id)
   cf.save!'
 
+# The issue custom field "Customer" (text, all projects and trackers) is a
+# field of the tested kind for the contract suite's custom-field test
+# (adapters/redmine maps every issue custom field by its name).
+TESTCF_RB='
+  cf = IssueCustomField.find_by_name("Customer") || IssueCustomField.new(name: "Customer")
+  cf.field_format = "string"
+  cf.is_for_all = true
+  cf.is_filter = false
+  cf.visible = true
+  cf.searchable = false
+  cf.tracker_ids = Tracker.pluck(:id)
+  cf.save!'
+
 # Fast path: the server answers and the key works -> nothing to do but
 # add the marker field to a Redmine set up before it existed.
 if [ -s "$KEYFILE" ] && command -v curl >/dev/null &&
@@ -75,6 +88,11 @@ if [ -s "$KEYFILE" ] && command -v curl >/dev/null &&
 		say "adding the issue custom field \"issuemesh marker\""
 		as_www bundle exec rails runner "$MARKER_RB" >"$DIR/redmine-marker.log" 2>&1 ||
 			{ tail -20 "$DIR/redmine-marker.log" >&2; die "could not create the issue custom field \"issuemesh marker\""; }
+	fi
+	if ! curl -sf -m 5 -H "X-Redmine-API-Key: $(cat "$KEYFILE")" "$URL/custom_fields.json" | grep -q '"Customer"'; then
+		say "adding the test issue custom field \"Customer\""
+		as_www bundle exec rails runner "$TESTCF_RB" >"$DIR/redmine-testcf.log" 2>&1 ||
+			{ tail -20 "$DIR/redmine-testcf.log" >&2; die "could not create the issue custom field \"Customer\""; }
 	fi
 	say "already running"
 	print_usage
@@ -114,7 +132,7 @@ as_www SCHEMA=/dev/null bundle exec rake db:migrate redmine:plugins:migrate >/de
 
 # 3. Default data, REST on, admin password, project, custom fields; print the key.
 say "configuring (REST API, project $PROJECT, custom fields)"
-KEY=$(as_www IM_PW="$ADMIN_PW" IM_PROJECT="$PROJECT" IM_MARKER_RB="$MARKER_RB" bundle exec rails runner '
+KEY=$(as_www IM_PW="$ADMIN_PW" IM_PROJECT="$PROJECT" IM_MARKER_RB="$MARKER_RB" IM_TESTCF_RB="$TESTCF_RB" bundle exec rails runner '
   Redmine::DefaultData::Loader.load("en") if Redmine::DefaultData::Loader.no_data?
   Setting.rest_api_enabled = "1"
   u = User.find_by_login("admin")
@@ -133,6 +151,7 @@ KEY=$(as_www IM_PW="$ADMIN_PW" IM_PROJECT="$PROJECT" IM_MARKER_RB="$MARKER_RB" b
     cf.save!
   end
   eval(ENV["IM_MARKER_RB"])
+  eval(ENV["IM_TESTCF_RB"])
   p = Project.find_by_identifier(ENV["IM_PROJECT"]) || Project.new(name: ENV["IM_PROJECT"], identifier: ENV["IM_PROJECT"])
   p.is_public = false
   p.enabled_module_names = (p.enabled_module_names | ["issue_tracking"])

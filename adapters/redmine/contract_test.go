@@ -68,6 +68,28 @@ func newProject(t *testing.T, url, key string) string {
 	if _, err := c.Do(ctx, rest.Request{Method: http.MethodPost, Path: "/projects.json", Body: body}, nil); err != nil {
 		t.Fatalf("create test project (the API key must be an administrator's): %v", err)
 	}
+	// The key's user is a Manager of the project, so issues can be
+	// assigned to them (Redmine assigns only to members).
+	var me struct {
+		User struct {
+			ID int `json:"id"`
+		} `json:"user"`
+	}
+	var roles struct {
+		Roles []ref `json:"roles"`
+	}
+	if _, err := c.Do(ctx, rest.Request{Method: http.MethodGet, Path: "/users/current.json"}, &me); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(ctx, rest.Request{Method: http.MethodGet, Path: "/roles.json"}, &roles); err != nil {
+		t.Fatal(err)
+	}
+	if role, ok := lookup(roles.Roles, "Manager"); ok {
+		m := map[string]any{"membership": map[string]any{"user_id": me.User.ID, "role_ids": []int{role}}}
+		if _, err := c.Do(ctx, rest.Request{Method: http.MethodPost, Path: "/projects/" + ident + "/memberships.json", Body: m}, nil); err != nil {
+			t.Fatalf("make the key's user a member of %s: %v", ident, err)
+		}
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -94,6 +116,8 @@ func TestContract(t *testing.T) {
 	}, contract.Profile{
 		OpenStatus: "In Progress", ClosedStatus: "Closed", Priorities: [2]string{"Low", "High"},
 		Labels: true, RejectsUnknownStatus: true, MissingKey: "999999999", Settle: feed.DefaultSettle,
+		// scripts/redmine.sh creates the field "Customer".
+		Fields: contract.FieldsProfile{User: adapters.User{Login: "admin"}, Type: "Feature", CustomField: "Customer"},
 	})
 	t.Logf("Redmine request latencies: %v", lat)
 }

@@ -230,6 +230,18 @@ type wireIssue struct {
 	UpdatedOn    time.Time     `json:"updated_on"`
 	Journals     []journal     `json:"journals"`
 	Attachments  []wireFile    `json:"attachments"`
+	// The fields of issue 16 (fields.go).
+	AssignedTo *ref           `json:"assigned_to"`
+	Author     *ref           `json:"author"`
+	Watchers   []ref          `json:"watchers"`
+	DueDate    *string        `json:"due_date"`
+	StartDate  *string        `json:"start_date"`
+	Parent     *ref           `json:"parent"`
+	Relations  []wireRelation `json:"relations"`
+	Children   []struct {
+		ID      int    `json:"id"`
+		Subject string `json:"subject"`
+	} `json:"children"`
 }
 
 func (w *wireIssue) custom(id int) string {
@@ -256,6 +268,8 @@ type nameCache struct {
 	// cfFromIssue: the key may not list custom fields (not an
 	// administrator), so they were looked for on an issue of the project.
 	cfFromIssue bool
+	cfs         []cfDef // the issue custom fields (fields.go)
+	users       []user  // empty when the key may not list users
 }
 
 func lookup(list []ref, name string) (int, bool) {
@@ -318,6 +332,9 @@ func (t *Tracker) cache(ctx context.Context, maxAge time.Duration) (*nameCache, 
 	if err := t.findCustomFields(ctx, nc); err != nil {
 		return nil, err
 	}
+	if err := t.loadUsers(ctx, nc); err != nil {
+		return nil, err
+	}
 	t.mu.Lock()
 	t.names = nc
 	t.mu.Unlock()
@@ -333,6 +350,8 @@ func (t *Tracker) findCustomFields(ctx context.Context, nc *nameCache) error {
 			ID           int    `json:"id"`
 			Name         string `json:"name"`
 			CustomizedTy string `json:"customized_type"`
+			Format       string `json:"field_format"`
+			Multiple     bool   `json:"multiple"`
 		} `json:"custom_fields"`
 	}
 	err := t.get(ctx, "/custom_fields.json", nil, &cfs)
@@ -342,6 +361,7 @@ func (t *Tracker) findCustomFields(ctx context.Context, nc *nameCache) error {
 			if cf.CustomizedTy != "issue" {
 				continue
 			}
+			nc.cfs = append(nc.cfs, cfDef{ID: cf.ID, Name: cf.Name, Format: cf.Format, Multiple: cf.Multiple})
 			switch cf.Name {
 			case TwinField:
 				nc.twinCF = cf.ID
@@ -363,6 +383,8 @@ func (t *Tracker) findCustomFields(ctx context.Context, nc *nameCache) error {
 		}
 		for _, is := range list.Issues {
 			for _, cv := range is.CustomFields {
+				_, multi := cv.Value.([]any)
+				nc.cfs = append(nc.cfs, cfDef{ID: cv.ID, Name: cv.Name, Multiple: multi})
 				switch cv.Name {
 				case TwinField:
 					nc.twinCF = cv.ID
@@ -401,7 +423,7 @@ func (t *Tracker) getWire(ctx context.Context, id int) (*wireIssue, error) {
 	var out struct {
 		Issue *wireIssue `json:"issue"`
 	}
-	if err := t.get(ctx, fmt.Sprintf("/issues/%d.json", id), url.Values{"include": {"journals,attachments"}}, &out); err != nil {
+	if err := t.get(ctx, fmt.Sprintf("/issues/%d.json", id), url.Values{"include": {"journals,attachments,relations,watchers,children"}}, &out); err != nil {
 		if errors.Is(err, adapters.ErrNotFound) {
 			return nil, fmt.Errorf("redmine has no issue %d (or the API key may not see it): %w", id, err)
 		}
@@ -450,6 +472,7 @@ func (t *Tracker) convert(w *wireIssue, nc *nameCache) adapters.Issue {
 		}
 		is.Comments = append(is.Comments, journalComment(j))
 	}
+	fillFields(&is, w, nc)
 	filesMarked := fileFieldMarkers(w.Journals, nc)
 	for _, f := range w.Attachments {
 		is.Attachments = append(is.Attachments, t.fileAttachment(f, filesMarked[f.ID]))
@@ -698,6 +721,9 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 	if err != nil {
 		return adapters.Issue{}, fmt.Errorf("redmine create: %w", err)
 	}
+	if tracker == nil && in.Type != "" {
+		tracker = &in.Type
+	}
 	f := fields{"project_id": t.project, "subject": in.Summary}
 	if nc, err = t.resolve(ctx, nc, f, nil, &in.Priority, tracker); err != nil {
 		return adapters.Issue{}, fmt.Errorf("redmine create: %w", err)
@@ -746,7 +772,16 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 		return adapters.Issue{}, fmt.Errorf("redmine create: POST %s/issues.json: the answer holds no issue id: %w", t.c.BaseURL(), adapters.ErrBadAnswer)
 	}
 	key := strconv.Itoa(out.Issue.ID)
-	p := adapters.Patch{AddComments: in.Comments}
+	p := adapters.Patch{AddComments: in.Comments, Assignee: in.Assignee, Fields: in.Fields, AddRelations: in.Relations}
+	if in.Due != "" {
+		p.Due = &in.Due
+	}
+	if in.Start != "" {
+		p.Start = &in.Start
+	}
+	if in.Watchers != nil {
+		p.Watchers = &in.Watchers
+	}
 	if in.Status != "" {
 		p.Status = &in.Status
 	}
@@ -784,6 +819,9 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 	tracker, err := checkExtra(p.Extra)
 	if err != nil {
 		return fail(err)
+	}
+	if tracker == nil && p.Type != nil && *p.Type != "" {
+		tracker = p.Type
 	}
 	f := fields{}
 	if p.Summary != nil && *p.Summary != cur.Summary {
@@ -863,6 +901,9 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 		case v != strings.Join(cur.Labels, ","):
 			cfs = append(cfs, map[string]any{"id": nc.labelsCF, "value": v})
 		}
+	}
+	if err := t.fieldsPatch(nc, cur, p, f, &cfs); err != nil {
+		return fail(err)
 	}
 	if len(cfs) > 0 {
 		f["custom_fields"] = cfs
@@ -969,7 +1010,11 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 			return fail(fmt.Errorf("edit note %d: %w", e.j, err))
 		}
 	}
-	if !sent {
+	more, err := t.applyAfter(ctx, nc, w, cur, p)
+	if err != nil {
+		return fail(err)
+	}
+	if !sent && !more {
 		return cur, t.fillDigests(ctx, &cur)
 	}
 	w, err = t.getWire(ctx, id)
