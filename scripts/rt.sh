@@ -68,6 +68,29 @@ ensure_marker_field() {
   }' 2>"$DIR/rt-marker.log" || { tail -20 "$DIR/rt-marker.log" >&2; die "could not create the transaction custom field \"issuemesh marker\""; }
 }
 
+# The ticket custom field "Customer" (freeform, one value, global) is a
+# field of the tested kind for the contract suite's custom-field test
+# (adapters/rt maps every ticket custom field by its name).
+ensure_test_field() {
+	setpriv --reuid=www-data --regid=www-data --init-groups perl -e '
+  use strict; use warnings;
+  use lib "/usr/local/share/request-tracker5/lib", "/usr/share/request-tracker5/lib";
+  use RT; RT::LoadConfig(); RT::Init();
+  my $name = "Customer";
+  my $type = RT::Ticket->CustomFieldLookupType;
+  my $cf = RT::CustomField->new(RT->SystemUser);
+  $cf->LoadByName(Name => $name, LookupType => $type, IncludeGlobal => 1);
+  unless ($cf->id) {
+    my ($ok, $msg) = $cf->Create(Name => $name, Type => "Freeform", MaxValues => 1,
+      LookupType => $type, Description => "a test field of issuemesh");
+    $ok or die "custom field $name: $msg";
+  }
+  unless ($cf->IsGlobal) {
+    my ($ok, $msg) = $cf->AddToObject(RT::Queue->new(RT->SystemUser));
+    $ok or die "apply custom field $name globally: $msg";
+  }' 2>"$DIR/rt-testcf.log" || { tail -20 "$DIR/rt-testcf.log" >&2; die "could not create the ticket custom field \"Customer\""; }
+}
+
 # Fast path: the server answers and the token works -> nothing to do but
 # add the marker field to an RT set up before it existed.
 if [ -s "$TOKENFILE" ] && command -v curl >/dev/null &&
@@ -75,6 +98,10 @@ if [ -s "$TOKENFILE" ] && command -v curl >/dev/null &&
 	if ! grep -q '"issuemesh marker"' <<<"$QJSON"; then
 		say "adding the transaction custom field \"issuemesh marker\""
 		ensure_marker_field
+	fi
+	if ! grep -q '"Customer"' <<<"$QJSON"; then
+		say "adding the test ticket custom field \"Customer\""
+		ensure_test_field
 	fi
 	say "already running"
 	print_usage
@@ -153,6 +180,7 @@ TOKEN=$(setpriv --reuid=www-data --regid=www-data --init-groups env ROOT_PW="$RO
   $id or die "token: $m"; print "$auth\n";' 2>"$DIR/rt-config.log" | tail -1)
 [ -n "$TOKEN" ] || { tail -20 "$DIR/rt-config.log" >&2; die "could not configure RT or create the auth token"; }
 ensure_marker_field
+ensure_test_field
 umask 077
 echo "$TOKEN" >"$TOKENFILE"
 umask 022

@@ -79,6 +79,8 @@ func TestContract(t *testing.T) {
 	}, contract.Profile{
 		OpenStatus: "open", ClosedStatus: "resolved", Priorities: [2]string{"Low", "High"},
 		Labels: true, RejectsUnknownStatus: true, MissingKey: "999999999", Settle: feed.DefaultSettle,
+		// scripts/rt.sh creates the field "Customer".
+		Fields: contract.FieldsProfile{User: adapters.User{Login: "root"}, CustomField: "Customer"},
 	})
 	t.Logf("RT request latencies: %v", lat)
 }

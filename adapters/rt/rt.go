@@ -266,6 +266,13 @@ type wireTicket struct {
 	Created      string     `json:"Created"`
 	LastUpdated  string     `json:"LastUpdated"`
 	CustomFields []cfValue  `json:"CustomFields"`
+	// The fields of issue 16 (fields.go).
+	Owner     *obj       `json:"Owner"`
+	Creator   *obj       `json:"Creator"`
+	Requestor []obj      `json:"Requestor"`
+	Due       string     `json:"Due"`
+	Starts    string     `json:"Starts"`
+	Links     []wireLink `json:"_hyperlinks"`
 }
 
 func (w *wireTicket) cf(name string) (string, bool) {
@@ -315,7 +322,8 @@ type queueInfo struct {
 	lifecycle string
 	twinCF    bool
 	labelsCF  bool
-	markerCF  bool // the transaction custom field MarkerField applies
+	markerCF  bool     // the transaction custom field MarkerField applies
+	ticketCFs []string // the names of the ticket custom fields (fields.go)
 }
 
 // ---- requests ----
@@ -396,6 +404,7 @@ func (t *Tracker) queueInfo(ctx context.Context) (*queueInfo, error) {
 	}
 	q = &queueInfo{id: string(w.ID), name: w.Name, lifecycle: w.Lifecycle, loaded: time.Now()}
 	for _, cf := range *w.TicketCustomFields {
+		q.ticketCFs = append(q.ticketCFs, cf.Name)
 		switch cf.Name {
 		case TwinField:
 			q.twinCF = true
@@ -503,6 +512,7 @@ func (t *Tracker) fromWire(w *wireTicket, q *queueInfo) adapters.Issue {
 	if v, ok := w.cf(LabelsField); ok {
 		is.Labels = splitLabels(v)
 	}
+	fillFields(&is, w)
 	return is
 }
 
@@ -894,7 +904,19 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 	if err != nil || id <= 0 {
 		return adapters.Issue{}, fmt.Errorf("rt create: POST %s/ticket: the answer holds no ticket id: %w", t.c.BaseURL(), adapters.ErrBadAnswer)
 	}
-	p := adapters.Patch{AddComments: in.Comments}
+	p := adapters.Patch{AddComments: in.Comments, Assignee: in.Assignee, Fields: in.Fields, AddRelations: in.Relations}
+	if in.Due != "" {
+		p.Due = &in.Due
+	}
+	if in.Start != "" {
+		p.Start = &in.Start
+	}
+	if in.Watchers != nil {
+		p.Watchers = &in.Watchers
+	}
+	if in.Type != "" {
+		p.Type = &in.Type
+	}
 	if st != "" {
 		p.Status = &st
 	}
@@ -1006,6 +1028,9 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 		case v != strings.Join(cur.Labels, ","):
 			cfs[LabelsField] = v
 		}
+	}
+	if err := fieldsSet(q, cur, p, set, cfs); err != nil {
+		return fail(err)
 	}
 	if len(cfs) > 0 {
 		set["CustomFields"] = cfs
