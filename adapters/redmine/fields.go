@@ -351,7 +351,7 @@ func hasRelation(rs []adapters.Relation, r adapters.Relation) bool {
 }
 
 // applyAfter makes the changes of p that have their own requests:
-// watchers, relations other than a parent, comment and file deletes.
+// relations other than a parent, comment and file deletes, watchers.
 func (t *Tracker) applyAfter(ctx context.Context, nc *nameCache, w *wireIssue, cur adapters.Issue, p adapters.Patch) (bool, error) {
 	sent := false
 	do := func(method, path string, body any) error {
@@ -361,30 +361,6 @@ func (t *Tracker) applyAfter(ctx context.Context, nc *nameCache, w *wireIssue, c
 			return nil
 		}
 		return err
-	}
-	if p.Watchers != nil {
-		var want []int
-		for _, u := range *p.Watchers {
-			id, err := nc.userID(u)
-			if err != nil {
-				return sent, fmt.Errorf("watcher: %w", err)
-			}
-			want = append(want, id)
-		}
-		for _, r := range w.Watchers {
-			if !slices.Contains(want, r.ID) {
-				if err := do(http.MethodDelete, fmt.Sprintf("/issues/%d/watchers/%d.json", w.ID, r.ID), nil); err != nil {
-					return sent, fmt.Errorf("remove watcher %d: %w", r.ID, err)
-				}
-			}
-		}
-		for _, id := range want {
-			if !slices.ContainsFunc(w.Watchers, func(r ref) bool { return r.ID == id }) {
-				if err := do(http.MethodPost, fmt.Sprintf("/issues/%d/watchers.json", w.ID), map[string]any{"user_id": id}); err != nil {
-					return sent, fmt.Errorf("add watcher %d: %w", id, err)
-				}
-			}
-		}
 	}
 	for _, r := range p.RemoveRelations {
 		switch r.Kind {
@@ -443,6 +419,32 @@ func (t *Tracker) applyAfter(ctx context.Context, nc *nameCache, w *wireIssue, c
 		}
 		if err := do(http.MethodDelete, "/attachments/"+url.PathEscape(id)+".json", nil); err != nil {
 			return sent, fmt.Errorf("delete file %s: %w", id, err)
+		}
+	}
+	// Watchers last: Redmine may make the key's user a watcher of an
+	// issue it changes (the user's "auto watch" preference).
+	if p.Watchers != nil {
+		var want []int
+		for _, u := range *p.Watchers {
+			id, err := nc.userID(u)
+			if err != nil {
+				return sent, fmt.Errorf("watcher: %w", err)
+			}
+			want = append(want, id)
+		}
+		for _, r := range w.Watchers {
+			if !slices.Contains(want, r.ID) {
+				if err := do(http.MethodDelete, fmt.Sprintf("/issues/%d/watchers/%d.json", w.ID, r.ID), nil); err != nil {
+					return sent, fmt.Errorf("remove watcher %d: %w", r.ID, err)
+				}
+			}
+		}
+		for _, id := range want {
+			if !slices.ContainsFunc(w.Watchers, func(r ref) bool { return r.ID == id }) {
+				if err := do(http.MethodPost, fmt.Sprintf("/issues/%d/watchers.json", w.ID), map[string]any{"user_id": id}); err != nil {
+					return sent, fmt.Errorf("add watcher %d: %w", id, err)
+				}
+			}
 		}
 	}
 	return sent, nil
