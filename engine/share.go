@@ -426,3 +426,21 @@ func heldBy(tw *store.Twin, link LinkKey, all []LinkKey, outs []linkOutcome) []h
 	}
 	return hs
 }
+
+// EachIssue calls fn with every issue of the tracker, a page at a time.
+func (e *Engine) EachIssue(ctx context.Context, fn func([]adapters.Issue) error) error {
+	var cur adapters.Cursor
+	for {
+		issues, next, err := e.cfg.Tracker.Changes(ctx, cur, ChangeBatch)
+		if err != nil {
+			return err
+		}
+		if err := fn(issues); err != nil {
+			return err
+		}
+		if len(issues) < ChangeBatch || next == cur {
+			return nil
+		}
+		cur = next
+	}
+}

@@ -9,7 +9,6 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
-	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -48,7 +47,10 @@ func ConfiguredAddrs(listen []string, id peer.ID) []string {
 	return out
 }
 
-func (n *Node) peerInfos() ([]PeerInfo, error) {
+// peerInfos is the peer list: the stored peers with their queues and,
+// while the node runs, their connections.
+func (b adminBackend) peerInfos() ([]PeerInfo, error) {
+	n := b.n
 	var stored []store.Peer
 	var stats map[string]*store.QueueStat
 	err := n.store.View(func(tx *store.Tx) error {
@@ -110,22 +112,4 @@ func (n *Node) shareAll(ctx context.Context, to []peer.ID) error {
 		links[i] = p.String()
 	}
 	return n.shareAllLinks(ctx, links)
-}
-
-// allIssues calls fn with every issue of the tracker, a page at a time.
-func (n *Node) allIssues(ctx context.Context, fn func([]adapters.Issue) error) error {
-	var cur adapters.Cursor
-	for {
-		issues, next, err := n.tracker.Changes(ctx, cur, changeBatch)
-		if err != nil {
-			return err
-		}
-		if err := fn(issues); err != nil {
-			return err
-		}
-		if len(issues) < changeBatch || next == cur {
-			return nil
-		}
-		cur = next
-	}
 }

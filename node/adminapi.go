@@ -34,7 +34,7 @@ func (b adminBackend) ID() api.IDInfo {
 func (b adminBackend) Status(ctx context.Context) (api.Status, error) {
 	n := b.n
 	st := api.Status{PeerID: n.self.String(), Addrs: n.Addrs(), Running: n.hostOrNil() != nil}
-	peers, err := n.peerInfos()
+	peers, err := b.peerInfos()
 	if err != nil {
 		return st, err
 	}
@@ -76,7 +76,7 @@ func (b adminBackend) Metrics() http.Handler { return b.n.metrics.handler() }
 func (b adminBackend) Tracker() adapters.Tracker { return b.n.tracker }
 
 func (b adminBackend) EachIssue(ctx context.Context, fn func([]adapters.Issue) error) error {
-	return b.n.allIssues(ctx, fn)
+	return b.n.eng.EachIssue(ctx, fn)
 }
 
 func (b adminBackend) Twins(ctx context.Context, key string) (string, []api.TwinRef, error) {
@@ -126,14 +126,14 @@ func (b adminBackend) History(ctx context.Context, key string) (api.HistoryView,
 	if err != nil {
 		return v, err
 	}
-	name := b.n.peerNamer()
+	name := peerNamer(b.n.store)
 	for i := range v.Records {
 		v.Records[i].PeerName = name(v.Records[i].Peer)
 	}
 	return v, nil
 }
 
-func (b adminBackend) Peers(ctx context.Context) ([]api.PeerInfo, error) { return b.n.peerInfos() }
+func (b adminBackend) Peers(ctx context.Context) ([]api.PeerInfo, error) { return b.peerInfos() }
 
 func (b adminBackend) AddPeer(ctx context.Context, addr, name string) (store.Peer, error) {
 	return b.n.AddPeer(ctx, addr, name)
@@ -152,10 +152,10 @@ func (b adminBackend) PausePeer(ctx context.Context, who string, pause bool) (ap
 	if err != nil {
 		return api.PeerInfo{}, err
 	}
-	if err := b.n.SetPaused(ctx, id, pause); err != nil {
+	if err := b.setPaused(ctx, id, pause); err != nil {
 		return api.PeerInfo{}, err
 	}
-	infos, err := b.n.peerInfos()
+	infos, err := b.peerInfos()
 	if err != nil {
 		return api.PeerInfo{}, err
 	}
@@ -247,26 +247,12 @@ func (b adminBackend) Errors(ctx context.Context) ([]store.Blocked, error) {
 		bs = append(bs, store.Blocked{Peer: re.Link, Dir: api.DirRules, Error: re.Error, Since: re.Since})
 	}
 	bs = append(bs, n.diskErrors()...)
-	name := n.peerNamer()
+	name := peerNamer(n.store)
 	for i := range bs {
 		bs[i].PeerName = name(bs[i].Peer)
 	}
 	return bs, nil
 }
-
-func (b adminBackend) Retry(ctx context.Context, in api.RetryInput) (api.RetryResult, error) {
-	return b.n.Retry(ctx, in)
-}
-
-func (b adminBackend) Sync(ctx context.Context, in api.SyncInput) (api.SyncResult, error) {
-	return b.n.Sync(ctx, in)
-}
-
-func (b adminBackend) Unsync(ctx context.Context, in api.UnsyncInput) error {
-	return b.n.Unsync(ctx, in)
-}
-
-func (b adminBackend) Link(ctx context.Context, in api.LinkInput) error { return b.n.Link(ctx, in) }
 
 func (b adminBackend) TestRules(ctx context.Context, in api.RulesTestInput) (api.RulesTestResult, error) {
 	return b.n.TestRules(ctx, in)

@@ -22,7 +22,7 @@ import (
 // first, one per conflict ID.
 func (b adminBackend) Conflicts(ctx context.Context) ([]api.ConflictView, error) {
 	var out []api.ConflictView
-	name := b.n.peerNamer()
+	name := peerNamer(b.n.store)
 	err := b.n.store.View(func(tx *store.Tx) error {
 		return tx.Twins(func(tw *store.Twin) error {
 			recs, err := tx.History(tw.ID)

@@ -33,10 +33,10 @@ func TestFieldsCrossAndConcurrentEditsConflict(t *testing.T) {
 		return a.count(t, "o/") == 0 && b.count(t, "o/") == 0 && a.settled(t) && b.settled(t)
 	})
 
-	if err := a.SetPaused(ctx, b.self, true); err != nil {
+	if err := (adminBackend{a.Node}).setPaused(ctx, b.self, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.SetPaused(ctx, a.self, true); err != nil {
+	if err := (adminBackend{b.Node}).setPaused(ctx, a.self, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.tracker.Update(ctx, is.Key, adapters.Patch{Status: ptr("Done")}); err != nil {
@@ -48,10 +48,10 @@ func TestFieldsCrossAndConcurrentEditsConflict(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, "both queued their edit", func() bool {
 		return a.count(t, "o/") == 1 && b.count(t, "o/") == 1
 	})
-	if err := a.SetPaused(ctx, b.self, false); err != nil {
+	if err := (adminBackend{a.Node}).setPaused(ctx, b.self, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.SetPaused(ctx, a.self, false); err != nil {
+	if err := (adminBackend{b.Node}).setPaused(ctx, a.self, false); err != nil {
 		t.Fatal(err)
 	}
 	var final string

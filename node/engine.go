@@ -32,7 +32,7 @@ const shareChunk = engine.ShareChunk
 const changeBatch = engine.ChangeBatch
 
 // newEngine builds the node's engine, once the tracker is open.
-func (n *Node) newEngine() (*engine.Engine, error) {
+func newEngine(n *Node) (*engine.Engine, error) {
 	full := false
 	if f, ok := n.rawTracker.(adapters.FullFeed); ok {
 		full = f.ChangesAreFull()
@@ -86,10 +86,6 @@ func (f nodeFiles) AttachFiles(ctx context.Context, ev replica.Event, is adapter
 	return f.n.attachFiles(ctx, ev, is, files)
 }
 
-type nodePolicies struct{ n *Node }
-
-func (p nodePolicies) Ownership(l engine.LinkKey) engine.Ownership { return p.n.ownershipOf(string(l)) }
-
 type nodeObserver struct{ n *Node }
 
 func (o nodeObserver) Recorded(src engine.SourceKey, result string) {
@@ -104,33 +100,18 @@ func (o nodeObserver) ApplyTook(src engine.SourceKey, d time.Duration) {
 	o.n.metrics.applyTook(string(src), d)
 }
 
-// runTrigger follows the tracker's change feed from the stored cursor and
-// shares every change with the peers. The rule files are watched beside it
-// (watchRules), so that a fix is picked up even while the trigger backs
-// off.
-func (n *Node) runTrigger(ctx context.Context) error {
-	n.goRun(ctx, "rules", n.watchRules)
+// newTrigger is the change-feed loop (engine.Trigger) as the node runs
+// it: after a failed pass it waits for room on the disk, or for the
+// tracker (waitTracker).
+func newTrigger(n *Node) engine.Trigger {
 	return engine.Trigger{Engine: n.eng, Wake: n.wakeTrigger, Every: n.pollEvery, Backoff: n.backoff,
 		Failed: func(ctx context.Context, err error, b *backoff.Backoff) bool {
 			if errors.Is(err, diskspace.ErrLow) {
 				n.log.Debug("the home's disk is full; the trigger takes no changes until there is room", "err", err)
 				return n.waitSpace(ctx)
 			}
-			return n.waitTracker(ctx, b, err)
-		}}.Run(ctx)
-}
-
-// share shares the issues with these keys with every link (to nil) or
-// with the peers in to (engine.Share).
-func (n *Node) share(ctx context.Context, keys []string, to []peer.ID) error {
-	if to != nil && len(to) == 0 {
-		return nil
-	}
-	var links []engine.LinkKey
-	for _, p := range to {
-		links = append(links, engine.PeerLink(p.String()))
-	}
-	return n.eng.Share(ctx, keys, links)
+			return waitTracker(ctx, n.health, n.wakeTrigger, n.log, b, err)
+		}}
 }
 
 // shareLinks is share to the given link keys.
@@ -154,31 +135,45 @@ func (n *Node) queueEvent(tx *store.Tx, tw *store.Twin, link string, l *store.Li
 // newID returns a fresh random ID.
 func newID() string { return engine.NewID() }
 
-// runApplier applies the events received from one peer, in order. A
-// transient error (tracker down) stops the pass and retries it with capped
-// exponential backoff and jitter; a permanent error blocks only its twin.
-func (n *Node) runApplier(ctx context.Context, ps *peerState) error {
-	return n.retryLoop(ctx, ps.wakeApply, slog.LevelWarn, "applying received events failed; retrying", []any{"peer", ps.id},
-		func(ctx context.Context) error { return n.eng.ApplyPending(ctx, ps.source()) })
+// newApplier is the apply loop of one peer (engine.Applier) as the node
+// runs it: a transient error (tracker down) stops the pass and retries it
+// with capped exponential backoff and jitter; a permanent error blocks
+// only its twin.
+func newApplier(n *Node, ps *peerState) engine.Applier {
+	return engine.Applier{Engine: n.eng, Source: ps.source(), Wake: ps.wakeApply, Backoff: n.backoff,
+		Failed: retryFailed(n.log, n.waitSpace, slog.LevelWarn, "applying received events failed; retrying", "peer", ps.id)}
 }
 
-// retryLoop runs pass until ctx ends. After a failed pass it logs the error
+// retryPolicy is the retry policy of the node's loops (Options.RetryMin
+// and RetryMax): the node's backoff and retryLoop.
+type retryPolicy struct {
+	min, max  time.Duration
+	log       *slog.Logger
+	waitSpace func(context.Context) bool
+}
+
+// backoff returns a fresh backoff of the policy.
+func (r retryPolicy) backoff() *backoff.Backoff { return backoff.New(r.min, r.max) }
+
+// loop runs pass until ctx ends. After a failed pass it logs the error
 // and runs it again after a doubling, capped and jittered backoff; after a
 // good pass it waits until woken.
-func (n *Node) retryLoop(ctx context.Context, wake <-chan struct{}, level slog.Level, msg string, attrs []any, pass func(context.Context) error) error {
-	return backoff.Retry(ctx, n.backoff(), pass, backoff.OnWake(wake), func(ctx context.Context, err error, b *backoff.Backoff) bool {
-		if errors.Is(err, diskspace.ErrLow) {
-			// Resume as soon as there is room, not after a backoff.
-			return n.waitSpace(ctx)
-		}
-		n.log.Log(ctx, level, msg, append(attrs, "err", err, "in", b.Current())...)
-		return b.Wait(ctx)
-	})
+func (r retryPolicy) loop(ctx context.Context, wake <-chan struct{}, level slog.Level, msg string, attrs []any, pass func(context.Context) error) error {
+	return backoff.Retry(ctx, r.backoff(), pass, backoff.OnWake(wake), retryFailed(r.log, r.waitSpace, level, msg, attrs...))
 }
 
-// backoff is the retry policy of the node's loops (Options.RetryMin and
-// RetryMax).
-func (n *Node) backoff() *backoff.Backoff { return backoff.New(n.opts.RetryMin, n.opts.RetryMax) }
+// retryFailed is the wait after a failed pass of a retried loop: until
+// there is room on a full disk (not a backoff), else the backoff, logged.
+func retryFailed(log *slog.Logger, waitSpace func(context.Context) bool, level slog.Level, msg string, attrs ...any) func(context.Context, error, *backoff.Backoff) bool {
+	return func(ctx context.Context, err error, b *backoff.Backoff) bool {
+		if errors.Is(err, diskspace.ErrLow) {
+			// Resume as soon as there is room, not after a backoff.
+			return waitSpace(ctx)
+		}
+		log.Log(ctx, level, msg, append(attrs[:len(attrs):len(attrs)], "err", err, "in", b.Current())...)
+		return b.Wait(ctx)
+	}
+}
 
 // resumeIncoming wakes the appliers of peers with events left in the
 // incoming log by an earlier run.

@@ -9,9 +9,9 @@ import (
 // peerNamer returns a function that gives the name a link has in the peer
 // list: a peer's name, or for "net:<network>/<author>" the author's name in
 // place of its ID; "" when it has none.
-func (n *Node) peerNamer() func(link string) string {
+func peerNamer(st *store.Store) func(link string) string {
 	names := map[string]string{}
-	_ = n.store.View(func(tx *store.Tx) error {
+	_ = st.View(func(tx *store.Tx) error {
 		peers, err := tx.Peers()
 		for _, p := range peers {
 			if p.Name != "" {

@@ -158,7 +158,7 @@ func (n *Node) reloadConfig(ctx context.Context, force bool) {
 	restart = needsRestart(n.cfg, next)
 	// The credentials: reopen the tracker with the key as it is now, and
 	// resume it if a refused key had stopped it.
-	if n.health != nil && (keyChanged || n.trackerStopped() || force) {
+	if n.health != nil && (keyChanged || n.health.isStopped() || force) {
 		was, err := n.health.resume(next.Tracker)
 		switch {
 		case err != nil:
@@ -172,7 +172,7 @@ func (n *Node) reloadConfig(ctx context.Context, force bool) {
 		}
 	}
 	var voc adapters.Tracker
-	if n.health != nil && !n.trackerStopped() {
+	if n.health != nil && !n.health.isStopped() {
 		voc = n.health.adapter()
 	}
 	results := CheckConfig(ctx, n.home, next, voc, n.log)

@@ -5,19 +5,19 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/store"
 )
 
-// Manual operations: share one issue now, share every issue in bulk, stop
-// syncing a twin, link two issues that exist already.
+// Manual operations of the admin API: share one issue now, share every
+// issue in bulk, stop syncing a twin, link two issues that exist already.
+// They call the engine's manual path (engine/manual.go) directly.
 
 // Sync shares one issue with a peer now, whatever the trigger says, or (All)
 // a page of every issue that matches the trigger and is not shared yet.
-func (n *Node) Sync(ctx context.Context, in SyncInput) (SyncResult, error) {
+func (b adminBackend) Sync(ctx context.Context, in SyncInput) (SyncResult, error) {
+	n := b.n
 	id, err := n.resolvePeer(in.To)
 	if err != nil {
 		return SyncResult{}, err
@@ -26,7 +26,7 @@ func (n *Node) Sync(ctx context.Context, in SyncInput) (SyncResult, error) {
 		if in.Key == "" {
 			return SyncResult{}, fmt.Errorf("%w: name an issue key, or ask for all", errBadRequest)
 		}
-		sent, err := n.shareManual(ctx, in.Key, id, engine.ManualSync, "")
+		sent, err := n.eng.ShareManual(ctx, in.Key, engine.PeerLink(id.String()), engine.ManualSync, "")
 		if err != nil {
 			return SyncResult{}, err
 		}
@@ -49,7 +49,7 @@ func (n *Node) Sync(ctx context.Context, in SyncInput) (SyncResult, error) {
 	res := SyncResult{Cursor: string(next), Done: len(issues) < limit}
 	var keys []string
 	err = n.store.View(func(tx *store.Tx) error {
-		if res.Total, err = n.issueCount(ctx); err != nil {
+		if res.Total, err = issueCount(ctx, n.tracker); err != nil {
 			return err
 		}
 		for _, is := range issues {
@@ -73,7 +73,7 @@ func (n *Node) Sync(ctx context.Context, in SyncInput) (SyncResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if err := n.share(ctx, keys, []peer.ID{id}); err != nil {
+	if err := n.eng.Share(ctx, keys, []engine.LinkKey{engine.PeerLink(id.String())}); err != nil {
 		return res, err
 	}
 	res.Shared = len(keys)
@@ -81,8 +81,8 @@ func (n *Node) Sync(ctx context.Context, in SyncInput) (SyncResult, error) {
 }
 
 // issueCount counts the tracker's issues (for progress).
-func (n *Node) issueCount(ctx context.Context) (int, error) {
-	if c, ok := n.tracker.(interface {
+func issueCount(ctx context.Context, tr adapters.Tracker) (int, error) {
+	if c, ok := tr.(interface {
 		Count(context.Context) (int, error)
 	}); ok {
 		return c.Count(ctx)
@@ -93,33 +93,26 @@ func (n *Node) issueCount(ctx context.Context) (int, error) {
 // Unsync stops syncing a twin with a peer on both sides, keeping both
 // issues: the link is marked unsynced here, and an unsync event tells the
 // peer to do the same.
-func (n *Node) Unsync(ctx context.Context, in UnsyncInput) error {
-	id, err := n.resolvePeer(in.From)
+func (b adminBackend) Unsync(ctx context.Context, in UnsyncInput) error {
+	id, err := b.n.resolvePeer(in.From)
 	if err != nil {
 		return err
 	}
-	_, err = n.shareManual(ctx, in.Key, id, engine.ManualUnsync, "")
+	_, err = b.n.eng.ShareManual(ctx, in.Key, engine.PeerLink(id.String()), engine.ManualUnsync, "")
 	return err
 }
 
 // Link connects an issue here with one that exists at the peer already:
 // the peer links its issue to this twin and this issue's state lands on it;
 // from then on they sync as any twin.
-func (n *Node) Link(ctx context.Context, in LinkInput) error {
-	id, err := n.resolvePeer(in.To)
+func (b adminBackend) Link(ctx context.Context, in LinkInput) error {
+	id, err := b.n.resolvePeer(in.To)
 	if err != nil {
 		return err
 	}
 	if in.Key == "" || in.Remote == "" {
 		return fmt.Errorf("%w: link needs the local key and the peer's key (--remote)", errBadRequest)
 	}
-	_, err = n.shareManual(ctx, in.Key, id, engine.ManualLink, in.Remote)
+	_, err = b.n.eng.ShareManual(ctx, in.Key, engine.PeerLink(id.String()), engine.ManualLink, in.Remote)
 	return err
-}
-
-// shareManual does one manual operation on one issue and peer through the
-// engine's share path (engine/manual.go) and reports whether an event was
-// queued.
-func (n *Node) shareManual(ctx context.Context, key string, id peer.ID, op engine.ManualOp, remote string) (bool, error) {
-	return n.eng.ShareManual(ctx, key, engine.PeerLink(id.String()), op, remote)
 }

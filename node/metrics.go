@@ -136,7 +136,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		n.log.Warn("metrics: reading the sync log failed", "err", err)
 		ch <- prometheus.NewInvalidMetric(descTwins, err)
 	}
-	if peers, err := n.peerInfos(); err == nil {
+	if peers, err := (adminBackend{n}).peerInfos(); err == nil {
 		conn := map[string]int{}
 		for _, p := range peers {
 			switch {

@@ -105,7 +105,7 @@ func (n *Node) LeaveNetwork(ctx context.Context, name string) (NetworkInfo, erro
 
 // shareAllLinks shares every issue of the tracker with the given links.
 func (n *Node) shareAllLinks(ctx context.Context, links []string) error {
-	return n.allIssues(ctx, func(page []adapters.Issue) error {
+	return n.eng.EachIssue(ctx, func(page []adapters.Issue) error {
 		keys := make([]string, len(page))
 		for i, is := range page {
 			keys[i] = is.Key

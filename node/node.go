@@ -41,6 +41,7 @@ import (
 	"github.com/issuemesh/issuemesh/discovery"
 	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/engine"
+	"github.com/issuemesh/issuemesh/internal/backoff"
 	"github.com/issuemesh/issuemesh/mesh"
 	"github.com/issuemesh/issuemesh/p2p"
 	"github.com/issuemesh/issuemesh/pairing"
@@ -114,8 +115,12 @@ type Node struct {
 	life       lifeState  // supervision and GC (life.go)
 
 	wakeTrigger chan struct{}
-	refused     refusals     // events refused (refusals.go)
-	metrics     *nodeMetrics // Prometheus registry (metrics.go)
+	// backoff and retryLoop are the retry policy of the node's loops
+	// (retryPolicy, engine.go).
+	backoff   func() *backoff.Backoff
+	retryLoop func(ctx context.Context, wake <-chan struct{}, level slog.Level, msg string, attrs []any, pass func(context.Context) error) error
+	refused   refusals     // events refused (refusals.go)
+	metrics   *nodeMetrics // Prometheus registry (metrics.go)
 
 	health *healthTracker                // the tracker's health (health.go)
 	live   atomic.Pointer[config.Config] // the config as last reloaded (liveconfig.go); nil: cfg
@@ -181,6 +186,8 @@ func Open(home string, opts Options) (*Node, error) {
 		peers:       map[peer.ID]*peerState{},
 		gate:        p2p.NewPairing(),
 	}
+	retry := retryPolicy{min: opts.RetryMin, max: opts.RetryMax, log: n.log, waitSpace: n.waitSpace}
+	n.backoff, n.retryLoop = retry.backoff, retry.loop
 	n.metrics = newNodeMetrics(n)
 	n.space = newSpaceGuard(home, opts, n.log)
 	n.store, err = store.Open(filepath.Join(home, StoreDir), store.Options{SyncWrites: !opts.NoSync, Logger: n.log, Space: n.space})
@@ -206,7 +213,7 @@ func Open(home string, opts Options) (*Node, error) {
 	}
 	n.rawTracker = n.tracker
 	n.wrapHealth()
-	if n.eng, err = n.newEngine(); err != nil {
+	if n.eng, err = newEngine(n); err != nil {
 		n.Close()
 		return nil, err
 	}
@@ -296,8 +303,11 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 
 	n.goRun(ctx, "connector", n.connector.Run)
-	n.goRun(ctx, "trigger", n.runTrigger)
-	n.goRun(ctx, "maintenance", n.runMaintenance)
+	// The rule files are watched beside the trigger, so that a fix is
+	// picked up even while the trigger backs off.
+	n.goRun(ctx, "rules", n.watchRules)
+	n.goRun(ctx, "trigger", newTrigger(n).Run)
+	n.goRun(ctx, "maintenance", maintenance{store: n.store, peers: n.peerIDs, gc: n.kickGC, log: n.log}.Run)
 	n.goRun(ctx, "config", n.watchConfig)
 	n.goRun(ctx, "gc", n.runGC)
 	n.goRun(ctx, "resync", n.runResync)

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -26,7 +27,8 @@ import (
 //     sent again with its original clocks, and any local change since.
 //
 // The rule files are reloaded first, so that a fix counts at once.
-func (n *Node) Retry(ctx context.Context, in RetryInput) (RetryResult, error) {
+func (b adminBackend) Retry(ctx context.Context, in RetryInput) (RetryResult, error) {
+	n := b.n
 	if in.Key == "" && !in.All {
 		return RetryResult{}, fmt.Errorf("%w: name an issue key or ask for all", errBadRequest)
 	}
@@ -55,7 +57,7 @@ func (n *Node) Retry(ctx context.Context, in RetryInput) (RetryResult, error) {
 				continue
 			}
 			if l := tw.Links[b.Peer]; l != nil && !l.Unsynced {
-				if err := n.queueEvent(tx, tw, b.Peer, l, nil, now); err != nil {
+				if err := n.eng.Queue(tx, tw, engine.LinkKey(b.Peer), l, nil, now); err != nil {
 					return err
 				}
 				if err := tx.PutTwin(tw); err != nil {
@@ -90,7 +92,7 @@ func (n *Node) Retry(ctx context.Context, in RetryInput) (RetryResult, error) {
 			if b.LocalKey == "" {
 				continue
 			}
-			if err := n.share(ctx, []string{b.LocalKey}, []peer.ID{id}); err != nil {
+			if err := n.eng.Share(ctx, []string{b.LocalKey}, []engine.LinkKey{engine.PeerLink(id.String())}); err != nil {
 				return res, err
 			}
 		} else if ps := n.peer(id); ps != nil {
@@ -131,9 +133,10 @@ func (n *Node) resolvePeer(s string) (peer.ID, error) {
 	}
 }
 
-// SetPaused pauses or resumes sending to a peer. While paused, changes keep
+// setPaused pauses or resumes sending to a peer. While paused, changes keep
 // queueing; on resume they all go out in order.
-func (n *Node) SetPaused(ctx context.Context, id peer.ID, pause bool) error {
+func (b adminBackend) setPaused(ctx context.Context, id peer.ID, pause bool) error {
+	n := b.n
 	var p store.Peer
 	err := n.store.Update(ctx, func(tx *store.Tx) error {
 		var err error
@@ -160,8 +163,17 @@ func (n *Node) SetPaused(ctx context.Context, id peer.ID, pause bool) error {
 // for deduplication of retransmissions.
 const receivedKeep = 100_000
 
-// runMaintenance bounds the sync log's bookkeeping once an hour.
-func (n *Node) runMaintenance(ctx context.Context) error {
+// maintenance bounds the sync log's bookkeeping once an hour: a service
+// of the node.
+type maintenance struct {
+	store *store.Store
+	peers func() []peer.ID // the peers whose received sets are pruned
+	gc    func()           // asks for a value-log GC (kickGC)
+	log   *slog.Logger
+}
+
+// Run prunes the received sets and asks for a GC every hour until ctx ends.
+func (m maintenance) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {
@@ -170,23 +182,23 @@ func (n *Node) runMaintenance(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		}
-		for _, id := range n.peerIDs() {
+		for _, id := range m.peers() {
 			for {
 				var dropped int
-				err := n.store.Update(ctx, func(tx *store.Tx) (err error) {
+				err := m.store.Update(ctx, func(tx *store.Tx) (err error) {
 					dropped, err = tx.PruneReceived(id.String(), receivedKeep, 10_000)
 					return err
 				})
 				if err != nil {
-					n.log.Warn("pruning the received set failed", "peer", id, "err", err)
+					m.log.Warn("pruning the received set failed", "peer", id, "err", err)
 					break
 				}
 				if dropped == 0 {
 					break
 				}
-				n.log.Debug("pruned the received set", "peer", id, "dropped", dropped)
+				m.log.Debug("pruned the received set", "peer", id, "dropped", dropped)
 			}
 		}
-		n.kickGC()
+		m.gc()
 	}
 }

@@ -205,7 +205,7 @@ func TestRemovePeer(t *testing.T) {
 		_, ok := b.issueBySummary(t, "shared")
 		return ok && a.count(t, "o/") == 0
 	})
-	if err := a.SetPaused(ctx, b.ID(), true); err != nil {
+	if err := (adminBackend{a.Node}).setPaused(ctx, b.ID(), true); err != nil {
 		t.Fatal(err)
 	}
 	st := "Closed"

@@ -13,9 +13,13 @@ import (
 // The field policies of networks (engine/policy.go) as the config names
 // them: the engine asks for a link's through engine.Policies.
 
-// ownershipOf returns the field policy of a link: none for a peer or a
+// nodePolicies gives the engine the field policies of the node's links.
+type nodePolicies struct{ n *Node }
+
+// Ownership returns the field policy of a link: none for a peer or a
 // network without owned fields.
-func (n *Node) ownershipOf(link string) engine.Ownership {
+func (p nodePolicies) Ownership(l engine.LinkKey) engine.Ownership {
+	n, link := p.n, string(l)
 	if !isNetLink(link) {
 		return engine.Ownership{}
 	}

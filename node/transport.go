@@ -125,7 +125,7 @@ func (n *Node) startPeer(ctx context.Context, ps *peerState) {
 	})
 	acks := syncproto.AckSenderConfig{Host: n.hostOrNil, Queue: ps.acks, Backoff: n.backoff, Logger: n.log}
 	n.goRun(pctx, "sender "+ps.id.String(), sender.Run)
-	n.goRun(pctx, "applier "+ps.id.String(), func(ctx context.Context) error { return n.runApplier(ctx, ps) })
+	n.goRun(pctx, "applier "+ps.id.String(), newApplier(n, ps).Run)
 	n.goRun(pctx, "acks "+ps.id.String(), func(ctx context.Context) error { return syncproto.RunAcks(ctx, ps.id, acks) })
 	ps.kick(ps.wakeApply)
 	ps.kick(ps.wakeSend)

@@ -262,27 +262,28 @@ func (n *Node) TrackerHealth() TrackerHealth {
 	return n.health.health()
 }
 
-// trackerStopped reports whether calls to the tracker are stopped by a
-// permanent error.
-func (n *Node) trackerStopped() bool {
-	if n.health == nil {
+// isStopped reports whether calls to the tracker are stopped by a
+// permanent error (or rate limited); false for a nil t.
+func (t *healthTracker) isStopped() bool {
+	if t == nil {
 		return false
 	}
-	_, err := n.health.begin()
+	_, err := t.begin()
 	return err != nil
 }
 
 // waitTracker is the trigger's pause after a failed pass: the backoff, or,
-// while the tracker is stopped, until it is resumed (kickTrigger).
-func (n *Node) waitTracker(ctx context.Context, b *backoff.Backoff, err error) bool {
-	if !n.trackerStopped() {
-		n.log.Warn("reading tracker changes failed; retrying", "err", err, "in", b.Current())
+// while the tracker is stopped (ht; nil: never), until it is resumed
+// (kickTrigger signals wake).
+func waitTracker(ctx context.Context, ht *healthTracker, wake <-chan struct{}, log *slog.Logger, b *backoff.Backoff, err error) bool {
+	if !ht.isStopped() {
+		log.Warn("reading tracker changes failed; retrying", "err", err, "in", b.Current())
 		return b.Wait(ctx)
 	}
 	select {
 	case <-ctx.Done():
 		return false
-	case <-n.wakeTrigger:
+	case <-wake:
 		return true
 	}
 }
