@@ -102,7 +102,8 @@ func (o nodeObserver) ApplyTook(src engine.SourceKey, d time.Duration) {
 
 // newTrigger is the change-feed loop (engine.Trigger) as the node runs
 // it: after a failed pass it waits for room on the disk, or for the
-// tracker (waitTracker).
+// tracker: the backoff, or while the tracker is stopped until it is
+// resumed.
 func newTrigger(n *Node) engine.Trigger {
 	return engine.Trigger{Engine: n.eng, Wake: n.wakeTrigger, Every: n.pollEvery, Backoff: n.backoff,
 		Failed: func(ctx context.Context, err error, b *backoff.Backoff) bool {
@@ -110,7 +111,17 @@ func newTrigger(n *Node) engine.Trigger {
 				n.log.Debug("the home's disk is full; the trigger takes no changes until there is room", "err", err)
 				return n.waitSpace(ctx)
 			}
-			return waitTracker(ctx, n.health, n.wakeTrigger, n.log, b, err)
+			if !n.health.Stopped() {
+				n.log.Warn("reading tracker changes failed; retrying", "err", err, "in", b.Current())
+				return b.Wait(ctx)
+			}
+			// Until the tracker is resumed (kickTrigger).
+			select {
+			case <-ctx.Done():
+				return false
+			case <-n.wakeTrigger:
+				return true
+			}
 		}}
 }
 

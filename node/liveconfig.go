@@ -158,8 +158,8 @@ func (n *Node) reloadConfig(ctx context.Context, force bool) {
 	restart = needsRestart(n.cfg, next)
 	// The credentials: reopen the tracker with the key as it is now, and
 	// resume it if a refused key had stopped it.
-	if n.health != nil && (keyChanged || n.health.isStopped() || force) {
-		was, err := n.health.resume(next.Tracker)
+	if n.health != nil && (keyChanged || n.health.Stopped() || force) {
+		was, err := n.health.Resume(next.Tracker)
 		switch {
 		case err != nil:
 			n.refuseConfig(fmt.Errorf("the tracker cannot be opened with this config: %w", err), nil)
@@ -172,8 +172,8 @@ func (n *Node) reloadConfig(ctx context.Context, force bool) {
 		}
 	}
 	var voc adapters.Tracker
-	if n.health != nil && !n.health.isStopped() {
-		voc = n.health.adapter()
+	if n.health != nil && !n.health.Stopped() {
+		voc = n.health.Adapter()
 	}
 	results := CheckConfig(ctx, n.home, next, voc, n.log)
 	var problems []check.Result
@@ -289,13 +289,6 @@ func (n *Node) refuseConfig(err error, problems []check.Result) {
 	n.reload.state.Refused = prev
 	n.reload.hasState = true
 	n.reload.mu.Unlock()
-}
-
-// adapter is the tracker adapter behind the health wrapper.
-func (t *healthTracker) adapter() adapters.Tracker {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.inner
 }
 
 func withoutRepos(t config.Tracker) config.Tracker {

@@ -47,6 +47,7 @@ import (
 	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
+	"github.com/issuemesh/issuemesh/trackerhealth"
 )
 
 // Files and folders in a node's home.
@@ -122,7 +123,7 @@ type Node struct {
 	refused   refusals     // events refused (refusals.go)
 	metrics   *nodeMetrics // Prometheus registry (metrics.go)
 
-	health *healthTracker                // the tracker's health (health.go)
+	health *trackerhealth.Tracker        // the tracker's health (package trackerhealth)
 	live   atomic.Pointer[config.Config] // the config as last reloaded (liveconfig.go); nil: cfg
 	reload configReload                  // what the last reload did (liveconfig.go)
 
@@ -212,7 +213,7 @@ func Open(home string, opts Options) (*Node, error) {
 		nt.OnChange(n.kickTrigger)
 	}
 	n.rawTracker = n.tracker
-	n.wrapHealth()
+	wrapHealth(n)
 	if n.eng, err = newEngine(n); err != nil {
 		n.Close()
 		return nil, err

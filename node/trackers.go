@@ -16,6 +16,7 @@ import (
 	"github.com/issuemesh/issuemesh/config"
 	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/store"
+	"github.com/issuemesh/issuemesh/trackerhealth"
 )
 
 // openTracker opens the tracker adapter that the config names. The embedded
@@ -130,6 +131,31 @@ func openRemoteTracker(home string, t config.Tracker, log *slog.Logger, wrap wra
 	default:
 		return nil, fmt.Errorf("tracker.type %q: no adapter for it in this build", t.Type)
 	}
+}
+
+// wrapHealth puts the node's tracker behind its health
+// (trackerhealth.Tracker).
+func wrapHealth(n *Node) {
+	var o trackerhealth.Options
+	if n.local == nil && n.opts.Tracker == nil {
+		o.Reopen = func(live config.Tracker) (adapters.Tracker, error) {
+			// The tracker the node started with, with the credential
+			// files named now (the rest needs a restart).
+			t := n.cfg.Tracker
+			t.APIKeyFile, t.TokenFile = live.APIKeyFile, live.TokenFile
+			return openRemoteTracker(n.home, t, n.log, n.metrics.trackerTransport)
+		}
+	}
+	n.health = trackerhealth.New(n.cfg.Tracker.Type, n.tracker, n.log, o)
+	n.tracker = n.health.AsTracker()
+}
+
+// TrackerHealth is the tracker's health now.
+func (n *Node) TrackerHealth() TrackerHealth {
+	if n.health == nil {
+		return TrackerHealth{Type: n.cfg.Tracker.Type, State: "unknown"}
+	}
+	return n.health.Health()
 }
 
 // Tracker is the node's tracker adapter as opened, without the health

@@ -1,4 +1,8 @@
-package node
+// Package trackerhealth keeps the health of a node's tracker: every call
+// the node (and its engine, at the trigger and apply steps) makes to the
+// tracker goes through a Tracker, which records how the tracker answers and
+// stops calling it after a permanent refusal.
+package trackerhealth
 
 import (
 	"context"
@@ -9,12 +13,12 @@ import (
 	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/config"
-	"github.com/issuemesh/issuemesh/internal/backoff"
 )
 
 // Tracker health: every call the node makes to its tracker goes through a
-// healthTracker, which keeps the last successful poll and push and the
+// Tracker, which keeps the last successful poll and push and the
 // current error with its class (adapters.Classify). A permanent error
 // (refused credentials, a missing permission) stops every call from
 // reaching the tracker: they fail at once with that error, which wraps
@@ -33,8 +37,8 @@ const (
 	callPush                 // Create, Update, AddAttachment
 )
 
-// healthTracker is the node's tracker adapter with its health kept.
-type healthTracker struct {
+// Tracker is the node's tracker adapter with its health kept.
+type Tracker struct {
 	typ    string
 	log    *slog.Logger
 	reopen func(config.Tracker) (adapters.Tracker, error) // nil: the adapter cannot be reopened with new credentials
@@ -46,16 +50,32 @@ type healthTracker struct {
 	stopped error // the permanent error that stops every call; nil: calls go through
 }
 
-// healthAttachments is a healthTracker whose adapter keeps files.
-type healthAttachments struct{ *healthTracker }
+// TrackerHealth and TrackerProblem are the health as the admin API shows it.
+type (
+	TrackerHealth  = api.TrackerHealth
+	TrackerProblem = api.TrackerProblem
+)
 
-func newHealthTracker(typ string, inner adapters.Tracker, log *slog.Logger) *healthTracker {
-	return &healthTracker{typ: typ, inner: inner, log: log, h: TrackerHealth{Type: typ, State: "unknown"}}
+// healthAttachments is a Tracker whose adapter keeps files.
+type healthAttachments struct{ *Tracker }
+
+// Options are the optional parts of a Tracker.
+type Options struct {
+	// Reopen opens the adapter again with the credential files named in
+	// a reloaded config (Resume); nil: it cannot be reopened.
+	Reopen func(config.Tracker) (adapters.Tracker, error)
+	// OnStop is called (without the lock) when a call stops the tracker.
+	OnStop func()
 }
 
-// asTracker is the wrapper as the node uses it: with Attachments when
+// New wraps inner, a tracker of type typ, with its health kept.
+func New(typ string, inner adapters.Tracker, log *slog.Logger, o Options) *Tracker {
+	return &Tracker{typ: typ, inner: inner, log: log, reopen: o.Reopen, onStop: o.OnStop, h: TrackerHealth{Type: typ, State: "unknown"}}
+}
+
+// AsTracker is the wrapper as the node uses it: with Attachments when
 // the adapter has them.
-func (t *healthTracker) asTracker() adapters.Tracker {
+func (t *Tracker) AsTracker() adapters.Tracker {
 	if _, ok := t.inner.(adapters.Attachments); ok {
 		return healthAttachments{t}
 	}
@@ -63,7 +83,7 @@ func (t *healthTracker) asTracker() adapters.Tracker {
 }
 
 // begin returns the adapter to call, or the error that stops calls.
-func (t *healthTracker) begin() (adapters.Tracker, error) {
+func (t *Tracker) begin() (adapters.Tracker, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped != nil {
@@ -77,9 +97,9 @@ func (t *healthTracker) begin() (adapters.Tracker, error) {
 }
 
 // end records a call's outcome.
-func (t *healthTracker) end(kind callKind, err error) {
+func (t *Tracker) end(kind callKind, err error) {
 	class, te := adapters.Classify(err)
-	now := nowUTC()
+	now := time.Now().UTC()
 	answered := err == nil || class == adapters.ClassRejected || (class == adapters.ClassNotFound && kind != callPoll)
 	if class == "" && err != nil {
 		return // the caller gave up
@@ -131,10 +151,10 @@ func (t *healthTracker) end(kind callKind, err error) {
 	}
 }
 
-// resume lets calls through again after the config or key file changed,
+// Resume lets calls through again after the config or key file changed,
 // with the adapter reopened (new credentials) when it can be. It reports
 // whether the tracker had been stopped.
-func (t *healthTracker) resume(tc config.Tracker) (bool, error) {
+func (t *Tracker) Resume(tc config.Tracker) (bool, error) {
 	t.mu.Lock()
 	was := t.stopped != nil
 	reopen := t.reopen
@@ -162,7 +182,8 @@ func (t *healthTracker) resume(tc config.Tracker) (bool, error) {
 	return was, nil
 }
 
-func (t *healthTracker) health() TrackerHealth {
+// Health is the tracker's health now.
+func (t *Tracker) Health() TrackerHealth {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	h := t.h
@@ -177,7 +198,7 @@ func (t *healthTracker) health() TrackerHealth {
 	return h
 }
 
-func (t *healthTracker) Get(ctx context.Context, key string) (adapters.Issue, error) {
+func (t *Tracker) Get(ctx context.Context, key string) (adapters.Issue, error) {
 	in, err := t.begin()
 	if err != nil {
 		return adapters.Issue{}, err
@@ -187,7 +208,7 @@ func (t *healthTracker) Get(ctx context.Context, key string) (adapters.Issue, er
 	return is, err
 }
 
-func (t *healthTracker) Create(ctx context.Context, is adapters.Issue) (adapters.Issue, error) {
+func (t *Tracker) Create(ctx context.Context, is adapters.Issue) (adapters.Issue, error) {
 	in, err := t.begin()
 	if err != nil {
 		return adapters.Issue{}, err
@@ -197,7 +218,7 @@ func (t *healthTracker) Create(ctx context.Context, is adapters.Issue) (adapters
 	return out, err
 }
 
-func (t *healthTracker) Update(ctx context.Context, key string, p adapters.Patch) (adapters.Issue, error) {
+func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (adapters.Issue, error) {
 	in, err := t.begin()
 	if err != nil {
 		return adapters.Issue{}, err
@@ -207,7 +228,7 @@ func (t *healthTracker) Update(ctx context.Context, key string, p adapters.Patch
 	return out, err
 }
 
-func (t *healthTracker) FindByTwin(ctx context.Context, twin string) (adapters.Issue, error) {
+func (t *Tracker) FindByTwin(ctx context.Context, twin string) (adapters.Issue, error) {
 	in, err := t.begin()
 	if err != nil {
 		return adapters.Issue{}, err
@@ -217,7 +238,7 @@ func (t *healthTracker) FindByTwin(ctx context.Context, twin string) (adapters.I
 	return is, err
 }
 
-func (t *healthTracker) Changes(ctx context.Context, since adapters.Cursor, limit int) ([]adapters.Issue, adapters.Cursor, error) {
+func (t *Tracker) Changes(ctx context.Context, since adapters.Cursor, limit int) ([]adapters.Issue, adapters.Cursor, error) {
 	in, err := t.begin()
 	if err != nil {
 		return nil, since, err
@@ -227,7 +248,7 @@ func (t *healthTracker) Changes(ctx context.Context, since adapters.Cursor, limi
 	return is, next, err
 }
 
-func (t *healthTracker) Close() error {
+func (t *Tracker) Close() error {
 	t.mu.Lock()
 	in := t.inner
 	t.mu.Unlock()
@@ -254,17 +275,9 @@ func (t healthAttachments) AddAttachment(ctx context.Context, key string, a adap
 	return out, err
 }
 
-// TrackerHealth is the tracker's health now.
-func (n *Node) TrackerHealth() TrackerHealth {
-	if n.health == nil {
-		return TrackerHealth{Type: n.cfg.Tracker.Type, State: "unknown"}
-	}
-	return n.health.health()
-}
-
-// isStopped reports whether calls to the tracker are stopped by a
-// permanent error (or rate limited); false for a nil t.
-func (t *healthTracker) isStopped() bool {
+// Stopped reports whether calls to the tracker are stopped by a permanent
+// error (or held back by a rate limit); false for a nil t.
+func (t *Tracker) Stopped() bool {
 	if t == nil {
 		return false
 	}
@@ -272,34 +285,9 @@ func (t *healthTracker) isStopped() bool {
 	return err != nil
 }
 
-// waitTracker is the trigger's pause after a failed pass: the backoff, or,
-// while the tracker is stopped (ht; nil: never), until it is resumed
-// (kickTrigger signals wake).
-func waitTracker(ctx context.Context, ht *healthTracker, wake <-chan struct{}, log *slog.Logger, b *backoff.Backoff, err error) bool {
-	if !ht.isStopped() {
-		log.Warn("reading tracker changes failed; retrying", "err", err, "in", b.Current())
-		return b.Wait(ctx)
-	}
-	select {
-	case <-ctx.Done():
-		return false
-	case <-wake:
-		return true
-	}
-}
-
-// wrapHealth puts the node's tracker behind a healthTracker.
-func (n *Node) wrapHealth() {
-	ht := newHealthTracker(n.cfg.Tracker.Type, n.tracker, n.log)
-	if n.local == nil && n.opts.Tracker == nil {
-		ht.reopen = func(live config.Tracker) (adapters.Tracker, error) {
-			// The tracker the node started with, with the credential
-			// files named now (the rest needs a restart).
-			t := n.cfg.Tracker
-			t.APIKeyFile, t.TokenFile = live.APIKeyFile, live.TokenFile
-			return openRemoteTracker(n.home, t, n.log, n.metrics.trackerTransport)
-		}
-	}
-	n.health = ht
-	n.tracker = ht.asTracker()
+// Adapter is the tracker adapter behind the health wrapper.
+func (t *Tracker) Adapter() adapters.Tracker {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.inner
 }
