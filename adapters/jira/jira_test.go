@@ -1,0 +1,217 @@
+package jira
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/issuemesh/issuemesh/adapters"
+)
+
+func tctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestTransitionPaths: a status one, two or three transitions away is
+// reached; a status no transition leads to is a clear ErrRejected.
+func TestTransitionPaths(t *testing.T) {
+	for _, cloud := range []bool{true, false} {
+		f := newFake(t)
+		tr := newOnFake(t, f, cloud, nil)
+		c := tctx(t)
+		is, err := tr.Create(c, adapters.Issue{Summary: "walk"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []struct{ to string }{{"Done"}, {"In Review"}, {"To Do"}, {"In Review"}} {
+			got, err := tr.Update(c, is.Key, adapters.Patch{Status: ptr(step.to)})
+			if err != nil || got.Status != step.to {
+				t.Fatalf("to %q: status %q, err %v", step.to, got.Status, err)
+			}
+		}
+		_, err = tr.Update(c, is.Key, adapters.Patch{Status: ptr("Archived")})
+		if !errors.Is(err, adapters.ErrRejected) || !strings.Contains(err.Error(), `"Archived"`) || !strings.Contains(err.Error(), "no workflow transition") {
+			t.Errorf("to Archived (no transition leads there): %v", err)
+		}
+	}
+}
+
+// TestTimeZone: JQL dates are read in the user's zone; a cursor written
+// as UTC would ask for the future on a user west of Greenwich.
+func TestTimeZone(t *testing.T) {
+	for _, zone := range []string{"America/New_York", "Asia/Kolkata"} {
+		f := newFake(t)
+		f.tz, _ = time.LoadLocation(zone)
+		tr := newOnFake(t, f, true, nil)
+		c := tctx(t)
+		a, _ := tr.Create(c, adapters.Issue{Summary: "a"})
+		_, cur, err := tr.Changes(c, "", 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1100 * time.Millisecond) // past the settle time, so the cursor moves on
+		_, cur, _ = tr.Changes(c, cur, 50)
+		if _, err := tr.Update(c, a.Key, adapters.Patch{Summary: ptr("a2")}); err != nil {
+			t.Fatal(err)
+		}
+		is, _, err := tr.Changes(c, cur, 50)
+		if err != nil || len(is) != 1 || is[0].Summary != "a2" {
+			t.Errorf("%s: changes after an update: %+v, %v", zone, is, err)
+		}
+	}
+}
+
+// TestReconcile: an issue the search did not show while the cursor moved
+// past its stamp is returned by the reconciliation pass.
+func TestReconcile(t *testing.T) {
+	for _, recon := range []time.Duration{-1, time.Millisecond} {
+		f := newFake(t)
+		tr := newOnFake(t, f, true, func(o *Options) { o.Reconcile = recon })
+		c := tctx(t)
+		b, _ := tr.Create(c, adapters.Issue{Summary: "late"})
+		f.mu.Lock()
+		f.hidden[b.Key] = true
+		f.mu.Unlock()
+		time.Sleep(1100 * time.Millisecond) // b's stamp is a second before a's
+		a, _ := tr.Create(c, adapters.Issue{Summary: "seen"})
+		is, cur, err := tr.Changes(c, "", 50)
+		if err != nil || len(is) != 1 || is[0].Key != a.Key {
+			t.Fatalf("first changes: %+v %v", is, err)
+		}
+		time.Sleep(1100 * time.Millisecond)
+		_, cur, _ = tr.Changes(c, cur, 50) // settles past b's stamp
+		f.mu.Lock()
+		delete(f.hidden, b.Key)
+		f.mu.Unlock()
+		time.Sleep(2 * time.Millisecond)
+		is, _, err = tr.Changes(c, cur, 50)
+		got := len(is) == 1 && is[0].Key == b.Key
+		if err != nil || got != (recon > 0) {
+			t.Errorf("reconcile every %v: after the late issue showed up, changes gave %+v (%v)", recon, is, err)
+		}
+	}
+}
+
+// TestRateLimits: 429 with Retry-After is waited out; the headers are
+// recorded; the request budget paces requests.
+func TestRateLimits(t *testing.T) {
+	f := newFake(t)
+	tr := newOnFake(t, f, true, nil)
+	c := tctx(t)
+	is, err := tr.Create(c, adapters.Issue{Summary: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.throttle = 2
+	f.mu.Unlock()
+	start := time.Now()
+	if _, err := tr.Get(c, is.Key); err != nil {
+		t.Fatalf("get through two 429s: %v", err)
+	}
+	if d := time.Since(start); d < 2*time.Second {
+		t.Errorf("two Retry-After: 1 waited %v in all", d)
+	}
+	rl := tr.RateLimit()
+	if !rl.Seen || rl.Throttled != 2 || rl.Limit != 1000 || rl.Remaining <= 0 || rl.Reason != "jira-quota-tenant-based" {
+		t.Errorf("rate limit as recorded: %+v", rl)
+	}
+
+	slow := newOnFake(t, f, true, func(o *Options) { o.RequestsPerMinute = 60 })
+	start = time.Now()
+	for range 3 {
+		if _, err := slow.myself(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d < 1900*time.Millisecond {
+		t.Errorf("3 requests on a budget of 60 a minute took %v, want about 2s", d)
+	}
+}
+
+// TestAuth: Cloud sends email:token as Basic, Data Center the PAT as Bearer;
+// refused credentials are a permanent credentials error.
+func TestAuth(t *testing.T) {
+	f := newFake(t)
+	f.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte("mia@example.com:api-token"))
+	if _, err := newOnFake(t, f, true, nil).myself(tctx(t)); err != nil {
+		t.Errorf("cloud: %v", err)
+	}
+	f.auth = "Bearer pat-token"
+	if _, err := newOnFake(t, f, false, nil).myself(tctx(t)); err != nil {
+		t.Errorf("data center: %v", err)
+	}
+	_, err := newOnFake(t, f, true, nil).myself(tctx(t))
+	if cl, _ := adapters.Classify(err); cl != adapters.ClassCredentials {
+		t.Errorf("wrong credentials: class %q, err %v", cl, err)
+	}
+}
+
+// TestInternalRole: with InternalRole an internal comment is restricted to
+// that role as well as marked for Service Management.
+func TestInternalRole(t *testing.T) {
+	f := newFake(t)
+	tr := newOnFake(t, f, true, func(o *Options) { o.InternalRole = "Developers" })
+	is, err := tr.Create(tctx(t), adapters.Issue{Summary: "x", Comments: []adapters.Comment{{Body: "secret", Internal: true}, {Body: "public"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	cs := f.issues[is.Key].Comments
+	f.mu.Unlock()
+	if cs[0].Visibility["value"] != "Developers" || cs[1].Visibility != nil {
+		t.Errorf("visibility: %v, %v", cs[0].Visibility, cs[1].Visibility)
+	}
+	if !is.Comments[0].Internal || is.Comments[1].Internal {
+		t.Errorf("internal flags read back: %+v", is.Comments)
+	}
+}
+
+// TestADFRoundTrip: what both sides hold survives text -> ADF -> text.
+func TestADFRoundTrip(t *testing.T) {
+	for _, s := range []string{
+		"",
+		"one line",
+		"First line\nsecond line with <b>markup</b> & \"quotes\" -- and ünïcödé\n\n* a list item",
+		"# Title\n\nSome **bold** and `code` here.\n\n1. first\n2. second\n\n- dash\n- items read back as stars",
+		"```go\nfunc main() {\n\n}\n```\n\nafter",
+		"unclosed **bold and `tick",
+	} {
+		got := fromADF(toADF(s))
+		want := strings.ReplaceAll(s, "\n- ", "\n* ")
+		want = strings.Replace(want, "- dash", "* dash", 1)
+		if got != want {
+			t.Errorf("round trip of %q gave %q", s, got)
+		}
+	}
+}
+
+// TestADFFromDocs reads an ADF body taken from Atlassian's documentation.
+func TestADFFromDocs(t *testing.T) {
+	// From https://developer.atlassian.com/cloud/jira/platform/apis/document/structure/
+	// (the example document) and the node pages linked from it (mention, emoji, link mark).
+	const doc = `{"version":1,"type":"doc","content":[
+	 {"type":"paragraph","content":[{"type":"text","text":"Hello "},{"type":"text","text":"world","marks":[{"type":"strong"}]}]},
+	 {"type":"paragraph","content":[{"type":"mention","attrs":{"id":"ABCDE-ABCDE-ABCDE-ABCDE","text":"@Bradley Ayers","userType":"APP"}},
+	   {"type":"text","text":" see "},{"type":"text","text":"Atlassian","marks":[{"type":"link","attrs":{"href":"http://atlassian.com"}}]},
+	   {"type":"text","text":" "},{"type":"emoji","attrs":{"shortName":":grinning:","text":"😀"}}]},
+	 {"type":"blockquote","content":[{"type":"paragraph","content":[{"type":"text","text":"Hello world"}]}]},
+	 {"type":"panel","attrs":{"panelType":"info"},"content":[{"type":"paragraph","content":[{"type":"text","text":"Hello world","marks":[{"type":"em"}]}]}]}
+	]}`
+	var d adfNode
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		t.Fatal(err)
+	}
+	want := "Hello **world**\n\n@Bradley Ayers see Atlassian (http://atlassian.com) 😀\n\nHello world\n\n_Hello world_"
+	if got := fromADF(&d); got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
