@@ -71,8 +71,8 @@ type fakeJira struct {
 	// throttle: the next n requests are answered 429 with Retry-After 1.
 	throttle int
 	requests int
-	auth     string // the Authorization header expected
-	bad      []string
+	auth     string   // the Authorization header expected
+	denied   []string // permissions the user lacks
 }
 
 func newFake(t testing.TB) *fakeJira {
@@ -156,6 +156,17 @@ func (f *fakeJira) serve(w http.ResponseWriter, r *http.Request) {
 			ss = append(ss, map[string]string{"id": strconv.Itoa(i + 1), "name": s})
 		}
 		reply(w, 200, []any{map[string]any{"id": "10001", "name": "Task", "subtask": false, "statuses": ss}})
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-projects/#api-rest-api-3-project-projectidorkey-get
+	case r.Method == "GET" && p == "/project/"+f.project:
+		reply(w, 200, map[string]any{"id": "10000", "key": f.project, "name": "Project " + f.project,
+			"issueTypes": []any{map[string]any{"id": "10001", "name": "Task", "subtask": false}, map[string]any{"id": "10002", "name": "Sub-task", "subtask": true}}})
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-permissions/#api-rest-api-3-mypermissions-get
+	case r.Method == "GET" && p == "/mypermissions":
+		perms := map[string]any{}
+		for _, k := range strings.Split(r.URL.Query().Get("permissions"), ",") {
+			perms[k] = map[string]any{"key": k, "havePermission": !slices.Contains(f.denied, k)}
+		}
+		reply(w, 200, map[string]any{"permissions": perms})
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-post
 	case r.Method == "POST" && p == "/issue":
 		f.create(w, r, v)

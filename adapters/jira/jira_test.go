@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -213,5 +214,41 @@ func TestADFFromDocs(t *testing.T) {
 	want := "Hello **world**\n\n@Bradley Ayers see Atlassian (http://atlassian.com) 😀\n\nHello world\n\n_Hello world_"
 	if got := fromADF(&d); got != want {
 		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+// TestCheck: tracker check reports each finding; a missing permission is
+// named.
+func TestCheck(t *testing.T) {
+	f := newFake(t)
+	tr := newOnFake(t, f, true, nil)
+	if _, err := tr.Create(tctx(t), adapters.Issue{Summary: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	byName := func() map[string]string {
+		m := map[string]string{}
+		for _, r := range tr.Check(tctx(t)) {
+			m[r.Name] = fmt.Sprintf("%v %s", r.OK, r.Detail)
+		}
+		return m
+	}
+	got := byName()
+	for name, want := range map[string]string{
+		"credentials": "true", "project": "true PROJ", "issue types": "true Task, Sub-task", "permissions": "true",
+		"statuses": "true Task issues: To Do, In Progress, In Review, Done, Archived", "priorities": "true Highest",
+		"transitions": `true from "To Do" (PROJ-1): Start work -> In Progress`, "change feed": "true", "rate limit": "true",
+	} {
+		if !strings.HasPrefix(got[name], want) {
+			t.Errorf("%s: %q, want it to start %q", name, got[name], want)
+		}
+	}
+	if !strings.Contains(got["credentials"], "America/New_York") || !strings.Contains(got["rate limit"], "of 1000 requests left") {
+		t.Errorf("credentials %q; rate limit %q", got["credentials"], got["rate limit"])
+	}
+	f.mu.Lock()
+	f.denied = []string{"TRANSITION_ISSUES"}
+	f.mu.Unlock()
+	if p := byName()["permissions"]; !strings.HasPrefix(p, "false") || !strings.Contains(p, "TRANSITION_ISSUES") {
+		t.Errorf("a missing permission: %q", p)
 	}
 }
