@@ -7,6 +7,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/contract"
+	"github.com/issuemesh/issuemesh/adapters/jira/jirafake"
 )
 
 // profile is the fake's workflow: To Do -> In Progress -> (In Review) ->
@@ -16,9 +17,9 @@ var profile = contract.Profile{
 	Labels: true, RejectsUnknownStatus: true, MissingKey: "PROJ-999999", Settle: 1100 * time.Millisecond,
 }
 
-func newOnFake(t testing.TB, f *fakeJira, cloud bool, mod func(*Options)) *Tracker {
+func newOnFake(t testing.TB, f *jirafake.Jira, cloud bool, mod func(*Options)) *Tracker {
 	t.Helper()
-	o := Options{URL: f.srv.URL, Project: f.project, Settle: time.Second, Reconcile: -1}
+	o := Options{URL: f.Srv.URL, Project: f.Project, Settle: time.Second, Reconcile: -1}
 	if cloud {
 		o.Email, o.Token = "mia@example.com", "api-token"
 	} else {
@@ -37,12 +38,12 @@ func newOnFake(t testing.TB, f *fakeJira, cloud bool, mod func(*Options)) *Track
 
 // TestContractCloud runs the contract suite on the fake's v3 API (ADF).
 func TestContractCloud(t *testing.T) {
-	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, newFake(t), true, nil) }, profile)
+	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, jirafake.New(t), true, nil) }, profile)
 }
 
 // TestContractDataCenter runs it on the fake's v2 API (wiki markup).
 func TestContractDataCenter(t *testing.T) {
-	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, newFake(t), false, nil) }, profile)
+	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, jirafake.New(t), false, nil) }, profile)
 }
 
 // TestContractLive runs the suite against a real Jira Cloud project.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/adapters/jira/jirafake"
 )
 
 func tctx(t *testing.T) context.Context {
@@ -25,7 +26,7 @@ func ptr[T any](v T) *T { return &v }
 // reached; a status no transition leads to is a clear ErrRejected.
 func TestTransitionPaths(t *testing.T) {
 	for _, cloud := range []bool{true, false} {
-		f := newFake(t)
+		f := jirafake.New(t)
 		tr := newOnFake(t, f, cloud, nil)
 		c := tctx(t)
 		is, err := tr.Create(c, adapters.Issue{Summary: "walk"})
@@ -49,8 +50,8 @@ func TestTransitionPaths(t *testing.T) {
 // as UTC would ask for the future on a user west of Greenwich.
 func TestTimeZone(t *testing.T) {
 	for _, zone := range []string{"America/New_York", "Asia/Kolkata"} {
-		f := newFake(t)
-		f.tz, _ = time.LoadLocation(zone)
+		f := jirafake.New(t)
+		f.TZ, _ = time.LoadLocation(zone)
 		tr := newOnFake(t, f, true, nil)
 		c := tctx(t)
 		a, _ := tr.Create(c, adapters.Issue{Summary: "a"})
@@ -74,13 +75,13 @@ func TestTimeZone(t *testing.T) {
 // past its stamp is returned by the reconciliation pass.
 func TestReconcile(t *testing.T) {
 	for _, recon := range []time.Duration{-1, time.Millisecond} {
-		f := newFake(t)
+		f := jirafake.New(t)
 		tr := newOnFake(t, f, true, func(o *Options) { o.Reconcile = recon })
 		c := tctx(t)
 		b, _ := tr.Create(c, adapters.Issue{Summary: "late"})
-		f.mu.Lock()
-		f.hidden[b.Key] = true
-		f.mu.Unlock()
+		f.Mu.Lock()
+		f.Hidden[b.Key] = true
+		f.Mu.Unlock()
 		time.Sleep(1100 * time.Millisecond) // b's stamp is a second before a's
 		a, _ := tr.Create(c, adapters.Issue{Summary: "seen"})
 		is, cur, err := tr.Changes(c, "", 50)
@@ -89,9 +90,9 @@ func TestReconcile(t *testing.T) {
 		}
 		time.Sleep(1100 * time.Millisecond)
 		_, cur, _ = tr.Changes(c, cur, 50) // settles past b's stamp
-		f.mu.Lock()
-		delete(f.hidden, b.Key)
-		f.mu.Unlock()
+		f.Mu.Lock()
+		delete(f.Hidden, b.Key)
+		f.Mu.Unlock()
 		time.Sleep(2 * time.Millisecond)
 		is, _, err = tr.Changes(c, cur, 50)
 		got := len(is) == 1 && is[0].Key == b.Key
@@ -104,16 +105,16 @@ func TestReconcile(t *testing.T) {
 // TestRateLimits: 429 with Retry-After is waited out; the headers are
 // recorded; the request budget paces requests.
 func TestRateLimits(t *testing.T) {
-	f := newFake(t)
+	f := jirafake.New(t)
 	tr := newOnFake(t, f, true, nil)
 	c := tctx(t)
 	is, err := tr.Create(c, adapters.Issue{Summary: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	f.throttle = 2
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Throttle = 2
+	f.Mu.Unlock()
 	start := time.Now()
 	if _, err := tr.Get(c, is.Key); err != nil {
 		t.Fatalf("get through two 429s: %v", err)
@@ -141,12 +142,12 @@ func TestRateLimits(t *testing.T) {
 // TestAuth: Cloud sends email:token as Basic, Data Center the PAT as Bearer;
 // refused credentials are a permanent credentials error.
 func TestAuth(t *testing.T) {
-	f := newFake(t)
-	f.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte("mia@example.com:api-token"))
+	f := jirafake.New(t)
+	f.Auth = "Basic " + base64.StdEncoding.EncodeToString([]byte("mia@example.com:api-token"))
 	if _, err := newOnFake(t, f, true, nil).myself(tctx(t)); err != nil {
 		t.Errorf("cloud: %v", err)
 	}
-	f.auth = "Bearer pat-token"
+	f.Auth = "Bearer pat-token"
 	if _, err := newOnFake(t, f, false, nil).myself(tctx(t)); err != nil {
 		t.Errorf("data center: %v", err)
 	}
@@ -159,15 +160,15 @@ func TestAuth(t *testing.T) {
 // TestInternalRole: with InternalRole an internal comment is restricted to
 // that role as well as marked for Service Management.
 func TestInternalRole(t *testing.T) {
-	f := newFake(t)
+	f := jirafake.New(t)
 	tr := newOnFake(t, f, true, func(o *Options) { o.InternalRole = "Developers" })
 	is, err := tr.Create(tctx(t), adapters.Issue{Summary: "x", Comments: []adapters.Comment{{Body: "secret", Internal: true}, {Body: "public"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	cs := f.issues[is.Key].Comments
-	f.mu.Unlock()
+	f.Mu.Lock()
+	cs := f.Issues[is.Key].Comments
+	f.Mu.Unlock()
 	if cs[0].Visibility["value"] != "Developers" || cs[1].Visibility != nil {
 		t.Errorf("visibility: %v, %v", cs[0].Visibility, cs[1].Visibility)
 	}
@@ -220,7 +221,7 @@ func TestADFFromDocs(t *testing.T) {
 // TestCheck: tracker check reports each finding; a missing permission is
 // named.
 func TestCheck(t *testing.T) {
-	f := newFake(t)
+	f := jirafake.New(t)
 	tr := newOnFake(t, f, true, nil)
 	if _, err := tr.Create(tctx(t), adapters.Issue{Summary: "x"}); err != nil {
 		t.Fatal(err)
@@ -245,9 +246,9 @@ func TestCheck(t *testing.T) {
 	if !strings.Contains(got["credentials"], "America/New_York") || !strings.Contains(got["rate limit"], "of 1000 requests left") {
 		t.Errorf("credentials %q; rate limit %q", got["credentials"], got["rate limit"])
 	}
-	f.mu.Lock()
-	f.denied = []string{"TRANSITION_ISSUES"}
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Denied = []string{"TRANSITION_ISSUES"}
+	f.Mu.Unlock()
 	if p := byName()["permissions"]; !strings.HasPrefix(p, "false") || !strings.Contains(p, "TRANSITION_ISSUES") {
 		t.Errorf("a missing permission: %q", p)
 	}

@@ -1,11 +1,15 @@
-package jira
-
+// Package jirafake is a stateful in-process Jira for the tests of the
+// Jira adapter and the e2e tests, written from Atlassian's REST reference
+// (the URL of each endpoint's page is beside its handler).
+//
 // A stateful in-process Jira, written from Atlassian's REST reference
 // (the URL of each endpoint's page is beside its handler). It serves both
 // dialects: /rest/api/3 (Cloud: ADF bodies, search/jql with nextPageToken)
 // and /rest/api/2 (Data Center: string bodies, search with startAt). JQL is
 // understood only as far as the adapter writes it; entity-property clauses
 // find nothing, as on a Jira where no app indexes the property.
+
+package jirafake
 
 import (
 	"encoding/json"
@@ -24,7 +28,20 @@ import (
 	"time"
 )
 
-type fakeComment struct {
+const propKey = "issuemesh"
+
+// property is an entity property as Jira sends it.
+type property struct {
+	Key   string         `json:"key"`
+	Value map[string]any `json:"value"`
+}
+
+type named struct {
+	Name string `json:"name"`
+}
+
+// Comment is a comment as the fake keeps it.
+type Comment struct {
 	ID         string
 	Body       json.RawMessage
 	Created    time.Time
@@ -33,13 +50,15 @@ type fakeComment struct {
 	Props      []property
 }
 
-type fakeAttachment struct {
+// Attachment is an attachment as the fake keeps it.
+type Attachment struct {
 	ID, Filename, Mime string
 	Data               []byte
 	Created            time.Time
 }
 
-type fakeIssue struct {
+// Issue is an issue as the fake keeps it.
+type Issue struct {
 	ID, Key     string
 	Summary     string
 	Description json.RawMessage
@@ -49,34 +68,35 @@ type fakeIssue struct {
 	Created     time.Time
 	Updated     time.Time
 	Props       map[string]any
-	Comments    []*fakeComment
-	Files       []*fakeAttachment
+	Comments    []*Comment
+	Files       []*Attachment
 }
 
-type fakeJira struct {
-	t       testing.TB
-	srv     *httptest.Server
-	mu      sync.Mutex
-	project string
-	tz      *time.Location
+// Jira is the fake; hold Mu to read or change its state.
+type Jira struct {
+	Srv     *httptest.Server
+	Mu      sync.Mutex
+	Project string
+	TZ      *time.Location
 	seq     int
 	cseq    int
-	issues  map[string]*fakeIssue
+	Issues  map[string]*Issue
 	// workflow: status -> transitions (name -> to status)
 	workflow map[string][][2]string
 	statuses []string
 	prios    []string
 	// hidden: issues search does not show yet (eventual consistency).
-	hidden map[string]bool
+	Hidden map[string]bool
 	// throttle: the next n requests are answered 429 with Retry-After 1.
-	throttle int
-	requests int
-	auth     string   // the Authorization header expected
-	denied   []string // permissions the user lacks
+	Throttle int
+	Requests int
+	Auth     string   // the Authorization header expected
+	Denied   []string // permissions the user lacks
 }
 
-func newFake(t testing.TB) *fakeJira {
-	f := &fakeJira{t: t, project: "PROJ", issues: map[string]*fakeIssue{}, hidden: map[string]bool{},
+// New starts a fake Jira with project PROJ, stopped when the test ends.
+func New(t testing.TB) *Jira {
+	f := &Jira{Project: "PROJ", Issues: map[string]*Issue{}, Hidden: map[string]bool{},
 		statuses: []string{"To Do", "In Progress", "In Review", "Done", "Archived"},
 		prios:    []string{"Highest", "High", "Medium", "Low", "Lowest"},
 		// Done is two transitions from To Do; Archived is a status no
@@ -88,13 +108,16 @@ func newFake(t testing.TB) *fakeJira {
 			"Done":        {{"Reopen", "To Do"}},
 		},
 	}
-	f.tz, _ = time.LoadLocation("America/New_York")
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+	f.TZ, _ = time.LoadLocation("America/New_York")
+	f.Srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Srv.Close)
 	return f
 }
 
-func (f *fakeJira) fail(w http.ResponseWriter, st int, msg string) {
+// URL is the fake's base URL.
+func (f *Jira) URL() string { return f.Srv.URL }
+
+func (f *Jira) fail(w http.ResponseWriter, st int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(st)
 	json.NewEncoder(w).Encode(map[string]any{"errorMessages": []string{msg}, "errors": map[string]string{}})
@@ -115,19 +138,19 @@ var (
 	reJQLSince = regexp.MustCompile(`updated >= "(\d{4}/\d\d/\d\d \d\d:\d\d)"`)
 )
 
-func (f *fakeJira) serve(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests++
+func (f *Jira) serve(w http.ResponseWriter, r *http.Request) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.Requests++
 	w.Header().Set("X-RateLimit-Limit", "1000")
-	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(max(0, 1000-f.requests)))
+	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(max(0, 1000-f.Requests)))
 	w.Header().Set("X-RateLimit-Reset", time.Now().Add(time.Minute).UTC().Format(time.RFC3339))
-	if f.auth != "" && r.Header.Get("Authorization") != f.auth {
+	if f.Auth != "" && r.Header.Get("Authorization") != f.Auth {
 		f.fail(w, 401, "Client must be authenticated to access this resource.")
 		return
 	}
-	if f.throttle > 0 {
-		f.throttle--
+	if f.Throttle > 0 {
+		f.Throttle--
 		w.Header().Set("Retry-After", "1")
 		w.Header().Set("RateLimit-Reason", "jira-quota-tenant-based")
 		f.fail(w, 429, "Rate limit exceeded.")
@@ -141,7 +164,7 @@ func (f *fakeJira) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-myself/#api-rest-api-3-myself-get
 	case r.Method == "GET" && p == "/myself":
-		reply(w, 200, map[string]any{"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Mia Krystof", "timeZone": f.tz.String(), "active": true})
+		reply(w, 200, map[string]any{"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Mia Krystof", "timeZone": f.TZ.String(), "active": true})
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-priorities/#api-rest-api-3-priority-get
 	case r.Method == "GET" && p == "/priority":
 		var out []map[string]string
@@ -150,21 +173,21 @@ func (f *fakeJira) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		reply(w, 200, out)
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-projects/#api-rest-api-3-project-projectidorkey-statuses-get
-	case r.Method == "GET" && p == "/project/"+f.project+"/statuses":
+	case r.Method == "GET" && p == "/project/"+f.Project+"/statuses":
 		var ss []map[string]string
 		for i, s := range f.statuses {
 			ss = append(ss, map[string]string{"id": strconv.Itoa(i + 1), "name": s})
 		}
 		reply(w, 200, []any{map[string]any{"id": "10001", "name": "Task", "subtask": false, "statuses": ss}})
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-projects/#api-rest-api-3-project-projectidorkey-get
-	case r.Method == "GET" && p == "/project/"+f.project:
-		reply(w, 200, map[string]any{"id": "10000", "key": f.project, "name": "Project " + f.project,
+	case r.Method == "GET" && p == "/project/"+f.Project:
+		reply(w, 200, map[string]any{"id": "10000", "key": f.Project, "name": "Project " + f.Project,
 			"issueTypes": []any{map[string]any{"id": "10001", "name": "Task", "subtask": false}, map[string]any{"id": "10002", "name": "Sub-task", "subtask": true}}})
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-permissions/#api-rest-api-3-mypermissions-get
 	case r.Method == "GET" && p == "/mypermissions":
 		perms := map[string]any{}
 		for _, k := range strings.Split(r.URL.Query().Get("permissions"), ",") {
-			perms[k] = map[string]any{"key": k, "havePermission": !slices.Contains(f.denied, k)}
+			perms[k] = map[string]any{"key": k, "havePermission": !slices.Contains(f.Denied, k)}
 		}
 		reply(w, 200, map[string]any{"permissions": perms})
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-post
@@ -179,7 +202,7 @@ func (f *fakeJira) serve(w http.ResponseWriter, r *http.Request) {
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-attachments/#api-rest-api-3-attachment-content-id-get
 	case r.Method == "GET" && strings.HasPrefix(p, "/attachment/content/"):
 		id := strings.TrimPrefix(p, "/attachment/content/")
-		for _, is := range f.issues {
+		for _, is := range f.Issues {
 			for _, a := range is.Files {
 				if a.ID == id {
 					w.Header().Set("Content-Type", a.Mime)
@@ -195,7 +218,7 @@ func (f *fakeJira) serve(w http.ResponseWriter, r *http.Request) {
 			f.fail(w, 404, "no such endpoint in the fake: "+r.Method+" "+r.URL.Path)
 			return
 		}
-		is := f.issues[m[2]]
+		is := f.Issues[m[2]]
 		if is == nil {
 			f.fail(w, 404, "Issue does not exist or you do not have permission to see it.")
 			return
@@ -206,7 +229,7 @@ func (f *fakeJira) serve(w http.ResponseWriter, r *http.Request) {
 
 // checkBody rejects a body of the wrong dialect: an ADF document on v3, a
 // string on v2.
-func (f *fakeJira) checkBody(v string, raw json.RawMessage) error {
+func (f *Jira) checkBody(v string, raw json.RawMessage) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
@@ -217,14 +240,17 @@ func (f *fakeJira) checkBody(v string, raw json.RawMessage) error {
 		}
 		return nil
 	}
-	var d adfNode
+	var d struct {
+		Type    string `json:"type"`
+		Version int    `json:"version"`
+	}
 	if json.Unmarshal(raw, &d) != nil || d.Type != "doc" || d.Version != 1 {
 		return fmt.Errorf("v3 wants an ADF document (type doc, version 1), got %s", raw)
 	}
 	return nil
 }
 
-func (f *fakeJira) create(w http.ResponseWriter, r *http.Request, v string) {
+func (f *Jira) create(w http.ResponseWriter, r *http.Request, v string) {
 	var req struct {
 		Fields struct {
 			Project     struct{ Key string }   `json:"project"`
@@ -241,7 +267,7 @@ func (f *fakeJira) create(w http.ResponseWriter, r *http.Request, v string) {
 		return
 	}
 	errs := map[string]string{}
-	if req.Fields.Project.Key != f.project {
+	if req.Fields.Project.Key != f.Project {
 		errs["project"] = "valid project is required"
 	}
 	if req.Fields.IssueType.Name != "Task" {
@@ -266,20 +292,20 @@ func (f *fakeJira) create(w http.ResponseWriter, r *http.Request, v string) {
 	}
 	f.seq++
 	now := time.Now()
-	is := &fakeIssue{ID: strconv.Itoa(10000 + f.seq), Key: fmt.Sprintf("%s-%d", f.project, f.seq), Summary: req.Fields.Summary,
+	is := &Issue{ID: strconv.Itoa(10000 + f.seq), Key: fmt.Sprintf("%s-%d", f.Project, f.seq), Summary: req.Fields.Summary,
 		Description: req.Fields.Description, Status: "To Do", Priority: prio, Labels: req.Fields.Labels, Created: now, Updated: now, Props: map[string]any{}}
 	for _, p := range req.Properties {
 		is.Props[p.Key] = p.Value
 	}
-	f.issues[is.Key] = is
-	reply(w, 201, map[string]string{"id": is.ID, "key": is.Key, "self": f.srv.URL + "/rest/api/" + v + "/issue/" + is.ID})
+	f.Issues[is.Key] = is
+	reply(w, 201, map[string]string{"id": is.ID, "key": is.Key, "self": f.Srv.URL + "/rest/api/" + v + "/issue/" + is.ID})
 }
 
-func (f *fakeJira) wire(is *fakeIssue, v string, props bool) map[string]any {
+func (f *Jira) wire(is *Issue, v string, props bool) map[string]any {
 	var files []map[string]any
 	for _, a := range is.Files {
 		files = append(files, map[string]any{"id": a.ID, "filename": a.Filename, "mimeType": a.Mime, "size": len(a.Data), "created": stamp(a.Created),
-			"author": map[string]any{"displayName": "Mia Krystof"}, "content": f.srv.URL + "/rest/api/" + v + "/attachment/content/" + a.ID})
+			"author": map[string]any{"displayName": "Mia Krystof"}, "content": f.Srv.URL + "/rest/api/" + v + "/attachment/content/" + a.ID})
 	}
 	desc := is.Description
 	if len(desc) == 0 {
@@ -299,9 +325,9 @@ func (f *fakeJira) wire(is *fakeIssue, v string, props bool) map[string]any {
 	return out
 }
 
-func (f *fakeJira) touch(is *fakeIssue) { is.Updated = time.Now() }
+func (f *Jira) touch(is *Issue) { is.Updated = time.Now() }
 
-func (f *fakeJira) issue(w http.ResponseWriter, r *http.Request, v string, is *fakeIssue, sub string) {
+func (f *Jira) issue(w http.ResponseWriter, r *http.Request, v string, is *Issue, sub string) {
 	switch {
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-get
 	case r.Method == "GET" && sub == "":
@@ -400,7 +426,7 @@ func (f *fakeJira) issue(w http.ResponseWriter, r *http.Request, v string, is *f
 		}
 		f.cseq++
 		now := time.Now()
-		c := &fakeComment{ID: strconv.Itoa(20000 + f.cseq), Body: req.Body, Created: now, Updated: now, Visibility: req.Visibility, Props: req.Properties}
+		c := &Comment{ID: strconv.Itoa(20000 + f.cseq), Body: req.Body, Created: now, Updated: now, Visibility: req.Visibility, Props: req.Properties}
 		is.Comments = append(is.Comments, c)
 		f.touch(is)
 		reply(w, 201, map[string]any{"id": c.ID})
@@ -466,7 +492,7 @@ func (f *fakeJira) issue(w http.ResponseWriter, r *http.Request, v string, is *f
 			}
 			data, _ := io.ReadAll(part)
 			f.cseq++
-			a := &fakeAttachment{ID: strconv.Itoa(30000 + f.cseq), Filename: part.FileName(), Mime: part.Header.Get("Content-Type"), Data: data, Created: time.Now()}
+			a := &Attachment{ID: strconv.Itoa(30000 + f.cseq), Filename: part.FileName(), Mime: part.Header.Get("Content-Type"), Data: data, Created: time.Now()}
 			is.Files = append(is.Files, a)
 			out = append(out, map[string]any{"id": a.ID, "filename": a.Filename, "mimeType": a.Mime, "size": len(data), "created": stamp(a.Created)})
 		}
@@ -481,7 +507,7 @@ func (f *fakeJira) issue(w http.ResponseWriter, r *http.Request, v string, is *f
 	}
 }
 
-func (f *fakeJira) search(w http.ResponseWriter, r *http.Request, v string) {
+func (f *Jira) search(w http.ResponseWriter, r *http.Request, v string) {
 	var req struct {
 		JQL           string   `json:"jql"`
 		MaxResults    int      `json:"maxResults"`
@@ -493,29 +519,29 @@ func (f *fakeJira) search(w http.ResponseWriter, r *http.Request, v string) {
 		f.fail(w, 400, err.Error())
 		return
 	}
-	if !strings.HasPrefix(req.JQL, "project = "+f.project) {
-		f.fail(w, 400, "the fake understands only queries of project "+f.project+": "+req.JQL)
+	if !strings.HasPrefix(req.JQL, "project = "+f.Project) {
+		f.fail(w, 400, "the fake understands only queries of project "+f.Project+": "+req.JQL)
 		return
 	}
-	var list []*fakeIssue
+	var list []*Issue
 	if !strings.Contains(req.JQL, "issue.property[") { // not indexed: finds nothing
 		var since time.Time
 		if m := reJQLSince.FindStringSubmatch(req.JQL); m != nil {
 			// JQL dates are in the user's time zone, to the minute.
 			var err error
-			if since, err = time.ParseInLocation("2006/01/02 15:04", m[1], f.tz); err != nil {
+			if since, err = time.ParseInLocation("2006/01/02 15:04", m[1], f.TZ); err != nil {
 				f.fail(w, 400, err.Error())
 				return
 			}
 		}
-		for _, is := range f.issues {
-			if !f.hidden[is.Key] && !is.Updated.Before(since) {
+		for _, is := range f.Issues {
+			if !f.Hidden[is.Key] && !is.Updated.Before(since) {
 				list = append(list, is)
 			}
 		}
 	}
 	desc := strings.Contains(req.JQL, "ORDER BY updated DESC")
-	slices.SortFunc(list, func(a, b *fakeIssue) int {
+	slices.SortFunc(list, func(a, b *Issue) int {
 		c := a.Updated.Compare(b.Updated)
 		if c == 0 {
 			c = strings.Compare(a.Key, b.Key)
