@@ -902,28 +902,45 @@ func (t *Tracker) Changes(ctx context.Context, since adapters.Cursor, limit int)
 	if err != nil {
 		return nil, since, err
 	}
-	var now time.Time
+	// feed asks for the listing a page at a time (offset, n); the search
+	// is read once per Changes call and kept, so a later page costs no
+	// request for what an earlier one read.
+	var (
+		now     time.Time
+		cacheAt time.Time
+		got     []wireIssue
+		tok     string
+		done    bool
+		fresh   = true
+	)
 	page := func(ctx context.Context, from time.Time, offset, n int) ([]wireIssue, time.Time, error) {
-		q := fmt.Sprintf("project = %s ORDER BY updated ASC, key ASC", t.opts.Project)
-		if !from.IsZero() {
-			q = fmt.Sprintf(`project = %s AND updated >= "%s" ORDER BY updated ASC, key ASC`, t.opts.Project, from.In(loc).Format("2006/01/02 15:04"))
+		// feed moves from forward between pages: the listing read since
+		// cacheAt holds everything since a later from too.
+		if fresh || from.Before(cacheAt) {
+			fresh, cacheAt, got, tok, done = false, from, nil, "", false
 		}
-		var out []wireIssue
-		for tok := ""; ; {
-			ws, next, err := t.search(ctx, q, tok, 100)
-			if err != nil {
-				return nil, time.Time{}, err
-			}
-			for _, w := range ws {
+		q := fmt.Sprintf("project = %s ORDER BY updated ASC, key ASC", t.opts.Project)
+		if !cacheAt.IsZero() {
+			q = fmt.Sprintf(`project = %s AND updated >= "%s" ORDER BY updated ASC, key ASC`, t.opts.Project, cacheAt.In(loc).Format("2006/01/02 15:04"))
+		}
+		since := func() []wireIssue {
+			var out []wireIssue
+			for _, w := range got {
 				if !w.Fields.Updated.Before(from) {
 					out = append(out, w)
 				}
 			}
-			if next == "" || len(out) >= offset+n {
-				break
-			}
-			tok = next
+			return out
 		}
+		for !done && len(since()) < offset+n {
+			ws, next, err := t.search(ctx, q, tok, 100)
+			if err != nil {
+				return nil, time.Time{}, err
+			}
+			got = append(got, ws...)
+			tok, done = next, next == ""
+		}
+		out := since()
 		slices.SortStableFunc(out, func(a, b wireIssue) int {
 			if c := a.Fields.Updated.Compare(b.Fields.Updated.Time); c != 0 {
 				return c
@@ -937,7 +954,7 @@ func (t *Tracker) Changes(ctx context.Context, since adapters.Cursor, limit int)
 		}
 		return out, now, nil
 	}
-	ws, next, err := feed.Changes(ctx, since, limit, feed.Options{Settle: t.opts.Settle}, page,
+	ws, next, err := feed.Changes(ctx, since, limit, feed.Options{Settle: t.opts.Settle, PageSize: 100}, page,
 		func(w wireIssue) string { return w.Key }, func(w wireIssue) time.Time { return w.Fields.Updated.Time })
 	if err != nil {
 		return nil, since, fmt.Errorf("jira: changes: %w", err)

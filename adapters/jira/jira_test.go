@@ -253,3 +253,60 @@ func TestCheck(t *testing.T) {
 		t.Errorf("a missing permission: %q", p)
 	}
 }
+
+// TestRequestCost: a first sync costs one search per 100 issues plus one
+// comment listing per issue; an unchanged poll costs one search.
+func TestRequestCost(t *testing.T) {
+	f := jirafake.New(t)
+	f.PageMax = 100
+	fast := func(o *Options) { o.RequestsPerMinute = 60000 }
+	tr := newOnFake(t, f, true, fast)
+	c := tctx(t)
+	const n = 450
+	for i := range n {
+		if _, err := tr.Create(c, adapters.Issue{Summary: fmt.Sprintf("issue %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Spread over the last 10 minutes (a second apart), as a real
+	// project's are: the minute overlap of a poll re-reads only the
+	// issues of the cursor's minute.
+	f.Mu.Lock()
+	base := time.Now().Add(-10 * time.Minute)
+	for i := range n {
+		is := f.Issues[fmt.Sprintf("PROJ-%d", i+1)]
+		is.Created = base.Add(time.Duration(i) * time.Second)
+		is.Updated = is.Created
+	}
+	f.Mu.Unlock()
+	count := func() int { f.Mu.Lock(); defer f.Mu.Unlock(); return f.Requests }
+	fresh := newOnFake(t, f, true, fast)
+	before := count()
+	var cur adapters.Cursor
+	seen := 0
+	for {
+		is, next, err := fresh.Changes(c, cur, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen += len(is)
+		cur = next
+		if len(is) < 500 {
+			break
+		}
+	}
+	first := count() - before
+	// myself, 5 search pages, one comment listing per issue.
+	if seen != n || first != 1+5+n {
+		t.Errorf("first sync of %d issues: %d seen, %d requests, want %d", n, seen, first, 1+5+n)
+	}
+	time.Sleep(1100 * time.Millisecond) // settle
+	fresh.Changes(c, cur, 500)
+	_, cur, _ = fresh.Changes(c, cur, 500)
+	before = count()
+	is, _, err := fresh.Changes(c, cur, 500)
+	if poll := count() - before; err != nil || len(is) != 0 || poll != 1 {
+		t.Errorf("an unchanged poll: %d issues, %d requests (%v), want 0 and 1", len(is), poll, err)
+	}
+	t.Logf("first sync of %d issues: %d requests; unchanged poll: 1 request", n, first)
+}

@@ -92,11 +92,14 @@ type Jira struct {
 	Requests int
 	Auth     string   // the Authorization header expected
 	Denied   []string // permissions the user lacks
+	// PageMax is the most issues a search page holds (Jira: 100 with
+	// fields; the fake's default 3, so that paging is exercised).
+	PageMax int
 }
 
 // New starts a fake Jira with project PROJ, stopped when the test ends.
 func New(t testing.TB) *Jira {
-	f := &Jira{Project: "PROJ", Issues: map[string]*Issue{}, Hidden: map[string]bool{},
+	f := &Jira{PageMax: 3, Project: "PROJ", Issues: map[string]*Issue{}, Hidden: map[string]bool{},
 		statuses: []string{"To Do", "In Progress", "In Review", "Done", "Archived"},
 		prios:    []string{"Highest", "High", "Medium", "Low", "Lowest"},
 		// Done is two transitions from To Do; Archived is a status no
@@ -556,8 +559,8 @@ func (f *Jira) search(w http.ResponseWriter, r *http.Request, v string) {
 		start, _ = strconv.Atoi(req.NextPageToken)
 	}
 	n := req.MaxResults
-	if n <= 0 || n > 3 { // small pages, so that paging is exercised
-		n = 3
+	if n <= 0 || n > f.PageMax {
+		n = f.PageMax
 	}
 	var out []any
 	for i := start; i < len(list) && i < start+n; i++ {
