@@ -32,12 +32,18 @@ type wireAttachment struct {
 	Size     int64     `json:"size"`
 	Created  jiraTime  `json:"created"`
 	Author   *wireUser `json:"author"`
+	Content  string    `json:"content"` // the URL of the bytes
 }
 
 func (t *Tracker) attachmentOf(a wireAttachment, m marker) adapters.Attachment {
 	out := adapters.Attachment{ID: a.ID, Filename: a.Filename, ContentType: a.MimeType, Size: a.Size, Created: a.Created.Time}
 	if a.Author != nil {
 		out.Author = a.Author.DisplayName
+	}
+	if a.Content != "" {
+		t.mu.Lock()
+		t.content[a.ID] = a.Content
+		t.mu.Unlock()
 	}
 	if f, ok := m.Files[a.ID]; ok {
 		out.Digest, out.SyncID = f[0], f[1]
@@ -60,15 +66,31 @@ func (t *Tracker) OpenAttachment(ctx context.Context, key, id string) (io.ReadCl
 	}
 	for _, a := range w.Fields.Attachment {
 		if a.ID == id {
+			t.attachmentOf(a, marker{}) // notes the content URL
 			return t.download(ctx, id)
 		}
 	}
 	return nil, fmt.Errorf("jira: %s has no attachment %s: %w", key, id, adapters.ErrNotFound)
 }
 
+// download reads the bytes of attachment id: on Cloud from
+// /attachment/content/{id}; on Data Center, which has no such endpoint,
+// from the attachment's content URL (/secure/attachment/{id}/{name}).
 func (t *Tracker) download(ctx context.Context, id string) (io.ReadCloser, error) {
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-attachments/#api-rest-api-3-attachment-content-id-get
-	body, _, err := t.c.Download(ctx, t.api+"/attachment/content/"+url.PathEscape(id), nil)
+	path := t.api + "/attachment/content/" + url.PathEscape(id)
+	if !t.cloud {
+		t.mu.Lock()
+		content := t.content[id]
+		t.mu.Unlock()
+		u, err := url.Parse(content)
+		base, _ := url.Parse(t.c.BaseURL())
+		if content == "" || err != nil || !strings.HasPrefix(u.Path, base.Path) {
+			return nil, fmt.Errorf("jira: attachment %s has no content URL under %s: %w", id, t.c.BaseURL(), adapters.ErrNotFound)
+		}
+		path = strings.TrimPrefix(u.Path, base.Path)
+	}
+	body, _, err := t.c.Download(ctx, path, nil)
 	if err != nil {
 		return nil, fmt.Errorf("jira: read attachment %s: %w", id, err)
 	}

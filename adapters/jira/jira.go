@@ -163,6 +163,7 @@ type Tracker struct {
 	prios     []string
 	graph     map[string]map[string]bool // status -> statuses one transition away, as seen
 	digests   map[string]string          // attachment ID -> SHA-256 of files read here
+	content   map[string]string          // attachment ID -> content URL
 	returned  map[string]time.Time       // key -> stamp last returned by Changes
 	lastRecon time.Time
 }
@@ -221,7 +222,7 @@ func New(o Options) (*Tracker, error) {
 		return nil, fmt.Errorf("tracker.url: %w", err)
 	}
 	t := &Tracker{opts: o, cloud: cloud, api: "/rest/api/2", c: c, log: log, rate: rn,
-		graph: map[string]map[string]bool{}, digests: map[string]string{}, returned: map[string]time.Time{}}
+		graph: map[string]map[string]bool{}, digests: map[string]string{}, content: map[string]string{}, returned: map[string]time.Time{}}
 	if cloud {
 		t.api = "/rest/api/3"
 	}

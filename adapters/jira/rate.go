@@ -52,8 +52,12 @@ func (r rateTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if l, err := strconv.Atoi(h.Get("X-RateLimit-Limit")); err == nil {
 			r.note.limit = l
 		}
-		if t, err := time.Parse(time.RFC3339, h.Get("X-RateLimit-Reset")); err == nil {
-			r.note.reset = t
+		// ISO 8601, with or without seconds ("2026-03-14T15:00Z").
+		for _, l := range []string{time.RFC3339, "2006-01-02T15:04Z07:00"} {
+			if t, err := time.Parse(l, h.Get("X-RateLimit-Reset")); err == nil {
+				r.note.reset = t
+				break
+			}
 		}
 	}
 	if v := h.Get("RateLimit-Reason"); v != "" {

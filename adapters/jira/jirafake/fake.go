@@ -19,6 +19,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -117,6 +118,17 @@ func New(t testing.TB) *Jira {
 	return f
 }
 
+// contentURL is where an attachment's bytes are: Cloud's
+// /rest/api/3/attachment/content/{id}, Data Center's
+// /secure/attachment/{id}/{filename}
+// (https://docs.atlassian.com/software/jira/docs/api/REST/9.12.0/#api/2/attachment-getAttachment).
+func (f *Jira) contentURL(v string, a *Attachment) string {
+	if v == "2" {
+		return f.Srv.URL + "/secure/attachment/" + a.ID + "/" + url.PathEscape(a.Filename)
+	}
+	return f.Srv.URL + "/rest/api/3/attachment/content/" + a.ID
+}
+
 // URL is the fake's base URL.
 func (f *Jira) URL() string { return f.Srv.URL }
 
@@ -203,8 +215,11 @@ func (f *Jira) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == "POST" && p == "/search" && v == "2":
 		f.search(w, r, v)
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-attachments/#api-rest-api-3-attachment-content-id-get
-	case r.Method == "GET" && strings.HasPrefix(p, "/attachment/content/"):
+	case r.Method == "GET" && (v == "3" && strings.HasPrefix(p, "/attachment/content/") || strings.HasPrefix(r.URL.Path, "/secure/attachment/")):
 		id := strings.TrimPrefix(p, "/attachment/content/")
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/secure/attachment/"); ok {
+			id, _, _ = strings.Cut(rest, "/")
+		}
 		for _, is := range f.Issues {
 			for _, a := range is.Files {
 				if a.ID == id {
@@ -308,7 +323,7 @@ func (f *Jira) wire(is *Issue, v string, props bool) map[string]any {
 	var files []map[string]any
 	for _, a := range is.Files {
 		files = append(files, map[string]any{"id": a.ID, "filename": a.Filename, "mimeType": a.Mime, "size": len(a.Data), "created": stamp(a.Created),
-			"author": map[string]any{"displayName": "Mia Krystof"}, "content": f.Srv.URL + "/rest/api/" + v + "/attachment/content/" + a.ID})
+			"author": map[string]any{"displayName": "Mia Krystof"}, "content": f.contentURL(v, a)})
 	}
 	desc := is.Description
 	if len(desc) == 0 {
