@@ -28,7 +28,7 @@
 //
 // Key is Jira's ("PROJ-12"). Summary and Description as Jira has them;
 // Cloud descriptions and comments are converted from and to ADF (adf.go),
-// Data Center's are wiki markup kept as they are. Status is the status
+// Data Center's from and to wiki markup (wiki.go). Status is the status
 // name, set through workflow transitions (transition.go). Priority is the
 // priority name (checked against GET /priority), Labels Jira's labels.
 // Comments carry a comment property "issuemesh" with a synced comment's
@@ -345,7 +345,12 @@ func (r *rawText) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if len(b) > 0 && b[0] == '"' {
-		return jsonUnmarshal(b, &r.Text)
+		var w string
+		if err := jsonUnmarshal(b, &w); err != nil {
+			return err
+		}
+		r.Text = fromWiki(w)
+		return nil
 	}
 	var d adfNode
 	if err := jsonUnmarshal(b, &d); err != nil {
@@ -363,7 +368,7 @@ func (t *Tracker) body(text string) any {
 		}
 		return toADF(text)
 	}
-	return text
+	return toWiki(text)
 }
 
 var keyRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]+-[1-9][0-9]*$`)

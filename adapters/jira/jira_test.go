@@ -177,7 +177,8 @@ func TestInternalRole(t *testing.T) {
 	}
 }
 
-// TestADFRoundTrip: what both sides hold survives text -> ADF -> text.
+// TestADFRoundTrip: what both sides hold survives text -> ADF -> text
+// and text -> wiki markup -> text.
 func TestADFRoundTrip(t *testing.T) {
 	for _, s := range []string{
 		"",
@@ -186,12 +187,16 @@ func TestADFRoundTrip(t *testing.T) {
 		"# Title\n\nSome **bold** and `code` here.\n\n1. first\n2. second\n\n- dash\n- items read back as stars",
 		"```go\nfunc main() {\n\n}\n```\n\nafter",
 		"unclosed **bold and `tick",
+		"2*3*4 and {braces} and a*b",
+		"Steps: **log in**, <click> & wait -- then 500",
 	} {
-		got := fromADF(toADF(s))
 		want := strings.ReplaceAll(s, "\n- ", "\n* ")
 		want = strings.Replace(want, "- dash", "* dash", 1)
-		if got != want {
-			t.Errorf("round trip of %q gave %q", s, got)
+		if got := fromADF(toADF(s)); got != want {
+			t.Errorf("ADF round trip of %q gave %q", s, got)
+		}
+		if got := fromWiki(toWiki(s)); got != want {
+			t.Errorf("wiki round trip of %q gave %q (wiki %q)", s, got, toWiki(s))
 		}
 	}
 }
@@ -309,4 +314,24 @@ func TestRequestCost(t *testing.T) {
 		t.Errorf("an unchanged poll: %d issues, %d requests (%v), want 0 and 1", len(is), poll, err)
 	}
 	t.Logf("first sync of %d issues: %d requests; unchanged poll: 1 request", n, first)
+}
+
+// TestWiki: the text's formatting becomes wiki markup, and wiki written on
+// Jira reads back as text.
+func TestWiki(t *testing.T) {
+	for _, c := range []struct{ text, wiki string }{
+		{"# Title\n\nSome **bold**, `code` and 2*3.\n\n1. one\n2. two\n\n* dot", "h1. Title\n\nSome *bold*, {{code}} and 2\\*3.\n\n# one\n# two\n\n* dot"},
+		{"```sql\nselect 1;\n```", "{code:sql}\nselect 1;\n{code}"},
+	} {
+		if got := toWiki(c.text); got != c.wiki {
+			t.Errorf("toWiki(%q) = %q, want %q", c.text, got, c.wiki)
+		}
+		if got := fromWiki(c.wiki); got != c.text {
+			t.Errorf("fromWiki(%q) = %q, want %q", c.wiki, got, c.text)
+		}
+	}
+	// Written on Jira by a person.
+	if got := fromWiki("h2. Steps\n- *first* step\n{noformat}\nraw *text*\n{noformat}"); got != "## Steps\n* **first** step\n```\nraw *text*\n```" {
+		t.Errorf("fromWiki of a person's wiki: %q", got)
+	}
 }
