@@ -136,8 +136,17 @@ type Tracker struct {
 	// TokenFile holds an RT auth token; empty: the environment variable
 	// ISSUEMESH_RT_TOKEN. Never the token itself.
 	TokenFile string `yaml:"token_file,omitempty"`
-	// Project is the Redmine project synced (its identifier).
+	// Project is the Redmine project synced (its identifier), or the Jira
+	// project's key.
 	Project string `yaml:"project,omitempty"`
+	// Email (jira) is the Atlassian account of a Jira Cloud API token;
+	// without it the Jira adapter speaks Data Center's API.
+	Email string `yaml:"email,omitempty"`
+	// PATFile (jira) holds a Jira Data Center personal access token;
+	// empty: the environment variable ISSUEMESH_JIRA_PAT.
+	PATFile string `yaml:"pat_file,omitempty"`
+	// RequestsPerMinute (jira) is the node's request budget; 0: 600.
+	RequestsPerMinute int `yaml:"requests_per_minute,omitempty"`
 	// Queue is the RT queue synced (its name).
 	Queue string `yaml:"queue,omitempty"`
 	// Repo is the GitHub repository synced, owner/repo. (For github,

@@ -11,7 +11,7 @@ import (
 )
 
 // TrackerTypes are the values of tracker.type.
-var TrackerTypes = []string{"local", "redmine", "rt", "github", "gitea"}
+var TrackerTypes = []string{"local", "redmine", "rt", "github", "gitea", "jira"}
 
 // validate checks the tracker section: the keys its type needs, and no key
 // of another type (a key that would be ignored is a mistake worth naming).
@@ -24,6 +24,7 @@ func (t *Tracker) validate() error {
 		"rt":      {"url", "queue"},
 		"github":  {},
 		"gitea":   {"url", "repo"},
+		"jira":    {"url", "project"},
 	}
 	allowed := map[string][]string{
 		"local":   {},
@@ -31,6 +32,7 @@ func (t *Tracker) validate() error {
 		"rt":      {"url", "queue", "token_file", "timezone"},
 		"github":  {"url", "repo", "token_file", "app_key_file"},
 		"gitea":   {"url", "repo", "token_file"},
+		"jira":    {"url", "project", "email", "token_file", "pat_file"},
 	}
 	if t.Type == "" {
 		return errors.New("tracker.type: missing; use one of " + strings.Join(TrackerTypes, ", "))
@@ -41,13 +43,13 @@ func (t *Tracker) validate() error {
 	if t.Type == "local" && t.Prefix != "" && strings.ContainsAny(t.Prefix, " /-") {
 		return fmt.Errorf("tracker.prefix: %q may not contain spaces, '/' or '-'", t.Prefix)
 	}
-	vals := map[string]string{"url": t.URL, "project": t.Project, "queue": t.Queue, "api_key_file": t.APIKeyFile, "token_file": t.TokenFile, "timezone": t.Timezone, "repo": t.Repo, "app_key_file": t.AppKeyFile}
+	vals := map[string]string{"url": t.URL, "project": t.Project, "queue": t.Queue, "api_key_file": t.APIKeyFile, "token_file": t.TokenFile, "timezone": t.Timezone, "repo": t.Repo, "app_key_file": t.AppKeyFile, "email": t.Email, "pat_file": t.PATFile}
 	for _, k := range need[t.Type] {
 		if strings.TrimSpace(vals[k]) == "" {
 			return fmt.Errorf("tracker.%s: missing; a %s tracker needs %s", k, t.Type, strings.Join(prefixed(need[t.Type]), " and "))
 		}
 	}
-	for _, k := range []string{"url", "project", "queue", "repo", "api_key_file", "token_file", "timezone", "app_key_file"} {
+	for _, k := range []string{"url", "project", "queue", "repo", "api_key_file", "token_file", "timezone", "app_key_file", "email", "pat_file"} {
 		if vals[k] != "" && !slices.Contains(allowed[t.Type], k) {
 			return fmt.Errorf("tracker.%s: not a key of a %s tracker (it takes %s)", k, t.Type, orNothing(prefixed(allowed[t.Type])))
 		}
@@ -63,6 +65,9 @@ func (t *Tracker) validate() error {
 	}
 	if p := time.Duration(t.PollInterval); p != 0 && (p < 100*time.Millisecond || p > time.Hour) {
 		return fmt.Errorf("tracker.poll_interval: %s is outside 100ms to 1h", time.Duration(t.PollInterval))
+	}
+	if err := t.validateJira(); err != nil {
+		return err
 	}
 	if t.Webhook != nil {
 		if t.Type != "github" && t.Type != "gitea" {

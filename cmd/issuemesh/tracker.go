@@ -22,7 +22,7 @@ import (
 // trackerInitFlags are the flags of init that choose the node's tracker.
 func trackerInitFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "tracker", Value: "local", Usage: "the tracker this node syncs: local (embedded), redmine, rt, github or gitea"},
+		&cli.StringFlag{Name: "tracker", Value: "local", Usage: "the tracker this node syncs: local (embedded), redmine, rt, github, gitea or jira"},
 		&cli.StringFlag{Name: "url", Usage: "redmine, rt: the tracker's URL, e.g. http://127.0.0.1:3000; github: the API of a GitHub Enterprise Server (https://HOST/api/v3/), empty for github.com; gitea: Gitea's or Forgejo's root URL, e.g. https://gitea.example.com/"},
 		&cli.StringFlag{Name: "api-key-file", Usage: "redmine: file holding the API key (default: $ISSUEMESH_REDMINE_API_KEY at run time)"},
 		&cli.StringFlag{Name: "token-file", Usage: "rt, github, gitea: file holding the token (default: $ISSUEMESH_RT_TOKEN, $ISSUEMESH_GITHUB_TOKEN or $ISSUEMESH_GITEA_TOKEN at run time)"},
@@ -31,7 +31,9 @@ func trackerInitFlags() []cli.Flag {
 		&cli.StringFlag{Name: "app-key-file", Usage: "github: the GitHub App's private key file (.pem)"},
 		&cli.Int64Flag{Name: "installation", Usage: "github: the GitHub App's installation ID (the end of the installation's settings URL)"},
 		&cli.BoolFlag{Name: "pull-requests", Usage: "github: sync pull requests as issues too"},
-		&cli.StringFlag{Name: "project", Usage: "redmine: the project's identifier"},
+		&cli.StringFlag{Name: "project", Usage: "redmine: the project's identifier; jira: the project's key"},
+		&cli.StringFlag{Name: "email", Usage: "jira: the Atlassian account of the Cloud API token given by --token-file (default token: $ISSUEMESH_JIRA_TOKEN at run time)"},
+		&cli.StringFlag{Name: "pat-file", Usage: "jira: Data Center: file holding a personal access token (default: $ISSUEMESH_JIRA_PAT at run time)"},
 		&cli.StringFlag{Name: "queue", Usage: "rt: the queue's name"},
 		&cli.StringFlag{Name: "timezone", Usage: "rt: the time zone RT reads search dates in (its $Timezone), if not UTC"},
 	}
@@ -42,9 +44,9 @@ func trackerInitFlags() []cli.Flag {
 func applyTrackerFlags(c *cli.Context, cfg *config.Config) error {
 	typ := c.String("tracker")
 	if typ == "local" {
-		for _, f := range []string{"url", "api-key-file", "token-file", "project", "queue", "timezone", "repo", "app-id", "app-key-file", "installation", "pull-requests"} {
+		for _, f := range []string{"url", "api-key-file", "token-file", "project", "queue", "timezone", "repo", "app-id", "app-key-file", "installation", "pull-requests", "email", "pat-file"} {
 			if c.IsSet(f) {
-				return fmt.Errorf("--%s is for --tracker redmine, rt, github or gitea, not the local tracker", f)
+				return fmt.Errorf("--%s is for --tracker redmine, rt, github, gitea or jira, not the local tracker", f)
 			}
 		}
 		return nil
@@ -64,7 +66,7 @@ func applyTrackerFlags(c *cli.Context, cfg *config.Config) error {
 		return a, nil
 	}
 	t := config.Tracker{Type: typ, URL: c.String("url"), Project: c.String("project"), Queue: c.String("queue"), Timezone: c.String("timezone"),
-		AppID: c.Int64("app-id"), Installation: c.Int64("installation"), PullRequests: c.Bool("pull-requests")}
+		AppID: c.Int64("app-id"), Installation: c.Int64("installation"), PullRequests: c.Bool("pull-requests"), Email: c.String("email")}
 	if repos := c.StringSlice("repo"); len(repos) == 1 {
 		t.Repo = repos[0]
 	} else {
@@ -78,6 +80,9 @@ func applyTrackerFlags(c *cli.Context, cfg *config.Config) error {
 		return err
 	}
 	if t.TokenFile, err = abs("token-file"); err != nil {
+		return err
+	}
+	if t.PATFile, err = abs("pat-file"); err != nil {
 		return err
 	}
 	cfg.Tracker = t

@@ -1,0 +1,73 @@
+package jira
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/adapters/contract"
+	"github.com/issuemesh/issuemesh/adapters/jira/jirafake"
+)
+
+// profile is the fake's workflow: To Do -> In Progress -> (In Review) ->
+// Done, so Done is two transitions from a new issue.
+var profile = contract.Profile{
+	OpenStatus: "In Progress", ClosedStatus: "Done", Priorities: [2]string{"Low", "High"},
+	Labels: true, RejectsUnknownStatus: true, MissingKey: "PROJ-999999", Settle: 1100 * time.Millisecond,
+}
+
+func newOnFake(t testing.TB, f *jirafake.Jira, cloud bool, mod func(*Options)) *Tracker {
+	t.Helper()
+	o := Options{URL: f.Srv.URL, Project: f.Project, Settle: time.Second, Reconcile: -1}
+	if cloud {
+		o.Email, o.Token = "mia@example.com", "api-token"
+	} else {
+		o.PAT = "pat-token"
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	tr, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// TestContractCloud runs the contract suite on the fake's v3 API (ADF).
+func TestContractCloud(t *testing.T) {
+	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, jirafake.New(t), true, nil) }, profile)
+}
+
+// TestContractDataCenter runs it on the fake's v2 API (wiki markup).
+func TestContractDataCenter(t *testing.T) {
+	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, jirafake.New(t), false, nil) }, profile)
+}
+
+// TestContractLive runs the suite against a real Jira Cloud project.
+func TestContractLive(t *testing.T) {
+	url, email, token, project := os.Getenv("ISSUEMESH_JIRA_URL"), os.Getenv("ISSUEMESH_JIRA_EMAIL"), os.Getenv("ISSUEMESH_JIRA_TOKEN"), os.Getenv("ISSUEMESH_JIRA_PROJECT")
+	if url == "" || email == "" || token == "" || project == "" {
+		t.Skip("no real Jira: set ISSUEMESH_JIRA_URL, ISSUEMESH_JIRA_EMAIL, ISSUEMESH_JIRA_TOKEN and ISSUEMESH_JIRA_PROJECT (a scratch project whose workflow has the statuses of ISSUEMESH_JIRA_OPEN and ISSUEMESH_JIRA_CLOSED, default In Progress and Done)")
+	}
+	p := profile
+	p.MissingKey = project + "-999999"
+	p.Settle = 10 * time.Second
+	if s := os.Getenv("ISSUEMESH_JIRA_OPEN"); s != "" {
+		p.OpenStatus = s
+	}
+	if s := os.Getenv("ISSUEMESH_JIRA_CLOSED"); s != "" {
+		p.ClosedStatus = s
+	}
+	p.Priorities = [2]string{"Low", "High"}
+	contract.Run(t, func(t *testing.T) adapters.Tracker {
+		tr, err := New(Options{URL: url, Email: email, Token: token, Project: project, Settle: 10 * time.Second, RequestsPerMinute: 300})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close() })
+		return tr
+	}, p)
+}

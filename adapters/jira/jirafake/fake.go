@@ -1,0 +1,596 @@
+// Package jirafake is a stateful in-process Jira for the tests of the
+// Jira adapter and the e2e tests, written from Atlassian's REST reference
+// (the URL of each endpoint's page is beside its handler).
+//
+// A stateful in-process Jira, written from Atlassian's REST reference
+// (the URL of each endpoint's page is beside its handler). It serves both
+// dialects: /rest/api/3 (Cloud: ADF bodies, search/jql with nextPageToken)
+// and /rest/api/2 (Data Center: string bodies, search with startAt). JQL is
+// understood only as far as the adapter writes it; entity-property clauses
+// find nothing, as on a Jira where no app indexes the property.
+
+package jirafake
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const propKey = "issuemesh"
+
+// property is an entity property as Jira sends it.
+type property struct {
+	Key   string         `json:"key"`
+	Value map[string]any `json:"value"`
+}
+
+type named struct {
+	Name string `json:"name"`
+}
+
+// Comment is a comment as the fake keeps it.
+type Comment struct {
+	ID         string
+	Body       json.RawMessage
+	Created    time.Time
+	Updated    time.Time
+	Visibility map[string]any
+	Props      []property
+}
+
+// Attachment is an attachment as the fake keeps it.
+type Attachment struct {
+	ID, Filename, Mime string
+	Data               []byte
+	Created            time.Time
+}
+
+// Issue is an issue as the fake keeps it.
+type Issue struct {
+	ID, Key     string
+	Summary     string
+	Description json.RawMessage
+	Status      string
+	Priority    string
+	Labels      []string
+	Created     time.Time
+	Updated     time.Time
+	Props       map[string]any
+	Comments    []*Comment
+	Files       []*Attachment
+}
+
+// Jira is the fake; hold Mu to read or change its state.
+type Jira struct {
+	Srv     *httptest.Server
+	Mu      sync.Mutex
+	Project string
+	TZ      *time.Location
+	seq     int
+	cseq    int
+	Issues  map[string]*Issue
+	// workflow: status -> transitions (name -> to status)
+	workflow map[string][][2]string
+	statuses []string
+	prios    []string
+	// hidden: issues search does not show yet (eventual consistency).
+	Hidden map[string]bool
+	// throttle: the next n requests are answered 429 with Retry-After 1.
+	Throttle int
+	Requests int
+	Auth     string   // the Authorization header expected
+	Denied   []string // permissions the user lacks
+	// PageMax is the most issues a search page holds (Jira: 100 with
+	// fields; the fake's default 3, so that paging is exercised).
+	PageMax int
+}
+
+// New starts a fake Jira with project PROJ, stopped when the test ends.
+func New(t testing.TB) *Jira {
+	f := &Jira{PageMax: 3, Project: "PROJ", Issues: map[string]*Issue{}, Hidden: map[string]bool{},
+		statuses: []string{"To Do", "In Progress", "In Review", "Done", "Archived"},
+		prios:    []string{"Highest", "High", "Medium", "Low", "Lowest"},
+		// Done is two transitions from To Do; Archived is a status no
+		// transition reaches.
+		workflow: map[string][][2]string{
+			"To Do":       {{"Start work", "In Progress"}},
+			"In Progress": {{"Review", "In Review"}, {"Finish", "Done"}, {"Stop", "To Do"}},
+			"In Review":   {{"Approve", "Done"}, {"Reject", "In Progress"}},
+			"Done":        {{"Reopen", "To Do"}},
+		},
+	}
+	f.TZ, _ = time.LoadLocation("America/New_York")
+	f.Srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Srv.Close)
+	return f
+}
+
+// contentURL is where an attachment's bytes are: Cloud's
+// /rest/api/3/attachment/content/{id}, Data Center's
+// /secure/attachment/{id}/{filename}
+// (https://docs.atlassian.com/software/jira/docs/api/REST/9.12.0/#api/2/attachment-getAttachment).
+func (f *Jira) contentURL(v string, a *Attachment) string {
+	if v == "2" {
+		return f.Srv.URL + "/secure/attachment/" + a.ID + "/" + url.PathEscape(a.Filename)
+	}
+	return f.Srv.URL + "/rest/api/3/attachment/content/" + a.ID
+}
+
+// URL is the fake's base URL.
+func (f *Jira) URL() string { return f.Srv.URL }
+
+func (f *Jira) fail(w http.ResponseWriter, st int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(st)
+	json.NewEncoder(w).Encode(map[string]any{"errorMessages": []string{msg}, "errors": map[string]string{}})
+}
+
+func reply(w http.ResponseWriter, st int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(st)
+	if v != nil {
+		json.NewEncoder(w).Encode(v)
+	}
+}
+
+func stamp(t time.Time) string { return t.Format("2006-01-02T15:04:05.000-0700") }
+
+var (
+	reIssue    = regexp.MustCompile(`^/rest/api/([23])/issue/([A-Z]+-\d+)(/.*)?$`)
+	reJQLSince = regexp.MustCompile(`updated >= "(\d{4}/\d\d/\d\d \d\d:\d\d)"`)
+)
+
+func (f *Jira) serve(w http.ResponseWriter, r *http.Request) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.Requests++
+	w.Header().Set("X-RateLimit-Limit", "1000")
+	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(max(0, 1000-f.Requests)))
+	w.Header().Set("X-RateLimit-Reset", time.Now().Add(time.Minute).UTC().Format(time.RFC3339))
+	if f.Auth != "" && r.Header.Get("Authorization") != f.Auth {
+		f.fail(w, 401, "Client must be authenticated to access this resource.")
+		return
+	}
+	if f.Throttle > 0 {
+		f.Throttle--
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("RateLimit-Reason", "jira-quota-tenant-based")
+		f.fail(w, 429, "Rate limit exceeded.")
+		return
+	}
+	v := "3"
+	if strings.HasPrefix(r.URL.Path, "/rest/api/2/") {
+		v = "2"
+	}
+	p := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/rest/api/2"), "/rest/api/3")
+	switch {
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-myself/#api-rest-api-3-myself-get
+	case r.Method == "GET" && p == "/myself":
+		reply(w, 200, map[string]any{"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Mia Krystof", "timeZone": f.TZ.String(), "active": true})
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-priorities/#api-rest-api-3-priority-get
+	case r.Method == "GET" && p == "/priority":
+		var out []map[string]string
+		for i, n := range f.prios {
+			out = append(out, map[string]string{"id": strconv.Itoa(i + 1), "name": n})
+		}
+		reply(w, 200, out)
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-projects/#api-rest-api-3-project-projectidorkey-statuses-get
+	case r.Method == "GET" && p == "/project/"+f.Project+"/statuses":
+		var ss []map[string]string
+		for i, s := range f.statuses {
+			ss = append(ss, map[string]string{"id": strconv.Itoa(i + 1), "name": s})
+		}
+		reply(w, 200, []any{map[string]any{"id": "10001", "name": "Task", "subtask": false, "statuses": ss}})
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-projects/#api-rest-api-3-project-projectidorkey-get
+	case r.Method == "GET" && p == "/project/"+f.Project:
+		reply(w, 200, map[string]any{"id": "10000", "key": f.Project, "name": "Project " + f.Project,
+			"issueTypes": []any{map[string]any{"id": "10001", "name": "Task", "subtask": false}, map[string]any{"id": "10002", "name": "Sub-task", "subtask": true}}})
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-permissions/#api-rest-api-3-mypermissions-get
+	case r.Method == "GET" && p == "/mypermissions":
+		perms := map[string]any{}
+		for _, k := range strings.Split(r.URL.Query().Get("permissions"), ",") {
+			perms[k] = map[string]any{"key": k, "havePermission": !slices.Contains(f.Denied, k)}
+		}
+		reply(w, 200, map[string]any{"permissions": perms})
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-post
+	case r.Method == "POST" && p == "/issue":
+		f.create(w, r, v)
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-jql-post
+	case r.Method == "POST" && p == "/search/jql" && v == "3":
+		f.search(w, r, v)
+	// https://docs.atlassian.com/software/jira/docs/api/REST/9.12.0/#api/2/search-searchUsingSearchRequest
+	case r.Method == "POST" && p == "/search" && v == "2":
+		f.search(w, r, v)
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-attachments/#api-rest-api-3-attachment-content-id-get
+	case r.Method == "GET" && (v == "3" && strings.HasPrefix(p, "/attachment/content/") || strings.HasPrefix(r.URL.Path, "/secure/attachment/")):
+		id := strings.TrimPrefix(p, "/attachment/content/")
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/secure/attachment/"); ok {
+			id, _, _ = strings.Cut(rest, "/")
+		}
+		for _, is := range f.Issues {
+			for _, a := range is.Files {
+				if a.ID == id {
+					w.Header().Set("Content-Type", a.Mime)
+					w.Write(a.Data)
+					return
+				}
+			}
+		}
+		f.fail(w, 404, "The attachment does not exist")
+	default:
+		m := reIssue.FindStringSubmatch(r.URL.Path)
+		if m == nil {
+			f.fail(w, 404, "no such endpoint in the fake: "+r.Method+" "+r.URL.Path)
+			return
+		}
+		is := f.Issues[m[2]]
+		if is == nil {
+			f.fail(w, 404, "Issue does not exist or you do not have permission to see it.")
+			return
+		}
+		f.issue(w, r, v, is, m[3])
+	}
+}
+
+// checkBody rejects a body of the wrong dialect: an ADF document on v3, a
+// string on v2.
+func (f *Jira) checkBody(v string, raw json.RawMessage) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	if v == "2" {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return fmt.Errorf("v2 wants a string body, got %s", raw)
+		}
+		return nil
+	}
+	var d struct {
+		Type    string `json:"type"`
+		Version int    `json:"version"`
+	}
+	if json.Unmarshal(raw, &d) != nil || d.Type != "doc" || d.Version != 1 {
+		return fmt.Errorf("v3 wants an ADF document (type doc, version 1), got %s", raw)
+	}
+	return nil
+}
+
+func (f *Jira) create(w http.ResponseWriter, r *http.Request, v string) {
+	var req struct {
+		Fields struct {
+			Project     struct{ Key string }   `json:"project"`
+			IssueType   struct{ Name string }  `json:"issuetype"`
+			Summary     string                 `json:"summary"`
+			Description json.RawMessage        `json:"description"`
+			Priority    *struct{ Name string } `json:"priority"`
+			Labels      []string               `json:"labels"`
+		} `json:"fields"`
+		Properties []property `json:"properties"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		f.fail(w, 400, err.Error())
+		return
+	}
+	errs := map[string]string{}
+	if req.Fields.Project.Key != f.Project {
+		errs["project"] = "valid project is required"
+	}
+	if req.Fields.IssueType.Name != "Task" {
+		errs["issuetype"] = "valid issue type is required"
+	}
+	if strings.TrimSpace(req.Fields.Summary) == "" {
+		errs["summary"] = "You must specify a summary of the issue."
+	}
+	if err := f.checkBody(v, req.Fields.Description); err != nil {
+		errs["description"] = err.Error()
+	}
+	prio := "Medium"
+	if req.Fields.Priority != nil {
+		if !slices.Contains(f.prios, req.Fields.Priority.Name) {
+			errs["priority"] = "Specify a valid priority"
+		}
+		prio = req.Fields.Priority.Name
+	}
+	if len(errs) > 0 {
+		reply(w, 400, map[string]any{"errorMessages": []string{}, "errors": errs})
+		return
+	}
+	f.seq++
+	now := time.Now()
+	is := &Issue{ID: strconv.Itoa(10000 + f.seq), Key: fmt.Sprintf("%s-%d", f.Project, f.seq), Summary: req.Fields.Summary,
+		Description: req.Fields.Description, Status: "To Do", Priority: prio, Labels: req.Fields.Labels, Created: now, Updated: now, Props: map[string]any{}}
+	for _, p := range req.Properties {
+		is.Props[p.Key] = p.Value
+	}
+	f.Issues[is.Key] = is
+	reply(w, 201, map[string]string{"id": is.ID, "key": is.Key, "self": f.Srv.URL + "/rest/api/" + v + "/issue/" + is.ID})
+}
+
+func (f *Jira) wire(is *Issue, v string, props bool) map[string]any {
+	var files []map[string]any
+	for _, a := range is.Files {
+		files = append(files, map[string]any{"id": a.ID, "filename": a.Filename, "mimeType": a.Mime, "size": len(a.Data), "created": stamp(a.Created),
+			"author": map[string]any{"displayName": "Mia Krystof"}, "content": f.contentURL(v, a)})
+	}
+	desc := is.Description
+	if len(desc) == 0 {
+		desc = json.RawMessage("null")
+	}
+	labels := is.Labels
+	if labels == nil {
+		labels = []string{}
+	}
+	out := map[string]any{"id": is.ID, "key": is.Key, "fields": map[string]any{
+		"summary": is.Summary, "description": desc, "status": map[string]string{"name": is.Status}, "priority": map[string]string{"name": is.Priority},
+		"labels": labels, "created": stamp(is.Created), "updated": stamp(is.Updated), "attachment": files,
+	}}
+	if props {
+		out["properties"] = is.Props
+	}
+	return out
+}
+
+func (f *Jira) touch(is *Issue) { is.Updated = time.Now() }
+
+func (f *Jira) issue(w http.ResponseWriter, r *http.Request, v string, is *Issue, sub string) {
+	switch {
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-get
+	case r.Method == "GET" && sub == "":
+		reply(w, 200, f.wire(is, v, strings.Contains(r.URL.Query().Get("properties"), propKey)))
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-put
+	case r.Method == "PUT" && sub == "":
+		var req struct {
+			Fields map[string]json.RawMessage `json:"fields"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			f.fail(w, 400, err.Error())
+			return
+		}
+		for k, raw := range req.Fields {
+			switch k {
+			case "summary":
+				json.Unmarshal(raw, &is.Summary)
+			case "description":
+				if err := f.checkBody(v, raw); err != nil {
+					f.fail(w, 400, err.Error())
+					return
+				}
+				is.Description = raw
+			case "priority":
+				var p named
+				json.Unmarshal(raw, &p)
+				if !slices.Contains(f.prios, p.Name) {
+					reply(w, 400, map[string]any{"errors": map[string]string{"priority": "Specify a valid priority"}})
+					return
+				}
+				is.Priority = p.Name
+			case "labels":
+				is.Labels = nil
+				json.Unmarshal(raw, &is.Labels)
+			default:
+				reply(w, 400, map[string]any{"errors": map[string]string{k: "Field '" + k + "' cannot be set. It is not on the appropriate screen, or unknown."}})
+				return
+			}
+		}
+		f.touch(is)
+		w.WriteHeader(204)
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-transitions-get
+	case r.Method == "GET" && sub == "/transitions":
+		var ts []map[string]any
+		for i, tr := range f.workflow[is.Status] {
+			ts = append(ts, map[string]any{"id": fmt.Sprintf("%d%d", len(is.Status), i+1) + tr[1][:1], "name": tr[0], "to": map[string]string{"name": tr[1]}})
+		}
+		reply(w, 200, map[string]any{"transitions": ts})
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-transitions-post
+	case r.Method == "POST" && sub == "/transitions":
+		var req struct {
+			Transition struct{ ID string } `json:"transition"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		for i, tr := range f.workflow[is.Status] {
+			if fmt.Sprintf("%d%d", len(is.Status), i+1)+tr[1][:1] == req.Transition.ID {
+				is.Status = tr[1]
+				f.touch(is)
+				w.WriteHeader(204)
+				return
+			}
+		}
+		f.fail(w, 400, "Transition id '"+req.Transition.ID+"' is not valid for this issue.")
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-comments/#api-rest-api-3-issue-issueidorkey-comment-get
+	case r.Method == "GET" && sub == "/comment":
+		q := r.URL.Query()
+		start, _ := strconv.Atoi(q.Get("startAt"))
+		n, _ := strconv.Atoi(q.Get("maxResults"))
+		if n <= 0 || n > 5 { // a small page, so that paging is exercised
+			n = 5
+		}
+		var cs []map[string]any
+		for i := start; i < len(is.Comments) && i < start+n; i++ {
+			c := is.Comments[i]
+			m := map[string]any{"id": c.ID, "body": c.Body, "author": map[string]any{"displayName": "Mia Krystof"}, "created": stamp(c.Created), "updated": stamp(c.Updated)}
+			if c.Visibility != nil {
+				m["visibility"] = c.Visibility
+			}
+			if strings.Contains(q.Get("expand"), "properties") {
+				m["properties"] = c.Props
+			}
+			cs = append(cs, m)
+		}
+		reply(w, 200, map[string]any{"startAt": start, "maxResults": n, "total": len(is.Comments), "comments": cs})
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-comments/#api-rest-api-3-issue-issueidorkey-comment-post
+	case r.Method == "POST" && sub == "/comment":
+		var req struct {
+			Body       json.RawMessage `json:"body"`
+			Visibility map[string]any  `json:"visibility"`
+			Properties []property      `json:"properties"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		if err := f.checkBody(v, req.Body); err != nil || len(req.Body) == 0 {
+			f.fail(w, 400, fmt.Sprintf("Comment body can not be empty! (%v)", err))
+			return
+		}
+		f.cseq++
+		now := time.Now()
+		c := &Comment{ID: strconv.Itoa(20000 + f.cseq), Body: req.Body, Created: now, Updated: now, Visibility: req.Visibility, Props: req.Properties}
+		is.Comments = append(is.Comments, c)
+		f.touch(is)
+		reply(w, 201, map[string]any{"id": c.ID})
+	case r.Method == "PUT" && strings.HasPrefix(sub, "/comment/"):
+		// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-comments/#api-rest-api-3-issue-issueidorkey-comment-id-put
+		id := strings.TrimPrefix(sub, "/comment/")
+		var req struct {
+			Body json.RawMessage `json:"body"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		if err := f.checkBody(v, req.Body); err != nil {
+			f.fail(w, 400, err.Error())
+			return
+		}
+		for _, c := range is.Comments {
+			if c.ID == id {
+				c.Body, c.Updated = req.Body, time.Now()
+				f.touch(is)
+				reply(w, 200, map[string]any{"id": c.ID})
+				return
+			}
+		}
+		f.fail(w, 404, "Can not find a comment for the id: "+id+".")
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-properties/#api-rest-api-3-issue-issueidorkey-properties-propertykey-put
+	case r.Method == "PUT" && strings.HasPrefix(sub, "/properties/"):
+		var val any
+		if err := json.NewDecoder(r.Body).Decode(&val); err != nil {
+			f.fail(w, 400, "The property value must be JSON: "+err.Error())
+			return
+		}
+		_, had := is.Props[strings.TrimPrefix(sub, "/properties/")]
+		is.Props[strings.TrimPrefix(sub, "/properties/")] = val
+		// Setting a property does not change the issue's updated stamp.
+		if had {
+			w.WriteHeader(200)
+		} else {
+			w.WriteHeader(201)
+		}
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-attachments/#api-rest-api-3-issue-issueidorkey-attachments-post
+	case r.Method == "POST" && sub == "/attachments":
+		if r.Header.Get("X-Atlassian-Token") != "no-check" {
+			f.fail(w, 403, "XSRF check failed")
+			return
+		}
+		_, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil {
+			f.fail(w, 415, err.Error())
+			return
+		}
+		mr := multipart.NewReader(r.Body, params["boundary"])
+		var out []map[string]any
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				f.fail(w, 400, err.Error())
+				return
+			}
+			if part.FormName() != "file" {
+				continue
+			}
+			data, _ := io.ReadAll(part)
+			f.cseq++
+			a := &Attachment{ID: strconv.Itoa(30000 + f.cseq), Filename: part.FileName(), Mime: part.Header.Get("Content-Type"), Data: data, Created: time.Now()}
+			is.Files = append(is.Files, a)
+			out = append(out, map[string]any{"id": a.ID, "filename": a.Filename, "mimeType": a.Mime, "size": len(data), "created": stamp(a.Created)})
+		}
+		if len(out) == 0 {
+			f.fail(w, 400, "no file part named 'file'")
+			return
+		}
+		f.touch(is)
+		reply(w, 200, out)
+	default:
+		f.fail(w, 404, "no such endpoint in the fake: "+r.Method+" "+r.URL.Path)
+	}
+}
+
+func (f *Jira) search(w http.ResponseWriter, r *http.Request, v string) {
+	var req struct {
+		JQL           string   `json:"jql"`
+		MaxResults    int      `json:"maxResults"`
+		NextPageToken string   `json:"nextPageToken"`
+		StartAt       int      `json:"startAt"`
+		Properties    []string `json:"properties"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		f.fail(w, 400, err.Error())
+		return
+	}
+	if !strings.HasPrefix(req.JQL, "project = "+f.Project) {
+		f.fail(w, 400, "the fake understands only queries of project "+f.Project+": "+req.JQL)
+		return
+	}
+	var list []*Issue
+	if !strings.Contains(req.JQL, "issue.property[") { // not indexed: finds nothing
+		var since time.Time
+		if m := reJQLSince.FindStringSubmatch(req.JQL); m != nil {
+			// JQL dates are in the user's time zone, to the minute.
+			var err error
+			if since, err = time.ParseInLocation("2006/01/02 15:04", m[1], f.TZ); err != nil {
+				f.fail(w, 400, err.Error())
+				return
+			}
+		}
+		for _, is := range f.Issues {
+			if !f.Hidden[is.Key] && !is.Updated.Before(since) {
+				list = append(list, is)
+			}
+		}
+	}
+	desc := strings.Contains(req.JQL, "ORDER BY updated DESC")
+	slices.SortFunc(list, func(a, b *Issue) int {
+		c := a.Updated.Compare(b.Updated)
+		if c == 0 {
+			c = strings.Compare(a.Key, b.Key)
+		}
+		if desc {
+			return -c
+		}
+		return c
+	})
+	start := req.StartAt
+	if v == "3" {
+		start, _ = strconv.Atoi(req.NextPageToken)
+	}
+	n := req.MaxResults
+	if n <= 0 || n > f.PageMax {
+		n = f.PageMax
+	}
+	var out []any
+	for i := start; i < len(list) && i < start+n; i++ {
+		out = append(out, f.wire(list[i], v, slices.Contains(req.Properties, propKey)))
+	}
+	if out == nil {
+		out = []any{}
+	}
+	if v == "2" {
+		reply(w, 200, map[string]any{"startAt": start, "maxResults": n, "total": len(list), "issues": out})
+		return
+	}
+	body := map[string]any{"issues": out, "isLast": start+n >= len(list)}
+	if start+n < len(list) {
+		body["nextPageToken"] = strconv.Itoa(start + n)
+	}
+	reply(w, 200, body)
+}

@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/adapters/jira"
+	"github.com/issuemesh/issuemesh/adapters/jira/jirafake"
+	"github.com/issuemesh/issuemesh/internal/testutil"
+)
+
+// TestJiraAndLocal: a node on Jira Cloud (the stateful fake, served by the
+// test on loopback; ADF bodies) and a node on the local tracker, as real
+// processes. An issue created on Jira reaches the local tracker; a
+// comment and a close made locally reach Jira (the close needs two
+// workflow transitions, To Do -> In Progress -> Done); a transition and a
+// comment made on Jira come back.
+func TestJiraAndLocal(t *testing.T) {
+	f := jirafake.New(t)
+	dir := t.TempDir()
+	tokFile := filepath.Join(dir, "jira.token")
+	if err := os.WriteFile(tokFile, []byte("api-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j := newNode(t, "jira", "--tracker", "jira", "--url", f.URL(), "--project", "PROJ", "--email", "mia@example.com", "--token-file", tokFile)
+	l := newNode(t, "local")
+	cfgPath := filepath.Join(j.home, "config.yaml")
+	j.writeHome("config.yaml", strings.Replace(readFile(t, cfgPath), "tracker:\n", "tracker:\n    poll_interval: 1s\n", 1))
+	j.appendConfig("connections:\n  \"*\":\n" +
+		"    status_map: {To Do: Open, Done: Done}\n" +
+		"    priority_map: {Low: Low, Medium: Normal, High: High, Highest: Urgent}\n")
+	if out := j.mustCLI("tracker", "check"); strings.Contains(out, "FAIL") {
+		t.Fatalf("tracker check:\n%s", out)
+	}
+	j.start()
+	l.start()
+	pair(j, l)
+
+	// A person on Jira, through the same client.
+	person, err := jira.New(jira.Options{URL: f.URL(), Project: "PROJ", Email: "mia@example.com", Token: "api-token", Reconcile: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer person.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// 1. Created on Jira.
+	start := time.Now()
+	made, err := person.Create(ctx, adapters.Issue{Summary: "Printer on fire", Description: "Third floor.\n\n* smoke\n* **alarm** on"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var local issue
+	testutil.WaitFor(t, 30*time.Second, "the Jira issue reaches the local tracker", func() bool {
+		var ok bool
+		local, ok = l.findBySummary("Printer on fire")
+		return ok
+	})
+	t.Logf("Jira -> local: %v", time.Since(start).Round(time.Millisecond))
+	if local.Description != "Third floor.\n\n* smoke\n* **alarm** on" || local.Status != "Open" {
+		t.Errorf("on the local tracker: %+v", local)
+	}
+
+	// 2. A comment and a close made locally.
+	l.mustCLI("issue", "comment", local.Key, "--body", "Extinguisher is on its way.")
+	l.mustCLI("issue", "edit", local.Key, "--status", "Done")
+	testutil.WaitFor(t, 30*time.Second, "the comment and the close reach Jira", func() bool {
+		got, err := person.Get(ctx, made.Key)
+		return err == nil && got.Status == "Done" && len(got.Comments) == 1 && got.Comments[0].Body == "Extinguisher is on its way."
+	})
+
+	// 3. A transition and a comment made on Jira.
+	if _, err := person.Update(ctx, made.Key, adapters.Patch{Status: ptrTo("In Progress"), AddComments: []adapters.Comment{{Body: "Reopened: still smoking."}}}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 30*time.Second, "Jira's transition and comment reach the local tracker", func() bool {
+		got, err := l.issue(local.Key)
+		return err == nil && got.Status == "In Progress" && len(got.Comments) == 2 && got.Comments[1].Body == "Reopened: still smoking."
+	})
+	f.Mu.Lock()
+	t.Logf("Jira fake: %d requests in all", f.Requests)
+	f.Mu.Unlock()
+}
+
+func ptrTo[T any](v T) *T { return &v }
