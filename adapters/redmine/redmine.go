@@ -44,6 +44,11 @@
 // has only "tracker"; other keys are rejected. Created and Updated are
 // Redmine's created_on and updated_on.
 //
+// Assignee, reporter, watchers, type (the tracker), due and start dates,
+// custom fields by name and relations (parent and children included) are
+// mapped as fields.go describes; Changes carries neither children nor
+// relations (Get does). What Redmine lacks is declared in lacks.go.
+//
 // # Comments
 //
 // Comments are the journals with notes; Internal is private_notes. A

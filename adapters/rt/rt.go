@@ -41,6 +41,10 @@
 // answers 200 even when it refuses a change, so every update is read back
 // and a field that did not take is rejected with RT's own messages.
 //
+// Owner, Creator, Requestors, Due, Starts, the ticket custom fields and the
+// links map to assignee, reporter, watchers, dates, custom fields and
+// relations as fields.go describes, which also declares what RT lacks.
+//
 // # Comments
 //
 // Comments are the Comment (internal) and Correspond (public) transactions
