@@ -113,6 +113,24 @@ func (nc *nameCache) userID(p adapters.User) (int, error) {
 	return 0, fmt.Errorf("%q is not a Redmine user (matched by mail, login or name): %w", p.Label(), adapters.ErrRejected)
 }
 
+func (nc *nameCache) knows(p adapters.User) bool {
+	_, err := nc.userID(p)
+	return err == nil
+}
+
+// warnOnce logs msg the first time what happens.
+func (t *Tracker) warnOnce(what, msg string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.warned == nil {
+		t.warned = map[string]bool{}
+	}
+	if !t.warned[what] {
+		t.warned[what] = true
+		t.log.Warn(msg)
+	}
+}
+
 func (nc *nameCache) cfByName(name string) (cfDef, bool) {
 	for _, d := range nc.cfs {
 		if d.Name == name {
@@ -289,6 +307,10 @@ func fillFields(is *adapters.Issue, w *wireIssue, nc *nameCache) {
 func (t *Tracker) fieldsPatch(nc *nameCache, cur adapters.Issue, p adapters.Patch, f fields, cfs *[]map[string]any) error {
 	if p.Assignee != nil {
 		switch {
+		case !p.Assignee.IsZero() && !nc.knows(*p.Assignee):
+			// Not fatal: the twin must not block on a person Redmine
+			// does not know (the rules keep the name visible).
+			t.warnOnce("assignee "+p.Assignee.Label(), fmt.Sprintf("Redmine has no user %q: the assignee is left as it is", p.Assignee.Label()))
 		case p.Assignee.IsZero():
 			if cur.Assignee != nil {
 				f["assigned_to_id"] = ""
@@ -318,7 +340,8 @@ func (t *Tracker) fieldsPatch(nc *nameCache, cur adapters.Issue, p adapters.Patc
 		v := p.Fields[n]
 		d, ok := nc.cfByName(n)
 		if !ok || nc.own(d.ID) {
-			return fmt.Errorf("custom field %q is not a Redmine issue custom field: %w", n, adapters.ErrRejected)
+			t.warnOnce("cf "+n, fmt.Sprintf("Redmine has no issue custom field %q: its value is not kept", n))
+			continue
 		}
 		if cur.Fields[n].Equal(v) || (v.IsZero() && cur.Fields[n].IsZero()) {
 			continue
@@ -428,7 +451,8 @@ func (t *Tracker) applyAfter(ctx context.Context, nc *nameCache, w *wireIssue, c
 		for _, u := range *p.Watchers {
 			id, err := nc.userID(u)
 			if err != nil {
-				return sent, fmt.Errorf("watcher: %w", err)
+				t.warnOnce("watcher "+u.Label(), fmt.Sprintf("Redmine has no user %q: not a watcher", u.Label()))
+				continue
 			}
 			want = append(want, id)
 		}

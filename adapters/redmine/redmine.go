@@ -157,7 +157,8 @@ type Tracker struct {
 	mu        sync.Mutex
 	names     *nameCache // nil until loaded
 	warnedLbl bool
-	digests   map[int]string // SHA-256 of attachments by ID, as computed (files never change)
+	warned    map[string]bool // what warnOnce said
+	digests   map[int]string  // SHA-256 of attachments by ID, as computed (files never change)
 }
 
 var _ adapters.Tracker = (*Tracker)(nil)

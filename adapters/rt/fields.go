@@ -124,10 +124,11 @@ func hasRelation(rs []adapters.Relation, r adapters.Relation) bool {
 
 // fieldsSet adds to set (and cfs) what p changes of the fields of issue
 // 16.
-func fieldsSet(q *queueInfo, cur adapters.Issue, p adapters.Patch, set map[string]any, cfs map[string]string) error {
-	if p.Type != nil && *p.Type != "" {
-		return fmt.Errorf("type %q: RT has no issue types: %w", *p.Type, adapters.ErrRejected)
-	}
+//
+// What RT lacks (Lacks) or does not know (a custom field, a duplicates
+// link) is skipped with a warning, once, never an error that blocks a
+// twin: the type, the reporter, comment and file deletes.
+func (t *Tracker) fieldsSet(q *queueInfo, cur adapters.Issue, p adapters.Patch, set map[string]any, cfs map[string]string) error {
 	if p.Assignee != nil {
 		switch {
 		case p.Assignee.IsZero():
@@ -165,7 +166,8 @@ func fieldsSet(q *queueInfo, cur adapters.Issue, p adapters.Patch, set map[strin
 	}
 	for n, v := range p.Fields {
 		if own(n) || !slices.Contains(q.ticketCFs, n) {
-			return fmt.Errorf("custom field %q is not a ticket custom field of RT queue %s: %w", n, q.name, adapters.ErrRejected)
+			t.warnOnce("cf "+n, fmt.Sprintf("RT queue %s has no ticket custom field %q: its value is not kept", q.name, n))
+			continue
 		}
 		if cur.Fields[n].Equal(v) || (v.IsZero() && cur.Fields[n].IsZero()) {
 			continue
@@ -183,7 +185,8 @@ func fieldsSet(q *queueInfo, cur adapters.Issue, p adapters.Patch, set map[strin
 	edit := func(r adapters.Relation, prefix string) error {
 		fs := linkFields(r.Kind)
 		if fs == nil {
-			return fmt.Errorf("relation %s %s: RT has no such link (it links depends-on, refers-to and member-of): %w", r.Kind, r.Key, adapters.ErrRejected)
+			t.warnOnce("link "+r.Kind, fmt.Sprintf("RT has no %s link (it links depends-on, refers-to and member-of): not kept", r.Kind))
+			return nil
 		}
 		id, err := parseKey(r.Key)
 		if err != nil {
