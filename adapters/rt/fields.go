@@ -1,7 +1,9 @@
 package rt
 
 import (
+	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -74,6 +76,14 @@ func userName(p adapters.User) string {
 	return p.Email
 }
 
+// hasUser reports whether RT has a user of that name.
+func (t *Tracker) hasUser(ctx context.Context, name string) bool {
+	var u struct {
+		Name string `json:"Name"`
+	}
+	return t.get(ctx, "/user/"+url.PathEscape(name), nil, &u) == nil && u.Name != ""
+}
+
 func date(s string) string {
 	if len(s) < 10 || s[:10] == rtNoDate {
 		return ""
@@ -128,7 +138,7 @@ func hasRelation(rs []adapters.Relation, r adapters.Relation) bool {
 // What RT lacks (Lacks) or does not know (a custom field, a duplicates
 // link) is skipped with a warning, once, never an error that blocks a
 // twin: the type, the reporter, comment and file deletes.
-func (t *Tracker) fieldsSet(q *queueInfo, cur adapters.Issue, p adapters.Patch, set map[string]any, cfs map[string]string) error {
+func (t *Tracker) fieldsSet(ctx context.Context, q *queueInfo, cur adapters.Issue, p adapters.Patch, set map[string]any, cfs map[string]string) error {
 	if p.Assignee != nil {
 		switch {
 		case p.Assignee.IsZero():
@@ -143,10 +153,17 @@ func (t *Tracker) fieldsSet(q *queueInfo, cur adapters.Issue, p adapters.Patch, 
 		}
 	}
 	if p.Watchers != nil {
+		// A requestor is an email (RT makes a user of it) or the name of
+		// a user RT has: RT answers 500 to a name it does not know.
 		names := []string{}
 		for _, u := range *p.Watchers {
-			if n := userName(u); n != "" {
-				names = append(names, n)
+			switch {
+			case u.Email != "":
+				names = append(names, u.Email)
+			case u.Login != "" && t.hasUser(ctx, u.Login):
+				names = append(names, u.Login)
+			default:
+				t.warnOnce("requestor "+u.Label(), fmt.Sprintf("RT has no user %q and no email is known: not a requestor", u.Label()))
 			}
 		}
 		set["Requestor"] = names

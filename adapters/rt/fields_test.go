@@ -79,6 +79,7 @@ func TestFieldsBeyondContract(t *testing.T) {
 	for name, p := range map[string]adapters.Patch{
 		"a type":       {Type: ptr("Bug")},
 		"a reporter":   {Reporter: &adapters.User{Login: "someone"}},
+		"a stranger":   {Watchers: &[]adapters.User{{Login: "no-such-rt-user"}}},
 		"a duplicate":  {AddRelations: []adapters.Relation{{Kind: adapters.RelDuplicates, Key: child.Key}}},
 		"a bad field":  {Fields: map[string]adapters.FieldValue{"no such field": {Text: "x"}}},
 		"an own field": {Fields: map[string]adapters.FieldValue{TwinField: {Text: "x"}}},

@@ -1033,7 +1033,7 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 			cfs[LabelsField] = v
 		}
 	}
-	if err := t.fieldsSet(q, cur, p, set, cfs); err != nil {
+	if err := t.fieldsSet(ctx, q, cur, p, set, cfs); err != nil {
 		return fail(err)
 	}
 	if len(cfs) > 0 {
