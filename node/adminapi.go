@@ -58,7 +58,7 @@ func (b adminBackend) Status(ctx context.Context) (api.Status, error) {
 	if err != nil {
 		return st, err
 	}
-	st.RulesErrors = n.rulesErrors()
+	st.RulesErrors = n.rules.Errors()
 	st.Tracker, st.Config = n.TrackerHealth(), n.configState()
 	st.Disk = n.space.Status()
 	n.lifeStatus(&st)
@@ -243,7 +243,7 @@ func (b adminBackend) Errors(ctx context.Context) ([]store.Blocked, error) {
 		return nil, err
 	}
 	bs = append(bs, n.refused.notices()...) // refusals.go
-	for _, re := range n.rulesErrors() {
+	for _, re := range n.rules.Errors() {
 		bs = append(bs, store.Blocked{Peer: re.Link, Dir: api.DirRules, Error: re.Error, Since: re.Since})
 	}
 	bs = append(bs, n.diskErrors()...)
@@ -255,7 +255,7 @@ func (b adminBackend) Errors(ctx context.Context) ([]store.Blocked, error) {
 }
 
 func (b adminBackend) TestRules(ctx context.Context, in api.RulesTestInput) (api.RulesTestResult, error) {
-	return b.n.TestRules(ctx, in)
+	return b.n.rules.Test(ctx, in)
 }
 
 func (b adminBackend) Networks(ctx context.Context) ([]api.NetworkInfo, error) {

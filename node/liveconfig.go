@@ -16,7 +16,6 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/check"
 	"github.com/issuemesh/issuemesh/config"
-	"github.com/issuemesh/issuemesh/node/rules"
 )
 
 // Live configuration: a running node watches config.yaml and the key or
@@ -101,7 +100,7 @@ func (n *Node) watchConfig(ctx context.Context) error {
 		case <-kickc:
 			n.log.Info("reloading config.yaml (signal)")
 			n.reloadConfig(ctx, true)
-			n.reloadRulesWith((*rules.Loader).ReloadNow)
+			n.rules.ReloadNow()
 		}
 	}
 }
@@ -210,10 +209,7 @@ func (n *Node) applyConfig(cur, next *config.Config) []string {
 	n.live.Store(next)
 	if !reflect.DeepEqual(cur.Connections, next.Connections) {
 		applied = append(applied, "connections (maps, rules, triggers)")
-		n.rules.mu.Lock()
-		n.rules.loaders, n.rules.errs, n.rules.problems = nil, nil, nil
-		n.rules.mu.Unlock()
-		n.checkRules()
+		n.rules.ForgetAll()
 		n.wakeAll()
 	}
 	if cur.Tracker.PollInterval != next.Tracker.PollInterval {
@@ -295,3 +291,5 @@ func withoutRepos(t config.Tracker) config.Tracker {
 	t.Repos = nil
 	return t
 }
+
+func nowUTC() time.Time { return time.Now().UTC() }

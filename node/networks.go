@@ -9,7 +9,6 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/mesh"
-	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
@@ -42,7 +41,7 @@ func (e meshEngine) Apply(ctx context.Context, src string) error {
 }
 func (e meshEngine) CheckClocks(ev *replica.Event) error { return e.n.checkClocks(ev) }
 func (e meshEngine) Refused(b store.Blocked)             { e.n.refused.add(b) }
-func (e meshEngine) ForgetRules(link string)             { e.n.forgetLinkRules(link) }
+func (e meshEngine) ForgetRules(link string)             { e.n.rules.Forget(link) }
 
 // meshPeers is the node's peers as networks use them (mesh.Peers).
 type meshPeers struct{ n *Node }
@@ -111,20 +110,6 @@ func (n *Node) shareAllLinks(ctx context.Context, links []string) error {
 			keys[i] = is.Key
 		}
 		return n.shareLinks(ctx, keys, links)
-	})
-}
-
-// netLoader loads a network's rules from its config entry "net:<name>".
-func (n *Node) netLoader(link string) (*rules.Loader, error) {
-	var rec *store.Network
-	err := n.store.View(func(tx *store.Tx) (err error) { rec, err = tx.GetNetwork(link[len(netPrefix):]); return })
-	if err != nil {
-		return nil, err
-	}
-	conn := n.conf().NetworkConnection(rec.Name)
-	return rules.NewLoader(n.home, conn, rules.Options{
-		Self: n.self.String(), PeerID: link, PeerName: rec.Name,
-		StatusMap: conn.StatusMap, PriorityMap: conn.PriorityMap, Log: n.log,
 	})
 }
 

@@ -38,6 +38,7 @@ import (
 	"github.com/issuemesh/issuemesh/adapters/local"
 	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/connrules"
 	"github.com/issuemesh/issuemesh/discovery"
 	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/engine"
@@ -111,9 +112,9 @@ type Node struct {
 	hlc        *replica.HLC
 	allow      *p2p.Allowlist
 	space      *diskspace.Guard // free space of the home (space.go)
-	rules      connRules
-	mesh       *mesh.Mesh // networks (package mesh; networks.go)
-	life       lifeState  // supervision and GC (life.go)
+	rules      *connrules.Rules // each link's rules (connrules.go)
+	mesh       *mesh.Mesh       // networks (package mesh; networks.go)
+	life       lifeState        // supervision and GC (life.go)
 
 	wakeTrigger chan struct{}
 	// backoff and retryLoop are the retry policy of the node's loops
@@ -195,6 +196,7 @@ func Open(home string, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.rules = n.newRules()
 	n.pair = pairing.New(pairing.Config{
 		Store: n.store, Gate: n.gate, Allow: n.allow, Self: self, Addrs: n.Addrs,
 		Peers: nodePeers{n}, Log: n.log,
@@ -306,7 +308,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.goRun(ctx, "connector", n.connector.Run)
 	// The rule files are watched beside the trigger, so that a fix is
 	// picked up even while the trigger backs off.
-	n.goRun(ctx, "rules", n.watchRules)
+	n.goRun(ctx, "rules", n.rules.Run)
 	n.goRun(ctx, "trigger", newTrigger(n).Run)
 	n.goRun(ctx, "maintenance", maintenance{store: n.store, peers: n.peerIDs, gc: n.kickGC, log: n.log}.Run)
 	n.goRun(ctx, "config", n.watchConfig)

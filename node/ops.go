@@ -33,7 +33,7 @@ func (b adminBackend) Retry(ctx context.Context, in RetryInput) (RetryResult, er
 		return RetryResult{}, fmt.Errorf("%w: name an issue key or ask for all", errBadRequest)
 	}
 	n.reloadConfig(ctx, false) // an edited map applies to this retry
-	n.reloadRules()
+	n.rules.Reload()
 	var res RetryResult
 	var wake []string
 	err := n.store.Update(ctx, func(tx *store.Tx) error {
