@@ -59,7 +59,7 @@ func (b adminBackend) Status(ctx context.Context) (api.Status, error) {
 		return st, err
 	}
 	st.RulesErrors = n.rules.Errors()
-	st.Tracker, st.Config = n.TrackerHealth(), n.configState()
+	st.Tracker, st.Config = n.TrackerHealth(), n.live.State()
 	st.Disk = n.space.Status()
 	n.lifeStatus(&st)
 	return st, nil

@@ -25,7 +25,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -124,9 +123,8 @@ type Node struct {
 	refused   refusals     // events refused (refusals.go)
 	metrics   *nodeMetrics // Prometheus registry (metrics.go)
 
-	health *trackerhealth.Tracker        // the tracker's health (package trackerhealth)
-	live   atomic.Pointer[config.Config] // the config as last reloaded (liveconfig.go); nil: cfg
-	reload configReload                  // what the last reload did (liveconfig.go)
+	health *trackerhealth.Tracker // the tracker's health (package trackerhealth)
+	live   *liveConfig            // config.yaml as in force, reloaded live (liveconfig.go)
 
 	mu        sync.Mutex
 	host      host.Host // nil while not running
@@ -190,6 +188,7 @@ func Open(home string, opts Options) (*Node, error) {
 	}
 	retry := retryPolicy{min: opts.RetryMin, max: opts.RetryMax, log: n.log, waitSpace: n.waitSpace}
 	n.backoff, n.retryLoop = retry.backoff, retry.loop
+	n.live = n.newLive()
 	n.metrics = newNodeMetrics(n)
 	n.space = newSpaceGuard(home, opts, n.log)
 	n.store, err = store.Open(filepath.Join(home, StoreDir), store.Options{SyncWrites: !opts.NoSync, Logger: n.log, Space: n.space})
@@ -311,7 +310,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.goRun(ctx, "rules", n.rules.Run)
 	n.goRun(ctx, "trigger", newTrigger(n).Run)
 	n.goRun(ctx, "maintenance", maintenance{store: n.store, peers: n.peerIDs, gc: n.kickGC, log: n.log}.Run)
-	n.goRun(ctx, "config", n.watchConfig)
+	n.goRun(ctx, "config", n.live.Run)
 	n.goRun(ctx, "gc", n.runGC)
 	n.goRun(ctx, "resync", n.runResync)
 	n.mu.Lock()
