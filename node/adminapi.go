@@ -61,7 +61,7 @@ func (b adminBackend) Status(ctx context.Context) (api.Status, error) {
 	st.RulesErrors = n.rules.Errors()
 	st.Tracker, st.Config = n.TrackerHealth(), n.live.State()
 	st.Disk = n.space.Status()
-	n.lifeStatus(&st)
+	lifeStatus(&st, n.life, n.gc)
 	return st, nil
 }
 

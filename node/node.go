@@ -113,7 +113,8 @@ type Node struct {
 	space      *diskspace.Guard // free space of the home (space.go)
 	rules      *connrules.Rules // each link's rules (connrules.go)
 	mesh       *mesh.Mesh       // networks (package mesh; networks.go)
-	life       lifeState        // supervision and GC (life.go)
+	life       *supervisor      // the services (life.go)
+	gc         *gcService       // the sync log's GC (life.go)
 
 	wakeTrigger chan struct{}
 	// backoff and retryLoop are the retry policy of the node's loops
@@ -189,6 +190,7 @@ func Open(home string, opts Options) (*Node, error) {
 	retry := retryPolicy{min: opts.RetryMin, max: opts.RetryMax, log: n.log, waitSpace: n.waitSpace}
 	n.backoff, n.retryLoop = retry.backoff, retry.loop
 	n.live = n.newLive()
+	n.life = &supervisor{log: n.log, backoff: n.backoff, wg: &n.wg}
 	n.metrics = newNodeMetrics(n)
 	n.space = newSpaceGuard(home, opts, n.log)
 	n.store, err = store.Open(filepath.Join(home, StoreDir), store.Options{SyncWrites: !opts.NoSync, Logger: n.log, Space: n.space})
@@ -196,6 +198,7 @@ func Open(home string, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n.rules = n.newRules()
+	n.gc = newGC(home, n.store, n.space, n.log)
 	n.pair = pairing.New(pairing.Config{
 		Store: n.store, Gate: n.gate, Allow: n.allow, Self: self, Addrs: n.Addrs,
 		Peers: nodePeers{n}, Log: n.log,
@@ -209,7 +212,7 @@ func Open(home string, opts Options) (*Node, error) {
 		n.store.Close()
 		return nil, err
 	}
-	n.removeFetchLeftovers()
+	removeFetchLeftovers(home, n.log)
 	if nt, ok := n.tracker.(interface{ OnChange(func()) }); ok {
 		nt.OnChange(n.kickTrigger)
 	}
@@ -309,9 +312,9 @@ func (n *Node) Run(ctx context.Context) error {
 	// picked up even while the trigger backs off.
 	n.goRun(ctx, "rules", n.rules.Run)
 	n.goRun(ctx, "trigger", newTrigger(n).Run)
-	n.goRun(ctx, "maintenance", maintenance{store: n.store, peers: n.peerIDs, gc: n.kickGC, log: n.log}.Run)
+	n.goRun(ctx, "maintenance", maintenance{store: n.store, peers: n.peerIDs, gc: n.gc.Kick, log: n.log}.Run)
 	n.goRun(ctx, "config", n.live.Run)
-	n.goRun(ctx, "gc", n.runGC)
+	n.goRun(ctx, "gc", n.gc.Run)
 	n.goRun(ctx, "resync", n.runResync)
 	n.mu.Lock()
 	for _, ps := range n.peers {
