@@ -2,14 +2,12 @@ package node
 
 import (
 	"context"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/mesh"
-	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -75,32 +73,6 @@ func (n *Node) wakeLink(link string) {
 
 // netLinks lists the link keys of the running networks.
 func (n *Node) netLinks() []string { return n.mesh.Links() }
-
-// NetworkInfos lists the networks with their members.
-func (n *Node) NetworkInfos() ([]NetworkInfo, error) { return n.mesh.Networks() }
-
-// CreateNetwork creates a network with this node as its only member.
-func (n *Node) CreateNetwork(ctx context.Context, name string) (NetworkInfo, error) {
-	return n.mesh.Create(ctx, name)
-}
-
-// InviteNetwork issues a single-use invitation into the network with that
-// name; the acceptor will be called member there (default: its short ID).
-func (n *Node) InviteNetwork(ctx context.Context, name, member string, ttl time.Duration) (InviteResult, error) {
-	res, err := n.mesh.Invite(ctx, name, member, ttl)
-	return InviteResult(res), badInvitation(err)
-}
-
-// joinNetwork accepts a network invitation (mesh.Join).
-func (n *Node) joinNetwork(ctx context.Context, inv pairing.Invitation) (JoinResult, error) {
-	res, err := n.mesh.Join(ctx, inv)
-	return res, badInvitation(err)
-}
-
-// LeaveNetwork leaves the network with that name (mesh.Leave).
-func (n *Node) LeaveNetwork(ctx context.Context, name string) (NetworkInfo, error) {
-	return n.mesh.Leave(ctx, name)
-}
 
 // shareAllLinks shares every issue of the tracker with the given links.
 func (n *Node) shareAllLinks(ctx context.Context, links []string) error {
