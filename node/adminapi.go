@@ -250,7 +250,7 @@ func (b adminBackend) Errors(ctx context.Context) ([]store.Blocked, error) {
 	for _, re := range n.rules.Errors() {
 		bs = append(bs, store.Blocked{Peer: re.Link, Dir: api.DirRules, Error: re.Error, Since: re.Since})
 	}
-	bs = append(bs, n.diskErrors()...)
+	bs = append(bs, diskErrors(n.space)...)
 	name := peerNamer(n.store)
 	for i := range bs {
 		bs[i].PeerName = name(bs[i].Peer)

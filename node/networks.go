@@ -47,7 +47,7 @@ type meshPeers struct{ n *Node }
 func (p meshPeers) IsPeer(id peer.ID) bool { return p.n.peer(id) != nil }
 func (p meshPeers) Admitted(id peer.ID) {
 	p.n.retryConnect(id)
-	p.n.peerAdded(id)
+	p.n.disc.PeerAdded(id) // never blocks
 }
 func (p meshPeers) Addrs() []string { return p.n.Addrs() }
 func (p meshPeers) Kick() {

@@ -83,7 +83,7 @@ func (n *Node) admitPeer(ctx context.Context, id peer.ID, addrs []string, name s
 		n.connector.Retry(id)
 	}
 	n.mu.Unlock()
-	n.peerAdded(id)
+	n.disc.PeerAdded(id) // tells the running discovery; never blocks
 	return p, nil
 }
 
