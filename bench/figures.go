@@ -340,11 +340,11 @@ type gossipNetwork struct{}
 func (gossipNetwork) name() string { return "one gossipsub network" }
 
 func (gossipNetwork) connect(ctx context.Context, nodes []*benchNode) error {
-	if _, err := nodes[0].n.CreateNetwork(ctx, "bench"); err != nil {
+	if _, err := nodes[0].n.Backend().CreateNetwork(ctx, "bench"); err != nil {
 		return err
 	}
 	for _, b := range nodes[1:] {
-		inv, err := nodes[0].n.InviteNetwork(ctx, "bench", b.name, time.Hour)
+		inv, err := nodes[0].n.Backend().InviteNetwork(ctx, "bench", b.name, time.Hour)
 		if err != nil {
 			return fmt.Errorf("invite %s: %w", b.name, err)
 		}

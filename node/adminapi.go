@@ -22,6 +22,10 @@ import (
 // Handler returns the admin API of the node.
 func (n *Node) Handler() http.Handler { return api.NewServer(adminBackend{n}) }
 
+// Backend is the node as the admin API serves it (in-process callers:
+// bench).
+func (n *Node) Backend() api.Backend { return adminBackend{n} }
+
 // adminBackend is the node as the admin API sees it.
 type adminBackend struct{ n *Node }
 
@@ -58,10 +62,10 @@ func (b adminBackend) Status(ctx context.Context) (api.Status, error) {
 	if err != nil {
 		return st, err
 	}
-	st.RulesErrors = n.rulesErrors()
-	st.Tracker, st.Config = n.TrackerHealth(), n.configState()
+	st.RulesErrors = n.rules.Errors()
+	st.Tracker, st.Config = n.TrackerHealth(), n.live.State()
 	st.Disk = n.space.Status()
-	n.lifeStatus(&st)
+	lifeStatus(&st, n.life, n.gc)
 	return st, nil
 }
 
@@ -177,9 +181,9 @@ func (b adminBackend) Invites(ctx context.Context) ([]store.Invite, error) { ret
 // a network's code.
 func (b adminBackend) Accept(ctx context.Context, in api.AcceptInput) (api.AcceptResult, error) {
 	if inv, err := pairing.Decode(in.Code); err == nil && inv.Network != "" {
-		res, err := b.n.joinNetwork(ctx, inv)
+		res, err := b.n.mesh.Join(ctx, inv)
 		if err != nil {
-			return api.AcceptResult{}, err
+			return api.AcceptResult{}, badInvitation(err)
 		}
 		return api.AcceptResult{Join: &res}, nil
 	}
@@ -243,10 +247,10 @@ func (b adminBackend) Errors(ctx context.Context) ([]store.Blocked, error) {
 		return nil, err
 	}
 	bs = append(bs, n.refused.notices()...) // refusals.go
-	for _, re := range n.rulesErrors() {
+	for _, re := range n.rules.Errors() {
 		bs = append(bs, store.Blocked{Peer: re.Link, Dir: api.DirRules, Error: re.Error, Since: re.Since})
 	}
-	bs = append(bs, n.diskErrors()...)
+	bs = append(bs, diskErrors(n.space)...)
 	name := peerNamer(n.store)
 	for i := range bs {
 		bs[i].PeerName = name(bs[i].Peer)
@@ -255,21 +259,24 @@ func (b adminBackend) Errors(ctx context.Context) ([]store.Blocked, error) {
 }
 
 func (b adminBackend) TestRules(ctx context.Context, in api.RulesTestInput) (api.RulesTestResult, error) {
-	return b.n.TestRules(ctx, in)
+	return b.n.rules.Test(ctx, in)
 }
 
 func (b adminBackend) Networks(ctx context.Context) ([]api.NetworkInfo, error) {
-	return b.n.NetworkInfos()
+	return b.n.mesh.Networks()
 }
 
 func (b adminBackend) CreateNetwork(ctx context.Context, name string) (api.NetworkInfo, error) {
-	return b.n.CreateNetwork(ctx, name)
+	return b.n.mesh.Create(ctx, name)
 }
 
+// InviteNetwork issues a single-use invitation into the network with that
+// name; the acceptor will be called member there (default: its short ID).
 func (b adminBackend) InviteNetwork(ctx context.Context, name, member string, ttl time.Duration) (api.InviteResult, error) {
-	return b.n.InviteNetwork(ctx, name, member, ttl)
+	res, err := b.n.mesh.Invite(ctx, name, member, ttl)
+	return api.InviteResult(res), badInvitation(err)
 }
 
 func (b adminBackend) LeaveNetwork(ctx context.Context, name string) (api.NetworkInfo, error) {
-	return b.n.LeaveNetwork(ctx, name)
+	return b.n.mesh.Leave(ctx, name)
 }

@@ -45,14 +45,14 @@ func TestAdmitForgetsCachedRules(t *testing.T) {
 			if _, err := a.AddPeer(context.Background(), b.loopbackAddr(t), "old"); err != nil {
 				t.Fatal(err)
 			}
-			if _, trig, err := a.rulesFor(b.ID()); err != nil || trig.String() != "" {
+			if _, trig, err := a.rules.Link(b.ID().String()); err != nil || trig.String() != "" {
 				t.Fatalf("rules for B as \"old\": trigger %q, %v; want the default", trig.String(), err)
 			}
 			tt.admit(t, a, b)
 			if got := a.peer(b.ID()).name(); got != "new" {
 				t.Fatalf("B is called %q at A, want \"new\"", got)
 			}
-			if _, trig, err := a.rulesFor(b.ID()); err != nil || trig.String() != trigger {
+			if _, trig, err := a.rules.Link(b.ID().String()); err != nil || trig.String() != trigger {
 				t.Fatalf("rules for B as \"new\": trigger %q, %v; want %q (the cached rules of \"old\" were kept)", trig.String(), err, trigger)
 			}
 		})

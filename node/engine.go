@@ -48,15 +48,15 @@ func newEngine(n *Node) (*engine.Engine, error) {
 type nodeRules struct{ n *Node }
 
 func (r nodeRules) Matches(l engine.LinkKey, is adapters.Issue) bool {
-	return r.n.matchesLink(string(l), is)
+	return r.n.rules.Match(string(l), is)
 }
 
 func (r nodeRules) Outgoing(l engine.LinkKey, is adapters.Issue) (replica.Replica, bool, error) {
-	return r.n.outgoingLink(string(l), is)
+	return r.n.rules.Outgoing(string(l), is)
 }
 
 func (r nodeRules) Incoming(l engine.LinkKey) (engine.IncomingRules, error) {
-	set, _, err := r.n.linkRules(string(l))
+	set, _, err := r.n.rules.Link(string(l))
 	if err != nil {
 		return nil, err
 	}

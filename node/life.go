@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -24,6 +25,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/issuemesh/issuemesh/api"
+	"github.com/issuemesh/issuemesh/diskspace"
+	"github.com/issuemesh/issuemesh/internal/backoff"
 	"github.com/issuemesh/issuemesh/store"
 )
 
@@ -37,23 +41,17 @@ const (
 	stableRun = time.Minute
 )
 
-// lifeState is the state of supervision and GC, under its own lock.
-type lifeState struct {
+// supervisor runs the node's services and counts their restarts.
+type supervisor struct {
+	log     *slog.Logger
+	backoff func() *backoff.Backoff
+	wg      *sync.WaitGroup
+
 	mu       sync.Mutex
 	restarts map[string]*ServiceRestart
-	gcKick   chan struct{}
 }
 
-func (l *lifeState) kick() chan struct{} {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.gcKick == nil {
-		l.gcKick = make(chan struct{}, 1)
-	}
-	return l.gcKick
-}
-
-func (l *lifeState) restarted(name string, err error) int {
+func (l *supervisor) restarted(name string, err error) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.restarts == nil {
@@ -70,7 +68,7 @@ func (l *lifeState) restarted(name string, err error) int {
 	return r.Restarts
 }
 
-func (l *lifeState) list() []ServiceRestart {
+func (l *supervisor) list() []ServiceRestart {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := make([]ServiceRestart, 0, len(l.restarts))
@@ -83,15 +81,20 @@ func (l *lifeState) list() []ServiceRestart {
 
 // goRun starts a supervised service (see the top of this file).
 func (n *Node) goRun(ctx context.Context, name string, fn func(context.Context) error) {
-	n.wg.Add(1)
+	n.life.Go(ctx, name, fn)
+}
+
+// Go starts a supervised service.
+func (l *supervisor) Go(ctx context.Context, name string, fn func(context.Context) error) {
+	l.wg.Add(1)
 	go func() {
-		defer n.wg.Done()
-		n.supervise(ctx, name, fn)
+		defer l.wg.Done()
+		l.supervise(ctx, name, fn)
 	}()
 }
 
-func (n *Node) supervise(ctx context.Context, name string, fn func(context.Context) error) {
-	b := n.backoff()
+func (l *supervisor) supervise(ctx context.Context, name string, fn func(context.Context) error) {
+	b := l.backoff()
 	for {
 		start := time.Now()
 		err := runGuarded(ctx, fn)
@@ -101,8 +104,8 @@ func (n *Node) supervise(ctx context.Context, name string, fn func(context.Conte
 		if time.Since(start) > stableRun {
 			b.Reset()
 		}
-		count := n.life.restarted(name, err)
-		n.log.Error("service failed; restarting it", "service", name, "err", err, "restarts", count, "in", b.Current())
+		count := l.restarted(name, err)
+		l.log.Error("service failed; restarting it", "service", name, "err", err, "restarts", count, "in", b.Current())
 		if !b.Wait(ctx) {
 			return
 		}
@@ -120,21 +123,35 @@ func runGuarded(ctx context.Context, fn func(context.Context) error) (err error)
 	return fn(ctx)
 }
 
-// kickGC asks the GC service for a run soon (after bulk work); it never
+// gcService garbage-collects the sync log (a service: Run) and records
+// the outcome in the home's gc.json for status.
+type gcService struct {
+	home  string
+	store *store.Store
+	space *diskspace.Guard
+	log   *slog.Logger
+	kickc chan struct{}
+}
+
+func newGC(home string, st *store.Store, space *diskspace.Guard, log *slog.Logger) *gcService {
+	return &gcService{home: home, store: st, space: space, log: log, kickc: make(chan struct{}, 1)}
+}
+
+// Kick asks the GC service for a run soon (after bulk work); it never
 // blocks.
-func (n *Node) kickGC() {
+func (g *gcService) Kick() {
 	select {
-	case n.life.kick() <- struct{}{}:
+	case g.kickc <- struct{}{}:
 	default:
 	}
 }
 
-// runGC garbage-collects the sync log every gcInterval and when kicked,
+// Run garbage-collects the sync log every gcInterval and when kicked,
 // and writes the outcome to the home's gc.json.
-func (n *Node) runGC(ctx context.Context) error {
+func (g *gcService) Run(ctx context.Context) error {
 	tick := time.NewTicker(gcInterval)
 	defer tick.Stop()
-	kick := n.life.kick()
+	kick := g.kickc
 	for {
 		select {
 		case <-ctx.Done():
@@ -142,65 +159,69 @@ func (n *Node) runGC(ctx context.Context) error {
 		case <-tick.C:
 		case <-kick:
 		}
-		if err := n.gcOnce(ctx); err != nil {
+		if err := g.once(ctx); err != nil {
 			return err
 		}
 	}
 }
 
-// gcOnce runs one GC and records it. Only failing to record it is an
+// once runs one GC and records it. Only failing to record it is an
 // error: a failed GC is recorded and tried again next time.
-func (n *Node) gcOnce(ctx context.Context) error {
+func (g *gcService) once(ctx context.Context) error {
 	// A GC rewrites value-log files before it frees them: on a full disk
 	// it would eat the reserve the node keeps for its own writes.
-	if n.space.Low() {
-		n.log.Debug("garbage collection of the sync log skipped: the home's disk is full")
+	if g.space.Low() {
+		g.log.Debug("garbage collection of the sync log skipped: the home's disk is full")
 		return nil
 	}
-	res, err := n.store.GC(ctx)
+	res, err := g.store.GC(ctx)
 	out := GCOutcome{GCResult: res}
 	if err != nil {
 		out.Error = err.Error()
-		n.log.Warn("garbage collection of the sync log failed; trying again later", "err", err)
+		g.log.Warn("garbage collection of the sync log failed; trying again later", "err", err)
 	} else {
-		n.log.Info("sync log garbage-collected", "rewrites", res.Rewrites, "before", res.Before, "after", res.After, "took", res.Took.Round(time.Millisecond))
+		g.log.Info("sync log garbage-collected", "rewrites", res.Rewrites, "before", res.Before, "after", res.After, "took", res.Took.Round(time.Millisecond))
 	}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(n.home, gcFile+".tmp")
+	tmp := filepath.Join(g.home, gcFile+".tmp")
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("record the sync log's GC in %s: %w", tmp, err)
 	}
-	if err := os.Rename(tmp, filepath.Join(n.home, gcFile)); err != nil {
-		return fmt.Errorf("record the sync log's GC in %s: %w", n.home, err)
+	if err := os.Rename(tmp, filepath.Join(g.home, gcFile)); err != nil {
+		return fmt.Errorf("record the sync log's GC in %s: %w", g.home, err)
 	}
 	return nil
 }
 
 // lifeStatus fills in the home's size, the last GC and the restarted
 // services.
-func (n *Node) lifeStatus(st *Status) {
-	st.Restarts = n.life.list()
-	ds := &st.Home
-	ds.HomeBytes, _ = store.DirSize(n.home)
-	b, err := os.ReadFile(filepath.Join(n.home, gcFile))
+func lifeStatus(st *Status, life *supervisor, gc *gcService) {
+	st.Restarts = life.list()
+	gc.status(&st.Home)
+}
+
+// status fills in the home's size and the last GC.
+func (g *gcService) status(ds *api.HomeStatus) {
+	ds.HomeBytes, _ = store.DirSize(g.home)
+	b, err := os.ReadFile(filepath.Join(g.home, gcFile))
 	if err == nil {
 		var o GCOutcome
 		if json.Unmarshal(b, &o) == nil {
 			ds.LastGC = &o
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		n.log.Warn("the last GC's record cannot be read", "file", gcFile, "err", err)
+		g.log.Warn("the last GC's record cannot be read", "file", gcFile, "err", err)
 	}
 }
 
 // removeFetchLeftovers deletes the temporary files of file transfers that
 // a crash cut (the home's tmp folder); Open runs it, while no fetch can be
 // in flight.
-func (n *Node) removeFetchLeftovers() {
-	dir := filepath.Join(n.home, attachTmp)
+func removeFetchLeftovers(home string, log *slog.Logger) {
+	dir := filepath.Join(home, attachTmp)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return
@@ -212,6 +233,6 @@ func (n *Node) removeFetchLeftovers() {
 		}
 	}
 	if removed > 0 {
-		n.log.Info("removed the temporary files of interrupted file transfers", "files", removed, "dir", dir)
+		log.Info("removed the temporary files of interrupted file transfers", "files", removed, "dir", dir)
 	}
 }

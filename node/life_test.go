@@ -55,7 +55,7 @@ func TestFailingServiceIsRestarted(t *testing.T) {
 // TestGCRecordedInStatus runs the GC service once and finds it in status.
 func TestGCRecordedInStatus(t *testing.T) {
 	a := startNode(t, "a", Options{})
-	a.kickGC()
+	a.gc.Kick()
 	testutil.WaitFor(t, 10*time.Second, "a GC in status", func() bool { return a.status(t).Home.LastGC != nil })
 	gc := a.status(t).Home.LastGC
 	if gc.Error != "" || gc.Before == 0 || gc.Start.IsZero() {

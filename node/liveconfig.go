@@ -11,12 +11,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/check"
 	"github.com/issuemesh/issuemesh/config"
-	"github.com/issuemesh/issuemesh/node/rules"
+	"github.com/issuemesh/issuemesh/trackerhealth"
 )
 
 // Live configuration: a running node watches config.yaml and the key or
@@ -35,29 +36,67 @@ import (
 // configEvery is how often config.yaml and the key file are looked at.
 const configEvery = 2 * time.Second
 
-// configReload is the watcher's state.
-type configReload struct {
+// liveConfig watches config.yaml and the key file (a service: Run) and
+// holds the config in force.
+type liveConfig struct {
+	home  string
+	start *config.Config // as read at start
+	log   *slog.Logger
+	level *slog.LevelVar // the logger's level, or nil
+	hooks liveHooks
+	live  atomic.Pointer[config.Config] // as last reloaded; nil: start
+	kick  chan struct{}
+
 	run      sync.Mutex // held by a reload from start to end
 	mu       sync.Mutex // guards the fields below
-	kick     chan struct{}
-	seen     bool // the sums below are set
+	seen     bool       // the sums below are set
 	cfgSum   [32]byte
 	keySum   [32]byte
 	state    ConfigState
 	hasState bool
 }
 
+// liveHooks are what a reload acts on in the rest of the node.
+type liveHooks struct {
+	health         func() *trackerhealth.Tracker // nil until the tracker is open
+	trackerStopped func() bool
+	connsChanged   func() // the connections changed: rules reload, links wake
+	wakeAll        func()
+	pollChanged    func()
+	signalled      func() // a reload was asked for (SIGHUP): every rule file is re-read
+}
+
+func newLiveConfig(home string, start *config.Config, log *slog.Logger, level *slog.LevelVar, hooks liveHooks) *liveConfig {
+	return &liveConfig{home: home, start: start, log: log, level: level, hooks: hooks, kick: make(chan struct{}, 1)}
+}
+
+// newLive wires the config watcher to the node.
+func (n *Node) newLive() *liveConfig {
+	return newLiveConfig(n.home, n.cfg, n.log, n.opts.LogLevel, liveHooks{
+		health:         func() *trackerhealth.Tracker { return n.health },
+		trackerStopped: func() bool { return n.health != nil && n.health.Stopped() },
+		connsChanged:   func() { n.rules.ForgetAll(); n.wakeAll() },
+		wakeAll:        n.wakeAll,
+		pollChanged:    n.kickTrigger,
+		signalled:      func() { n.rules.ReloadNow() },
+	})
+}
+
 // conf is the config in force: as last reloaded, or as read at start.
-func (n *Node) conf() *config.Config {
-	if c := n.live.Load(); c != nil {
-		return c
+func (n *Node) conf() *config.Config { return n.live.current() }
+
+func (c *liveConfig) current() *config.Config {
+	if l := c.live.Load(); l != nil {
+		return l
 	}
-	return n.cfg
+	return c.start
 }
 
 // pollEvery is the tracker's poll interval in force.
-func (n *Node) pollEvery() time.Duration {
-	if d := time.Duration(n.conf().Tracker.PollInterval); d > 0 {
+func (n *Node) pollEvery() time.Duration { return pollEvery(n.conf()) }
+
+func pollEvery(c *config.Config) time.Duration {
+	if d := time.Duration(c.Tracker.PollInterval); d > 0 {
 		return d
 	}
 	return defaultPollInterval
@@ -65,31 +104,23 @@ func (n *Node) pollEvery() time.Duration {
 
 // ReloadConfig makes the running node look at config.yaml and the key file
 // now (SIGHUP). It never blocks.
-func (n *Node) ReloadConfig() { kick(n.reloadKick()) }
+func (n *Node) ReloadConfig() { kick(n.live.kick) }
 
-func (n *Node) reloadKick() chan struct{} {
-	n.reload.mu.Lock()
-	defer n.reload.mu.Unlock()
-	if n.reload.kick == nil {
-		n.reload.kick = make(chan struct{}, 1)
-	}
-	return n.reload.kick
-}
-
-func (n *Node) configState() *ConfigState {
-	n.reload.mu.Lock()
-	defer n.reload.mu.Unlock()
-	if !n.reload.hasState {
+// State is what the last reload did, nil before the first.
+func (c *liveConfig) State() *ConfigState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.hasState {
 		return nil
 	}
-	st := n.reload.state
+	st := c.state
 	return &st
 }
 
-// watchConfig reloads config.yaml and the key file when they change.
-func (n *Node) watchConfig(ctx context.Context) error {
-	kickc := n.reloadKick()
-	n.reloadConfig(ctx, false) // the sums of what runs
+// Run reloads config.yaml and the key file when they change.
+func (c *liveConfig) Run(ctx context.Context) error {
+	kickc := c.kick
+	c.reload(ctx, false) // the sums of what runs
 	tick := time.NewTicker(configEvery)
 	defer tick.Stop()
 	for {
@@ -97,11 +128,11 @@ func (n *Node) watchConfig(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			n.reloadConfig(ctx, false)
+			c.reload(ctx, false)
 		case <-kickc:
-			n.log.Info("reloading config.yaml (signal)")
-			n.reloadConfig(ctx, true)
-			n.reloadRulesWith((*rules.Loader).ReloadNow)
+			c.log.Info("reloading config.yaml (signal)")
+			c.reload(ctx, true)
+			c.hooks.signalled()
 		}
 	}
 }
@@ -118,64 +149,65 @@ func keyFile(home string, t config.Tracker) string {
 	return f
 }
 
-// reloadConfig applies config.yaml and the key file if they changed since
+// reload applies config.yaml and the key file if they changed since
 // the last look (or force).
-func (n *Node) reloadConfig(ctx context.Context, force bool) {
-	n.reload.run.Lock()
-	defer n.reload.run.Unlock()
-	path := filepath.Join(n.home, config.FileName)
+func (c *liveConfig) reload(ctx context.Context, force bool) {
+	c.run.Lock()
+	defer c.run.Unlock()
+	path := filepath.Join(c.home, config.FileName)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		n.refuseConfig(fmt.Errorf("read %s: %w", path, err), nil)
+		c.refuse(fmt.Errorf("read %s: %w", path, err), nil)
 		return
 	}
 	cfgSum := sha256.Sum256(b)
-	cur := n.conf()
+	cur := c.current()
 	next, perr := config.Parse(path, b)
-	kf := keyFile(n.home, cur.Tracker)
+	kf := keyFile(c.home, cur.Tracker)
 	if perr == nil {
-		kf = keyFile(n.home, next.Tracker)
+		kf = keyFile(c.home, next.Tracker)
 	}
 	var keySum [32]byte
 	if kf != "" {
 		kb, _ := os.ReadFile(kf) // a missing file is an error of the reopen below
 		keySum = sha256.Sum256(kb)
 	}
-	n.reload.mu.Lock()
-	first := !n.reload.seen
-	cfgSame, keyChanged := cfgSum == n.reload.cfgSum, keySum != n.reload.keySum
-	n.reload.seen, n.reload.cfgSum, n.reload.keySum = true, cfgSum, keySum
-	n.reload.mu.Unlock()
+	c.mu.Lock()
+	first := !c.seen
+	cfgSame, keyChanged := cfgSum == c.cfgSum, keySum != c.keySum
+	c.seen, c.cfgSum, c.keySum = true, cfgSum, keySum
+	c.mu.Unlock()
 	same := cfgSame && !keyChanged
 	if first || (same && !force) {
 		return
 	}
 	if perr != nil {
-		n.refuseConfig(perr, nil)
+		c.refuse(perr, nil)
 		return
 	}
 	var applied, restart, warnings []string
-	restart = needsRestart(n.cfg, next)
+	restart = needsRestart(c.start, next)
 	// The credentials: reopen the tracker with the key as it is now, and
 	// resume it if a refused key had stopped it.
-	if n.health != nil && (keyChanged || n.health.Stopped() || force) {
-		was, err := n.health.Resume(next.Tracker)
+	health := c.hooks.health()
+	if health != nil && (keyChanged || c.hooks.trackerStopped() || force) {
+		was, err := health.Resume(next.Tracker)
 		switch {
 		case err != nil:
-			n.refuseConfig(fmt.Errorf("the tracker cannot be opened with this config: %w", err), nil)
+			c.refuse(fmt.Errorf("the tracker cannot be opened with this config: %w", err), nil)
 			return
 		case was:
 			applied = append(applied, "tracker resumed with the credentials as they are now")
-			n.wakeAll()
+			c.hooks.wakeAll()
 		case keyChanged:
 			applied = append(applied, "tracker credentials")
 		}
 	}
 	var voc adapters.Tracker
-	if n.health != nil && !n.health.Stopped() {
-		voc = n.health.Adapter()
+	if health != nil && !c.hooks.trackerStopped() {
+		voc = health.Adapter()
 	}
-	results := CheckConfig(ctx, n.home, next, voc, n.log)
+	results := CheckConfig(ctx, c.home, next, voc, c.log)
 	var problems []check.Result
 	for _, r := range results {
 		switch {
@@ -186,45 +218,41 @@ func (n *Node) reloadConfig(ctx context.Context, force bool) {
 		}
 	}
 	if len(problems) > 0 {
-		n.refuseConfig(fmt.Errorf("%s: %s: %s", path, problems[0].Name, problems[0].Detail), problems)
+		c.refuse(fmt.Errorf("%s: %s: %s", path, problems[0].Name, problems[0].Detail), problems)
 		return
 	}
-	applied = append(applied, n.applyConfig(cur, next)...)
+	applied = append(applied, c.apply(cur, next)...)
 	if same && len(applied) == 0 {
-		n.log.Info("config.yaml and the key file are unchanged; nothing to apply")
+		c.log.Info("config.yaml and the key file are unchanged; nothing to apply")
 		return // a signal with nothing new: the state of the last reload stays
 	}
-	n.reload.mu.Lock()
-	n.reload.state = ConfigState{Reloaded: nowUTC(), Applied: applied, NeedsRestart: restart, Warnings: warnings}
-	n.reload.hasState = true
-	n.reload.mu.Unlock()
-	n.log.Info("config.yaml reloaded", "applied", strings.Join(applied, ", "), "needs_restart", strings.Join(restart, ", "), "warnings", len(warnings))
+	c.mu.Lock()
+	c.state = ConfigState{Reloaded: nowUTC(), Applied: applied, NeedsRestart: restart, Warnings: warnings}
+	c.hasState = true
+	c.mu.Unlock()
+	c.log.Info("config.yaml reloaded", "applied", strings.Join(applied, ", "), "needs_restart", strings.Join(restart, ", "), "warnings", len(warnings))
 	for _, w := range warnings {
-		n.log.Warn("config.yaml", "warning", w)
+		c.log.Warn("config.yaml", "warning", w)
 	}
 }
 
-// applyConfig puts next in force and says what changed.
-func (n *Node) applyConfig(cur, next *config.Config) []string {
+// apply puts next in force and says what changed.
+func (c *liveConfig) apply(cur, next *config.Config) []string {
 	var applied []string
-	n.live.Store(next)
+	c.live.Store(next)
 	if !reflect.DeepEqual(cur.Connections, next.Connections) {
 		applied = append(applied, "connections (maps, rules, triggers)")
-		n.rules.mu.Lock()
-		n.rules.loaders, n.rules.errs, n.rules.problems = nil, nil, nil
-		n.rules.mu.Unlock()
-		n.checkRules()
-		n.wakeAll()
+		c.hooks.connsChanged()
 	}
 	if cur.Tracker.PollInterval != next.Tracker.PollInterval {
-		applied = append(applied, "tracker.poll_interval "+n.pollEvery().String())
-		n.kickTrigger()
+		applied = append(applied, "tracker.poll_interval "+pollEvery(next).String())
+		c.hooks.pollChanged()
 	}
 	if cur.Log != next.Log {
-		if n.opts.LogLevel != nil {
+		if c.level != nil {
 			var l slog.Level
 			if err := l.UnmarshalText([]byte(next.Log)); err == nil {
-				n.opts.LogLevel.Set(l)
+				c.level.Set(l)
 				applied = append(applied, "log "+next.Log)
 			}
 		}
@@ -279,19 +307,21 @@ func needsRestart(start, next *config.Config) []string {
 	return out
 }
 
-func (n *Node) refuseConfig(err error, problems []check.Result) {
-	n.reload.mu.Lock()
-	prev := n.reload.state.Refused
+func (c *liveConfig) refuse(err error, problems []check.Result) {
+	c.mu.Lock()
+	prev := c.state.Refused
 	if prev == nil || prev.Error != err.Error() {
-		n.log.Error("config.yaml refused; the running configuration stays in force until the file is fixed", "err", err)
+		c.log.Error("config.yaml refused; the running configuration stays in force until the file is fixed", "err", err)
 		prev = &ConfigRefusal{Error: err.Error(), Problems: problems, Since: nowUTC()}
 	}
-	n.reload.state.Refused = prev
-	n.reload.hasState = true
-	n.reload.mu.Unlock()
+	c.state.Refused = prev
+	c.hasState = true
+	c.mu.Unlock()
 }
 
 func withoutRepos(t config.Tracker) config.Tracker {
 	t.Repos = nil
 	return t
 }
+
+func nowUTC() time.Time { return time.Now().UTC() }

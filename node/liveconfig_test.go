@@ -34,10 +34,10 @@ func TestReloadAppliesWhatCanChangeLive(t *testing.T) {
 	}
 	a.ReloadConfig()
 	testutil.WaitFor(t, 10*time.Second, "the reload is applied", func() bool {
-		st := a.configState()
+		st := a.live.State()
 		return st != nil && !st.Reloaded.IsZero()
 	})
-	st := a.configState()
+	st := a.live.State()
 	applied := strings.Join(st.Applied, "; ")
 	for _, want := range []string{"connections", "tracker.poll_interval 700ms", "log debug"} {
 		if !strings.Contains(applied, want) {
@@ -57,7 +57,7 @@ func TestReloadAppliesWhatCanChangeLive(t *testing.T) {
 	}
 	a.ReloadConfig()
 	testutil.WaitFor(t, 10*time.Second, "the broken version is refused", func() bool {
-		st := a.configState()
+		st := a.live.State()
 		return st != nil && st.Refused != nil && strings.Contains(st.Refused.Error, "bogus_key")
 	})
 	if a.pollEvery() != 700*time.Millisecond {

@@ -53,7 +53,7 @@ func (b adminBackend) Sync(ctx context.Context, in SyncInput) (SyncResult, error
 			return err
 		}
 		for _, is := range issues {
-			if !n.matches(id, is) {
+			if !n.rules.Match(id.String(), is) {
 				res.Skipped++
 				continue
 			}

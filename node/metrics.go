@@ -172,7 +172,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descDiskLow, boolFloat(ds.Low))
 	}
 	var st Status
-	n.lifeStatus(&st)
+	lifeStatus(&st, n.life, n.gc)
 	gauge(descHome, float64(st.Home.HomeBytes))
 	var gc time.Time
 	if st.Home.LastGC != nil {

@@ -35,13 +35,13 @@ func newNetwork(t *testing.T, name string, nodes ...*testNode) string {
 	for _, tn := range nodes {
 		dumpLogs(t, tn)
 	}
-	info, err := nodes[0].CreateNetwork(ctx, name)
+	info, err := adminBackend{nodes[0].Node}.CreateNetwork(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, tn := range nodes[1:] {
 		inviter := nodes[i]
-		res, err := inviter.InviteNetwork(ctx, name, fmt.Sprintf("m%d", i+1), time.Minute)
+		res, err := adminBackend{inviter.Node}.InviteNetwork(ctx, name, fmt.Sprintf("m%d", i+1), time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +52,7 @@ func newNetwork(t *testing.T, name string, nodes ...*testNode) string {
 		if inv.Network != info.ID || inv.NetName != name {
 			t.Fatalf("invitation carries network %q %q, want %q %q", inv.Network, inv.NetName, info.ID, name)
 		}
-		if _, err := tn.joinNetwork(ctx, inv); err != nil {
+		if _, err := tn.mesh.Join(ctx, inv); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -173,7 +173,7 @@ func TestNetworkConvergesWithConcurrentEdits(t *testing.T) {
 		}
 		return true
 	})
-	infos, err := b.NetworkInfos()
+	infos, err := b.mesh.Networks()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +456,7 @@ func TestNetworkOwnerPolicy(t *testing.T) {
 // stream's two-minute deadline: the node's shutdown waits for it.
 func TestCatchUpEndsWithItsContext(t *testing.T) {
 	a := startNode(t, "a", Options{})
-	info, err := a.CreateNetwork(context.Background(), "team")
+	info, err := a.mesh.Create(context.Background(), "team")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,15 +2,12 @@ package node
 
 import (
 	"context"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/mesh"
-	"github.com/issuemesh/issuemesh/node/rules"
-	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -42,7 +39,7 @@ func (e meshEngine) Apply(ctx context.Context, src string) error {
 }
 func (e meshEngine) CheckClocks(ev *replica.Event) error { return e.n.checkClocks(ev) }
 func (e meshEngine) Refused(b store.Blocked)             { e.n.refused.add(b) }
-func (e meshEngine) ForgetRules(link string)             { e.n.forgetLinkRules(link) }
+func (e meshEngine) ForgetRules(link string)             { e.n.rules.Forget(link) }
 
 // meshPeers is the node's peers as networks use them (mesh.Peers).
 type meshPeers struct{ n *Node }
@@ -50,7 +47,7 @@ type meshPeers struct{ n *Node }
 func (p meshPeers) IsPeer(id peer.ID) bool { return p.n.peer(id) != nil }
 func (p meshPeers) Admitted(id peer.ID) {
 	p.n.retryConnect(id)
-	p.n.peerAdded(id)
+	p.n.disc.PeerAdded(id) // never blocks
 }
 func (p meshPeers) Addrs() []string { return p.n.Addrs() }
 func (p meshPeers) Kick() {
@@ -77,32 +74,6 @@ func (n *Node) wakeLink(link string) {
 // netLinks lists the link keys of the running networks.
 func (n *Node) netLinks() []string { return n.mesh.Links() }
 
-// NetworkInfos lists the networks with their members.
-func (n *Node) NetworkInfos() ([]NetworkInfo, error) { return n.mesh.Networks() }
-
-// CreateNetwork creates a network with this node as its only member.
-func (n *Node) CreateNetwork(ctx context.Context, name string) (NetworkInfo, error) {
-	return n.mesh.Create(ctx, name)
-}
-
-// InviteNetwork issues a single-use invitation into the network with that
-// name; the acceptor will be called member there (default: its short ID).
-func (n *Node) InviteNetwork(ctx context.Context, name, member string, ttl time.Duration) (InviteResult, error) {
-	res, err := n.mesh.Invite(ctx, name, member, ttl)
-	return InviteResult(res), badInvitation(err)
-}
-
-// joinNetwork accepts a network invitation (mesh.Join).
-func (n *Node) joinNetwork(ctx context.Context, inv pairing.Invitation) (JoinResult, error) {
-	res, err := n.mesh.Join(ctx, inv)
-	return res, badInvitation(err)
-}
-
-// LeaveNetwork leaves the network with that name (mesh.Leave).
-func (n *Node) LeaveNetwork(ctx context.Context, name string) (NetworkInfo, error) {
-	return n.mesh.Leave(ctx, name)
-}
-
 // shareAllLinks shares every issue of the tracker with the given links.
 func (n *Node) shareAllLinks(ctx context.Context, links []string) error {
 	return n.eng.EachIssue(ctx, func(page []adapters.Issue) error {
@@ -111,20 +82,6 @@ func (n *Node) shareAllLinks(ctx context.Context, links []string) error {
 			keys[i] = is.Key
 		}
 		return n.shareLinks(ctx, keys, links)
-	})
-}
-
-// netLoader loads a network's rules from its config entry "net:<name>".
-func (n *Node) netLoader(link string) (*rules.Loader, error) {
-	var rec *store.Network
-	err := n.store.View(func(tx *store.Tx) (err error) { rec, err = tx.GetNetwork(link[len(netPrefix):]); return })
-	if err != nil {
-		return nil, err
-	}
-	conn := n.conf().NetworkConnection(rec.Name)
-	return rules.NewLoader(n.home, conn, rules.Options{
-		Self: n.self.String(), PeerID: link, PeerName: rec.Name,
-		StatusMap: conn.StatusMap, PriorityMap: conn.PriorityMap, Log: n.log,
 	})
 }
 

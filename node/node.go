@@ -25,7 +25,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -38,6 +37,7 @@ import (
 	"github.com/issuemesh/issuemesh/adapters/local"
 	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/connrules"
 	"github.com/issuemesh/issuemesh/discovery"
 	"github.com/issuemesh/issuemesh/diskspace"
 	"github.com/issuemesh/issuemesh/engine"
@@ -111,9 +111,10 @@ type Node struct {
 	hlc        *replica.HLC
 	allow      *p2p.Allowlist
 	space      *diskspace.Guard // free space of the home (space.go)
-	rules      connRules
-	mesh       *mesh.Mesh // networks (package mesh; networks.go)
-	life       lifeState  // supervision and GC (life.go)
+	rules      *connrules.Rules // each link's rules (connrules.go)
+	mesh       *mesh.Mesh       // networks (package mesh; networks.go)
+	life       *supervisor      // the services (life.go)
+	gc         *gcService       // the sync log's GC (life.go)
 
 	wakeTrigger chan struct{}
 	// backoff and retryLoop are the retry policy of the node's loops
@@ -123,9 +124,8 @@ type Node struct {
 	refused   refusals     // events refused (refusals.go)
 	metrics   *nodeMetrics // Prometheus registry (metrics.go)
 
-	health *trackerhealth.Tracker        // the tracker's health (package trackerhealth)
-	live   atomic.Pointer[config.Config] // the config as last reloaded (liveconfig.go); nil: cfg
-	reload configReload                  // what the last reload did (liveconfig.go)
+	health *trackerhealth.Tracker // the tracker's health (package trackerhealth)
+	live   *liveConfig            // config.yaml as in force, reloaded live (liveconfig.go)
 
 	mu        sync.Mutex
 	host      host.Host // nil while not running
@@ -189,12 +189,16 @@ func Open(home string, opts Options) (*Node, error) {
 	}
 	retry := retryPolicy{min: opts.RetryMin, max: opts.RetryMax, log: n.log, waitSpace: n.waitSpace}
 	n.backoff, n.retryLoop = retry.backoff, retry.loop
+	n.live = n.newLive()
+	n.life = &supervisor{log: n.log, backoff: n.backoff, wg: &n.wg}
 	n.metrics = newNodeMetrics(n)
 	n.space = newSpaceGuard(home, opts, n.log)
 	n.store, err = store.Open(filepath.Join(home, StoreDir), store.Options{SyncWrites: !opts.NoSync, Logger: n.log, Space: n.space})
 	if err != nil {
 		return nil, err
 	}
+	n.rules = n.newRules()
+	n.gc = newGC(home, n.store, n.space, n.log)
 	n.pair = pairing.New(pairing.Config{
 		Store: n.store, Gate: n.gate, Allow: n.allow, Self: self, Addrs: n.Addrs,
 		Peers: nodePeers{n}, Log: n.log,
@@ -208,7 +212,7 @@ func Open(home string, opts Options) (*Node, error) {
 		n.store.Close()
 		return nil, err
 	}
-	n.removeFetchLeftovers()
+	removeFetchLeftovers(home, n.log)
 	if nt, ok := n.tracker.(interface{ OnChange(func()) }); ok {
 		nt.OnChange(n.kickTrigger)
 	}
@@ -306,11 +310,11 @@ func (n *Node) Run(ctx context.Context) error {
 	n.goRun(ctx, "connector", n.connector.Run)
 	// The rule files are watched beside the trigger, so that a fix is
 	// picked up even while the trigger backs off.
-	n.goRun(ctx, "rules", n.watchRules)
+	n.goRun(ctx, "rules", n.rules.Run)
 	n.goRun(ctx, "trigger", newTrigger(n).Run)
-	n.goRun(ctx, "maintenance", maintenance{store: n.store, peers: n.peerIDs, gc: n.kickGC, log: n.log}.Run)
-	n.goRun(ctx, "config", n.watchConfig)
-	n.goRun(ctx, "gc", n.runGC)
+	n.goRun(ctx, "maintenance", maintenance{store: n.store, peers: n.peerIDs, gc: n.gc.Kick, log: n.log}.Run)
+	n.goRun(ctx, "config", n.live.Run)
+	n.goRun(ctx, "gc", n.gc.Run)
 	n.goRun(ctx, "resync", n.runResync)
 	n.mu.Lock()
 	for _, ps := range n.peers {

@@ -32,8 +32,8 @@ func (b adminBackend) Retry(ctx context.Context, in RetryInput) (RetryResult, er
 	if in.Key == "" && !in.All {
 		return RetryResult{}, fmt.Errorf("%w: name an issue key or ask for all", errBadRequest)
 	}
-	n.reloadConfig(ctx, false) // an edited map applies to this retry
-	n.reloadRules()
+	n.live.reload(ctx, false) // an edited map applies to this retry
+	n.rules.Reload()
 	var res RetryResult
 	var wake []string
 	err := n.store.Update(ctx, func(tx *store.Tx) error {

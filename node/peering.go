@@ -60,10 +60,6 @@ func (d discPeers) Remember(id peer.ID, addrs []string) {
 
 func (d discPeers) Retry(id peer.ID) { d.n.retryConnect(id) }
 
-// peerAdded tells the running discovery that a peer was allowlisted; it
-// never blocks.
-func (n *Node) peerAdded(id peer.ID) { n.disc.PeerAdded(id) }
-
 // retryConnect makes the connector dial id soon, forgetting its backoff.
 func (n *Node) retryConnect(id peer.ID) {
 	n.mu.Lock()

@@ -75,7 +75,7 @@ func (n *Node) admitPeer(ctx context.Context, id peer.ID, addrs []string, name s
 	n.mu.Unlock()
 	// The name may select another connection entry. Outside n.mu: loading
 	// rules takes n.rules.mu, then n.mu.
-	n.forgetRules(id)
+	n.rules.Forget(id.String())
 	n.mu.Lock()
 	if n.host != nil {
 		n.addAddrs(id, p.Addrs)
@@ -83,7 +83,7 @@ func (n *Node) admitPeer(ctx context.Context, id peer.ID, addrs []string, name s
 		n.connector.Retry(id)
 	}
 	n.mu.Unlock()
-	n.peerAdded(id)
+	n.disc.PeerAdded(id) // tells the running discovery; never blocks
 	return p, nil
 }
 

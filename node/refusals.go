@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/issuemesh/issuemesh/config"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -71,14 +72,14 @@ func (r *refusals) countByLink() map[string]int64 {
 }
 
 // maxSkew is the configured max_clock_skew.
-func (n *Node) maxSkew() time.Duration {
-	if n.cfg != nil && n.cfg.MaxClockSkew > 0 {
-		return n.cfg.MaxClockSkew
+func maxSkew(cfg *config.Config) time.Duration {
+	if cfg != nil && cfg.MaxClockSkew > 0 {
+		return cfg.MaxClockSkew
 	}
 	return replica.DefaultMaxSkew
 }
 
 // checkClocks refuses an event with a clock too far ahead of this node's.
 func (n *Node) checkClocks(ev *replica.Event) error {
-	return replica.CheckSkew(&ev.Replica, time.Now(), n.maxSkew())
+	return replica.CheckSkew(&ev.Replica, time.Now(), maxSkew(n.cfg))
 }

@@ -20,7 +20,7 @@ import (
 // make of an issue, or an error.
 func ruleVersion(t *testing.T, n *Node, link string) (string, error) {
 	t.Helper()
-	set, _, err := n.linkRules(link)
+	set, _, err := n.rules.Link(link)
 	if err != nil {
 		return "", err
 	}
@@ -172,7 +172,7 @@ func TestRulesTestUsesFilesOnDisk(t *testing.T) {
 		t.Fatalf("rules in force: %q %v", v, err)
 	}
 	writeRule(t, path, versionedRule("v2"))
-	res, err := a.TestRules(ctx, RulesTestInput{Key: is.Key, To: "b"})
+	res, err := a.rules.Test(ctx, RulesTestInput{Key: is.Key, To: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestRulesTestUsesFilesOnDisk(t *testing.T) {
 		t.Fatalf("rules test does not say the file differs from what runs: %+v", res)
 	}
 	writeRule(t, path, "replica.summary = (\n")
-	if _, err := a.TestRules(ctx, RulesTestInput{Key: is.Key, To: "b"}); err == nil || !strings.Contains(err.Error(), "out-b.star:2") {
+	if _, err := a.rules.Test(ctx, RulesTestInput{Key: is.Key, To: "b"}); err == nil || !strings.Contains(err.Error(), "out-b.star:2") {
 		t.Fatalf("rules test of a broken file: %v", err)
 	}
 }

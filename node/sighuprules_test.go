@@ -23,7 +23,7 @@ func TestSIGHUPReloadsRuleFiles(t *testing.T) {
 	}).testNode
 	const link = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
 	summary := func() string {
-		set, _, err := a.linkRules(link)
+		set, _, err := a.rules.Link(link)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -57,10 +57,12 @@ func parseSize(s string) (int64, error) {
 // waitSpace waits until the home has room again (true), or ctx ends.
 // Nothing is taken from the tracker's change feed meanwhile: its cursor
 // stays where it is, so the feed holds what waits.
-func (n *Node) waitSpace(ctx context.Context) bool {
+func (n *Node) waitSpace(ctx context.Context) bool { return waitSpace(ctx, n.space) }
+
+func waitSpace(ctx context.Context, space *diskspace.Guard) bool {
 	t := time.NewTicker(spacePoll)
 	defer t.Stop()
-	for n.space.Check() != nil {
+	for space.Check() != nil {
 		select {
 		case <-ctx.Done():
 			return false
@@ -72,8 +74,8 @@ func (n *Node) waitSpace(ctx context.Context) bool {
 
 // diskErrors is the errors entry of a home too full to write (none while
 // there is room).
-func (n *Node) diskErrors() []store.Blocked {
-	st := n.space.Status()
+func diskErrors(space *diskspace.Guard) []store.Blocked {
+	st := space.Status()
 	if !st.Low {
 		return nil
 	}

@@ -44,7 +44,7 @@ func TestFullDiskHoldsTriggerAndResumes(t *testing.T) {
 	if !st.Low || !strings.Contains(st.Error, a.home) {
 		t.Fatalf("status while full: %+v", st)
 	}
-	if de := a.diskErrors(); len(de) != 1 || de[0].Dir != DirDisk {
+	if de := diskErrors(a.space); len(de) != 1 || de[0].Dir != DirDisk {
 		t.Fatalf("errors while full: %+v", de)
 	}
 
@@ -53,7 +53,7 @@ func TestFullDiskHoldsTriggerAndResumes(t *testing.T) {
 		_, ok := b.issueBySummary(t, "while full")
 		return ok && a.settled(t) && !a.space.Status().Low
 	})
-	if de := a.diskErrors(); len(de) != 0 {
+	if de := diskErrors(a.space); len(de) != 0 {
 		t.Fatalf("errors after space is back: %+v", de)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/p2p"
@@ -19,13 +18,6 @@ import (
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
-
-// sendBatch is how many events a sender reads from the log at a time.
-const sendBatch = syncproto.SendBatch
-
-// errWrongOrigin is an event from another origin than the peer that sent
-// it.
-var errWrongOrigin = syncproto.ErrWrongOrigin
 
 // peerState is the node's live state for one allowlisted peer.
 type peerState struct {
@@ -151,11 +143,6 @@ func (n *Node) registerSync(h host.Host) {
 	p2p.Handle(h, n.allow, syncproto.ProtoAck, n.log, ah.Handle)
 	p2p.Handle(h, n.allow, syncproto.ProtoAttach, n.log, fh.Handle)
 	p2p.Handle(h, n.allow, syncproto.ProtoResync, n.log, xh.Handle)
-}
-
-// streamError ends a stream that failed (syncproto.StreamError).
-func (n *Node) streamError(s network.Stream, proto string, err error) {
-	syncproto.StreamError(n.log, s, proto, err)
 }
 
 // syncLog is the sync log (store) as syncproto.Log.
