@@ -3,6 +3,7 @@ package gitlab
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -110,6 +111,7 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 	if f.throttle > 0 {
 		f.throttle--
 		w.Header().Set("Retry-After", "1")
+		w.Header().Set("RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10))
 		f.fail(w, http.StatusTooManyRequests, "Retry later")
 		return
 	}
@@ -240,6 +242,28 @@ type issueIn struct {
 	StateEvent   *string          `json:"state_event"`
 }
 
+// decodeIssue reads a create or edit body; a key sent as null (the
+// client's way to remove a due date, weight or milestone) is kept as
+// "null" rather than lost.
+func decodeIssue(r *http.Request) (issueIn, error) {
+	var raw map[string]json.RawMessage
+	var in issueIn
+	b, err := io.ReadAll(r.Body)
+	if err == nil {
+		err = json.Unmarshal(b, &raw)
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &in)
+	}
+	null := json.RawMessage("null")
+	for k, p := range map[string]**json.RawMessage{"due_date": &in.DueDate, "weight": &in.Weight, "milestone_id": &in.MilestoneID} {
+		if v, ok := raw[k]; ok && string(v) == "null" {
+			*p = &null
+		}
+	}
+	return in, err
+}
+
 func (f *fake) apply(is *fIssue, in issueIn) error {
 	if in.Title != nil {
 		if strings.TrimSpace(*in.Title) == "" {
@@ -301,8 +325,8 @@ func (f *fake) apply(is *fIssue, in issueIn) error {
 
 // create: https://docs.gitlab.com/api/issues/#new-issue
 func (f *fake) create(w http.ResponseWriter, r *http.Request) {
-	var in issueIn
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Title == nil || strings.TrimSpace(*in.Title) == "" {
+	in, err := decodeIssue(r)
+	if err != nil || in.Title == nil || strings.TrimSpace(*in.Title) == "" {
 		f.fail(w, 400, "title is missing")
 		return
 	}
@@ -320,8 +344,8 @@ func (f *fake) create(w http.ResponseWriter, r *http.Request) {
 
 // edit: https://docs.gitlab.com/api/issues/#edit-an-issue
 func (f *fake) edit(w http.ResponseWriter, r *http.Request, is *fIssue) {
-	var in issueIn
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+	in, err := decodeIssue(r)
+	if err != nil {
 		f.fail(w, 400, "bad JSON")
 		return
 	}

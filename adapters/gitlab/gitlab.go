@@ -78,16 +78,18 @@
 // in-process fake (fake_test.go) written from GitLab's REST documentation,
 // with the documentation's URL beside each endpoint it serves. GitLab's
 // machine-readable description (doc/api/openapi/openapi_v2.yaml) is partial
-// and lacks issues and notes, so requests cannot be validated against it:
-// instead the example bodies of the documentation are kept as test data
-// (testdata/, each file naming its source) and the client is checked to
-// read them. With ISSUEMESH_GITLAB_URL, _TOKEN and _PROJECT set, the
-// contract suite also runs against that real GitLab.
+// and lacks issues and notes, so requests are not validated against a
+// schema: the fake's bodies follow the field lists of the documentation
+// pages (no recorded example bodies are kept yet). With
+// ISSUEMESH_GITLAB_URL, _TOKEN and _PROJECT set, the contract suite also
+// runs against that real GitLab (TestContractLive).
 //
 // # Not covered
 //
 // Uploads as attachments, related issues, epics and parents, several
-// projects per node, and deleted notes (simply absent from Get).
+// projects per node, tracker check, and deleted notes (simply absent from
+// Get). A page of the feed from which confidential issues were dropped may
+// hold fewer than limit issues while more follow.
 package gitlab
 
 import (
