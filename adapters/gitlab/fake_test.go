@@ -121,6 +121,10 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	path := strings.TrimPrefix(r.URL.EscapedPath(), "/api/v4/")
 	parts := strings.Split(path, "/")
+	if path == "user" && r.Method == http.MethodGet { // https://docs.gitlab.com/api/users/#retrieve-the-current-user
+		f.write(w, 200, map[string]any{"id": 1, "username": "bot", "state": "active"})
+		return
+	}
 	if parts[0] == "users" && r.Method == http.MethodGet { // https://docs.gitlab.com/api/users/#list-users
 		out := []fUser{}
 		if id, ok := f.users[r.URL.Query().Get("username")]; ok {
@@ -140,7 +144,7 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 	rest := parts[2:]
 	switch {
 	case len(rest) == 0 && r.Method == http.MethodGet: // https://docs.gitlab.com/api/projects/#get-a-single-project
-		f.write(w, 200, map[string]any{"id": 1, "path_with_namespace": f.project, "issues_enabled": true,
+		f.write(w, 200, map[string]any{"id": 1, "path_with_namespace": f.project, "issues_enabled": true, "issues_access_level": "enabled", "visibility": "private",
 			"permissions": map[string]any{"project_access": map[string]int{"access_level": 30}}})
 	case len(rest) == 1 && rest[0] == "milestones" && r.Method == http.MethodGet: // https://docs.gitlab.com/api/milestones/#list-project-milestones
 		out := []map[string]any{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,5 +147,20 @@ func TestRateLimited(t *testing.T) {
 	}
 	if rem, _ := tr.tr.RateLeft(); rem < 0 {
 		t.Error("the transport did not read RateLimit-Remaining")
+	}
+}
+
+// TestCheck: on the fake every finding is OK; a wrong token fails on the
+// credentials, saying so.
+func TestCheck(t *testing.T) {
+	f := newFake(t)
+	for _, r := range newOnFake(t, f, nil).Check(tctx(t)) {
+		if !r.OK {
+			t.Errorf("check %s failed: %s", r.Name, r.Detail)
+		}
+	}
+	rs := newOnFake(t, f, func(o *Options) { o.Token = "wrong" }).Check(tctx(t))
+	if len(rs) != 1 || rs[0].OK || !strings.Contains(rs[0].Detail, "refused the token") {
+		t.Errorf("check with a wrong token: %+v", rs)
 	}
 }
