@@ -35,7 +35,7 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 		add("project", false, false, "%s: %v (the token needs the api scope and membership of the project)", t.project, classify(ctx, "read the project", resp, err))
 		return out
 	}
-	if p.IssuesAccessLevel == gl.DisabledAccessControl || (p.IssuesAccessLevel == "" && !p.IssuesEnabled) {
+	if p.IssuesAccessLevel == gl.DisabledAccessControl {
 		add("project", false, false, "%s has issues turned off (Settings, General, Visibility, Issues)", p.PathWithNamespace)
 	} else {
 		add("project", true, false, "%s (%s) with issues", p.PathWithNamespace, p.Visibility)

@@ -394,7 +394,7 @@ func (t *Tracker) issue(w *gl.Issue, ns []*gl.Note) adapters.Issue {
 func commentOf(x *gl.Note) adapters.Comment {
 	body, marks := textmark.Split(x.Body)
 	out := adapters.Comment{ID: strconv.FormatInt(x.ID, 10), Created: stamp(x.CreatedAt), Updated: stamp(x.UpdatedAt),
-		Author: x.Author.Username, Internal: x.Internal || x.Confidential}
+		Author: x.Author.Username, Internal: x.Internal}
 	if _, ok := marks[internalMark]; ok {
 		out.Internal = true
 	}

@@ -164,3 +164,54 @@ func TestCheck(t *testing.T) {
 		t.Errorf("check with a wrong token: %+v", rs)
 	}
 }
+
+// TestRequestCost measures the requests of a first sync of 250 issues
+// (the feed read from the start, then Get of each) and of an unchanged
+// poll, and holds them to the figures the README gives.
+func TestRequestCost(t *testing.T) {
+	f := newFake(t)
+	tr := newOnFake(t, f, nil)
+	f.mu.Lock()
+	for i := range 250 { // one a second, the last a minute ago
+		now := time.Now().UTC().Truncate(time.Millisecond).Add(-time.Duration(310-i) * time.Second)
+		f.issues = append(f.issues, &fIssue{ID: int64(500 + i), IID: int64(i + 1), ProjectID: 1, Title: "seeded", State: "opened",
+			Labels: []string{}, Assignees: []fUser{}, CreatedAt: now, UpdatedAt: now})
+	}
+	f.requests = 0
+	f.mu.Unlock()
+	count := func() int { f.mu.Lock(); defer f.mu.Unlock(); n := f.requests; f.requests = 0; return n }
+	c := tctx(t)
+	var cur adapters.Cursor
+	var keys []string
+	for range 100 {
+		is, next, err := tr.Changes(c, cur, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range is {
+			keys = append(keys, i.Key)
+		}
+		cur = next
+		if len(is) < 1000 {
+			break
+		}
+	}
+	feedReqs := count()
+	for _, k := range keys {
+		if _, err := tr.Get(c, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	getReqs := count()
+	time.Sleep(300 * time.Millisecond) // past the settle time
+	tr.Changes(c, cur, 1000)
+	count()
+	if _, _, err := tr.Changes(c, cur, 1000); err != nil {
+		t.Fatal(err)
+	}
+	idle := count()
+	t.Logf("first sync of %d issues: %d feed requests + %d for Get (issue and notes); an unchanged poll: %d", len(keys), feedReqs, getReqs, idle)
+	if len(keys) != 250 || feedReqs > 8 || getReqs != 500 || idle != 1 {
+		t.Errorf("keys %d, feed %d (want ≤ 8), get %d (want 500), idle %d (want 1)", len(keys), feedReqs, getReqs, idle)
+	}
+}
