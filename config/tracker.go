@@ -11,7 +11,7 @@ import (
 )
 
 // TrackerTypes are the values of tracker.type.
-var TrackerTypes = []string{"local", "redmine", "rt", "github", "gitea", "jira"}
+var TrackerTypes = []string{"local", "redmine", "rt", "github", "gitea", "jira", "gitlab"}
 
 // validate checks the tracker section: the keys its type needs, and no key
 // of another type (a key that would be ignored is a mistake worth naming).
@@ -25,6 +25,7 @@ func (t *Tracker) validate() error {
 		"github":  {},
 		"gitea":   {"url", "repo"},
 		"jira":    {"url", "project"},
+		"gitlab":  {"url", "project"},
 	}
 	allowed := map[string][]string{
 		"local":   {},
@@ -33,6 +34,7 @@ func (t *Tracker) validate() error {
 		"github":  {"url", "repo", "token_file", "app_key_file"},
 		"gitea":   {"url", "repo", "token_file"},
 		"jira":    {"url", "project", "email", "token_file", "pat_file"},
+		"gitlab":  {"url", "project", "token_file"},
 	}
 	if t.Type == "" {
 		return errors.New("tracker.type: missing; use one of " + strings.Join(TrackerTypes, ", "))
@@ -70,12 +72,15 @@ func (t *Tracker) validate() error {
 		return err
 	}
 	if t.Webhook != nil {
-		if t.Type != "github" && t.Type != "gitea" {
-			return fmt.Errorf("tracker.webhook: a %s tracker takes no webhook (github and gitea do)", t.Type)
+		if t.Type != "github" && t.Type != "gitea" && t.Type != "gitlab" {
+			return fmt.Errorf("tracker.webhook: a %s tracker takes no webhook (github, gitea and gitlab do)", t.Type)
 		}
 		if _, _, err := net.SplitHostPort(t.Webhook.Listen); err != nil {
 			return fmt.Errorf("tracker.webhook.listen: %q is not host:port: %w", t.Webhook.Listen, err)
 		}
+	}
+	if p := strings.Trim(t.Project, "/"); t.Type == "gitlab" && (!strings.Contains(p, "/") || strings.ContainsAny(p, " #")) {
+		return fmt.Errorf("tracker.project: %q is not a GitLab project's full path (want group/name, as in the project's URL)", t.Project)
 	}
 	if err := t.validateGitHub(); err != nil {
 		return err

@@ -25,7 +25,7 @@ func TestTrackerSection(t *testing.T) {
 		{"tracker: {type: gitea, repo: acme/widgets}\n", "tracker.url: missing; a gitea tracker needs tracker.url and tracker.repo"},
 		{"tracker: {type: gitea, url: 'http://x', repo: nobody}\n", `tracker.repo: "nobody" is not owner/repo`},
 		{"tracker: {type: gitea, url: 'http://x', repo: a/b, queue: q}\n", "tracker.queue: not a key of a gitea tracker"},
-		{"tracker: {type: redmine, url: 'http://x', project: p, webhook: {listen: ':1'}}\n", "a redmine tracker takes no webhook (github and gitea do)"},
+		{"tracker: {type: redmine, url: 'http://x', project: p, webhook: {listen: ':1'}}\n", "a redmine tracker takes no webhook (github, gitea and gitlab do)"},
 	} {
 		c, err := Parse("h/config.yaml", []byte(tc.yaml))
 		if tc.wantErr == "" {

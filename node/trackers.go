@@ -130,6 +130,8 @@ func openRemoteTracker(home string, t config.Tracker, log *slog.Logger, wrap wra
 		return openGitea(t, file, log, forgeClient(wrap))
 	case "jira":
 		return openJira(t, file, log, forgeClient(wrap))
+	case "gitlab":
+		return openGitLab(t, file, log, forgeClient(wrap))
 	default:
 		return nil, fmt.Errorf("tracker.type %q: no adapter for it in this build", t.Type)
 	}

@@ -22,16 +22,16 @@ import (
 // trackerInitFlags are the flags of init that choose the node's tracker.
 func trackerInitFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "tracker", Value: "local", Usage: "the tracker this node syncs: local (embedded), redmine, rt, github, gitea or jira"},
-		&cli.StringFlag{Name: "url", Usage: "redmine, rt: the tracker's URL, e.g. http://127.0.0.1:3000; github: the API of a GitHub Enterprise Server (https://HOST/api/v3/), empty for github.com; gitea: Gitea's or Forgejo's root URL, e.g. https://gitea.example.com/"},
+		&cli.StringFlag{Name: "tracker", Value: "local", Usage: "the tracker this node syncs: local (embedded), redmine, rt, github, gitea, jira or gitlab"},
+		&cli.StringFlag{Name: "url", Usage: "redmine, rt: the tracker's URL, e.g. http://127.0.0.1:3000; github: the API of a GitHub Enterprise Server (https://HOST/api/v3/), empty for github.com; gitea: Gitea's or Forgejo's root URL, e.g. https://gitea.example.com/; gitlab: GitLab's root URL, https://gitlab.com/ or a self-managed https://HOST/"},
 		&cli.StringFlag{Name: "api-key-file", Usage: "redmine: file holding the API key (default: $ISSUEMESH_REDMINE_API_KEY at run time)"},
-		&cli.StringFlag{Name: "token-file", Usage: "rt, github, gitea: file holding the token (default: $ISSUEMESH_RT_TOKEN, $ISSUEMESH_GITHUB_TOKEN or $ISSUEMESH_GITEA_TOKEN at run time)"},
+		&cli.StringFlag{Name: "token-file", Usage: "rt, github, gitea, gitlab: file holding the token (default: $ISSUEMESH_RT_TOKEN, $ISSUEMESH_GITHUB_TOKEN, $ISSUEMESH_GITEA_TOKEN or $ISSUEMESH_GITLAB_TOKEN at run time)"},
 		&cli.StringSliceFlag{Name: "repo", Usage: "github, gitea: the repository synced, owner/repo (github: repeat it, or separate by commas, for several on one connection)"},
 		&cli.Int64Flag{Name: "app-id", Usage: "github: authenticate as this GitHub App (its ID) instead of by token; with --app-key-file and --installation"},
 		&cli.StringFlag{Name: "app-key-file", Usage: "github: the GitHub App's private key file (.pem)"},
 		&cli.Int64Flag{Name: "installation", Usage: "github: the GitHub App's installation ID (the end of the installation's settings URL)"},
 		&cli.BoolFlag{Name: "pull-requests", Usage: "github: sync pull requests as issues too"},
-		&cli.StringFlag{Name: "project", Usage: "redmine: the project's identifier; jira: the project's key"},
+		&cli.StringFlag{Name: "project", Usage: "redmine: the project's identifier; jira: the project's key; gitlab: the project's full path, group/name"},
 		&cli.StringFlag{Name: "email", Usage: "jira: the Atlassian account of the Cloud API token given by --token-file (default token: $ISSUEMESH_JIRA_TOKEN at run time)"},
 		&cli.StringFlag{Name: "pat-file", Usage: "jira: Data Center: file holding a personal access token (default: $ISSUEMESH_JIRA_PAT at run time)"},
 		&cli.StringFlag{Name: "queue", Usage: "rt: the queue's name"},
@@ -46,7 +46,7 @@ func applyTrackerFlags(c *cli.Context, cfg *config.Config) error {
 	if typ == "local" {
 		for _, f := range []string{"url", "api-key-file", "token-file", "project", "queue", "timezone", "repo", "app-id", "app-key-file", "installation", "pull-requests", "email", "pat-file"} {
 			if c.IsSet(f) {
-				return fmt.Errorf("--%s is for --tracker redmine, rt, github, gitea or jira, not the local tracker", f)
+				return fmt.Errorf("--%s is for --tracker redmine, rt, github, gitea, jira or gitlab, not the local tracker", f)
 			}
 		}
 		return nil

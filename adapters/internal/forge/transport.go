@@ -177,6 +177,10 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 func (t *Transport) noteRate(h http.Header) {
 	rem, err1 := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
 	reset, err2 := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
+	if err1 != nil || err2 != nil { // GitLab's names
+		rem, err1 = strconv.Atoi(h.Get("RateLimit-Remaining"))
+		reset, err2 = strconv.ParseInt(h.Get("RateLimit-Reset"), 10, 64)
+	}
 	if err1 != nil || err2 != nil {
 		return
 	}

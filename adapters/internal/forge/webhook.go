@@ -28,6 +28,14 @@ type Dialect struct {
 	Events []string
 	// SecretKey names where the secret is configured, for the log.
 	SecretKey string
+	// PlainToken: the Signature header carries the secret itself, not an
+	// HMAC of the body (GitLab's X-Gitlab-Token); it is compared in
+	// constant time.
+	PlainToken bool
+	// AltDelivery, when set, is a header that names the delivery in
+	// preference to Delivery (GitLab's Idempotency-Key, the same on every
+	// retry of one delivery).
+	AltDelivery string
 }
 
 // GitHub is GitHub's dialect.
@@ -45,6 +53,20 @@ func GitHub() Dialect {
 func Gitea() Dialect {
 	return Dialect{Tracker: "Gitea", Signature: "X-Gitea-Signature", Prefix: "",
 		Delivery: "X-Gitea-Delivery", Event: "X-Gitea-Event", Events: []string{"issues", "issue_comment"},
+		SecretKey: "tracker.webhook.secret_file"}
+}
+
+// GitLab is GitLab's dialect: X-Gitlab-Token carries the hook's secret
+// token as configured (no signature; GitLab documents it so), the
+// delivery is named by Idempotency-Key (kept across GitLab's retries of
+// one delivery) or else X-Gitlab-Event-UUID, and the event by
+// X-Gitlab-Event ("Issue Hook", "Note Hook" and their confidential
+// variants). The project is the payload's project.path_with_namespace.
+// https://docs.gitlab.com/user/project/integrations/webhooks/
+func GitLab() Dialect {
+	return Dialect{Tracker: "GitLab", Signature: "X-Gitlab-Token", PlainToken: true,
+		Delivery: "X-Gitlab-Event-UUID", AltDelivery: "Idempotency-Key", Event: "X-Gitlab-Event",
+		Events:    []string{"Issue Hook", "Note Hook", "Confidential Issue Hook", "Confidential Note Hook"},
 		SecretKey: "tracker.webhook.secret_file"}
 }
 
@@ -112,6 +134,14 @@ func Verify(secret, body []byte, sig, prefix string) bool {
 	return hmac.Equal(got, m.Sum(nil))
 }
 
+// check verifies the delivery's signature header against the body.
+func (w *Webhook) check(body []byte, sig string) bool {
+	if w.d.PlainToken {
+		return len(w.secret) > 0 && hmac.Equal([]byte(sig), w.secret)
+	}
+	return Verify(w.secret, body, sig, w.d.Prefix)
+}
+
 // firstTime records id and reports whether it was new.
 func (w *Webhook) firstTime(id string) bool {
 	w.mu.Lock()
@@ -143,7 +173,7 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sig := r.Header.Get(w.d.Signature)
-	if sig == "" || !Verify(w.secret, body, sig, w.d.Prefix) {
+	if sig == "" || !w.check(body, sig) {
 		w.log.Warn("webhook delivery refused: unsigned or bad signature (is the secret the same on "+w.d.Tracker+" and in "+w.d.SecretKey+"?)",
 			"remote", r.RemoteAddr, "delivery", r.Header.Get(w.d.Delivery), "signed", sig != "")
 		http.Error(rw, "bad or missing "+w.d.Signature, http.StatusUnauthorized)
@@ -153,6 +183,9 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		w.verified()
 	}
 	id := r.Header.Get(w.d.Delivery)
+	if w.d.AltDelivery != "" && r.Header.Get(w.d.AltDelivery) != "" {
+		id = r.Header.Get(w.d.AltDelivery)
+	}
 	if id == "" {
 		http.Error(rw, "no "+w.d.Delivery, http.StatusBadRequest)
 		return
@@ -168,6 +201,9 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		Repository struct {
 			FullName string `json:"full_name"`
 		} `json:"repository"`
+		Project struct {
+			PathWithNamespace string `json:"path_with_namespace"`
+		} `json:"project"`
 	}
 	if err := json.Unmarshal(body, &p); err != nil {
 		http.Error(rw, "the delivery is not JSON", http.StatusBadRequest)
@@ -183,7 +219,7 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	case !used:
 		rw.WriteHeader(http.StatusAccepted)
 		io.WriteString(rw, "event not used: ignored\n")
-	case !w.ours(p.Repository.FullName):
+	case !w.ours(p.Repository.FullName) && !w.ours(p.Project.PathWithNamespace):
 		rw.WriteHeader(http.StatusAccepted)
 		io.WriteString(rw, "another repository: ignored\n")
 	default:

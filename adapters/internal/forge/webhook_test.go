@@ -129,3 +129,41 @@ func TestProbe(t *testing.T) {
 		t.Errorf("the probe left the listener open on %s", l.Addr())
 	}
 }
+
+// TestGitLabWebhook: GitLab's X-Gitlab-Token must equal the secret; a
+// delivery retried with the same Idempotency-Key (new event UUID) rings
+// once; the project is read from project.path_with_namespace.
+func TestGitLabWebhook(t *testing.T) {
+	var rings atomic.Int32
+	h := NewWebhook(GitLab(), "s3cret", "acme/widgets", func() { rings.Add(1) }, nil)
+	body := []byte(`{"object_kind":"issue","project":{"path_with_namespace":"acme/widgets"},"object_attributes":{"iid":1}}`)
+	cases := []struct {
+		name, token, uuid, idem, event string
+		status                         int
+		rings                          int32
+	}{
+		{"good", "s3cret", "u1", "k1", "Issue Hook", 202, 1},
+		{"retry, same key", "s3cret", "u2", "k1", "Issue Hook", 200, 1},
+		{"wrong token", "guess", "u3", "k3", "Issue Hook", 401, 1},
+		{"no token", "", "u4", "k4", "Issue Hook", 401, 1},
+		{"note, uuid only", "s3cret", "u5", "", "Note Hook", 202, 2},
+		{"same uuid again", "s3cret", "u5", "", "Note Hook", 200, 2},
+		{"push", "s3cret", "u6", "k6", "Push Hook", 202, 2},
+	}
+	for _, c := range cases {
+		req := httptest.NewRequest("POST", "/", bytes.NewReader(body))
+		if c.token != "" {
+			req.Header.Set("X-Gitlab-Token", c.token)
+		}
+		req.Header.Set("X-Gitlab-Event-UUID", c.uuid)
+		if c.idem != "" {
+			req.Header.Set("Idempotency-Key", c.idem)
+		}
+		req.Header.Set("X-Gitlab-Event", c.event)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != c.status || rings.Load() != c.rings {
+			t.Errorf("%s: status %d rings %d, want %d and %d", c.name, rec.Code, rings.Load(), c.status, c.rings)
+		}
+	}
+}

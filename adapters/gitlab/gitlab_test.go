@@ -1,0 +1,217 @@
+package gitlab
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/issuemesh/issuemesh/adapters"
+)
+
+func tctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+// drainAll reads the whole feed from the start.
+func drainAll(t *testing.T, tr *Tracker) map[string]adapters.Issue {
+	t.Helper()
+	seen := map[string]adapters.Issue{}
+	var cur adapters.Cursor
+	for range 100 {
+		is, next, err := tr.Changes(tctx(t), cur, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range is {
+			seen[i.Key] = i
+		}
+		if next == cur || len(is) == 0 {
+			return seen
+		}
+		cur = next
+	}
+	return seen
+}
+
+// TestConfidentialKeptBack: a confidential issue is in no change feed, no
+// FindByTwin and no Get, unless ShareConfidential is set.
+func TestConfidentialKeptBack(t *testing.T) {
+	f := newFake(t)
+	tr := newOnFake(t, f, nil)
+	c := tctx(t)
+	pub, err := tr.Create(c, adapters.Issue{Summary: "public", TwinID: "twin-pub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := tr.Create(c, adapters.Issue{Summary: "security hole", TwinID: "twin-sec", Extra: map[string]string{"confidential": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := drainAll(t, tr)
+	if _, ok := seen[pub.Key]; !ok {
+		t.Errorf("the public issue %s is not in the feed", pub.Key)
+	}
+	if _, ok := seen[sec.Key]; ok {
+		t.Errorf("the confidential issue %s left through the feed", sec.Key)
+	}
+	if _, err := tr.Get(c, sec.Key); !errors.Is(err, adapters.ErrNotFound) {
+		t.Errorf("Get of the confidential issue: %v, want ErrNotFound", err)
+	}
+	if _, err := tr.FindByTwin(c, "twin-sec"); !errors.Is(err, adapters.ErrNotFound) {
+		t.Errorf("FindByTwin of the confidential issue: %v, want ErrNotFound", err)
+	}
+	if _, err := tr.Update(c, sec.Key, adapters.Patch{Summary: new("x")}); !errors.Is(err, adapters.ErrNotFound) {
+		t.Errorf("Update of the confidential issue: %v, want ErrNotFound", err)
+	}
+
+	shared := newOnFake(t, f, func(o *Options) { o.ShareConfidential = true })
+	if is, ok := drainAll(t, shared)[sec.Key]; !ok || is.Extra["confidential"] != "true" {
+		t.Errorf("with ShareConfidential the issue is %+v (present %v), want it marked confidential", is, ok)
+	}
+}
+
+// TestNotesAndFields: system notes are skipped, internal notes are
+// Internal both ways, scoped labels are kept, priority is the
+// priority:: label, and assignees, milestone, due date and weight round
+// trip through Extra.
+func TestNotesAndFields(t *testing.T) {
+	f := newFake(t)
+	tr := newOnFake(t, f, nil)
+	c := tctx(t)
+	in := adapters.Issue{Summary: "fields", Priority: "high", Labels: []string{"team::web", "bug"},
+		Extra:    map[string]string{"assignees": "bob,alice", "milestone": "v1.0", "due_date": "2027-01-31", "weight": "3"},
+		Comments: []adapters.Comment{{Body: "on-call only", Internal: true}, {Body: "public"}}}
+	made, err := tr.Create(c, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	is := f.issues[0]
+	if !slices.Contains(is.Labels, "priority::high") || !slices.Contains(is.Labels, "team::web") {
+		t.Errorf("labels on GitLab: %q", is.Labels)
+	}
+	if !is.notes[0].Internal || is.notes[1].Internal {
+		t.Errorf("notes on GitLab: internal %v, %v; want true, false", is.notes[0].Internal, is.notes[1].Internal)
+	}
+	is.notes = append(is.notes, &fNote{ID: 9, Body: "added ~bug label", System: true, CreatedAt: time.Now(), UpdatedAt: time.Now()})
+	f.mu.Unlock()
+	got, err := tr.Get(c, made.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Priority != "high" || !slices.Equal(got.Labels, []string{"bug", "team::web"}) {
+		t.Errorf("priority %q labels %q", got.Priority, got.Labels)
+	}
+	want := map[string]string{"assignees": "alice,bob", "milestone": "v1.0", "due_date": "2027-01-31", "weight": "3"}
+	for k, v := range want {
+		if got.Extra[k] != v {
+			t.Errorf("Extra[%s] = %q, want %q", k, got.Extra[k], v)
+		}
+	}
+	if len(got.Comments) != 2 || !got.Comments[0].Internal || got.Comments[1].Internal {
+		t.Errorf("comments (system note must be skipped): %+v", got.Comments)
+	}
+	up, err := tr.Update(c, made.Key, adapters.Patch{Extra: map[string]string{"due_date": "", "weight": "", "milestone": ""}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"due_date", "weight", "milestone"} {
+		if v, ok := up.Extra[k]; ok {
+			t.Errorf("after removing %s it is %q", k, v)
+		}
+	}
+	if _, err := tr.Update(c, made.Key, adapters.Patch{Extra: map[string]string{"assignees": "nobody"}}); !errors.Is(err, adapters.ErrRejected) {
+		t.Errorf("an unknown assignee: %v, want ErrRejected", err)
+	}
+}
+
+// TestRateLimited: a 429 with Retry-After is waited out by the client's
+// retry, and the RateLimit-* headers reach the pacing transport.
+func TestRateLimited(t *testing.T) {
+	f := newFake(t)
+	tr := newOnFake(t, f, nil)
+	f.mu.Lock()
+	f.throttle = 1
+	f.mu.Unlock()
+	start := time.Now()
+	if _, err := tr.Create(tctx(t), adapters.Issue{Summary: "after a 429"}); err != nil {
+		t.Fatalf("create after one 429: %v", err)
+	}
+	if time.Since(start) < 900*time.Millisecond {
+		t.Errorf("the 429's Retry-After of 1 s was not waited out (%v)", time.Since(start))
+	}
+	if rem, _ := tr.tr.RateLeft(); rem < 0 {
+		t.Error("the transport did not read RateLimit-Remaining")
+	}
+}
+
+// TestCheck: on the fake every finding is OK; a wrong token fails on the
+// credentials, saying so.
+func TestCheck(t *testing.T) {
+	f := newFake(t)
+	for _, r := range newOnFake(t, f, nil).Check(tctx(t)) {
+		if !r.OK {
+			t.Errorf("check %s failed: %s", r.Name, r.Detail)
+		}
+	}
+	rs := newOnFake(t, f, func(o *Options) { o.Token = "wrong" }).Check(tctx(t))
+	if len(rs) != 1 || rs[0].OK || !strings.Contains(rs[0].Detail, "refused the token") {
+		t.Errorf("check with a wrong token: %+v", rs)
+	}
+}
+
+// TestRequestCost measures the requests of a first sync of 250 issues
+// (the feed read from the start, then Get of each) and of an unchanged
+// poll, and holds them to the figures the README gives.
+func TestRequestCost(t *testing.T) {
+	f := newFake(t)
+	tr := newOnFake(t, f, nil)
+	f.mu.Lock()
+	for i := range 250 { // one a second, the last a minute ago
+		now := time.Now().UTC().Truncate(time.Millisecond).Add(-time.Duration(310-i) * time.Second)
+		f.issues = append(f.issues, &fIssue{ID: int64(500 + i), IID: int64(i + 1), ProjectID: 1, Title: "seeded", State: "opened",
+			Labels: []string{}, Assignees: []fUser{}, CreatedAt: now, UpdatedAt: now})
+	}
+	f.requests = 0
+	f.mu.Unlock()
+	count := func() int { f.mu.Lock(); defer f.mu.Unlock(); n := f.requests; f.requests = 0; return n }
+	c := tctx(t)
+	var cur adapters.Cursor
+	var keys []string
+	for range 100 {
+		is, next, err := tr.Changes(c, cur, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range is {
+			keys = append(keys, i.Key)
+		}
+		cur = next
+		if len(is) < 1000 {
+			break
+		}
+	}
+	feedReqs := count()
+	for _, k := range keys {
+		if _, err := tr.Get(c, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	getReqs := count()
+	time.Sleep(300 * time.Millisecond) // past the settle time
+	tr.Changes(c, cur, 1000)
+	count()
+	if _, _, err := tr.Changes(c, cur, 1000); err != nil {
+		t.Fatal(err)
+	}
+	idle := count()
+	t.Logf("first sync of %d issues: %d feed requests + %d for Get (issue and notes); an unchanged poll: %d", len(keys), feedReqs, getReqs, idle)
+	if len(keys) != 250 || feedReqs > 8 || getReqs != 500 || idle != 1 {
+		t.Errorf("keys %d, feed %d (want ≤ 8), get %d (want 500), idle %d (want 1)", len(keys), feedReqs, getReqs, idle)
+	}
+}
