@@ -39,8 +39,12 @@ func peerCommands() []*cli.Command {
 				{
 					Name: "add", Usage: "allowlist a peer and sync every issue with it; a bare /p2p/<peer ID> is found by mDNS or by other peers",
 					ArgsUsage: "MULTIADDR",
-					Flags:     []cli.Flag{&cli.StringFlag{Name: "name", Usage: "a name for the peer"}},
-					Action:    cmdPeerAdd,
+					Flags: []cli.Flag{
+						&cli.StringFlag{Name: "name", Usage: "a name for the peer"},
+						&cli.BoolFlag{Name: "wait", Usage: "wait until the first sync with the peer is acked (a progress bar on a terminal); the node must be running"},
+						&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "with --wait: how long to wait before giving up (the peer stays added)"},
+					},
+					Action: cmdPeerAdd,
 				},
 				{Name: "list", Usage: "list peers: addresses, connection (direct or relayed), latency", Flags: []cli.Flag{jsonFlag}, Action: cmdPeerList},
 				{
@@ -81,7 +85,54 @@ func cmdPeerAdd(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "added peer %s %s\n", p.ID, p.Name)
-	return nil
+	if !c.Bool("wait") {
+		return nil
+	}
+	return waitFirstSync(c, p.ID, orDash(p.Name))
+}
+
+// waitFirstSync waits until nothing is pending for the peer: every event of
+// the first sync that peer add queued has been acked. It shows how many are
+// acked of the most seen pending, on a terminal only.
+func waitFirstSync(c *cli.Context, id, name string) error {
+	var st api.Status
+	if err := call(c, "GET", "/v1/status", nil, &st); err != nil {
+		return err
+	}
+	if !st.Running {
+		return fmt.Errorf("peer add --wait: the node is not running, so nothing is sent to %s yet; start it with issuemesh run (the peer is added)", name)
+	}
+	bar := newProgress(c.App.ErrWriter, "first sync with "+name)
+	defer bar.done()
+	start, most := time.Now(), 0
+	deadline := start.Add(c.Duration("timeout"))
+	for {
+		var q []api.QueueEntry
+		if err := call(c, "GET", "/v1/queue", nil, &q); err != nil {
+			return err
+		}
+		pending := 0
+		for _, e := range q {
+			if e.Peer == id {
+				pending = e.Pending
+			}
+		}
+		most = max(most, pending)
+		bar.show(most-pending, most)
+		if pending == 0 {
+			bar.done()
+			fmt.Fprintf(c.App.Writer, "first sync with %s done in %s: every queued event acked\n", name, time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("peer add --wait: %d of %d events to %s still pending after %s (the peer is added; issuemesh queue and errors show why)", pending, most, name, c.Duration("timeout"))
+		}
+		select {
+		case <-c.Context.Done():
+			return c.Context.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func cmdPeerList(c *cli.Context) error {
