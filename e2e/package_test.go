@@ -99,7 +99,7 @@ func TestDebianPackage(t *testing.T) {
 	argv := strings.Fields(unit["ExecStart"][0])
 	run := exec.Command("setpriv", append([]string{"--reuid=issuemesh", "--regid=issuemesh", "--init-groups", "env"}, append(unit["Environment"], argv...)...)...)
 	run.Dir = "/"
-	var log bytes.Buffer
+	var log lockedBuffer // written by exec's copying goroutine while the test reads it
 	run.Stderr = &log
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
