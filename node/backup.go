@@ -43,6 +43,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters/local"
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/internal/runlock"
 	"github.com/issuemesh/issuemesh/p2p/syncproto"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -121,7 +122,7 @@ func writeFileSync(path string, fill func(io.Writer) error) (int64, error) {
 // fetched and the last GC's record.
 func runtimeState(rel string) bool {
 	top := strings.SplitN(filepath.ToSlash(rel), "/", 2)[0]
-	return slices.Contains([]string{StoreDir, TrackerDir, SocketFile, PIDFile, attachTmp, gcFile, gcFile + ".tmp"}, top)
+	return slices.Contains([]string{StoreDir, TrackerDir, SocketFile, runlock.PIDFile, attachTmp, gcFile, gcFile + ".tmp"}, top)
 }
 
 // copyHome copies the home's files other than runtime state from src to
