@@ -6,6 +6,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/internal/runlock"
 	"github.com/issuemesh/issuemesh/node/backup"
 )
 
@@ -13,6 +14,7 @@ import (
 func homeOf(dir string) backup.Home {
 	return backup.Home{
 		Dir: dir, StoreDir: StoreDir, TrackerDir: TrackerDir, SocketFile: SocketFile, FeedCursor: triggerName, Locked: IsLocked,
+		Runtime: []string{runlock.PIDFile, attachTmp, gcFile, gcFile + ".tmp"},
 		OpenTracker: func(cfg *config.Config, log *slog.Logger) (adapters.Tracker, error) {
 			tr, _, err := openTracker(dir, cfg, Options{Logger: log}, newSpaceGuard(dir, Options{}, log), nil)
 			return tr, err

@@ -45,7 +45,7 @@ func (s metricSource) SyncLogDir() string                  { return filepath.Joi
 func (s metricSource) RefusedByLink() map[string]int64     { return s.n.refused.countByLink() }
 
 func (s metricSource) Peers() (total, direct, relayed int, err error) {
-	peers, err := (adminBackend{s.n}).peerInfos()
+	peers, err := adminBackend(s).peerInfos()
 	for _, p := range peers {
 		switch {
 		case p.Relayed:

@@ -21,6 +21,9 @@ type Home struct {
 	StoreDir   string // the sync log's folder in Dir
 	TrackerDir string // the embedded tracker's folder in Dir
 	SocketFile string // the admin socket a running node listens on
+	// Runtime names the home's other runtime state, which a backup leaves
+	// out (with the databases and the socket): top-level names in Dir.
+	Runtime []string
 	// FeedCursor is the sync log's cursor of the tracker's change feed.
 	FeedCursor string
 	// OpenTracker opens the home's tracker offline (doctor).
