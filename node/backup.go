@@ -13,13 +13,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/node/backup"
-	"github.com/issuemesh/issuemesh/p2p/syncproto"
 	"github.com/issuemesh/issuemesh/store"
 )
-
-// resyncCursor prefixes the sync log's cursors of the peers a restored
-// node has still to ask for a resync.
-const resyncCursor = backup.ResyncCursor
 
 // Backup writes a backup of the home into dir, which must be an absolute
 // path that does not exist or is an empty folder.
@@ -37,53 +32,10 @@ func Restore(home, dir string, opts Options) (BackupInfo, error) {
 	return backup.Restore(homeOf(home), dir, opts.NoSync, opts.Logger)
 }
 
-// runResync asks each peer marked for a resync to send its state again,
-// with backoff, until every one answered.
+// runResync is the resync service of a restored node (backup.Resync).
 func (n *Node) runResync(ctx context.Context) error {
-	b := n.backoff()
-	for {
-		var pending []string
-		err := n.store.View(func(tx *store.Tx) error {
-			cs, err := tx.Cursors(resyncCursor)
-			for k := range cs {
-				pending = append(pending, k)
-			}
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		if len(pending) == 0 {
-			return nil
-		}
-		for _, p := range pending {
-			id, err := peer.Decode(p)
-			if err != nil || n.peer(id) == nil {
-				n.clearResync(ctx, p) // a peer removed since
-				continue
-			}
-			err = errors.New("the node is not running")
-			if h := n.hostOrNil(); h != nil {
-				err = syncproto.AskResync(ctx, h, id)
-			}
-			if err != nil {
-				n.log.Info("asking a peer to resend its state after the restore; trying again", "peer", id, "err", err, "in", b.Current())
-				continue
-			}
-			n.log.Info("the peer resends its state after the restore", "peer", id)
-			n.clearResync(ctx, p)
-		}
-		if !b.Wait(ctx) {
-			return nil
-		}
-	}
-}
-
-func (n *Node) clearResync(ctx context.Context, p string) {
-	err := n.store.Update(ctx, func(tx *store.Tx) error { tx.DeleteCursor(resyncCursor + p); return nil })
-	if err != nil {
-		n.log.Warn("could not record that the peer resends its state", "peer", p, "err", err)
-	}
+	known := func(id peer.ID) bool { return n.peer(id) != nil }
+	return backup.Resync{DB: n.store, Backoff: n.backoff(), Known: known, Host: n.hostOrNil, Log: n.log}.Run(ctx)
 }
 
 // resendAll appends, for every twin with a link to peer p that is still
