@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/issuemesh/issuemesh/api"
+	"github.com/issuemesh/issuemesh/internal/runlock"
 	"github.com/issuemesh/issuemesh/store"
 )
 
@@ -31,7 +32,7 @@ func Dial(home string, log *slog.Logger) (*api.Client, error) {
 			return api.NewLocalClient(n.Handler(), n), nil
 		}
 		if !IsLocked(err) || time.Now().After(deadline) {
-			if pid, ok := RunningPID(home); ok && IsLocked(err) {
+			if pid, ok := runlock.RunningPID(home); ok && IsLocked(err) {
 				return nil, fmt.Errorf("a node runs on %s (PID %d) but does not answer on %s yet; wait until it has started, or read its log: %w", home, pid, path, err)
 			}
 			return nil, err

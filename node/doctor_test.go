@@ -10,6 +10,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/node/backup"
 	"github.com/issuemesh/issuemesh/store"
 )
 
@@ -70,7 +71,7 @@ func TestDoctorLinksAgainstMarkers(t *testing.T) {
 	if r.OK {
 		t.Fatalf("doctor found nothing wrong: %+v", r)
 	}
-	var markers DoctorCheck
+	var markers backup.DoctorCheck
 	for _, c := range r.Checks {
 		if c.Name == "markers" {
 			markers = c

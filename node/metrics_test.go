@@ -138,7 +138,7 @@ func TestMetricsMove(t *testing.T) {
 			metricValue(ma, "issuemesh_events_shared_total", map[string]string{"peer": bid, "result": "failed"}) == 1
 	})
 
-	gathered, err := a.metrics.reg.Gather()
+	gathered, err := a.metrics.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

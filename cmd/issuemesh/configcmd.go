@@ -13,6 +13,7 @@ import (
 	"github.com/issuemesh/issuemesh/adapters/check"
 	"github.com/issuemesh/issuemesh/config"
 	"github.com/issuemesh/issuemesh/node"
+	"github.com/issuemesh/issuemesh/node/configcheck"
 )
 
 // `issuemesh config check`: the validation a running node does before it
@@ -68,7 +69,7 @@ func configResults(c *cli.Context) []check.Result {
 	}
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
-	return node.CheckConfig(ctx, home(c), cfg, tr, logger(c.App.ErrWriter, "error"))
+	return configcheck.Check(ctx, home(c), cfg, tr, logger(c.App.ErrWriter, "error"))
 }
 
 func printResults(c *cli.Context, results []check.Result) {

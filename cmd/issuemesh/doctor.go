@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/issuemesh/issuemesh/node"
+	"github.com/issuemesh/issuemesh/node/backup"
 )
 
 // `issuemesh doctor`: an offline check of a home (node/doctor.go).
@@ -35,7 +36,7 @@ func doctorCommands() []*cli.Command {
 	}}
 }
 
-func printDoctor(c *cli.Context, r *node.DoctorReport) {
+func printDoctor(c *cli.Context, r *backup.DoctorReport) {
 	w := c.App.Writer
 	for _, ch := range r.Checks {
 		mark := "ok  "

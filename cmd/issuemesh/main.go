@@ -25,6 +25,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/config"
+	"github.com/issuemesh/issuemesh/internal/runlock"
 	"github.com/issuemesh/issuemesh/node"
 )
 
@@ -163,7 +164,7 @@ func cmdRun(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	lock, err := node.LockRun(home(c))
+	lock, err := runlock.Acquire(home(c))
 	if err != nil {
 		return err
 	}

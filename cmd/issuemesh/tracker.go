@@ -15,6 +15,7 @@ import (
 	"github.com/issuemesh/issuemesh/adapters/check"
 	"github.com/issuemesh/issuemesh/config"
 	"github.com/issuemesh/issuemesh/node"
+	"github.com/issuemesh/issuemesh/node/configcheck"
 )
 
 // Tracker set-up: the init flags that choose a tracker, and `tracker check`.
@@ -133,7 +134,7 @@ func cmdTrackerCheck(c *cli.Context) error {
 		defer cancel()
 		results = ch.Check(ctx)
 		// The maps of config.yaml against the values just checked.
-		results = append(results, node.CheckConfig(ctx, home(c), cfg, tr, logger(c.App.ErrWriter, "error"))...)
+		results = append(results, configcheck.Check(ctx, home(c), cfg, tr, logger(c.App.ErrWriter, "error"))...)
 	}
 	failed := 0
 	for _, r := range results {

@@ -1,4 +1,8 @@
-package node
+// Package runlock keeps two nodes from running on one home at once: the
+// running node holds an exclusive flock on the home's pid file and writes
+// its PID there, and commands that need the home offline ask who runs.
+// It owns no step of the sync path; it guards the home the node runs on.
+package runlock
 
 import (
 	"errors"
@@ -31,17 +35,17 @@ func (e *RunningError) Error() string {
 	return fmt.Sprintf("a node already runs on %s (%s); stop it first (SIGTERM, or Ctrl-C where it runs), or give another --home", e.Home, pid)
 }
 
-// RunLock is the hold of a running node on its home.
-type RunLock struct{ f *os.File }
+// Lock is the hold of a running node on its home.
+type Lock struct{ f *os.File }
 
-// runLockWait is how long LockRun waits for a lock held for an instant by
+// runLockWait is how long Acquire waits for a lock held for an instant by
 // RunningPID's probe.
 const runLockWait = time.Second
 
-// LockRun takes the home for the node that will run in this process and
+// Acquire takes the home for the node that will run in this process and
 // writes its PID, or returns a *RunningError when a node already runs on
 // home. Release it when the node has stopped.
-func LockRun(home string) (*RunLock, error) {
+func Acquire(home string) (*Lock, error) {
 	path := filepath.Join(home, PIDFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -71,12 +75,12 @@ func LockRun(home string) (*RunLock, error) {
 		f.Close()
 		return nil, fmt.Errorf("write the pid file %s: %w", path, err)
 	}
-	return &RunLock{f: f}, nil
+	return &Lock{f: f}, nil
 }
 
 // Release empties the pid file and lets another node run on the home. The
 // file stays: removing it could let two processes lock two different files.
-func (l *RunLock) Release() error {
+func (l *Lock) Release() error {
 	if l == nil || l.f == nil {
 		return nil
 	}

@@ -1,9 +1,8 @@
-package node
+package metrics
 
 import (
 	"errors"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -73,35 +72,35 @@ func newFlowMetrics(reg prometheus.Registerer) *flowMetrics {
 	return f
 }
 
-// queued counts an event queued for link.
-func (m *nodeMetrics) queued(link string) {
+// Queued counts an event queued for link.
+func (m *Metrics) Queued(link string) {
 	m.flow.queued.WithLabelValues(link).Inc()
 }
 
-// sentEvents counts n events written to peer's stream.
-func (m *nodeMetrics) sentEvents(peer string, n int) {
+// SentEvents counts n events written to peer's stream.
+func (m *Metrics) SentEvents(peer string, n int) {
 	m.flow.sent.WithLabelValues(peer).Add(float64(n))
 }
 
-// receivedEvents counts n new events logged from peer.
-func (m *nodeMetrics) receivedEvents(peer string, n int) {
+// ReceivedEvents counts n new events logged from peer.
+func (m *Metrics) ReceivedEvents(peer string, n int) {
 	m.flow.received.WithLabelValues(peer).Add(float64(n))
 }
 
-// applyTook records one apply of an event from link.
-func (m *nodeMetrics) applyTook(link string, d time.Duration) {
+// ApplyTook records one apply of an event from link.
+func (m *Metrics) ApplyTook(link string, d time.Duration) {
 	m.flow.applyTime.WithLabelValues(link).Observe(d.Seconds())
 }
 
-// gossiped counts a network message published or refused.
-func (m *nodeMetrics) gossiped(network, result string) {
+// Gossiped counts a network message published or refused.
+func (m *Metrics) Gossiped(network, result string) {
 	m.flow.gossip.WithLabelValues(network, result).Inc()
 }
 
-// trackerTransport is the RoundTripper every tracker adapter's HTTP client
+// TrackerTransport is the RoundTripper every tracker adapter's HTTP client
 // goes through (node/trackers.go): it counts each request by method and
 // status code and times it. base nil: http.DefaultTransport.
-func (m *nodeMetrics) trackerTransport(base http.RoundTripper) http.RoundTripper {
+func (m *Metrics) TrackerTransport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
@@ -135,7 +134,7 @@ var (
 
 // flowCollector reads at scrape time what the node does not count: relay
 // reservations and the sync log's size.
-type flowCollector struct{ n *Node }
+type flowCollector struct{ src Source }
 
 func (c flowCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descReservations
@@ -144,11 +143,11 @@ func (c flowCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c flowCollector) Collect(ch chan<- prometheus.Metric) {
-	if h := c.n.hostOrNil(); h != nil {
+	if h := c.src.Host(); h != nil {
 		ch <- prometheus.MustNewConstMetric(descReservations, prometheus.GaugeValue, float64(len(p2p.Reservations(h))))
 		ch <- prometheus.MustNewConstMetric(descRelaying, prometheus.GaugeValue, float64(len(p2p.Relaying(h))))
 	}
-	if size, err := store.DirSize(filepath.Join(c.n.home, StoreDir)); err == nil {
+	if size, err := store.DirSize(c.src.SyncLogDir()); err == nil {
 		ch <- prometheus.MustNewConstMetric(descSyncLog, prometheus.GaugeValue, float64(size))
 	}
 }

@@ -1,4 +1,4 @@
-package node
+package runlock
 
 import (
 	"errors"
@@ -11,17 +11,17 @@ func TestLockRunRefusesASecondHolder(t *testing.T) {
 	if _, ok := RunningPID(home); ok {
 		t.Fatal("RunningPID on a home without a pid file says a node runs")
 	}
-	l, err := LockRun(home)
+	l, err := Acquire(home)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if pid, ok := RunningPID(home); !ok || pid != os.Getpid() {
 		t.Fatalf("RunningPID while locked: %d, %v; want %d, true", pid, ok, os.Getpid())
 	}
-	_, err = LockRun(home)
+	_, err = Acquire(home)
 	var re *RunningError
 	if !errors.As(err, &re) || re.PID != os.Getpid() {
-		t.Fatalf("second LockRun: %v; want a RunningError with PID %d", err, os.Getpid())
+		t.Fatalf("second Acquire: %v; want a RunningError with PID %d", err, os.Getpid())
 	}
 	if err := l.Release(); err != nil {
 		t.Fatal(err)
@@ -29,9 +29,9 @@ func TestLockRunRefusesASecondHolder(t *testing.T) {
 	if _, ok := RunningPID(home); ok {
 		t.Fatal("RunningPID after Release says a node runs")
 	}
-	l, err = LockRun(home)
+	l, err = Acquire(home)
 	if err != nil {
-		t.Fatalf("LockRun after Release: %v", err)
+		t.Fatalf("Acquire after Release: %v", err)
 	}
 	l.Release()
 }

@@ -1,28 +1,59 @@
-package node
+// Package metrics is a node's Prometheus registry: GET /metrics on the
+// admin API and, with metrics.listen in config.yaml, on a TCP address of
+// its own (both served by package api). Each node has its own registry (no
+// global default registry). The gauges are read at scrape time, through
+// Source, from the same state `status` shows, so the two never disagree;
+// only what status has no record of is counted here as it happens: the
+// events' flow through each step of the sync path (flow.go), events acked
+// by peers, events applied here, the queue-to-ack latency and the
+// tracker's HTTP requests. Refusals are counted by the node's refusals
+// list.
+package metrics
 
 import (
+	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
 )
 
-// Prometheus metrics: GET /metrics on the admin API and, with
-// metrics.listen in config.yaml, on a TCP address of its own (both served
-// by package api). Each node has
-// its own registry (no global default registry). The gauges are read at
-// scrape time from the same state `status` shows (nodeCollector), so the
-// two never disagree; only what status has no record of is counted here as
-// it happens: events acked by peers, events applied here and the
-// queue-to-ack latency. Refusals are counted by the refusals list.
+// Source is what the collectors read from the node at scrape time.
+type Source interface {
+	// View reads the sync log in one transaction.
+	View(fn func(*store.Tx) error) error
+	// Log is where a failed read is logged.
+	Log() *slog.Logger
+	// Peers counts the peers added, and those connected directly and
+	// through a relay; an error leaves the peer gauges out.
+	Peers() (total, direct, relayed int, err error)
+	// RefusedByLink counts the received events refused, by link.
+	RefusedByLink() map[string]int64
+	// Tracker is the tracker's health: its state (ok, failing, stopped,
+	// unknown), the class of its error ("" when none) and the last
+	// successful read of its change feed.
+	Tracker() (state, errClass string, lastPoll time.Time)
+	// Disk is the free space on the home's filesystem and whether it is
+	// below the reserve; ok false when the space is not watched.
+	Disk() (free int64, low, ok bool)
+	// Home is the home's size, the start of the sync log's last garbage
+	// collection (zero: none) and the restarts of each supervised service.
+	Home() (bytes int64, lastGC time.Time, restarts map[string]int)
+	// Host is the node's libp2p host, nil while it is not online.
+	Host() host.Host
+	// SyncLogDir is the sync log's directory.
+	SyncLogDir() string
+}
 
-// nodeMetrics is a node's registry and the counters the engine moves.
-type nodeMetrics struct {
+// Metrics is a node's registry and the counters the engine moves.
+type Metrics struct {
 	reg *prometheus.Registry
 	// shared counts the events sent to a peer that it acked, by the
 	// result at the peer (applied, skipped, failed).
@@ -33,12 +64,13 @@ type nodeMetrics struct {
 	// latency is the time from an event's queueing (the trigger saw the
 	// change) to its ack arriving.
 	latency *prometheus.HistogramVec
-	// flow counts the events' way through the sync path (metricsflow.go).
+	// flow counts the events' way through the sync path (flow.go).
 	flow *flowMetrics
 }
 
-func newNodeMetrics(n *Node) *nodeMetrics {
-	m := &nodeMetrics{
+// New makes a node's registry, its gauges read from src at scrape time.
+func New(src Source) *Metrics {
+	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		shared: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "issuemesh_events_shared_total",
@@ -54,24 +86,24 @@ func newNodeMetrics(n *Node) *nodeMetrics {
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600},
 		}, []string{"peer"}),
 	}
-	m.reg.MustRegister(m.shared, m.applied, m.latency, nodeCollector{n}, flowCollector{n})
+	m.reg.MustRegister(m.shared, m.applied, m.latency, nodeCollector{src}, flowCollector{src})
 	m.flow = newFlowMetrics(m.reg)
 	return m
 }
 
-// acked counts an ack of an event queued at sent (Unix nanoseconds, 0:
+// Acked counts an ack of an event queued at sent (Unix nanoseconds, 0:
 // unknown).
-func (m *nodeMetrics) acked(peer, result string, sent int64, now time.Time) {
+func (m *Metrics) Acked(peer, result string, sent int64, now time.Time) {
 	m.shared.WithLabelValues(peer, result).Inc()
 	if sent > 0 {
 		m.latency.WithLabelValues(peer).Observe(now.Sub(time.Unix(0, sent)).Seconds())
 	}
 }
 
-// ackedBatch counts a committed batch of acks from peer.
-func (m *nodeMetrics) ackedBatch(peer string, acks []engine.Acked, now time.Time) {
+// AckedBatch counts a committed batch of acks from peer.
+func (m *Metrics) AckedBatch(peer string, acks []engine.Acked, now time.Time) {
 	for _, a := range acks {
-		m.acked(peer, resultLabel(a.Result), a.Sent, now)
+		m.Acked(peer, resultLabel(a.Result), a.Sent, now)
 	}
 }
 
@@ -87,18 +119,18 @@ func resultLabel(r replica.Result) string {
 	}
 }
 
-// recorded counts an event from peer recorded here with result.
-func (m *nodeMetrics) recorded(peer, result string) {
+// Recorded counts an event from peer recorded here with result.
+func (m *Metrics) Recorded(peer, result string) {
 	m.applied.WithLabelValues(peer, result).Inc()
 }
 
-// handler serves the registry in the Prometheus text format.
-func (m *nodeMetrics) handler() http.Handler {
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, ErrorHandling: promhttp.ContinueOnError})
 }
 
 // nodeCollector reads the node's state at scrape time.
-type nodeCollector struct{ n *Node }
+type nodeCollector struct{ src Source }
 
 var (
 	descPending     = prometheus.NewDesc("issuemesh_pending_events", "Events queued for a peer and not acked yet.", []string{"peer"}, nil)
@@ -127,67 +159,53 @@ func (c nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
-	n := c.n
+	src := c.src
 	now := time.Now()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	if err := c.collectStore(gauge, now); err != nil {
-		n.log.Warn("metrics: reading the sync log failed", "err", err)
+		src.Log().Warn("metrics: reading the sync log failed", "err", err)
 		ch <- prometheus.NewInvalidMetric(descTwins, err)
 	}
-	if peers, err := (adminBackend{n}).peerInfos(); err == nil {
-		conn := map[string]int{}
-		for _, p := range peers {
-			switch {
-			case p.Relayed:
-				conn["relayed"]++
-			case p.Connected:
-				conn["direct"]++
-			}
-		}
-		gauge(descPeers, float64(len(peers)))
+	if total, direct, relayed, err := src.Peers(); err == nil {
+		conn := map[string]int{"direct": direct, "relayed": relayed}
+		gauge(descPeers, float64(total))
 		for _, path := range connectionPaths {
 			gauge(descConnected, float64(conn[path]), path)
 		}
 	}
-	for peer, count := range n.refused.countByLink() {
+	for peer, count := range src.RefusedByLink() {
 		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(count), peer)
 	}
-	th := n.TrackerHealth()
+	state, class, lastPoll := src.Tracker()
 	for _, s := range trackerStates {
 		v := 0.0
-		if th.State == s {
+		if state == s {
 			v = 1
 		}
 		gauge(descTracker, v, s)
 	}
-	if th.Error != nil {
-		gauge(descTrackerErr, 1, string(th.Error.Class))
+	if class != "" {
+		gauge(descTrackerErr, 1, class)
 	}
-	gauge(descLastPoll, unixSeconds(th.LastPoll))
-	if n.space != nil {
-		ds := n.space.Status()
-		gauge(descDiskFree, float64(ds.Free))
-		gauge(descDiskLow, boolFloat(ds.Low))
+	gauge(descLastPoll, unixSeconds(lastPoll))
+	if free, low, ok := src.Disk(); ok {
+		gauge(descDiskFree, float64(free))
+		gauge(descDiskLow, boolFloat(low))
 	}
-	var st Status
-	lifeStatus(&st, n.life, n.gc)
-	gauge(descHome, float64(st.Home.HomeBytes))
-	var gc time.Time
-	if st.Home.LastGC != nil {
-		gc = st.Home.LastGC.Start
-	}
+	homeBytes, gc, restarts := src.Home()
+	gauge(descHome, float64(homeBytes))
 	gauge(descLastGC, unixSeconds(gc))
-	for _, r := range st.Restarts {
-		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(r.Restarts), r.Service)
+	for service, count := range restarts {
+		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(count), service)
 	}
 }
 
 // collectStore reports what the sync log holds: queues, blocked records
 // and twins, read in one transaction.
 func (c nodeCollector) collectStore(gauge func(*prometheus.Desc, float64, ...string), now time.Time) error {
-	return c.n.store.View(func(tx *store.Tx) error {
+	return c.src.View(func(tx *store.Tx) error {
 		stats, err := tx.QueueStats()
 		if err != nil {
 			return err
@@ -243,3 +261,6 @@ func boolFloat(b bool) float64 {
 	}
 	return 0
 }
+
+// Gather returns the registry's metric families, as a scrape sees them.
+func (m *Metrics) Gather() ([]*dto.MetricFamily, error) { return m.reg.Gather() }

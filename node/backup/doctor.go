@@ -1,4 +1,4 @@
-package node
+package backup
 
 import (
 	"context"
@@ -54,13 +54,15 @@ const (
 	fixQueue   = "restore the home from a backup, or remove the peer (issuemesh peer remove) and add it again, which drops and rebuilds its queue"
 )
 
-// Doctor checks the home offline; the node must not be running. The error
-// is for a home that cannot be checked at all (no home, a node running).
-func Doctor(ctx context.Context, home string, log *slog.Logger) (*DoctorReport, error) {
+// Doctor checks the home h offline; the node must not be running. The
+// error is for a home that cannot be checked at all (no home, a node
+// running).
+func Doctor(ctx context.Context, h Home, log *slog.Logger) (*DoctorReport, error) {
+	home := h.Dir
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if c, err := net.DialTimeout("unix", filepath.Join(home, SocketFile), time.Second); err == nil {
+	if c, err := net.DialTimeout("unix", filepath.Join(home, h.SocketFile), time.Second); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("a node is running in %s: stop it first (doctor checks a home offline)", home)
 	}
@@ -69,7 +71,7 @@ func Doctor(ctx context.Context, home string, log *slog.Logger) (*DoctorReport, 
 		return nil, err
 	}
 	r := &DoctorReport{Home: home}
-	sum := doctorChecksums(home, cfg)
+	sum := doctorChecksums(h, cfg)
 	r.Checks = append(r.Checks, sum)
 	if !sum.OK {
 		for _, name := range []string{"links", "markers", "queues", "cursors"} {
@@ -77,9 +79,9 @@ func Doctor(ctx context.Context, home string, log *slog.Logger) (*DoctorReport, 
 		}
 		return r, nil
 	}
-	st, err := store.Open(filepath.Join(home, StoreDir), store.Options{Logger: log})
+	st, err := store.Open(filepath.Join(home, h.StoreDir), store.Options{Logger: log})
 	if err != nil {
-		if IsLocked(err) {
+		if h.Locked(err) {
 			return nil, fmt.Errorf("the sync log in %s is in use by another process: stop the node first: %w", home, err)
 		}
 		return nil, err
@@ -112,7 +114,7 @@ func Doctor(ctx context.Context, home string, log *slog.Logger) (*DoctorReport, 
 		}
 		links.Problems = append(links.Problems, p)
 	}
-	tr, _, err := openTracker(home, cfg, Options{Logger: log}, newSpaceGuard(home, Options{}, log), nil)
+	tr, err := h.OpenTracker(cfg, log)
 	markers := DoctorCheck{Name: "markers", Summary: "the twins' issues in the tracker and the tracker's twin markers"}
 	curs := DoctorCheck{Name: "cursors", Summary: fmt.Sprintf("%d cursors", len(cursors))}
 	if err != nil {
@@ -122,7 +124,7 @@ func Doctor(ctx context.Context, home string, log *slog.Logger) (*DoctorReport, 
 	} else {
 		defer tr.Close()
 		doctorMarkers(ctx, tr, twins, &markers)
-		doctorCursor(ctx, tr, cursors, &curs)
+		doctorCursor(ctx, tr, h.FeedCursor, cursors, &curs)
 	}
 	r.Checks = append(r.Checks, links, markers, queues, curs)
 	r.OK = true
@@ -136,11 +138,11 @@ func Doctor(ctx context.Context, home string, log *slog.Logger) (*DoctorReport, 
 
 // doctorChecksums verifies the files of the sync log and of the embedded
 // tracker's database.
-func doctorChecksums(home string, cfg *config.Config) DoctorCheck {
+func doctorChecksums(h Home, cfg *config.Config) DoctorCheck {
 	c := DoctorCheck{Name: "checksums"}
-	dirs := []string{filepath.Join(home, StoreDir)}
+	dirs := []string{filepath.Join(h.Dir, h.StoreDir)}
 	if cfg.Tracker.Type == "local" {
-		dirs = append(dirs, filepath.Join(home, TrackerDir))
+		dirs = append(dirs, filepath.Join(h.Dir, h.TrackerDir))
 	}
 	files := 0
 	for _, d := range dirs {
@@ -219,7 +221,7 @@ func doctorMarkers(ctx context.Context, tr adapters.Tracker, twins []*store.Twin
 }
 
 // doctorCursor checks that the tracker accepts the change-feed cursor.
-func doctorCursor(ctx context.Context, tr adapters.Tracker, cursors map[string]string, c *DoctorCheck) {
+func doctorCursor(ctx context.Context, tr adapters.Tracker, triggerName string, cursors map[string]string, c *DoctorCheck) {
 	cur, ok := cursors[triggerName]
 	if !ok {
 		return
