@@ -41,7 +41,7 @@ func newEngine(n *Node) (*engine.Engine, error) {
 		Self: n.self.String(), Store: n.store, Tracker: n.tracker, HLC: n.hlc, Log: n.log,
 		Rules: nodeRules{n}, Links: nodeLinks{n}, Notify: nodeNotifier{n}, Files: nodeFiles{n},
 		Nets: n.mesh, Policy: nodePolicies{n}, Space: n.space, Observe: nodeObserver{n},
-		CheckClocks: n.checkClocks, FullFeed: full,
+		CheckClocks: clockChecker(n.cfg), FullFeed: full,
 	})
 }
 
@@ -109,7 +109,7 @@ func newTrigger(n *Node) engine.Trigger {
 		Failed: func(ctx context.Context, err error, b *backoff.Backoff) bool {
 			if errors.Is(err, diskspace.ErrLow) {
 				n.log.Debug("the home's disk is full; the trigger takes no changes until there is room", "err", err)
-				return n.waitSpace(ctx)
+				return waitSpace(ctx, n.space)
 			}
 			if !n.health.Stopped() {
 				n.log.Warn("reading tracker changes failed; retrying", "err", err, "in", b.Current())
@@ -152,7 +152,7 @@ func newID() string { return engine.NewID() }
 // only its twin.
 func newApplier(n *Node, ps *peerState) engine.Applier {
 	return engine.Applier{Engine: n.eng, Source: ps.source(), Wake: ps.wakeApply, Backoff: n.backoff,
-		Failed: retryFailed(n.log, n.waitSpace, slog.LevelWarn, "applying received events failed; retrying", "peer", ps.id)}
+		Failed: retryFailed(n.log, spaceWaiter(n.space), slog.LevelWarn, "applying received events failed; retrying", "peer", ps.id)}
 }
 
 // retryPolicy is the retry policy of the node's loops (Options.RetryMin

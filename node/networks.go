@@ -37,7 +37,7 @@ func (e meshEngine) ShareAll(ctx context.Context, links []string) error {
 func (e meshEngine) Apply(ctx context.Context, src string) error {
 	return e.n.eng.ApplyPending(ctx, &engine.Source{Key: engine.SourceKey(src)})
 }
-func (e meshEngine) CheckClocks(ev *replica.Event) error { return e.n.checkClocks(ev) }
+func (e meshEngine) CheckClocks(ev *replica.Event) error { return clockChecker(e.n.cfg)(ev) }
 func (e meshEngine) Refused(b store.Blocked)             { e.n.refused.add(b) }
 func (e meshEngine) ForgetRules(link string)             { e.n.rules.Forget(link) }
 

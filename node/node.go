@@ -187,7 +187,7 @@ func Open(home string, opts Options) (*Node, error) {
 		peers:       map[peer.ID]*peerState{},
 		gate:        p2p.NewPairing(),
 	}
-	retry := retryPolicy{min: opts.RetryMin, max: opts.RetryMax, log: n.log, waitSpace: n.waitSpace}
+	retry := retryPolicy{min: opts.RetryMin, max: opts.RetryMax, log: n.log, waitSpace: func(ctx context.Context) bool { return waitSpace(ctx, n.space) }}
 	n.backoff, n.retryLoop = retry.backoff, retry.loop
 	n.live = n.newLive()
 	n.life = &supervisor{log: n.log, backoff: n.backoff, wg: &n.wg}
