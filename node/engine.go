@@ -105,7 +105,7 @@ func (o nodeObserver) ApplyTook(src engine.SourceKey, d time.Duration) {
 // tracker: the backoff, or while the tracker is stopped until it is
 // resumed.
 func newTrigger(n *Node) engine.Trigger {
-	return engine.Trigger{Engine: n.eng, Wake: n.wakeTrigger, Every: n.pollEvery, Backoff: n.backoff,
+	return engine.Trigger{Engine: n.eng, Wake: n.wakeTrigger, Every: n.live.pollEvery, Backoff: n.backoff,
 		Failed: func(ctx context.Context, err error, b *backoff.Backoff) bool {
 			if errors.Is(err, diskspace.ErrLow) {
 				n.log.Debug("the home's disk is full; the trigger takes no changes until there is room", "err", err)
