@@ -111,5 +111,5 @@ func (n *Node) shareAll(ctx context.Context, to []peer.ID) error {
 	for i, p := range to {
 		links[i] = p.String()
 	}
-	return n.shareAllLinks(ctx, links)
+	return meshEngine{n}.ShareAll(ctx, links)
 }

@@ -106,7 +106,7 @@ func (b adminBackend) Twins(ctx context.Context, key string) (string, []api.Twin
 		}
 		for pid, l := range tw.Links {
 			if isNetLink(pid) {
-				refs = append(refs, n.netTwinRefs(tx, pid, l)...)
+				refs = append(refs, netTwinRefs(n.mesh, tx, pid, l)...)
 				continue
 			}
 			refs = append(refs, api.TwinRef{Peer: pid, PeerName: names[pid], Key: l.RemoteKey, Synced: !l.Unsynced})

@@ -28,7 +28,7 @@ func (r rulesNode) PeerName(id peer.ID) string {
 	}
 	return ""
 }
-func (r rulesNode) NetLinks() []string                    { return r.n.netLinks() }
+func (r rulesNode) NetLinks() []string                    { return r.n.mesh.Links() }
 func (r rulesNode) ResolvePeer(s string) (peer.ID, error) { return r.n.resolvePeer(s) }
 func (r rulesNode) Issue(ctx context.Context, key string) (adapters.Issue, error) {
 	return r.n.tracker.Get(ctx, key)

@@ -70,7 +70,7 @@ func (l nodeLinks) Links() []engine.LinkKey {
 	for _, p := range l.n.peerIDs() {
 		out = append(out, engine.PeerLink(p.String()))
 	}
-	for _, k := range l.n.netLinks() {
+	for _, k := range l.n.mesh.Links() {
 		out = append(out, engine.LinkKey(k))
 	}
 	return out

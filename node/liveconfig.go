@@ -81,7 +81,7 @@ func (n *Node) newLive() *liveConfig {
 				ps.kick(ps.wakeApply)
 			}
 		}
-		for _, l := range n.netLinks() {
+		for _, l := range n.mesh.Links() {
 			n.wakeLink(l)
 			n.mesh.WakeApply(l)
 		}

@@ -203,7 +203,7 @@ func Open(home string, opts Options) (*Node, error) {
 		Store: n.store, Gate: n.gate, Allow: n.allow, Self: self, Addrs: n.Addrs,
 		Peers: nodePeers{n}, Log: n.log,
 	})
-	n.mesh = n.newMesh()
+	n.mesh = newMesh(n)
 	n.disc = n.newDiscovery()
 	n.pair.SetNetworks(n.mesh)
 	if opts.Tracker != nil {
