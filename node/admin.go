@@ -71,7 +71,7 @@ func (b adminBackend) peerInfos() ([]PeerInfo, error) {
 		if st := stats[p.ID]; st != nil {
 			pi.Pending = st.Pending
 		}
-		n.livePeer(&pi, h)
+		livePeer(&pi, h)
 		out = append(out, pi)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name+out[i].ID < out[j].Name+out[j].ID })

@@ -33,6 +33,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/mesh"
 	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/p2p/syncproto"
 	"github.com/issuemesh/issuemesh/replica"
@@ -155,7 +156,7 @@ func (f sharedFiles) OpenShared(ctx context.Context, remote peer.ID, q replica.A
 	}
 	shared := false
 	for link, l := range tw.Links {
-		if l == nil || l.Unsynced || !n.linkHas(link, remote) {
+		if l == nil || l.Unsynced || !linkHas(n.mesh, link, remote) {
 			continue
 		}
 		if a, ok := l.Agreed.Attachment(q.ID); ok && a.Digest == q.Digest {
@@ -184,11 +185,11 @@ func (f sharedFiles) OpenShared(ctx context.Context, remote peer.ID, q replica.A
 
 // linkHas reports whether link (a peer ID, or "net:<network ID>") is
 // remote's: the peer itself, or a network that remote is a member of.
-func (n *Node) linkHas(link string, remote peer.ID) bool {
+func linkHas(m *mesh.Mesh, link string, remote peer.ID) bool {
 	if !isNetLink(link) {
 		return link == remote.String()
 	}
-	return n.mesh.IsMember(link, remote)
+	return m.IsMember(link, remote)
 }
 
 // runContext is the context of the running node (cancelled when Run

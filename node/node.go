@@ -204,7 +204,7 @@ func Open(home string, opts Options) (*Node, error) {
 		Peers: nodePeers{n}, Log: n.log,
 	})
 	n.mesh = newMesh(n)
-	n.disc = n.newDiscovery()
+	n.disc = newDiscovery(n)
 	n.pair.SetNetworks(n.mesh)
 	if opts.Tracker != nil {
 		n.tracker = opts.Tracker
@@ -292,7 +292,10 @@ func (n *Node) Run(ctx context.Context) error {
 	n.mu.Unlock()
 
 	n.registerSync(h)
-	n.runPeering(ctx, h)
+	// Peering: the pair protocol, the invitations' gate and discovery.
+	n.pair.Register(h)
+	n.goRun(ctx, "invitations", n.pair.Run)
+	n.disc.Run(ctx, h)
 	if err := n.mesh.Run(ctx, h); err != nil {
 		return err
 	}
