@@ -76,7 +76,7 @@ func (n *Node) wakeLink(link string) {
 		return
 	}
 	if id, err := peer.Decode(link); err == nil {
-		n.wakeSender(id)
+		n.peer(id).kickSend()
 	}
 }
 

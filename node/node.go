@@ -291,7 +291,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.mu.Unlock()
 
-	n.registerSync(h)
+	registerSync(n, h)
 	// Peering: the pair protocol, the invitations' gate and discovery.
 	n.pair.Register(h)
 	n.goRun(ctx, "invitations", n.pair.Run)
@@ -321,7 +321,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.goRun(ctx, "resync", n.runResync)
 	n.mu.Lock()
 	for _, ps := range n.peers {
-		n.startPeer(ctx, ps)
+		ps.start(ctx, n)
 	}
 	n.mu.Unlock()
 	n.resumeIncoming(ctx)
