@@ -83,7 +83,7 @@ func (w nodeNotifier) Wake(l engine.LinkKey) { w.n.wakeLink(string(l)) }
 type nodeFiles struct{ n *Node }
 
 func (f nodeFiles) AttachFiles(ctx context.Context, ev replica.Event, is adapters.Issue, files []adapters.Attachment) (adapters.Issue, error) {
-	return f.n.attachFiles(ctx, ev, is, files)
+	return f.attachFiles(ctx, ev, is, files)
 }
 
 type nodeObserver struct{ n *Node }
