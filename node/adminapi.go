@@ -43,7 +43,7 @@ func (b adminBackend) Status(ctx context.Context) (api.Status, error) {
 		return st, err
 	}
 	st.Peers = peers
-	st.NAT = n.natStatus()
+	st.NAT = b.natStatus()
 	st.Refused = n.refused.count()
 	err = n.store.View(func(tx *store.Tx) error {
 		var err error

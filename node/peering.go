@@ -62,8 +62,9 @@ func (d discPeers) Retry(id peer.ID) {
 
 // ---- status ----
 
-// natStatus describes reachability, relays and invitations.
-func (n *Node) natStatus() NATStatus {
+// natStatus describes reachability, relays and invitations for status.
+func (b adminBackend) natStatus() NATStatus {
+	n := b.n
 	st := NATStatus{Configured: n.cfg.Reachability, Reservations: []PeerRef{}, Relaying: []PeerRef{}}
 	if invs, err := n.pair.Open(); err == nil {
 		st.OpenInvitations = len(invs)
