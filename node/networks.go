@@ -55,7 +55,7 @@ type meshPeers struct{ n *Node }
 
 func (p meshPeers) IsPeer(id peer.ID) bool { return p.n.peer(id) != nil }
 func (p meshPeers) Admitted(id peer.ID) {
-	discPeers{p.n}.Retry(id)
+	discPeers(p).Retry(id)
 	p.n.disc.PeerAdded(id) // never blocks
 }
 func (p meshPeers) Addrs() []string { return p.n.Addrs() }
