@@ -71,7 +71,7 @@ func (b adminBackend) peerInfos() ([]PeerInfo, error) {
 		if st := stats[p.ID]; st != nil {
 			pi.Pending = st.Pending
 		}
-		n.livePeer(&pi, h)
+		livePeer(&pi, h)
 		out = append(out, pi)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name+out[i].ID < out[j].Name+out[j].ID })
@@ -111,5 +111,5 @@ func (n *Node) shareAll(ctx context.Context, to []peer.ID) error {
 	for i, p := range to {
 		links[i] = p.String()
 	}
-	return n.shareAllLinks(ctx, links)
+	return meshEngine{n}.ShareAll(ctx, links)
 }

@@ -43,7 +43,7 @@ func (b adminBackend) Status(ctx context.Context) (api.Status, error) {
 		return st, err
 	}
 	st.Peers = peers
-	st.NAT = n.natStatus()
+	st.NAT = b.natStatus()
 	st.Refused = n.refused.count()
 	err = n.store.View(func(tx *store.Tx) error {
 		var err error
@@ -106,7 +106,7 @@ func (b adminBackend) Twins(ctx context.Context, key string) (string, []api.Twin
 		}
 		for pid, l := range tw.Links {
 			if isNetLink(pid) {
-				refs = append(refs, n.netTwinRefs(tx, pid, l)...)
+				refs = append(refs, netTwinRefs(n.mesh, tx, pid, l)...)
 				continue
 			}
 			refs = append(refs, api.TwinRef{Peer: pid, PeerName: names[pid], Key: l.RemoteKey, Synced: !l.Unsynced})

@@ -33,6 +33,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/mesh"
 	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/p2p/syncproto"
 	"github.com/issuemesh/issuemesh/replica"
@@ -54,18 +55,19 @@ var errFetch = syncproto.ErrFetch
 // issue does not have yet, attaches them, and returns the issue as it is
 // afterwards. A tracker without adapters.Attachments keeps no files: the
 // files are left out.
-func (n *Node) attachFiles(ctx context.Context, ev replica.Event, issue adapters.Issue, files []adapters.Attachment) (adapters.Issue, error) {
+func (f nodeFiles) attachFiles(ctx context.Context, ev replica.Event, issue adapters.Issue, files []adapters.Attachment) (adapters.Issue, error) {
+	n := f.n
 	at, ok := n.tracker.(adapters.Attachments)
 	if !ok {
 		n.log.Debug("the tracker keeps no files; received files are left out", "key", issue.Key, "files", len(files))
 		return issue, nil
 	}
 	added := 0
-	for _, f := range files {
-		if rules.HasFile(n.self.String(), issue.Attachments, f.SyncID, f.Digest) {
+	for _, file := range files {
+		if rules.HasFile(n.self.String(), issue.Attachments, file.SyncID, file.Digest) {
 			continue
 		}
-		if err := n.fetchAndAttach(ctx, at, ev, issue.Key, f); err != nil {
+		if err := f.fetchAndAttach(ctx, at, ev, issue.Key, file); err != nil {
 			return issue, err
 		}
 		added++
@@ -82,7 +84,8 @@ func (n *Node) attachFiles(ctx context.Context, ev replica.Event, issue adapters
 
 // fetchAndAttach fetches one file from the event's origin into a temporary
 // file, checks it and attaches it to the issue with that key.
-func (n *Node) fetchAndAttach(ctx context.Context, at adapters.Attachments, ev replica.Event, key string, f adapters.Attachment) error {
+func (nf nodeFiles) fetchAndAttach(ctx context.Context, at adapters.Attachments, ev replica.Event, key string, f adapters.Attachment) error {
+	n := nf.n
 	what := fmt.Sprintf("file %q (%s) of %s", f.Filename, f.SyncID, key)
 	if f.Size > maxFetch {
 		return fmt.Errorf("%s: %d bytes, over this node's limit of %d: %w", what, f.Size, maxFetch, adapters.ErrRejected)
@@ -155,7 +158,7 @@ func (f sharedFiles) OpenShared(ctx context.Context, remote peer.ID, q replica.A
 	}
 	shared := false
 	for link, l := range tw.Links {
-		if l == nil || l.Unsynced || !n.linkHas(link, remote) {
+		if l == nil || l.Unsynced || !linkHas(n.mesh, link, remote) {
 			continue
 		}
 		if a, ok := l.Agreed.Attachment(q.ID); ok && a.Digest == q.Digest {
@@ -184,11 +187,11 @@ func (f sharedFiles) OpenShared(ctx context.Context, remote peer.ID, q replica.A
 
 // linkHas reports whether link (a peer ID, or "net:<network ID>") is
 // remote's: the peer itself, or a network that remote is a member of.
-func (n *Node) linkHas(link string, remote peer.ID) bool {
+func linkHas(m *mesh.Mesh, link string, remote peer.ID) bool {
 	if !isNetLink(link) {
 		return link == remote.String()
 	}
-	return n.mesh.IsMember(link, remote)
+	return m.IsMember(link, remote)
 }
 
 // runContext is the context of the running node (cancelled when Run

@@ -76,7 +76,7 @@ func TestClockAheadRefusedDirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.wakeSender(b.ID())
+	a.peer(b.ID()).kickSend()
 	testutil.WaitFor(t, 10*time.Second, "B refused the event and A has the failed ack", func() bool {
 		return hasRefusal(t, b, twin) && a.count(t, "o/") == 0
 	})

@@ -20,7 +20,7 @@ func (n *Node) newRules() *connrules.Rules {
 // rulesNode is the node as the rules see it (connrules.Node).
 type rulesNode struct{ n *Node }
 
-func (r rulesNode) Config() *config.Config { return r.n.conf() }
+func (r rulesNode) Config() *config.Config { return r.n.live.current() }
 func (r rulesNode) PeerIDs() []peer.ID     { return r.n.peerIDs() }
 func (r rulesNode) PeerName(id peer.ID) string {
 	if ps := r.n.peer(id); ps != nil {
@@ -28,7 +28,7 @@ func (r rulesNode) PeerName(id peer.ID) string {
 	}
 	return ""
 }
-func (r rulesNode) NetLinks() []string                    { return r.n.netLinks() }
+func (r rulesNode) NetLinks() []string                    { return r.n.mesh.Links() }
 func (r rulesNode) ResolvePeer(s string) (peer.ID, error) { return r.n.resolvePeer(s) }
 func (r rulesNode) Issue(ctx context.Context, key string) (adapters.Issue, error) {
 	return r.n.tracker.Get(ctx, key)

@@ -41,7 +41,7 @@ func newEngine(n *Node) (*engine.Engine, error) {
 		Self: n.self.String(), Store: n.store, Tracker: n.tracker, HLC: n.hlc, Log: n.log,
 		Rules: nodeRules{n}, Links: nodeLinks{n}, Notify: nodeNotifier{n}, Files: nodeFiles{n},
 		Nets: n.mesh, Policy: nodePolicies{n}, Space: n.space, Observe: nodeObserver{n},
-		CheckClocks: n.checkClocks, FullFeed: full,
+		CheckClocks: clockChecker(n.cfg), FullFeed: full,
 	})
 }
 
@@ -70,7 +70,7 @@ func (l nodeLinks) Links() []engine.LinkKey {
 	for _, p := range l.n.peerIDs() {
 		out = append(out, engine.PeerLink(p.String()))
 	}
-	for _, k := range l.n.netLinks() {
+	for _, k := range l.n.mesh.Links() {
 		out = append(out, engine.LinkKey(k))
 	}
 	return out
@@ -83,7 +83,7 @@ func (w nodeNotifier) Wake(l engine.LinkKey) { w.n.wakeLink(string(l)) }
 type nodeFiles struct{ n *Node }
 
 func (f nodeFiles) AttachFiles(ctx context.Context, ev replica.Event, is adapters.Issue, files []adapters.Attachment) (adapters.Issue, error) {
-	return f.n.attachFiles(ctx, ev, is, files)
+	return f.attachFiles(ctx, ev, is, files)
 }
 
 type nodeObserver struct{ n *Node }
@@ -105,11 +105,11 @@ func (o nodeObserver) ApplyTook(src engine.SourceKey, d time.Duration) {
 // tracker: the backoff, or while the tracker is stopped until it is
 // resumed.
 func newTrigger(n *Node) engine.Trigger {
-	return engine.Trigger{Engine: n.eng, Wake: n.wakeTrigger, Every: n.pollEvery, Backoff: n.backoff,
+	return engine.Trigger{Engine: n.eng, Wake: n.wakeTrigger, Every: n.live.pollEvery, Backoff: n.backoff,
 		Failed: func(ctx context.Context, err error, b *backoff.Backoff) bool {
 			if errors.Is(err, diskspace.ErrLow) {
 				n.log.Debug("the home's disk is full; the trigger takes no changes until there is room", "err", err)
-				return n.waitSpace(ctx)
+				return waitSpace(ctx, n.space)
 			}
 			if !n.health.Stopped() {
 				n.log.Warn("reading tracker changes failed; retrying", "err", err, "in", b.Current())
@@ -152,7 +152,7 @@ func newID() string { return engine.NewID() }
 // only its twin.
 func newApplier(n *Node, ps *peerState) engine.Applier {
 	return engine.Applier{Engine: n.eng, Source: ps.source(), Wake: ps.wakeApply, Backoff: n.backoff,
-		Failed: retryFailed(n.log, n.waitSpace, slog.LevelWarn, "applying received events failed; retrying", "peer", ps.id)}
+		Failed: retryFailed(n.log, spaceWaiter(n.space), slog.LevelWarn, "applying received events failed; retrying", "peer", ps.id)}
 }
 
 // retryPolicy is the retry policy of the node's loops (Options.RetryMin

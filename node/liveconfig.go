@@ -72,19 +72,32 @@ func newLiveConfig(home string, start *config.Config, log *slog.Logger, level *s
 
 // newLive wires the config watcher to the node.
 func (n *Node) newLive() *liveConfig {
+	// wakeAll wakes the trigger and every link's sender and applier, so that
+	// what waited for a fix is tried now rather than at the end of its backoff.
+	wakeAll := func() {
+		for _, id := range n.peerIDs() {
+			n.wakeLink(id.String())
+			if ps := n.peer(id); ps != nil {
+				ps.kick(ps.wakeApply)
+			}
+		}
+		for _, l := range n.mesh.Links() {
+			n.wakeLink(l)
+			n.mesh.WakeApply(l)
+		}
+		n.kickTrigger()
+	}
 	return newLiveConfig(n.home, n.cfg, n.log, n.opts.LogLevel, liveHooks{
 		health:         func() *trackerhealth.Tracker { return n.health },
 		trackerStopped: func() bool { return n.health != nil && n.health.Stopped() },
-		connsChanged:   func() { n.rules.ForgetAll(); n.wakeAll() },
-		wakeAll:        n.wakeAll,
+		connsChanged:   func() { n.rules.ForgetAll(); wakeAll() },
+		wakeAll:        wakeAll,
 		pollChanged:    n.kickTrigger,
 		signalled:      func() { n.rules.ReloadNow() },
 	})
 }
 
-// conf is the config in force: as last reloaded, or as read at start.
-func (n *Node) conf() *config.Config { return n.live.current() }
-
+// current is the config in force: as last reloaded, or as read at start.
 func (c *liveConfig) current() *config.Config {
 	if l := c.live.Load(); l != nil {
 		return l
@@ -93,7 +106,7 @@ func (c *liveConfig) current() *config.Config {
 }
 
 // pollEvery is the tracker's poll interval in force.
-func (n *Node) pollEvery() time.Duration { return pollEvery(n.conf()) }
+func (c *liveConfig) pollEvery() time.Duration { return pollEvery(c.current()) }
 
 func pollEvery(c *config.Config) time.Duration {
 	if d := time.Duration(c.Tracker.PollInterval); d > 0 {
@@ -258,22 +271,6 @@ func (c *liveConfig) apply(cur, next *config.Config) []string {
 		}
 	}
 	return applied
-}
-
-// wakeAll wakes the trigger and every link's sender and applier, so that
-// what waited for a fix is tried now rather than at the end of its backoff.
-func (n *Node) wakeAll() {
-	for _, id := range n.peerIDs() {
-		n.wakeLink(id.String())
-		if ps := n.peer(id); ps != nil {
-			ps.kick(ps.wakeApply)
-		}
-	}
-	for _, l := range n.netLinks() {
-		n.wakeLink(l)
-		n.mesh.WakeApply(l)
-	}
-	n.kickTrigger()
 }
 
 // needsRestart lists the keys that differ from the config the node started

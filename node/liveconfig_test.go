@@ -47,8 +47,8 @@ func TestReloadAppliesWhatCanChangeLive(t *testing.T) {
 	if !slices.Equal(st.NeedsRestart, []string{"mdns"}) || st.Refused != nil {
 		t.Errorf("needs restart %v, refused %+v; want [mdns], none", st.NeedsRestart, st.Refused)
 	}
-	if lv.Level() != slog.LevelDebug || a.pollEvery() != 700*time.Millisecond || a.conf().Connection("x", "").StatusMap["Open"] != "Todo" {
-		t.Errorf("level %v, poll %v, map %v", lv.Level(), a.pollEvery(), a.conf().Connection("x", "").StatusMap)
+	if lv.Level() != slog.LevelDebug || a.live.pollEvery() != 700*time.Millisecond || a.live.current().Connection("x", "").StatusMap["Open"] != "Todo" {
+		t.Errorf("level %v, poll %v, map %v", lv.Level(), a.live.pollEvery(), a.live.current().Connection("x", "").StatusMap)
 	}
 
 	b, _ := os.ReadFile(path)
@@ -60,7 +60,7 @@ func TestReloadAppliesWhatCanChangeLive(t *testing.T) {
 		st := a.live.State()
 		return st != nil && st.Refused != nil && strings.Contains(st.Refused.Error, "bogus_key")
 	})
-	if a.pollEvery() != 700*time.Millisecond {
+	if a.live.pollEvery() != 700*time.Millisecond {
 		t.Errorf("the refused version changed the running config")
 	}
 }

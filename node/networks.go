@@ -16,7 +16,8 @@ import (
 // engine and the peers as mesh sees them, the admin API's calls, a
 // network's rules.
 
-func (n *Node) newMesh() *mesh.Mesh {
+// newMesh is package mesh as the node runs it.
+func newMesh(n *Node) *mesh.Mesh {
 	return mesh.New(mesh.Config{
 		Store: n.store, Key: n.key, Self: n.self, HLC: n.hlc, Allow: n.allow, Log: n.log,
 		Pairing: n.pair, Engine: meshEngine{n}, Peers: meshPeers{n},
@@ -31,13 +32,21 @@ type meshEngine struct{ n *Node }
 func (e meshEngine) Share(ctx context.Context, keys, links []string) error {
 	return e.n.shareLinks(ctx, keys, links)
 }
+
+// ShareAll shares every issue of the tracker with the given links.
 func (e meshEngine) ShareAll(ctx context.Context, links []string) error {
-	return e.n.shareAllLinks(ctx, links)
+	return e.n.eng.EachIssue(ctx, func(page []adapters.Issue) error {
+		keys := make([]string, len(page))
+		for i, is := range page {
+			keys[i] = is.Key
+		}
+		return e.n.shareLinks(ctx, keys, links)
+	})
 }
 func (e meshEngine) Apply(ctx context.Context, src string) error {
 	return e.n.eng.ApplyPending(ctx, &engine.Source{Key: engine.SourceKey(src)})
 }
-func (e meshEngine) CheckClocks(ev *replica.Event) error { return e.n.checkClocks(ev) }
+func (e meshEngine) CheckClocks(ev *replica.Event) error { return clockChecker(e.n.cfg)(ev) }
 func (e meshEngine) Refused(b store.Blocked)             { e.n.refused.add(b) }
 func (e meshEngine) ForgetRules(link string)             { e.n.rules.Forget(link) }
 
@@ -46,7 +55,7 @@ type meshPeers struct{ n *Node }
 
 func (p meshPeers) IsPeer(id peer.ID) bool { return p.n.peer(id) != nil }
 func (p meshPeers) Admitted(id peer.ID) {
-	p.n.retryConnect(id)
+	discPeers(p).Retry(id)
 	p.n.disc.PeerAdded(id) // never blocks
 }
 func (p meshPeers) Addrs() []string { return p.n.Addrs() }
@@ -67,29 +76,15 @@ func (n *Node) wakeLink(link string) {
 		return
 	}
 	if id, err := peer.Decode(link); err == nil {
-		n.wakeSender(id)
+		n.peer(id).kickSend()
 	}
-}
-
-// netLinks lists the link keys of the running networks.
-func (n *Node) netLinks() []string { return n.mesh.Links() }
-
-// shareAllLinks shares every issue of the tracker with the given links.
-func (n *Node) shareAllLinks(ctx context.Context, links []string) error {
-	return n.eng.EachIssue(ctx, func(page []adapters.Issue) error {
-		keys := make([]string, len(page))
-		for i, is := range page {
-			keys[i] = is.Key
-		}
-		return n.shareLinks(ctx, keys, links)
-	})
 }
 
 // netTwinRefs lists, for issue show, the twin's key at each member of the
 // network of link l (link key lk).
-func (n *Node) netTwinRefs(tx *store.Tx, lk string, l *store.Link) []TwinRef {
+func netTwinRefs(m *mesh.Mesh, tx *store.Tx, lk string, l *store.Link) []TwinRef {
 	var out []TwinRef
-	for _, k := range n.mesh.TwinKeys(tx, lk, l) {
+	for _, k := range m.TwinKeys(tx, lk, l) {
 		out = append(out, TwinRef{Peer: k.Peer, PeerName: k.PeerName, Key: k.Key, Synced: k.Synced, Network: k.Network})
 	}
 	return out

@@ -187,7 +187,7 @@ func Open(home string, opts Options) (*Node, error) {
 		peers:       map[peer.ID]*peerState{},
 		gate:        p2p.NewPairing(),
 	}
-	retry := retryPolicy{min: opts.RetryMin, max: opts.RetryMax, log: n.log, waitSpace: n.waitSpace}
+	retry := retryPolicy{min: opts.RetryMin, max: opts.RetryMax, log: n.log, waitSpace: func(ctx context.Context) bool { return waitSpace(ctx, n.space) }}
 	n.backoff, n.retryLoop = retry.backoff, retry.loop
 	n.live = n.newLive()
 	n.life = &supervisor{log: n.log, backoff: n.backoff, wg: &n.wg}
@@ -203,8 +203,8 @@ func Open(home string, opts Options) (*Node, error) {
 		Store: n.store, Gate: n.gate, Allow: n.allow, Self: self, Addrs: n.Addrs,
 		Peers: nodePeers{n}, Log: n.log,
 	})
-	n.mesh = n.newMesh()
-	n.disc = n.newDiscovery()
+	n.mesh = newMesh(n)
+	n.disc = newDiscovery(n)
 	n.pair.SetNetworks(n.mesh)
 	if opts.Tracker != nil {
 		n.tracker = opts.Tracker
@@ -291,8 +291,11 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.mu.Unlock()
 
-	n.registerSync(h)
-	n.runPeering(ctx, h)
+	registerSync(n, h)
+	// Peering: the pair protocol, the invitations' gate and discovery.
+	n.pair.Register(h)
+	n.goRun(ctx, "invitations", n.pair.Run)
+	n.disc.Run(ctx, h)
 	if err := n.mesh.Run(ctx, h); err != nil {
 		return err
 	}
@@ -318,7 +321,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.goRun(ctx, "resync", n.runResync)
 	n.mu.Lock()
 	for _, ps := range n.peers {
-		n.startPeer(ctx, ps)
+		ps.start(ctx, n)
 	}
 	n.mu.Unlock()
 	n.resumeIncoming(ctx)

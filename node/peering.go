@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"slices"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -15,19 +14,12 @@ import (
 // Peering is packages discovery's and pairing's; this file wires them to
 // the node's peers and shows their state in status.
 
-func (n *Node) newDiscovery() *discovery.Service {
+// newDiscovery is package discovery as the node runs it.
+func newDiscovery(n *Node) *discovery.Service {
 	return discovery.New(discovery.Config{
 		Store: n.store, Allow: n.allow, Self: n.self, Peers: discPeers{n},
 		MDNS: n.cfg.MDNS, Go: n.goRun, Log: n.log,
 	})
-}
-
-// runPeering serves the pair protocol and starts the invitations' gate
-// and discovery; they stop when ctx is done.
-func (n *Node) runPeering(ctx context.Context, h host.Host) {
-	n.pair.Register(h)
-	n.goRun(ctx, "invitations", n.pair.Run)
-	n.disc.Run(ctx, h)
 }
 
 // discPeers is the node's peers as discovery uses them.
@@ -58,13 +50,11 @@ func (d discPeers) Remember(id peer.ID, addrs []string) {
 	}
 }
 
-func (d discPeers) Retry(id peer.ID) { d.n.retryConnect(id) }
-
-// retryConnect makes the connector dial id soon, forgetting its backoff.
-func (n *Node) retryConnect(id peer.ID) {
-	n.mu.Lock()
-	c := n.connector
-	n.mu.Unlock()
+// Retry makes the connector dial id soon, forgetting its backoff.
+func (d discPeers) Retry(id peer.ID) {
+	d.n.mu.Lock()
+	c := d.n.connector
+	d.n.mu.Unlock()
 	if c != nil {
 		c.Retry(id)
 	}
@@ -72,8 +62,9 @@ func (n *Node) retryConnect(id peer.ID) {
 
 // ---- status ----
 
-// natStatus describes reachability, relays and invitations.
-func (n *Node) natStatus() NATStatus {
+// natStatus describes reachability, relays and invitations for status.
+func (b adminBackend) natStatus() NATStatus {
+	n := b.n
 	st := NATStatus{Configured: n.cfg.Reachability, Reservations: []PeerRef{}, Relaying: []PeerRef{}}
 	if invs, err := n.pair.Open(); err == nil {
 		st.OpenInvitations = len(invs)
@@ -88,10 +79,10 @@ func (n *Node) natStatus() NATStatus {
 	st.MDNS = mdnsOn
 	st.HolePunching = p2p.HolePunchReady(h)
 	for _, id := range p2p.Reservations(h) {
-		st.Reservations = append(st.Reservations, n.peerRef(id))
+		st.Reservations = append(st.Reservations, peerRef(id, n.peer(id)))
 	}
 	for _, id := range p2p.Relaying(h) {
-		st.Relaying = append(st.Relaying, n.peerRef(id))
+		st.Relaying = append(st.Relaying, peerRef(id, n.peer(id)))
 	}
 	return st
 }
@@ -107,9 +98,10 @@ func reachName(r network.Reachability) string {
 	}
 }
 
-func (n *Node) peerRef(id peer.ID) PeerRef {
+// peerRef names peer id, with its name when ps (its state, or nil) has one.
+func peerRef(id peer.ID, ps *peerState) PeerRef {
 	ref := PeerRef{ID: id.String()}
-	if ps := n.peer(id); ps != nil {
+	if ps != nil {
 		ps.mu.Lock()
 		ref.Name = ps.info.Name
 		ps.mu.Unlock()
@@ -118,7 +110,7 @@ func (n *Node) peerRef(id peer.ID) PeerRef {
 }
 
 // livePeer fills in the connection state of one peer for peer list.
-func (n *Node) livePeer(pi *PeerInfo, h host.Host) {
+func livePeer(pi *PeerInfo, h host.Host) {
 	id, err := peer.Decode(pi.ID)
 	if err != nil || h == nil {
 		return

@@ -79,7 +79,7 @@ func (n *Node) admitPeer(ctx context.Context, id peer.ID, addrs []string, name s
 	n.mu.Lock()
 	if n.host != nil {
 		n.addAddrs(id, p.Addrs)
-		n.startPeer(n.runCtx, ps)
+		ps.start(n.runCtx, n)
 		n.connector.Retry(id)
 	}
 	n.mu.Unlock()

@@ -38,7 +38,7 @@ func (p nodePolicies) Ownership(l engine.LinkKey) engine.Ownership {
 	} else {
 		return engine.Ownership{}
 	}
-	conn := n.conf().NetworkConnection(name)
+	conn := n.live.current().NetworkConnection(name)
 	var o engine.Ownership
 	for f, p := range conn.Policy {
 		if p == config.PolicyOwner {

@@ -79,7 +79,9 @@ func maxSkew(cfg *config.Config) time.Duration {
 	return replica.DefaultMaxSkew
 }
 
-// checkClocks refuses an event with a clock too far ahead of this node's.
-func (n *Node) checkClocks(ev *replica.Event) error {
-	return replica.CheckSkew(&ev.Replica, time.Now(), maxSkew(n.cfg))
+// clockChecker refuses an event with a clock too far ahead of this node's.
+func clockChecker(cfg *config.Config) func(ev *replica.Event) error {
+	return func(ev *replica.Event) error {
+		return replica.CheckSkew(&ev.Replica, time.Now(), maxSkew(cfg))
+	}
 }

@@ -54,10 +54,12 @@ func parseSize(s string) (int64, error) {
 	return v * mult, nil
 }
 
-// waitSpace waits until the home has room again (true), or ctx ends.
+// spaceWaiter waits until the home has room again (true), or ctx ends.
 // Nothing is taken from the tracker's change feed meanwhile: its cursor
 // stays where it is, so the feed holds what waits.
-func (n *Node) waitSpace(ctx context.Context) bool { return waitSpace(ctx, n.space) }
+func spaceWaiter(space *diskspace.Guard) func(context.Context) bool {
+	return func(ctx context.Context) bool { return waitSpace(ctx, space) }
+}
 
 func waitSpace(ctx context.Context, space *diskspace.Guard) bool {
 	t := time.NewTicker(spacePoll)

@@ -95,15 +95,16 @@ func (n *Node) peerIDs() []peer.ID {
 	return slices.Sorted(maps.Keys(n.peers))
 }
 
-func (n *Node) wakeSender(id peer.ID) {
-	if ps := n.peer(id); ps != nil {
+// kickSend wakes the peer's sender; ps may be nil (no such peer).
+func (ps *peerState) kickSend() {
+	if ps != nil {
 		ps.kick(ps.wakeSend)
 	}
 }
 
-// startPeer starts the sender, applier and ack sender of a peer. n.mu is
-// held by the caller.
-func (n *Node) startPeer(ctx context.Context, ps *peerState) {
+// start starts the sender, applier and ack sender of the peer on node n.
+// n.mu is held by the caller.
+func (ps *peerState) start(ctx context.Context, n *Node) {
 	if ps.cancel != nil {
 		return
 	}
@@ -133,7 +134,7 @@ func (n *Node) hostOrNil() host.Host {
 }
 
 // registerSync registers the handlers of the sync protocols on h.
-func (n *Node) registerSync(h host.Host) {
+func registerSync(n *Node, h host.Host) {
 	peers := syncPeers{n}
 	rh := &syncproto.ReplicaHandler{Log: syncLog{db: n.store, m: n.metrics}, Peers: peers, Logger: n.log}
 	ah := &syncproto.AckHandler{Peers: peers, Logger: n.log}
@@ -225,6 +226,6 @@ func (p syncPeers) Acked(ctx context.Context, id peer.ID, acks []replica.Ack) er
 	if err := p.n.recordAcks(ctx, id, acks); err != nil {
 		return err
 	}
-	p.n.wakeSender(id)
+	p.n.peer(id).kickSend()
 	return nil
 }
