@@ -142,8 +142,14 @@ failed=$(grep -cE '^\s*--- FAIL' "$log")
 skipped=$(grep -cE '^\s*--- SKIP' "$log")
 if [ "$skipped" -gt 0 ]; then
 	echo "== skipped tests and why"
-	# go test -v prints a skip's reason just before its "--- SKIP" line.
-	awk '/^[[:space:]]*--- SKIP/ { sub(/^[[:space:]]+/, "", prev); name=$3; print "  " name ": " prev } { prev=$0 }' "$log"
+	# A skip's reason is the last line the test logged: go test -v prints
+	# it under the test's "=== RUN" (or "=== CONT") line, and for a
+	# top-level test just before its "--- SKIP" line.
+	awk '
+		/^=== (RUN|CONT|PAUSE|NAME)/ { cur=$3; next }
+		/^[[:space:]]*--- SKIP/ { r=last[$3]; if (r == "") r="(no reason printed)"; print "  " $3 ": " r; next }
+		/^[[:space:]]*--- / { next }
+		/^[[:space:]]+[^[:space:]]+\.go:[0-9]+:/ && cur != "" { l=$0; sub(/^[[:space:]]+/, "", l); last[cur]=l }' "$log"
 fi
 echo "== took $((SECONDS - start))s"
 echo "== full log of go test: $log"
