@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
@@ -300,6 +301,46 @@ type QueueEntry struct {
 	// Blocked counts the peer's blocked records (see errors): twins whose
 	// events from it wait here, not sent to it, or failed there.
 	Blocked int `json:"blocked,omitempty"`
+	// FilesOut and FilesIn are the files moving to and from the peer
+	// now (nil: none): a first sync with large files spends its time
+	// there while the events that carry them wait for their ack.
+	FilesOut *FileProgress `json:"files_out,omitempty"`
+	FilesIn  *FileProgress `json:"files_in,omitempty"`
+}
+
+// FileProgress sums the files moving between this node and a peer in one
+// direction: how many, the bytes moved so far and the bytes in all.
+type FileProgress struct {
+	Files int   `json:"files"`
+	Bytes int64 `json:"bytes"`
+	Total int64 `json:"total"`
+}
+
+// String says it as queue and the console do: "2 files, 12 MiB of 40 MiB".
+func (fp FileProgress) String() string {
+	files := "1 file"
+	if fp.Files != 1 {
+		files = fmt.Sprintf("%d files", fp.Files)
+	}
+	return fmt.Sprintf("%s, %s of %s", files, HumanSize(fp.Bytes), HumanSize(fp.Total))
+}
+
+// HumanSize writes a byte count as people read it: 512 B, 3.4 KiB, 12 MiB.
+func HumanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	v := float64(n) / float64(div)
+	if v < 10 {
+		return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[exp])
+	}
+	return fmt.Sprintf("%.0f %ciB", v, "KMGTPE"[exp])
 }
 
 // The entries of errors that are no blocked twin use these directions

@@ -52,7 +52,8 @@ func (f *fakeNode) Handler() http.Handler {
 		case r.URL.Path == "/v1/peers":
 			v = []any{map[string]any{"id": "12D3KooWpeer", "name": "bob", "connected": true, "latency_ms": 1.5, "paused": true}}
 		case r.URL.Path == "/v1/queue":
-			v = []any{map[string]any{"peer": "12D3KooWpeer", "peer_name": "bob", "pending": 2, "age": "3s", "oldest": time.Now()}}
+			v = []any{map[string]any{"peer": "12D3KooWpeer", "peer_name": "bob", "pending": 2, "age": "3s", "oldest": time.Now(),
+				"files_out": map[string]any{"files": 1, "bytes": 1 << 20, "total": 5 << 20}}}
 		case r.URL.Path == "/v1/errors":
 			v = []any{
 				map[string]any{"twin": "t1", "key": "LOCAL-1", "peer": "12D3KooWpeer", "peer_name": "bob", "direction": "in", "error": "in.star:3: fail", "since": time.Now(), "attempts": 2,
@@ -397,6 +398,21 @@ func TestErrorsShowPeerSideAsLastAgreed(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("the errors page lacks %q:\n%s", want, page)
 		}
+	}
+}
+
+// The queue page shows the files moving to a peer, as queue does.
+func TestQueueShowsFilesMoving(t *testing.T) {
+	s, _, ts := newTestConsole(t)
+	c, _ := login(t, s, ts)
+	resp, err := c.Get(ts.URL + "/queue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := "<td>sending 1 file, 1.0 MiB of 5.0 MiB</td>"; !strings.Contains(string(b), want) {
+		t.Errorf("the queue page lacks %q:\n%s", want, b)
 	}
 }
 

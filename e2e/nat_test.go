@@ -307,6 +307,13 @@ func TestNATHolePunchThenRelay(t *testing.T) {
 		t.Fatalf("pub's NAT status: %+v, want public and relaying for A and B", st.NAT)
 	}
 	t.Logf("relay slots reserved after %v", time.Since(start).Round(time.Millisecond))
+	// The metrics say the same: pub serves two reservations, A holds one.
+	if v := testutil.MetricValue(pub.adminMetrics(), "issuemesh_relay_reservations_served", nil); v != 2 {
+		t.Errorf("pub's issuemesh_relay_reservations_served = %v, want 2", v)
+	}
+	if v := testutil.MetricValue(a.adminMetrics(), "issuemesh_relay_reservations", nil); v != 1 {
+		t.Errorf("A's issuemesh_relay_reservations = %v, want 1", v)
+	}
 
 	// Each knows only the other's peer ID.
 	a.mustCLI("peer", "add", "/p2p/"+idB, "--name", "b")
@@ -336,6 +343,9 @@ func TestNATHolePunchThenRelay(t *testing.T) {
 	}
 	if !strings.Contains(pa.Via, "/p2p-circuit") {
 		t.Errorf("A reaches B via %q, want a relay address", pa.Via)
+	}
+	if v := testutil.MetricValue(a.adminMetrics(), "issuemesh_peers_connected", map[string]string{"path": "relayed"}); v < 1 {
+		t.Errorf("A's issuemesh_peers_connected{path=relayed} = %v, want B (at least 1)", v)
 	}
 	t.Logf("synced through the relay after %v", time.Since(start).Round(time.Millisecond))
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/engine"
+	"github.com/issuemesh/issuemesh/p2p/syncproto"
 	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/store"
 )
@@ -231,6 +232,7 @@ func (b adminBackend) Queue(ctx context.Context) ([]api.QueueEntry, error) {
 				q.Age = now.Sub(st.Oldest).Round(time.Millisecond).String()
 			}
 		}
+		q.FilesOut, q.FilesIn = n.filesMoving(p.ID, syncproto.Sending), n.filesMoving(p.ID, syncproto.Receiving)
 		out = append(out, q)
 	}
 	slices.SortFunc(out, func(a, b api.QueueEntry) int { return strings.Compare(a.PeerName+a.Peer, b.PeerName+b.Peer) })

@@ -33,6 +33,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/api"
 	"github.com/issuemesh/issuemesh/mesh"
 	"github.com/issuemesh/issuemesh/node/rules"
 	"github.com/issuemesh/issuemesh/p2p/syncproto"
@@ -113,7 +114,7 @@ func (nf nodeFiles) fetchAndAttach(ctx context.Context, at adapters.Attachments,
 		err = fmt.Errorf("the node is not running: %w", errFetch)
 	} else {
 		ref := syncproto.FileRef{Twin: ev.Twin, ID: f.SyncID, Digest: f.Digest, Size: f.Size}
-		size, digest, err = syncproto.Fetch(ctx, h, from, ref, tmp)
+		size, digest, err = syncproto.Fetch(ctx, h, &n.transfers, from, ref, tmp)
 	}
 	switch {
 	case errors.Is(err, errFetch): // transient: the applier retries
@@ -205,4 +206,18 @@ func (n *Node) runContext() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return ctx
+}
+
+// filesMoving is what queue shows of the files moving to or from peer id
+// now (nil: none).
+func (n *Node) filesMoving(id string, dir syncproto.Direction) *api.FileProgress {
+	p, err := peer.Decode(id)
+	if err != nil {
+		return nil
+	}
+	fp := n.transfers.Of(p, dir)
+	if fp.Files == 0 {
+		return nil
+	}
+	return &api.FileProgress{Files: fp.Files, Bytes: fp.Done, Total: fp.Total}
 }

@@ -35,7 +35,7 @@ func TestMetricsFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, 15*time.Second, "a's issue is acked by b", func() bool {
-		return metricValue(scrape(t, a.Node), "issuemesh_events_shared_total", map[string]string{"peer": bid, "result": "applied"}) == 1
+		return testutil.MetricValue(scrape(t, a.Node), "issuemesh_events_shared_total", map[string]string{"peer": bid, "result": "applied"}) == 1
 	})
 	ma, mb := scrape(t, a.Node), scrape(t, b.Node)
 	want := []struct {
@@ -59,13 +59,13 @@ func TestMetricsFlow(t *testing.T) {
 			if w.on == "b" {
 				m = mb
 			}
-			if got := metricValue(m, w.name, w.labels); got != w.v {
+			if got := testutil.MetricValue(m, w.name, w.labels); got != w.v {
 				t.Errorf("%s: %s on %s %v = %v, want %v", step, w.name, w.on, w.labels, got, w.v)
 			}
 		}
 	}
 	check("after the first sync")
-	if v := metricValue(ma, "issuemesh_sync_log_bytes", nil); v <= 0 {
+	if v := testutil.MetricValue(ma, "issuemesh_sync_log_bytes", nil); v <= 0 {
 		t.Errorf("sync log bytes on a: %v", v)
 	}
 
@@ -73,10 +73,10 @@ func TestMetricsFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, 15*time.Second, "b records the poisoned edit as failed", func() bool {
-		return metricValue(scrape(t, b.Node), "issuemesh_events_applied_total", map[string]string{"peer": aid, "result": "failed"}) == 1
+		return testutil.MetricValue(scrape(t, b.Node), "issuemesh_events_applied_total", map[string]string{"peer": aid, "result": "failed"}) == 1
 	})
 	testutil.WaitFor(t, 15*time.Second, "a sees b's failure ack", func() bool {
-		return metricValue(scrape(t, a.Node), "issuemesh_events_shared_total", map[string]string{"peer": bid, "result": "failed"}) == 1
+		return testutil.MetricValue(scrape(t, a.Node), "issuemesh_events_shared_total", map[string]string{"peer": bid, "result": "failed"}) == 1
 	})
 	ma, mb = scrape(t, a.Node), scrape(t, b.Node)
 	want = want[:5]

@@ -263,6 +263,17 @@ func TestNetworkStrangerRejected(t *testing.T) {
 			t.Errorf("A applied %q", s)
 		}
 	}
+	// The metrics count what the validator refused on A and what B
+	// published (DESIGN section 8: gossipsub published / rejected).
+	ma, mb := scrape(t, a.Node), scrape(t, b.Node)
+	refused := testutil.MetricValue(ma, "issuemesh_gossipsub_messages_total", map[string]string{"network": "team", "result": "rejected"}) +
+		testutil.MetricValue(ma, "issuemesh_gossipsub_messages_total", map[string]string{"network": "team", "result": "ignored"})
+	if want := float64(a.mesh.Rejected(netID)); refused != want || refused < 2 {
+		t.Errorf("A's metrics count %v gossipsub messages refused, its validator %v (at least the stranger's two)", refused, want)
+	}
+	if v := testutil.MetricValue(mb, "issuemesh_gossipsub_messages_total", map[string]string{"network": "team", "result": "published"}); v < 1 {
+		t.Errorf("B's metrics count %v gossipsub messages published, want at least its issue", v)
+	}
 	var srcs []string
 	if err := a.store.View(func(tx *store.Tx) (err error) { srcs, err = tx.InSources(netPrefix); return }); err != nil {
 		t.Fatal(err)

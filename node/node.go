@@ -44,6 +44,7 @@ import (
 	"github.com/issuemesh/issuemesh/internal/backoff"
 	"github.com/issuemesh/issuemesh/mesh"
 	"github.com/issuemesh/issuemesh/p2p"
+	"github.com/issuemesh/issuemesh/p2p/syncproto"
 	"github.com/issuemesh/issuemesh/pairing"
 	"github.com/issuemesh/issuemesh/replica"
 	"github.com/issuemesh/issuemesh/store"
@@ -121,8 +122,9 @@ type Node struct {
 	// (retryPolicy, engine.go).
 	backoff   func() *backoff.Backoff
 	retryLoop func(ctx context.Context, wake <-chan struct{}, level slog.Level, msg string, attrs []any, pass func(context.Context) error) error
-	refused   refusals     // events refused (refusals.go)
-	metrics   *nodeMetrics // Prometheus registry (metrics.go)
+	refused   refusals            // events refused (refusals.go)
+	transfers syncproto.Transfers // files moving to and from peers now (queue)
+	metrics   *nodeMetrics        // Prometheus registry (metrics.go)
 
 	health *trackerhealth.Tracker // the tracker's health (package trackerhealth)
 	live   *liveConfig            // config.yaml as in force, reloaded live (liveconfig.go)

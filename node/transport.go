@@ -138,7 +138,7 @@ func registerSync(n *Node, h host.Host) {
 	peers := syncPeers{n}
 	rh := &syncproto.ReplicaHandler{Log: syncLog{db: n.store, m: n.metrics}, Peers: peers, Logger: n.log}
 	ah := &syncproto.AckHandler{Peers: peers, Logger: n.log}
-	fh := &syncproto.AttachHandler{Files: sharedFiles{n}, Run: n.runContext, Logger: n.log}
+	fh := &syncproto.AttachHandler{Files: sharedFiles{n}, Run: n.runContext, Logger: n.log, Transfers: &n.transfers}
 	xh := &syncproto.ResyncHandler{Known: peers.Known, ResendAll: func(ctx context.Context, id peer.ID) (int, error) { return n.resendAll(ctx, id.String()) }, Run: n.runContext, Logger: n.log}
 	p2p.Handle(h, n.allow, syncproto.ProtoReplica, n.log, rh.Handle)
 	p2p.Handle(h, n.allow, syncproto.ProtoAck, n.log, ah.Handle)

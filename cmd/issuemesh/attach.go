@@ -66,24 +66,6 @@ func printAttachments(w io.Writer, v api.IssueView) {
 		if a.Author != "" {
 			by = " by " + a.Author
 		}
-		fmt.Fprintf(w, "  %s  %s  (%s%s, %s)\n", a.ID, a.Filename, humanSize(a.Size), by, a.Created.Local().Format("2006-01-02 15:04"))
+		fmt.Fprintf(w, "  %s  %s  (%s%s, %s)\n", a.ID, a.Filename, api.HumanSize(a.Size), by, a.Created.Local().Format("2006-01-02 15:04"))
 	}
-}
-
-// humanSize writes a byte count as people read it: 512 B, 3.4 KiB, 12 MiB.
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	v := float64(n) / float64(div)
-	if v < 10 {
-		return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[exp])
-	}
-	return fmt.Sprintf("%.0f %ciB", v, "KMGTPE"[exp])
 }

@@ -40,11 +40,3 @@ func TestIssueAttach(t *testing.T) {
 		t.Errorf("attaching a missing file: %v\n%s", err, out)
 	}
 }
-
-func TestHumanSize(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 3000: "2.9 KiB", 20 << 20: "20 MiB", 64<<20 + 1: "64 MiB"} {
-		if got := humanSize(n); got != want {
-			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
-		}
-	}
-}

@@ -57,6 +57,7 @@ func cmdQueue(c *cli.Context) error {
 		if e.Blocked > 0 {
 			line += fmt.Sprintf(", %d blocked (see errors)", e.Blocked)
 		}
+		line += filesLine("sending", e.FilesOut) + filesLine("receiving", e.FilesIn)
 		if e.Paused {
 			line += " (paused)"
 		}
@@ -64,6 +65,15 @@ func cmdQueue(c *cli.Context) error {
 	}
 	printTrackerWait(c, w)
 	return nil
+}
+
+// filesLine is what queue says of the files moving one way: ", sending
+// 2 files, 12 MiB of 40 MiB", or nothing.
+func filesLine(verb string, fp *api.FileProgress) string {
+	if fp == nil || fp.Files == 0 {
+		return ""
+	}
+	return ", " + verb + " " + fp.String()
 }
 
 func cmdErrors(c *cli.Context) error {

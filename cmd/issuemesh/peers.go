@@ -111,13 +111,14 @@ func waitFirstSync(c *cli.Context, id, name string) error {
 		if err := call(c, "GET", "/v1/queue", nil, &q); err != nil {
 			return err
 		}
-		pending := 0
+		pending, files := 0, ""
 		for _, e := range q {
 			if e.Peer == id {
-				pending = e.Pending
+				pending, files = e.Pending, filesLine("sending", e.FilesOut)
 			}
 		}
 		most = max(most, pending)
+		bar.describe("first sync with " + name + files)
 		bar.show(most-pending, most)
 		if pending == 0 {
 			bar.done()

@@ -46,6 +46,14 @@ func (p *progress) show(done, total int) {
 	_ = p.bar.Set(done)
 }
 
+// describe sets the words before the bar (the files moving, say).
+func (p *progress) describe(what string) {
+	if p == nil {
+		return
+	}
+	p.bar.Describe(what)
+}
+
 // done removes the bar, so that what follows starts on a clean line.
 func (p *progress) done() {
 	if p == nil {

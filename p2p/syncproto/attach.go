@@ -54,8 +54,9 @@ type FileRef struct {
 // Fetch asks peer from for file f over h and writes its bytes to w. It
 // returns their size and SHA-256 (hex); the caller checks them against
 // the file shared. Errors on the way wrap [ErrFetch], bytes that cannot
-// be the file wrap [ErrBadFile].
-func Fetch(ctx context.Context, h host.Host, from peer.ID, f FileRef, w io.Writer) (_ int64, _ string, err error) {
+// be the file wrap [ErrBadFile]. The bytes are counted in t while they
+// move (t may be nil).
+func Fetch(ctx context.Context, h host.Host, t *Transfers, from peer.ID, f FileRef, w io.Writer) (_ int64, _ string, err error) {
 	req, err := replica.MarshalAttachRequest(&replica.AttachRequest{V: replica.Version, Twin: f.Twin, ID: f.ID, Digest: f.Digest})
 	if err != nil {
 		return 0, "", fmt.Errorf("the file cannot be asked for: %w", err)
@@ -93,6 +94,8 @@ func Fetch(ctx context.Context, h host.Host, from peer.ID, f FileRef, w io.Write
 	}
 	hash := sha256.New()
 	var size int64
+	tr := t.begin(from, Receiving, f.Size)
+	defer tr.end()
 	for {
 		_ = s.SetReadDeadline(time.Now().Add(AttachIdle))
 		chunk, err := replica.ReadFrame(br, replica.MaxAttachChunk)
@@ -113,6 +116,7 @@ func Fetch(ctx context.Context, h host.Host, from peer.ID, f FileRef, w io.Write
 		if _, err := w.Write(chunk); err != nil {
 			return size, "", fmt.Errorf("write the temporary file: %w", err)
 		}
+		tr.add(int64(len(chunk)))
 	}
 	return size, hex.EncodeToString(hash.Sum(nil)), nil
 }
@@ -133,6 +137,8 @@ type AttachHandler struct {
 	// Run is the node's run context: its end resets transfers.
 	Run    func() context.Context
 	Logger *slog.Logger
+	// Transfers counts the bytes being sent (nil: not counted).
+	Transfers *Transfers
 }
 
 // Handle serves one request.
@@ -190,6 +196,8 @@ func (h *AttachHandler) Handle(raw network.Stream) {
 func (h *AttachHandler) send(s *p2p.Exchange, body io.Reader, size int64, q replica.AttachRequest, remote peer.ID) (int64, error) {
 	buf := make([]byte, replica.MaxAttachChunk)
 	var sent int64
+	tr := h.Transfers.begin(remote, Sending, size)
+	defer tr.end()
 	for {
 		k, rerr := io.ReadFull(body, buf)
 		if k > 0 {
@@ -202,6 +210,7 @@ func (h *AttachHandler) send(s *p2p.Exchange, body io.Reader, size int64, q repl
 					return sent, err
 				}
 				sent += int64(k)
+				tr.add(int64(k))
 			}
 		}
 		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
