@@ -19,7 +19,9 @@ import (
 // (Unix nanoseconds).
 type Acked struct {
 	Result replica.Result
-	Sent   int64
+	// Sent and Changed are the event's queueing time and the tracker's
+	// change it carried (Unix nanoseconds; 0: not known).
+	Sent, Changed int64
 }
 
 // recordAcks records a batch of acks from the peer in one write. A twin
@@ -42,12 +44,12 @@ func (e *Engine) RecordAcks(ctx context.Context, link LinkKey, items []replica.A
 		var order []*store.Twin
 		ignored, counted = ignored[:0], counted[:0]
 		for _, a := range items {
-			sent, ok := sentTo(tx, pid, a)
+			sent, changed, ok := sentTo(tx, pid, a)
 			if !ok {
 				ignored = append(ignored, a)
 				continue
 			}
-			counted = append(counted, Acked{Result: a.Result, Sent: sent})
+			counted = append(counted, Acked{Result: a.Result, Sent: sent, Changed: changed})
 			tx.DeleteOut(pid, a.Seq)
 			tw, seen := twins[a.Twin]
 			if !seen {
@@ -102,18 +104,19 @@ func (e *Engine) RecordAcks(ctx context.Context, link LinkKey, items []replica.A
 
 // sentTo reports whether ack a answers an event in the peer's outgoing log:
 // one with the ack's sequence, twin and (when the ack names it) event ID.
-// sent is that event's queueing time (Unix nanoseconds), for metrics.
-func sentTo(tx *store.Tx, pid string, a replica.Ack) (sent int64, ok bool) {
+// sent and changed are that event's queueing time and the tracker's
+// change it carried (Unix nanoseconds), for metrics.
+func sentTo(tx *store.Tx, pid string, a replica.Ack) (sent, changed int64, ok bool) {
 	if a.Seq == 0 {
-		return 0, false
+		return 0, 0, false
 	}
 	es, err := tx.PendingOut(pid, a.Seq-1, 1)
 	if err != nil || len(es) == 0 || es[0].Seq != a.Seq {
-		return 0, false
+		return 0, 0, false
 	}
 	ev, err := replica.UnmarshalEvent(es[0].Frame)
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
-	return ev.Sent, ev.Twin == a.Twin && (a.EventID == "" || ev.ID == a.EventID)
+	return ev.Sent, ev.Changed, ev.Twin == a.Twin && (a.EventID == "" || ev.ID == a.EventID)
 }

@@ -385,6 +385,9 @@ func (e *Engine) queue(tx *store.Tx, tw *store.Twin, link LinkKey, l *store.Link
 		V: replica.Version, ID: NewID(), Twin: tw.ID, Origin: e.cfg.Self,
 		SourceKey: tw.LocalKey, Sent: now.UnixNano(),
 	}
+	if !note.changed.IsZero() {
+		ev.Changed = note.changed.UnixNano()
+	}
 	return e.append(tx, tw, link, l, &ev, changed, now, note)
 }
 

@@ -153,7 +153,7 @@ func TestCodecMatchesMsgpackLibrary(t *testing.T) {
 	events := []Event{
 		full, oneField, sampleEvent(),
 		{V: Version, ID: "e", Twin: "t", Origin: "p"},
-		{V: Version, ID: "e", Twin: "t", Origin: "p", Sent: -40, Replica: Replica{Comments: []Comment{{ID: "c", Created: -70000, Clock: Clock{Wall: -1 << 40}}}}},
+		{V: Version, ID: "e", Twin: "t", Origin: "p", Sent: -40, Changed: -41, Replica: Replica{Comments: []Comment{{ID: "c", Created: -70000, Clock: Clock{Wall: -1 << 40}}}}},
 	}
 	for i, e := range events {
 		ours := mustMarshalEvent(t, e)

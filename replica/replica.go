@@ -124,6 +124,9 @@ type Event struct {
 	Seq       uint64  `msgpack:"seq"`            // sequence per destination (or per author in a network)
 	SourceKey string  `msgpack:"key,omitempty"`  // the issue's key in the origin's tracker
 	Sent      int64   `msgpack:"sent,omitempty"` // Unix nanoseconds when appended, for latency figures
+	// Changed is when the tracker says the issue changed (its updated
+	// time, Unix nanoseconds; 0: not known), for the change-to-ack figure.
+	Changed int64 `msgpack:"ch,omitempty"`
 	Replica   Replica `msgpack:"r"`
 	// Op is what the event asks of the destination besides merging its
 	// replica: "" (nothing), OpUnsync (stop syncing this twin, keeping

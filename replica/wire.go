@@ -70,6 +70,9 @@ func appendEvent(b []byte, e *Event) []byte {
 	if e.Sent != 0 {
 		n++
 	}
+	if e.Changed != 0 {
+		n++
+	}
 	if e.Op != "" {
 		n++
 	}
@@ -99,6 +102,9 @@ func appendEvent(b []byte, e *Event) []byte {
 	}
 	if e.Sent != 0 {
 		b = msgp.AppendInt(msgp.AppendStr(b, "sent"), e.Sent)
+	}
+	if e.Changed != 0 {
+		b = msgp.AppendInt(msgp.AppendStr(b, "ch"), e.Changed)
 	}
 	b = appendReplica(msgp.AppendStr(b, "r"), &e.Replica)
 	if e.Op != "" {
@@ -515,6 +521,9 @@ func decodeEvent(r *reader, e *Event) error {
 					return k, err
 				}
 			}
+		case "ch":
+			k = 14
+			e.Changed, err = r.int64()
 		default:
 			return -1, nil
 		}

@@ -64,6 +64,9 @@ type Metrics struct {
 	// latency is the time from an event's queueing (the trigger saw the
 	// change) to its ack arriving.
 	latency *prometheus.HistogramVec
+	// changeToAck is the time from the tracker's change (its updated
+	// time) to the peer's ack: what a user waits, poll interval included.
+	changeToAck *prometheus.HistogramVec
 	// flow counts the events' way through the sync path (flow.go).
 	flow *flowMetrics
 }
@@ -85,25 +88,34 @@ func New(src Source) *Metrics {
 			Help:    "Time from the trigger queueing a change for a peer to the peer's ack arriving.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600},
 		}, []string{"peer"}),
+		changeToAck: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "issuemesh_change_to_ack_seconds",
+			Help:    "Time from the tracker's change (the issue's updated time, as the tracker gives it) to the peer's ack arriving; a polled tracker's wait is included. Changes whose time the tracker does not give are not counted.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600},
+		}, []string{"peer"}),
 	}
-	m.reg.MustRegister(m.shared, m.applied, m.latency, nodeCollector{src}, flowCollector{src})
+	m.reg.MustRegister(m.shared, m.applied, m.latency, m.changeToAck, nodeCollector{src}, flowCollector{src})
 	m.flow = newFlowMetrics(m.reg)
 	return m
 }
 
-// Acked counts an ack of an event queued at sent (Unix nanoseconds, 0:
-// unknown).
-func (m *Metrics) Acked(peer, result string, sent int64, now time.Time) {
+// Acked counts an ack of an event queued at sent that carried a tracker
+// change made at changed (Unix nanoseconds, 0: unknown). A change time
+// after now (the tracker's clock ahead of this node's) counts as 0.
+func (m *Metrics) Acked(peer, result string, sent, changed int64, now time.Time) {
 	m.shared.WithLabelValues(peer, result).Inc()
 	if sent > 0 {
 		m.latency.WithLabelValues(peer).Observe(now.Sub(time.Unix(0, sent)).Seconds())
+	}
+	if changed > 0 {
+		m.changeToAck.WithLabelValues(peer).Observe(max(0, now.Sub(time.Unix(0, changed)).Seconds()))
 	}
 }
 
 // AckedBatch counts a committed batch of acks from peer.
 func (m *Metrics) AckedBatch(peer string, acks []engine.Acked, now time.Time) {
 	for _, a := range acks {
-		m.Acked(peer, resultLabel(a.Result), a.Sent, now)
+		m.Acked(peer, resultLabel(a.Result), a.Sent, a.Changed, now)
 	}
 }
 
