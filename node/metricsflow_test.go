@@ -51,7 +51,7 @@ func TestMetricsFlow(t *testing.T) {
 		{"b", "issuemesh_apply_duration_seconds", onB, 1},
 		{"a", "issuemesh_sync_latency_seconds", onA, 1},
 		{"a", "issuemesh_change_to_ack_seconds", onA, 1}, // the local tracker gives its change time
-		{"b", "issuemesh_events_queued_total", onB, 0}, // no echo
+		{"b", "issuemesh_events_queued_total", onB, 0},   // no echo
 	}
 	check := func(step string) {
 		t.Helper()

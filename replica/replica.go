@@ -117,17 +117,17 @@ type Replica struct {
 // destination peer (Seq is then per destination) or to a network (Seq is then
 // per author).
 type Event struct {
-	V         int     `msgpack:"v"`
-	ID        string  `msgpack:"id"`             // unique event ID, minted by the origin
-	Twin      string  `msgpack:"twin"`           // twin ID, minted by the node that first shared the issue
-	Origin    string  `msgpack:"o"`              // peer ID of the node that wrote the event
-	Seq       uint64  `msgpack:"seq"`            // sequence per destination (or per author in a network)
-	SourceKey string  `msgpack:"key,omitempty"`  // the issue's key in the origin's tracker
-	Sent      int64   `msgpack:"sent,omitempty"` // Unix nanoseconds when appended, for latency figures
+	V         int    `msgpack:"v"`
+	ID        string `msgpack:"id"`             // unique event ID, minted by the origin
+	Twin      string `msgpack:"twin"`           // twin ID, minted by the node that first shared the issue
+	Origin    string `msgpack:"o"`              // peer ID of the node that wrote the event
+	Seq       uint64 `msgpack:"seq"`            // sequence per destination (or per author in a network)
+	SourceKey string `msgpack:"key,omitempty"`  // the issue's key in the origin's tracker
+	Sent      int64  `msgpack:"sent,omitempty"` // Unix nanoseconds when appended, for latency figures
 	// Changed is when the tracker says the issue changed (its updated
 	// time, Unix nanoseconds; 0: not known), for the change-to-ack figure.
-	Changed int64 `msgpack:"ch,omitempty"`
-	Replica   Replica `msgpack:"r"`
+	Changed int64   `msgpack:"ch,omitempty"`
+	Replica Replica `msgpack:"r"`
 	// Op is what the event asks of the destination besides merging its
 	// replica: "" (nothing), OpUnsync (stop syncing this twin, keeping
 	// both issues) or OpLink (link the destination's existing issue
