@@ -2,94 +2,38 @@ package gitea
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
-	"strconv"
-	"time"
 
 	sdk "code.gitea.io/sdk/gitea"
 
-	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/adapters/internal/forge"
 )
 
-// classify turns an error of the SDK into one the sync engine understands:
-// an *adapters.TrackerError wrapping ErrNotFound, ErrRejected or
-// ErrUnavailable, named by what was being done. The SDK's errors are text
-// only, so the class comes from the answer's HTTP status:
-//
-//   - 401: credentials (permanent); 403: permission (permanent).
-//   - 429 (Gitea itself does not limit its API; a proxy in front may):
-//     rate_limited, with RetryAt from Retry-After (a minute when absent).
-//   - 404 and 410: not_found. Other 4xx (400, 409, 413, 422): rejected,
-//     with Gitea's message. 5xx: server_error.
-//   - No answer: unreachable; an answer that is not Gitea's JSON, or over
-//     the size cap: garbage.
+// errs classifies the SDK's errors, which are text only, by the HTTP
+// status of the answer (forge.Errors.Classify lists the classes). Gitea
+// itself does not limit its API; a proxy in front of it may answer 429.
+var errs = forge.Errors{
+	Prefix:      "gitea",
+	Name:        "Gitea",
+	Credentials: "Gitea refused the token: check tracker.token_file or " + EnvToken,
+	Permission:  "the token may not do this: it needs the scopes write:issue and read:repository, and write access to the repository",
+	TooLarge:    errTooLarge,
+}
+
+// classify turns an error of the SDK into one the sync engine understands,
+// named by op, what was being done.
 func classify(ctx context.Context, op string, resp *sdk.Response, err error) error {
-	if err == nil {
-		return nil
+	var hr *http.Response
+	if resp != nil {
+		hr = resp.Response
 	}
-	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		return fmt.Errorf("gitea: %s: %w", op, err)
-	}
-	var te *adapters.TrackerError
-	if errors.As(err, &te) {
-		return err
-	}
-	mk := func(class adapters.ErrorClass, status int, kind error, retry time.Time, detail string) error {
-		return &adapters.TrackerError{Class: class, Status: status, RetryAt: retry,
-			Err: fmt.Errorf("gitea: %s: %s: %w: %w", op, detail, kind, err)}
-	}
-	st := 0
-	if resp != nil && resp.Response != nil {
-		st = resp.StatusCode
-	}
-	if errors.Is(err, errTooLarge) {
-		return mk(adapters.ClassGarbage, st, adapters.ErrUnavailable, time.Time{}, "the answer is too large")
-	}
-	switch {
-	case st == http.StatusUnauthorized:
-		return mk(adapters.ClassCredentials, st, adapters.ErrUnavailable, time.Time{}, "Gitea refused the token: check tracker.token_file or "+EnvToken)
-	case st == http.StatusForbidden:
-		return mk(adapters.ClassPermission, st, adapters.ErrUnavailable, time.Time{}, "the token may not do this: it needs the scopes write:issue and read:repository, and write access to the repository")
-	case st == http.StatusTooManyRequests:
-		wait := time.Minute
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-			wait = time.Duration(s) * time.Second
-		}
-		retry := time.Now().Add(wait)
-		return mk(adapters.ClassRateLimited, st, adapters.ErrUnavailable, retry, "rate limited until "+retry.UTC().Format(time.RFC3339))
-	case st == http.StatusNotFound || st == http.StatusGone:
-		return mk(adapters.ClassNotFound, st, adapters.ErrNotFound, time.Time{}, "not found")
-	case st >= 500:
-		return mk(adapters.ClassServer, st, adapters.ErrUnavailable, time.Time{}, "Gitea failed")
-	case st >= 400:
-		return mk(adapters.ClassRejected, st, adapters.ErrRejected, time.Time{}, "Gitea refused it")
-	}
-	var se *json.SyntaxError
-	var ue *json.UnmarshalTypeError
-	if st >= 200 && st < 300 || errors.As(err, &se) || errors.As(err, &ue) {
-		return mk(adapters.ClassGarbage, st, adapters.ErrUnavailable, time.Time{}, "the answer is not Gitea's JSON")
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
-		return mk(adapters.ClassUnreachable, st, adapters.ErrUnavailable, time.Time{}, "no answer in time")
-	}
-	return mk(adapters.ClassUnreachable, st, adapters.ErrUnavailable, time.Time{}, "no answer")
+	return errs.Classify(ctx, op, hr, err)
 }
 
 // unreachable is a failure while reading an answer's body.
-func unreachable(op string, err error) error {
-	return &adapters.TrackerError{Class: adapters.ClassUnreachable, Err: fmt.Errorf("gitea: %s: %w: %w", op, adapters.ErrUnavailable, err)}
-}
+func unreachable(op string, err error) error { return errs.Unreachable(op, err) }
 
 // rejected is a refusal of the adapter itself (before any request).
-func rejected(format string, args ...any) error {
-	return &adapters.TrackerError{Class: adapters.ClassRejected, Err: fmt.Errorf("gitea: "+format+": %w", append(args, adapters.ErrRejected)...)}
-}
+func rejected(format string, args ...any) error { return errs.Rejected(format, args...) }
 
-func notFound(format string, args ...any) error {
-	return &adapters.TrackerError{Class: adapters.ClassNotFound, Err: fmt.Errorf("gitea: "+format+": %w", append(args, adapters.ErrNotFound)...)}
-}
+func notFound(format string, args ...any) error { return errs.NotFound(format, args...) }
