@@ -11,6 +11,7 @@ import (
 	sdk "code.gitea.io/sdk/gitea"
 
 	"github.com/issuemesh/issuemesh/adapters/check"
+	"github.com/issuemesh/issuemesh/adapters/internal/forge"
 )
 
 var _ check.Checker = (*Tracker)(nil)
@@ -51,6 +52,12 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 			vis = "private"
 		}
 		add("repository", true, false, "%s (%s) with issues", repo.FullName, vis)
+	}
+	switch it := repo.InternalTracker; {
+	case it != nil && !it.EnableIssueDependencies:
+		add("fields", true, true, "%s; issue dependencies are turned off in %s (Settings, Issues), so blocks and blocked-by relations are refused", forge.LackingDetail("Gitea", t.Lacks()), t.Repo())
+	default:
+		add("fields", true, true, "%s", forge.LackingDetail("Gitea", t.Lacks()))
 	}
 	if p := repo.Permissions; p != nil {
 		if p.Push || p.Admin {
@@ -148,7 +155,7 @@ var _ check.Vocabulary = (*Tracker)(nil)
 // Values lists the statuses Gitea has, the priorities kept as labels, and
 // the extra fields.
 func (t *Tracker) Values(context.Context) (check.Values, error) {
-	return check.Values{Statuses: []string{"open", "closed"}, Priorities: t.priorities, Fields: []string{fieldAssignees, fieldMilestone, fieldDue}}, nil
+	return check.Values{Statuses: []string{"open", "closed"}, Priorities: t.priorities, Fields: []string{fieldAssignees, fieldMilestone}}, nil
 }
 
 // testHook asks Gitea for a test delivery of webhook id (a push event of

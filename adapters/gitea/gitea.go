@@ -34,9 +34,10 @@
 // such labels are not in Labels. Other labels are Labels; a label that the
 // repository lacks is created (Gitea sets labels by ID). Extra["assignees"]
 // is the assignees' logins, comma-separated and sorted; Extra["milestone"]
-// the milestone's title ("" removes it; an unknown title is rejected);
-// Extra["due_date"] the due date as YYYY-MM-DD ("" removes it).
-// Attachments are Gitea's own issue attachments (attach.go).
+// the milestone's title ("" removes it; an unknown title is rejected).
+// Assignee (the first assignee), Reporter, Due and the dependencies as
+// relations are the fields of issue 16 (fields.go). Attachments are
+// Gitea's own issue attachments (attach.go).
 //
 // # Markers
 //
@@ -72,9 +73,11 @@
 //
 // # Not covered
 //
-// Dependencies and references between issues, comment deletions (a comment
-// deleted on Gitea is simply absent from Get), and the author of an
-// attachment (Gitea names the token's user).
+// References between issues in the text (#N), and the author of an
+// attachment (Gitea names the token's user). A comment deleted on Gitea
+// does not change the issue's updated_at and leaves the comments feed:
+// it is seen at the issue's next read (its next change, or a webhook
+// delivery naming it).
 package gitea
 
 import (
@@ -137,7 +140,6 @@ const internalMark = "internal"
 const (
 	fieldAssignees = "assignees"
 	fieldMilestone = "milestone"
-	fieldDue       = "due_date"
 )
 
 // Options configure New.
@@ -177,6 +179,7 @@ type Tracker struct {
 
 	mu      sync.Mutex
 	digests map[int64]string // attachment ID -> SHA-256, of files without a marker
+	warned  map[string]bool  // what was logged once (warnOnce)
 }
 
 var _ adapters.Tracker = (*Tracker)(nil)
@@ -362,6 +365,9 @@ func (t *Tracker) full(ctx context.Context, w *sdk.Issue) (adapters.Issue, error
 	if is.Attachments, err = t.files(ctx, w); err != nil {
 		return adapters.Issue{}, err
 	}
+	if is.Relations, err = t.relations(ctx, w.Index); err != nil {
+		return adapters.Issue{}, err
+	}
 	return is, nil
 }
 
@@ -393,12 +399,10 @@ func (t *Tracker) issue(w *sdk.Issue, cs []*sdk.Comment) adapters.Issue {
 	if w.Milestone != nil {
 		extra[fieldMilestone] = w.Milestone.Title
 	}
-	if w.Deadline != nil && !w.Deadline.IsZero() {
-		extra[fieldDue] = w.Deadline.UTC().Format(time.DateOnly)
-	}
 	if len(extra) > 0 {
 		is.Extra = extra
 	}
+	fillFields(&is, w) // fields.go
 	for _, c := range cs {
 		is.Comments = append(is.Comments, commentOf(c))
 		if c.Updated.After(is.Updated) {
@@ -539,7 +543,7 @@ func splitList(s string) []string {
 func dueDate(v string) (*time.Time, error) {
 	d, err := time.Parse(time.DateOnly, strings.TrimSpace(v))
 	if err != nil {
-		return nil, rejected("due_date %q is not a date YYYY-MM-DD", v)
+		return nil, rejected("due date %q is not a date YYYY-MM-DD", v)
 	}
 	return &d, nil
 }
@@ -547,9 +551,9 @@ func dueDate(v string) (*time.Time, error) {
 func checkExtra(extra map[string]string) error {
 	for k := range extra {
 		switch k {
-		case fieldAssignees, fieldMilestone, fieldDue:
+		case fieldAssignees, fieldMilestone:
 		default:
-			return rejected("field %q: Gitea issues have only assignees, milestone and due_date besides the standard fields", k)
+			return rejected("field %q: Gitea issues have only assignees and milestone besides the standard fields (the due date is the issue's Due)", k)
 		}
 	}
 	return nil
@@ -597,12 +601,8 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 		}
 		req.Milestone = id
 	}
-	if d := in.Extra[fieldDue]; d != "" {
-		due, err := dueDate(d)
-		if err != nil {
-			return adapters.Issue{}, err
-		}
-		req.Deadline = due
+	if err := t.createFields(in, &req); err != nil { // fields.go
+		return adapters.Issue{}, err
 	}
 	ids, err := t.labelIDs(ctx, allLabels(in.Labels, prio))
 	if err != nil {
@@ -621,7 +621,16 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 		}
 		cs = append(cs, made)
 	}
-	return t.issue(w, cs), nil
+	is := t.issue(w, cs)
+	if len(in.Relations) > 0 {
+		if _, err := t.applyRelations(ctx, w.Index, nil, adapters.Patch{AddRelations: in.Relations}); err != nil {
+			return adapters.Issue{}, err
+		}
+		if is.Relations, err = t.relations(ctx, w.Index); err != nil {
+			return adapters.Issue{}, err
+		}
+	}
+	return is, nil
 }
 
 // milestone finds an open or closed milestone by title.
@@ -740,19 +749,27 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 				}
 			}
 			req.Milestone, changed = &id, true
-		case fieldDue:
-			if v == "" {
-				req.RemoveDeadline, changed = new(true), true
-				continue
-			}
-			if req.Deadline, err = dueDate(v); err != nil {
-				return adapters.Issue{}, err
-			}
-			changed = true
+		}
+	}
+	fc, err := t.updateFields(w, cur, p, &req) // fields.go
+	if err != nil {
+		return adapters.Issue{}, err
+	}
+	changed = changed || fc
+	var rels []adapters.Relation
+	if len(p.AddRelations) > 0 || len(p.RemoveRelations) > 0 {
+		if rels, err = t.relations(ctx, n); err != nil {
+			return adapters.Issue{}, err
+		}
+		if _, err := t.applyRelations(ctx, n, rels, p); err != nil {
+			return adapters.Issue{}, err
 		}
 	}
 	cs, err := t.comments(ctx, n)
 	if err != nil {
+		return adapters.Issue{}, err
+	}
+	if cs, err = t.deleteComments(ctx, n, cs, p.DeleteComments); err != nil {
 		return adapters.Issue{}, err
 	}
 	if newLabels != nil {
@@ -781,6 +798,9 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 	}
 	is := t.issue(w, cs)
 	if is.Attachments, err = t.files(ctx, w); err != nil {
+		return adapters.Issue{}, err
+	}
+	if is.Relations, err = t.relations(ctx, n); err != nil {
 		return adapters.Issue{}, err
 	}
 	return is, nil

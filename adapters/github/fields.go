@@ -8,6 +8,7 @@ import (
 	gh "github.com/google/go-github/v93/github"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/adapters/internal/forge"
 )
 
 // The fields of issue 16 on GitHub. Assignee is the first assignee, as a
@@ -202,10 +203,5 @@ func (t *Tracker) deleteComments(ctx context.Context, key string, ids []string) 
 
 // lackingDetail is what check says of the fields GitHub has no place for.
 func (t *Tracker) lackingDetail() string {
-	var parts []string
-	for f, why := range t.Lacks() {
-		parts = append(parts, string(f)+" ("+why+")")
-	}
-	slices.Sort(parts)
-	return "GitHub's REST issue API has no place for: " + strings.Join(parts, "; ") + "; a change of these fields is not applied here"
+	return forge.LackingDetail("GitHub's REST issue API", t.Lacks())
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
@@ -120,4 +122,15 @@ func (e Errors) NotFound(format string, args ...any) error {
 // Unreachable is a failure while reading an answer's body.
 func (e Errors) Unreachable(op string, err error) error {
 	return &adapters.TrackerError{Class: adapters.ClassUnreachable, Err: fmt.Errorf("%s: %s: %w: %w", e.Prefix, op, adapters.ErrUnavailable, err)}
+}
+
+// LackingDetail is what tracker check says of the fields a forge has no
+// place for: each feature with its reason, sorted.
+func LackingDetail(name string, lacks map[adapters.Feature]string) string {
+	var parts []string
+	for f, why := range lacks {
+		parts = append(parts, string(f)+" ("+why+")")
+	}
+	slices.Sort(parts)
+	return name + " has no place for: " + strings.Join(parts, "; ") + "; a change of these fields is not applied here"
 }

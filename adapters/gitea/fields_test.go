@@ -1,0 +1,75 @@
+package gitea
+
+import (
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/issuemesh/issuemesh/adapters"
+)
+
+// TestFieldsOnRealGitea (real Gitea): the assignee, reporter and due date
+// are the replica's people and date, not extra fields; a dependency made
+// on one issue reads back on both (blocks, blocked-by), and the change is
+// in the feed.
+func TestFieldsOnRealGitea(t *testing.T) {
+	_, _, user := realGitea(t)
+	tr := newReal(t, Options{})
+	c := tctx(t)
+	a, err := tr.Create(c, adapters.Issue{Summary: "blocker", Assignee: &adapters.User{Login: user}, Due: "2027-03-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := tr.Create(c, adapters.Issue{Summary: "blocked"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tr.Get(c, a.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Assignee == nil || got.Assignee.Login != user || got.Due != "2027-03-01" || got.Reporter == nil || got.Reporter.Login != user {
+		t.Fatalf("assignee %+v due %q reporter %+v", got.Assignee, got.Due, got.Reporter)
+	}
+	if _, ok := got.Extra["due_date"]; ok {
+		t.Fatalf("the due date is still an extra field: %v", got.Extra)
+	}
+	_, cur := drainAll(t, tr, "")
+	settled := time.Now().Add(tr.settle + 5*time.Second)
+	for { // until the creates have settled out of the overlap
+		again, next := drainAll(t, tr, cur)
+		cur = next
+		if len(again) == 0 {
+			break
+		}
+		if time.Now().After(settled) {
+			t.Fatalf("the feed still returns %d issues after the creates", len(again))
+		}
+	}
+	if _, err := tr.Update(c, a.Key, adapters.Patch{AddRelations: []adapters.Relation{{Kind: adapters.RelBlocks, Key: b.Key}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = tr.Get(c, b.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(got.Relations, func(r adapters.Relation) bool { return r.Kind == adapters.RelBlockedBy && r.Key == a.Key }) {
+		t.Fatalf("%s relations %+v, want blocked-by %s", b.Key, got.Relations, a.Key)
+	}
+	seen, _ := drainAll(t, tr, cur)
+	t.Logf("after the dependency the feed returns %v", slices.Sorted(maps.Keys(seen)))
+	if _, ok := seen[a.Key]; !ok {
+		if _, ok := seen[b.Key]; !ok {
+			t.Fatalf("a dependency is not in the change feed (got %d issues)", len(seen))
+		}
+	}
+	// unassign, clear the due date
+	got, err = tr.Update(c, a.Key, adapters.Patch{Assignee: &adapters.User{}, Due: new("")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Assignee != nil || got.Due != "" {
+		t.Fatalf("after clearing: assignee %+v due %q", got.Assignee, got.Due)
+	}
+}
