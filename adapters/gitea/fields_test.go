@@ -3,8 +3,11 @@ package gitea
 import (
 	"maps"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
+
+	sdk "code.gitea.io/sdk/gitea"
 
 	"github.com/issuemesh/issuemesh/adapters"
 )
@@ -71,5 +74,57 @@ func TestFieldsOnRealGitea(t *testing.T) {
 	}
 	if got.Assignee != nil || got.Due != "" {
 		t.Fatalf("after clearing: assignee %+v due %q", got.Assignee, got.Due)
+	}
+}
+
+// TestDeletedCommentByWebhook (real Gitea): a comment deleted in Gitea
+// changes nothing the feed lists; Gitea's issue_comment delivery names
+// the issue, and the next feed returns it with the comment gone.
+func TestDeletedCommentByWebhook(t *testing.T) {
+	tr := newReal(t, Options{WebhookListen: "127.0.0.1:0", WebhookSecret: "hook-s3cret"})
+	rang := make(chan struct{}, 64)
+	tr.OnChange(func() { rang <- struct{}{} })
+	c := tctx(t)
+	if _, _, err := tr.api(c).CreateRepoHook(tr.owner, tr.repo, sdk.CreateHookOption{
+		Type: sdk.HookTypeGitea, Active: true, Events: []string{"issues", "issue_comment"},
+		Config: map[string]string{"url": "http://" + tr.WebhookAddr() + "/", "content_type": "json", "secret": "hook-s3cret"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	is, err := tr.Create(c, adapters.Issue{Summary: "comments", Comments: []adapters.Comment{{Body: "one"}, {Body: "two"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cur := drainAll(t, tr, "")
+	settled := time.Now().Add(tr.settle + 5*time.Second)
+	for {
+		again, next := drainAll(t, tr, cur)
+		cur = next
+		if len(again) == 0 {
+			break
+		}
+		if time.Now().After(settled) {
+			t.Fatalf("the feed still returns %d issues after the create", len(again))
+		}
+	}
+	for len(rang) > 0 { // the create's deliveries
+		<-rang
+	}
+	id, _ := strconv.ParseInt(is.Comments[1].ID, 10, 64)
+	if _, err := tr.api(c).DeleteIssueComment(tr.owner, tr.repo, id); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rang:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Gitea's delivery of the deletion never rang")
+	}
+	got, _ := drainAll(t, tr, cur)
+	if _, ok := got[is.Key]; !ok {
+		t.Fatalf("after the deletion the feed gave %v, want %s", slices.Sorted(maps.Keys(got)), is.Key)
+	}
+	full, err := tr.Get(c, is.Key)
+	if err != nil || len(full.Comments) != 1 {
+		t.Fatalf("the issue after it: %+v %v", full.Comments, err)
 	}
 }

@@ -76,8 +76,9 @@
 // References between issues in the text (#N), and the author of an
 // attachment (Gitea names the token's user). A comment deleted on Gitea
 // does not change the issue's updated_at and leaves the comments feed:
-// it is seen at the issue's next read (its next change, or a webhook
-// delivery naming it).
+// polling sees it at the issue's next change; with a webhook, the
+// comment's "deleted" delivery names the issue, which the next feed reads
+// (package forge, Listener.Touched).
 package gitea
 
 import (
@@ -1011,10 +1012,39 @@ func (t *Tracker) Changes(ctx context.Context, since adapters.Cursor, limit int)
 			out = append(out, t.issue(w, nil))
 		}
 		nextC = nc
+		more, err := t.touched(ctx, got)
+		if err != nil {
+			return nil, since, err
+		}
+		out = append(out, more...)
 	}
 	next := adapters.Cursor(string(nextI) + "|" + string(nextC))
 	if next == "|" {
 		next = ""
 	}
 	return out, next, nil
+}
+
+// touched reads the issues that webhook deliveries named since the last
+// feed and that the feed did not return (got): a deleted comment changes
+// nothing the feed lists. A deleted issue or a pull request is left out.
+func (t *Tracker) touched(ctx context.Context, got map[int64]bool) ([]adapters.Issue, error) {
+	ns := t.hook.Touched(t.Repo())
+	var out []adapters.Issue
+	for _, n := range ns {
+		if got[n] {
+			continue
+		}
+		got[n] = true
+		w, err := t.getWire(ctx, n)
+		if errors.Is(err, adapters.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t.issue(w, nil))
+	}
+	t.hook.Read(t.Repo(), ns)
+	return out, nil
 }

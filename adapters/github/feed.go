@@ -126,6 +126,7 @@ func (t *Tracker) repoChanges(ctx context.Context, r repoRef, since adapters.Cur
 			continue
 		}
 		got[w.GetNumber()] = true
+		t.sweep.note(r.key(w.GetNumber()), w.GetComments())
 		out = append(out, t.issue(r, w, nil))
 	}
 	nextC := adapters.Cursor(cc)
@@ -164,10 +165,47 @@ func (t *Tracker) repoChanges(ctx context.Context, r repoRef, since adapters.Cur
 			out = append(out, t.issue(r, w, nil))
 		}
 		nextC = nc
+		more, err := t.touched(ctx, r, got)
+		if err != nil {
+			return nil, since, err
+		}
+		out = append(out, more...)
+		if more, err = t.sweepComments(ctx, r, got); err != nil { // sweep.go
+			return nil, since, err
+		}
+		out = append(out, more...)
 	}
 	next := adapters.Cursor(string(nextI) + "|" + string(nextC))
 	if next == "|" {
 		next = ""
 	}
 	return out, next, nil
+}
+
+// touched reads the issues of r that webhook deliveries named since the
+// last feed and that the feed did not return (got): a deleted comment
+// changes nothing the feed lists. A deleted issue or a pull request is
+// left out.
+func (t *Tracker) touched(ctx context.Context, r repoRef, got map[int]bool) ([]adapters.Issue, error) {
+	ns := t.hook.Touched(r.String())
+	var out []adapters.Issue
+	for _, n := range ns {
+		if got[int(n)] {
+			continue
+		}
+		got[int(n)] = true
+		w, err := t.getWire(ctx, r, int(n))
+		if errors.Is(err, adapters.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if w.IsPullRequest() && !t.pulls {
+			continue
+		}
+		out = append(out, t.issue(r, w, nil))
+	}
+	t.hook.Read(r.String(), ns)
+	return out, nil
 }

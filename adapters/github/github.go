@@ -71,9 +71,10 @@
 // # Not (yet) covered
 //
 // A comment deleted on GitHub does not change the issue's updated_at nor
-// appear in the comments feed: polling sees it at the issue's next change
-// (a webhook delivery rings the feed sooner, but the feed still finds no
-// change). Issue references are read, never written (they are text).
+// appear in the comments feed: the feed finds it by the issue's comment
+// count (a sweep every Options.CommentSweep, free while nothing changes)
+// or at once from the webhook delivery that names the issue (sweep.go).
+// Issue references are read, never written (they are text).
 //
 // # Rate limits
 //
@@ -160,6 +161,10 @@ type Options struct {
 	// for GitHub's webhook deliveries, verified with WebhookSecret; see
 	// Webhook. It starts when the node registers OnChange.
 	WebhookListen, WebhookSecret string
+	// CommentSweep is how often the feed compares every issue's comment
+	// count with the one last read, to find deleted comments (sweep.go;
+	// default DefaultCommentSweep, negative: never).
+	CommentSweep time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -176,6 +181,7 @@ type Tracker struct {
 	settle     time.Duration
 	log        *slog.Logger
 	hook       *forge.Listener
+	sweep      *commentSweep
 }
 
 var _ adapters.Tracker = (*Tracker)(nil)
@@ -235,12 +241,17 @@ func New(opts Options) (*Tracker, error) {
 	if opts.WebhookListen != "" && opts.WebhookSecret == "" {
 		return nil, errors.New("github: a webhook listener needs its secret (tracker.webhook.secret_file)")
 	}
+	every := opts.CommentSweep
+	if every == 0 {
+		every = DefaultCommentSweep
+	}
 	names := make([]string, len(repos))
 	for i, r := range repos {
 		names[i] = r.String()
 	}
 	return &Tracker{c: c, tr: tr, app: app, repos: repos, pulls: opts.PullRequests, priorities: pr, settle: settle, log: log,
-		hook: forge.NewListener(forge.GitHub(), opts.WebhookListen, opts.WebhookSecret, strings.Join(names, ","), log)}, nil
+		hook:  forge.NewListener(forge.GitHub(), opts.WebhookListen, opts.WebhookSecret, strings.Join(names, ","), log),
+		sweep: newCommentSweep(every)}, nil
 }
 
 // OnChange registers the node's doorbell, rung by accepted webhook
@@ -283,6 +294,7 @@ func (t *Tracker) getWire(ctx context.Context, r repoRef, n int) (*gh.Issue, err
 	if is.Number == nil {
 		return nil, fmt.Errorf("github: get issue %s: the answer has no number: %w", r.key(n), adapters.ErrBadAnswer)
 	}
+	t.sweep.note(r.key(n), is.GetComments())
 	return is, nil
 }
 

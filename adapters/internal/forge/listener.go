@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -25,7 +27,8 @@ type Listener struct {
 	srv      *http.Server
 	addr     string
 	onChange func()
-	verified int // deliveries whose signature held
+	verified int                       // deliveries whose signature held
+	touched  map[string]map[int64]bool // lowercased repo -> issue numbers named by deliveries
 }
 
 // NewListener returns a listener for listen (host:port, "" for none) that
@@ -61,6 +64,7 @@ func (l *Listener) startLocked() error {
 		return err
 	}
 	hook := NewWebhook(l.d, l.secret, l.repo, l.ring, l.log)
+	hook.touch = l.touch
 	hook.verified = func() {
 		l.mu.Lock()
 		l.verified++
@@ -131,6 +135,49 @@ func (l *Listener) ring() {
 	l.mu.Unlock()
 	if fn != nil {
 		fn()
+	}
+}
+
+func (l *Listener) touch(repo string, n int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := strings.ToLower(repo)
+	if l.touched == nil {
+		l.touched = map[string]map[int64]bool{}
+	}
+	if l.touched[k] == nil {
+		l.touched[k] = map[int64]bool{}
+	}
+	if len(l.touched[k]) < maxTouched {
+		l.touched[k][n] = true
+	}
+}
+
+// maxTouched bounds the issues remembered per repository between two
+// feeds (past it, the feed and the comment sweep still find changes).
+const maxTouched = 10000
+
+// Touched returns the numbers of repo's issues that verified deliveries
+// named since they were last marked Read, sorted. The adapter's feed
+// reads each of them from the API.
+func (l *Listener) Touched(repo string) []int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []int64
+	for n := range l.touched[strings.ToLower(repo)] {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Read marks issues of repo as read by the feed (after it succeeded: a
+// feed that fails reads them next time).
+func (l *Listener) Read(repo string, ns []int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, n := range ns {
+		delete(l.touched[strings.ToLower(repo)], n)
 	}
 }
 

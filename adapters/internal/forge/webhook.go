@@ -76,7 +76,12 @@ func GitLab() Dialect {
 // poll. The payload itself is never applied: what syncs is what the API
 // gives the following poll. So a forged delivery cannot change anything,
 // and a missed one (neither GitHub nor Gitea redelivers by itself) is
-// caught by the polling that goes on beside the webhook.
+// caught by the polling that goes on beside the webhook. The one thing
+// taken from a verified payload is the number of the issue it names
+// (issue.number), handed to touch before the doorbell rings: the
+// adapter's next feed reads that issue from the API even when nothing the
+// feed lists changed, which is how a deleted comment (it changes neither
+// the issue's updated_at nor the comments feed) is seen at once.
 //
 // Refused: a delivery without the dialect's signature header or whose
 // HMAC-SHA256 of the body under the secret does not match (401), a body
@@ -88,6 +93,7 @@ type Webhook struct {
 	secret []byte
 	repo   string
 	ring   func()
+	touch  func(repo string, number int64) // may be nil
 	log    *slog.Logger
 	// verified, when set, is called for every delivery whose signature
 	// holds, whatever its event (tracker check's probe).
@@ -204,6 +210,9 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		Project struct {
 			PathWithNamespace string `json:"path_with_namespace"`
 		} `json:"project"`
+		Issue struct {
+			Number int64 `json:"number"`
+		} `json:"issue"`
 	}
 	if err := json.Unmarshal(body, &p); err != nil {
 		http.Error(rw, "the delivery is not JSON", http.StatusBadRequest)
@@ -224,6 +233,9 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		io.WriteString(rw, "another repository: ignored\n")
 	default:
 		w.log.Debug("webhook delivery accepted", "delivery", id, "event", event)
+		if w.touch != nil && p.Issue.Number > 0 && p.Repository.FullName != "" {
+			w.touch(p.Repository.FullName, p.Issue.Number)
+		}
 		if w.ring != nil {
 			w.ring()
 		}
