@@ -129,7 +129,8 @@ func giteaSign(secret, body []byte) string {
 
 // TestWebhookOfTracker: the tracker's listener takes Gitea's signature:
 // a signed delivery rings once, the same delivery again, a forged one and
-// GitHub's header alone ring nothing.
+// GitHub's header alone ring nothing; Forgejo's headers alone (its
+// X-Forgejo-Signature, -Delivery and -Event) are taken the same way.
 func TestWebhookOfTracker(t *testing.T) {
 	var rings atomic.Int32
 	tr, err := New(Options{URL: "http://127.0.0.1:1/", Token: "x", Repo: "octo/widgets", WebhookListen: "127.0.0.1:0", WebhookSecret: "s3cret"})
@@ -141,8 +142,13 @@ func TestWebhookOfTracker(t *testing.T) {
 	body := []byte(`{"action":"opened","issue":{"number":1},"repository":{"full_name":"octo/widgets"}}`)
 	post := func(id string, h map[string]string) int {
 		req, _ := http.NewRequest("POST", "http://"+tr.WebhookAddr()+"/", bytes.NewReader(body))
-		req.Header.Set("X-Gitea-Delivery", id)
-		req.Header.Set("X-Gitea-Event", "issues")
+		if _, forgejo := h["X-Forgejo-Signature"]; forgejo {
+			req.Header.Set("X-Forgejo-Delivery", id)
+			req.Header.Set("X-Forgejo-Event", "issues")
+		} else {
+			req.Header.Set("X-Gitea-Delivery", id)
+			req.Header.Set("X-Gitea-Event", "issues")
+		}
 		for k, v := range h {
 			req.Header.Set(k, v)
 		}
@@ -165,6 +171,9 @@ func TestWebhookOfTracker(t *testing.T) {
 		{"again", "u1", map[string]string{"X-Gitea-Signature": good}, 200, 1},
 		{"forged", "u2", map[string]string{"X-Gitea-Signature": giteaSign([]byte("guess"), body)}, 401, 1},
 		{"GitHub's header only", "u3", map[string]string{"X-Hub-Signature-256": "sha256=" + good}, 401, 1},
+		{"Forgejo's headers", "u4", map[string]string{"X-Forgejo-Signature": good}, 202, 2},
+		{"Forgejo's again", "u4", map[string]string{"X-Forgejo-Signature": good}, 200, 2},
+		{"Forgejo's forged", "u5", map[string]string{"X-Forgejo-Signature": giteaSign([]byte("guess"), body)}, 401, 2},
 	} {
 		if st := post(c.id, c.h); st != c.status || rings.Load() != c.rings {
 			t.Errorf("%s: %d, rings %d; want %d, %d", c.name, st, rings.Load(), c.status, c.rings)

@@ -36,6 +36,23 @@ type Dialect struct {
 	// preference to Delivery (GitLab's Idempotency-Key, the same on every
 	// retry of one delivery).
 	AltDelivery string
+	// Also names the headers read when the ones above are absent
+	// (Forgejo's X-Forgejo-Signature, -Delivery and -Event, which it
+	// sends beside, or in a later version instead of, Gitea's).
+	Also struct{ Signature, Delivery, Event string }
+}
+
+// header is the first of names that h has.
+func header(h http.Header, names ...string) string {
+	for _, n := range names {
+		if n == "" {
+			continue
+		}
+		if v := h.Get(n); v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // GitHub is GitHub's dialect.
@@ -45,15 +62,19 @@ func GitHub() Dialect {
 		SecretKey: "tracker.webhook.secret_file"}
 }
 
-// Gitea is the dialect of Gitea and Forgejo (Forgejo sends the X-Gitea-
-// headers beside its own X-Forgejo- ones). Gitea's signature is the bare
-// hex HMAC-SHA256; with no secret set on the hook it is empty, which is
-// refused. Label, assignee and milestone changes arrive as "issues" events
+// Gitea is the dialect of Gitea and Forgejo. Gitea's signature is the
+// bare hex HMAC-SHA256 of the body (X-Gitea-Signature); with no secret set
+// on the hook it is empty, which is refused. Forgejo signs the same way in
+// X-Forgejo-Signature and names the delivery and event in X-Forgejo-
+// headers; it has also sent the X-Gitea- ones, so either is read (Gitea's
+// first). Label, assignee and milestone changes arrive as "issues" events
 // (X-Gitea-Event-Type names the finer kind).
 func Gitea() Dialect {
-	return Dialect{Tracker: "Gitea", Signature: "X-Gitea-Signature", Prefix: "",
+	d := Dialect{Tracker: "Gitea", Signature: "X-Gitea-Signature", Prefix: "",
 		Delivery: "X-Gitea-Delivery", Event: "X-Gitea-Event", Events: []string{"issues", "issue_comment"},
 		SecretKey: "tracker.webhook.secret_file"}
+	d.Also.Signature, d.Also.Delivery, d.Also.Event = "X-Forgejo-Signature", "X-Forgejo-Delivery", "X-Forgejo-Event"
+	return d
 }
 
 // GitLab is GitLab's dialect: X-Gitlab-Token carries the hook's secret
@@ -178,20 +199,17 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "delivery over 25 MiB", http.StatusRequestEntityTooLarge)
 		return
 	}
-	sig := r.Header.Get(w.d.Signature)
+	sig := header(r.Header, w.d.Signature, w.d.Also.Signature)
 	if sig == "" || !w.check(body, sig) {
 		w.log.Warn("webhook delivery refused: unsigned or bad signature (is the secret the same on "+w.d.Tracker+" and in "+w.d.SecretKey+"?)",
-			"remote", r.RemoteAddr, "delivery", r.Header.Get(w.d.Delivery), "signed", sig != "")
+			"remote", r.RemoteAddr, "delivery", header(r.Header, w.d.Delivery, w.d.Also.Delivery), "signed", sig != "")
 		http.Error(rw, "bad or missing "+w.d.Signature, http.StatusUnauthorized)
 		return
 	}
 	if w.verified != nil {
 		w.verified()
 	}
-	id := r.Header.Get(w.d.Delivery)
-	if w.d.AltDelivery != "" && r.Header.Get(w.d.AltDelivery) != "" {
-		id = r.Header.Get(w.d.AltDelivery)
-	}
+	id := header(r.Header, w.d.AltDelivery, w.d.Delivery, w.d.Also.Delivery)
 	if id == "" {
 		http.Error(rw, "no "+w.d.Delivery, http.StatusBadRequest)
 		return
@@ -202,7 +220,7 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		io.WriteString(rw, "duplicate delivery: ignored\n")
 		return
 	}
-	event := r.Header.Get(w.d.Event)
+	event := header(r.Header, w.d.Event, w.d.Also.Event)
 	var p struct {
 		Repository struct {
 			FullName string `json:"full_name"`
