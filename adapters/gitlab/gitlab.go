@@ -97,11 +97,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gl "gitlab.com/gitlab-org/api/client-go/v2"
@@ -188,6 +190,9 @@ type Tracker struct {
 	settle     time.Duration
 	log        *slog.Logger
 	hook       *forge.Listener
+
+	mu      sync.Mutex
+	digests map[string]fileSum // of uploads people made, by SECRET/NAME
 }
 
 var _ adapters.Tracker = (*Tracker)(nil)
@@ -238,7 +243,7 @@ func New(opts Options) (*Tracker, error) {
 		settle = DefaultSettle
 	}
 	return &Tracker{base: base, c: c, hc: hc, tr: tr, project: project, priorities: pr, share: opts.ShareConfidential, settle: settle, log: log,
-		hook: forge.NewListener(forge.GitLab(), opts.WebhookListen, opts.WebhookSecret, project, log)}, nil
+		hook: forge.NewListener(forge.GitLab(), opts.WebhookListen, opts.WebhookSecret, project, log), digests: map[string]fileSum{}}, nil
 }
 
 // OnChange registers the node's doorbell, rung by accepted webhook
@@ -335,7 +340,16 @@ func (t *Tracker) full(ctx context.Context, w *gl.Issue) (adapters.Issue, error)
 	if err != nil {
 		return adapters.Issue{}, err
 	}
-	return t.issue(w, ns), nil
+	ls, err := t.links(ctx, w)
+	if err != nil {
+		return adapters.Issue{}, err
+	}
+	is := t.issue(w, ns)
+	is.Relations = relationsOf(ls)
+	if is.Attachments, err = t.files(ctx, w, ns); err != nil {
+		return adapters.Issue{}, err
+	}
+	return is, nil
 }
 
 func stamp(p *time.Time) time.Time {
@@ -370,22 +384,17 @@ func (t *Tracker) issue(w *gl.Issue, ns []*gl.Note) adapters.Issue {
 		slices.Sort(logins)
 		extra[fieldAssignees] = strings.Join(logins, ",")
 	}
-	if w.Milestone != nil {
-		extra[fieldMilestone] = w.Milestone.Title
-	}
-	if w.DueDate != nil && !time.Time(*w.DueDate).IsZero() {
-		extra[fieldDue] = time.Time(*w.DueDate).Format(time.DateOnly)
-	}
-	if w.Weight != 0 {
-		extra[fieldWeight] = strconv.FormatInt(w.Weight, 10)
-	}
 	if w.Confidential {
 		extra[fieldConfidential] = "true"
 	}
 	if len(extra) > 0 {
 		is.Extra = extra
 	}
+	fillFields(&is, w)
 	for _, x := range ns {
+		if isFileNote(x) {
+			continue
+		}
 		is.Comments = append(is.Comments, commentOf(x))
 	}
 	return is
@@ -474,8 +483,13 @@ func splitList(s string) []string {
 
 func checkExtra(extra map[string]string) error {
 	for k := range extra {
-		switch k {
-		case fieldAssignees, fieldMilestone, fieldDue, fieldWeight, fieldConfidential:
+		switch {
+		case k == fieldAssignees, k == fieldMilestone, k == fieldDue, k == fieldWeight, k == fieldConfidential:
+		case k == fieldEpic, strings.Contains(k, " at "):
+			// read only (the epic), or the rules' note of what the
+			// partner has that cannot land here ("assignee at PEER"):
+			// GitLab has no place for it, and it must not block the twin:
+			// left out.
 		default:
 			return rejected("field %q: GitLab issues have only assignees, milestone, due_date, weight and confidential besides the standard fields", k)
 		}
@@ -563,9 +577,16 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 	}
 	labels := gl.LabelOptions(allLabels(in.Labels, prio))
 	req := &gl.CreateIssueOptions{Title: new(in.Summary), Description: new(body), Labels: &labels}
-	if err := t.fields(ctx, in.Extra, nil, func(f setField) {
+	typed := typedFields{assignee: in.Assignee, fields: in.Fields}
+	if in.Type != "" {
+		typed.typ = &in.Type
+	}
+	if in.Due != "" {
+		typed.due = &in.Due
+	}
+	if err := t.fields(ctx, in.Extra, nil, typed, nil, func(f setField) {
 		req.AssigneeIDs, req.MilestoneID, req.DueDate, req.Weight = f.assignees, f.milestone, f.due, f.weight
-		req.Confidential = f.confidential
+		req.Confidential, req.IssueType = f.confidential, f.issueType
 	}); err != nil {
 		return adapters.Issue{}, err
 	}
@@ -586,7 +607,13 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 		}
 		ns = append(ns, made)
 	}
-	return t.issue(w, ns), nil
+	ls, err := t.relate(ctx, w.IID, nil, in.Relations, nil)
+	if err != nil {
+		return adapters.Issue{}, err
+	}
+	out := t.issue(w, ns)
+	out.Relations = relationsOf(ls)
+	return out, nil
 }
 
 // setField is the resolved Extra fields of a create or update.
@@ -596,12 +623,35 @@ type setField struct {
 	due                     *gl.ISOTime
 	weight                  *int64
 	confidential            *bool
+	issueType               *string
 	noDue, noMile, noWeight bool
 }
 
-// fields resolves the Extra fields that differ from cur (nil: a create).
-func (t *Tracker) fields(ctx context.Context, extra, cur map[string]string, set func(setField)) error {
+// fields resolves the Extra fields that differ from cur (nil: a create)
+// and the typed fields that differ from w (nil: a create).
+func (t *Tracker) fields(ctx context.Context, extra, cur map[string]string, typed typedFields, w *gl.Issue, set func(setField)) error {
 	var f setField
+	// Extra's milestone, due_date and weight (the names before the typed
+	// model) are the typed fields by other names.
+	for k, v := range extra {
+		switch k {
+		case fieldDue:
+			if typed.due == nil {
+				typed.due = &v
+			}
+		case fieldMilestone, fieldWeight:
+			if _, ok := typed.fields[k]; !ok {
+				typed.fields = maps.Clone(typed.fields)
+				if typed.fields == nil {
+					typed.fields = map[string]adapters.FieldValue{}
+				}
+				typed.fields[k] = adapters.FieldValue{Text: v}
+			}
+		}
+	}
+	if err := t.resolveTyped(ctx, typed, w, &f); err != nil {
+		return err
+	}
 	for k, v := range extra {
 		if cur != nil && v == cur[k] {
 			continue
@@ -613,36 +663,6 @@ func (t *Tracker) fields(ctx context.Context, extra, cur map[string]string, set 
 				return err
 			}
 			f.assignees = &ids
-		case fieldMilestone:
-			if v == "" {
-				f.noMile = true
-				continue
-			}
-			id, err := t.milestone(ctx, v)
-			if err != nil {
-				return err
-			}
-			f.milestone = &id
-		case fieldDue:
-			if v == "" {
-				f.noDue = true
-				continue
-			}
-			d, err := dueDate(v)
-			if err != nil {
-				return err
-			}
-			f.due = d
-		case fieldWeight:
-			if v == "" {
-				f.noWeight = true
-				continue
-			}
-			w, err := weight(v)
-			if err != nil {
-				return err
-			}
-			f.weight = &w
 		case fieldConfidential:
 			b := v == "true"
 			if v != "" && v != "true" && v != "false" {
@@ -737,16 +757,22 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 			req.Labels, changed = &lo, true
 		}
 	}
-	if err := t.fields(ctx, p.Extra, cur.Extra, func(f setField) {
-		if f.assignees != nil || f.milestone != nil || f.due != nil || f.weight != nil || f.confidential != nil || f.noDue || f.noMile || f.noWeight {
+	typed := typedFields{assignee: p.Assignee, typ: p.Type, due: p.Due, fields: p.Fields}
+	if err := t.fields(ctx, p.Extra, cur.Extra, typed, w, func(f setField) {
+		if f.assignees != nil || f.milestone != nil || f.due != nil || f.weight != nil || f.confidential != nil || f.issueType != nil || f.noDue || f.noMile || f.noWeight {
 			changed = true
 		}
 		req.AssigneeIDs, req.MilestoneID, req.DueDate, req.Weight, req.Confidential = f.assignees, f.milestone, f.due, f.weight, f.confidential
+		req.IssueType = f.issueType
 		req.ResetDueDate, req.ResetMilestoneID, req.ResetWeight = f.noDue, f.noMile, f.noWeight
 	}); err != nil {
 		return adapters.Issue{}, err
 	}
 	ns, err := t.notes(ctx, n)
+	if err != nil {
+		return adapters.Issue{}, err
+	}
+	ls, err := t.links(ctx, w)
 	if err != nil {
 		return adapters.Issue{}, err
 	}
@@ -760,7 +786,15 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 	if ns, err = t.applyNotes(ctx, n, ns, p); err != nil {
 		return adapters.Issue{}, err
 	}
-	return t.issue(w, ns), nil
+	if ls, err = t.relate(ctx, n, ls, p.AddRelations, p.RemoveRelations); err != nil {
+		return adapters.Issue{}, err
+	}
+	out := t.issue(w, ns)
+	out.Relations = relationsOf(ls)
+	if out.Attachments, err = t.files(ctx, w, ns); err != nil {
+		return adapters.Issue{}, err
+	}
+	return out, nil
 }
 
 func (t *Tracker) applyNotes(ctx context.Context, n int64, ns []*gl.Note, p adapters.Patch) ([]*gl.Note, error) {
@@ -802,6 +836,16 @@ func (t *Tracker) applyNotes(ctx context.Context, n int64, ns []*gl.Note, p adap
 			return nil, classify(ctx, "add a note to "+t.key(n), resp, err)
 		}
 		ns = append(ns, made)
+	}
+	for _, id := range p.DeleteComments {
+		i := find(id, "")
+		if i < 0 {
+			continue // gone already
+		}
+		if resp, err := t.c.Notes.DeleteIssueNote(t.project, n, ns[i].ID, gl.WithContext(ctx)); err != nil && (resp == nil || resp.StatusCode != 404) {
+			return nil, classify(ctx, fmt.Sprintf("delete note %d of %s", ns[i].ID, t.key(n)), resp, err)
+		}
+		ns = slices.Delete(ns, i, i+1)
 	}
 	for _, c := range p.EditComments {
 		i := find(c.ID, c.SyncID)
