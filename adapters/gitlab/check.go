@@ -57,6 +57,11 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 	default:
 		add("permissions", false, false, "the token's role is %d: it needs Reporter (20) or above (Planner, 15, cannot read all confidential issues)", level)
 	}
+	if t.share {
+		add("confidential issues", true, true, "shared: tracker.share_confidential is set, so confidential issues leave like the others (marked extra.confidential)")
+	} else {
+		add("confidential issues", true, false, "kept back: a confidential issue is in no change feed and no read (set tracker.share_confidential to share them)")
+	}
 	if rem, reset := t.tr.RateLeft(); rem >= 0 {
 		add("rate limit", true, rem < t.tr.Reserve(), "%d requests left until %s (requests are spaced below %d)", rem, reset.UTC().Format(time.RFC3339), t.tr.Reserve())
 	} else {
