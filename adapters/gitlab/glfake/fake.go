@@ -284,6 +284,26 @@ func (f *Fake) AddNote(is *Issue, author, body string, internal bool) *Note {
 	return n
 }
 
+// AttachAsPerson uploads data as name and adds a note by author linking
+// it, as a person dropping a file on an issue does (call with Mu held).
+func (f *Fake) AttachAsPerson(is *Issue, author, name string, data []byte) *Note {
+	id := f.id()
+	secret := fmt.Sprintf("%032x", 0xabcdef000+id)
+	f.Uploads = append(f.Uploads, &Upload{ID: id, Secret: secret, Filename: name, Data: data})
+	return f.AddNote(is, author, "See ["+name+"](/uploads/"+secret+"/"+url.PathEscape(name)+")", false)
+}
+
+// UploadData returns the bytes of the upload a Markdown link points at
+// (call with Mu held).
+func (f *Fake) UploadData(link string) ([]byte, bool) {
+	for _, u := range f.Uploads {
+		if strings.Contains(link, "/uploads/"+u.Secret+"/") {
+			return u.Data, true
+		}
+	}
+	return nil, false
+}
+
 func (f *Fake) user(name string) User {
 	if u, ok := f.Users[name]; ok {
 		return u
