@@ -47,9 +47,11 @@ func TestGitLabAndLocal(t *testing.T) {
 	g.appendConfig("connections:\n  \"*\":\n" +
 		"    status_map: {opened: Open, closed: Done}\n" +
 		"    priority_map: {low: Low, medium: Normal, high: High, urgent: Urgent}\n")
-	if out := g.mustCLI("tracker", "check"); strings.Contains(out, "FAIL") || !strings.Contains(out, "confidential issues") {
+	out := g.mustCLI("tracker", "check")
+	if strings.Contains(out, "FAIL") || !strings.Contains(out, "confidential issues") || !strings.Contains(out, "rate limit") {
 		t.Fatalf("tracker check:\n%s", out)
 	}
+	t.Logf("tracker check:\n%s", out)
 	g.start()
 	l.start()
 	pair(g, l)

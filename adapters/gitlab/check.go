@@ -3,6 +3,8 @@ package gitlab
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	gl "gitlab.com/gitlab-org/api/client-go/v2"
@@ -67,6 +69,12 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 	} else {
 		add("rate limit", true, false, "GitLab sent no RateLimit headers (no rate limit on this instance's API)")
 	}
+	var lacks []string
+	for f := range t.Lacks() {
+		lacks = append(lacks, string(f))
+	}
+	slices.Sort(lacks)
+	add("fields", true, false, "assignee, type, due date, milestone, weight, related issues, notes and files sync; GitLab cannot hold or set %s (left out, never an error; the reporter is read)", strings.Join(lacks, ", "))
 	start = time.Now()
 	if _, _, err := t.Changes(ctx, "", 1); err != nil {
 		add("change feed", false, false, "%v", err)

@@ -22,10 +22,14 @@
 // "priority::NAME", NAME one of Options.Priorities (default low, medium,
 // high, urgent), and such labels are not in Labels. Other labels, scoped
 // ones ("team::web") included, are Labels, by name (GitLab creates a label
-// a project lacks). Extra["assignees"] is the assignees' usernames,
-// comma-separated and sorted (until the fields branch gives people a field
-// of their own); Extra["milestone"] the milestone's title; Extra["due_date"]
-// YYYY-MM-DD; Extra["weight"] the weight (Premium tier; "" removes them).
+// a project lacks). Assignee, Reporter, Type, Due, Fields (milestone,
+// weight) and Relations (issue links) are the replica's typed fields:
+// fields.go says how, and Lacks what GitLab has no place for (watchers,
+// start date, parent issue, file deletes, setting the reporter).
+// Extra["assignees"] is every assignee's username, comma-separated and
+// sorted, Extra["epic"] the issue's epic (read only); Extra["milestone"],
+// ["due_date"] and ["weight"] are still taken on writes, as the typed
+// fields. Files are uploads linked from notes (attach.go).
 //
 // # Confidential issues
 //
@@ -75,21 +79,35 @@
 // # How it is tested
 //
 // GitLab cannot run on the test machine. The tests run against a stateful
-// in-process fake (fake_test.go) written from GitLab's REST documentation,
-// with the documentation's URL beside each endpoint it serves. GitLab's
-// machine-readable description (doc/api/openapi/openapi_v2.yaml) is partial
-// and lacks issues and notes, so requests are not validated against a
-// schema: the fake's bodies follow the field lists of the documentation
-// pages (no recorded example bodies are kept yet). With
-// ISSUEMESH_GITLAB_URL, _TOKEN and _PROJECT set, the contract suite also
-// runs against that real GitLab (TestContractLive).
+// in-process fake (package glfake) written from GitLab's REST
+// documentation, with the documentation's URL beside each endpoint it
+// serves. GitLab's machine-readable description
+// (doc/api/openapi/openapi_v2.yaml) is partial and lacks issues, notes,
+// issue links and uploads, and no registry serves one: the npm registry's
+// GitLab packages (@gitbeaker/core, gitlab-event-types) are TypeScript
+// clients and types, not an OpenAPI or JSON Schema description, and
+// GitLab's Go client (gitlab.com/gitlab-org/api/client-go/v2) ships Go
+// types and a few JSON fixtures taken from the documentation, which
+// glfake/testdata records where they fit. So nothing is
+// validated against a schema. What is validated instead (glfake's doc):
+// every answer of the fake against the example body of its endpoint in
+// GitLab's documentation, recorded with its source URL in
+// glfake/testdata (keys outside the example and JSON types that differ
+// fail the test), and every request's body and query against the
+// attributes the endpoint's documentation lists. Not validated: that the
+// fake sends every key GitLab sends, value formats beyond JSON types,
+// GitLab's permission and tier rules (blocks links and weight need
+// Premium; the fake takes them), and the webhook payloads (never applied,
+// so only the headers matter). The requests themselves are built by
+// GitLab's own client. With ISSUEMESH_GITLAB_URL, _TOKEN and _PROJECT set,
+// the contract suite also runs against that real GitLab
+// (TestContractLive); otherwise it is skipped, saying so.
 //
 // # Not covered
 //
-// Uploads as attachments, related issues, epics and parents, several
-// projects per node, tracker check, and deleted notes (simply absent from
-// Get). A page of the feed from which confidential issues were dropped may
-// hold fewer than limit issues while more follow.
+// Several projects per node, and deleted notes (simply absent from Get).
+// A page of the feed from which confidential issues were dropped may hold
+// fewer than limit issues while more follow.
 package gitlab
 
 import (

@@ -235,8 +235,29 @@ func TestRequestCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	idle := count()
-	t.Logf("first sync of %d issues: %d feed requests + %d for Get (issue, notes and links); an unchanged poll: %d", len(keys), feedReqs, getReqs, idle)
-	if len(keys) != 250 || feedReqs > 8 || getReqs != 750 || idle != 1 {
-		t.Errorf("keys %d, feed %d (want ≤ 8), get %d (want 750: issue, notes, links), idle %d (want 1)", len(keys), feedReqs, getReqs, idle)
+	// Steady state: one issue changed on GitLab costs one poll and one
+	// read; one change landing here (a status and a comment) costs the
+	// update's reads and writes.
+	f.Mu.Lock()
+	f.Issue(7).Title, f.Issue(7).UpdatedAt = "changed", f.Now()
+	f.Mu.Unlock()
+	changed, _, err := tr.Changes(c, cur, 1000)
+	if err != nil || len(changed) != 1 {
+		t.Fatalf("after one change the feed gave %d issues (%v)", len(changed), err)
+	}
+	if _, err := tr.Get(c, changed[0].Key); err != nil {
+		t.Fatal(err)
+	}
+	outgoing := count()
+	if _, err := tr.Update(c, keys[0], adapters.Patch{Status: new("closed"), AddComments: []adapters.Comment{{SyncID: "peer/1", Author: "Ann", Body: "done"}}}); err != nil {
+		t.Fatal(err)
+	}
+	incoming := count()
+	t.Logf("first sync of %d issues: %d feed requests + %d for Get (issue, notes and links); an unchanged poll: %d; "+
+		"one change on GitLab: %d (poll and read); one change landing on GitLab (status and comment): %d",
+		len(keys), feedReqs, getReqs, idle, outgoing, incoming)
+	if len(keys) != 250 || feedReqs > 8 || getReqs != 750 || idle != 1 || outgoing != 4 || incoming != 5 {
+		t.Errorf("keys %d, feed %d (want ≤ 8), get %d (want 750: issue, notes, links), idle %d (want 1), outgoing %d (want 4), incoming %d (want 5)",
+			len(keys), feedReqs, getReqs, idle, outgoing, incoming)
 	}
 }
