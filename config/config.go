@@ -176,6 +176,10 @@ type Tracker struct {
 	// embedded tracker pushes its changes and is only polled as a safety
 	// net at this pace.
 	PollInterval Duration `yaml:"poll_interval,omitempty"`
+	// ShareConfidential (gitlab) lets confidential issues leave: without
+	// it (the default) a confidential issue is in no change feed, no
+	// search and no read, so it never reaches a partner.
+	ShareConfidential bool `yaml:"share_confidential,omitempty"`
 }
 
 // Webhook is tracker.webhook.

@@ -68,6 +68,9 @@ func (t *Tracker) validate() error {
 	if p := time.Duration(t.PollInterval); p != 0 && (p < 100*time.Millisecond || p > time.Hour) {
 		return fmt.Errorf("tracker.poll_interval: %s is outside 100ms to 1h", time.Duration(t.PollInterval))
 	}
+	if t.ShareConfidential && t.Type != "gitlab" {
+		return fmt.Errorf("tracker.share_confidential: not a key of a %s tracker (gitlab takes it: GitLab's confidential issues)", t.Type)
+	}
 	if err := t.validateJira(); err != nil {
 		return err
 	}

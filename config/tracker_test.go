@@ -26,6 +26,9 @@ func TestTrackerSection(t *testing.T) {
 		{"tracker: {type: gitea, url: 'http://x', repo: nobody}\n", `tracker.repo: "nobody" is not owner/repo`},
 		{"tracker: {type: gitea, url: 'http://x', repo: a/b, queue: q}\n", "tracker.queue: not a key of a gitea tracker"},
 		{"tracker: {type: redmine, url: 'http://x', project: p, webhook: {listen: ':1'}}\n", "a redmine tracker takes no webhook (github, gitea and gitlab do)"},
+		{"tracker: {type: gitlab, url: 'https://gitlab.com/', project: acme/widgets, share_confidential: true}\n", ""},
+		{"tracker: {type: gitea, url: 'http://x', repo: a/b, share_confidential: true}\n", "tracker.share_confidential: not a key of a gitea tracker (gitlab takes it"},
+		{"tracker: {type: gitlab, url: 'https://gitlab.com/', project: acme/widgets, share_confidential: maybe}\n", "cannot unmarshal !!str `maybe` into bool"},
 	} {
 		c, err := Parse("h/config.yaml", []byte(tc.yaml))
 		if tc.wantErr == "" {

@@ -3,6 +3,8 @@ package gitlab
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	gl "gitlab.com/gitlab-org/api/client-go/v2"
@@ -57,11 +59,22 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 	default:
 		add("permissions", false, false, "the token's role is %d: it needs Reporter (20) or above (Planner, 15, cannot read all confidential issues)", level)
 	}
+	if t.share {
+		add("confidential issues", true, true, "shared: tracker.share_confidential is set, so confidential issues leave like the others (marked extra.confidential)")
+	} else {
+		add("confidential issues", true, false, "kept back: a confidential issue is in no change feed and no read (set tracker.share_confidential to share them)")
+	}
 	if rem, reset := t.tr.RateLeft(); rem >= 0 {
 		add("rate limit", true, rem < t.tr.Reserve(), "%d requests left until %s (requests are spaced below %d)", rem, reset.UTC().Format(time.RFC3339), t.tr.Reserve())
 	} else {
 		add("rate limit", true, false, "GitLab sent no RateLimit headers (no rate limit on this instance's API)")
 	}
+	var lacks []string
+	for f := range t.Lacks() {
+		lacks = append(lacks, string(f))
+	}
+	slices.Sort(lacks)
+	add("fields", true, false, "assignee, type, due date, milestone, weight, related issues, notes and files sync; GitLab cannot hold or set %s (left out, never an error; the reporter is read)", strings.Join(lacks, ", "))
 	start = time.Now()
 	if _, _, err := t.Changes(ctx, "", 1); err != nil {
 		add("change feed", false, false, "%v", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/contract"
+	"github.com/issuemesh/issuemesh/adapters/gitlab/glfake"
 )
 
 // Environment of the live mode: the same suite against a real GitLab.
@@ -21,11 +22,13 @@ const (
 var profile = contract.Profile{
 	OpenStatus: "opened", ClosedStatus: "closed", Priorities: [2]string{"low", "high"},
 	Labels: true, RejectsUnknownStatus: true, MissingKey: "acme/widgets#999999", Settle: 200 * time.Millisecond,
+	// alice and the milestone ACME are on the fake; live, set them up so.
+	Fields: contract.FieldsProfile{User: adapters.User{Login: "alice"}, Type: "incident", CustomField: FieldMilestone},
 }
 
-func newOnFake(t testing.TB, f *fake, mod func(*Options)) *Tracker {
+func newOnFake(t testing.TB, f *glfake.Fake, mod func(*Options)) *Tracker {
 	t.Helper()
-	o := Options{URL: f.srv.URL, Token: "tok", Project: f.project, Settle: 200 * time.Millisecond,
+	o := Options{URL: f.URL(), Token: glfake.Token, Project: f.Project, Settle: 200 * time.Millisecond,
 		HTTPClient: &http.Client{Timeout: 10 * time.Second}}
 	if mod != nil {
 		mod(&o)
@@ -40,7 +43,7 @@ func newOnFake(t testing.TB, f *fake, mod func(*Options)) *Tracker {
 
 // TestContract runs the adapter contract suite against the fake.
 func TestContract(t *testing.T) {
-	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, newFake(t), nil) }, profile)
+	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, glfake.New(t), nil) }, profile)
 }
 
 // TestContractLive runs the suite against a real GitLab project (every

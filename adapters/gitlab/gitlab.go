@@ -22,10 +22,14 @@
 // "priority::NAME", NAME one of Options.Priorities (default low, medium,
 // high, urgent), and such labels are not in Labels. Other labels, scoped
 // ones ("team::web") included, are Labels, by name (GitLab creates a label
-// a project lacks). Extra["assignees"] is the assignees' usernames,
-// comma-separated and sorted (until the fields branch gives people a field
-// of their own); Extra["milestone"] the milestone's title; Extra["due_date"]
-// YYYY-MM-DD; Extra["weight"] the weight (Premium tier; "" removes them).
+// a project lacks). Assignee, Reporter, Type, Due, Fields (milestone,
+// weight) and Relations (issue links) are the replica's typed fields:
+// fields.go says how, and Lacks what GitLab has no place for (watchers,
+// start date, parent issue, file deletes, setting the reporter).
+// Extra["assignees"] is every assignee's username, comma-separated and
+// sorted, Extra["epic"] the issue's epic (read only); Extra["milestone"],
+// ["due_date"] and ["weight"] are still taken on writes, as the typed
+// fields. Files are uploads linked from notes (attach.go).
 //
 // # Confidential issues
 //
@@ -75,21 +79,35 @@
 // # How it is tested
 //
 // GitLab cannot run on the test machine. The tests run against a stateful
-// in-process fake (fake_test.go) written from GitLab's REST documentation,
-// with the documentation's URL beside each endpoint it serves. GitLab's
-// machine-readable description (doc/api/openapi/openapi_v2.yaml) is partial
-// and lacks issues and notes, so requests are not validated against a
-// schema: the fake's bodies follow the field lists of the documentation
-// pages (no recorded example bodies are kept yet). With
-// ISSUEMESH_GITLAB_URL, _TOKEN and _PROJECT set, the contract suite also
-// runs against that real GitLab (TestContractLive).
+// in-process fake (package glfake) written from GitLab's REST
+// documentation, with the documentation's URL beside each endpoint it
+// serves. GitLab's machine-readable description
+// (doc/api/openapi/openapi_v2.yaml) is partial and lacks issues, notes,
+// issue links and uploads, and no registry serves one: the npm registry's
+// GitLab packages (@gitbeaker/core, gitlab-event-types) are TypeScript
+// clients and types, not an OpenAPI or JSON Schema description, and
+// GitLab's Go client (gitlab.com/gitlab-org/api/client-go/v2) ships Go
+// types and a few JSON fixtures taken from the documentation, which
+// glfake/testdata records where they fit. So nothing is
+// validated against a schema. What is validated instead (glfake's doc):
+// every answer of the fake against the example body of its endpoint in
+// GitLab's documentation, recorded with its source URL in
+// glfake/testdata (keys outside the example and JSON types that differ
+// fail the test), and every request's body and query against the
+// attributes the endpoint's documentation lists. Not validated: that the
+// fake sends every key GitLab sends, value formats beyond JSON types,
+// GitLab's permission and tier rules (blocks links and weight need
+// Premium; the fake takes them), and the webhook payloads (never applied,
+// so only the headers matter). The requests themselves are built by
+// GitLab's own client. With ISSUEMESH_GITLAB_URL, _TOKEN and _PROJECT set,
+// the contract suite also runs against that real GitLab
+// (TestContractLive); otherwise it is skipped, saying so.
 //
 // # Not covered
 //
-// Uploads as attachments, related issues, epics and parents, several
-// projects per node, tracker check, and deleted notes (simply absent from
-// Get). A page of the feed from which confidential issues were dropped may
-// hold fewer than limit issues while more follow.
+// Several projects per node, and deleted notes (simply absent from Get).
+// A page of the feed from which confidential issues were dropped may hold
+// fewer than limit issues while more follow.
 package gitlab
 
 import (
@@ -97,11 +115,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gl "gitlab.com/gitlab-org/api/client-go/v2"
@@ -188,6 +208,9 @@ type Tracker struct {
 	settle     time.Duration
 	log        *slog.Logger
 	hook       *forge.Listener
+
+	mu      sync.Mutex
+	digests map[string]fileSum // of uploads people made, by SECRET/NAME
 }
 
 var _ adapters.Tracker = (*Tracker)(nil)
@@ -238,7 +261,7 @@ func New(opts Options) (*Tracker, error) {
 		settle = DefaultSettle
 	}
 	return &Tracker{base: base, c: c, hc: hc, tr: tr, project: project, priorities: pr, share: opts.ShareConfidential, settle: settle, log: log,
-		hook: forge.NewListener(forge.GitLab(), opts.WebhookListen, opts.WebhookSecret, project, log)}, nil
+		hook: forge.NewListener(forge.GitLab(), opts.WebhookListen, opts.WebhookSecret, project, log), digests: map[string]fileSum{}}, nil
 }
 
 // OnChange registers the node's doorbell, rung by accepted webhook
@@ -335,7 +358,16 @@ func (t *Tracker) full(ctx context.Context, w *gl.Issue) (adapters.Issue, error)
 	if err != nil {
 		return adapters.Issue{}, err
 	}
-	return t.issue(w, ns), nil
+	ls, err := t.links(ctx, w)
+	if err != nil {
+		return adapters.Issue{}, err
+	}
+	is := t.issue(w, ns)
+	is.Relations = relationsOf(ls)
+	if is.Attachments, err = t.files(ctx, w, ns); err != nil {
+		return adapters.Issue{}, err
+	}
+	return is, nil
 }
 
 func stamp(p *time.Time) time.Time {
@@ -370,22 +402,17 @@ func (t *Tracker) issue(w *gl.Issue, ns []*gl.Note) adapters.Issue {
 		slices.Sort(logins)
 		extra[fieldAssignees] = strings.Join(logins, ",")
 	}
-	if w.Milestone != nil {
-		extra[fieldMilestone] = w.Milestone.Title
-	}
-	if w.DueDate != nil && !time.Time(*w.DueDate).IsZero() {
-		extra[fieldDue] = time.Time(*w.DueDate).Format(time.DateOnly)
-	}
-	if w.Weight != 0 {
-		extra[fieldWeight] = strconv.FormatInt(w.Weight, 10)
-	}
 	if w.Confidential {
 		extra[fieldConfidential] = "true"
 	}
 	if len(extra) > 0 {
 		is.Extra = extra
 	}
+	fillFields(&is, w)
 	for _, x := range ns {
+		if isFileNote(x) {
+			continue
+		}
 		is.Comments = append(is.Comments, commentOf(x))
 	}
 	return is
@@ -474,8 +501,13 @@ func splitList(s string) []string {
 
 func checkExtra(extra map[string]string) error {
 	for k := range extra {
-		switch k {
-		case fieldAssignees, fieldMilestone, fieldDue, fieldWeight, fieldConfidential:
+		switch {
+		case k == fieldAssignees, k == fieldMilestone, k == fieldDue, k == fieldWeight, k == fieldConfidential:
+		case k == fieldEpic, strings.Contains(k, " at "):
+			// read only (the epic), or the rules' note of what the
+			// partner has that cannot land here ("assignee at PEER"):
+			// GitLab has no place for it, and it must not block the twin:
+			// left out.
 		default:
 			return rejected("field %q: GitLab issues have only assignees, milestone, due_date, weight and confidential besides the standard fields", k)
 		}
@@ -563,9 +595,16 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 	}
 	labels := gl.LabelOptions(allLabels(in.Labels, prio))
 	req := &gl.CreateIssueOptions{Title: new(in.Summary), Description: new(body), Labels: &labels}
-	if err := t.fields(ctx, in.Extra, nil, func(f setField) {
+	typed := typedFields{assignee: in.Assignee, fields: in.Fields}
+	if in.Type != "" {
+		typed.typ = &in.Type
+	}
+	if in.Due != "" {
+		typed.due = &in.Due
+	}
+	if err := t.fields(ctx, in.Extra, nil, typed, nil, func(f setField) {
 		req.AssigneeIDs, req.MilestoneID, req.DueDate, req.Weight = f.assignees, f.milestone, f.due, f.weight
-		req.Confidential = f.confidential
+		req.Confidential, req.IssueType = f.confidential, f.issueType
 	}); err != nil {
 		return adapters.Issue{}, err
 	}
@@ -586,7 +625,13 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 		}
 		ns = append(ns, made)
 	}
-	return t.issue(w, ns), nil
+	ls, err := t.relate(ctx, w.IID, nil, in.Relations, nil)
+	if err != nil {
+		return adapters.Issue{}, err
+	}
+	out := t.issue(w, ns)
+	out.Relations = relationsOf(ls)
+	return out, nil
 }
 
 // setField is the resolved Extra fields of a create or update.
@@ -596,12 +641,35 @@ type setField struct {
 	due                     *gl.ISOTime
 	weight                  *int64
 	confidential            *bool
+	issueType               *string
 	noDue, noMile, noWeight bool
 }
 
-// fields resolves the Extra fields that differ from cur (nil: a create).
-func (t *Tracker) fields(ctx context.Context, extra, cur map[string]string, set func(setField)) error {
+// fields resolves the Extra fields that differ from cur (nil: a create)
+// and the typed fields that differ from w (nil: a create).
+func (t *Tracker) fields(ctx context.Context, extra, cur map[string]string, typed typedFields, w *gl.Issue, set func(setField)) error {
 	var f setField
+	// Extra's milestone, due_date and weight (the names before the typed
+	// model) are the typed fields by other names.
+	for k, v := range extra {
+		switch k {
+		case fieldDue:
+			if typed.due == nil {
+				typed.due = &v
+			}
+		case fieldMilestone, fieldWeight:
+			if _, ok := typed.fields[k]; !ok {
+				typed.fields = maps.Clone(typed.fields)
+				if typed.fields == nil {
+					typed.fields = map[string]adapters.FieldValue{}
+				}
+				typed.fields[k] = adapters.FieldValue{Text: v}
+			}
+		}
+	}
+	if err := t.resolveTyped(ctx, typed, w, &f); err != nil {
+		return err
+	}
 	for k, v := range extra {
 		if cur != nil && v == cur[k] {
 			continue
@@ -613,36 +681,6 @@ func (t *Tracker) fields(ctx context.Context, extra, cur map[string]string, set 
 				return err
 			}
 			f.assignees = &ids
-		case fieldMilestone:
-			if v == "" {
-				f.noMile = true
-				continue
-			}
-			id, err := t.milestone(ctx, v)
-			if err != nil {
-				return err
-			}
-			f.milestone = &id
-		case fieldDue:
-			if v == "" {
-				f.noDue = true
-				continue
-			}
-			d, err := dueDate(v)
-			if err != nil {
-				return err
-			}
-			f.due = d
-		case fieldWeight:
-			if v == "" {
-				f.noWeight = true
-				continue
-			}
-			w, err := weight(v)
-			if err != nil {
-				return err
-			}
-			f.weight = &w
 		case fieldConfidential:
 			b := v == "true"
 			if v != "" && v != "true" && v != "false" {
@@ -737,16 +775,22 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 			req.Labels, changed = &lo, true
 		}
 	}
-	if err := t.fields(ctx, p.Extra, cur.Extra, func(f setField) {
-		if f.assignees != nil || f.milestone != nil || f.due != nil || f.weight != nil || f.confidential != nil || f.noDue || f.noMile || f.noWeight {
+	typed := typedFields{assignee: p.Assignee, typ: p.Type, due: p.Due, fields: p.Fields}
+	if err := t.fields(ctx, p.Extra, cur.Extra, typed, w, func(f setField) {
+		if f.assignees != nil || f.milestone != nil || f.due != nil || f.weight != nil || f.confidential != nil || f.issueType != nil || f.noDue || f.noMile || f.noWeight {
 			changed = true
 		}
 		req.AssigneeIDs, req.MilestoneID, req.DueDate, req.Weight, req.Confidential = f.assignees, f.milestone, f.due, f.weight, f.confidential
+		req.IssueType = f.issueType
 		req.ResetDueDate, req.ResetMilestoneID, req.ResetWeight = f.noDue, f.noMile, f.noWeight
 	}); err != nil {
 		return adapters.Issue{}, err
 	}
 	ns, err := t.notes(ctx, n)
+	if err != nil {
+		return adapters.Issue{}, err
+	}
+	ls, err := t.links(ctx, w)
 	if err != nil {
 		return adapters.Issue{}, err
 	}
@@ -760,7 +804,15 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 	if ns, err = t.applyNotes(ctx, n, ns, p); err != nil {
 		return adapters.Issue{}, err
 	}
-	return t.issue(w, ns), nil
+	if ls, err = t.relate(ctx, n, ls, p.AddRelations, p.RemoveRelations); err != nil {
+		return adapters.Issue{}, err
+	}
+	out := t.issue(w, ns)
+	out.Relations = relationsOf(ls)
+	if out.Attachments, err = t.files(ctx, w, ns); err != nil {
+		return adapters.Issue{}, err
+	}
+	return out, nil
 }
 
 func (t *Tracker) applyNotes(ctx context.Context, n int64, ns []*gl.Note, p adapters.Patch) ([]*gl.Note, error) {
@@ -802,6 +854,16 @@ func (t *Tracker) applyNotes(ctx context.Context, n int64, ns []*gl.Note, p adap
 			return nil, classify(ctx, "add a note to "+t.key(n), resp, err)
 		}
 		ns = append(ns, made)
+	}
+	for _, id := range p.DeleteComments {
+		i := find(id, "")
+		if i < 0 {
+			continue // gone already
+		}
+		if resp, err := t.c.Notes.DeleteIssueNote(t.project, n, ns[i].ID, gl.WithContext(ctx)); err != nil && (resp == nil || resp.StatusCode != 404) {
+			return nil, classify(ctx, fmt.Sprintf("delete note %d of %s", ns[i].ID, t.key(n)), resp, err)
+		}
+		ns = slices.Delete(ns, i, i+1)
 	}
 	for _, c := range p.EditComments {
 		i := find(c.ID, c.SyncID)

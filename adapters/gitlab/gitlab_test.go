@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/adapters/gitlab/glfake"
 )
 
 func tctx(t *testing.T) context.Context {
@@ -41,7 +42,7 @@ func drainAll(t *testing.T, tr *Tracker) map[string]adapters.Issue {
 // TestConfidentialKeptBack: a confidential issue is in no change feed, no
 // FindByTwin and no Get, unless ShareConfidential is set.
 func TestConfidentialKeptBack(t *testing.T) {
-	f := newFake(t)
+	f := glfake.New(t)
 	tr := newOnFake(t, f, nil)
 	c := tctx(t)
 	pub, err := tr.Create(c, adapters.Issue{Summary: "public", TwinID: "twin-pub"})
@@ -80,7 +81,7 @@ func TestConfidentialKeptBack(t *testing.T) {
 // priority:: label, and assignees, milestone, due date and weight round
 // trip through Extra.
 func TestNotesAndFields(t *testing.T) {
-	f := newFake(t)
+	f := glfake.New(t)
 	tr := newOnFake(t, f, nil)
 	c := tctx(t)
 	in := adapters.Issue{Summary: "fields", Priority: "high", Labels: []string{"team::web", "bug"},
@@ -90,16 +91,16 @@ func TestNotesAndFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	is := f.issues[0]
+	f.Mu.Lock()
+	is := f.Issues[0]
 	if !slices.Contains(is.Labels, "priority::high") || !slices.Contains(is.Labels, "team::web") {
 		t.Errorf("labels on GitLab: %q", is.Labels)
 	}
-	if !is.notes[0].Internal || is.notes[1].Internal {
-		t.Errorf("notes on GitLab: internal %v, %v; want true, false", is.notes[0].Internal, is.notes[1].Internal)
+	if !is.Notes[0].Internal || is.Notes[1].Internal {
+		t.Errorf("notes on GitLab: internal %v, %v; want true, false", is.Notes[0].Internal, is.Notes[1].Internal)
 	}
-	is.notes = append(is.notes, &fNote{ID: 9, Body: "added ~bug label", System: true, CreatedAt: time.Now(), UpdatedAt: time.Now()})
-	f.mu.Unlock()
+	is.Notes = append(is.Notes, &glfake.Note{ID: 9, Body: "added ~bug label", System: true, CreatedAt: time.Now(), UpdatedAt: time.Now()})
+	f.Mu.Unlock()
 	got, err := tr.Get(c, made.Key)
 	if err != nil {
 		t.Fatal(err)
@@ -107,11 +108,14 @@ func TestNotesAndFields(t *testing.T) {
 	if got.Priority != "high" || !slices.Equal(got.Labels, []string{"bug", "team::web"}) {
 		t.Errorf("priority %q labels %q", got.Priority, got.Labels)
 	}
-	want := map[string]string{"assignees": "alice,bob", "milestone": "v1.0", "due_date": "2027-01-31", "weight": "3"}
-	for k, v := range want {
-		if got.Extra[k] != v {
-			t.Errorf("Extra[%s] = %q, want %q", k, got.Extra[k], v)
-		}
+	if got.Extra["assignees"] != "alice,bob" || got.Assignee == nil || got.Assignee.Login != "alice" || got.Assignee.Name != "Alice Liddell" {
+		t.Errorf("assignees %q, Assignee %+v: want alice,bob and alice first", got.Extra["assignees"], got.Assignee)
+	}
+	if got.Due != "2027-01-31" || got.Fields["milestone"].Text != "v1.0" || !got.Fields["weight"].Equal(adapters.FieldValue{Kind: adapters.KindNumber, Text: "3"}) {
+		t.Errorf("due %q, fields %+v: want the due date, milestone v1.0 and weight 3 in the typed model", got.Due, got.Fields)
+	}
+	if got.Reporter == nil || got.Reporter.Login != "issuemesh-bot" || got.Type != "issue" {
+		t.Errorf("reporter %+v type %q: want the token's user and issue", got.Reporter, got.Type)
 	}
 	if len(got.Comments) != 2 || !got.Comments[0].Internal || got.Comments[1].Internal {
 		t.Errorf("comments (system note must be skipped): %+v", got.Comments)
@@ -120,10 +124,31 @@ func TestNotesAndFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"due_date", "weight", "milestone"} {
-		if v, ok := up.Extra[k]; ok {
-			t.Errorf("after removing %s it is %q", k, v)
-		}
+	if up.Due != "" || len(up.Fields) != 0 {
+		t.Errorf("after removing due date, weight and milestone: due %q fields %+v", up.Due, up.Fields)
+	}
+	// The typed model: set them again, then clear them, through the
+	// replica's fields.
+	up, err = tr.Update(c, made.Key, adapters.Patch{Due: new("2027-03-01"), Type: new("incident"),
+		Fields: map[string]adapters.FieldValue{"milestone": {Text: "v1.0"}, "weight": {Kind: adapters.KindNumber, Text: "5"}, "Customer": {Text: "ACME"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Due != "2027-03-01" || up.Type != "incident" || up.Fields["milestone"].Text != "v1.0" || up.Fields["weight"].Text != "5" || len(up.Fields) != 2 {
+		t.Errorf("typed update: due %q type %q fields %+v (an unknown field is left out)", up.Due, up.Type, up.Fields)
+	}
+	up, err = tr.Update(c, made.Key, adapters.Patch{Due: new(""), Fields: map[string]adapters.FieldValue{"milestone": {}, "weight": {Kind: adapters.KindNumber}}})
+	if err != nil || up.Due != "" || len(up.Fields) != 0 {
+		t.Errorf("typed clear: %v, due %q fields %+v", err, up.Due, up.Fields)
+	}
+	if _, err := tr.Update(c, made.Key, adapters.Patch{Type: new("epic")}); !errors.Is(err, adapters.ErrRejected) || !strings.Contains(err.Error(), "test_case") {
+		t.Errorf("an unknown issue type: %v, want ErrRejected naming the valid ones", err)
+	}
+	// A person GitLab does not know leaves the assignees as they are,
+	// and the rules' note of the partner's value blocks nothing.
+	up, err = tr.Update(c, made.Key, adapters.Patch{Assignee: &adapters.User{Login: "nobody"}, Extra: map[string]string{"assignee at partner": "Nobody <n@example.com>"}})
+	if err != nil || up.Assignee == nil || up.Assignee.Login != "alice" {
+		t.Errorf("an unknown assignee: %v, assignee %+v; want no error and alice kept", err, up.Assignee)
 	}
 	if _, err := tr.Update(c, made.Key, adapters.Patch{Extra: map[string]string{"assignees": "nobody"}}); !errors.Is(err, adapters.ErrRejected) {
 		t.Errorf("an unknown assignee: %v, want ErrRejected", err)
@@ -133,11 +158,11 @@ func TestNotesAndFields(t *testing.T) {
 // TestRateLimited: a 429 with Retry-After is waited out by the client's
 // retry, and the RateLimit-* headers reach the pacing transport.
 func TestRateLimited(t *testing.T) {
-	f := newFake(t)
+	f := glfake.New(t)
 	tr := newOnFake(t, f, nil)
-	f.mu.Lock()
-	f.throttle = 1
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Throttle = 1
+	f.Mu.Unlock()
 	start := time.Now()
 	if _, err := tr.Create(tctx(t), adapters.Issue{Summary: "after a 429"}); err != nil {
 		t.Fatalf("create after one 429: %v", err)
@@ -153,7 +178,7 @@ func TestRateLimited(t *testing.T) {
 // TestCheck: on the fake every finding is OK; a wrong token fails on the
 // credentials, saying so.
 func TestCheck(t *testing.T) {
-	f := newFake(t)
+	f := glfake.New(t)
 	for _, r := range newOnFake(t, f, nil).Check(tctx(t)) {
 		if !r.OK {
 			t.Errorf("check %s failed: %s", r.Name, r.Detail)
@@ -169,17 +194,17 @@ func TestCheck(t *testing.T) {
 // (the feed read from the start, then Get of each) and of an unchanged
 // poll, and holds them to the figures the README gives.
 func TestRequestCost(t *testing.T) {
-	f := newFake(t)
+	f := glfake.New(t)
 	tr := newOnFake(t, f, nil)
-	f.mu.Lock()
+	f.Mu.Lock()
 	for i := range 250 { // one a second, the last a minute ago
 		now := time.Now().UTC().Truncate(time.Millisecond).Add(-time.Duration(310-i) * time.Second)
-		f.issues = append(f.issues, &fIssue{ID: int64(500 + i), IID: int64(i + 1), ProjectID: 1, Title: "seeded", State: "opened",
-			Labels: []string{}, Assignees: []fUser{}, CreatedAt: now, UpdatedAt: now})
+		f.Issues = append(f.Issues, &glfake.Issue{ID: int64(500 + i), IID: int64(i + 1), ProjectID: 1, Title: "seeded", State: "opened",
+			Labels: []string{}, Assignees: []glfake.User{}, CreatedAt: now, UpdatedAt: now})
 	}
-	f.requests = 0
-	f.mu.Unlock()
-	count := func() int { f.mu.Lock(); defer f.mu.Unlock(); n := f.requests; f.requests = 0; return n }
+	f.Requests = 0
+	f.Mu.Unlock()
+	count := func() int { f.Mu.Lock(); defer f.Mu.Unlock(); n := f.Requests; f.Requests = 0; return n }
 	c := tctx(t)
 	var cur adapters.Cursor
 	var keys []string
@@ -210,8 +235,29 @@ func TestRequestCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	idle := count()
-	t.Logf("first sync of %d issues: %d feed requests + %d for Get (issue and notes); an unchanged poll: %d", len(keys), feedReqs, getReqs, idle)
-	if len(keys) != 250 || feedReqs > 8 || getReqs != 500 || idle != 1 {
-		t.Errorf("keys %d, feed %d (want ≤ 8), get %d (want 500), idle %d (want 1)", len(keys), feedReqs, getReqs, idle)
+	// Steady state: one issue changed on GitLab costs one poll and one
+	// read; one change landing here (a status and a comment) costs the
+	// update's reads and writes.
+	f.Mu.Lock()
+	f.Issue(7).Title, f.Issue(7).UpdatedAt = "changed", f.Now()
+	f.Mu.Unlock()
+	changed, _, err := tr.Changes(c, cur, 1000)
+	if err != nil || len(changed) != 1 {
+		t.Fatalf("after one change the feed gave %d issues (%v)", len(changed), err)
+	}
+	if _, err := tr.Get(c, changed[0].Key); err != nil {
+		t.Fatal(err)
+	}
+	outgoing := count()
+	if _, err := tr.Update(c, keys[0], adapters.Patch{Status: new("closed"), AddComments: []adapters.Comment{{SyncID: "peer/1", Author: "Ann", Body: "done"}}}); err != nil {
+		t.Fatal(err)
+	}
+	incoming := count()
+	t.Logf("first sync of %d issues: %d feed requests + %d for Get (issue, notes and links); an unchanged poll: %d; "+
+		"one change on GitLab: %d (poll and read); one change landing on GitLab (status and comment): %d",
+		len(keys), feedReqs, getReqs, idle, outgoing, incoming)
+	if len(keys) != 250 || feedReqs > 8 || getReqs != 750 || idle != 1 || outgoing != 4 || incoming != 5 {
+		t.Errorf("keys %d, feed %d (want ≤ 8), get %d (want 750: issue, notes, links), idle %d (want 1), outgoing %d (want 4), incoming %d (want 5)",
+			len(keys), feedReqs, getReqs, idle, outgoing, incoming)
 	}
 }
