@@ -36,14 +36,26 @@ func newOnFake(t testing.TB, f *jirafake.Jira, cloud bool, mod func(*Options)) *
 	return tr
 }
 
+// fakeProfile is profile with the fake's people: Ann by her account ID on
+// Cloud, by her user name on Data Center.
+func fakeProfile(cloud bool) contract.Profile {
+	p := profile
+	ann := jirafake.Users[1]
+	p.Fields = contract.FieldsProfile{User: adapters.User{Login: ann.Name, Email: ann.Email, Name: ann.Display}, Type: "Bug", CustomField: "Customer"}
+	if cloud {
+		p.Fields.User.Login = ann.AccountID
+	}
+	return p
+}
+
 // TestContractCloud runs the contract suite on the fake's v3 API (ADF).
 func TestContractCloud(t *testing.T) {
-	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, jirafake.New(t), true, nil) }, profile)
+	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, jirafake.New(t), true, nil) }, fakeProfile(true))
 }
 
 // TestContractDataCenter runs it on the fake's v2 API (wiki markup).
 func TestContractDataCenter(t *testing.T) {
-	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, jirafake.New(t), false, nil) }, profile)
+	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, jirafake.New(t), false, nil) }, fakeProfile(false))
 }
 
 // TestContractLive runs the suite against a real Jira Cloud project.

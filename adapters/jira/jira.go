@@ -91,6 +91,7 @@ package jira
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -166,6 +167,9 @@ type Tracker struct {
 	content   map[string]string          // attachment ID -> content URL
 	returned  map[string]time.Time       // key -> stamp last returned by Changes
 	lastRecon time.Time
+	fields    []fieldDef           // the fields that map (GET /field), nil until read
+	users     map[string]*wireUser // person -> Jira user (nil: none), as found
+	warned    map[string]bool
 }
 
 // New opens the adapter; it makes no request.
@@ -222,7 +226,8 @@ func New(o Options) (*Tracker, error) {
 		return nil, fmt.Errorf("tracker.url: %w", err)
 	}
 	t := &Tracker{opts: o, cloud: cloud, api: "/rest/api/2", c: c, log: log, rate: rn,
-		graph: map[string]map[string]bool{}, digests: map[string]string{}, content: map[string]string{}, returned: map[string]time.Time{}}
+		graph: map[string]map[string]bool{}, digests: map[string]string{}, content: map[string]string{}, returned: map[string]time.Time{},
+		users: map[string]*wireUser{}, warned: map[string]bool{}}
 	if cloud {
 		t.api = "/rest/api/3"
 	}
@@ -285,6 +290,24 @@ type wireFields struct {
 	Created     jiraTime         `json:"created"`
 	Updated     jiraTime         `json:"updated"`
 	Attachment  []wireAttachment `json:"attachment"`
+	IssueType   *named           `json:"issuetype"`
+	Assignee    *wireUser        `json:"assignee"`
+	Reporter    *wireUser        `json:"reporter"`
+	DueDate     string           `json:"duedate"`
+	IssueLinks  []wireLink       `json:"issuelinks"`
+	Parent      *wireRef         `json:"parent"`
+	Subtasks    []wireRef        `json:"subtasks"`
+	// Raw holds every field as sent, for the custom fields and the
+	// system fields read by name (fields.go).
+	Raw map[string]json.RawMessage `json:"-"`
+}
+
+func (f *wireFields) UnmarshalJSON(b []byte) error {
+	type plain wireFields
+	if err := json.Unmarshal(b, (*plain)(f)); err != nil {
+		return err
+	}
+	return json.Unmarshal(b, &f.Raw)
 }
 
 type wireComment struct {
@@ -298,10 +321,11 @@ type wireComment struct {
 }
 
 type wireUser struct {
-	AccountID   string `json:"accountId,omitempty"`
-	Name        string `json:"name,omitempty"`
-	DisplayName string `json:"displayName"`
-	TimeZone    string `json:"timeZone"`
+	AccountID    string `json:"accountId,omitempty"`
+	Name         string `json:"name,omitempty"`
+	EmailAddress string `json:"emailAddress,omitempty"`
+	DisplayName  string `json:"displayName"`
+	TimeZone     string `json:"timeZone"`
 }
 
 type property struct {
@@ -380,13 +404,17 @@ func (t *Tracker) checkKey(key string) error {
 	return nil
 }
 
-const issueFields = "summary,description,status,priority,labels,created,updated,attachment"
+const issueFields = "summary,description,status,priority,labels,created,updated,attachment,issuetype,assignee,reporter,duedate,issuelinks,parent,subtasks"
 
 func (t *Tracker) getWire(ctx context.Context, key string) (wireIssue, error) {
 	var w wireIssue
+	fields, err := t.fieldList(ctx)
+	if err != nil {
+		return w, err
+	}
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-get
-	_, err := t.c.Do(ctx, rest.Request{Method: "GET", Path: t.api + "/issue/" + url.PathEscape(key),
-		Query: url.Values{"fields": {issueFields}, "properties": {propKey}}}, &w)
+	_, err = t.c.Do(ctx, rest.Request{Method: "GET", Path: t.api + "/issue/" + url.PathEscape(key),
+		Query: url.Values{"fields": {strings.Join(fields, ",")}, "properties": {propKey}}}, &w)
 	if err != nil {
 		return w, fmt.Errorf("jira: read %s: %w", key, err)
 	}
@@ -461,6 +489,7 @@ func (t *Tracker) issue(w wireIssue) adapters.Issue {
 	for _, a := range w.Fields.Attachment {
 		is.Attachments = append(is.Attachments, t.attachmentOf(a, m))
 	}
+	t.fillFields(&is, w)
 	return is
 }
 
@@ -553,10 +582,29 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 			return adapters.Issue{}, err
 		}
 	}
+	typ := t.opts.IssueType
+	if in.Type != "" {
+		typ = in.Type
+	}
 	f := map[string]any{
 		"project":   map[string]string{"key": t.opts.Project},
-		"issuetype": map[string]string{"name": t.opts.IssueType},
+		"issuetype": map[string]string{"name": typ},
 		"summary":   in.Summary,
+	}
+	fp := adapters.Patch{Assignee: in.Assignee, Reporter: in.Reporter, Fields: in.Fields}
+	if in.Due != "" {
+		fp.Due = &in.Due
+	}
+	var later adapters.Patch // relations other than the parent, after the create
+	for _, r := range in.Relations {
+		if r.Kind == adapters.RelParent {
+			fp.AddRelations = append(fp.AddRelations, r)
+		} else {
+			later.AddRelations = append(later.AddRelations, r)
+		}
+	}
+	if err := t.fieldsPatch(ctx, adapters.Issue{}, fp, f); err != nil {
+		return adapters.Issue{}, err
 	}
 	if in.Description != "" {
 		f["description"] = t.body(in.Description)
@@ -583,6 +631,11 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-post
 	if _, err := t.c.Do(ctx, rest.Request{Method: "POST", Path: t.api + "/issue", Body: req}, &made); err != nil {
 		return adapters.Issue{}, fmt.Errorf("jira: create an issue in %s: %w", t.opts.Project, err)
+	}
+	if len(later.AddRelations) > 0 {
+		if err := t.applyAfter(ctx, made.Key, wireIssue{}, adapters.Issue{}, later); err != nil {
+			return adapters.Issue{}, err
+		}
 	}
 	if in.Status != "" {
 		if err := t.moveTo(ctx, made.Key, in.Status); err != nil {
@@ -631,6 +684,9 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 	if p.Labels != nil && !slices.Equal(sortedCopy(*p.Labels), sortedCopy(cur.Labels)) {
 		f["labels"] = append([]string{}, *p.Labels...)
 	}
+	if err := t.fieldsPatch(ctx, cur, p, f); err != nil {
+		return adapters.Issue{}, err
+	}
 	if len(f) > 0 {
 		// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-put
 		if _, err := t.c.Do(ctx, rest.Request{Method: "PUT", Path: t.api + "/issue/" + url.PathEscape(key), Body: map[string]any{"fields": f}, Idempotent: true}, nil); err != nil {
@@ -648,6 +704,18 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 		if err := t.moveTo(ctx, key, *p.Status); err != nil {
 			return adapters.Issue{}, err
 		}
+	}
+	if len(p.DeleteComments) > 0 {
+		cs, err := t.comments(ctx, key)
+		if err != nil {
+			return adapters.Issue{}, err
+		}
+		for _, c := range cs {
+			cur.Comments = append(cur.Comments, commentOf(c))
+		}
+	}
+	if err := t.applyAfter(ctx, key, w, cur, p); err != nil {
+		return adapters.Issue{}, err
 	}
 	if len(p.AddComments) > 0 || len(p.EditComments) > 0 {
 		cs, err := t.comments(ctx, key)
@@ -830,7 +898,10 @@ func (t *Tracker) FindByTwin(ctx context.Context, twin string) (adapters.Issue, 
 // search runs one page of JQL. Cloud pages by nextPageToken; Data Center
 // by startAt, carried in the same string.
 func (t *Tracker) search(ctx context.Context, jql, token string, max int) ([]wireIssue, string, error) {
-	fields := strings.Split(issueFields, ",")
+	fields, err := t.fieldList(ctx)
+	if err != nil {
+		return nil, "", err
+	}
 	var page struct {
 		Issues        []wireIssue `json:"issues"`
 		NextPageToken string      `json:"nextPageToken"`

@@ -240,7 +240,7 @@ func TestCheck(t *testing.T) {
 	}
 	got := byName()
 	for name, want := range map[string]string{
-		"credentials": "true", "project": "true PROJ", "issue types": "true Task, Sub-task", "permissions": "true",
+		"credentials": "true", "project": "true PROJ", "issue types": "true Task, Bug, Story, Epic, Sub-task", "permissions": "true",
 		"statuses": "true Task issues: To Do, In Progress, In Review, Done, Archived", "priorities": "true Highest",
 		"transitions": `true from "To Do" (PROJ-1): Start work -> In Progress`, "change feed": "true", "rate limit": "true",
 	} {
@@ -301,9 +301,9 @@ func TestRequestCost(t *testing.T) {
 		}
 	}
 	first := count() - before
-	// myself, 5 search pages, one comment listing per issue.
-	if seen != n || first != 1+5+n {
-		t.Errorf("first sync of %d issues: %d seen, %d requests, want %d", n, seen, first, 1+5+n)
+	// myself, the field list, 5 search pages, one comment listing per issue.
+	if seen != n || first != 2+5+n {
+		t.Errorf("first sync of %d issues: %d seen, %d requests, want %d", n, seen, first, 2+5+n)
 	}
 	time.Sleep(1100 * time.Millisecond) // settle
 	fresh.Changes(c, cur, 500)
