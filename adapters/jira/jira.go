@@ -39,10 +39,10 @@
 // project that is not a service desk only the role keeps it from others).
 // Attachments are Jira's (attach.go).
 //
-// Not yet: components, fix versions, issue type changes, assignee and
-// reporter, due date, custom fields, issue links and parents/sub-tasks.
-// They depend on the fields work (the Issue model's typed fields), which
-// is not on main yet.
+// Type, assignee and reporter, due date, components, fix versions,
+// custom fields by name (GET /field, read once), issue links, parents and
+// sub-tasks, and comment and file deletes are mapped as fields.go says;
+// watchers and a start date are not (lacks.go).
 //
 // # Markers
 //
@@ -75,17 +75,36 @@
 // X-RateLimit-Reset (and Cloud's RateLimit-Reason) are recorded and shown
 // by tracker check.
 //
+// # Webhooks
+//
+// None: polling is the main path, and the only one. Jira Cloud registers
+// a webhook through the REST API only for an app (Connect or OAuth 2.0,
+// POST /rest/api/3/webhook), not for the API token of a user; such a
+// webhook expires after 30 days unless refreshed
+// (PUT /rest/api/3/webhook/refresh), and Jira must reach the node over the
+// internet, which a node behind NAT (the common case, see p2p) is not. An
+// admin-made webhook (System, WebHooks) needs no app but carries no
+// secret to verify a delivery by. A node with a reachable address and an
+// app would gain latency only: the poll (one search request when nothing
+// changed) stays, because a delivery can be lost.
+//
 // # Tests
 //
-// The tests run against a stateful in-process fake (fake_test.go) written
+// The tests run against a stateful in-process fake (jirafake) written
 // from Atlassian's REST reference, with each endpoint's documentation URL
-// beside it. Atlassian's machine-readable description (swagger-v3.v3.json)
-// is on its developer site only, which is out of reach here; the npm
-// registry's jira.js ships TypeScript typings, not an OpenAPI document, so
-// requests and answers are not validated against a schema. The example
-// bodies in testdata/ are copied from the reference pages named in them.
-// With ISSUEMESH_JIRA_URL, _EMAIL, _TOKEN and _PROJECT set, the contract
-// suite also runs against that real Jira.
+// beside it. Atlassian publishes its machine-readable description
+// (swagger-v3.v3.json) on its developer site, which is out of reach here,
+// and it is not on the npm registry, the one registry of such documents
+// reachable here: searched (December 2026) were jira.js 6.2.0 (7,929 files
+// of TypeScript, no JSON or YAML description), @atlassian/atlassian-openapi
+// 1.0.6 (a library for the format, no Jira description), and the names
+// jira-openapi, @atlassian/jira-openapi and @salto-io/jira-adapter (none
+// exists). So requests and answers are not validated against a schema as
+// the GitHub fake's are; instead example bodies of Atlassian's reference
+// are kept in testdata/, each with its source, and read through the
+// adapter's wire types (TestDocExamples), and the fake answers in the same
+// shapes. With ISSUEMESH_JIRA_URL, _EMAIL, _TOKEN and _PROJECT set, the
+// contract suite also runs against that real Jira.
 package jira
 
 import (

@@ -101,6 +101,7 @@ type Jira struct {
 	// throttle: the next n requests are answered 429 with Retry-After 1.
 	Throttle int
 	Requests int
+	counts   map[string]int // "METHOD /path" (after /rest/api/N) -> requests
 	Auth     string   // the Authorization header expected
 	Denied   []string // permissions the user lacks
 	// PageMax is the most issues a search page holds (Jira: 100 with
@@ -138,6 +139,10 @@ func (f *Jira) contentURL(v string, a *Attachment) string {
 	}
 	return f.Srv.URL + "/rest/api/3/attachment/content/" + a.ID
 }
+
+// Count is how many requests of method to path (after /rest/api/N) the
+// fake answered; hold Mu.
+func (f *Jira) Count(method, path string) int { return f.counts[method+" "+path] }
 
 // URL is the fake's base URL.
 func (f *Jira) URL() string { return f.Srv.URL }
@@ -186,6 +191,10 @@ func (f *Jira) serve(w http.ResponseWriter, r *http.Request) {
 		v = "2"
 	}
 	p := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/rest/api/2"), "/rest/api/3")
+	if f.counts == nil {
+		f.counts = map[string]int{}
+	}
+	f.counts[r.Method+" "+p]++
 	switch {
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-myself/#api-rest-api-3-myself-get
 	case r.Method == "GET" && p == "/myself":
