@@ -99,7 +99,7 @@ func TestFieldsMapped(t *testing.T) {
 		}
 		got, err = tr.Update(c, is.Key, adapters.Patch{
 			Assignee: &adapters.User{}, Reporter: &adapters.User{Login: login(ann)}, Due: ptr(""), Type: ptr("Story"),
-			Fields: map[string]adapters.FieldValue{"Tier": {Kind: adapters.KindOption}, fix: {Kind: adapters.KindOptions, Options: []string{"1.0", "2.0"}}, "Effort": {Kind: adapters.KindNumber, Text: "8"}},
+			Fields:          map[string]adapters.FieldValue{"Tier": {Kind: adapters.KindOption}, fix: {Kind: adapters.KindOptions, Options: []string{"1.0", "2.0"}}, "Effort": {Kind: adapters.KindNumber, Text: "8"}},
 			AddRelations:    []adapters.Relation{{Kind: adapters.RelDuplicates, Key: other.Key}},
 			RemoveRelations: []adapters.Relation{{Kind: adapters.RelBlockedBy, Key: other.Key}, {Kind: adapters.RelParent, Key: epic.Key}},
 		})

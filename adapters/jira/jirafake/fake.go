@@ -102,8 +102,8 @@ type Jira struct {
 	Throttle int
 	Requests int
 	counts   map[string]int // "METHOD /path" (after /rest/api/N) -> requests
-	Auth     string   // the Authorization header expected
-	Denied   []string // permissions the user lacks
+	Auth     string         // the Authorization header expected
+	Denied   []string       // permissions the user lacks
 	// PageMax is the most issues a search page holds (Jira: 100 with
 	// fields; the fake's default 3, so that paging is exercised).
 	PageMax int
