@@ -33,10 +33,24 @@ func TestTransitionPaths(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, step := range []struct{ to string }{{"Done"}, {"In Review"}, {"To Do"}, {"In Review"}} {
+		// To Do -> Done is two transitions (Start work, Finish); the
+		// others are known paths once the first walk has seen them.
+		for _, step := range []struct {
+			to    string
+			moves int
+		}{{"Done", 2}, {"In Review", 3}, {"To Do", 2}, {"In Review", 2}} {
+			f.Mu.Lock()
+			before := f.Count("POST", "/issue/"+is.Key+"/transitions")
+			f.Mu.Unlock()
 			got, err := tr.Update(c, is.Key, adapters.Patch{Status: ptr(step.to)})
 			if err != nil || got.Status != step.to {
 				t.Fatalf("to %q: status %q, err %v", step.to, got.Status, err)
+			}
+			f.Mu.Lock()
+			moves := f.Count("POST", "/issue/"+is.Key+"/transitions") - before
+			f.Mu.Unlock()
+			if moves != step.moves {
+				t.Errorf("cloud %v: to %q took %d transitions, want %d", cloud, step.to, moves, step.moves)
 			}
 		}
 		_, err = tr.Update(c, is.Key, adapters.Patch{Status: ptr("Archived")})
@@ -243,6 +257,8 @@ func TestCheck(t *testing.T) {
 		"credentials": "true", "project": "true PROJ", "issue types": "true Task, Bug, Story, Epic, Sub-task", "permissions": "true",
 		"statuses": "true Task issues: To Do, In Progress, In Review, Done, Archived", "priorities": "true Highest",
 		"transitions": `true from "To Do" (PROJ-1): Start work -> In Progress`, "change feed": "true", "rate limit": "true",
+		"fields":     "true synced by name: Components (options), Fix versions (options), Affects versions (options), Customer (text), Tier (option), Effort (number), Shipped (date), Platforms (options), Reviewer (user), Notes (text);",
+		"not synced": "true start: Jira has no system start date",
 	} {
 		if !strings.HasPrefix(got[name], want) {
 			t.Errorf("%s: %q, want it to start %q", name, got[name], want)
