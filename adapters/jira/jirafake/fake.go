@@ -18,6 +18,7 @@ import (
 	"maps"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -125,8 +126,41 @@ func New(t testing.TB) *Jira {
 	}
 	f.TZ, _ = time.LoadLocation("America/New_York")
 	f.Srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Srv.Close)
+	t.Cleanup(func() {
+		f.Mu.Lock()
+		srv := f.Srv
+		f.Mu.Unlock()
+		srv.Close()
+	})
 	return f
+}
+
+// Stop makes the fake unreachable, as a Jira that went down: its listener
+// is closed and open connections are cut. Its state is kept; Start serves
+// it again on the same address.
+func (f *Jira) Stop() {
+	f.Mu.Lock()
+	srv := f.Srv
+	f.Mu.Unlock()
+	srv.CloseClientConnections()
+	srv.Close()
+}
+
+// Start serves a stopped fake again, on the address it had.
+func (f *Jira) Start() error {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	addr := f.Srv.Listener.Addr().String()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("jirafake: listen again on %s: %w", addr, err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	f.Srv = srv
+	return nil
 }
 
 // contentURL is where an attachment's bytes are: Cloud's
@@ -145,7 +179,11 @@ func (f *Jira) contentURL(v string, a *Attachment) string {
 func (f *Jira) Count(method, path string) int { return f.counts[method+" "+path] }
 
 // URL is the fake's base URL.
-func (f *Jira) URL() string { return f.Srv.URL }
+func (f *Jira) URL() string {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	return f.Srv.URL
+}
 
 func (f *Jira) fail(w http.ResponseWriter, st int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
