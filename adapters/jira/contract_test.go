@@ -62,7 +62,7 @@ func TestContractDataCenter(t *testing.T) {
 func TestContractLive(t *testing.T) {
 	url, email, token, project := os.Getenv("ISSUEMESH_JIRA_URL"), os.Getenv("ISSUEMESH_JIRA_EMAIL"), os.Getenv("ISSUEMESH_JIRA_TOKEN"), os.Getenv("ISSUEMESH_JIRA_PROJECT")
 	if url == "" || email == "" || token == "" || project == "" {
-		t.Skip("no real Jira: set ISSUEMESH_JIRA_URL, ISSUEMESH_JIRA_EMAIL, ISSUEMESH_JIRA_TOKEN and ISSUEMESH_JIRA_PROJECT (a scratch project whose workflow has the statuses of ISSUEMESH_JIRA_OPEN and ISSUEMESH_JIRA_CLOSED, default In Progress and Done)")
+		t.Skip("no real Jira: set ISSUEMESH_JIRA_URL, ISSUEMESH_JIRA_EMAIL, ISSUEMESH_JIRA_TOKEN and ISSUEMESH_JIRA_PROJECT (a scratch project whose workflow has the statuses of ISSUEMESH_JIRA_OPEN and ISSUEMESH_JIRA_CLOSED, default In Progress and Done, the issue type Bug, and a text custom field named by ISSUEMESH_JIRA_TEXT_FIELD, default Customer)")
 	}
 	p := profile
 	p.MissingKey = project + "-999999"
@@ -74,12 +74,20 @@ func TestContractLive(t *testing.T) {
 		p.ClosedStatus = s
 	}
 	p.Priorities = [2]string{"Low", "High"}
-	contract.Run(t, func(t *testing.T) adapters.Tracker {
+	open := func(t *testing.T) adapters.Tracker {
 		tr, err := New(Options{URL: url, Email: email, Token: token, Project: project, Settle: 10 * time.Second, RequestsPerMinute: 300})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { tr.Close() })
 		return tr
-	}, p)
+	}
+	// The fields tests assign the token's own user, set the type Bug and
+	// the text custom field ISSUEMESH_JIRA_TEXT_FIELD (default Customer).
+	me, err := open(t).(*Tracker).myself(tctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Fields = contract.FieldsProfile{User: adapters.User{Login: me.AccountID, Name: me.DisplayName}, Type: "Bug", CustomField: os.Getenv("ISSUEMESH_JIRA_TEXT_FIELD")}
+	contract.Run(t, open, p)
 }

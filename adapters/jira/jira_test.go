@@ -330,6 +330,44 @@ func TestRequestCost(t *testing.T) {
 		t.Errorf("an unchanged poll: %d issues, %d requests (%v), want 0 and 1", len(is), poll, err)
 	}
 	t.Logf("first sync of %d issues: %d requests; unchanged poll: 1 request", n, first)
+
+	// Steady state: what one change costs, read and written.
+	cost := func(what string, want int, do func() error) {
+		t.Helper()
+		before := count()
+		if err := do(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		got := count() - before
+		if got != want {
+			t.Errorf("%s: %d requests, want %d", what, got, want)
+		}
+		t.Logf("%s: %d requests", what, got)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	f.Mu.Lock()
+	f.Touch("PROJ-7")
+	f.Mu.Unlock()
+	cost("a poll that finds one changed issue", 2, func() error { // the search, its comments
+		is, next, err := fresh.Changes(c, cur, 500)
+		if err == nil && (len(is) != 1 || is[0].Key != "PROJ-7") {
+			err = fmt.Errorf("changes %+v", is)
+		}
+		cur = next
+		return err
+	})
+	cost("an edit written to Jira (summary and a custom field)", 4, func() error { // read, PUT, read back with comments
+		_, err := fresh.Update(c, "PROJ-8", adapters.Patch{Summary: ptr("edited"), Fields: map[string]adapters.FieldValue{"Customer": {Text: "ACME"}}})
+		return err
+	})
+	cost("a comment written to Jira", 5, func() error { // read, comments, POST, read back with comments
+		_, err := fresh.Update(c, "PROJ-8", adapters.Patch{AddComments: []adapters.Comment{{Body: "hi", SyncID: "peer/1"}}})
+		return err
+	})
+	cost("a status two transitions away (To Do -> Done)", 9, func() error { // read, the statuses (once), status, 2 x (transitions, POST), read back with comments
+		_, err := fresh.Update(c, "PROJ-9", adapters.Patch{Status: ptr("Done")})
+		return err
+	})
 }
 
 // TestWiki: the text's formatting becomes wiki markup, and wiki written on

@@ -420,6 +420,10 @@ func (f *Jira) wire(is *Issue, v string, props bool) map[string]any {
 
 func (f *Jira) touch(is *Issue) { is.Updated = time.Now() }
 
+// Touch marks the issue with that key changed now, as an edit on Jira
+// would; hold Mu.
+func (f *Jira) Touch(key string) { f.touch(f.Issues[key]) }
+
 func (f *Jira) issue(w http.ResponseWriter, r *http.Request, v string, is *Issue, sub string) {
 	switch {
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-get
