@@ -42,6 +42,69 @@ import (
 	"github.com/issuemesh/issuemesh/adapters/internal/rest"
 )
 
+// wireType is an issue type as an issue carries it; HierarchyLevel is
+// Cloud's (1: an epic, 0: a standard type, -1: a sub-task).
+type wireType struct {
+	Name           string `json:"name"`
+	Subtask        bool   `json:"subtask"`
+	HierarchyLevel int    `json:"hierarchyLevel"`
+}
+
+// epicChildren adds to an epic on Jira Cloud its children, which Jira
+// does not list in the epic's fields (only sub-tasks are): one search,
+// parent = KEY, on epics only. Data Center links epics through the Epic
+// Link field of Jira Software, which is not mapped.
+func (t *Tracker) epicChildren(ctx context.Context, w wireIssue, is *adapters.Issue) error {
+	if !t.cloud || w.Fields.IssueType == nil || w.Fields.IssueType.HierarchyLevel != 1 {
+		return nil
+	}
+	q := fmt.Sprintf(`parent = %s ORDER BY key ASC`, w.Key)
+	for tok := ""; ; {
+		ws, next, err := t.search(ctx, q, tok, 100)
+		if err != nil {
+			return fmt.Errorf("jira: the children of epic %s: %w", w.Key, err)
+		}
+		for _, c := range ws {
+			r := adapters.Relation{Kind: adapters.RelChild, Key: c.Key, Summary: c.Fields.Summary}
+			if !hasRelation(is.Relations, r) {
+				is.Relations = append(is.Relations, r)
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		tok = next
+	}
+}
+
+// knownType checks an issue type against the project's (GET /project,
+// read once).
+func (t *Tracker) knownType(ctx context.Context, typ string) error {
+	t.mu.Lock()
+	types := t.types
+	t.mu.Unlock()
+	if types == nil {
+		var proj struct {
+			IssueTypes []named `json:"issueTypes"`
+		}
+		// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-projects/#api-rest-api-3-project-projectidorkey-get
+		if _, err := t.c.Do(ctx, rest.Request{Method: "GET", Path: t.api + "/project/" + t.opts.Project}, &proj); err != nil {
+			return fmt.Errorf("jira: read project %s: %w", t.opts.Project, err)
+		}
+		types = []string{}
+		for _, it := range proj.IssueTypes {
+			types = append(types, it.Name)
+		}
+		t.mu.Lock()
+		t.types = types
+		t.mu.Unlock()
+	}
+	if len(types) > 0 && !slices.Contains(types, typ) {
+		return fmt.Errorf("jira: issue type %q is not one of project %s's (%s); map it with the connection's type_map: %w", typ, t.opts.Project, strings.Join(types, ", "), adapters.ErrRejected)
+	}
+	return nil
+}
+
 // fieldDef is a field as GET /field lists it
 // (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-fields/#api-rest-api-3-field-get).
 type fieldDef struct {
@@ -442,6 +505,9 @@ func (t *Tracker) fieldsPatch(ctx context.Context, cur adapters.Issue, p adapter
 		return err
 	}
 	if p.Type != nil && *p.Type != "" && *p.Type != cur.Type {
+		if err := t.knownType(ctx, *p.Type); err != nil {
+			return err
+		}
 		f["issuetype"] = map[string]string{"name": *p.Type}
 	}
 	if p.Due != nil && *p.Due != cur.Due {

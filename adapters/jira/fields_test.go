@@ -116,6 +116,20 @@ func TestFieldsMapped(t *testing.T) {
 		if len(got.Relations) != len(want) || !hasRelation(got.Relations, want[0]) || !hasRelation(got.Relations, want[1]) {
 			t.Errorf("cloud %v: relations after the update: %+v, want %+v", cloud, got.Relations, want)
 		}
+		// An epic lists its children on Cloud (one search, parent =
+		// KEY); Data Center's epics are Jira Software's Epic Link.
+		child, err := tr.Create(c, adapters.Issue{Summary: "story of the epic", Type: "Story", Relations: []adapters.Relation{{Kind: adapters.RelParent, Key: epic.Key}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _ := tr.Get(c, epic.Key)
+		if hasRelation(e.Relations, adapters.Relation{Kind: adapters.RelChild, Key: child.Key}) != cloud {
+			t.Errorf("cloud %v: the epic's relations %+v (child %s)", cloud, e.Relations, child.Key)
+		}
+		_, err = tr.Update(c, is.Key, adapters.Patch{Type: ptr("Defect")})
+		if !errors.Is(err, adapters.ErrRejected) || !strings.Contains(err.Error(), `issue type "Defect" is not one of project PROJ's (Task, Bug, Story, Epic, Sub-task)`) {
+			t.Errorf("cloud %v: an unknown issue type: %v", cloud, err)
+		}
 		f.Mu.Lock()
 		n := f.Count("GET", "/field")
 		f.Mu.Unlock()

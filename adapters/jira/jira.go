@@ -187,6 +187,8 @@ type Tracker struct {
 	returned  map[string]time.Time       // key -> stamp last returned by Changes
 	lastRecon time.Time
 	fields    []fieldDef           // the fields that map (GET /field), nil until read
+	types     []string             // the project's issue types, nil until read
+	read      int                  // issues Changes returned since the adapter opened
 	users     map[string]*wireUser // person -> Jira user (nil: none), as found
 	warned    map[string]bool
 }
@@ -309,7 +311,7 @@ type wireFields struct {
 	Created     jiraTime         `json:"created"`
 	Updated     jiraTime         `json:"updated"`
 	Attachment  []wireAttachment `json:"attachment"`
-	IssueType   *named           `json:"issuetype"`
+	IssueType   *wireType        `json:"issuetype"`
 	Assignee    *wireUser        `json:"assignee"`
 	Reporter    *wireUser        `json:"reporter"`
 	DueDate     string           `json:"duedate"`
@@ -483,6 +485,9 @@ func (t *Tracker) full(ctx context.Context, w wireIssue) (adapters.Issue, error)
 	for _, c := range cs {
 		is.Comments = append(is.Comments, commentOf(c))
 	}
+	if err := t.epicChildren(ctx, w, &is); err != nil {
+		return adapters.Issue{}, err
+	}
 	return is, nil
 }
 
@@ -602,7 +607,10 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 		}
 	}
 	typ := t.opts.IssueType
-	if in.Type != "" {
+	if in.Type != "" && in.Type != typ {
+		if err := t.knownType(ctx, in.Type); err != nil {
+			return adapters.Issue{}, err
+		}
 		typ = in.Type
 	}
 	f := map[string]any{
@@ -1072,7 +1080,15 @@ func (t *Tracker) Changes(ctx context.Context, since adapters.Cursor, limit int)
 	for _, w := range ws {
 		t.returned[w.Key] = w.Fields.Updated.Time
 	}
+	t.read += len(out)
+	read := t.read
 	t.mu.Unlock()
+	if len(out) > 0 && len(out) >= limit {
+		// A full batch: the node is catching up (a first sync), more
+		// follow. The progress, for the log.
+		t.log.Info("jira: catching up", "project", t.opts.Project, "issues_read", read, "up_to", out[len(out)-1].Updated.Format(time.RFC3339),
+			"budget_per_minute", t.opts.RequestsPerMinute)
+	}
 	return out, next, nil
 }
 

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +24,19 @@ func tctx(t *testing.T) context.Context {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// syncWriter serialises writes to w (a log handler may write from several
+// goroutines).
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
 
 // TestTransitionPaths: a status one, two or three transitions away is
 // reached; a status no transition leads to is a clear ErrRejected.
@@ -330,6 +346,26 @@ func TestRequestCost(t *testing.T) {
 		t.Errorf("an unchanged poll: %d issues, %d requests (%v), want 0 and 1", len(is), poll, err)
 	}
 	t.Logf("first sync of %d issues: %d requests; unchanged poll: 1 request", n, first)
+	// Read in batches of 200, the first sync's progress is logged after
+	// each full batch.
+	var logged strings.Builder
+	prog := newOnFake(t, f, true, func(o *Options) {
+		fast(o)
+		o.Logger = slog.New(slog.NewTextHandler(&syncWriter{w: &logged}, nil))
+	})
+	for pcur := adapters.Cursor(""); ; {
+		is, next, err := prog.Changes(c, pcur, 200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pcur = next
+		if len(is) < 200 {
+			break
+		}
+	}
+	if l := logged.String(); strings.Count(l, "jira: catching up") != 2 || !strings.Contains(l, "issues_read=400") {
+		t.Errorf("the first sync's progress, as logged:\n%s", l)
+	}
 
 	// Steady state: what one change costs, read and written.
 	cost := func(what string, want int, do func() error) {

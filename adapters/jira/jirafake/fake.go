@@ -202,8 +202,9 @@ func reply(w http.ResponseWriter, st int, v any) {
 func stamp(t time.Time) string { return t.Format("2006-01-02T15:04:05.000-0700") }
 
 var (
-	reIssue    = regexp.MustCompile(`^/rest/api/([23])/issue/([A-Z]+-\d+)(/.*)?$`)
-	reJQLSince = regexp.MustCompile(`updated >= "(\d{4}/\d\d/\d\d \d\d:\d\d)"`)
+	reIssue     = regexp.MustCompile(`^/rest/api/([23])/issue/([A-Z]+-\d+)(/.*)?$`)
+	reParentJQL = regexp.MustCompile(`^parent = ([A-Z]+-\d+) `)
+	reJQLSince  = regexp.MustCompile(`updated >= "(\d{4}/\d\d/\d\d \d\d:\d\d)"`)
 )
 
 func (f *Jira) serve(w http.ResponseWriter, r *http.Request) {
@@ -624,12 +625,19 @@ func (f *Jira) search(w http.ResponseWriter, r *http.Request, v string) {
 		f.fail(w, 400, err.Error())
 		return
 	}
-	if !strings.HasPrefix(req.JQL, "project = "+f.Project) {
-		f.fail(w, 400, "the fake understands only queries of project "+f.Project+": "+req.JQL)
+	parent := reParentJQL.FindStringSubmatch(req.JQL)
+	if !strings.HasPrefix(req.JQL, "project = "+f.Project) && parent == nil {
+		f.fail(w, 400, "the fake understands only queries of project "+f.Project+" and parent = KEY: "+req.JQL)
 		return
 	}
 	var list []*Issue
-	if !strings.Contains(req.JQL, "issue.property[") { // not indexed: finds nothing
+	if parent != nil {
+		for _, is := range f.Issues {
+			if is.Parent == parent[1] && !f.Hidden[is.Key] {
+				list = append(list, is)
+			}
+		}
+	} else if !strings.Contains(req.JQL, "issue.property[") { // not indexed: finds nothing
 		var since time.Time
 		if m := reJQLSince.FindStringSubmatch(req.JQL); m != nil {
 			// JQL dates are in the user's time zone, to the minute.

@@ -331,7 +331,8 @@ func (f *Jira) checkCustom(fd field, v string, raw json.RawMessage) string {
 
 // fieldsJSON adds the fields of issue 16 to a wire issue's fields.
 func (f *Jira) fieldsJSON(is *Issue, v string, out map[string]any) {
-	out["issuetype"] = map[string]any{"name": is.Type, "subtask": is.Type == "Sub-task"}
+	level := map[string]int{"Epic": 1, "Sub-task": -1}[is.Type]
+	out["issuetype"] = map[string]any{"name": is.Type, "subtask": is.Type == "Sub-task", "hierarchyLevel": level}
 	for k, id := range map[string]string{"assignee": is.Assignee, "reporter": is.Reporter} {
 		out[k] = nil
 		if u, ok := userByID(id); ok {
