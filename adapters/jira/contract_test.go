@@ -2,6 +2,7 @@ package jira
 
 import (
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,15 +49,35 @@ func fakeProfile(cloud bool) contract.Profile {
 	return p
 }
 
-// TestContractCloud runs the contract suite on the fake's v3 API (ADF).
-func TestContractCloud(t *testing.T) {
-	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, jirafake.New(t), true, nil) }, fakeProfile(true))
+// runOnFakes runs the contract suite on a fresh fake per test, which the
+// profile's Throttle reaches through the tracker.
+func runOnFakes(t *testing.T, cloud bool) {
+	var mu sync.Mutex
+	fakes := map[adapters.Tracker]*jirafake.Jira{}
+	p := fakeProfile(cloud)
+	p.Throttle = func(tr adapters.Tracker, n int) {
+		mu.Lock()
+		f := fakes[tr]
+		mu.Unlock()
+		f.Mu.Lock()
+		f.Throttle = n
+		f.Mu.Unlock()
+	}
+	contract.Run(t, func(t *testing.T) adapters.Tracker {
+		f := jirafake.New(t)
+		tr := newOnFake(t, f, cloud, nil)
+		mu.Lock()
+		fakes[tr] = f
+		mu.Unlock()
+		return tr
+	}, p)
 }
 
+// TestContractCloud runs the contract suite on the fake's v3 API (ADF).
+func TestContractCloud(t *testing.T) { runOnFakes(t, true) }
+
 // TestContractDataCenter runs it on the fake's v2 API (wiki markup).
-func TestContractDataCenter(t *testing.T) {
-	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, jirafake.New(t), false, nil) }, fakeProfile(false))
-}
+func TestContractDataCenter(t *testing.T) { runOnFakes(t, false) }
 
 // TestContractLive runs the suite against a real Jira Cloud project.
 func TestContractLive(t *testing.T) {
