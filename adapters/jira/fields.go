@@ -481,6 +481,8 @@ func (t *Tracker) peoplePatch(ctx context.Context, cur adapters.Issue, assignee,
 				f[x.field] = nil
 			}
 		case x.now != nil && x.now.Matches(*x.set):
+		case x.field == "reporter" && !t.mayModifyReporter(ctx):
+			t.warnOnce("reporter permission", fmt.Sprintf("jira: the user lacks the Modify reporter permission in project %s: reporters are not written", t.opts.Project))
 		default:
 			ref, err := t.userRef(ctx, *x.set)
 			if errors.Is(err, errUnknownUser) {
@@ -496,6 +498,32 @@ func (t *Tracker) peoplePatch(ctx context.Context, cur adapters.Issue, assignee,
 		}
 	}
 	return nil
+}
+
+// mayModifyReporter asks once whether the user may set reporters
+// (MODIFY_REPORTER; without it Jira refuses the whole create or edit).
+func (t *Tracker) mayModifyReporter(ctx context.Context) bool {
+	t.mu.Lock()
+	may := t.reporterOK
+	t.mu.Unlock()
+	if may != nil {
+		return *may
+	}
+	var perms struct {
+		Permissions map[string]struct {
+			Have bool `json:"havePermission"`
+		} `json:"permissions"`
+	}
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-permissions/#api-rest-api-3-mypermissions-get
+	if _, err := t.c.Do(ctx, rest.Request{Method: "GET", Path: t.api + "/mypermissions",
+		Query: url.Values{"projectKey": {t.opts.Project}, "permissions": {"MODIFY_REPORTER"}}}, &perms); err != nil {
+		return true // not known: let Jira say
+	}
+	ok := perms.Permissions["MODIFY_REPORTER"].Have
+	t.mu.Lock()
+	t.reporterOK = &ok
+	t.mu.Unlock()
+	return ok
 }
 
 // fieldsPatch adds to f what p changes of the fields of issue 16 that the

@@ -153,6 +153,16 @@ func TestFieldsBadInput(t *testing.T) {
 	if _, err := tr.Update(c, is.Key, adapters.Patch{Fields: map[string]adapters.FieldValue{"No such field": {Text: "v"}}}); err != nil {
 		t.Errorf("a field Jira lacks: %v", err)
 	}
+	// Without Modify reporter, Jira refuses an edit that sets one: the
+	// reporter is left out, the rest is written.
+	f.Mu.Lock()
+	f.Denied = []string{"MODIFY_REPORTER"}
+	f.Mu.Unlock()
+	bob := jirafake.Users[2]
+	got, err := tr.Update(c, is.Key, adapters.Patch{Summary: ptr("y"), Reporter: &adapters.User{Email: bob.Email}})
+	if err != nil || got.Summary != "y" || got.Reporter == nil || got.Reporter.Email == bob.Email {
+		t.Errorf("a reporter without the permission: %+v, %v", got.Reporter, err)
+	}
 	for _, c2 := range []struct {
 		name string
 		v    adapters.FieldValue

@@ -177,20 +177,21 @@ type Tracker struct {
 	log   *slog.Logger
 	rate  *rateNote
 
-	mu        sync.Mutex
-	loc       *time.Location // the user's time zone
-	statuses  []string       // the project's, any issue type
-	prios     []string
-	graph     map[string]map[string]bool // status -> statuses one transition away, as seen
-	digests   map[string]string          // attachment ID -> SHA-256 of files read here
-	content   map[string]string          // attachment ID -> content URL
-	returned  map[string]time.Time       // key -> stamp last returned by Changes
-	lastRecon time.Time
-	fields    []fieldDef           // the fields that map (GET /field), nil until read
-	types     []string             // the project's issue types, nil until read
-	read      int                  // issues Changes returned since the adapter opened
-	users     map[string]*wireUser // person -> Jira user (nil: none), as found
-	warned    map[string]bool
+	mu         sync.Mutex
+	loc        *time.Location // the user's time zone
+	statuses   []string       // the project's, any issue type
+	prios      []string
+	graph      map[string]map[string]bool // status -> statuses one transition away, as seen
+	digests    map[string]string          // attachment ID -> SHA-256 of files read here
+	content    map[string]string          // attachment ID -> content URL
+	returned   map[string]time.Time       // key -> stamp last returned by Changes
+	lastRecon  time.Time
+	fields     []fieldDef           // the fields that map (GET /field), nil until read
+	types      []string             // the project's issue types, nil until read
+	read       int                  // issues Changes returned since the adapter opened
+	reporterOK *bool                // MODIFY_REPORTER, nil until asked
+	users      map[string]*wireUser // person -> Jira user (nil: none), as found
+	warned     map[string]bool
 }
 
 // New opens the adapter; it makes no request.

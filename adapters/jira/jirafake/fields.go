@@ -204,6 +204,9 @@ func (f *Jira) setField(is *Issue, v, k string, raw json.RawMessage) string {
 		}
 		is.Type = t.Name
 	case "assignee", "reporter":
+		if k == "reporter" && slices.Contains(f.Denied, "MODIFY_REPORTER") {
+			return "Field 'reporter' cannot be set. It is not on the appropriate screen, or unknown."
+		}
 		id := ""
 		if !null {
 			u, ok := findUser(v, raw)
