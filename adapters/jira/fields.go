@@ -21,10 +21,14 @@ package jira
 //	            Duplicate (others are left alone), written with POST
 //	            /issueLink and removed with DELETE /issueLink/{id};
 //	            fields.parent (a sub-task's parent, or an epic: Jira Cloud
-//	            keeps both in parent) and fields.subtasks as children
+//	            keeps both in parent); children: fields.subtasks, and on
+//	            Cloud an epic's children by one search (parent = KEY, epics
+//	            only); Data Center's Epic Link (Jira Software) is not mapped
 //	deletes     DELETE /issue/{key}/comment/{id}, DELETE /attachment/{id}
 //
-// Watchers and a start date are declared lacking (lacks.go).
+// A reporter is written only with the Modify reporter permission (asked
+// once); without it Jira would refuse the whole edit. Watchers and a start
+// date are declared lacking (lacks.go).
 
 import (
 	"context"
