@@ -34,6 +34,9 @@ type Values struct {
 	PriorityNumbers bool `json:"priority_numbers,omitempty"`
 	// Fields are the custom fields rules may set through Issue.Extra.
 	Fields []string `json:"fields,omitempty"`
+	// CustomFields are the names a field_map may name on this side (the
+	// tracker's custom fields kept in Issue.Fields); nil: not checked.
+	CustomFields []string `json:"custom_fields,omitempty"`
 }
 
 // Vocabulary is implemented by adapters that can list their tracker's

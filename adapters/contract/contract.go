@@ -43,6 +43,10 @@ type Profile struct {
 	Settle time.Duration
 	// Fields are the values of the fields of issue 16 (fields.go).
 	Fields FieldsProfile
+	// Throttle, when set, makes the tracker behind tr answer its next n
+	// requests "too many requests" (a fake's rate limit; ratelimit.go);
+	// nil: the suite has no rate-limit test for this tracker.
+	Throttle func(tr adapters.Tracker, n int)
 }
 
 // Local is the profile of the embedded local tracker.
@@ -63,6 +67,9 @@ func Run(t *testing.T, newTracker func(t *testing.T) adapters.Tracker, p Profile
 	t.Run("Errors", func(t *testing.T) { testErrors(t, newTracker(t), p) })
 	t.Run("Attachments", func(t *testing.T) { testAttachments(t, newTracker(t), p) })
 	t.Run("Fields", func(t *testing.T) { testFields(t, newTracker, p) })
+	if p.Throttle != nil {
+		t.Run("RateLimit", func(t *testing.T) { testRateLimit(t, newTracker(t), p) })
+	}
 }
 
 func ctx(t *testing.T) context.Context {

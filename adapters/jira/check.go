@@ -19,7 +19,7 @@ var (
 
 // permissions tracker check asks for
 // (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-permissions/#api-rest-api-3-mypermissions-get).
-var permissions = []string{"BROWSE_PROJECTS", "CREATE_ISSUES", "EDIT_ISSUES", "TRANSITION_ISSUES", "ADD_COMMENTS", "EDIT_ALL_COMMENTS", "CREATE_ATTACHMENTS"}
+var permissions = []string{"BROWSE_PROJECTS", "CREATE_ISSUES", "EDIT_ISSUES", "TRANSITION_ISSUES", "ADD_COMMENTS", "EDIT_ALL_COMMENTS", "CREATE_ATTACHMENTS", "LINK_ISSUES"}
 
 // Check verifies the credentials (whose user, which time zone), the
 // project and its issue type, the token's permissions in the project, the
@@ -85,7 +85,7 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 		if len(missing) > 0 {
 			add("permissions", false, false, "the user lacks %s in project %s (Project settings, Permissions)", strings.Join(missing, ", "), t.opts.Project)
 		} else {
-			add("permissions", true, false, "browse, create, edit, transition, comment, edit comments, attach")
+			add("permissions", true, false, "browse, create, edit, transition, comment, edit comments, attach, link")
 		}
 	}
 
@@ -99,6 +99,26 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 	} else {
 		add("priorities", true, false, "%s", strings.Join(ps, ", "))
 	}
+
+	if defs, err := t.fieldDefs(ctx); err != nil {
+		add("fields", false, false, "%v", err)
+	} else {
+		var fs []string
+		for _, d := range defs {
+			k := d.kind
+			if k == "" {
+				k = "text"
+			}
+			fs = append(fs, fmt.Sprintf("%s (%s)", d.Name, k))
+		}
+		add("fields", true, false, "synced by name: %s; a field_map names these (config check); type, assignee, reporter, due date, links, parent and sub-tasks as Jira's own fields", strings.Join(fs, ", "))
+	}
+	var lacks []string
+	for f, why := range t.Lacks() {
+		lacks = append(lacks, string(f)+": "+why)
+	}
+	slices.Sort(lacks)
+	add("not synced", true, true, "%s", strings.Join(lacks, "; "))
 
 	start = time.Now()
 	is, _, err := t.Changes(ctx, "", 1)
@@ -133,7 +153,8 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 	return out
 }
 
-// Values lists the statuses and priorities the maps are checked against.
+// Values lists the statuses, priorities and custom fields the maps are
+// checked against.
 func (t *Tracker) Values(ctx context.Context) (check.Values, error) {
 	ss, err := t.projectStatuses(ctx)
 	if err != nil {
@@ -143,5 +164,13 @@ func (t *Tracker) Values(ctx context.Context) (check.Values, error) {
 	if err != nil {
 		return check.Values{}, err
 	}
-	return check.Values{Statuses: ss, Priorities: ps}, nil
+	defs, err := t.fieldDefs(ctx)
+	if err != nil {
+		return check.Values{}, err
+	}
+	cfs := []string{}
+	for _, d := range defs {
+		cfs = append(cfs, d.Name)
+	}
+	return check.Values{Statuses: ss, Priorities: ps, CustomFields: cfs}, nil
 }

@@ -39,10 +39,10 @@
 // project that is not a service desk only the role keeps it from others).
 // Attachments are Jira's (attach.go).
 //
-// Not yet: components, fix versions, issue type changes, assignee and
-// reporter, due date, custom fields, issue links and parents/sub-tasks.
-// They depend on the fields work (the Issue model's typed fields), which
-// is not on main yet.
+// Type, assignee and reporter, due date, components, fix versions,
+// custom fields by name (GET /field, read once), issue links, parents and
+// sub-tasks, and comment and file deletes are mapped as fields.go says;
+// watchers and a start date are not (lacks.go).
 //
 // # Markers
 //
@@ -75,22 +75,42 @@
 // X-RateLimit-Reset (and Cloud's RateLimit-Reason) are recorded and shown
 // by tracker check.
 //
+// # Webhooks
+//
+// None: polling is the main path, and the only one. Jira Cloud registers
+// a webhook through the REST API only for an app (Connect or OAuth 2.0,
+// POST /rest/api/3/webhook), not for the API token of a user; such a
+// webhook expires after 30 days unless refreshed
+// (PUT /rest/api/3/webhook/refresh), and Jira must reach the node over the
+// internet, which a node behind NAT (the common case, see p2p) is not. An
+// admin-made webhook (System, WebHooks) needs no app but carries no
+// secret to verify a delivery by. A node with a reachable address and an
+// app would gain latency only: the poll (one search request when nothing
+// changed) stays, because a delivery can be lost.
+//
 // # Tests
 //
-// The tests run against a stateful in-process fake (fake_test.go) written
+// The tests run against a stateful in-process fake (jirafake) written
 // from Atlassian's REST reference, with each endpoint's documentation URL
-// beside it. Atlassian's machine-readable description (swagger-v3.v3.json)
-// is on its developer site only, which is out of reach here; the npm
-// registry's jira.js ships TypeScript typings, not an OpenAPI document, so
-// requests and answers are not validated against a schema. The example
-// bodies in testdata/ are copied from the reference pages named in them.
-// With ISSUEMESH_JIRA_URL, _EMAIL, _TOKEN and _PROJECT set, the contract
-// suite also runs against that real Jira.
+// beside it. Atlassian publishes its machine-readable description
+// (swagger-v3.v3.json) on its developer site, which is out of reach here,
+// and it is not on the npm registry, the one registry of such documents
+// reachable here: searched (December 2026) were jira.js 6.2.0 (7,929 files
+// of TypeScript, no JSON or YAML description), @atlassian/atlassian-openapi
+// 1.0.6 (a library for the format, no Jira description), and the names
+// jira-openapi, @atlassian/jira-openapi and @salto-io/jira-adapter (none
+// exists). So requests and answers are not validated against a schema as
+// the GitHub fake's are; instead example bodies of Atlassian's reference
+// are kept in testdata/, each with its source, and read through the
+// adapter's wire types (TestDocExamples), and the fake answers in the same
+// shapes. With ISSUEMESH_JIRA_URL, _EMAIL, _TOKEN and _PROJECT set, the
+// contract suite also runs against that real Jira.
 package jira
 
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -157,15 +177,21 @@ type Tracker struct {
 	log   *slog.Logger
 	rate  *rateNote
 
-	mu        sync.Mutex
-	loc       *time.Location // the user's time zone
-	statuses  []string       // the project's, any issue type
-	prios     []string
-	graph     map[string]map[string]bool // status -> statuses one transition away, as seen
-	digests   map[string]string          // attachment ID -> SHA-256 of files read here
-	content   map[string]string          // attachment ID -> content URL
-	returned  map[string]time.Time       // key -> stamp last returned by Changes
-	lastRecon time.Time
+	mu         sync.Mutex
+	loc        *time.Location // the user's time zone
+	statuses   []string       // the project's, any issue type
+	prios      []string
+	graph      map[string]map[string]bool // status -> statuses one transition away, as seen
+	digests    map[string]string          // attachment ID -> SHA-256 of files read here
+	content    map[string]string          // attachment ID -> content URL
+	returned   map[string]time.Time       // key -> stamp last returned by Changes
+	lastRecon  time.Time
+	fields     []fieldDef           // the fields that map (GET /field), nil until read
+	types      []string             // the project's issue types, nil until read
+	read       int                  // issues Changes returned since the adapter opened
+	reporterOK *bool                // MODIFY_REPORTER, nil until asked
+	users      map[string]*wireUser // person -> Jira user (nil: none), as found
+	warned     map[string]bool
 }
 
 // New opens the adapter; it makes no request.
@@ -222,7 +248,8 @@ func New(o Options) (*Tracker, error) {
 		return nil, fmt.Errorf("tracker.url: %w", err)
 	}
 	t := &Tracker{opts: o, cloud: cloud, api: "/rest/api/2", c: c, log: log, rate: rn,
-		graph: map[string]map[string]bool{}, digests: map[string]string{}, content: map[string]string{}, returned: map[string]time.Time{}}
+		graph: map[string]map[string]bool{}, digests: map[string]string{}, content: map[string]string{}, returned: map[string]time.Time{},
+		users: map[string]*wireUser{}, warned: map[string]bool{}}
 	if cloud {
 		t.api = "/rest/api/3"
 	}
@@ -285,6 +312,24 @@ type wireFields struct {
 	Created     jiraTime         `json:"created"`
 	Updated     jiraTime         `json:"updated"`
 	Attachment  []wireAttachment `json:"attachment"`
+	IssueType   *wireType        `json:"issuetype"`
+	Assignee    *wireUser        `json:"assignee"`
+	Reporter    *wireUser        `json:"reporter"`
+	DueDate     string           `json:"duedate"`
+	IssueLinks  []wireLink       `json:"issuelinks"`
+	Parent      *wireRef         `json:"parent"`
+	Subtasks    []wireRef        `json:"subtasks"`
+	// Raw holds every field as sent, for the custom fields and the
+	// system fields read by name (fields.go).
+	Raw map[string]json.RawMessage `json:"-"`
+}
+
+func (f *wireFields) UnmarshalJSON(b []byte) error {
+	type plain wireFields
+	if err := json.Unmarshal(b, (*plain)(f)); err != nil {
+		return err
+	}
+	return json.Unmarshal(b, &f.Raw)
 }
 
 type wireComment struct {
@@ -298,10 +343,11 @@ type wireComment struct {
 }
 
 type wireUser struct {
-	AccountID   string `json:"accountId,omitempty"`
-	Name        string `json:"name,omitempty"`
-	DisplayName string `json:"displayName"`
-	TimeZone    string `json:"timeZone"`
+	AccountID    string `json:"accountId,omitempty"`
+	Name         string `json:"name,omitempty"`
+	EmailAddress string `json:"emailAddress,omitempty"`
+	DisplayName  string `json:"displayName"`
+	TimeZone     string `json:"timeZone"`
 }
 
 type property struct {
@@ -380,13 +426,17 @@ func (t *Tracker) checkKey(key string) error {
 	return nil
 }
 
-const issueFields = "summary,description,status,priority,labels,created,updated,attachment"
+const issueFields = "summary,description,status,priority,labels,created,updated,attachment,issuetype,assignee,reporter,duedate,issuelinks,parent,subtasks"
 
 func (t *Tracker) getWire(ctx context.Context, key string) (wireIssue, error) {
 	var w wireIssue
+	fields, err := t.fieldList(ctx)
+	if err != nil {
+		return w, err
+	}
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-get
-	_, err := t.c.Do(ctx, rest.Request{Method: "GET", Path: t.api + "/issue/" + url.PathEscape(key),
-		Query: url.Values{"fields": {issueFields}, "properties": {propKey}}}, &w)
+	_, err = t.c.Do(ctx, rest.Request{Method: "GET", Path: t.api + "/issue/" + url.PathEscape(key),
+		Query: url.Values{"fields": {strings.Join(fields, ",")}, "properties": {propKey}}}, &w)
 	if err != nil {
 		return w, fmt.Errorf("jira: read %s: %w", key, err)
 	}
@@ -436,6 +486,9 @@ func (t *Tracker) full(ctx context.Context, w wireIssue) (adapters.Issue, error)
 	for _, c := range cs {
 		is.Comments = append(is.Comments, commentOf(c))
 	}
+	if err := t.epicChildren(ctx, w, &is); err != nil {
+		return adapters.Issue{}, err
+	}
 	return is, nil
 }
 
@@ -461,6 +514,7 @@ func (t *Tracker) issue(w wireIssue) adapters.Issue {
 	for _, a := range w.Fields.Attachment {
 		is.Attachments = append(is.Attachments, t.attachmentOf(a, m))
 	}
+	t.fillFields(&is, w)
 	return is
 }
 
@@ -553,10 +607,32 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 			return adapters.Issue{}, err
 		}
 	}
+	typ := t.opts.IssueType
+	if in.Type != "" && in.Type != typ {
+		if err := t.knownType(ctx, in.Type); err != nil {
+			return adapters.Issue{}, err
+		}
+		typ = in.Type
+	}
 	f := map[string]any{
 		"project":   map[string]string{"key": t.opts.Project},
-		"issuetype": map[string]string{"name": t.opts.IssueType},
+		"issuetype": map[string]string{"name": typ},
 		"summary":   in.Summary,
+	}
+	fp := adapters.Patch{Assignee: in.Assignee, Reporter: in.Reporter, Fields: in.Fields}
+	if in.Due != "" {
+		fp.Due = &in.Due
+	}
+	var later adapters.Patch // relations other than the parent, after the create
+	for _, r := range in.Relations {
+		if r.Kind == adapters.RelParent {
+			fp.AddRelations = append(fp.AddRelations, r)
+		} else {
+			later.AddRelations = append(later.AddRelations, r)
+		}
+	}
+	if err := t.fieldsPatch(ctx, adapters.Issue{}, fp, f); err != nil {
+		return adapters.Issue{}, err
 	}
 	if in.Description != "" {
 		f["description"] = t.body(in.Description)
@@ -583,6 +659,11 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-post
 	if _, err := t.c.Do(ctx, rest.Request{Method: "POST", Path: t.api + "/issue", Body: req}, &made); err != nil {
 		return adapters.Issue{}, fmt.Errorf("jira: create an issue in %s: %w", t.opts.Project, err)
+	}
+	if len(later.AddRelations) > 0 {
+		if err := t.applyAfter(ctx, made.Key, wireIssue{}, adapters.Issue{}, later); err != nil {
+			return adapters.Issue{}, err
+		}
 	}
 	if in.Status != "" {
 		if err := t.moveTo(ctx, made.Key, in.Status); err != nil {
@@ -631,6 +712,9 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 	if p.Labels != nil && !slices.Equal(sortedCopy(*p.Labels), sortedCopy(cur.Labels)) {
 		f["labels"] = append([]string{}, *p.Labels...)
 	}
+	if err := t.fieldsPatch(ctx, cur, p, f); err != nil {
+		return adapters.Issue{}, err
+	}
 	if len(f) > 0 {
 		// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-put
 		if _, err := t.c.Do(ctx, rest.Request{Method: "PUT", Path: t.api + "/issue/" + url.PathEscape(key), Body: map[string]any{"fields": f}, Idempotent: true}, nil); err != nil {
@@ -648,6 +732,18 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 		if err := t.moveTo(ctx, key, *p.Status); err != nil {
 			return adapters.Issue{}, err
 		}
+	}
+	if len(p.DeleteComments) > 0 {
+		cs, err := t.comments(ctx, key)
+		if err != nil {
+			return adapters.Issue{}, err
+		}
+		for _, c := range cs {
+			cur.Comments = append(cur.Comments, commentOf(c))
+		}
+	}
+	if err := t.applyAfter(ctx, key, w, cur, p); err != nil {
+		return adapters.Issue{}, err
 	}
 	if len(p.AddComments) > 0 || len(p.EditComments) > 0 {
 		cs, err := t.comments(ctx, key)
@@ -830,7 +926,10 @@ func (t *Tracker) FindByTwin(ctx context.Context, twin string) (adapters.Issue, 
 // search runs one page of JQL. Cloud pages by nextPageToken; Data Center
 // by startAt, carried in the same string.
 func (t *Tracker) search(ctx context.Context, jql, token string, max int) ([]wireIssue, string, error) {
-	fields := strings.Split(issueFields, ",")
+	fields, err := t.fieldList(ctx)
+	if err != nil {
+		return nil, "", err
+	}
 	var page struct {
 		Issues        []wireIssue `json:"issues"`
 		NextPageToken string      `json:"nextPageToken"`
@@ -982,7 +1081,15 @@ func (t *Tracker) Changes(ctx context.Context, since adapters.Cursor, limit int)
 	for _, w := range ws {
 		t.returned[w.Key] = w.Fields.Updated.Time
 	}
+	t.read += len(out)
+	read := t.read
 	t.mu.Unlock()
+	if len(out) > 0 && len(out) >= limit {
+		// A full batch: the node is catching up (a first sync), more
+		// follow. The progress, for the log.
+		t.log.Info("jira: catching up", "project", t.opts.Project, "issues_read", read, "up_to", out[len(out)-1].Updated.Format(time.RFC3339),
+			"budget_per_minute", t.opts.RequestsPerMinute)
+	}
 	return out, next, nil
 }
 

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +25,19 @@ func tctx(t *testing.T) context.Context {
 
 func ptr[T any](v T) *T { return &v }
 
+// syncWriter serialises writes to w (a log handler may write from several
+// goroutines).
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
+
 // TestTransitionPaths: a status one, two or three transitions away is
 // reached; a status no transition leads to is a clear ErrRejected.
 func TestTransitionPaths(t *testing.T) {
@@ -33,10 +49,24 @@ func TestTransitionPaths(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, step := range []struct{ to string }{{"Done"}, {"In Review"}, {"To Do"}, {"In Review"}} {
+		// To Do -> Done is two transitions (Start work, Finish); the
+		// others are known paths once the first walk has seen them.
+		for _, step := range []struct {
+			to    string
+			moves int
+		}{{"Done", 2}, {"In Review", 3}, {"To Do", 2}, {"In Review", 2}} {
+			f.Mu.Lock()
+			before := f.Count("POST", "/issue/"+is.Key+"/transitions")
+			f.Mu.Unlock()
 			got, err := tr.Update(c, is.Key, adapters.Patch{Status: ptr(step.to)})
 			if err != nil || got.Status != step.to {
 				t.Fatalf("to %q: status %q, err %v", step.to, got.Status, err)
+			}
+			f.Mu.Lock()
+			moves := f.Count("POST", "/issue/"+is.Key+"/transitions") - before
+			f.Mu.Unlock()
+			if moves != step.moves {
+				t.Errorf("cloud %v: to %q took %d transitions, want %d", cloud, step.to, moves, step.moves)
 			}
 		}
 		_, err = tr.Update(c, is.Key, adapters.Patch{Status: ptr("Archived")})
@@ -240,9 +270,11 @@ func TestCheck(t *testing.T) {
 	}
 	got := byName()
 	for name, want := range map[string]string{
-		"credentials": "true", "project": "true PROJ", "issue types": "true Task, Sub-task", "permissions": "true",
+		"credentials": "true", "project": "true PROJ", "issue types": "true Task, Bug, Story, Epic, Sub-task", "permissions": "true",
 		"statuses": "true Task issues: To Do, In Progress, In Review, Done, Archived", "priorities": "true Highest",
 		"transitions": `true from "To Do" (PROJ-1): Start work -> In Progress`, "change feed": "true", "rate limit": "true",
+		"fields":     "true synced by name: Components (options), Fix versions (options), Affects versions (options), Customer (text), Tier (option), Effort (number), Shipped (date), Platforms (options), Reviewer (user), Notes (text);",
+		"not synced": "true start: Jira has no system start date",
 	} {
 		if !strings.HasPrefix(got[name], want) {
 			t.Errorf("%s: %q, want it to start %q", name, got[name], want)
@@ -301,9 +333,9 @@ func TestRequestCost(t *testing.T) {
 		}
 	}
 	first := count() - before
-	// myself, 5 search pages, one comment listing per issue.
-	if seen != n || first != 1+5+n {
-		t.Errorf("first sync of %d issues: %d seen, %d requests, want %d", n, seen, first, 1+5+n)
+	// myself, the field list, 5 search pages, one comment listing per issue.
+	if seen != n || first != 2+5+n {
+		t.Errorf("first sync of %d issues: %d seen, %d requests, want %d", n, seen, first, 2+5+n)
 	}
 	time.Sleep(1100 * time.Millisecond) // settle
 	fresh.Changes(c, cur, 500)
@@ -314,6 +346,64 @@ func TestRequestCost(t *testing.T) {
 		t.Errorf("an unchanged poll: %d issues, %d requests (%v), want 0 and 1", len(is), poll, err)
 	}
 	t.Logf("first sync of %d issues: %d requests; unchanged poll: 1 request", n, first)
+	// Read in batches of 200, the first sync's progress is logged after
+	// each full batch.
+	var logged strings.Builder
+	prog := newOnFake(t, f, true, func(o *Options) {
+		fast(o)
+		o.Logger = slog.New(slog.NewTextHandler(&syncWriter{w: &logged}, nil))
+	})
+	for pcur := adapters.Cursor(""); ; {
+		is, next, err := prog.Changes(c, pcur, 200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pcur = next
+		if len(is) < 200 {
+			break
+		}
+	}
+	if l := logged.String(); strings.Count(l, "jira: catching up") != 2 || !strings.Contains(l, "issues_read=400") {
+		t.Errorf("the first sync's progress, as logged:\n%s", l)
+	}
+
+	// Steady state: what one change costs, read and written.
+	cost := func(what string, want int, do func() error) {
+		t.Helper()
+		before := count()
+		if err := do(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		got := count() - before
+		if got != want {
+			t.Errorf("%s: %d requests, want %d", what, got, want)
+		}
+		t.Logf("%s: %d requests", what, got)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	f.Mu.Lock()
+	f.Touch("PROJ-7")
+	f.Mu.Unlock()
+	cost("a poll that finds one changed issue", 2, func() error { // the search, its comments
+		is, next, err := fresh.Changes(c, cur, 500)
+		if err == nil && (len(is) != 1 || is[0].Key != "PROJ-7") {
+			err = fmt.Errorf("changes %+v", is)
+		}
+		cur = next
+		return err
+	})
+	cost("an edit written to Jira (summary and a custom field)", 4, func() error { // read, PUT, read back with comments
+		_, err := fresh.Update(c, "PROJ-8", adapters.Patch{Summary: ptr("edited"), Fields: map[string]adapters.FieldValue{"Customer": {Text: "ACME"}}})
+		return err
+	})
+	cost("a comment written to Jira", 5, func() error { // read, comments, POST, read back with comments
+		_, err := fresh.Update(c, "PROJ-8", adapters.Patch{AddComments: []adapters.Comment{{Body: "hi", SyncID: "peer/1"}}})
+		return err
+	})
+	cost("a status two transitions away (To Do -> Done)", 9, func() error { // read, the statuses (once), status, 2 x (transitions, POST), read back with comments
+		_, err := fresh.Update(c, "PROJ-9", adapters.Patch{Status: ptr("Done")})
+		return err
+	})
 }
 
 // TestWiki: the text's formatting becomes wiki markup, and wiki written on

@@ -52,6 +52,7 @@ func Check(ctx context.Context, home string, cfg *config.Config, tr adapters.Tra
 		if vals != nil {
 			out = append(out, checkMap(name, "status_map", "status", cc.StatusMap, vals.Statuses, false)...)
 			out = append(out, checkMap(name, "priority_map", "priority", cc.PriorityMap, vals.Priorities, vals.PriorityNumbers)...)
+			out = append(out, checkMap(name, "field_map", "custom field", cc.FieldMap, vals.CustomFields, false)...)
 		}
 	}
 	if len(out) == 0 || !slices.ContainsFunc(out, func(r check.Result) bool { return !r.OK }) {
@@ -66,7 +67,7 @@ func Check(ctx context.Context, home string, cfg *config.Config, tr adapters.Tra
 
 func hasMaps(cfg *config.Config) bool {
 	for _, cc := range cfg.Connections {
-		if len(cc.StatusMap) > 0 || len(cc.PriorityMap) > 0 {
+		if len(cc.StatusMap) > 0 || len(cc.PriorityMap) > 0 || len(cc.FieldMap) > 0 {
 			return true
 		}
 	}

@@ -15,8 +15,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -71,6 +73,14 @@ type Issue struct {
 	Props       map[string]any
 	Comments    []*Comment
 	Files       []*Attachment
+	// The fields of issue 16 (fields.go): Type, people by account ID,
+	// due date, the system option fields by their IDs (components,
+	// fixVersions, versions), custom fields by ID as sent (a user picker:
+	// the account ID), the parent's key.
+	Type, Assignee, Reporter, Due string
+	Sys                           map[string][]string
+	Custom                        map[string]json.RawMessage
+	Parent                        string
 }
 
 // Jira is the fake; hold Mu to read or change its state.
@@ -82,6 +92,7 @@ type Jira struct {
 	seq     int
 	cseq    int
 	Issues  map[string]*Issue
+	Links   map[string]*Link
 	// workflow: status -> transitions (name -> to status)
 	workflow map[string][][2]string
 	statuses []string
@@ -91,8 +102,9 @@ type Jira struct {
 	// throttle: the next n requests are answered 429 with Retry-After 1.
 	Throttle int
 	Requests int
-	Auth     string   // the Authorization header expected
-	Denied   []string // permissions the user lacks
+	counts   map[string]int // "METHOD /path" (after /rest/api/N) -> requests
+	Auth     string         // the Authorization header expected
+	Denied   []string       // permissions the user lacks
 	// PageMax is the most issues a search page holds (Jira: 100 with
 	// fields; the fake's default 3, so that paging is exercised).
 	PageMax int
@@ -100,7 +112,7 @@ type Jira struct {
 
 // New starts a fake Jira with project PROJ, stopped when the test ends.
 func New(t testing.TB) *Jira {
-	f := &Jira{PageMax: 3, Project: "PROJ", Issues: map[string]*Issue{}, Hidden: map[string]bool{},
+	f := &Jira{PageMax: 3, Project: "PROJ", Issues: map[string]*Issue{}, Links: map[string]*Link{}, Hidden: map[string]bool{},
 		statuses: []string{"To Do", "In Progress", "In Review", "Done", "Archived"},
 		prios:    []string{"Highest", "High", "Medium", "Low", "Lowest"},
 		// Done is two transitions from To Do; Archived is a status no
@@ -114,8 +126,41 @@ func New(t testing.TB) *Jira {
 	}
 	f.TZ, _ = time.LoadLocation("America/New_York")
 	f.Srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Srv.Close)
+	t.Cleanup(func() {
+		f.Mu.Lock()
+		srv := f.Srv
+		f.Mu.Unlock()
+		srv.Close()
+	})
 	return f
+}
+
+// Stop makes the fake unreachable, as a Jira that went down: its listener
+// is closed and open connections are cut. Its state is kept; Start serves
+// it again on the same address.
+func (f *Jira) Stop() {
+	f.Mu.Lock()
+	srv := f.Srv
+	f.Mu.Unlock()
+	srv.CloseClientConnections()
+	srv.Close()
+}
+
+// Start serves a stopped fake again, on the address it had.
+func (f *Jira) Start() error {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	addr := f.Srv.Listener.Addr().String()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("jirafake: listen again on %s: %w", addr, err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	f.Srv = srv
+	return nil
 }
 
 // contentURL is where an attachment's bytes are: Cloud's
@@ -129,8 +174,16 @@ func (f *Jira) contentURL(v string, a *Attachment) string {
 	return f.Srv.URL + "/rest/api/3/attachment/content/" + a.ID
 }
 
+// Count is how many requests of method to path (after /rest/api/N) the
+// fake answered; hold Mu.
+func (f *Jira) Count(method, path string) int { return f.counts[method+" "+path] }
+
 // URL is the fake's base URL.
-func (f *Jira) URL() string { return f.Srv.URL }
+func (f *Jira) URL() string {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	return f.Srv.URL
+}
 
 func (f *Jira) fail(w http.ResponseWriter, st int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
@@ -149,8 +202,9 @@ func reply(w http.ResponseWriter, st int, v any) {
 func stamp(t time.Time) string { return t.Format("2006-01-02T15:04:05.000-0700") }
 
 var (
-	reIssue    = regexp.MustCompile(`^/rest/api/([23])/issue/([A-Z]+-\d+)(/.*)?$`)
-	reJQLSince = regexp.MustCompile(`updated >= "(\d{4}/\d\d/\d\d \d\d:\d\d)"`)
+	reIssue     = regexp.MustCompile(`^/rest/api/([23])/issue/([A-Z]+-\d+)(/.*)?$`)
+	reParentJQL = regexp.MustCompile(`^parent = ([A-Z]+-\d+) `)
+	reJQLSince  = regexp.MustCompile(`updated >= "(\d{4}/\d\d/\d\d \d\d:\d\d)"`)
 )
 
 func (f *Jira) serve(w http.ResponseWriter, r *http.Request) {
@@ -176,10 +230,25 @@ func (f *Jira) serve(w http.ResponseWriter, r *http.Request) {
 		v = "2"
 	}
 	p := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/rest/api/2"), "/rest/api/3")
+	if f.counts == nil {
+		f.counts = map[string]int{}
+	}
+	f.counts[r.Method+" "+p]++
 	switch {
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-myself/#api-rest-api-3-myself-get
 	case r.Method == "GET" && p == "/myself":
-		reply(w, 200, map[string]any{"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Mia Krystof", "timeZone": f.TZ.String(), "active": true})
+		reply(w, 200, f.userJSON(Users[0], v))
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-fields/#api-rest-api-3-field-get
+	case r.Method == "GET" && p == "/field":
+		f.fieldsList(w, v)
+	case r.Method == "GET" && p == "/user/search":
+		f.userSearch(w, r, v)
+	case r.Method == "POST" && p == "/issueLink":
+		f.createLink(w, r)
+	case r.Method == "DELETE" && strings.HasPrefix(p, "/issueLink/"):
+		f.deleteLink(w, strings.TrimPrefix(p, "/issueLink/"))
+	case r.Method == "DELETE" && strings.HasPrefix(p, "/attachment/") && !strings.HasPrefix(p, "/attachment/content/"):
+		f.deleteAttachment(w, strings.TrimPrefix(p, "/attachment/"))
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-priorities/#api-rest-api-3-priority-get
 	case r.Method == "GET" && p == "/priority":
 		var out []map[string]string
@@ -197,7 +266,7 @@ func (f *Jira) serve(w http.ResponseWriter, r *http.Request) {
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-projects/#api-rest-api-3-project-projectidorkey-get
 	case r.Method == "GET" && p == "/project/"+f.Project:
 		reply(w, 200, map[string]any{"id": "10000", "key": f.Project, "name": "Project " + f.Project,
-			"issueTypes": []any{map[string]any{"id": "10001", "name": "Task", "subtask": false}, map[string]any{"id": "10002", "name": "Sub-task", "subtask": true}}})
+			"issueTypes": issueTypesJSON()})
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-permissions/#api-rest-api-3-mypermissions-get
 	case r.Method == "GET" && p == "/mypermissions":
 		perms := map[string]any{}
@@ -268,50 +337,56 @@ func (f *Jira) checkBody(v string, raw json.RawMessage) error {
 	return nil
 }
 
+func issueTypesJSON() []any {
+	var out []any
+	for i, n := range IssueTypes {
+		out = append(out, map[string]any{"id": strconv.Itoa(10001 + i), "name": n, "subtask": n == "Sub-task"})
+	}
+	return out
+}
+
 func (f *Jira) create(w http.ResponseWriter, r *http.Request, v string) {
 	var req struct {
-		Fields struct {
-			Project     struct{ Key string }   `json:"project"`
-			IssueType   struct{ Name string }  `json:"issuetype"`
-			Summary     string                 `json:"summary"`
-			Description json.RawMessage        `json:"description"`
-			Priority    *struct{ Name string } `json:"priority"`
-			Labels      []string               `json:"labels"`
-		} `json:"fields"`
-		Properties []property `json:"properties"`
+		Fields     map[string]json.RawMessage `json:"fields"`
+		Properties []property                 `json:"properties"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		f.fail(w, 400, err.Error())
 		return
 	}
 	errs := map[string]string{}
-	if req.Fields.Project.Key != f.Project {
+	var proj struct{ Key string }
+	if json.Unmarshal(req.Fields["project"], &proj); proj.Key != f.Project {
 		errs["project"] = "valid project is required"
 	}
-	if req.Fields.IssueType.Name != "Task" {
+	if _, ok := req.Fields["issuetype"]; !ok {
 		errs["issuetype"] = "valid issue type is required"
 	}
-	if strings.TrimSpace(req.Fields.Summary) == "" {
+	if _, ok := req.Fields["summary"]; !ok {
 		errs["summary"] = "You must specify a summary of the issue."
 	}
-	if err := f.checkBody(v, req.Fields.Description); err != nil {
-		errs["description"] = err.Error()
+	now := time.Now()
+	is := &Issue{Status: "To Do", Priority: "Medium", Created: now, Updated: now, Props: map[string]any{},
+		Reporter: Users[0].AccountID, Sys: map[string][]string{}, Custom: map[string]json.RawMessage{}}
+	ks := make([]string, 0, len(req.Fields))
+	for k := range req.Fields {
+		ks = append(ks, k)
 	}
-	prio := "Medium"
-	if req.Fields.Priority != nil {
-		if !slices.Contains(f.prios, req.Fields.Priority.Name) {
-			errs["priority"] = "Specify a valid priority"
+	slices.Sort(ks)
+	for _, k := range ks {
+		if msg := f.setField(is, v, k, req.Fields[k]); msg != "" {
+			errs[k] = msg
 		}
-		prio = req.Fields.Priority.Name
+	}
+	if is.Type == "Sub-task" && is.Parent == "" {
+		errs["parent"] = "Issue type is a sub-task but parent issue key or id not specified."
 	}
 	if len(errs) > 0 {
 		reply(w, 400, map[string]any{"errorMessages": []string{}, "errors": errs})
 		return
 	}
 	f.seq++
-	now := time.Now()
-	is := &Issue{ID: strconv.Itoa(10000 + f.seq), Key: fmt.Sprintf("%s-%d", f.Project, f.seq), Summary: req.Fields.Summary,
-		Description: req.Fields.Description, Status: "To Do", Priority: prio, Labels: req.Fields.Labels, Created: now, Updated: now, Props: map[string]any{}}
+	is.ID, is.Key = strconv.Itoa(10000+f.seq), fmt.Sprintf("%s-%d", f.Project, f.seq)
 	for _, p := range req.Properties {
 		is.Props[p.Key] = p.Value
 	}
@@ -337,6 +412,7 @@ func (f *Jira) wire(is *Issue, v string, props bool) map[string]any {
 		"summary": is.Summary, "description": desc, "status": map[string]string{"name": is.Status}, "priority": map[string]string{"name": is.Priority},
 		"labels": labels, "created": stamp(is.Created), "updated": stamp(is.Updated), "attachment": files,
 	}}
+	f.fieldsJSON(is, v, out["fields"].(map[string]any))
 	if props {
 		out["properties"] = is.Props
 	}
@@ -344,6 +420,10 @@ func (f *Jira) wire(is *Issue, v string, props bool) map[string]any {
 }
 
 func (f *Jira) touch(is *Issue) { is.Updated = time.Now() }
+
+// Touch marks the issue with that key changed now, as an edit on Jira
+// would; hold Mu.
+func (f *Jira) Touch(key string) { f.touch(f.Issues[key]) }
 
 func (f *Jira) issue(w http.ResponseWriter, r *http.Request, v string, is *Issue, sub string) {
 	switch {
@@ -359,32 +439,28 @@ func (f *Jira) issue(w http.ResponseWriter, r *http.Request, v string, is *Issue
 			f.fail(w, 400, err.Error())
 			return
 		}
-		for k, raw := range req.Fields {
-			switch k {
-			case "summary":
-				json.Unmarshal(raw, &is.Summary)
-			case "description":
-				if err := f.checkBody(v, raw); err != nil {
-					f.fail(w, 400, err.Error())
-					return
-				}
-				is.Description = raw
-			case "priority":
-				var p named
-				json.Unmarshal(raw, &p)
-				if !slices.Contains(f.prios, p.Name) {
-					reply(w, 400, map[string]any{"errors": map[string]string{"priority": "Specify a valid priority"}})
-					return
-				}
-				is.Priority = p.Name
-			case "labels":
-				is.Labels = nil
-				json.Unmarshal(raw, &is.Labels)
-			default:
-				reply(w, 400, map[string]any{"errors": map[string]string{k: "Field '" + k + "' cannot be set. It is not on the appropriate screen, or unknown."}})
-				return
+		ks := make([]string, 0, len(req.Fields))
+		for k := range req.Fields {
+			ks = append(ks, k)
+		}
+		slices.Sort(ks)
+		errs := map[string]string{}
+		// Jira checks the whole edit before it changes anything: the
+		// fields are set on a copy, kept only when all are good.
+		cp := *is
+		cp.Sys, cp.Custom = maps.Clone(is.Sys), maps.Clone(is.Custom)
+		for _, k := range ks {
+			if k == "project" {
+				errs[k] = "The project of an issue is changed by a move, not an edit."
+			} else if msg := f.setField(&cp, v, k, req.Fields[k]); msg != "" {
+				errs[k] = msg
 			}
 		}
+		if len(errs) > 0 {
+			reply(w, 400, map[string]any{"errorMessages": []string{}, "errors": errs})
+			return
+		}
+		*is = cp
 		f.touch(is)
 		w.WriteHeader(204)
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-transitions-get
@@ -448,6 +524,18 @@ func (f *Jira) issue(w http.ResponseWriter, r *http.Request, v string, is *Issue
 		is.Comments = append(is.Comments, c)
 		f.touch(is)
 		reply(w, 201, map[string]any{"id": c.ID})
+	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-comments/#api-rest-api-3-issue-issueidorkey-comment-id-delete
+	case r.Method == "DELETE" && strings.HasPrefix(sub, "/comment/"):
+		id := strings.TrimPrefix(sub, "/comment/")
+		for i, c := range is.Comments {
+			if c.ID == id {
+				is.Comments = slices.Delete(is.Comments, i, i+1)
+				f.touch(is)
+				w.WriteHeader(204)
+				return
+			}
+		}
+		f.fail(w, 404, "Can not find a comment for the id: "+id+".")
 	case r.Method == "PUT" && strings.HasPrefix(sub, "/comment/"):
 		// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-comments/#api-rest-api-3-issue-issueidorkey-comment-id-put
 		id := strings.TrimPrefix(sub, "/comment/")
@@ -537,12 +625,19 @@ func (f *Jira) search(w http.ResponseWriter, r *http.Request, v string) {
 		f.fail(w, 400, err.Error())
 		return
 	}
-	if !strings.HasPrefix(req.JQL, "project = "+f.Project) {
-		f.fail(w, 400, "the fake understands only queries of project "+f.Project+": "+req.JQL)
+	parent := reParentJQL.FindStringSubmatch(req.JQL)
+	if !strings.HasPrefix(req.JQL, "project = "+f.Project) && parent == nil {
+		f.fail(w, 400, "the fake understands only queries of project "+f.Project+" and parent = KEY: "+req.JQL)
 		return
 	}
 	var list []*Issue
-	if !strings.Contains(req.JQL, "issue.property[") { // not indexed: finds nothing
+	if parent != nil {
+		for _, is := range f.Issues {
+			if is.Parent == parent[1] && !f.Hidden[is.Key] {
+				list = append(list, is)
+			}
+		}
+	} else if !strings.Contains(req.JQL, "issue.property[") { // not indexed: finds nothing
 		var since time.Time
 		if m := reJQLSince.FindStringSubmatch(req.JQL); m != nil {
 			// JQL dates are in the user's time zone, to the minute.
