@@ -101,9 +101,10 @@
 // jira-openapi, @atlassian/jira-openapi and @salto-io/jira-adapter (none
 // exists). So requests and answers are not validated against a schema as
 // the GitHub fake's are; instead example bodies of Atlassian's reference
-// are kept in testdata/, each with its source, and read through the
-// adapter's wire types (TestDocExamples), and the fake answers in the same
-// shapes. With ISSUEMESH_JIRA_URL, _EMAIL, _TOKEN and _PROJECT set, the
+// are kept in testdata/, each with its source, read through the adapter's
+// wire types (TestDocExamples), and the fake's answers are checked to have
+// their shape: every key they show, with the same JSON type
+// (jirafake.TestFakeFollowsReference). With ISSUEMESH_JIRA_URL, _EMAIL, _TOKEN and _PROJECT set, the
 // contract suite also runs against that real Jira.
 package jira
 

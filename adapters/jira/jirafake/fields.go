@@ -37,6 +37,8 @@ var linkTypes = map[string][2]string{
 	"Cloners":   {"is cloned by", "clones"},
 }
 
+var linkTypeIDs = map[string]string{"Blocks": "10000", "Cloners": "10001", "Duplicate": "10002", "Relates": "10003"}
+
 // field is a field of GET /field
 // (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-fields/#api-rest-api-3-field-get).
 type field struct {
@@ -77,13 +79,17 @@ func (fd field) json(v string) map[string]any {
 	if fd.Items != "" {
 		schema["items"] = fd.Items
 	}
-	out := map[string]any{"id": fd.ID, "key": fd.ID, "name": name, "custom": strings.HasPrefix(fd.ID, "customfield_"), "schema": schema}
-	if fd.Custom != "" {
+	custom := strings.HasPrefix(fd.ID, "customfield_")
+	out := map[string]any{"id": fd.ID, "key": fd.ID, "name": name, "custom": custom, "schema": schema,
+		"clauseNames": []string{fd.ID}, "navigable": true, "orderable": true, "searchable": true}
+	if custom {
 		c := fd.Custom
 		if !strings.Contains(c, ":") {
 			c = "com.atlassian.jira.plugin.system.customfieldtypes:" + c
 		}
-		schema["custom"] = c
+		n, _ := strconv.Atoi(strings.TrimPrefix(fd.ID, "customfield_"))
+		schema["custom"], schema["customId"] = c, n
+		out["clauseNames"] = []string{fmt.Sprintf("cf[%d]", n), name}
 	} else {
 		schema["system"] = fd.ID
 	}
@@ -395,7 +401,7 @@ func (f *Jira) fieldsJSON(is *Issue, v string, out map[string]any) {
 	links := []any{}
 	for _, l := range f.sortedLinks() {
 		t := linkTypes[l.Type]
-		lt := map[string]string{"name": l.Type, "inward": t[0], "outward": t[1]}
+		lt := map[string]string{"id": linkTypeIDs[l.Type], "name": l.Type, "inward": t[0], "outward": t[1]}
 		switch is.Key {
 		case l.From:
 			links = append(links, map[string]any{"id": l.ID, "type": lt, "outwardIssue": ref(l.To)})
@@ -491,4 +497,57 @@ func (f *Jira) deleteAttachment(w http.ResponseWriter, id string) {
 		}
 	}
 	f.fail(w, 404, "The attachment with id '"+id+"' does not exist")
+}
+
+// ShapeDiff lists where got lacks the shape of doc (a body of Atlassian's
+// reference): each key of an object in doc that got lacks, or holds a
+// value of another JSON type; arrays compare their first elements. It
+// says nothing of what got has beyond doc.
+func ShapeDiff(doc, got any) []string { return shapeDiff("", doc, got) }
+
+func shapeDiff(path string, doc, got any) []string {
+	kind := func(v any) string {
+		switch v.(type) {
+		case map[string]any:
+			return "object"
+		case []any:
+			return "array"
+		case string:
+			return "string"
+		case float64:
+			return "number"
+		case bool:
+			return "boolean"
+		case nil:
+			return "null"
+		}
+		return fmt.Sprintf("%T", v)
+	}
+	if kind(doc) != kind(got) {
+		return []string{fmt.Sprintf("%s: %s in the reference, %s here", path, kind(doc), kind(got))}
+	}
+	var out []string
+	switch d := doc.(type) {
+	case map[string]any:
+		g := got.(map[string]any)
+		keys := make([]string, 0, len(d))
+		for k := range d {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			gv, ok := g[k]
+			if !ok {
+				out = append(out, path+"."+k+": missing here")
+				continue
+			}
+			out = append(out, shapeDiff(path+"."+k, d[k], gv)...)
+		}
+	case []any:
+		g := got.([]any)
+		if len(d) > 0 && len(g) > 0 {
+			out = append(out, shapeDiff(path+"[0]", d[0], g[0])...)
+		}
+	}
+	return out
 }
