@@ -3,6 +3,7 @@ package jira
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -243,5 +244,21 @@ func TestDocExamples(t *testing.T) {
 	wantRel := []adapters.Relation{{Kind: adapters.RelBlocks, Key: "FEAT-1", Summary: "Wheels"}, {Kind: adapters.RelBlockedBy, Key: "FEAT-2", Summary: "Engine"}}
 	if !slices.Equal(is.Relations, wantRel) {
 		t.Errorf("relations %+v, want %+v (Depends is left alone)", is.Relations, wantRel)
+	}
+}
+
+// TestFieldsParam: the field list goes as it is until it would make the
+// URL too long; then every field but comments and the work log.
+func TestFieldsParam(t *testing.T) {
+	few := []string{"summary", "customfield_10050"}
+	if got := fieldsParam(few); got != "summary,customfield_10050" {
+		t.Errorf("few fields: %q", got)
+	}
+	var many []string
+	for i := range 300 {
+		many = append(many, fmt.Sprintf("customfield_%d", 10000+i))
+	}
+	if got := fieldsParam(many); got != "*all,-comment,-worklog" {
+		t.Errorf("300 custom fields: %q", got)
 	}
 }

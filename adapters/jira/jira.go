@@ -437,11 +437,22 @@ func (t *Tracker) getWire(ctx context.Context, key string) (wireIssue, error) {
 	}
 	// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-get
 	_, err = t.c.Do(ctx, rest.Request{Method: "GET", Path: t.api + "/issue/" + url.PathEscape(key),
-		Query: url.Values{"fields": {strings.Join(fields, ",")}, "properties": {propKey}}}, &w)
+		Query: url.Values{"fields": {fieldsParam(fields)}, "properties": {propKey}}}, &w)
 	if err != nil {
 		return w, fmt.Errorf("jira: read %s: %w", key, err)
 	}
 	return w, nil
+}
+
+// fieldsParam is the fields query parameter of GET /issue: the list,
+// or, on a site with so many custom fields that the list would make the
+// URL too long for some proxies, every field but the comments and the
+// work log (Jira's "*all,-comment,-worklog").
+func fieldsParam(fields []string) string {
+	if l := strings.Join(fields, ","); len(l) <= 2000 {
+		return l
+	}
+	return "*all,-comment,-worklog"
 }
 
 func (t *Tracker) comments(ctx context.Context, key string) ([]wireComment, error) {
