@@ -104,8 +104,9 @@
 // are kept in testdata/, each with its source, read through the adapter's
 // wire types (TestDocExamples), and the fake's answers are checked to have
 // their shape: every key they show, with the same JSON type
-// (jirafake.TestFakeFollowsReference). With ISSUEMESH_JIRA_URL, _EMAIL, _TOKEN and _PROJECT set, the
-// contract suite also runs against that real Jira.
+// (jirafake.TestFakeFollowsReference). With ISSUEMESH_JIRA_URL, _EMAIL,
+// _TOKEN and _PROJECT set, the contract suite also runs against that real
+// Jira.
 package jira
 
 import (
