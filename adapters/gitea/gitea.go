@@ -202,30 +202,15 @@ func New(opts Options) (*Tracker, error) {
 	if !ok || owner == "" || repo == "" || strings.ContainsAny(repo, "/ #") || strings.ContainsAny(owner, " #") {
 		return nil, fmt.Errorf("gitea: tracker.repo %q: want owner/repo", opts.Repo)
 	}
-	if opts.WebhookListen != "" && opts.WebhookSecret == "" {
-		return nil, errors.New("gitea: a webhook listener needs its secret (tracker.webhook.secret_file)")
+	c, err := forge.Common{Priorities: opts.Priorities, Settle: opts.Settle, HTTPClient: opts.HTTPClient,
+		WebhookListen: opts.WebhookListen, WebhookSecret: opts.WebhookSecret, Logger: opts.Logger}.Resolve("gitea", owner+"/"+repo, DefaultSettle)
+	if err != nil {
+		return nil, err
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	log = log.With("component", "gitea", "repo", owner+"/"+repo)
-	hc := &http.Client{Timeout: 30 * time.Second}
-	if opts.HTTPClient != nil {
-		c := *opts.HTTPClient
-		hc = &c
-	}
+	log, hc := c.Logger, c.HTTPClient
 	tr := forge.NewTransport(hc.Transport, 100)
 	hc.Transport = limitBody{next: confirm401{next: tr, probe: base + "/api/v1/user", wait: time.Second}}
-	pr := opts.Priorities
-	if len(pr) == 0 {
-		pr = []string{"low", "medium", "high", "urgent"}
-	}
-	settle := opts.Settle
-	if settle <= 0 {
-		settle = DefaultSettle
-	}
-	return &Tracker{base: base, token: opts.Token, hc: hc, tr: tr, owner: owner, repo: repo, priorities: pr, settle: settle, log: log,
+	return &Tracker{base: base, token: opts.Token, hc: hc, tr: tr, owner: owner, repo: repo, priorities: c.Priorities, settle: c.Settle, log: log,
 		hook:    forge.NewListener(forge.Gitea(), opts.WebhookListen, opts.WebhookSecret, owner+"/"+repo, log),
 		digests: map[int64]string{}}, nil
 }

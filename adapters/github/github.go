@@ -125,9 +125,6 @@ func LoadToken(file string, log *slog.Logger) (string, error) {
 // from replicas that can lag a write by a few seconds.
 const DefaultSettle = 10 * time.Second
 
-// DefaultPriorities are the priorities kept as "priority: NAME" labels.
-var DefaultPriorities = []string{"low", "medium", "high", "urgent"}
-
 // Marker kind of an internal comment.
 const internalMark = "internal"
 
@@ -148,7 +145,8 @@ type Options struct {
 	Repos []string
 	// PullRequests syncs pull requests as issues too.
 	PullRequests bool
-	// Priorities are the valid priority names (default DefaultPriorities).
+	// Priorities are the valid priority names (default low, medium, high,
+	// urgent).
 	Priorities []string
 	// Settle is the feed's overlap (default DefaultSettle).
 	Settle time.Duration
@@ -198,16 +196,12 @@ func New(opts Options) (*Tracker, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
+	common, err := forge.Common{Priorities: opts.Priorities, Settle: opts.Settle, HTTPClient: opts.HTTPClient,
+		WebhookListen: opts.WebhookListen, WebhookSecret: opts.WebhookSecret, Logger: opts.Logger}.Resolve("github", repos[0].String(), DefaultSettle)
+	if err != nil {
+		return nil, err
 	}
-	log = log.With("component", "github", "repo", repos[0].String())
-	hc := &http.Client{Timeout: 30 * time.Second}
-	if opts.HTTPClient != nil {
-		c := *opts.HTTPClient
-		hc = &c
-	}
+	log, hc := common.Logger, common.HTTPClient
 	if opts.Reserve <= 0 {
 		opts.Reserve = 100
 	}
@@ -230,17 +224,6 @@ func New(opts Options) (*Tracker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("github: tracker.url %q: %w", opts.BaseURL, err)
 	}
-	pr := opts.Priorities
-	if len(pr) == 0 {
-		pr = DefaultPriorities
-	}
-	settle := opts.Settle
-	if settle <= 0 {
-		settle = DefaultSettle
-	}
-	if opts.WebhookListen != "" && opts.WebhookSecret == "" {
-		return nil, errors.New("github: a webhook listener needs its secret (tracker.webhook.secret_file)")
-	}
 	every := opts.CommentSweep
 	if every == 0 {
 		every = DefaultCommentSweep
@@ -249,7 +232,7 @@ func New(opts Options) (*Tracker, error) {
 	for i, r := range repos {
 		names[i] = r.String()
 	}
-	return &Tracker{c: c, tr: tr, app: app, repos: repos, pulls: opts.PullRequests, priorities: pr, settle: settle, log: log,
+	return &Tracker{c: c, tr: tr, app: app, repos: repos, pulls: opts.PullRequests, priorities: common.Priorities, settle: common.Settle, log: log,
 		hook:  forge.NewListener(forge.GitHub(), opts.WebhookListen, opts.WebhookSecret, strings.Join(names, ","), log),
 		sweep: newCommentSweep(every)}, nil
 }
