@@ -873,14 +873,10 @@ func (t *Tracker) FindByTwin(ctx context.Context, twin string) (adapters.Issue, 
 // ---- change feed ----
 
 func dateOf(resp *sdk.Response) time.Time {
-	if resp == nil || resp.Response == nil {
+	if resp == nil {
 		return time.Time{}
 	}
-	d, err := http.ParseTime(resp.Header.Get("Date"))
-	if err != nil {
-		return time.Time{}
-	}
-	return d
+	return forge.DateOf(resp.Response)
 }
 
 // sortedFeed is a listing that Gitea cannot sort by update: read all of it

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/internal/feed"
+	"github.com/issuemesh/issuemesh/adapters/internal/forge"
 	"github.com/issuemesh/issuemesh/adapters/internal/textmark"
 )
 
@@ -46,14 +46,10 @@ func (t *Tracker) FindByTwin(ctx context.Context, twin string) (adapters.Issue, 
 }
 
 func dateOf(resp *gh.Response) time.Time {
-	if resp == nil || resp.Response == nil {
+	if resp == nil {
 		return time.Time{}
 	}
-	d, err := http.ParseTime(resp.Header.Get("Date"))
-	if err != nil {
-		return time.Time{}
-	}
-	return d
+	return forge.DateOf(resp.Response)
 }
 
 // cursors reads the feed's cursor: one repository's "ISSUES|COMMENTS"

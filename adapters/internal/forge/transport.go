@@ -188,3 +188,16 @@ func (t *Transport) noteRate(h http.Header) {
 	t.remaining, t.reset = rem, time.Unix(reset, 0)
 	t.mu.Unlock()
 }
+
+// DateOf is the forge's clock as its answer's Date header gives it (zero
+// when resp is nil or has none): what the change feed settles against.
+func DateOf(resp *http.Response) time.Time {
+	if resp == nil {
+		return time.Time{}
+	}
+	d, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return time.Time{}
+	}
+	return d
+}
