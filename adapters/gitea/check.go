@@ -155,7 +155,7 @@ var _ check.Vocabulary = (*Tracker)(nil)
 // Values lists the statuses Gitea has, the priorities kept as labels, and
 // the extra fields.
 func (t *Tracker) Values(context.Context) (check.Values, error) {
-	return check.Values{Statuses: []string{"open", "closed"}, Priorities: t.priorities, Fields: []string{fieldAssignees, fieldMilestone}}, nil
+	return check.Values{Statuses: []string{"open", "closed"}, Priorities: t.priorities, Fields: []string{fieldAssignees, fieldMilestone, fieldReferences}}, nil
 }
 
 // testHook asks Gitea for a test delivery of webhook id (a push event of

@@ -13,7 +13,8 @@ import (
 )
 
 // TestFieldsOnRealGitea (real Gitea): the assignee, reporter and due date
-// are the replica's people and date, not extra fields; a dependency made
+// are the replica's people and date, not extra fields; the issues a body
+// mentions are extra.references; a dependency made
 // on one issue reads back on both (blocks, blocked-by), and the change is
 // in the feed.
 func TestFieldsOnRealGitea(t *testing.T) {
@@ -24,9 +25,12 @@ func TestFieldsOnRealGitea(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := tr.Create(c, adapters.Issue{Summary: "blocked"})
+	b, err := tr.Create(c, adapters.Issue{Summary: "blocked", Description: "Waits for #1, see " + tr.URL() + "/" + tr.Repo() + "/issues/1."})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got, err := tr.Get(c, b.Key); err != nil || got.Extra["references"] != a.Key {
+		t.Fatalf("references of %s: %q (%v), want %s", b.Key, got.Extra["references"], err, a.Key)
 	}
 	got, err := tr.Get(c, a.Key)
 	if err != nil {

@@ -34,7 +34,10 @@
 // such labels are not in Labels. Other labels are Labels; a label that the
 // repository lacks is created (Gitea sets labels by ID). Extra["assignees"]
 // is the assignees' logins, comma-separated and sorted; Extra["milestone"]
-// the milestone's title ("" removes it; an unknown title is rejected).
+// the milestone's title ("" removes it; an unknown title is rejected);
+// read only, Extra["references"] the keys of the issues its body mentions
+// (#N, owner/repo#N, links to issues on this Gitea), comma-separated; a
+// patch that sets it changes nothing.
 // Assignee (the first assignee), Reporter, Due and the dependencies as
 // relations are the fields of issue 16 (fields.go). Attachments are
 // Gitea's own issue attachments (attach.go).
@@ -73,7 +76,7 @@
 //
 // # Not covered
 //
-// References between issues in the text (#N), and the author of an
+// References as relations (they are text: extra.references), and the author of an
 // attachment (Gitea names the token's user). A comment deleted on Gitea
 // does not change the issue's updated_at and leaves the comments feed:
 // polling sees it at the issue's next change; with a webhook, the
@@ -139,8 +142,9 @@ const internalMark = "internal"
 
 // Extra fields.
 const (
-	fieldAssignees = "assignees"
-	fieldMilestone = "milestone"
+	fieldAssignees  = "assignees"
+	fieldMilestone  = "milestone"
+	fieldReferences = "references" // read only
 )
 
 // Options configure New.
@@ -177,6 +181,7 @@ type Tracker struct {
 	settle      time.Duration
 	log         *slog.Logger
 	hook        *forge.Listener
+	mentions    forge.Mentions
 
 	mu      sync.Mutex
 	digests map[int64]string // attachment ID -> SHA-256, of files without a marker
@@ -211,8 +216,9 @@ func New(opts Options) (*Tracker, error) {
 	tr := forge.NewTransport(hc.Transport, 100)
 	hc.Transport = limitBody{next: confirm401{next: tr, probe: base + "/api/v1/user", wait: time.Second}}
 	return &Tracker{base: base, token: opts.Token, hc: hc, tr: tr, owner: owner, repo: repo, priorities: c.Priorities, settle: c.Settle, log: log,
-		hook:    forge.NewListener(forge.Gitea(), opts.WebhookListen, opts.WebhookSecret, owner+"/"+repo, log),
-		digests: map[int64]string{}}, nil
+		hook:     forge.NewListener(forge.Gitea(), opts.WebhookListen, opts.WebhookSecret, owner+"/"+repo, log),
+		mentions: forge.NewMentions(base),
+		digests:  map[int64]string{}}, nil
 }
 
 // limitBody caps answer bodies at maxBody: a longer one reads as an error.
@@ -385,6 +391,9 @@ func (t *Tracker) issue(w *sdk.Issue, cs []*sdk.Comment) adapters.Issue {
 	if w.Milestone != nil {
 		extra[fieldMilestone] = w.Milestone.Title
 	}
+	if refs := t.mentions.Keys(t.owner, t.repo, int(w.Index), body); refs != "" {
+		extra[fieldReferences] = refs
+	}
 	if len(extra) > 0 {
 		is.Extra = extra
 	}
@@ -537,9 +546,9 @@ func dueDate(v string) (*time.Time, error) {
 func checkExtra(extra map[string]string) error {
 	for k := range extra {
 		switch k {
-		case fieldAssignees, fieldMilestone:
+		case fieldAssignees, fieldMilestone, fieldReferences:
 		default:
-			return rejected("field %q: Gitea issues have only assignees and milestone besides the standard fields (the due date is the issue's Due)", k)
+			return rejected("field %q: Gitea issues have only assignees and milestone besides the standard fields (references is read only; the due date is the issue's Due)", k)
 		}
 	}
 	return nil

@@ -3,9 +3,10 @@ package github
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/issuemesh/issuemesh/adapters/internal/forge"
 )
 
 // repoRef is one repository of the connection.
@@ -116,34 +117,14 @@ func repoOfURL(u string) (repoRef, int, bool) {
 	return repoRef{m[1], m[2]}, n, err == nil
 }
 
-// mention matches GitHub's issue references in text: #N, owner/repo#N and
+// mentions finds GitHub's issue references in text: #N, owner/repo#N and
 // issue or pull request links on github.com.
-var mention = regexp.MustCompile(`(?:^|[^\w/#&])(?:([A-Za-z0-9][A-Za-z0-9-]*)/([A-Za-z0-9_.-]+))?#([0-9]+)\b|https://github\.com/([A-Za-z0-9-]+)/([A-Za-z0-9_.-]+)/(?:issues|pull)/([0-9]+)`)
+var mentions = forge.NewMentions("https://github.com")
 
 // references lists the issues a body mentions, as sorted keys without
 // repeats and without the issue itself; "" when none.
 func references(r repoRef, self int, body string) string {
-	var keys []string
-	for _, m := range mention.FindAllStringSubmatch(body, -1) {
-		owner, name, num := m[1], m[2], m[3]
-		if m[6] != "" {
-			owner, name, num = m[4], m[5], m[6]
-		}
-		if owner == "" {
-			owner, name = r.owner, r.name
-		}
-		n, err := strconv.Atoi(num)
-		if err != nil || n <= 0 {
-			continue
-		}
-		ref := repoRef{owner, name}
-		if strings.EqualFold(ref.String(), r.String()) && n == self {
-			continue
-		}
-		keys = append(keys, ref.key(n))
-	}
-	slices.Sort(keys)
-	return strings.Join(slices.Compact(keys), ",")
+	return mentions.Keys(r.owner, r.name, self, body)
 }
 
 // readOnly are the fields GitHub derives: a patch that sets them is

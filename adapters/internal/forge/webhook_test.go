@@ -167,3 +167,18 @@ func TestGitLabWebhook(t *testing.T) {
 		}
 	}
 }
+
+func TestMentions(t *testing.T) {
+	m := NewMentions("https://git.example.com/")
+	for _, tc := range []struct{ body, want string }{
+		{"", ""},
+		{"see #3 and #3, not #0; #7 is itself", "acme/widgets#3"},
+		{"fixes other_team/lib.go#12 and https://git.example.com/acme/gadgets/issues/5", "acme/gadgets#5,other_team/lib.go#12"},
+		{"https://git.example.com/acme/gadgets/pulls/6 and https://github.com/x/y/issues/1", "acme/gadgets#6"},
+		{"a&#39;b, color #fff, x#4", ""},
+	} {
+		if got := m.Keys("acme", "widgets", 7, tc.body); got != tc.want {
+			t.Errorf("Keys(%q) = %q, want %q", tc.body, got, tc.want)
+		}
+	}
+}
