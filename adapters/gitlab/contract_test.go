@@ -42,8 +42,15 @@ func newOnFake(t testing.TB, f *glfake.Fake, mod func(*Options)) *Tracker {
 }
 
 // TestContract runs the adapter contract suite against the fake.
+// It adds GitLab's own case: a confidential issue kept back.
 func TestContract(t *testing.T) {
 	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, glfake.New(t), nil) }, profile)
+	t.Run("ConfidentialKeptBack", func(t *testing.T) {
+		f := glfake.New(t)
+		testConfidential(t, func(t *testing.T, share bool) *Tracker {
+			return newOnFake(t, f, func(o *Options) { o.ShareConfidential = share })
+		})
+	})
 }
 
 // TestContractLive runs the suite against a real GitLab project (every
@@ -55,12 +62,14 @@ func TestContractLive(t *testing.T) {
 	}
 	p := profile
 	p.MissingKey, p.Settle = proj+"#99999999", 3*time.Second
-	contract.Run(t, func(t *testing.T) adapters.Tracker {
-		tr, err := New(Options{URL: url, Token: tok, Project: proj, Settle: 3 * time.Second})
+	open := func(t *testing.T, share bool) *Tracker {
+		tr, err := New(Options{URL: url, Token: tok, Project: proj, Settle: 3 * time.Second, ShareConfidential: share})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { tr.Close() })
 		return tr
-	}, p)
+	}
+	contract.Run(t, func(t *testing.T) adapters.Tracker { return open(t, false) }, p)
+	t.Run("ConfidentialKeptBack", func(t *testing.T) { testConfidential(t, open) })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,17 +40,18 @@ func drainAll(t *testing.T, tr *Tracker) map[string]adapters.Issue {
 	return seen
 }
 
-// TestConfidentialKeptBack: a confidential issue is in no change feed, no
-// FindByTwin and no Get, unless ShareConfidential is set.
-func TestConfidentialKeptBack(t *testing.T) {
-	f := glfake.New(t)
-	tr := newOnFake(t, f, nil)
+// testConfidential: a confidential issue is in no change feed, no
+// FindByTwin, no Get and no Update, unless ShareConfidential is set (open
+// gives a tracker on the same project with it set or not).
+func testConfidential(t *testing.T, open func(t *testing.T, share bool) *Tracker) {
+	tr := open(t, false)
 	c := tctx(t)
-	pub, err := tr.Create(c, adapters.Issue{Summary: "public", TwinID: "twin-pub"})
+	twin := "twin-sec-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	pub, err := tr.Create(c, adapters.Issue{Summary: "public", TwinID: twin + "-pub"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sec, err := tr.Create(c, adapters.Issue{Summary: "security hole", TwinID: "twin-sec", Extra: map[string]string{"confidential": "true"}})
+	sec, err := tr.Create(c, adapters.Issue{Summary: "security hole", TwinID: twin, Extra: map[string]string{"confidential": "true"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,16 +65,22 @@ func TestConfidentialKeptBack(t *testing.T) {
 	if _, err := tr.Get(c, sec.Key); !errors.Is(err, adapters.ErrNotFound) {
 		t.Errorf("Get of the confidential issue: %v, want ErrNotFound", err)
 	}
-	if _, err := tr.FindByTwin(c, "twin-sec"); !errors.Is(err, adapters.ErrNotFound) {
+	if _, err := tr.FindByTwin(c, twin); !errors.Is(err, adapters.ErrNotFound) {
 		t.Errorf("FindByTwin of the confidential issue: %v, want ErrNotFound", err)
 	}
 	if _, err := tr.Update(c, sec.Key, adapters.Patch{Summary: new("x")}); !errors.Is(err, adapters.ErrNotFound) {
 		t.Errorf("Update of the confidential issue: %v, want ErrNotFound", err)
 	}
+	if _, err := tr.AddAttachment(c, sec.Key, adapters.Attachment{Filename: "x.txt"}, strings.NewReader("x")); !errors.Is(err, adapters.ErrNotFound) {
+		t.Errorf("AddAttachment to the confidential issue: %v, want ErrNotFound", err)
+	}
 
-	shared := newOnFake(t, f, func(o *Options) { o.ShareConfidential = true })
+	shared := open(t, true)
 	if is, ok := drainAll(t, shared)[sec.Key]; !ok || is.Extra["confidential"] != "true" {
 		t.Errorf("with ShareConfidential the issue is %+v (present %v), want it marked confidential", is, ok)
+	}
+	if got, err := shared.FindByTwin(c, twin); err != nil || got.Key != sec.Key {
+		t.Errorf("with ShareConfidential FindByTwin: %+v %v", got, err)
 	}
 }
 
