@@ -287,8 +287,9 @@ func (t *Tracker) relate(ctx context.Context, n int64, cur []link, add, remove [
 			continue
 		}
 		other, err := t.number(r.Key)
-		if err != nil {
-			return nil, rejected("relation %s: %v", r.Kind, err)
+		if err != nil { // another project's issue: GitLab could link it, this connection does not
+			t.log.Warn("a related issue outside the project is left out", "issue", t.key(n), "relation", r.Kind, "other", r.Key)
+			continue
 		}
 		opt := &gl.CreateIssueLinkOptions{TargetProjectID: new(t.project), TargetIssueIID: new(strconv.FormatInt(other, 10)), LinkType: new(lt)}
 		made, resp, err := t.c.IssueLinks.CreateIssueLink(t.project, n, opt, gl.WithContext(ctx))
