@@ -109,8 +109,10 @@
 //
 // # Not covered
 //
-// Deleted notes (simply absent from Get; a note deleted on GitLab is not
-// noticed as a delete), links across projects, and epics as parents.
+// Links across projects, and epics as parents. A note deleted on GitLab
+// is absent from Get, and the issue comes in the feed (the note model's
+// touch: true touches the issue on destroy too; not seen on a real GitLab
+// here), so the engine marks the comment deleted.
 // A page of the feed from which confidential issues were dropped may hold
 // fewer than limit issues while more follow.
 package gitlab

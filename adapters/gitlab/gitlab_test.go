@@ -269,3 +269,32 @@ func TestRequestCost(t *testing.T) {
 			len(keys), feedReqs, getReqs, idle, outgoing, incoming)
 	}
 }
+
+// TestNoteDeleteIsAChange: deleting a note puts its issue in the change
+// feed, without the note (so the engine can mark the comment deleted).
+func TestNoteDeleteIsAChange(t *testing.T) {
+	f := glfake.New(t)
+	tr := newOnFake(t, f, nil)
+	c := tctx(t)
+	made, err := tr.Create(c, adapters.Issue{Summary: "notes", Comments: []adapters.Comment{{Body: "keep"}, {Body: "drop"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cur, err := tr.Changes(c, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // past the settle time
+	_, cur, _ = tr.Changes(c, cur, 100)
+	if _, err := tr.Update(c, made.Key, adapters.Patch{DeleteComments: []string{made.Comments[1].ID}}); err != nil {
+		t.Fatal(err)
+	}
+	is, _, err := tr.Changes(c, cur, 100)
+	if err != nil || len(is) != 1 || is[0].Key != made.Key {
+		t.Fatalf("after deleting a note the feed gave %+v (%v), want the issue", is, err)
+	}
+	got, err := tr.Get(c, made.Key)
+	if err != nil || len(got.Comments) != 1 || got.Comments[0].Body != "keep" {
+		t.Errorf("after the delete: %+v %v", got.Comments, err)
+	}
+}

@@ -576,7 +576,10 @@ func (f *Fake) issueRoutes(w http.ResponseWriter, r *http.Request, is *Issue, re
 			return
 		}
 		if r.Method == http.MethodDelete {
+			// The note's belongs_to :noteable, touch: true touches the
+			// issue on destroy as on save.
 			is.Notes = slices.Delete(is.Notes, i, i+1)
+			is.UpdatedAt = f.Now()
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
