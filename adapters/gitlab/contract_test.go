@@ -59,7 +59,7 @@ func TestContract(t *testing.T) {
 func TestContractLive(t *testing.T) {
 	url, tok, proj := os.Getenv(envLiveURL), os.Getenv(envLiveToken), os.Getenv(envLiveProject)
 	if url == "" || tok == "" || proj == "" {
-		t.Skipf("no real GitLab: set %s, %s and %s (a scratch project the token may write to)", envLiveURL, envLiveToken, envLiveProject)
+		t.Skipf("no real GitLab: set %s, %s and %s (a scratch project the token may write to, with a member alice and a milestone ACME)", envLiveURL, envLiveToken, envLiveProject)
 	}
 	p := profile
 	p.MissingKey, p.Settle = proj+"#99999999", 3*time.Second
