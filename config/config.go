@@ -180,6 +180,9 @@ type Tracker struct {
 	// it (the default) a confidential issue is in no change feed, no
 	// search and no read, so it never reaches a partner.
 	ShareConfidential bool `yaml:"share_confidential,omitempty"`
+	// Projects (gitlab) are more projects on the same connection, each a
+	// full path; issues created by sync go to tracker.project.
+	Projects []string `yaml:"projects,omitempty"`
 }
 
 // Webhook is tracker.webhook.

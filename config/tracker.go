@@ -85,6 +85,14 @@ func (t *Tracker) validate() error {
 	if p := strings.Trim(t.Project, "/"); t.Type == "gitlab" && (!strings.Contains(p, "/") || strings.ContainsAny(p, " #")) {
 		return fmt.Errorf("tracker.project: %q is not a GitLab project's full path (want group/name, as in the project's URL)", t.Project)
 	}
+	if len(t.Projects) > 0 && t.Type != "gitlab" {
+		return fmt.Errorf("tracker.projects: not a key of a %s tracker (gitlab takes it)", t.Type)
+	}
+	for i, p := range t.Projects {
+		if p = strings.Trim(p, "/"); !strings.Contains(p, "/") || strings.ContainsAny(p, " #") {
+			return fmt.Errorf("tracker.projects[%d]: %q is not a GitLab project's full path (want group/name, as in the project's URL)", i, t.Projects[i])
+		}
+	}
 	if err := t.validateGitHub(); err != nil {
 		return err
 	}

@@ -28,6 +28,9 @@ func TestTrackerSection(t *testing.T) {
 		{"tracker: {type: redmine, url: 'http://x', project: p, webhook: {listen: ':1'}}\n", "a redmine tracker takes no webhook (github, gitea and gitlab do)"},
 		{"tracker: {type: gitlab, url: 'https://gitlab.com/', project: acme/widgets, share_confidential: true}\n", ""},
 		{"tracker: {type: gitea, url: 'http://x', repo: a/b, share_confidential: true}\n", "tracker.share_confidential: not a key of a gitea tracker (gitlab takes it"},
+		{"tracker: {type: gitlab, url: 'https://gitlab.com/', project: acme/widgets, projects: [acme/gadgets, acme/tools/cli]}\n", ""},
+		{"tracker: {type: gitlab, url: 'https://gitlab.com/', project: acme/widgets, projects: [gadgets]}\n", `tracker.projects[0]: "gadgets" is not a GitLab project's full path`},
+		{"tracker: {type: jira, url: 'https://x.atlassian.net/', project: P, projects: [a/b]}\n", "tracker.projects: not a key of a jira tracker"},
 		{"tracker: {type: gitlab, url: 'https://gitlab.com/', project: acme/widgets, share_confidential: maybe}\n", "cannot unmarshal !!str `maybe` into bool"},
 	} {
 		c, err := Parse("h/config.yaml", []byte(tc.yaml))

@@ -17,14 +17,14 @@ func openGitLab(t config.Tracker, file func(string) string, log *slog.Logger, hc
 	if err != nil {
 		return nil, fmt.Errorf("open gitlab tracker: %w", err)
 	}
-	o := gitlab.Options{URL: t.URL, Token: tok, Project: t.Project, ShareConfidential: t.ShareConfidential, Logger: log, HTTPClient: hc}
+	o := gitlab.Options{URL: t.URL, Token: tok, Project: t.Project, ShareConfidential: t.ShareConfidential, Projects: t.Projects, Logger: log, HTTPClient: hc}
 	if w := t.Webhook; w != nil {
 		if o.WebhookSecret, err = gitlab.LoadWebhookSecret(file(w.SecretFile), log); err != nil {
 			return nil, fmt.Errorf("open gitlab tracker: %w", err)
 		}
 		o.WebhookListen = w.Listen
 	}
-	tr, err := gitlab.New(o)
+	tr, err := gitlab.Open(o)
 	if err != nil {
 		return nil, fmt.Errorf("open gitlab tracker: %w", err)
 	}

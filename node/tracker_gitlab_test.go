@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/adapters/gitlab"
 	"github.com/issuemesh/issuemesh/adapters/gitlab/glfake"
 	"github.com/issuemesh/issuemesh/config"
 )
@@ -57,5 +58,24 @@ func TestGitLabShareConfidential(t *testing.T) {
 			t.Errorf("Get of a confidential issue kept back: %v, want ErrNotFound", getErr)
 		}
 		tr.Close()
+	}
+}
+
+// TestGitLabProjects: tracker.projects opens one connection over several
+// projects.
+func TestGitLabProjects(t *testing.T) {
+	f := glfake.New(t)
+	tok := filepath.Join(t.TempDir(), "gitlab.token")
+	if err := os.WriteFile(tok, []byte(glfake.Token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Tracker{Type: "gitlab", URL: f.URL(), Project: f.Project, TokenFile: tok, Projects: []string{"acme/gadgets"}}
+	tr, err := openGitLab(cfg, func(s string) string { return s }, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if _, ok := tr.(*gitlab.Multi); !ok {
+		t.Fatalf("tracker.projects opened %T, want a *gitlab.Multi", tr)
 	}
 }

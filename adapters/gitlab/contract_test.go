@@ -1,6 +1,7 @@
 package gitlab
 
 import (
+	"errors"
 	"net/http"
 	"os"
 	"testing"
@@ -42,8 +43,15 @@ func newOnFake(t testing.TB, f *glfake.Fake, mod func(*Options)) *Tracker {
 }
 
 // TestContract runs the adapter contract suite against the fake.
+// It adds GitLab's own case: a confidential issue kept back.
 func TestContract(t *testing.T) {
 	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, glfake.New(t), nil) }, profile)
+	t.Run("ConfidentialKeptBack", func(t *testing.T) {
+		f := glfake.New(t)
+		testConfidential(t, func(t *testing.T, share bool) *Tracker {
+			return newOnFake(t, f, func(o *Options) { o.ShareConfidential = share })
+		})
+	})
 }
 
 // TestContractLive runs the suite against a real GitLab project (every
@@ -51,16 +59,79 @@ func TestContract(t *testing.T) {
 func TestContractLive(t *testing.T) {
 	url, tok, proj := os.Getenv(envLiveURL), os.Getenv(envLiveToken), os.Getenv(envLiveProject)
 	if url == "" || tok == "" || proj == "" {
-		t.Skipf("no real GitLab: set %s, %s and %s (a scratch project the token may write to)", envLiveURL, envLiveToken, envLiveProject)
+		t.Skipf("no real GitLab: set %s, %s and %s (a scratch project the token may write to, with a member alice and a milestone ACME)", envLiveURL, envLiveToken, envLiveProject)
 	}
 	p := profile
 	p.MissingKey, p.Settle = proj+"#99999999", 3*time.Second
-	contract.Run(t, func(t *testing.T) adapters.Tracker {
-		tr, err := New(Options{URL: url, Token: tok, Project: proj, Settle: 3 * time.Second})
+	open := func(t *testing.T, share bool) *Tracker {
+		tr, err := New(Options{URL: url, Token: tok, Project: proj, Settle: 3 * time.Second, ShareConfidential: share})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { tr.Close() })
 		return tr
-	}, p)
+	}
+	contract.Run(t, func(t *testing.T) adapters.Tracker { return open(t, false) }, p)
+	t.Run("ConfidentialKeptBack", func(t *testing.T) { testConfidential(t, open) })
+}
+
+// TestContractProjects runs the suite on a connection over two projects
+// (each on its own fake, as two projects of one GitLab would be), and
+// checks that each issue goes to and comes from its own project.
+func TestContractProjects(t *testing.T) {
+	open := func(t *testing.T) (*Multi, *glfake.Fake, *glfake.Fake) {
+		f1, f2 := glfake.New(t), glfake.New(t)
+		f2.Mu.Lock()
+		f2.Project = "acme/gadgets"
+		f2.Mu.Unlock()
+		m := &Multi{subs: []*Tracker{newOnFake(t, f1, nil), newOnFake(t, f2, nil)}}
+		return m, f1, f2
+	}
+	contract.Run(t, func(t *testing.T) adapters.Tracker { m, _, _ := open(t); return m }, profile)
+	t.Run("TwoProjects", func(t *testing.T) {
+		m, f1, f2 := open(t)
+		c := tctx(t)
+		f2.Mu.Lock()
+		f2.CreateIssue("alice", "made in gadgets", "twin marker below\n\n<!-- issuemesh:twin tw-gadget -->")
+		f2.Mu.Unlock()
+		made, err := m.Create(c, adapters.Issue{Summary: "made by sync"})
+		if err != nil || made.Key != "acme/widgets#1" {
+			t.Fatalf("create: %+v %v, want it in the first project", made, err)
+		}
+		seen := map[string]string{}
+		var cur adapters.Cursor
+		for range 10 {
+			is, next, err := m.Changes(c, cur, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, i := range is {
+				seen[i.Key] = i.Summary
+			}
+			if len(is) == 0 {
+				break
+			}
+			cur = next
+		}
+		if seen["acme/widgets#1"] != "made by sync" || seen["acme/gadgets#1"] != "made in gadgets" || len(seen) != 2 {
+			t.Errorf("the feed over both projects: %v", seen)
+		}
+		up, err := m.Update(c, "acme/gadgets#1", adapters.Patch{Summary: new("edited in gadgets")})
+		if err != nil || up.Key != "acme/gadgets#1" {
+			t.Fatalf("update: %+v %v", up, err)
+		}
+		f1.Mu.Lock()
+		f2.Mu.Lock()
+		if f2.Issue(1).Title != "edited in gadgets" || f1.Issue(1).Title != "made by sync" {
+			t.Errorf("the edit went to the wrong project: widgets#1 %q, gadgets#1 %q", f1.Issue(1).Title, f2.Issue(1).Title)
+		}
+		f2.Mu.Unlock()
+		f1.Mu.Unlock()
+		if got, err := m.FindByTwin(c, "tw-gadget"); err != nil || got.Key != "acme/gadgets#1" {
+			t.Errorf("FindByTwin in the second project: %+v %v", got, err)
+		}
+		if _, err := m.Get(c, "acme/other#1"); !errors.Is(err, adapters.ErrNotFound) {
+			t.Errorf("Get of another project's issue: %v, want ErrNotFound", err)
+		}
+	})
 }

@@ -9,12 +9,13 @@ package gitlab
 //     left as it is, with a warning: never an error that blocks the twin
 //     (the rules map people through the connection's user_map).
 //   - Reporter is the issue's author, read only.
-//   - Type is GitLab's issue_type: issue, incident, test_case or task.
+//   - Type is GitLab's issue_type: issue, incident, test_case or task
+//     (another is left as it is, with a warning: map it in type_map).
 //   - Due is the due date (YYYY-MM-DD; "" removes it).
 //   - Fields holds GitLab's two fixed fields: "milestone" (text: the
 //     milestone's title, which must exist in the project) and "weight"
-//     (number; Premium tier). Another name is not GitLab's: left out,
-//     with a warning.
+//     (number; Premium tier). A milestone the project lacks, and another
+//     field name, are left out with a warning.
 //   - Relations are issue links (https://docs.gitlab.com/api/issue_links/):
 //     relates_to is "relates", blocks "blocks", is_blocked_by "blocked-by"
 //     (blocks and is_blocked_by need Premium). GitLab has no duplicates
@@ -27,6 +28,7 @@ package gitlab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -123,9 +125,8 @@ func (t *Tracker) resolveTyped(ctx context.Context, in typedFields, cur *gl.Issu
 	}
 	if in.typ != nil && *in.typ != "" {
 		if !slices.Contains(IssueTypes, *in.typ) {
-			return rejected("type %q is not a GitLab issue type; valid: %s (map others in the connection's type_map)", *in.typ, strings.Join(IssueTypes, ", "))
-		}
-		if cur == nil || cur.IssueType == nil || *cur.IssueType != *in.typ {
+			t.log.Warn("not a GitLab issue type (map it in the connection's type_map): left as it is", "type", *in.typ, "valid", strings.Join(IssueTypes, ", "))
+		} else if cur == nil || cur.IssueType == nil || *cur.IssueType != *in.typ {
 			f.issueType = in.typ
 		}
 	}
@@ -155,6 +156,10 @@ func (t *Tracker) resolveTyped(ctx context.Context, in typedFields, cur *gl.Issu
 				continue
 			}
 			id, err := t.milestone(ctx, title)
+			if errors.Is(err, adapters.ErrRejected) {
+				t.log.Warn("the project has no such milestone: left as it is", "milestone", title, "err", err)
+				continue
+			}
 			if err != nil {
 				return err
 			}
@@ -287,8 +292,9 @@ func (t *Tracker) relate(ctx context.Context, n int64, cur []link, add, remove [
 			continue
 		}
 		other, err := t.number(r.Key)
-		if err != nil {
-			return nil, rejected("relation %s: %v", r.Kind, err)
+		if err != nil { // another project's issue: GitLab could link it, this connection does not
+			t.log.Warn("a related issue outside the project is left out", "issue", t.key(n), "relation", r.Kind, "other", r.Key)
+			continue
 		}
 		opt := &gl.CreateIssueLinkOptions{TargetProjectID: new(t.project), TargetIssueIID: new(strconv.FormatInt(other, 10)), LinkType: new(lt)}
 		made, resp, err := t.c.IssueLinks.CreateIssueLink(t.project, n, opt, gl.WithContext(ctx))

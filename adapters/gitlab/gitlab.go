@@ -1,5 +1,5 @@
 // Package gitlab is the issuemesh adapter of GitLab (GitLab.com and
-// self-managed; one project per node), on GitLab's own Go client
+// self-managed; one or more projects per connection), on GitLab's own Go client
 // (gitlab.com/gitlab-org/api/client-go/v2): it reads changes (step 1,
 // trigger), reads issues for the outgoing rules and creates or updates them
 // for the incoming ones (step 6, apply).
@@ -103,14 +103,22 @@
 // the contract suite also runs against that real GitLab
 // (TestContractLive); otherwise it is skipped, saying so.
 //
+// # Projects
+//
+// A Tracker is one project; Open gives a Multi for several (projects.go).
+//
 // # Not covered
 //
-// Several projects per node, and deleted notes (simply absent from Get).
+// Links across projects, and epics as parents. A note deleted on GitLab
+// is absent from Get, and the issue comes in the feed (the note model's
+// touch: true touches the issue on destroy too; not seen on a real GitLab
+// here), so the engine marks the comment deleted.
 // A page of the feed from which confidential issues were dropped may hold
 // fewer than limit issues while more follow.
 package gitlab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -179,6 +187,9 @@ type Options struct {
 	Token string
 	// Project is the project's full path, "group/name".
 	Project string
+	// Projects are more projects on the same connection (Open); issues
+	// created by sync go to Project.
+	Projects []string
 	// Priorities are the valid priority names (default low, medium, high,
 	// urgent).
 	Priorities []string
@@ -193,6 +204,10 @@ type Options struct {
 	WebhookListen, WebhookSecret string
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+
+	// hookProjects are the projects whose deliveries the listener takes
+	// (Open: all of them); empty: Project.
+	hookProjects string
 }
 
 // Tracker is one GitLab project seen as an adapters.Tracker. It is safe for
@@ -261,7 +276,7 @@ func New(opts Options) (*Tracker, error) {
 		settle = DefaultSettle
 	}
 	return &Tracker{base: base, c: c, hc: hc, tr: tr, project: project, priorities: pr, share: opts.ShareConfidential, settle: settle, log: log,
-		hook: forge.NewListener(forge.GitLab(), opts.WebhookListen, opts.WebhookSecret, project, log), digests: map[string]fileSum{}}, nil
+		hook: forge.NewListener(forge.GitLab(), opts.WebhookListen, opts.WebhookSecret, cmp.Or(opts.hookProjects, project), log), digests: map[string]fileSum{}}, nil
 }
 
 // OnChange registers the node's doorbell, rung by accepted webhook

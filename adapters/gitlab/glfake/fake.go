@@ -505,7 +505,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 			out = append(out, m)
 		}
 		f.write(w, r, 200, "milestone", out)
-	case len(rest) == 1 && rest[0] == "uploads" && r.Method == http.MethodPost:
+	case len(rest) == 1 && rest[0] == "uploads" && r.Method == http.MethodPost: // https://docs.gitlab.com/api/project_markdown_uploads/#upload-a-file
 		route("uploads")
 		f.upload(w, r)
 	case len(rest) == 3 && rest[0] == "uploads" && r.Method == http.MethodGet:
@@ -520,10 +520,10 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		f.fail(w, 404, "404 Not Found")
-	case len(rest) == 1 && rest[0] == "issues" && r.Method == http.MethodGet:
+	case len(rest) == 1 && rest[0] == "issues" && r.Method == http.MethodGet: // https://docs.gitlab.com/api/issues/#list-project-issues
 		route("issues")
 		f.list(w, r)
-	case len(rest) == 1 && rest[0] == "issues" && r.Method == http.MethodPost:
+	case len(rest) == 1 && rest[0] == "issues" && r.Method == http.MethodPost: // https://docs.gitlab.com/api/issues/#new-issue
 		route("issues")
 		f.create(w, r)
 	case len(rest) >= 2 && rest[0] == "issues":
@@ -544,7 +544,7 @@ func (f *Fake) issueRoutes(w http.ResponseWriter, r *http.Request, is *Issue, re
 	case len(rest) == 0 && r.Method == http.MethodGet: // https://docs.gitlab.com/api/issues/#single-project-issue
 		route("issue")
 		f.write(w, r, 200, "issue", is)
-	case len(rest) == 0 && r.Method == http.MethodPut:
+	case len(rest) == 0 && r.Method == http.MethodPut: // https://docs.gitlab.com/api/issues/#edit-an-issue
 		route("issue")
 		f.edit(w, r, is)
 	case len(rest) == 1 && rest[0] == "notes" && r.Method == http.MethodGet: // https://docs.gitlab.com/api/notes/#list-project-issue-notes
@@ -576,7 +576,10 @@ func (f *Fake) issueRoutes(w http.ResponseWriter, r *http.Request, is *Issue, re
 			return
 		}
 		if r.Method == http.MethodDelete {
+			// The note's belongs_to :noteable, touch: true touches the
+			// issue on destroy as on save.
 			is.Notes = slices.Delete(is.Notes, i, i+1)
+			is.UpdatedAt = f.Now()
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
