@@ -152,7 +152,11 @@ type Options struct {
 	// login), issue types and custom field names to the partner's (and
 	// back); see fields.go.
 	UserMap, TypeMap, FieldMap map[string]string
-	MaxSteps                   uint64 // Starlark step limit per run; 0 = DefaultMaxSteps
+	// NotesInExtra says that this node's tracker keeps any issue.extra
+	// key (adapters.ExtraNotes), so the default rules keep their notes
+	// there; otherwise a note is an internal comment (notes.go).
+	NotesInExtra bool
+	MaxSteps     uint64 // Starlark step limit per run; 0 = DefaultMaxSteps
 	// MaxValueBytes and MaxRunBytes are the memory budget of a run (see
 	// limits.go): the size of one value a rule builds, and of all it
 	// builds in one run; 0 = DefaultMaxValueBytes, DefaultMaxRunBytes.
@@ -173,6 +177,7 @@ type Set struct {
 	statusOut, prioOut map[string]string
 	statusIn, prioIn   map[string]string
 	fields             fieldMaps // user, type and field maps (fields.go)
+	notesInExtra       bool      // notes in issue.extra, not comments (notes.go)
 	maxSteps           uint64
 	limits             budget // the memory budget of a run (used is 0)
 	log                *slog.Logger
@@ -284,12 +289,13 @@ func resolvePath(baseDir, path string) string {
 // rule for that direction.
 func Compile(out, in *Source, o Options) (*Set, error) {
 	s := &Set{
-		self:      o.Self,
-		peerName:  o.PeerName,
-		statusOut: copyMap(o.StatusMap),
-		prioOut:   copyMap(o.PriorityMap),
-		maxSteps:  o.MaxSteps,
-		log:       o.Log,
+		self:         o.Self,
+		peerName:     o.PeerName,
+		notesInExtra: o.NotesInExtra,
+		statusOut:    copyMap(o.StatusMap),
+		prioOut:      copyMap(o.PriorityMap),
+		maxSteps:     o.MaxSteps,
+		log:          o.Log,
 	}
 	if s.maxSteps == 0 {
 		s.maxSteps = DefaultMaxSteps
