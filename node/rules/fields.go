@@ -113,8 +113,9 @@ func (m *fieldMaps) inUser(v replica.Value) (u *adapters.User, unknown string) {
 }
 
 // outgoingFields adds the fields of issue 16 to the default outgoing
-// replica: those the issue has (a field cleared here is not sent as cleared
-// yet: the rules see no previous state to tell a clear from never set).
+// replica: those the issue has. A field the issue no longer has is left
+// out; the sync engine, which knows what was shared before, sends that as
+// a clear (engine/clears.go).
 func (s *Set) outgoingFields(is adapters.Issue, r *replica.Replica) {
 	m := &s.fields
 	if is.Assignee != nil && !is.Assignee.IsZero() {
