@@ -75,6 +75,9 @@ func fieldValue(name string, x starlark.Value) (replica.Value, error) {
 		slices.Sort(l)
 		return replica.Value{L: l}, nil
 	}
+	if v, ok, err := outgoingFieldValue(what, name, x); ok { // starfields.go
+		return v, err
+	}
 	if s, ok := x.(starlark.String); ok {
 		return replica.Value{S: string(s)}, nil
 	}
@@ -302,7 +305,7 @@ func (v *inIssue) toIssue() (adapters.Issue, error) {
 	if len(is.Comments) == 0 {
 		is.Comments = nil
 	}
-	return is, nil
+	return is, v.f16.toIssue(&is)
 }
 
 // diff turns the issue an incoming rule left into a Result: the issue to
@@ -392,6 +395,7 @@ func (s *Set) diff(before *adapters.Issue, ib *inIssue) (Result, error) {
 		}
 		p.AddComments = append(p.AddComments, c)
 	}
+	diffFields(*before, after, &p) // infields.go
 	// Edits back to the current body cancel out.
 	p.EditComments = slices.DeleteFunc(p.EditComments, func(c adapters.Comment) bool { return byID[c.ID].Body == c.Body })
 	if len(p.EditComments) == 0 {

@@ -56,3 +56,34 @@ func (s *Set) note(cur adapters.Issue, p *adapters.Patch, key, value string) {
 	}
 	p.AddComments = append(p.AddComments, adapters.Comment{SyncID: id, Author: NoteAuthor, Body: NoteText(key, value), Internal: true})
 }
+
+// applyNotes leaves the notes of an incoming rule's note() calls on the
+// issue to create or through the patch.
+func (s *Set) applyNotes(cur *adapters.Issue, res *Result, notes [][2]string) {
+	if len(notes) == 0 || res.Skip {
+		return
+	}
+	if res.Create != nil {
+		var p adapters.Patch
+		for _, n := range notes {
+			s.note(adapters.Issue{}, &p, n[0], n[1])
+		}
+		for k, v := range p.Extra {
+			if v == "" {
+				continue
+			}
+			if res.Create.Extra == nil {
+				res.Create.Extra = map[string]string{}
+			}
+			res.Create.Extra[k] = v
+		}
+		res.Create.Comments = append(res.Create.Comments, p.AddComments...)
+		return
+	}
+	if cur == nil {
+		return
+	}
+	for _, n := range notes {
+		s.note(*cur, &res.Patch, n[0], n[1])
+	}
+}

@@ -243,8 +243,8 @@ const (
 
 // Names predeclared in each kind of rule file.
 var (
-	outgoingNames = []string{"issue", "replica", "connection", "skip", "map_value"}
-	incomingNames = []string{"issue", "replica", "first_sync", "previous", "changed", "connection", "skip", "map_value", "merge_comments", "merge_labels", "merge_attachments"}
+	outgoingNames = []string{"issue", "replica", "connection", "skip", "map_value", "map_user", "user", "field"}
+	incomingNames = []string{"issue", "replica", "first_sync", "previous", "changed", "connection", "skip", "map_value", "map_user", "user", "field", "note", "merge_comments", "merge_labels", "merge_attachments", "merge_relations"}
 )
 
 // fileOptions are the Starlark dialect of rule files.
@@ -333,6 +333,11 @@ func Compile(out, in *Source, o Options) (*Set, error) {
 		"merge_comments":    starlark.NewBuiltin("merge_comments", s.mergeComments),
 		"merge_labels":      starlark.NewBuiltin("merge_labels", s.mergeLabels),
 		"merge_attachments": starlark.NewBuiltin("merge_attachments", s.mergeAttachments),
+		"merge_relations":   starlark.NewBuiltin("merge_relations", s.mergeRelations),
+		"map_user":          starlark.NewBuiltin("map_user", mapUserBuiltin),
+		"user":              starlark.NewBuiltin("user", userBuiltin),
+		"field":             starlark.NewBuiltin("field", fieldBuiltin),
+		"note":              starlark.NewBuiltin("note", noteBuiltin),
 	}
 	for name, g := range guards() {
 		s.builtins[name] = g
@@ -466,7 +471,8 @@ type runState struct {
 	extraSteps int
 	loopPos    syntax.Position // where the run was looping at the step limit
 	loopDepth  int
-	budget     budget // memory (limits.go)
+	budget     budget      // memory (limits.go)
+	notes      [][2]string // note(key, text) calls of an incoming run (starfields.go)
 }
 
 // budget is the memory budget of one run under o.
@@ -696,6 +702,7 @@ func (s *Set) Incoming(in Incoming) (Result, error) {
 		return s.defaultIncoming(in), nil
 	}
 	ib := s.newInIssue(in.Issue)
+	ib.f16.resolve = in.Resolve
 	pre := make(starlark.StringDict, len(incomingNames))
 	for _, n := range incomingNames {
 		if v, ok := s.builtins[n]; ok {
@@ -725,6 +732,7 @@ func (s *Set) Incoming(in Incoming) (Result, error) {
 	if err != nil {
 		return Result{}, &Error{Rule: ruleIncoming, Pos: s.in.name, Msg: err.Error(), cause: err}
 	}
+	s.applyNotes(in.Issue, &res, st.notes)
 	return res, nil
 }
 
