@@ -435,7 +435,7 @@ func (r *Rules) onDisk(link string, res *api.RulesTestResult) (*rules.Set, *rule
 	case running == nil && broken != nil:
 		res.DiffersFromRunning = true
 		res.Note = "the node refuses this link, its rules did not load (" + broken.Error() + "); the files on disk load now and the node picks them up within " + Every.String()
-	case !running.Same(fresh):
+	case running != nil && !running.Same(fresh): // none running yet: the link has not been used since start
 		res.DiffersFromRunning = true
 		res.Note = fmt.Sprintf("the rule files on disk differ from the rules the node runs; they are what is tested here, and the node picks them up within %s", Every)
 	}

@@ -106,6 +106,9 @@ func (m *fieldMaps) inUser(v replica.Value) (u *adapters.User, unknown string) {
 	if mu, ok := mapUser(m.userIn, au); ok {
 		return &mu, ""
 	}
+	if _, ours := mapUser(m.userOut, au); ours {
+		return &au, "" // one of this side's people (the partner mapped them already)
+	}
 	if len(m.userIn) > 0 {
 		return &adapters.User{}, ru.String()
 	}

@@ -121,3 +121,19 @@ func TestNotesInExtraFollowTheValue(t *testing.T) {
 		}
 	}
 }
+
+// When both sides map people "ours: theirs", the partner sends one of this
+// side's people already: they land as they are, with no note.
+func TestPersonMappedByThePartnerLandsAsIs(t *testing.T) {
+	o := testOptions()
+	o.UserMap = map[string]string{"bea@b.example": "ann@a.example"}
+	s := mustCompile(t, "", "", o)
+	in := replica.Replica{Fields: map[string]replica.Value{replica.FieldAssignee: replica.UserValue(replica.User{Email: "bea@b.example"})}}
+	res, err := s.Incoming(Incoming{Replica: in, Changed: allChanges(in)})
+	if err != nil || res.Create == nil {
+		t.Fatal(res, err)
+	}
+	if a := res.Create.Assignee; a == nil || a.Email != "bea@b.example" || len(res.Create.Comments) != 0 {
+		t.Errorf("assignee %+v, notes %+v; want bea@b.example and no note", a, res.Create.Comments)
+	}
+}
