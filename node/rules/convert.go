@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"go.starlark.net/starlark"
 
@@ -500,12 +501,23 @@ func (s *Set) mergeComments(_ *starlark.Thread, b *starlark.Builtin, args starla
 			continue
 		}
 		if j, ok := idx[rc.ID]; ok {
-			nc, err := withBody(out[j], rc.Body)
+			body := rc.Body
+			if rc.Deleted { // as the default rule lands it: a visible note (fields.go)
+				ob := commentBodyOf(out[j])
+				if strings.HasPrefix(ob, "[deleted at ") {
+					continue
+				}
+				body = DeletedNote(s.peerName, ob)
+			}
+			nc, err := withBody(out[j], body)
 			if err != nil {
 				return nil, fmt.Errorf("merge_comments: %w", err)
 			}
 			out[j] = nc
 			continue
+		}
+		if rc.Deleted {
+			continue // deleted before it arrived: nothing to show
 		}
 		idx[rc.ID] = len(out)
 		out = append(out, &commentValue{c: incomingComment(s.peerName, rc), gid: rc.ID})
@@ -569,4 +581,19 @@ func withBody(c starlark.Value, body string) (starlark.Value, error) {
 		return n, nil
 	}
 	return nil, fmt.Errorf("a comment must be a comment or a dict, got %s", c.Type())
+}
+
+// commentBodyOf is the body of a comment value ("" if it has none).
+func commentBodyOf(c starlark.Value) string {
+	switch c := c.(type) {
+	case *commentValue:
+		return c.c.Body
+	case *replicaCommentValue:
+		return c.c.Body
+	case *starlark.Dict:
+		v, _, _ := c.Get(starlark.String("body"))
+		s, _ := starlark.AsString(v)
+		return s
+	}
+	return ""
 }

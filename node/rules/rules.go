@@ -33,10 +33,14 @@
 // # Outgoing rule files
 //
 // Predeclared: issue (read-only: key, summary, description, status, priority,
-// labels, extra, comments, created, updated; times in Unix milliseconds),
+// labels, extra, comments, created, updated; times in Unix milliseconds;
+// and assignee, reporter, watchers, type, due, start, fields, relations:
+// see starfields.go),
 // replica (writable, starts empty: only what the rule sets leaves the node),
-// connection (name, peer_id, self_id, and the maps above), skip([reason]),
-// map_value(value, mapping, default). The attributes summary, description,
+// connection (name, peer_id, self_id, and the maps above, with user_map,
+// type_map, field_map and their inverses), skip([reason]),
+// map_value(value, mapping, default), map_user(person, mapping, default),
+// user(...) and field(kind, value) (starfields.go). The attributes summary, description,
 // status and priority of replica take strings, labels a list of strings
 // (sent sorted), comments a list of comments; any other name (or
 // replica["any-name"]) is a custom field holding a string or a list of
@@ -56,7 +60,10 @@
 // issue (writable: a copy of the local issue, empty on the first sync),
 // first_sync, previous (the replica received before this one, or None),
 // changed (fields, comments and attachments: what the merge changed), connection, skip,
-// map_value, merge_comments(issue, replica, ids=None),
+// map_value, map_user, user, field, note(key, text) (notes.go),
+// merge_relations(issue, replica, previous=None) (infields.go),
+// merge_comments(issue, replica, ids=None) (a comment deleted at the peer
+// lands as the note DeletedNote; replica comments have deleted),
 // merge_labels(issue, replica, previous=None) (the issue's labels with the
 // labels added to and removed from the replica's set since previous) and
 // merge_attachments(issue, replica, ids=None). first_sync is true

@@ -168,3 +168,27 @@ issue.relations = merge_relations(issue, replica, previous)
 		t.Errorf("patch notes %+v, want none (written already)", p.AddComments)
 	}
 }
+
+// merge_comments lands a comment deleted at the partner as the default
+// rule does (a visible note); a rule that leaves deletions out keeps the
+// text as it was.
+func TestStarlarkCommentDeletionChoices(t *testing.T) {
+	cur := adapters.Issue{Key: "LOCAL-1", Comments: []adapters.Comment{{ID: "4", SyncID: "peer/9", Body: "hello"}}}
+	in := replica.Replica{Comments: []replica.Comment{{ID: "peer/9", Body: "hello", Deleted: true}}}
+	for _, tc := range []struct {
+		rule  string
+		edits int
+	}{
+		{"issue.comments = merge_comments(issue, replica)\n", 1},
+		{"issue.comments = merge_comments(issue, replica, [c.id for c in replica.comments if not c.deleted])\n", 0},
+	} {
+		s := mustCompile(t, "", tc.rule, testOptions())
+		res, err := s.Incoming(Incoming{Issue: &cur, Replica: in, Previous: &in, Changed: replica.Changes{Comments: []string{"peer/9"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Patch.EditComments) != tc.edits || (tc.edits == 1 && res.Patch.EditComments[0].Body != DeletedNote("partner", "hello")) {
+			t.Errorf("%s: edits %+v, want %d", tc.rule, res.Patch.EditComments, tc.edits)
+		}
+	}
+}

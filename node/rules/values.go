@@ -295,7 +295,7 @@ func (v *replicaView) SetField(name string, _ starlark.Value) error {
 // replicaCommentValue is a comment of a received replica. Its id is global.
 type replicaCommentValue struct{ c replica.Comment }
 
-var replicaCommentAttrs = []string{"author", "body", "created", "id", "internal", "sync_id"}
+var replicaCommentAttrs = []string{"author", "body", "created", "deleted", "id", "internal", "sync_id"}
 
 func (v *replicaCommentValue) String() string {
 	return fmt.Sprintf("<replica comment %s by %s: %q>", v.c.ID, v.c.Author, v.c.Body)
@@ -320,6 +320,8 @@ func (v *replicaCommentValue) Attr(name string) (starlark.Value, error) {
 		return starlark.MakeInt64(v.c.Created), nil
 	case "internal":
 		return starlark.Bool(v.c.Internal), nil
+	case "deleted":
+		return starlark.Bool(v.c.Deleted), nil
 	}
 	return nil, nil
 }
