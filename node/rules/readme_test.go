@@ -18,7 +18,7 @@ func readmeRule(t *testing.T, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile("(?s)```python\n(# rules/" + regexp.QuoteMeta(name) + ".*?)```\n").FindAllStringSubmatch(string(b), -1)
+	m := regexp.MustCompile("(?s)```python\n(# rules/"+regexp.QuoteMeta(name)+".*?)```\n").FindAllStringSubmatch(string(b), -1)
 	if len(m) != 1 {
 		t.Fatalf("README.md has %d blocks for rules/%s, want 1", len(m), name)
 	}
