@@ -15,7 +15,10 @@
 // the author "Author (PeerName)". Files go as comments do (see attach.go):
 // outgoing every file with a known digest, incoming the new ones, fetched
 // by the sync engine. DefaultOutgoingScript and DefaultIncomingScript are
-// the same rules in Starlark, a starting point for a connection's own rules.
+// the same rules in Starlark for those fields, a starting point for a
+// connection's own rules; the defaults also carry people, type, dates,
+// custom fields and relations (fields.go), which a rule file writes as the
+// README's "The new fields in rule files" shows (TestREADMEFieldRules).
 //
 // # Value maps
 //
