@@ -49,6 +49,9 @@ type Node interface {
 	Issue(ctx context.Context, key string) (adapters.Issue, error)
 	// Loaded is told that a link whose rules did not load has them now.
 	Loaded(link string)
+	// NotesInExtra reports whether the node's tracker keeps any extra
+	// field (adapters.ExtraNotes), where the rules then keep their notes.
+	NotesInExtra() bool
 }
 
 // Config is what New needs.
@@ -124,6 +127,7 @@ func (r *Rules) newLoader(link string) (*rules.Loader, error) {
 	return rules.NewLoader(r.cfg.Home, conn, rules.Options{
 		Self: r.cfg.Self.String(), PeerID: link, PeerName: name,
 		StatusMap: conn.StatusMap, PriorityMap: conn.PriorityMap, Log: r.cfg.Log,
+		NotesInExtra: r.cfg.Node.NotesInExtra(),
 	})
 }
 
@@ -141,6 +145,7 @@ func (r *Rules) netLoader(link string) (*rules.Loader, error) {
 	return rules.NewLoader(r.cfg.Home, conn, rules.Options{
 		Self: r.cfg.Self.String(), PeerID: link, PeerName: rec.Name,
 		StatusMap: conn.StatusMap, PriorityMap: conn.PriorityMap, Log: r.cfg.Log,
+		NotesInExtra: r.cfg.Node.NotesInExtra(),
 	})
 }
 
@@ -430,7 +435,7 @@ func (r *Rules) onDisk(link string, res *api.RulesTestResult) (*rules.Set, *rule
 	case running == nil && broken != nil:
 		res.DiffersFromRunning = true
 		res.Note = "the node refuses this link, its rules did not load (" + broken.Error() + "); the files on disk load now and the node picks them up within " + Every.String()
-	case !running.Same(fresh):
+	case running != nil && !running.Same(fresh): // none running yet: the link has not been used since start
 		res.DiffersFromRunning = true
 		res.Note = fmt.Sprintf("the rule files on disk differ from the rules the node runs; they are what is tested here, and the node picks them up within %s", Every)
 	}

@@ -329,6 +329,7 @@ func (p *sharePass) link(tw *store.Twin, j int, link LinkKey, restores *[]ownedR
 		l = tw.Link(string(link))
 	}
 	baseline := l.Baseline
+	out = withClears(out, l.Baseline) // clears.go
 	if own, ok := p.owns[link]; ok {
 		var reverted []string
 		if out, reverted = own.keepOwned(e.cfg.Self, out, l.Baseline); len(reverted) > 0 {

@@ -232,7 +232,11 @@ func stampSet(agreed *replica.Replica, name string, baseline replica.Replica, v 
 	if newest.Less(cur.Clock) {
 		newest = cur.Clock
 	}
-	agreed.Set(name, replica.Value{S: v.S, L: presentElems(elems), E: elems, Clock: newest})
+	kind := v.T // an options field keeps its kind (a set of labels has none)
+	if kind == "" {
+		kind = cur.T
+	}
+	agreed.Set(name, replica.Value{T: kind, S: v.S, L: presentElems(elems), E: elems, Clock: newest})
 	return true
 }
 
@@ -275,6 +279,9 @@ func rebase(baseline *replica.Replica, before *replica.Replica, out replica.Repl
 	for _, f := range ch.Fields {
 		v, ok := out.Fields[f]
 		if !ok {
+			if clearable(f) { // the issue does not show it (clears.go)
+				delete(baseline.Fields, f)
+			}
 			continue
 		}
 		b, okb := baseline.Fields[f]

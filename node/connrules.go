@@ -33,6 +33,7 @@ func (r rulesNode) ResolvePeer(s string) (peer.ID, error) { return r.n.resolvePe
 func (r rulesNode) Issue(ctx context.Context, key string) (adapters.Issue, error) {
 	return r.n.tracker.Get(ctx, key)
 }
+func (r rulesNode) NotesInExtra() bool { return adapters.KeepsExtraNotes(r.n.rawTracker) }
 func (r rulesNode) Loaded(link string) {
 	r.n.wakeLink(link)
 	r.n.kickTrigger()

@@ -262,3 +262,7 @@ func createPatch(in adapters.Issue) adapters.Patch {
 
 // Lacks says that the local tracker has every feature of adapters.Lacking.
 func (t *Tracker) Lacks() map[adapters.Feature]string { return nil }
+
+// KeepsExtraNotes says that the local tracker keeps any Extra key, so the
+// sync's notes (adapters.ExtraNotes) are kept there.
+func (t *Tracker) KeepsExtraNotes() bool { return true }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"go.starlark.net/starlark"
 
@@ -74,6 +75,9 @@ func fieldValue(name string, x starlark.Value) (replica.Value, error) {
 		}
 		slices.Sort(l)
 		return replica.Value{L: l}, nil
+	}
+	if v, ok, err := outgoingFieldValue(what, name, x); ok { // starfields.go
+		return v, err
 	}
 	if s, ok := x.(starlark.String); ok {
 		return replica.Value{S: string(s)}, nil
@@ -302,7 +306,7 @@ func (v *inIssue) toIssue() (adapters.Issue, error) {
 	if len(is.Comments) == 0 {
 		is.Comments = nil
 	}
-	return is, nil
+	return is, v.f16.toIssue(&is)
 }
 
 // diff turns the issue an incoming rule left into a Result: the issue to
@@ -392,6 +396,7 @@ func (s *Set) diff(before *adapters.Issue, ib *inIssue) (Result, error) {
 		}
 		p.AddComments = append(p.AddComments, c)
 	}
+	diffFields(*before, after, &p) // infields.go
 	// Edits back to the current body cancel out.
 	p.EditComments = slices.DeleteFunc(p.EditComments, func(c adapters.Comment) bool { return byID[c.ID].Body == c.Body })
 	if len(p.EditComments) == 0 {
@@ -496,12 +501,23 @@ func (s *Set) mergeComments(_ *starlark.Thread, b *starlark.Builtin, args starla
 			continue
 		}
 		if j, ok := idx[rc.ID]; ok {
-			nc, err := withBody(out[j], rc.Body)
+			body := rc.Body
+			if rc.Deleted { // as the default rule lands it: a visible note (fields.go)
+				ob := commentBodyOf(out[j])
+				if strings.HasPrefix(ob, "[deleted at ") {
+					continue
+				}
+				body = DeletedNote(s.peerName, ob)
+			}
+			nc, err := withBody(out[j], body)
 			if err != nil {
 				return nil, fmt.Errorf("merge_comments: %w", err)
 			}
 			out[j] = nc
 			continue
+		}
+		if rc.Deleted {
+			continue // deleted before it arrived: nothing to show
 		}
 		idx[rc.ID] = len(out)
 		out = append(out, &commentValue{c: incomingComment(s.peerName, rc), gid: rc.ID})
@@ -565,4 +581,19 @@ func withBody(c starlark.Value, body string) (starlark.Value, error) {
 		return n, nil
 	}
 	return nil, fmt.Errorf("a comment must be a comment or a dict, got %s", c.Type())
+}
+
+// commentBodyOf is the body of a comment value ("" if it has none).
+func commentBodyOf(c starlark.Value) string {
+	switch c := c.(type) {
+	case *commentValue:
+		return c.c.Body
+	case *replicaCommentValue:
+		return c.c.Body
+	case *starlark.Dict:
+		v, _, _ := c.Get(starlark.String("body"))
+		s, _ := starlark.AsString(v)
+		return s
+	}
+	return ""
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // DefaultOutgoingScript is the default outgoing rule written in Starlark: it
-// behaves as the built-in default and is a starting point for a
+// behaves as the built-in default for the core fields, comments and files
+// (not the fields of issue 16: see fields.go) and is a starting point for a
 // connection's own rule.
 const DefaultOutgoingScript = `# outgoing: issue -> replica. Only what is set here leaves the node.
 replica.summary = issue.summary
@@ -23,7 +24,8 @@ replica.attachments = issue.attachments
 `
 
 // DefaultIncomingScript is the default incoming rule written in Starlark: it
-// behaves as the built-in default (up to the order of added comments) and is
+// behaves as the built-in default for the core fields, comments and files
+// (up to the order of added comments; not the fields of issue 16) and is
 // a starting point for a connection's own rule.
 const DefaultIncomingScript = `# incoming: replica -> issue. Touch only what the merge changed, so that a
 # local edit not shared yet is not overwritten.

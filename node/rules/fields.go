@@ -8,8 +8,10 @@ package rules
 // partner's identity (with the display name); others leave as they are.
 // Incoming, a person the map gives back lands as that local person; when
 // there is a map and it does not know the person, the field is left
-// unassigned and the person stays visible in issue.extra (key "assignee at
-// PEER", value "Name <email>"), never an error that blocks the twin. Without
+// unassigned and the person stays visible in a note "assignee at PEER: Name
+// <email>" (notes.go: in issue.extra where the tracker keeps any extra
+// field, else an internal comment written once), never an error that
+// blocks the twin. Without
 // a map, people land as they came and the tracker's adapter matches them.
 //
 // Type: Options.TypeMap maps this tracker's issue types to the shared ones
@@ -104,6 +106,9 @@ func (m *fieldMaps) inUser(v replica.Value) (u *adapters.User, unknown string) {
 	if mu, ok := mapUser(m.userIn, au); ok {
 		return &mu, ""
 	}
+	if _, ours := mapUser(m.userOut, au); ours {
+		return &au, "" // one of this side's people (the partner mapped them already)
+	}
 	if len(m.userIn) > 0 {
 		return &adapters.User{}, ru.String()
 	}
@@ -111,8 +116,9 @@ func (m *fieldMaps) inUser(v replica.Value) (u *adapters.User, unknown string) {
 }
 
 // outgoingFields adds the fields of issue 16 to the default outgoing
-// replica: those the issue has (a field cleared here is not sent as cleared
-// yet: the rules see no previous state to tell a clear from never set).
+// replica: those the issue has. A field the issue no longer has is left
+// out; the sync engine, which knows what was shared before, sends that as
+// a clear (engine/clears.go).
 func (s *Set) outgoingFields(is adapters.Issue, r *replica.Replica) {
 	m := &s.fields
 	if is.Assignee != nil && !is.Assignee.IsZero() {
@@ -186,15 +192,7 @@ func (s *Set) incomingFields(cur adapters.Issue, merged replica.Replica, changed
 		}
 		return v, true
 	}
-	note := func(what, who string) {
-		if p.Extra == nil {
-			p.Extra = map[string]string{}
-		}
-		key := what + " at " + cmpOr(s.peerName, "partner")
-		if cur.Extra[key] != who {
-			p.Extra[key] = who
-		}
-	}
+	note := func(what, who string) { s.note(cur, p, s.noteKey(what), who) }
 	for _, f := range []struct {
 		name string
 		dst  **adapters.User
@@ -205,20 +203,22 @@ func (s *Set) incomingFields(cur adapters.Issue, merged replica.Replica, changed
 			continue
 		}
 		u, unknown := m.inUser(v)
-		if unknown != "" || cur.Extra[f.name+" at "+cmpOr(s.peerName, "partner")] != "" {
-			note(f.name, unknown)
-		}
+		note(f.name, unknown) // "" removes a note kept in extra
 		if !sameUser(u, f.cur) {
 			*f.dst = u
 		}
 	}
 	if v, ok := want(replica.FieldWatchers); ok {
 		var ws []adapters.User
+		var unknown []string
 		for _, ru := range v.U {
 			if u, ok := mapUser(m.userIn, toAdapterUser(ru)); ok || len(m.userIn) == 0 {
 				ws = append(ws, u)
+			} else {
+				unknown = append(unknown, ru.String())
 			}
 		}
+		note(replica.FieldWatchers, strings.Join(unknown, ", "))
 		if !slices.Equal(ws, cur.Watchers) {
 			p.Watchers = &ws
 		}
@@ -246,7 +246,7 @@ func (s *Set) incomingFields(cur adapters.Issue, merged replica.Replica, changed
 		}
 		local := mapThrough(m.fieldIn, shared)
 		fv, unknown := m.inValue(v)
-		if unknown != "" {
+		if unknown != "" || fv.Kind == adapters.KindUser {
 			note(local, unknown)
 		}
 		if old, had := cur.Fields[local]; (!had && !fv.IsZero()) || (had && !old.Equal(fv)) {
@@ -293,6 +293,7 @@ func (s *Set) createFields(merged replica.Replica, is *adapters.Issue) {
 		}
 	}
 	is.Fields = p.Fields
+	is.Comments = append(is.Comments, p.AddComments...) // notes (notes.go)
 	for k, v := range p.Extra {
 		if is.Extra == nil {
 			is.Extra = map[string]string{}
@@ -343,16 +344,24 @@ func landRelations(rels []replica.Relation, resolve func(replica.Relation) (stri
 
 // relationsNote is the extra field that shows the relations whose other
 // issue is not here.
-func (s *Set) relationsNote() string { return "relations at " + cmpOr(s.peerName, "partner") }
+func (s *Set) relationsNote() string { return s.noteKey("relations") }
+
+// noteKey is the key of the note about field what: "assignee at PEER".
+func (s *Set) noteKey(what string) string { return what + " at " + cmpOr(s.peerName, "partner") }
 
 func (s *Set) createRelations(in Incoming, is *adapters.Issue) {
 	here, refs := landRelations(in.Replica.Relations(), in.Resolve)
 	is.Relations = here
 	if len(refs) > 0 {
-		if is.Extra == nil {
-			is.Extra = map[string]string{}
+		var p adapters.Patch
+		s.note(adapters.Issue{}, &p, s.relationsNote(), strings.Join(refs, "; "))
+		for k, v := range p.Extra {
+			if is.Extra == nil {
+				is.Extra = map[string]string{}
+			}
+			is.Extra[k] = v
 		}
-		is.Extra[s.relationsNote()] = strings.Join(refs, "; ")
+		is.Comments = append(is.Comments, p.AddComments...)
 	}
 }
 
@@ -378,10 +387,5 @@ func (s *Set) incomingRelations(in Incoming, p *adapters.Patch) {
 			}
 		}
 	}
-	if note := strings.Join(refs, "; "); cur.Extra[s.relationsNote()] != note {
-		if p.Extra == nil {
-			p.Extra = map[string]string{}
-		}
-		p.Extra[s.relationsNote()] = note
-	}
+	s.note(*cur, p, s.relationsNote(), strings.Join(refs, "; "))
 }

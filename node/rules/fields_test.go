@@ -17,6 +17,7 @@ func TestDefaultRulesNewFields(t *testing.T) {
 	o.UserMap = map[string]string{"ann@here.example": "a.lee@there.example", "bob": "robert"}
 	o.TypeMap = map[string]string{"Bug": "Defect"}
 	o.FieldMap = map[string]string{"Customer tier": "Tier"}
+	o.NotesInExtra = true // as on the local tracker
 	s := mustCompile(t, "", "", o)
 
 	ann := adapters.User{Email: "ann@here.example", Name: "Ann Lee"}

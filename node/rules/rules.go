@@ -15,7 +15,10 @@
 // the author "Author (PeerName)". Files go as comments do (see attach.go):
 // outgoing every file with a known digest, incoming the new ones, fetched
 // by the sync engine. DefaultOutgoingScript and DefaultIncomingScript are
-// the same rules in Starlark, a starting point for a connection's own rules.
+// the same rules in Starlark for those fields, a starting point for a
+// connection's own rules; the defaults also carry people, type, dates,
+// custom fields and relations (fields.go), which a rule file writes as the
+// README's "The new fields in rule files" shows (TestREADMEFieldRules).
 //
 // # Value maps
 //
@@ -33,10 +36,14 @@
 // # Outgoing rule files
 //
 // Predeclared: issue (read-only: key, summary, description, status, priority,
-// labels, extra, comments, created, updated; times in Unix milliseconds),
+// labels, extra, comments, created, updated; times in Unix milliseconds;
+// and assignee, reporter, watchers, type, due, start, fields, relations:
+// see starfields.go),
 // replica (writable, starts empty: only what the rule sets leaves the node),
-// connection (name, peer_id, self_id, and the maps above), skip([reason]),
-// map_value(value, mapping, default). The attributes summary, description,
+// connection (name, peer_id, self_id, and the maps above, with user_map,
+// type_map, field_map and their inverses), skip([reason]),
+// map_value(value, mapping, default), map_user(person, mapping, default),
+// user(...) and field(kind, value) (starfields.go). The attributes summary, description,
 // status and priority of replica take strings, labels a list of strings
 // (sent sorted), comments a list of comments; any other name (or
 // replica["any-name"]) is a custom field holding a string or a list of
@@ -56,7 +63,10 @@
 // issue (writable: a copy of the local issue, empty on the first sync),
 // first_sync, previous (the replica received before this one, or None),
 // changed (fields, comments and attachments: what the merge changed), connection, skip,
-// map_value, merge_comments(issue, replica, ids=None),
+// map_value, map_user, user, field, note(key, text) (notes.go),
+// merge_relations(issue, replica, previous=None) (infields.go),
+// merge_comments(issue, replica, ids=None) (a comment deleted at the peer
+// lands as the note DeletedNote; replica comments have deleted),
 // merge_labels(issue, replica, previous=None) (the issue's labels with the
 // labels added to and removed from the replica's set since previous) and
 // merge_attachments(issue, replica, ids=None). first_sync is true
@@ -152,7 +162,11 @@ type Options struct {
 	// login), issue types and custom field names to the partner's (and
 	// back); see fields.go.
 	UserMap, TypeMap, FieldMap map[string]string
-	MaxSteps                   uint64 // Starlark step limit per run; 0 = DefaultMaxSteps
+	// NotesInExtra says that this node's tracker keeps any issue.extra
+	// key (adapters.ExtraNotes), so the default rules keep their notes
+	// there; otherwise a note is an internal comment (notes.go).
+	NotesInExtra bool
+	MaxSteps     uint64 // Starlark step limit per run; 0 = DefaultMaxSteps
 	// MaxValueBytes and MaxRunBytes are the memory budget of a run (see
 	// limits.go): the size of one value a rule builds, and of all it
 	// builds in one run; 0 = DefaultMaxValueBytes, DefaultMaxRunBytes.
@@ -173,6 +187,7 @@ type Set struct {
 	statusOut, prioOut map[string]string
 	statusIn, prioIn   map[string]string
 	fields             fieldMaps // user, type and field maps (fields.go)
+	notesInExtra       bool      // notes in issue.extra, not comments (notes.go)
 	maxSteps           uint64
 	limits             budget // the memory budget of a run (used is 0)
 	log                *slog.Logger
@@ -238,8 +253,8 @@ const (
 
 // Names predeclared in each kind of rule file.
 var (
-	outgoingNames = []string{"issue", "replica", "connection", "skip", "map_value"}
-	incomingNames = []string{"issue", "replica", "first_sync", "previous", "changed", "connection", "skip", "map_value", "merge_comments", "merge_labels", "merge_attachments"}
+	outgoingNames = []string{"issue", "replica", "connection", "skip", "map_value", "map_user", "user", "field"}
+	incomingNames = []string{"issue", "replica", "first_sync", "previous", "changed", "connection", "skip", "map_value", "map_user", "user", "field", "note", "merge_comments", "merge_labels", "merge_attachments", "merge_relations"}
 )
 
 // fileOptions are the Starlark dialect of rule files.
@@ -284,12 +299,13 @@ func resolvePath(baseDir, path string) string {
 // rule for that direction.
 func Compile(out, in *Source, o Options) (*Set, error) {
 	s := &Set{
-		self:      o.Self,
-		peerName:  o.PeerName,
-		statusOut: copyMap(o.StatusMap),
-		prioOut:   copyMap(o.PriorityMap),
-		maxSteps:  o.MaxSteps,
-		log:       o.Log,
+		self:         o.Self,
+		peerName:     o.PeerName,
+		notesInExtra: o.NotesInExtra,
+		statusOut:    copyMap(o.StatusMap),
+		prioOut:      copyMap(o.PriorityMap),
+		maxSteps:     o.MaxSteps,
+		log:          o.Log,
 	}
 	if s.maxSteps == 0 {
 		s.maxSteps = DefaultMaxSteps
@@ -327,6 +343,11 @@ func Compile(out, in *Source, o Options) (*Set, error) {
 		"merge_comments":    starlark.NewBuiltin("merge_comments", s.mergeComments),
 		"merge_labels":      starlark.NewBuiltin("merge_labels", s.mergeLabels),
 		"merge_attachments": starlark.NewBuiltin("merge_attachments", s.mergeAttachments),
+		"merge_relations":   starlark.NewBuiltin("merge_relations", s.mergeRelations),
+		"map_user":          starlark.NewBuiltin("map_user", mapUserBuiltin),
+		"user":              starlark.NewBuiltin("user", userBuiltin),
+		"field":             starlark.NewBuiltin("field", fieldBuiltin),
+		"note":              starlark.NewBuiltin("note", noteBuiltin),
 	}
 	for name, g := range guards() {
 		s.builtins[name] = g
@@ -460,7 +481,8 @@ type runState struct {
 	extraSteps int
 	loopPos    syntax.Position // where the run was looping at the step limit
 	loopDepth  int
-	budget     budget // memory (limits.go)
+	budget     budget      // memory (limits.go)
+	notes      [][2]string // note(key, text) calls of an incoming run (starfields.go)
 }
 
 // budget is the memory budget of one run under o.
@@ -690,6 +712,7 @@ func (s *Set) Incoming(in Incoming) (Result, error) {
 		return s.defaultIncoming(in), nil
 	}
 	ib := s.newInIssue(in.Issue)
+	ib.f16.resolve = in.Resolve
 	pre := make(starlark.StringDict, len(incomingNames))
 	for _, n := range incomingNames {
 		if v, ok := s.builtins[n]; ok {
@@ -719,6 +742,7 @@ func (s *Set) Incoming(in Incoming) (Result, error) {
 	if err != nil {
 		return Result{}, &Error{Rule: ruleIncoming, Pos: s.in.name, Msg: err.Error(), cause: err}
 	}
+	s.applyNotes(in.Issue, &res, st.notes)
 	return res, nil
 }
 

@@ -66,7 +66,23 @@ type issueView struct {
 	files    starlark.Value
 }
 
-var issueAttrs = []string{"attachments", "comments", "created", "description", "extra", "key", "labels", "priority", "status", "summary", "updated"}
+var issueAttrs = []string{"assignee", "attachments", "comments", "created", "description", "due", "extra", "fields", "key", "labels", "priority", "relations", "reporter", "start", "status", "summary", "type", "updated", "watchers"}
+
+// personOrNone is a tracker's person as rules read it (starfields.go).
+func personOrNone(u *adapters.User) starlark.Value {
+	if u == nil {
+		return starlark.None
+	}
+	return userOrNone(toReplicaUser(*u))
+}
+
+func adapterUsers(us []adapters.User) []replica.User {
+	out := make([]replica.User, len(us))
+	for i, u := range us {
+		out[i] = toReplicaUser(u)
+	}
+	return out
+}
 
 func (v *issueView) String() string        { return fmt.Sprintf("<issue %s>", v.is.Key) }
 func (v *issueView) Type() string          { return "issue" }
@@ -118,6 +134,22 @@ func (v *issueView) Attr(name string) (starlark.Value, error) {
 			v.files = issueFiles(v.self, is.Attachments, true)
 		}
 		return v.files, nil
+	case replica.FieldAssignee:
+		return personOrNone(is.Assignee), nil
+	case replica.FieldReporter:
+		return personOrNone(is.Reporter), nil
+	case replica.FieldWatchers:
+		return usersList(adapterUsers(is.Watchers)), nil
+	case replica.FieldType:
+		return starlark.String(is.Type), nil
+	case replica.FieldDue:
+		return starlark.String(is.Due), nil
+	case replica.FieldStart:
+		return starlark.String(is.Start), nil
+	case "fields":
+		return fieldsDict(is.Fields, true), nil
+	case replica.FieldRelations:
+		return issueRelations(is.Relations, true), nil
 	}
 	return nil, starlark.NoSuchAttrError(fmt.Sprintf("issue has no field %q (tracker-specific fields are in issue.extra)", name))
 }
@@ -196,7 +228,7 @@ func (v *replicaView) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable 
 
 func (v *replicaView) AttrNames() []string {
 	names := slices.Sorted(maps.Keys(v.r.Fields))
-	return append(names, "attachments", "comments")
+	return append(names, "attachments", "comments", "fields")
 }
 
 func (v *replicaView) field(name string) (starlark.Value, bool) {
@@ -211,6 +243,9 @@ func (v *replicaView) field(name string) (starlark.Value, bool) {
 	if f.L != nil || name == replica.FieldLabels {
 		x = frozenStrings(f.L)
 	}
+	if typed := replicaFieldValue(v.r, name, f); typed != nil { // starfields.go
+		x = typed
+	}
 	if v.cache == nil {
 		v.cache = make(map[string]starlark.Value)
 	}
@@ -221,6 +256,9 @@ func (v *replicaView) field(name string) (starlark.Value, bool) {
 func (v *replicaView) Attr(name string) (starlark.Value, error) {
 	if name == "attachments" {
 		return replicaFiles(v.r.Attachments), nil
+	}
+	if name == "fields" {
+		return replicaFields(v.r), nil
 	}
 	if name == "comments" {
 		if v.comments == nil {
@@ -257,7 +295,7 @@ func (v *replicaView) SetField(name string, _ starlark.Value) error {
 // replicaCommentValue is a comment of a received replica. Its id is global.
 type replicaCommentValue struct{ c replica.Comment }
 
-var replicaCommentAttrs = []string{"author", "body", "created", "id", "internal", "sync_id"}
+var replicaCommentAttrs = []string{"author", "body", "created", "deleted", "id", "internal", "sync_id"}
 
 func (v *replicaCommentValue) String() string {
 	return fmt.Sprintf("<replica comment %s by %s: %q>", v.c.ID, v.c.Author, v.c.Body)
@@ -282,6 +320,8 @@ func (v *replicaCommentValue) Attr(name string) (starlark.Value, error) {
 		return starlark.MakeInt64(v.c.Created), nil
 	case "internal":
 		return starlark.Bool(v.c.Internal), nil
+	case "deleted":
+		return starlark.Bool(v.c.Deleted), nil
 	}
 	return nil, nil
 }
@@ -406,9 +446,10 @@ type inIssue struct {
 	files            starlark.Value // an iterable of files
 	before           []adapters.Attachment
 	self, peerName   string
+	f16              inFields // people, type, dates, custom fields, relations (infields.go)
 }
 
-var inIssueAttrs = []string{"attachments", "comments", "created", "description", "extra", "key", "labels", "priority", "status", "summary", "updated"}
+var inIssueAttrs = slices.Concat([]string{"attachments", "comments", "created", "description", "extra", "key", "labels", "priority", "status", "summary", "updated"}, inFieldNames)
 
 func scalarIndex(name string) int {
 	switch name {
@@ -448,6 +489,7 @@ func (s *Set) newInIssue(cur *adapters.Issue) *inIssue {
 	v.comments = starlark.NewList(cs)
 	v.before = is.Attachments
 	v.files = issueFiles(s.self, is.Attachments, false)
+	v.f16 = newInFields(is)
 	return v
 }
 
@@ -477,6 +519,9 @@ func (v *inIssue) Attr(name string) (starlark.Value, error) {
 		return v.comments, nil
 	case "attachments":
 		return v.files, nil
+	}
+	if x, ok := v.f16.attr(name); ok {
+		return x, nil
 	}
 	if x, found, _ := v.extra.Get(starlark.String(name)); found {
 		return x, nil
@@ -531,6 +576,9 @@ func (v *inIssue) SetField(name string, x starlark.Value) error {
 		}
 		v.files = copyList(x)
 		return nil
+	}
+	if ok, err := v.f16.set(name, x); ok {
+		return err
 	}
 	if _, ok := x.(starlark.String); !ok {
 		return fmt.Errorf("issue.%s is a tracker-specific field (issue.extra[%q]) and must be a string, got %s", name, name, x.Type())
