@@ -87,6 +87,9 @@ func (a *applying) finishApplied(ctx context.Context, issue adapters.Issue) erro
 	if err == nil {
 		// Looked at after the batch (relations.go): the waits for this
 		// issue, and its own, for an issue that landed meanwhile.
+		if len(waits) > 0 {
+			e.rels.stored()
+		}
 		e.rels.mark(landedNames(link, ev.Twin, ev.SourceKey)...)
 		for _, w := range waits {
 			e.rels.mark(w.Name)

@@ -33,12 +33,21 @@ import (
 )
 
 // waitingRelations is the engine's in-memory side of the waits: the names
-// whose waits are due to be looked at, and whether the waits a previous
-// run left were looked at.
+// whose waits are due to be looked at, whether the waits a previous run
+// left were looked at, and whether the sync log may hold any wait at all
+// (until one is written, landing an issue looks for none).
 type waitingRelations struct {
 	mu    sync.Mutex
 	due   map[string]bool
 	swept bool
+	some  bool
+}
+
+// stored records that waits were written (or are about to be).
+func (w *waitingRelations) stored() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.some = true
 }
 
 // mark makes the waits for names due.
@@ -55,13 +64,16 @@ func (w *waitingRelations) mark(names ...string) {
 
 // take returns the due names (sorted) and clears them; all says the
 // stored waits of a previous run were not looked at yet (then every wait
-// is due).
+// is due). With no wait written in this run nor found of the last, no
+// name is due.
 func (w *waitingRelations) take() (names []string, all bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	all, w.swept = !w.swept, true
-	for n := range w.due {
-		names = append(names, n)
+	if w.some {
+		for n := range w.due {
+			names = append(names, n)
+		}
 	}
 	clear(w.due)
 	slices.Sort(names)
@@ -194,6 +206,7 @@ func (e *Engine) landWaitingRelations(ctx context.Context) {
 		seen := map[string]bool{}
 		_ = e.cfg.Store.View(func(tx *store.Tx) error {
 			return tx.RelationWaits(func(w store.RelationWait) error {
+				e.rels.stored()
 				if !seen[w.Name] {
 					seen[w.Name] = true
 					names = append(names, w.Name)
@@ -202,29 +215,45 @@ func (e *Engine) landWaitingRelations(ctx context.Context) {
 			})
 		})
 	}
-	for _, name := range names {
-		if ctx.Err() != nil {
-			e.rels.mark(name)
-			continue
-		}
-		var waits []store.RelationWait
-		var other string
-		err := e.cfg.Store.View(func(tx *store.Tx) (err error) {
-			if other = landedKey(tx, name); other == "" {
-				return nil
+	if len(names) == 0 {
+		return
+	}
+	// One read for every name: most landed issues have nothing waiting
+	// for them, which costs a key scan and no twin read.
+	type due struct {
+		name, other string
+		waits       []store.RelationWait
+	}
+	var found []due
+	err := e.cfg.Store.View(func(tx *store.Tx) error {
+		for _, name := range names {
+			waits, err := tx.RelationWaitsFor(name)
+			if err != nil {
+				return err
 			}
-			waits, err = tx.RelationWaitsFor(name)
-			return err
-		})
-		if err != nil {
-			e.log.Warn("reading the relations that wait for an issue failed; they are looked at again after the next apply", "issue", name, "err", err)
-			e.rels.mark(name)
-			continue
+			if len(waits) == 0 {
+				continue
+			}
+			if other := landedKey(tx, name); other != "" {
+				found = append(found, due{name, other, waits})
+			}
 		}
-		for _, w := range waits {
-			if err := e.landWait(ctx, w, other); err != nil {
-				e.log.Warn("a relation that waited for its other issue could not be added; it is tried again after the next apply", "twin", w.Twin, "kind", w.Kind, "other", other, "err", err)
-				e.rels.mark(name)
+		return nil
+	})
+	if err != nil {
+		e.log.Warn("reading the relations that wait for their other issue failed; they are looked at again after the next apply", "err", err)
+		e.rels.mark(names...)
+		return
+	}
+	for _, d := range found {
+		for _, w := range d.waits {
+			if ctx.Err() != nil {
+				e.rels.mark(d.name)
+				return
+			}
+			if err := e.landWait(ctx, w, d.other); err != nil {
+				e.log.Warn("a relation that waited for its other issue could not be added; it is tried again after the next apply", "twin", w.Twin, "kind", w.Kind, "other", d.other, "err", err)
+				e.rels.mark(d.name)
 			}
 		}
 	}
