@@ -155,8 +155,8 @@ func redmineMember(t *testing.T, rmURL string, hdr http.Header, project string) 
 // A custom field that field_map names and Redmine lacks is reported once
 // by `tracker check` (a warning, not a failure), and at run time its value
 // is skipped while the rest of the issue syncs: a local node sends the
-// fields Client and Tier; the Redmine node maps its Customer to Client and
-// names Tier, which this Redmine does not have.
+// fields Client and Region; the Redmine node maps its Customer to Client and
+// names Region, which this Redmine does not have.
 func TestTrackerCheckReportsAMissingCustomField(t *testing.T) {
 	rmURL, rmKeyFile, _, _ := realTrackers(t)
 	rmHdr := http.Header{"X-Redmine-Api-Key": {secret(t, rmKeyFile)}}
@@ -164,7 +164,7 @@ func TestTrackerCheckReportsAMissingCustomField(t *testing.T) {
 	a := newNode(t, "local")
 	b := newNode(t, "redmine", "--tracker", "redmine", "--url", rmURL, "--api-key-file", rmKeyFile, "--project", project)
 	b.writeHome("config.yaml", strings.Replace(readFile(t, filepath.Join(b.home, "config.yaml")), "tracker:\n", "tracker:\n    poll_interval: 1s\n", 1))
-	b.appendConfig("connections:\n  \"*\":\n    field_map: {Customer: Client, Tier: Tier}\n    status_map: {New: Open}\n")
+	b.appendConfig("connections:\n  \"*\":\n    field_map: {Customer: Client, Region: Region}\n    status_map: {New: Open}\n")
 
 	out := b.mustCLI("tracker", "check") // fails the test on a FAIL (exit status)
 	var warned []string
@@ -173,8 +173,8 @@ func TestTrackerCheckReportsAMissingCustomField(t *testing.T) {
 			warned = append(warned, line)
 		}
 	}
-	if len(warned) != 1 || !strings.Contains(warned[0], `"Tier"`) || !strings.Contains(warned[0], "skipped") {
-		t.Fatalf("tracker check on Redmine: want one warning for Tier, got %q in:\n%s", warned, out)
+	if len(warned) != 1 || !strings.Contains(warned[0], `"Region"`) || !strings.Contains(warned[0], "skipped") {
+		t.Fatalf("tracker check on Redmine: want one warning for Region, got %q in:\n%s", warned, out)
 	}
 	if out := a.mustCLI("tracker", "check"); strings.Contains(out, "warn") {
 		t.Fatalf("tracker check on the local tracker (which takes any field) warns:\n%s", out)
@@ -188,12 +188,12 @@ func TestTrackerCheckReportsAMissingCustomField(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rm.Close()
-	key := trim(a.mustCLI("issue", "create", "--summary", "fields one lacks", "--field", "Client=ACME", "--field", "Tier:option=Gold"))
+	key := trim(a.mustCLI("issue", "create", "--summary", "fields one lacks", "--field", "Client=ACME", "--field", "Region:option=EU"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	twin := twinOf(t, a, key)
 	var got adapters.Issue
-	testutil.WaitFor(t, 60*time.Second, "the issue is in Redmine with Customer, without Tier", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the issue is in Redmine with Customer, without Region", func() bool {
 		got, err = rm.FindByTwin(ctx, twin)
 		return err == nil
 	})
