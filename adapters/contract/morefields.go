@@ -68,6 +68,9 @@ func testMoreFields(t *testing.T, tr adapters.Tracker, fp FieldsProfile, feature
 		}
 	})
 	feature("TypedCustomFields", adapters.FeatTypedFields, func(t *testing.T, tr adapters.Tracker) {
+		if why, ok := lacks[adapters.FeatCustomFields]; ok {
+			t.Skipf("the tracker lacks %s: %s", adapters.FeatCustomFields, why)
+		}
 		if len(fp.Typed) == 0 {
 			t.Skip("the profile names no typed custom field of this tracker")
 		}
