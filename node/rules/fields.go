@@ -366,14 +366,14 @@ func (s *Set) incomingRelations(in Incoming, p *adapters.Patch) {
 	cur := in.Issue
 	here, refs := landRelations(in.Replica.Relations(), in.Resolve)
 	for _, rel := range here {
-		if !slices.Contains(cur.Relations, rel) {
+		if !hasRelation(cur.Relations, rel) {
 			p.AddRelations = append(p.AddRelations, rel)
 		}
 	}
 	if in.Previous != nil {
 		was, _ := landRelations(in.Previous.Relations(), in.Resolve)
 		for _, rel := range was {
-			if !slices.Contains(here, rel) && slices.Contains(cur.Relations, rel) {
+			if !hasRelation(here, rel) && hasRelation(cur.Relations, rel) {
 				p.RemoveRelations = append(p.RemoveRelations, rel)
 			}
 		}
@@ -384,4 +384,10 @@ func (s *Set) incomingRelations(in Incoming, p *adapters.Patch) {
 		}
 		p.Extra[s.relationsNote()] = note
 	}
+}
+
+// hasRelation reports whether rels has a relation of rel's kind to rel's
+// issue (the summary a tracker gives of it does not count).
+func hasRelation(rels []adapters.Relation, rel adapters.Relation) bool {
+	return slices.ContainsFunc(rels, func(r adapters.Relation) bool { return r.Kind == rel.Kind && r.Key == rel.Key })
 }
