@@ -107,6 +107,7 @@ const (
 	FeatDue           Feature = "due"
 	FeatStart         Feature = "start"
 	FeatCustomFields  Feature = "custom_fields"
+	FeatTypedFields   Feature = "typed_fields" // custom fields of kinds other than text
 	FeatRelations     Feature = "relations"
 	FeatParent        Feature = "parent"
 	FeatCommentEdit   Feature = "comment_edit"

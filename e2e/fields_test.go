@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -81,7 +82,7 @@ func TestFieldsRelationsCommentsAndConflictsBetweenTwoNodes(t *testing.T) {
 		}
 		is := b.fieldsIssue(full)
 		return is.Assignee != nil && is.Assignee.Email == "ann@b.example" && is.Type == "Bug" && is.Due == "2027-01-31" &&
-			is.Fields["Tier"].Text == "Gold" && is.Fields["Effort"].Kind == "number" && related(is, "blocks", bl) &&
+			is.Fields["Tier"].Text == "Gold" && is.Fields["Effort"].Kind == "number" && is.Fields["Effort"].Text == "3" && related(is, "blocks", bl) &&
 			related(b.fieldsIssue(c1), "parent", pa) && related(b.fieldsIssue(c2), "parent", pa)
 	})
 
@@ -161,4 +162,45 @@ func (p *proc) queueLen() int {
 		n += e.Pending
 	}
 	return n
+}
+
+// A relation to an issue that is not synced lands at B as a visible
+// reference; B is killed (kill -9), the other issue starts syncing while
+// B is down, and once B runs again the reference has become the same
+// relation between the twins: the wait survived the restart in B's sync
+// log.
+func TestRelationWaitsAcrossARestart(t *testing.T) {
+	a, b := newNode(t, "alice"), newNode(t, "bob")
+	a.appendConfig("connections:\n  bob:\n    trigger: 'not \"private\" in issue.labels'\n")
+	a.start()
+	b.start()
+	pair(a, b)
+
+	other := trim(a.mustCLI("issue", "create", "--summary", "other", "--label", "private"))
+	key := trim(a.mustCLI("issue", "create", "--summary", "relating"))
+	a.mustCLI("issue", "relate", key, other, "--kind", "blocks")
+	keyOnB := func(summary string) string {
+		is, _ := b.findBySummary(summary)
+		return is.Key
+	}
+	testutil.WaitFor(t, 20*time.Second, "B shows the relation as a reference", func() bool {
+		k := keyOnB("relating")
+		return k != "" && strings.Contains(strings.Join(slices.Collect(maps.Values(b.fieldsIssue(k).Extra)), "; "), "blocks "+other)
+	})
+	b.kill()
+	a.mustCLI("sync", other, "--to", "bob") // starts syncing while B is down
+	b.start()
+	testutil.WaitFor(t, 30*time.Second, "the reference became the relation between the twins", func() bool {
+		o, r := keyOnB("other"), keyOnB("relating")
+		if o == "" || r == "" {
+			return false
+		}
+		is := b.fieldsIssue(r)
+		return slices.ContainsFunc(is.Related, func(x struct {
+			Kind string `json:"kind"`
+			Key  string `json:"key"`
+		}) bool {
+			return x.Kind == "blocks" && x.Key == o
+		}) && !strings.Contains(strings.Join(slices.Collect(maps.Values(is.Extra)), "; "), "blocks "+other)
+	})
 }

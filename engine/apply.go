@@ -61,7 +61,9 @@ func (e *Engine) ApplyPending(ctx context.Context, src *Source) error {
 			return nil
 		}
 		after = entries[len(entries)-1].Seq
-		if err := e.applyBatch(ctx, src, entries, blocked); err != nil {
+		err = e.applyBatch(ctx, src, entries, blocked)
+		e.landWaitingRelations(ctx) // relations.go: once the batch's twins are linked and unlocked
+		if err != nil {
 			return err
 		}
 	}
@@ -217,6 +219,11 @@ type applying struct {
 	full    bool                  // the issue arrived (or was linked) by this event
 	skipped string                // the incoming rules skipped it, with this reason
 	attach  []adapters.Attachment // the files the incoming rules attach
+
+	// relations.go: the rules landed the relations (relsLanded); those
+	// whose other issue is not here wait
+	relsLanded bool
+	unresolved map[replica.Relation]bool
 }
 
 // applyOne merges one received event into its twin's link, applies the

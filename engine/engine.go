@@ -116,7 +116,7 @@ type Engine struct {
 	locks keyedMutex
 	unrec unrecorded
 	fresh freshness        // which twins an apply wrote since a change feed read (share.go)
-	rels  pendingRelations // relations waiting for their other issue (relations.go)
+	rels  waitingRelations // relations waiting for their other issue (relations.go)
 }
 
 // New returns an engine over cfg. It reads the incoming log for the events

@@ -51,10 +51,16 @@ func (a *applying) finishApplied(ctx context.Context, issue adapters.Issue) erro
 		e.log.Info("concurrent edits of one field: the newest is kept everywhere, the conflict is recorded", "link", link, "key", issue.Key, "conflict", conflictText(c))
 	}
 	seq := a.seq
+	waits, setWaits := a.waitsOf() // relations.go
 	err := e.finish(ctx, a.later, a.src, a.seq, ev, a.ack, func(tx *store.Tx, tw *store.Twin) error {
 		tw.LocalKey = issue.Key
 		if err := recordConflicts(tx, tw, link, seq, ev.ID, ch.Conflicts); err != nil { // conflicts.go
 			return err
+		}
+		if setWaits {
+			if err := tx.SetRelationWaits(ev.Twin, waits); err != nil {
+				return err
+			}
 		}
 		l := tw.Link(string(link))
 		l.Unsynced = false
@@ -79,7 +85,15 @@ func (a *applying) finishApplied(ctx context.Context, issue adapters.Issue) erro
 		return e.Queue(tx, tw, link, l, kept, time.Now())
 	}, ChangeNames(ch), ValueChanges(a.previous, merged, ChangeNames(ch)), "")
 	if err == nil {
-		e.landWaitingRelations(ctx, string(link), ev.Twin, ev.SourceKey, issue.Key) // relations.go
+		// Looked at after the batch (relations.go): the waits for this
+		// issue, and its own, for an issue that landed meanwhile.
+		if len(waits) > 0 {
+			e.rels.stored()
+		}
+		e.rels.mark(landedNames(link, ev.Twin, ev.SourceKey)...)
+		for _, w := range waits {
+			e.rels.mark(w.Name)
+		}
 	}
 	if err == nil && len(kept) > 0 {
 		if a.later != nil {

@@ -82,18 +82,22 @@ func (c *tracker) setReject(marker string) {
 
 // testRules are the default rules on every link; outErr, when set, fails
 // the outgoing rules of an issue; a link in skip takes no issue (its
-// filter matches none).
+// filter matches none), and no link takes an issue whose summary is in
+// held. As the node's rules do, references to synced issues leave as
+// relations to their twins (RelationsToTwins on st).
 type testRules struct {
 	set    *rules.Set
+	st     *store.Store
 	mu     sync.Mutex
 	outErr func(link LinkKey, is adapters.Issue) error
 	skip   map[LinkKey]bool
+	held   map[string]bool
 }
 
-func (r *testRules) Matches(l LinkKey, _ adapters.Issue) bool {
+func (r *testRules) Matches(l LinkKey, is adapters.Issue) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return !r.skip[l]
+	return !r.skip[l] && !r.held[is.Summary]
 }
 
 func (r *testRules) Outgoing(link LinkKey, is adapters.Issue) (replica.Replica, bool, error) {
@@ -105,7 +109,14 @@ func (r *testRules) Outgoing(link LinkKey, is adapters.Issue) (replica.Replica, 
 			return replica.Replica{}, false, err
 		}
 	}
-	return r.set.Outgoing(is)
+	rep, skip, err := r.set.Outgoing(is)
+	if err == nil && !skip {
+		r.mu.Lock()
+		st := r.st
+		r.mu.Unlock()
+		RelationsToTwins(st, &rep)
+	}
+	return rep, skip, err
 }
 
 func (r *testRules) Incoming(LinkKey) (IncomingRules, error) { return r.set, nil }
@@ -113,6 +124,7 @@ func (r *testRules) Incoming(LinkKey) (IncomingRules, error) { return r.set, nil
 // testNode is one node of a memNet.
 type testNode struct {
 	name  string
+	dir   string // the sync log's directory (restart)
 	id    string
 	st    *store.Store
 	tr    *tracker
@@ -163,13 +175,13 @@ func newMemNet(t *testing.T, names ...string) *memNet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := &testNode{name: name, id: id, st: st, tr: &tracker{Tracker: lt}, rules: &testRules{set: set}, net: m, woken: map[LinkKey]int{}}
-		n.eng, err = New(Config{Self: id, Store: st, Tracker: n.tr, HLC: replica.NewHLC(id, time.Now), Log: quiet, Rules: n.rules, Links: n, Notify: n, FullFeed: true})
+		n := &testNode{name: name, dir: filepath.Join(dir, "synclog"), id: id, st: st, tr: &tracker{Tracker: lt}, rules: &testRules{set: set, st: st}, net: m, woken: map[LinkKey]int{}}
+		n.eng, err = n.newEngine(st)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
-			if err := st.Close(); err != nil {
+			if err := n.st.Close(); err != nil {
 				t.Error(err)
 			}
 			if err := lt.Close(); err != nil {
@@ -179,6 +191,32 @@ func newMemNet(t *testing.T, names ...string) *memNet {
 		m.nodes = append(m.nodes, n)
 	}
 	return m
+}
+
+func (n *testNode) newEngine(st *store.Store) (*Engine, error) {
+	return New(Config{Self: n.id, Store: st, Tracker: n.tr, HLC: replica.NewHLC(n.id, time.Now), Log: slog.New(slog.DiscardHandler), Rules: n.rules, Links: n, Notify: n, FullFeed: true})
+}
+
+// restart stops n's engine and sync log and starts them again from the
+// sync log on disk, as a restart of the node would (its tracker keeps
+// running): what the engine kept in memory only is gone.
+func (n *testNode) restart(t *testing.T) {
+	t.Helper()
+	if err := n.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(n.dir, store.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := n.newEngine(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.rules.mu.Lock()
+	n.rules.st = st
+	n.rules.mu.Unlock()
+	n.st, n.eng = st, eng
 }
 
 // deliver sends every event waiting in from's log for to, lets to apply

@@ -16,7 +16,7 @@ import (
 // yet) for the changes ch. skip: the rules skip the event (the reason is
 // in a.skipped).
 func (a *applying) incoming(cur *adapters.Issue, ch replica.Changes, first bool) (res rules.Result, skip bool, err error) {
-	in := rules.Incoming{Replica: a.merged, Changed: ch, Issue: cur, Resolve: a.e.relationResolver(a.ctxt, string(a.link), a.ev.Twin)}
+	in := rules.Incoming{Replica: a.merged, Changed: ch, Issue: cur, Resolve: a.resolveRelation}
 	if !first {
 		in.Previous = &a.previous
 	}

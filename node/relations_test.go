@@ -42,7 +42,7 @@ func TestRelationsAndCommentDeletesCross(t *testing.T) {
 		return is
 	}
 	has := func(is adapters.Issue, kind, other string) bool {
-		return slices.Contains(is.Relations, adapters.Relation{Kind: kind, Key: other})
+		return slices.ContainsFunc(is.Relations, func(r adapters.Relation) bool { return r.Kind == kind && r.Key == other })
 	}
 	defer func() {
 		if t.Failed() {

@@ -67,18 +67,22 @@ MARKER_RB='
   cf.tracker_ids = Tracker.pluck(:id)
   cf.save!'
 
-# The issue custom field "Customer" (text, all projects and trackers) is a
-# field of the tested kind for the contract suite's custom-field test
-# (adapters/redmine maps every issue custom field by its name).
+# The issue custom fields "Customer" (text), "Effort" (integer) and "Tier"
+# (a list: Gold, Silver), all projects and trackers, are fields of the
+# tested kinds for the contract suite's custom-field tests (adapters/redmine
+# maps every issue custom field by its name).
 TESTCF_RB='
-  cf = IssueCustomField.find_by_name("Customer") || IssueCustomField.new(name: "Customer")
-  cf.field_format = "string"
-  cf.is_for_all = true
-  cf.is_filter = false
-  cf.visible = true
-  cf.searchable = false
-  cf.tracker_ids = Tracker.pluck(:id)
-  cf.save!'
+  [["Customer", "string", nil], ["Effort", "int", nil], ["Tier", "list", ["Gold", "Silver"]]].each do |name, format, values|
+    cf = IssueCustomField.find_by_name(name) || IssueCustomField.new(name: name)
+    cf.field_format = format
+    cf.possible_values = values if values
+    cf.is_for_all = true
+    cf.is_filter = false
+    cf.visible = true
+    cf.searchable = false
+    cf.tracker_ids = Tracker.pluck(:id)
+    cf.save!
+  end'
 
 # Fast path: the server answers and the key works -> nothing to do but
 # add the marker field to a Redmine set up before it existed.
@@ -89,10 +93,10 @@ if [ -s "$KEYFILE" ] && command -v curl >/dev/null &&
 		as_www bundle exec rails runner "$MARKER_RB" >"$DIR/redmine-marker.log" 2>&1 ||
 			{ tail -20 "$DIR/redmine-marker.log" >&2; die "could not create the issue custom field \"issuemesh marker\""; }
 	fi
-	if ! curl -sf -m 5 -H "X-Redmine-API-Key: $(cat "$KEYFILE")" "$URL/custom_fields.json" | grep -q '"Customer"'; then
-		say "adding the test issue custom field \"Customer\""
+	if ! curl -sf -m 5 -H "X-Redmine-API-Key: $(cat "$KEYFILE")" "$URL/custom_fields.json" | grep -q '"Tier"'; then
+		say "adding the test issue custom fields \"Customer\", \"Effort\" and \"Tier\""
 		as_www bundle exec rails runner "$TESTCF_RB" >"$DIR/redmine-testcf.log" 2>&1 ||
-			{ tail -20 "$DIR/redmine-testcf.log" >&2; die "could not create the issue custom field \"Customer\""; }
+			{ tail -20 "$DIR/redmine-testcf.log" >&2; die "could not create the test issue custom fields"; }
 	fi
 	say "already running"
 	print_usage

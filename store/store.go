@@ -26,6 +26,7 @@
 //	r/<peer>/<seq>        received marker: empty while pending, then the Ack sent
 //	b/<twin>/<dir>/<link> Blocked record of a twin on one link, one way (blocked.go)
 //	h/<twin>/<n>          history record n of a twin (bounded, see HistoryKeep)
+//	rw/, rwt/             relations waiting for their other issue (relwait.go)
 //
 // # Bounded disk and memory
 //

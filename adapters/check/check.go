@@ -34,8 +34,9 @@ type Values struct {
 	PriorityNumbers bool `json:"priority_numbers,omitempty"`
 	// Fields are the custom fields rules may set through Issue.Extra.
 	Fields []string `json:"fields,omitempty"`
-	// CustomFields are the names a field_map may name on this side (the
-	// tracker's custom fields kept in Issue.Fields); nil: not checked.
+	// CustomFields are the names of the custom fields the tracker has (kept
+	// in adapters.Issue.Fields), which field_map keys are checked against;
+	// nil: not checked (the tracker takes any name, as the local one does).
 	CustomFields []string `json:"custom_fields,omitempty"`
 }
 

@@ -17,6 +17,10 @@ type FieldsProfile struct {
 	User        adapters.User // a person the tracker knows
 	Type        string        // an issue type other than the default
 	CustomField string        // the name of a text custom field the tracker has
+	// Typed are custom fields of other kinds the tracker has, by name,
+	// with a value each to set (nil: the suite's own, which the local
+	// tracker takes).
+	Typed map[string]adapters.FieldValue
 }
 
 func (f FieldsProfile) orDefaults() FieldsProfile {
@@ -28,6 +32,14 @@ func (f FieldsProfile) orDefaults() FieldsProfile {
 	}
 	if f.CustomField == "" {
 		f.CustomField = "Customer"
+	}
+	if f.Typed == nil {
+		f.Typed = map[string]adapters.FieldValue{
+			"Effort":    {Kind: adapters.KindNumber, Text: "3"},
+			"Tier":      {Kind: adapters.KindOption, Text: "Gold"},
+			"Platforms": {Kind: adapters.KindOptions, Options: []string{"linux", "mac"}},
+			"Shipped":   {Kind: adapters.KindDate, Text: "2027-02-01"},
+		}
 	}
 	return f
 }
@@ -108,6 +120,7 @@ func testFields(t *testing.T, newTracker func(t *testing.T) adapters.Tracker, p 
 			t.Fatalf("after removing: %+v", got.Relations)
 		}
 	})
+	testMoreFields(t, probe, fp, feature)
 	feature("CommentDelete", adapters.FeatCommentDelete, func(t *testing.T, tr adapters.Tracker) {
 		c := ctx(t)
 		is := must[adapters.Issue](t, "create")(tr.Create(c, adapters.Issue{Summary: "comments", Comments: []adapters.Comment{{Body: "one"}, {Body: "two"}}}))

@@ -24,7 +24,8 @@ var profile = contract.Profile{
 	OpenStatus: "opened", ClosedStatus: "closed", Priorities: [2]string{"low", "high"},
 	Labels: true, RejectsUnknownStatus: true, MissingKey: "acme/widgets#999999", Settle: 200 * time.Millisecond,
 	// alice and the milestone ACME are on the fake; live, set them up so.
-	Fields: contract.FieldsProfile{User: adapters.User{Login: "alice"}, Type: "incident", CustomField: FieldMilestone},
+	Fields: contract.FieldsProfile{User: adapters.User{Login: "alice"}, Type: "incident", CustomField: FieldMilestone,
+		Typed: map[string]adapters.FieldValue{FieldWeight: {Kind: adapters.KindNumber, Text: "3"}}},
 }
 
 func newOnFake(t testing.TB, f *glfake.Fake, mod func(*Options)) *Tracker {

@@ -295,7 +295,7 @@ func (t *Tracker) computeAttach(txn *badger.Txn, key string, a attachment) (adap
 		return adapters.Issue{}, adapters.Attachment{}, nil, t.notFound(num)
 	}
 	if i := r.findAttachment(a.SyncID, a.Digest); i >= 0 {
-		return r.issue(t.prefix), r.Attachments[i].meta(), blobDeletes(a.Blob, a.Size), nil
+		return t.issueOf(txn, r), r.Attachments[i].meta(), blobDeletes(a.Blob, a.Size), nil
 	}
 	if len(r.Attachments) >= maxAttachments {
 		return adapters.Issue{}, adapters.Attachment{}, nil, rejectf("attach %s to %s: the issue has %d files, the limit", a.Filename, key, maxAttachments)
@@ -321,7 +321,7 @@ func (t *Tracker) computeAttach(txn *badger.Txn, key string, a attachment) (adap
 		{key: []byte(metaNextRev), val: u64(r.Rev + 1)},
 	}
 	t.ctr.nextRev++
-	return r.issue(t.prefix), a.meta(), muts, nil
+	return t.issueOf(txn, r), a.meta(), muts, nil
 }
 
 // OpenAttachment returns the bytes of attachment id of the issue. The

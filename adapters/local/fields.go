@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/issuemesh/issuemesh/adapters"
 )
 
@@ -84,6 +86,18 @@ func (f *fields) setFields(is *adapters.Issue, prefix string) {
 	for _, r := range f.Relations {
 		is.Relations = append(is.Relations, adapters.Relation{Kind: r.Kind, Key: formatKey(prefix, r.Num)})
 	}
+}
+
+// issueOf is r as an issue, with the summary of each related issue, read
+// in txn (a relation that leaves as a reference shows what it points to).
+func (t *Tracker) issueOf(txn *badger.Txn, r *record) adapters.Issue {
+	is := r.issue(t.prefix)
+	for i, rel := range r.Relations {
+		if o, err := t.getRecord(txn, rel.Num); err == nil && o != nil {
+			is.Relations[i].Summary = o.Summary
+		}
+	}
+	return is
 }
 
 // checkDate refuses what is not "" or YYYY-MM-DD.

@@ -36,7 +36,8 @@ func TestFieldsCreateUpdateReopen(t *testing.T) {
 			"Platforms": {Kind: adapters.KindOptions, Options: []string{"linux", "mac"}},
 			"Reviewer":  {Kind: adapters.KindUser, User: &bob},
 		},
-		Relations: []adapters.Relation{{Kind: adapters.RelBlocks, Key: other.Key}},
+		// The summary of the related issue is read with it.
+		Relations: []adapters.Relation{{Kind: adapters.RelBlocks, Key: other.Key, Summary: "other"}},
 	}
 	check := func(what string, got adapters.Issue, want adapters.Issue) {
 		t.Helper()
@@ -66,7 +67,7 @@ func TestFieldsCreateUpdateReopen(t *testing.T) {
 		"Platforms": {Kind: adapters.KindOptions, Options: []string{"linux", "mac"}},
 		"Reviewer":  {Kind: adapters.KindUser, User: &bob},
 	}
-	want.Relations = []adapters.Relation{{Kind: adapters.RelParent, Key: third.Key}}
+	want.Relations = []adapters.Relation{{Kind: adapters.RelParent, Key: third.Key, Summary: "parent"}}
 	check("updated", up, want)
 	// The same patch again changes nothing: no new revision.
 	before := get(t, tr, is.Key).Updated

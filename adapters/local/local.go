@@ -444,7 +444,7 @@ func (t *Tracker) Get(ctx context.Context, key string) (adapters.Issue, error) {
 		if r == nil {
 			return t.notFound(num)
 		}
-		out = r.issue(t.prefix)
+		out = t.issueOf(txn, r)
 		return nil
 	})
 	if err != nil {
@@ -474,7 +474,7 @@ func (t *Tracker) FindByTwin(ctx context.Context, twin string) (adapters.Issue, 
 		if r == nil {
 			return fmt.Errorf("local tracker: no issue carries the twin marker %q: %w", twin, adapters.ErrNotFound)
 		}
-		out = r.issue(t.prefix)
+		out = t.issueOf(txn, r)
 		return nil
 	})
 	if err != nil {
@@ -506,7 +506,7 @@ func (t *Tracker) List(ctx context.Context) ([]adapters.Issue, error) {
 			if err != nil {
 				return fmt.Errorf("stored issue at %x is unreadable: %w", item.Key(), err)
 			}
-			out = append(out, r.issue(t.prefix))
+			out = append(out, t.issueOf(txn, r))
 		}
 		return nil
 	})
@@ -564,7 +564,7 @@ func (t *Tracker) Changes(ctx context.Context, since adapters.Cursor, limit int)
 			if r == nil {
 				return fmt.Errorf("change index entry %d names %s, which does not exist", rev, formatKey(t.prefix, num))
 			}
-			out = append(out, r.issue(t.prefix))
+			out = append(out, t.issueOf(txn, r))
 			last = rev
 		}
 		return nil

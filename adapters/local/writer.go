@@ -353,7 +353,7 @@ func (t *Tracker) computeCreate(txn *badger.Txn, in adapters.Issue) (adapters.Is
 	}
 	t.ctr.nextNum++
 	t.ctr.nextRev++
-	return r.issue(t.prefix), muts, nil
+	return t.issueOf(txn, r), muts, nil
 }
 
 // computeUpdate applies p to the issue as seen through txn and returns the
@@ -373,7 +373,7 @@ func (t *Tracker) computeUpdate(txn *badger.Txn, key string, p adapters.Patch) (
 		return adapters.Issue{}, nil, t.notFound(num)
 	}
 	if p.Empty() {
-		return r.issue(t.prefix), nil, nil
+		return t.issueOf(txn, r), nil, nil
 	}
 	at := now()
 	files := slices.Clone(r.Attachments)
@@ -418,7 +418,7 @@ func (t *Tracker) computeUpdate(txn *badger.Txn, key string, p adapters.Patch) (
 		changed = true
 	}
 	if !changed {
-		return r.issue(t.prefix), nil, nil
+		return t.issueOf(txn, r), nil, nil
 	}
 	oldRev := r.Rev
 	r.Rev, r.Updated = t.ctr.nextRev, at
@@ -436,5 +436,5 @@ func (t *Tracker) computeUpdate(txn *badger.Txn, key string, p adapters.Patch) (
 		mutation{key: []byte(metaNextRev), val: u64(r.Rev + 1)},
 	)
 	t.ctr.nextRev++
-	return r.issue(t.prefix), muts, nil
+	return t.issueOf(txn, r), muts, nil
 }

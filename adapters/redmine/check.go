@@ -105,8 +105,8 @@ func orNone(s string) string {
 
 var _ check.Vocabulary = (*Tracker)(nil)
 
-// Values lists Redmine's statuses and priorities as it has them now, and
-// the one extra field it takes ("tracker").
+// Values lists Redmine's statuses and priorities as it has them now, the
+// one extra field it takes ("tracker") and its issue custom fields.
 func (t *Tracker) Values(ctx context.Context) (check.Values, error) {
 	nc, err := t.cache(ctx, time.Nanosecond)
 	if err != nil {
@@ -119,5 +119,11 @@ func (t *Tracker) Values(ctx context.Context) (check.Values, error) {
 		}
 		return out
 	}
-	return check.Values{Statuses: list(nc.statuses), Priorities: list(nc.priorities), Fields: []string{"tracker"}}, nil
+	custom := []string{}
+	for _, d := range nc.cfs {
+		if !nc.own(d.ID) {
+			custom = append(custom, d.Name)
+		}
+	}
+	return check.Values{Statuses: list(nc.statuses), Priorities: list(nc.priorities), Fields: []string{"tracker"}, CustomFields: custom}, nil
 }

@@ -116,8 +116,9 @@ func TestContract(t *testing.T) {
 	}, contract.Profile{
 		OpenStatus: "In Progress", ClosedStatus: "Closed", Priorities: [2]string{"Low", "High"},
 		Labels: true, RejectsUnknownStatus: true, MissingKey: "999999999", Settle: feed.DefaultSettle,
-		// scripts/redmine.sh creates the field "Customer".
-		Fields: contract.FieldsProfile{User: adapters.User{Login: "admin"}, Type: "Feature", CustomField: "Customer"},
+		// scripts/redmine.sh creates the fields "Customer", "Effort" and "Tier".
+		Fields: contract.FieldsProfile{User: adapters.User{Login: "admin"}, Type: "Feature", CustomField: "Customer",
+			Typed: map[string]adapters.FieldValue{"Effort": {Kind: adapters.KindNumber, Text: "3"}, "Tier": {Kind: adapters.KindOption, Text: "Gold"}}},
 	})
 	t.Logf("Redmine request latencies: %v", lat)
 }

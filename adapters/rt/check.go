@@ -92,7 +92,8 @@ func (t *Tracker) Check(ctx context.Context) []check.Result {
 var _ check.Vocabulary = (*Tracker)(nil)
 
 // Values lists the queue's statuses (when its lifecycle is RT's default;
-// otherwise RT checks them) and the priority names this adapter knows.
+// otherwise RT checks them), the priority names this adapter knows and the
+// queue's ticket custom fields.
 func (t *Tracker) Values(ctx context.Context) (check.Values, error) {
 	q, err := t.queueInfo(ctx)
 	if err != nil {
@@ -109,5 +110,11 @@ func (t *Tracker) Values(ctx context.Context) (check.Values, error) {
 	slices.SortFunc(v.Priorities, func(a, b string) int { return t.prios[a] - t.prios[b] })
 	v.PriorityNumbers = true
 	v.Fields = []string{}
+	v.CustomFields = []string{}
+	for _, n := range q.ticketCFs {
+		if !own(n) {
+			v.CustomFields = append(v.CustomFields, n)
+		}
+	}
 	return v, nil
 }

@@ -243,6 +243,7 @@ func (t *Tracker) fieldsSet(ctx context.Context, q *queueInfo, cur adapters.Issu
 func (t *Tracker) Lacks() map[adapters.Feature]string {
 	return map[adapters.Feature]string{
 		adapters.FeatType:          "RT has no issue types (a ticket's kind is its queue)",
+		adapters.FeatTypedFields:   "RT's ticket custom fields hold text: a number, date or option lands as its text",
 		adapters.FeatReporter:      "RT's REST2 API cannot change a ticket's creator: the reporter is read (Creator), not written",
 		adapters.FeatCommentDelete: "RT cannot delete a transaction (a comment) through its API",
 		adapters.FeatFileDelete:    "RT cannot delete an attachment through its API",

@@ -52,8 +52,10 @@ func Check(ctx context.Context, home string, cfg *config.Config, tr adapters.Tra
 		if vals != nil {
 			out = append(out, checkMap(name, "status_map", "status", cc.StatusMap, vals.Statuses, false)...)
 			out = append(out, checkMap(name, "priority_map", "priority", cc.PriorityMap, vals.Priorities, vals.PriorityNumbers)...)
-			out = append(out, checkMap(name, "field_map", "custom field", cc.FieldMap, vals.CustomFields, false)...)
 		}
+	}
+	if vals != nil {
+		out = append(out, checkCustomFields(cfg, names, vals.CustomFields)...) // fields.go
 	}
 	if len(out) == 0 || !slices.ContainsFunc(out, func(r check.Result) bool { return !r.OK }) {
 		detail := fmt.Sprintf("%d connection entries; rule files and triggers load", len(names))

@@ -375,17 +375,23 @@ func (s *Set) incomingRelations(in Incoming, p *adapters.Patch) {
 	cur := in.Issue
 	here, refs := landRelations(in.Replica.Relations(), in.Resolve)
 	for _, rel := range here {
-		if !slices.Contains(cur.Relations, rel) {
+		if !hasRelation(cur.Relations, rel) {
 			p.AddRelations = append(p.AddRelations, rel)
 		}
 	}
 	if in.Previous != nil {
 		was, _ := landRelations(in.Previous.Relations(), in.Resolve)
 		for _, rel := range was {
-			if !slices.Contains(here, rel) && slices.Contains(cur.Relations, rel) {
+			if !hasRelation(here, rel) && hasRelation(cur.Relations, rel) {
 				p.RemoveRelations = append(p.RemoveRelations, rel)
 			}
 		}
 	}
 	s.note(*cur, p, s.relationsNote(), strings.Join(refs, "; "))
+}
+
+// hasRelation reports whether rels has a relation of rel's kind to rel's
+// issue (the summary a tracker gives of it does not count).
+func hasRelation(rels []adapters.Relation, rel adapters.Relation) bool {
+	return slices.ContainsFunc(rels, func(r adapters.Relation) bool { return r.Kind == rel.Kind && r.Key == rel.Key })
 }
