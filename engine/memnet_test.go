@@ -171,7 +171,7 @@ func newMemNet(t *testing.T, names ...string) *memNet {
 			t.Fatal(err)
 		}
 		id := fmt.Sprintf("12D3KooW%s%d", name, i)
-		set, err := rules.Compile(nil, nil, rules.Options{Self: id})
+		set, err := rules.Compile(nil, nil, rules.Options{Self: id, NotesInExtra: true}) // the local tracker keeps notes in Extra
 		if err != nil {
 			t.Fatal(err)
 		}
