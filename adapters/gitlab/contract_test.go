@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,7 +47,25 @@ func newOnFake(t testing.TB, f *glfake.Fake, mod func(*Options)) *Tracker {
 // TestContract runs the adapter contract suite against the fake.
 // It adds GitLab's own case: a confidential issue kept back.
 func TestContract(t *testing.T) {
-	contract.Run(t, func(t *testing.T) adapters.Tracker { return newOnFake(t, glfake.New(t), nil) }, profile)
+	var mu sync.Mutex
+	fakes := map[adapters.Tracker]*glfake.Fake{}
+	p := profile
+	p.Throttle = func(tr adapters.Tracker, n int) { // the fake answers 429 with Retry-After
+		mu.Lock()
+		f := fakes[tr]
+		mu.Unlock()
+		f.Mu.Lock()
+		f.Throttle = n
+		f.Mu.Unlock()
+	}
+	contract.Run(t, func(t *testing.T) adapters.Tracker {
+		f := glfake.New(t)
+		tr := newOnFake(t, f, nil)
+		mu.Lock()
+		fakes[tr] = f
+		mu.Unlock()
+		return tr
+	}, p)
 	t.Run("ConfidentialKeptBack", func(t *testing.T) {
 		f := glfake.New(t)
 		testConfidential(t, func(t *testing.T, share bool) *Tracker {

@@ -166,7 +166,8 @@ func TestNotesAndFields(t *testing.T) {
 }
 
 // TestRateLimited: a 429 with Retry-After is waited out by the client's
-// retry, and the RateLimit-* headers reach the pacing transport.
+// retry (until the RateLimit-Reset GitLab sends with it), and the
+// RateLimit-* headers reach the pacing transport.
 func TestRateLimited(t *testing.T) {
 	f := glfake.New(t)
 	tr := newOnFake(t, f, nil)

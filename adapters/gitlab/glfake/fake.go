@@ -453,8 +453,10 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10))
 	if f.Throttle > 0 {
 		f.Throttle--
+		// GitLab's client waits until RateLimit-Reset (whole seconds):
+		// 2 s ahead is at least 1 s after truncation, as Retry-After says.
 		w.Header().Set("Retry-After", "1")
-		w.Header().Set("RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10))
+		w.Header().Set("RateLimit-Reset", strconv.FormatInt(time.Now().Add(2*time.Second).Unix(), 10))
 		f.fail(w, http.StatusTooManyRequests, "Retry later")
 		return
 	}
