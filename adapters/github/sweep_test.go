@@ -3,6 +3,7 @@ package github
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -120,5 +121,42 @@ func settled(t *testing.T, tr *Tracker) adapters.Cursor {
 			t.Fatalf("the feed still returns %d issues", len(is))
 		}
 		time.Sleep(100 * time.Millisecond) // a poll's pace, not a wait for a result
+	}
+}
+
+// TestUnchangedSweepIsFree (validated fake): the comment-count sweep of an
+// unchanged repository of 150 issues is two pages, both answered 304,
+// which GitHub does not count against the rate limit.
+func TestUnchangedSweepIsFree(t *testing.T) {
+	f := newFake(t)
+	tr := open(t, f, Options{CommentSweep: -1})
+	rp := f.Repo("octo/widgets")
+	f.Mu.Lock()
+	for i := range 150 {
+		f.CreateIssue(rp, fmt.Sprintf("issue %d", i), "")
+	}
+	f.Mu.Unlock()
+	cur := settled(t, tr)
+	tr.sweep.every = time.Nanosecond
+	c := tctx(t)
+	if _, _, err := tr.Changes(c, cur, 100); err != nil { // the first sweep learns the counts
+		t.Fatal(err)
+	}
+	f.Mu.Lock()
+	before, nm := f.Remaining, f.NotMod
+	f.Mu.Unlock()
+	const polls = 3
+	for range polls {
+		got, _, err := tr.Changes(c, cur, 100)
+		if err != nil || len(got) != 0 {
+			t.Fatalf("an unchanged poll with a sweep: %d issues, %v", len(got), err)
+		}
+	}
+	f.Mu.Lock()
+	spent, got304 := before-f.Remaining, f.NotMod-nm
+	f.Mu.Unlock()
+	t.Logf("%d unchanged polls with a sweep of 150 issues: %d answers were 304, %d requests counted against the rate limit", polls, got304, spent)
+	if want := polls * (2 + 2); got304 < want || spent != 0 {
+		t.Errorf("got %d 304s and spent %d; want at least %d 304s (two feeds and two sweep pages a poll) and nothing spent", got304, spent, want)
 	}
 }
