@@ -8,7 +8,7 @@
 // One file per step (docs/engine.md, "Where each step lives"):
 //
 //   - trigger.go: the change-feed loop (Trigger) and one pass of it (Scan).
-//   - share.go: outgoing rules, stamp (stamp.go) and log append (Queue);
+//   - share.go: outgoing rules, stamp (stamp.go), clears (clears.go) and log append (Queue);
 //     manual.go: sync, unsync and link by hand, by the same path.
 //   - apply.go: the incoming log in order; merge.go, rules.go, tracker.go
 //     and finish.go: merge, incoming rules, the tracker write, the record
