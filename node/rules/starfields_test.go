@@ -192,3 +192,28 @@ func TestStarlarkCommentDeletionChoices(t *testing.T) {
 		}
 	}
 }
+
+// Wrong values for the new fields are errors that name what was wrong.
+func TestStarlarkNewFieldErrors(t *testing.T) {
+	for _, tc := range []struct{ out, in, want string }{
+		{out: `replica.start = "31/01/2027"`, want: "YYYY-MM-DD"},
+		{out: `replica.assignee = 3`, want: "replica.assignee must be a user"},
+		{out: `replica["cf.X"] = field("colour", "red")`, want: `kind "colour"`},
+		{out: `replica["cf.X"] = field("number", "many")`, want: `"many" is not a number`},
+		{out: `replica.relations = [{"kind": "eats", "key": "L-1"}]`, want: `"eats"`},
+		{in: `issue.due = "tomorrow"`, want: "issue.due"},
+		{in: `issue.fields = {"X": {}}`, want: `issue.fields["X"]`},
+		{in: `issue.assignee = map_user("ann", "not a dict")`, want: "map_user: the mapping must be a dict"},
+	} {
+		s := mustCompile(t, tc.out, tc.in, testOptions())
+		var err error
+		if tc.out != "" {
+			_, _, err = s.Outgoing(adapters.Issue{Key: "L-1"})
+		} else {
+			_, err = s.Incoming(Incoming{Issue: &adapters.Issue{Key: "L-1"}})
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s%s: %v, want an error with %q", tc.out, tc.in, err, tc.want)
+		}
+	}
+}
