@@ -64,12 +64,12 @@ func (v *userValue) Attr(name string) (starlark.Value, error) {
 	return nil, nil
 }
 
-// CompareSameType: two users are equal when they are the same person (an
-// equal email or login, as adapters.User.Matches), or both nobody.
+// CompareSameType: two users are equal when they have the same email and
+// login (the display name is not an identity; a person known by a name
+// alone equals the same name), as Hash agrees.
 func (v *userValue) CompareSameType(op syntax.Token, y starlark.Value, _ int) (bool, error) {
 	o := y.(*userValue)
-	same := toAdapterUser(v.u).Matches(toAdapterUser(o.u)) || (v.u.IsZero() && o.u.IsZero()) ||
-		(v.u.Email == "" && v.u.Login == "" && v.u == o.u)
+	same := v.u.Email == o.u.Email && v.u.Login == o.u.Login && (v.u.Email != "" || v.u.Login != "" || v.u.Name == o.u.Name)
 	switch op {
 	case syntax.EQL:
 		return same, nil
