@@ -9,6 +9,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -19,7 +20,12 @@ import (
 )
 
 // Conflicts lists the conflicts recorded in the twins' histories, newest
-// first, one per conflict ID.
+// first. Of the conflicts one field went through before it was settled (a
+// third concurrent edit replaces the record of the first two), only the
+// last is listed: the one the merged state held, which every member of a
+// network that received the same edits holds (an episode; see
+// conflictEpisodes). Each comes with the link's policy for the field,
+// whether it is held, and how it was settled.
 func (b adminBackend) Conflicts(ctx context.Context) ([]api.ConflictView, error) {
 	var out []api.ConflictView
 	name := peerNamer(b.n.store)
@@ -30,24 +36,29 @@ func (b adminBackend) Conflicts(ctx context.Context) ([]api.ConflictView, error)
 				return err
 			}
 			seen := map[string]bool{}
-			for i := len(recs) - 1; i >= 0; i-- {
-				r := recs[i]
-				if r.What != string(engine.Conflict) || r.Conflict == nil || seen[r.Conflict.ID()] {
+			for _, ep := range conflictEpisodes(recs) {
+				c := ep.c
+				if seen[c.ID()] {
 					continue
 				}
-				c := *r.Conflict
 				seen[c.ID()] = true
 				open := false
-				if l := tw.Links[r.Peer]; l != nil {
+				if l := tw.Links[ep.link]; l != nil && ep.settled == nil {
 					if v, ok := l.Agreed.Fields[c.Field]; ok && v.Lost != nil && v.Clock == c.Winner.Clock && v.Lost.Clock == c.Loser.Clock {
 						open = true
 					}
 				}
-				out = append(out, api.ConflictView{
-					ID: c.ID(), Key: tw.LocalKey, Twin: tw.ID, Field: c.Field, Time: r.Time, Open: open,
-					Link: r.Peer, LinkName: name(r.Peer),
+				policy := b.n.eng.ConflictPolicy(engine.LinkKey(ep.link), c.Field)
+				v := api.ConflictView{
+					ID: c.ID(), Key: tw.LocalKey, Twin: tw.ID, Field: c.Field, Time: ep.time, Open: open,
+					Link: ep.link, LinkName: name(ep.link),
 					Winner: sideView(c.Winner, name), Loser: sideView(c.Loser, name),
-				})
+					Policy: policy, Held: open && policy == engine.PolicyHold,
+				}
+				if ep.settled != nil {
+					v.Settled = &api.ConflictSettled{ConflictSide: sideView(*ep.settled, name), How: ep.how}
+				}
+				out = append(out, v)
 			}
 			return nil
 		})
@@ -55,6 +66,73 @@ func (b adminBackend) Conflicts(ctx context.Context) ([]api.ConflictView, error)
 	slices.SortFunc(out, func(a, b api.ConflictView) int { return b.Time.Compare(a.Time) })
 	return out, err
 }
+
+// episode is one conflict of a field on a link as listed: the last
+// conflict recorded before it was settled (or the open one), and the
+// settlement.
+type episode struct {
+	link    string
+	c       replica.Conflict
+	time    time.Time
+	settled *replica.Side
+	how     string
+}
+
+// conflictEpisodes reads a twin's history, oldest first, into episodes:
+// a conflict record replaces the unsettled one before it on the same
+// link and field; a settled record ends it.
+func conflictEpisodes(recs []store.Record) []episode {
+	type key struct{ link, field string }
+	var (
+		out []episode
+		cur = map[key]int{} // the unsettled episode of a link's field, by index in out
+	)
+	for _, r := range recs {
+		if r.Conflict == nil {
+			continue
+		}
+		k := key{r.Peer, r.Conflict.Field}
+		switch r.What {
+		case string(engine.Conflict):
+			if i, ok := cur[k]; ok {
+				out[i].c, out[i].time = *r.Conflict, r.Time
+				continue
+			}
+			cur[k] = len(out)
+			out = append(out, episode{link: r.Peer, c: *r.Conflict, time: r.Time})
+		case string(engine.Settled):
+			i, ok := cur[k]
+			if !ok {
+				// Its conflict record was pruned, or arrived settled.
+				i = len(out)
+				out = append(out, episode{link: r.Peer, c: *r.Conflict, time: r.Time})
+			}
+			out[i].c, out[i].settled, out[i].how = *r.Conflict, r.Settled, r.How
+			delete(cur, k)
+		}
+	}
+	return out
+}
+
+// Resolve settles an open conflict (issuemesh resolve KEY FIELD --keep).
+func (b adminBackend) Resolve(ctx context.Context, in api.ResolveInput) (api.ResolveResult, error) {
+	r, err := b.n.eng.Resolve(ctx, in.Key, in.Field, in.Keep)
+	if errors.Is(err, engine.ErrBadRequest) {
+		err = badRequest{err}
+	}
+	if err != nil {
+		return api.ResolveResult{}, err
+	}
+	name := peerNamer(b.n.store)
+	return api.ResolveResult{Key: r.Key, Field: r.Field, Link: string(r.Link), LinkName: name(string(r.Link)),
+		Kept: sideView(r.Value, name), Conflict: r.Conflict.ID()}, nil
+}
+
+// badRequest is an engine's refusal as the admin API's (a 400) with the
+// engine's words.
+type badRequest struct{ error }
+
+func (e badRequest) Unwrap() []error { return []error{e.error, errBadRequest} }
 
 func sideView(x replica.Side, name func(string) string) api.ConflictSide {
 	return api.ConflictSide{Value: x.Text(), Peer: x.Clock.Peer, PeerName: name(x.Clock.Peer), Time: time.UnixMilli(x.Clock.Wall).UTC()}

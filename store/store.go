@@ -805,6 +805,12 @@ type Record struct {
 	// Conflict is the conflict a merge of this event found (What
 	// "conflict"): both values, their clocks and the winner.
 	Conflict *replica.Conflict `msgpack:"c,omitempty" json:"conflict,omitempty"`
+	// Settled is the value that settled Conflict (What "settled"), with
+	// the clock (who, when) of the edit that set it, and How it was
+	// settled: "resolve" (issuemesh resolve), "ours" or "theirs" (the
+	// connection's conflict policy), "edit" (a later edit of the field).
+	Settled *replica.Side `msgpack:"sv,omitempty" json:"settled,omitempty"`
+	How     string        `msgpack:"sh,omitempty" json:"how,omitempty"`
 	// Changes holds the old and new values of the fields in Fields
 	// (changes.go), on queued and applied records.
 	Changes []Change `msgpack:"vc,omitempty" json:"changes,omitempty"`

@@ -92,7 +92,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					{Name: "list", Usage: "list issues", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueList},
 				}, relationCommands()...),
 			},
-		}, slices.Concat([]*cli.Command{conflictsCommand()}, peerCommands(), networkCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands(), configCommands(), backupCommands(), doctorCommands(), consoleCommands())...),
+		}, slices.Concat([]*cli.Command{conflictsCommand(), resolveCommand()}, peerCommands(), networkCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands(), configCommands(), backupCommands(), doctorCommands(), consoleCommands())...),
 	}
 }
 
