@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/issuemesh/issuemesh/replica"
@@ -32,4 +34,46 @@ func recordConflicts(tx *store.Tx, tw *store.Twin, link LinkKey, seq uint64, eve
 // conflictText is one line about a conflict, for logs.
 func conflictText(c replica.Conflict) string {
 	return c.Field + ": kept \"" + c.Winner.Text() + "\" over \"" + c.Loser.Text() + "\""
+}
+
+// joinHeld joins into the merged value of each string field the event
+// changed the values the twin's other links hold (agreed and shown by the
+// issue) where the merged value still wins: an edit that came by another
+// link and was concurrent with the winner is then its conflict here, as
+// it would be had it come by this link. Such a conflict is recorded and
+// sent back on this link (a.kept), so the peer that passed the winner
+// records the same conflict. Without this, a node passing changes between
+// two peers that edited a field concurrently decided between them unseen,
+// and the peer whose edit won never heard of the conflict.
+func (a *applying) joinHeld() {
+	for _, name := range a.ch.Fields {
+		v := a.merged.Fields[name]
+		if len(v.E) > 0 {
+			continue
+		}
+		joined := v
+		for q, l := range a.tw.Links {
+			if q == string(a.link) || l.Unsynced {
+				continue
+			}
+			o, ok := l.Agreed.Fields[name]
+			if b, okb := l.Baseline.Fields[name]; !ok || !okb || len(o.E) > 0 || !sameAsSet(o, b) || v.Clock.Less(o.Clock) {
+				continue
+			}
+			m, _ := replica.Merge(replica.Replica{Fields: map[string]replica.Value{name: joined}}, replica.Replica{Fields: map[string]replica.Value{name: o}})
+			if mv := m.Fields[name]; mv.Clock == joined.Clock {
+				joined = mv
+			}
+		}
+		if joined.Lost == nil || (v.Lost != nil && v.Lost.Clock == joined.Lost.Clock) {
+			continue
+		}
+		a.merged.Set(name, joined)
+		c := replica.Conflict{Field: name, Winner: replica.SideOf(joined), Loser: *cloneLost(joined.Lost)}
+		a.ch.Conflicts = append(slices.DeleteFunc(a.ch.Conflicts, func(x replica.Conflict) bool { return x.Field == name }), c)
+		if !slices.Contains(a.kept, name) {
+			a.kept = append(a.kept, name)
+		}
+	}
+	slices.SortFunc(a.ch.Conflicts, func(x, y replica.Conflict) int { return strings.Compare(x.Field, y.Field) })
 }

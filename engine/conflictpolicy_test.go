@@ -1,0 +1,165 @@
+package engine
+
+import (
+	"context"
+	"testing"
+
+	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/replica"
+	"github.com/issuemesh/issuemesh/store"
+)
+
+// fixedPolicies is one policy for every field of every link.
+type fixedPolicies string
+
+func (p fixedPolicies) ConflictPolicy(LinkKey, string) string { return string(p) }
+
+// conflictRecords returns the conflicts and settlements in the twin's
+// history of the issue.
+func (n *testNode) conflictRecords(t *testing.T, key string) (conflicts, settled []store.Record) {
+	t.Helper()
+	err := n.st.View(func(tx *store.Tx) error {
+		tw, err := tx.TwinByKey(key)
+		if err != nil {
+			return err
+		}
+		recs, err := tx.History(tw.ID)
+		for _, r := range recs {
+			switch r.What {
+			case string(Conflict):
+				conflicts = append(conflicts, r)
+			case string(Settled):
+				settled = append(settled, r)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conflicts, settled
+}
+
+func (n *testNode) status(t *testing.T, key string) string {
+	t.Helper()
+	is, err := n.tr.Tracker.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return is.Status
+}
+
+// concurrentStatus makes A and B edit the status of a synced issue before
+// either sees the other's edit, then delivers both ways and settles. It
+// returns A's and B's keys and the value the newest edit set.
+func concurrentStatus(t *testing.T, m *memNet) (keyA, keyB, newest string) {
+	t.Helper()
+	ctx := context.Background()
+	a, b := m.nodes[0], m.nodes[1]
+	is := a.create(t, "printer")
+	m.settle(ctx)
+	onB, ok := b.bySummary(t, "printer")
+	if !ok {
+		t.Fatal("B has no issue")
+	}
+	for _, x := range []struct {
+		n        *testNode
+		key, val string
+	}{{a, is.Key, "A1"}, {b, onB.Key, "B1"}} {
+		if _, err := x.n.tr.Tracker.Update(ctx, x.key, adapters.Patch{Status: &x.val}); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.n.eng.Scan(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.deliver(ctx, a, b)
+	m.deliver(ctx, b, a)
+	m.settle(ctx)
+	cs, _ := a.conflictRecords(t, is.Key)
+	if len(cs) != 1 {
+		t.Fatalf("A recorded %d conflicts, want 1", len(cs))
+	}
+	return is.Key, onB.Key, cs[0].Conflict.Winner.S
+}
+
+// TestConflictPolicies: concurrent edits of one field on both nodes leave
+// one conflict record on each, with both values, and end as the policy
+// says: newest everywhere, A's value (ours on A), B's value (theirs on
+// A), or each side's own value until Resolve (hold on both), after which
+// both hold the value kept and record the conflict as settled.
+func TestConflictPolicies(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		onA, onB     string
+		wantA, wantB string // "" : the newest
+	}{
+		{"newest", PolicyNewest, PolicyNewest, "", ""},
+		{"ours on A", PolicyOurs, PolicyNewest, "A1", "A1"},
+		{"theirs on A", PolicyTheirs, PolicyNewest, "B1", "B1"},
+		// Both insist: the side whose edit lost settles first, with its
+		// own; the other takes that settlement (no new conflict).
+		{"ours on both", PolicyOurs, PolicyOurs, "older", "older"},
+		{"hold on both", PolicyHold, PolicyHold, "A1", "B1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			m := newMemNet(t, "a", "b")
+			a, b := m.nodes[0], m.nodes[1]
+			a.eng.cfg.Conflicts, b.eng.cfg.Conflicts = fixedPolicies(tt.onA), fixedPolicies(tt.onB)
+			keyA, keyB, newest := concurrentStatus(t, m)
+			older := map[string]string{"A1": "B1", "B1": "A1"}[newest]
+			want := func(w string) string {
+				if w == "older" {
+					return older
+				}
+				return cmpOrStr(w, newest)
+			}
+			wantA, wantB := want(tt.wantA), want(tt.wantB)
+			if got := a.status(t, keyA); got != wantA {
+				t.Errorf("A's status %q, want %q", got, wantA)
+			}
+			if got := b.status(t, keyB); got != wantB {
+				t.Errorf("B's status %q, want %q", got, wantB)
+			}
+			ca, _ := a.conflictRecords(t, keyA)
+			cb, _ := b.conflictRecords(t, keyB)
+			if len(ca) != 1 || len(cb) != 1 || ca[0].Conflict.ID() != cb[0].Conflict.ID() {
+				t.Fatalf("conflict records: A %+v, B %+v; want one each, the same", ca, cb)
+			}
+			c := ca[0].Conflict
+			if vals := []string{c.Winner.S, c.Loser.S}; !(vals[0] == "A1" && vals[1] == "B1" || vals[0] == "B1" && vals[1] == "A1") {
+				t.Errorf("conflict values %v, want A1 and B1", vals)
+			}
+			if tt.onA != PolicyHold {
+				return
+			}
+			if _, err := a.eng.Resolve(ctx, keyA, replica.FieldStatus, "x"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.eng.Resolve(ctx, keyA, replica.FieldStatus, "theirs"); err == nil {
+				t.Fatal("a second resolve found an open conflict")
+			}
+			m.settle(ctx)
+			if sa, sb := a.status(t, keyA), b.status(t, keyB); sa != "x" || sb != "x" {
+				t.Fatalf("after resolve: A %q, B %q, want x on both", sa, sb)
+			}
+			_, sa := a.conflictRecords(t, keyA)
+			_, sb := b.conflictRecords(t, keyB)
+			if len(sa) != 1 || len(sb) != 1 || sa[0].Conflict.ID() != c.ID() || sb[0].Conflict.ID() != c.ID() || sb[0].Settled.S != "x" || sb[0].Settled.Clock.Peer != a.id {
+				t.Fatalf("settled records: A %+v, B %+v", sa, sb)
+			}
+			ca, _ = a.conflictRecords(t, keyA)
+			if len(ca) != 1 {
+				t.Fatalf("the resolution made a new conflict: %+v", ca)
+			}
+		})
+	}
+}
+
+func cmpOrStr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
