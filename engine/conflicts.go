@@ -77,3 +77,54 @@ func (a *applying) joinHeld() {
 	}
 	slices.SortFunc(a.ch.Conflicts, func(x, y replica.Conflict) int { return strings.Compare(x.Field, y.Field) })
 }
+
+// Episode is one conflict of a field on a link as `issuemesh conflicts`
+// lists it: the last conflict recorded before it was settled (or the open
+// one), and the settlement.
+type Episode struct {
+	Link     string
+	Conflict replica.Conflict
+	Time     time.Time     // when the conflict was recorded here
+	Settled  *replica.Side // the value that settled it, nil while open
+	How      string        // how it was settled (store.Record.How)
+}
+
+// ConflictEpisodes reads a twin's history, oldest first, into episodes: a
+// conflict record replaces the unsettled one before it on the same link
+// and field (a third concurrent edit arrived; which records a node makes
+// on the way depends on the order it got the edits in), and a settled
+// record ends it. The last conflict of an episode is the one the merged
+// state held, which every node that received the same edits holds: so
+// every member of a network lists the same conflict.
+func ConflictEpisodes(recs []store.Record) []Episode {
+	type key struct{ link, field string }
+	var (
+		out []Episode
+		cur = map[key]int{} // the unsettled episode of a link's field, by index in out
+	)
+	for _, r := range recs {
+		if r.Conflict == nil {
+			continue
+		}
+		k := key{r.Peer, r.Conflict.Field}
+		switch r.What {
+		case string(Conflict):
+			if i, ok := cur[k]; ok {
+				out[i].Conflict, out[i].Time = *r.Conflict, r.Time
+				continue
+			}
+			cur[k] = len(out)
+			out = append(out, Episode{Link: r.Peer, Conflict: *r.Conflict, Time: r.Time})
+		case string(Settled):
+			i, ok := cur[k]
+			if !ok {
+				// Its conflict record was pruned, or it arrived settled.
+				i = len(out)
+				out = append(out, Episode{Link: r.Peer, Conflict: *r.Conflict, Time: r.Time})
+			}
+			out[i].Conflict, out[i].Settled, out[i].How = *r.Conflict, r.Settled, r.How
+			delete(cur, k)
+		}
+	}
+	return out
+}

@@ -130,9 +130,13 @@ type testNode struct {
 	eng   *Engine
 	net   *memNet
 	woken map[LinkKey]int
+	links []LinkKey // when set, the node's links (a network's members: netmem_test.go)
 }
 
 func (n *testNode) Links() []LinkKey {
+	if n.links != nil {
+		return n.links
+	}
 	var out []LinkKey
 	for _, o := range n.net.nodes {
 		if o != n {

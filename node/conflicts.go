@@ -23,8 +23,7 @@ import (
 // first. Of the conflicts one field went through before it was settled (a
 // third concurrent edit replaces the record of the first two), only the
 // last is listed: the one the merged state held, which every member of a
-// network that received the same edits holds (an episode; see
-// conflictEpisodes). Each comes with the link's policy for the field,
+// network that received the same edits holds (engine.ConflictEpisodes). Each comes with the link's policy for the field,
 // whether it is held, and how it was settled.
 func (b adminBackend) Conflicts(ctx context.Context) ([]api.ConflictView, error) {
 	var out []api.ConflictView
@@ -36,27 +35,27 @@ func (b adminBackend) Conflicts(ctx context.Context) ([]api.ConflictView, error)
 				return err
 			}
 			seen := map[string]bool{}
-			for _, ep := range conflictEpisodes(recs) {
-				c := ep.c
+			for _, ep := range engine.ConflictEpisodes(recs) {
+				c := ep.Conflict
 				if seen[c.ID()] {
 					continue
 				}
 				seen[c.ID()] = true
 				open := false
-				if l := tw.Links[ep.link]; l != nil && ep.settled == nil {
+				if l := tw.Links[ep.Link]; l != nil && ep.Settled == nil {
 					if v, ok := l.Agreed.Fields[c.Field]; ok && v.Lost != nil && v.Clock == c.Winner.Clock && v.Lost.Clock == c.Loser.Clock {
 						open = true
 					}
 				}
-				policy := b.n.eng.ConflictPolicy(engine.LinkKey(ep.link), c.Field)
+				policy := b.n.eng.ConflictPolicy(engine.LinkKey(ep.Link), c.Field)
 				v := api.ConflictView{
-					ID: c.ID(), Key: tw.LocalKey, Twin: tw.ID, Field: c.Field, Time: ep.time, Open: open,
-					Link: ep.link, LinkName: name(ep.link),
+					ID: c.ID(), Key: tw.LocalKey, Twin: tw.ID, Field: c.Field, Time: ep.Time, Open: open,
+					Link: ep.Link, LinkName: name(ep.Link),
 					Winner: sideView(c.Winner, name), Loser: sideView(c.Loser, name),
 					Policy: policy, Held: open && policy == engine.PolicyHold,
 				}
-				if ep.settled != nil {
-					v.Settled = &api.ConflictSettled{ConflictSide: sideView(*ep.settled, name), How: ep.how}
+				if ep.Settled != nil {
+					v.Settled = &api.ConflictSettled{ConflictSide: sideView(*ep.Settled, name), How: ep.How}
 				}
 				out = append(out, v)
 			}
@@ -65,53 +64,6 @@ func (b adminBackend) Conflicts(ctx context.Context) ([]api.ConflictView, error)
 	})
 	slices.SortFunc(out, func(a, b api.ConflictView) int { return b.Time.Compare(a.Time) })
 	return out, err
-}
-
-// episode is one conflict of a field on a link as listed: the last
-// conflict recorded before it was settled (or the open one), and the
-// settlement.
-type episode struct {
-	link    string
-	c       replica.Conflict
-	time    time.Time
-	settled *replica.Side
-	how     string
-}
-
-// conflictEpisodes reads a twin's history, oldest first, into episodes:
-// a conflict record replaces the unsettled one before it on the same
-// link and field; a settled record ends it.
-func conflictEpisodes(recs []store.Record) []episode {
-	type key struct{ link, field string }
-	var (
-		out []episode
-		cur = map[key]int{} // the unsettled episode of a link's field, by index in out
-	)
-	for _, r := range recs {
-		if r.Conflict == nil {
-			continue
-		}
-		k := key{r.Peer, r.Conflict.Field}
-		switch r.What {
-		case string(engine.Conflict):
-			if i, ok := cur[k]; ok {
-				out[i].c, out[i].time = *r.Conflict, r.Time
-				continue
-			}
-			cur[k] = len(out)
-			out = append(out, episode{link: r.Peer, c: *r.Conflict, time: r.Time})
-		case string(engine.Settled):
-			i, ok := cur[k]
-			if !ok {
-				// Its conflict record was pruned, or arrived settled.
-				i = len(out)
-				out = append(out, episode{link: r.Peer, c: *r.Conflict, time: r.Time})
-			}
-			out[i].c, out[i].settled, out[i].how = *r.Conflict, r.Settled, r.How
-			delete(cur, k)
-		}
-	}
-	return out
 }
 
 // Resolve settles an open conflict (issuemesh resolve KEY FIELD --keep).
