@@ -129,9 +129,8 @@ func settleValue(cur replica.Value, c replica.Conflict, keep replica.Side, now r
 // the winner) replaced them: settled by that edit, wherever it was made.
 func settledBy(previous, merged replica.Replica, ch replica.Changes) []settlement {
 	var out []settlement
-	for _, f := range ch.Fields {
-		p, ok := previous.Fields[f]
-		m := merged.Fields[f]
+	for f, p := range previous.Fields {
+		m, ok := merged.Fields[f]
 		if !ok || p.Lost == nil || m.Clock == p.Clock || m.Lost != nil {
 			continue
 		}
@@ -143,12 +142,75 @@ func settledBy(previous, merged replica.Replica, ch replica.Changes) []settlemen
 	for _, c := range ch.Conflicts {
 		out = slices.DeleteFunc(out, func(s settlement) bool { return s.c.Field == c.Field })
 	}
+	slices.SortFunc(out, func(x, y settlement) int { return strings.Compare(x.c.Field, y.c.Field) })
 	return out
+}
+
+// settle notes the conflicts the event settles (settledBy) and makes
+// their fields changes to apply: under hold, the tracker here may hold
+// the value that lost, although the merged value did not change.
+func (a *applying) settle() {
+	ss := settledBy(a.previous, a.merged, a.ch)
+	for _, s := range ss {
+		if !slices.Contains(a.ch.Fields, s.c.Field) {
+			a.ch.Fields = append(a.ch.Fields, s.c.Field)
+		}
+	}
+	slices.Sort(a.ch.Fields)
+	a.settled = append(a.settled, ss...)
+}
+
+// indexHeld notes the conflicts on held fields for status (store/held.go).
+func (e *Engine) indexHeld(tx *store.Tx, tw *store.Twin, link LinkKey, cs []replica.Conflict) error {
+	for _, c := range cs {
+		if e.ConflictPolicy(link, c.Field) != PolicyHold {
+			continue
+		}
+		if err := tx.PutHeld(store.HeldConflict{Twin: tw.ID, Field: c.Field, Link: string(link), Conflict: c.ID()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HeldConflict is a conflict held for a person, as status shows it.
+type HeldConflict struct {
+	Key, Field string
+	Link       LinkKey
+}
+
+// HeldConflicts lists the conflicts held for a person: those of the index
+// whose twin still holds them open (an edit of the field here settles one
+// without a record, see Resolve).
+func HeldConflicts(tx *store.Tx) ([]HeldConflict, error) {
+	hs, err := tx.HeldAll()
+	if err != nil {
+		return nil, err
+	}
+	var out []HeldConflict
+	for _, h := range hs {
+		tw, err := tx.GetTwin(h.Twin)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		l := tw.Links[h.Link]
+		if l == nil || l.Unsynced {
+			continue
+		}
+		if v, ok := l.Agreed.Fields[h.Field]; ok && v.Lost != nil {
+			out = append(out, HeldConflict{Key: tw.LocalKey, Field: h.Field, Link: LinkKey(h.Link)})
+		}
+	}
+	return out, nil
 }
 
 // recordSettled adds a history record per settled conflict.
 func recordSettled(tx *store.Tx, tw *store.Twin, link LinkKey, seq uint64, eventID string, ss []settlement) error {
 	for _, s := range ss {
+		tx.DeleteHeld(tw.ID, s.c.Field)
 		c, v := s.c, s.value
 		rec := store.Record{Time: time.Now(), Dir: "in", Peer: string(link), Seq: seq, EventID: eventID,
 			What: string(Settled), Fields: []string{c.Field}, LocalKey: tw.LocalKey, Conflict: &c, Settled: &v, How: s.how}
@@ -279,6 +341,7 @@ func (e *Engine) Resolve(ctx context.Context, key, field, keep string) (Resoluti
 			Fields: []string{field}, LocalKey: key, Conflict: &c, Settled: &val, How: "resolve"}); err != nil {
 			return err
 		}
+		tx.DeleteHeld(twin, field)
 		if err := e.Queue(tx, tw, link, l, []string{field}, now); err != nil {
 			return err
 		}

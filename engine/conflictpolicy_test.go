@@ -163,3 +163,33 @@ func cmpOrStr(a, b string) string {
 	}
 	return b
 }
+
+// TestHeldConflictsListedUntilResolved: status lists a held conflict on
+// both nodes until it is resolved.
+func TestHeldConflictsListedUntilResolved(t *testing.T) {
+	ctx := context.Background()
+	m := newMemNet(t, "a", "b")
+	a, b := m.nodes[0], m.nodes[1]
+	a.eng.cfg.Conflicts, b.eng.cfg.Conflicts = fixedPolicies(PolicyHold), fixedPolicies(PolicyHold)
+	keyA, keyB, _ := concurrentStatus(t, m)
+	held := func(n *testNode) []HeldConflict {
+		var hs []HeldConflict
+		if err := n.st.View(func(tx *store.Tx) (err error) { hs, err = HeldConflicts(tx); return }); err != nil {
+			t.Fatal(err)
+		}
+		return hs
+	}
+	if ha, hb := held(a), held(b); len(ha) != 1 || len(hb) != 1 || ha[0].Key != keyA || hb[0].Key != keyB || ha[0].Field != replica.FieldStatus {
+		t.Fatalf("held: A %+v, B %+v", ha, hb)
+	}
+	if _, err := b.eng.Resolve(ctx, keyB, replica.FieldStatus, "ours"); err != nil {
+		t.Fatal(err)
+	}
+	m.settle(ctx)
+	if ha, hb := held(a), held(b); len(ha) != 0 || len(hb) != 0 {
+		t.Fatalf("held after resolve: A %+v, B %+v", ha, hb)
+	}
+	if sa, sb := a.status(t, keyA), b.status(t, keyB); sa != "B1" || sb != "B1" {
+		t.Fatalf("after B kept ours: A %q, B %q", sa, sb)
+	}
+}

@@ -51,13 +51,16 @@ func (a *applying) finishApplied(ctx context.Context, issue adapters.Issue) erro
 		e.log.Info("concurrent edits of one field: the newest is kept everywhere, the conflict is recorded", "link", link, "key", issue.Key, "conflict", conflictText(c))
 	}
 	seq := a.seq
-	settled := append(settledBy(a.previous, merged, ch), a.settled...) // conflictpolicy.go
+	settled := a.settled // conflictpolicy.go
 	err := e.finish(ctx, a.later, a.src, a.seq, ev, a.ack, func(tx *store.Tx, tw *store.Twin) error {
 		tw.LocalKey = issue.Key
 		if err := recordConflicts(tx, tw, link, seq, ev.ID, ch.Conflicts); err != nil { // conflicts.go
 			return err
 		}
 		if err := recordSettled(tx, tw, link, seq, ev.ID, settled); err != nil {
+			return err
+		}
+		if err := e.indexHeld(tx, tw, link, ch.Conflicts); err != nil {
 			return err
 		}
 		l := tw.Link(string(link))

@@ -89,3 +89,13 @@ func (e badRequest) Unwrap() []error { return []error{e.error, errBadRequest} }
 func sideView(x replica.Side, name func(string) string) api.ConflictSide {
 	return api.ConflictSide{Value: x.Text(), Peer: x.Clock.Peer, PeerName: name(x.Clock.Peer), Time: time.UnixMilli(x.Clock.Wall).UTC()}
 }
+
+// heldConflicts lists the conflicts held for a person, for status.
+func heldConflicts(tx *store.Tx) ([]api.HeldConflict, error) {
+	hs, err := engine.HeldConflicts(tx)
+	var out []api.HeldConflict
+	for _, h := range hs {
+		out = append(out, api.HeldConflict{Key: h.Key, Field: h.Field, Link: string(h.Link)})
+	}
+	return out, err
+}

@@ -26,6 +26,7 @@
 //	r/<peer>/<seq>        received marker: empty while pending, then the Ack sent
 //	b/<twin>/<dir>/<link> Blocked record of a twin on one link, one way (blocked.go)
 //	h/<twin>/<n>          history record n of a twin (bounded, see HistoryKeep)
+//	hc/<twin>/<field>     a conflict held for a person (held.go)
 //
 // # Bounded disk and memory
 //

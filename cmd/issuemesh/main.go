@@ -249,6 +249,9 @@ func cmdStatus(c *cli.Context) error {
 	if st.BlockedRecords > st.Blocked {
 		fmt.Fprintf(w, "  blocked records %d (a twin blocked on several links or both ways; see errors)\n", st.BlockedRecords)
 	}
+	for _, h := range st.Held {
+		fmt.Fprintf(w, "  held conflict: %s %s waits for issuemesh resolve %s %s --keep ours|theirs|VALUE\n", h.Key, h.Field, h.Key, h.Field)
+	}
 	if st.Refused > 0 {
 		fmt.Fprintf(w, "  refused events %d since start (clocks too far ahead, or forged; see errors)\n", st.Refused)
 	}
