@@ -84,32 +84,48 @@ type settlement struct {
 // queued back to the peer (a.kept).
 func (a *applying) applyPolicies() {
 	for _, c := range a.ch.Conflicts {
-		p := a.e.ConflictPolicy(a.link, c.Field)
-		switch p {
-		case PolicyHold:
-			a.ch.Fields = slices.DeleteFunc(a.ch.Fields, func(f string) bool { return f == c.Field })
-			continue
-		case PolicyOurs, PolicyTheirs:
-		default:
-			continue
-		}
-		self := a.e.cfg.Self
-		winOurs, loseOurs := c.Winner.Clock.Peer == self, c.Loser.Clock.Peer == self
-		if !(p == PolicyOurs && loseOurs && !winOurs) && !(p == PolicyTheirs && winOurs && !loseOurs) {
-			continue // the side the policy keeps won already
-		}
-		nv := settleValue(a.merged.Fields[c.Field], c, c.Loser, a.e.cfg.HLC.Now())
-		a.merged.Set(c.Field, nv)
-		a.ch.Fields = slices.DeleteFunc(a.ch.Fields, func(f string) bool { return f == c.Field })
-		if prev, ok := a.previous.Fields[c.Field]; !ok || !replica.SameValue(prev, nv) {
-			a.ch.Fields = append(a.ch.Fields, c.Field) // the tracker takes the kept value
+		if f := a.applyPolicy(c); f != nil {
+			a.ch.Fields = append(a.ch.Fields, *f) // the tracker takes the kept value
 			slices.Sort(a.ch.Fields)
+			a.ch.Fields = slices.Compact(a.ch.Fields)
 		}
-		if !slices.Contains(a.kept, c.Field) {
-			a.kept = append(a.kept, c.Field) // queued to the peer (finish.go)
-		}
-		a.settled = append(a.settled, settlement{c: c, value: replica.SideOf(nv), how: p})
 	}
+}
+
+// applyPolicy applies the link's policy to one conflict of the merged
+// state: it removes a held field, or one settled to the tracker's value,
+// from a.ch.Fields, and returns the field when the tracker must take the
+// value the policy kept.
+func (a *applying) applyPolicy(c replica.Conflict) *string {
+	drop := func() {
+		a.ch.Fields = slices.DeleteFunc(a.ch.Fields, func(f string) bool { return f == c.Field })
+	}
+	p := a.e.ConflictPolicy(a.link, c.Field)
+	switch p {
+	case PolicyHold:
+		drop()
+		return nil
+	case PolicyOurs, PolicyTheirs:
+	default:
+		return nil
+	}
+	self := a.e.cfg.Self
+	winOurs, loseOurs := c.Winner.Clock.Peer == self, c.Loser.Clock.Peer == self
+	if !(p == PolicyOurs && loseOurs && !winOurs) && !(p == PolicyTheirs && winOurs && !loseOurs) {
+		return nil // the side the policy keeps won already
+	}
+	nv := settleValue(a.merged.Fields[c.Field], c, c.Loser, a.e.cfg.HLC.Now())
+	a.merged.Set(c.Field, nv)
+	drop()
+	if !slices.Contains(a.kept, c.Field) {
+		a.kept = append(a.kept, c.Field) // queued to the peer (finish.go)
+	}
+	a.settled = append(a.settled, settlement{c: c, value: replica.SideOf(nv), how: p})
+	if prev, ok := a.previous.Fields[c.Field]; !ok || !replica.SameValue(prev, nv) {
+		f := c.Field
+		return &f
+	}
+	return nil
 }
 
 // settleValue is the edit that settles conflict c on value cur with the

@@ -193,3 +193,46 @@ func TestHeldConflictsListedUntilResolved(t *testing.T) {
 		t.Fatalf("after B kept ours: A %q, B %q", sa, sb)
 	}
 }
+
+// TestLocalEditNotSharedYetIsAConflict: B's person edits the status, and
+// before B's trigger looks, A's edit of the status arrives. B's edit is not
+// overwritten unseen: it is kept (stamped as the trigger would have, it is
+// the newest), sent to A, and both record the same conflict with both
+// values. Under hold each side keeps its own value.
+func TestLocalEditNotSharedYetIsAConflict(t *testing.T) {
+	for _, policy := range []string{PolicyNewest, PolicyHold} {
+		t.Run(policy, func(t *testing.T) {
+			ctx := context.Background()
+			m := newMemNet(t, "a", "b")
+			a, b := m.nodes[0], m.nodes[1]
+			a.eng.cfg.Conflicts, b.eng.cfg.Conflicts = fixedPolicies(policy), fixedPolicies(policy)
+			is := a.create(t, "printer")
+			m.settle(ctx)
+			onB, _ := b.bySummary(t, "printer")
+			if _, err := a.tr.Tracker.Update(ctx, is.Key, adapters.Patch{Status: new("A1")}); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.eng.Scan(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.tr.Tracker.Update(ctx, onB.Key, adapters.Patch{Status: new("B1")}); err != nil {
+				t.Fatal(err)
+			}
+			m.deliver(ctx, a, b) // before B's trigger saw B1
+			m.settle(ctx)
+			wantA := "B1"
+			if policy == PolicyHold {
+				wantA = "A1"
+			}
+			if sa, sb := a.status(t, is.Key), b.status(t, onB.Key); sa != wantA || sb != "B1" {
+				t.Fatalf("A %q, B %q; want A %q, B B1 (B's edit kept)", sa, sb, wantA)
+			}
+			ca, _ := a.conflictRecords(t, is.Key)
+			cb, _ := b.conflictRecords(t, onB.Key)
+			if len(ca) != 1 || len(cb) != 1 || ca[0].Conflict.ID() != cb[0].Conflict.ID() ||
+				ca[0].Conflict.Winner.S != "B1" || ca[0].Conflict.Loser.S != "A1" {
+				t.Fatalf("conflicts: A %+v, B %+v; want one each, B1 over A1", ca, cb)
+			}
+		})
+	}
+}

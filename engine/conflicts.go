@@ -128,3 +128,130 @@ func ConflictEpisodes(recs []store.Record) []Episode {
 	}
 	return out
 }
+
+// keepLocalEdits finds, among the string fields the event changes, those
+// the issue shows with a value that is neither what was shared on the link
+// (the baseline) nor the merged one, and that no other link or unrecorded
+// event holds: a person edited them here since the trigger last looked.
+// Applying the event would overwrite that edit unseen. Instead it is
+// stamped now, as the trigger would have, based on what the link held
+// before the event: concurrent with the received edit, it is newest and
+// wins, the merge records the conflict (and the link's policy applies to
+// it), and it is sent back (a.kept). It returns the changes left to apply.
+func (a *applying) keepLocalEdits(before replica.Replica, ch replica.Changes) replica.Changes {
+	l := a.tw.Links[string(a.link)]
+	if l == nil {
+		return ch
+	}
+	var unrec []held
+	a.ch.Fields = slices.Clone(ch.Fields) // applyPolicy edits a.ch.Fields; ch is iterated
+	left := ch
+	left.Fields = nil
+	for _, f := range ch.Fields {
+		bv, ok := before.Fields[f]
+		bl, okb := l.Baseline.Fields[f]
+		mv := a.merged.Fields[f]
+		if !ok || !okb || bv.L != nil || len(bv.E) > 0 || mv.L != nil || len(mv.E) > 0 ||
+			replica.SameValue(bv, bl) || replica.SameValue(bv, mv) {
+			left.Fields = append(left.Fields, f)
+			continue
+		}
+		if unrec == nil {
+			unrec = a.e.unrec.held(a.tw.ID, before)
+		}
+		if heldValueElsewhere(a.tw, string(a.link), unrec, f, bv) {
+			left.Fields = append(left.Fields, f)
+			continue
+		}
+		lv := bv
+		lv.Clock, lv.Base, lv.Lost = a.e.cfg.HLC.Now(), a.previous.Fields[f].Clock, nil
+		m, mch := replica.Merge(replica.Replica{Fields: map[string]replica.Value{f: mv}}, replica.Replica{Fields: map[string]replica.Value{f: lv}})
+		a.merged.Set(f, m.Fields[f])
+		a.ch.Conflicts = slices.DeleteFunc(a.ch.Conflicts, func(x replica.Conflict) bool { return x.Field == f })
+		a.ch.Conflicts = append(a.ch.Conflicts, mch.Conflicts...)
+		if !slices.Contains(a.kept, f) {
+			a.kept = append(a.kept, f)
+		}
+		a.e.log.Info("a local edit not shared yet met a received edit of the same field: the local one is kept and shared, the conflict recorded", "link", a.link, "key", a.tw.LocalKey, "field", f)
+		for _, c := range mch.Conflicts {
+			if sub := a.applyPolicy(c); sub != nil {
+				left.Fields = append(left.Fields, *sub)
+			}
+		}
+	}
+	slices.Sort(left.Fields)
+	left.Fields = slices.Compact(left.Fields)
+	slices.SortFunc(a.ch.Conflicts, func(x, y replica.Conflict) int { return strings.Compare(x.Field, y.Field) })
+	left.Conflicts = a.ch.Conflicts
+	return left
+}
+
+// heldValueElsewhere reports whether another link of the twin agreed value
+// v of field f, or an unrecorded event carries it: the issue holds it by
+// sync, not by a local edit.
+func heldValueElsewhere(tw *store.Twin, link string, unrec []held, f string, v replica.Value) bool {
+	for q, l := range tw.Links {
+		if q == link || l.Unsynced {
+			continue
+		}
+		if a, ok := l.Agreed.Fields[f]; ok && replica.SameValue(a, v) {
+			return true
+		}
+	}
+	for _, h := range unrec {
+		if a, ok := h.agreed.Fields[f]; ok && replica.SameValue(a, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// keptConflicts lists the conflicts that the values kept from other links
+// (keepFields) carry and the link did not hold before.
+func keptConflicts(previous, merged replica.Replica, kept []string) []replica.Conflict {
+	var out []replica.Conflict
+	for _, f := range kept {
+		v := merged.Fields[f]
+		if v.Lost == nil {
+			continue
+		}
+		if p, ok := previous.Fields[f]; ok && p.Clock == v.Clock && p.Lost != nil && p.Lost.Clock == v.Lost.Clock {
+			continue
+		}
+		out = append(out, replica.Conflict{Field: f, Winner: replica.SideOf(v), Loser: *cloneLost(v.Lost)})
+	}
+	return out
+}
+
+// tellOtherLinks gives the conflicts recorded on link to the twin's other
+// links that hold the same winning edit without them, and queues an event
+// on each, so that every peer that has the winner hears of the conflict
+// (a node that passed the winner on from one peer learns of the loser
+// from another). It runs in the finish write; it returns the links to wake.
+func (e *Engine) tellOtherLinks(tx *store.Tx, tw *store.Twin, link LinkKey, cs []replica.Conflict, now time.Time) ([]LinkKey, error) {
+	var woken []LinkKey
+	for q, l := range tw.Links {
+		if q == string(link) || l.Unsynced {
+			continue
+		}
+		var fields []string
+		for _, c := range cs {
+			v, ok := l.Agreed.Fields[c.Field]
+			if !ok || len(v.E) > 0 || v.Clock != c.Winner.Clock || (v.Lost != nil && !v.Lost.Clock.Less(c.Loser.Clock)) {
+				continue
+			}
+			lost := cloneLost(&c.Loser)
+			v.Lost = lost
+			l.Agreed.Set(c.Field, v)
+			fields = append(fields, c.Field)
+		}
+		if len(fields) == 0 {
+			continue
+		}
+		if err := e.Queue(tx, tw, LinkKey(q), l, fields, now); err != nil {
+			return nil, err
+		}
+		woken = append(woken, LinkKey(q))
+	}
+	return woken, nil
+}

@@ -397,8 +397,17 @@ func keepFields(cur replica.Replica, merged *replica.Replica, ch replica.Changes
 			left.Fields = append(left.Fields, name)
 			continue
 		}
-		// The held edit, as it is (its Base and conflict too).
+		// The held edit, as it is (its Base and conflict too), joined with
+		// the older value received: concurrent with it, that is its
+		// conflict here.
+		in := merged.Fields[name]
 		v.Clock, v.Base, v.Lost = c.Clock, c.Base, cloneLost(c.Lost)
+		one := func(x replica.Value) replica.Replica {
+			return replica.Replica{Fields: map[string]replica.Value{name: x}}
+		}
+		if m, _ := replica.Merge(one(v), one(in)); m.Fields[name].Clock == v.Clock {
+			v.Lost = m.Fields[name].Lost
+		}
 		merged.Set(name, v)
 		kept = append(kept, name)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/replica"
@@ -60,9 +61,14 @@ func (a *applying) write(ctx context.Context) (adapters.Issue, error) {
 			a.before = &b
 		}
 		a.ch = ch
+		a.ch.Fields = slices.Clone(ch.Fields) // the steps below change it; a retry starts again from ch
 		var kept []string
 		if len(a.newer) > 0 && a.before != nil {
-			a.ch, kept = keepFields(*a.before, &a.merged, ch, a.newer)
+			a.ch, kept = keepFields(*a.before, &a.merged, a.ch, a.newer)
+			a.ch.Conflicts = append(slices.Clone(a.ch.Conflicts), keptConflicts(a.previous, a.merged, kept)...)
+		}
+		if a.before != nil {
+			a.ch = a.keepLocalEdits(*a.before, a.ch) // conflicts.go
 		}
 		out, err := a.change(ctx, &issue, a.ch, false)
 		if errors.Is(err, adapters.ErrChanged) && attempt < maxRereads {
