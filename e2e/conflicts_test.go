@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,4 +117,78 @@ func TestHeldConflictResolvedOnBothNodes(t *testing.T) {
 	if err == nil || !strings.Contains(out, "config.yaml") || !strings.Contains(out, `connections.bob.conflicts.status: "mine" is not one of newest, ours, theirs, hold`) {
 		t.Fatalf("config check with a bad policy: %v\n%s", err, out)
 	}
+}
+
+// Three local nodes, real processes, in one network: all three stopped,
+// each edits the same issue's status on its own, all three started. Every
+// member ends with the same status and lists the same one conflict (the
+// same ID: field, winner and loser), whatever order the edits reached it
+// in.
+func TestNetworkMembersListTheSameConflict(t *testing.T) {
+	nodes := []*proc{newNode(t, "n1"), newNode(t, "n2"), newNode(t, "n3")}
+	var wg sync.WaitGroup
+	for _, p := range nodes {
+		wg.Go(p.start)
+	}
+	wg.Wait()
+	nodes[0].mustCLI("network", "create", "team")
+	for i := 1; i < len(nodes); i++ {
+		code := trim(nodes[i-1].mustCLI("network", "invite", "team", "--name", nodes[i].name, "--ttl", "5m"))
+		if out := nodes[i].mustCLI("accept", code); !strings.Contains(out, "joined network team") {
+			t.Fatalf("accept on %s printed %q", nodes[i].name, out)
+		}
+	}
+	testutil.WaitFor(t, 30*time.Second, "every member sees 3 joined members, connected", func() bool {
+		for _, p := range nodes {
+			if !p.meshed("team", len(nodes)) {
+				return false
+			}
+		}
+		return true
+	})
+	nodes[0].mustCLI("issue", "create", "--summary", "shared printer")
+	keys := make([]string, len(nodes))
+	testutil.WaitFor(t, 20*time.Second, "every member has the issue", func() bool {
+		for i, p := range nodes {
+			is, ok := p.findBySummary("shared printer")
+			if !ok {
+				return false
+			}
+			keys[i] = is.Key
+		}
+		return true
+	})
+	for _, p := range nodes {
+		wg.Go(p.stop)
+	}
+	wg.Wait()
+	for i, p := range nodes {
+		p.mustCLI("issue", "edit", keys[i], "--status", "set by "+p.name)
+	}
+	for _, p := range nodes {
+		wg.Go(p.start)
+	}
+	wg.Wait()
+	list := func(p *proc) []conflictView {
+		var cs []conflictView
+		if err := p.cliJSON(&cs, "conflicts"); err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	var last string
+	testutil.WaitFor(t, 40*time.Second, "every member holds one status and lists the same one conflict", func() bool {
+		var status, id string
+		for i, p := range nodes {
+			s := p.fieldsIssue(keys[i]).Status
+			cs := list(p)
+			last = fmt.Sprintf("%s: status %q, conflicts %+v", p.name, s, cs)
+			if len(cs) != 1 || (i > 0 && (s != status || cs[0].ID != id)) || cs[0].Winner.Value != s {
+				return false
+			}
+			status, id = s, cs[0].ID
+		}
+		return true
+	})
+	t.Logf("converged: %s", last)
 }
