@@ -21,6 +21,10 @@ var (
 	// 4xx). Retrying the same data fails again: the twin is blocked until an
 	// operator retries it.
 	ErrRejected = errors.New("tracker rejected the change")
+	// ErrChanged: the patch said which revision of the issue it was
+	// computed from (Patch.IfRev), and the issue has changed since. Read
+	// it again and compute the patch anew.
+	ErrChanged = errors.New("the issue changed since it was read")
 )
 
 // Comment is a comment in the tracker.
@@ -64,6 +68,10 @@ type Issue struct {
 	// that a crash between "created" and "linked" is recovered by FindByTwin
 	// rather than by a second create.
 	TwinID string `json:"twin_id,omitempty"`
+	// Rev is the tracker's revision of the issue, which changes with
+	// every write, where the adapter knows one (the local tracker); ""
+	// otherwise. See Patch.IfRev.
+	Rev string `json:"-"`
 
 	// People, type, dates, custom fields and relations (fields.go). An
 	// adapter leaves out what its tracker lacks (Lacking).
@@ -110,6 +118,14 @@ type Patch struct {
 	// their tracker ID (one already gone is no error).
 	DeleteComments    []string `json:"delete_comments,omitempty"`
 	DeleteAttachments []string `json:"delete_attachments,omitempty"`
+
+	// IfRev, when set, is the revision (Issue.Rev) the patch was computed
+	// from: an adapter that knows revisions refuses the patch with
+	// ErrChanged if the issue has another one now, so that a change made
+	// meanwhile (by a person) is not overwritten by a patch computed
+	// without it. Adapters without revisions ignore it. It is a condition,
+	// not a change: Empty does not look at it.
+	IfRev string `json:"-"`
 }
 
 // Empty reports whether the patch changes nothing.

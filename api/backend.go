@@ -74,6 +74,8 @@ type SyncBackend interface {
 	TestRules(ctx context.Context, in RulesTestInput) (RulesTestResult, error)
 	// Conflicts lists the conflicts of concurrent edits the merges found.
 	Conflicts(ctx context.Context) ([]ConflictView, error)
+	// Resolve settles an open conflict (issuemesh resolve).
+	Resolve(ctx context.Context, in ResolveInput) (ResolveResult, error)
 }
 
 // NetworkBackend manages the networks this node is a member of.

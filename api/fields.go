@@ -6,6 +6,7 @@ package api
 // twins of the related issues.
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -175,6 +176,7 @@ func (s *Server) registerFields() {
 	s.mux.HandleFunc("DELETE /v1/issues/{key}/comments/{id}", s.commentDelete)
 	s.mux.HandleFunc("DELETE /v1/issues/{key}/attachments/{name}", s.detach)
 	s.mux.HandleFunc("GET /v1/conflicts", s.conflicts)
+	s.mux.HandleFunc("POST /v1/conflicts/resolve", s.resolve)
 }
 
 // ConflictView is one conflict of concurrent edits: the twin, the field,
@@ -192,6 +194,40 @@ type ConflictView struct {
 	LinkName string       `json:"link_name,omitempty"`
 	Winner   ConflictSide `json:"winner"`
 	Loser    ConflictSide `json:"loser"`
+	// Policy is the connection's conflict policy for the field (newest,
+	// ours, theirs, hold); Held: open under hold, so each side keeps its
+	// value until issuemesh resolve.
+	Policy string `json:"policy,omitempty"`
+	Held   bool   `json:"held,omitempty"`
+	// Settled is how the conflict was settled, once it is.
+	Settled *ConflictSettled `json:"settled,omitempty"`
+}
+
+// ConflictSettled is the edit that settled a conflict: the value kept,
+// where and when it was set, and how: "resolve" (issuemesh resolve here),
+// "ours" or "theirs" (a conflict policy here), "edit" (an edit of the
+// field, or a resolution made at the peer).
+type ConflictSettled struct {
+	ConflictSide
+	How string `json:"how"`
+}
+
+// ResolveInput is the body of POST /v1/conflicts/resolve.
+type ResolveInput struct {
+	Key   string `json:"key"`
+	Field string `json:"field"`
+	// Keep is "ours", "theirs" or the value to keep.
+	Keep string `json:"keep"`
+}
+
+// ResolveResult is what a resolve did.
+type ResolveResult struct {
+	Key      string       `json:"key"`
+	Field    string       `json:"field"`
+	Link     string       `json:"link"`
+	LinkName string       `json:"link_name,omitempty"`
+	Kept     ConflictSide `json:"kept"`
+	Conflict string       `json:"conflict"` // its ID
 }
 
 // ConflictSide is one value of a conflict and the edit that set it.
@@ -205,6 +241,19 @@ type ConflictSide struct {
 func (s *Server) conflicts(w http.ResponseWriter, r *http.Request) {
 	cs, err := s.b.Conflicts(r.Context())
 	answer(w, 200, nonNil(cs), err)
+}
+
+func (s *Server) resolve(w http.ResponseWriter, r *http.Request) {
+	in, ok := readBody[ResolveInput](w, r)
+	if !ok {
+		return
+	}
+	if in.Key == "" || in.Field == "" || in.Keep == "" {
+		writeErr(w, fmt.Errorf("%w: resolve needs a key, a field and what to keep (ours, theirs or a value)", ErrBadRequest))
+		return
+	}
+	res, err := s.b.Resolve(r.Context(), in)
+	answer(w, 200, res, err)
 }
 
 func (s *Server) relate(w http.ResponseWriter, r *http.Request) {
@@ -310,4 +359,12 @@ func (s *Server) related(r *http.Request, is adapters.Issue) []RelatedView {
 		out = append(out, rv)
 	}
 	return out
+}
+
+// Resolve settles an open conflict: in.Keep is "ours", "theirs" or the
+// value to keep (POST /v1/conflicts/resolve).
+func (c *Client) Resolve(ctx context.Context, in ResolveInput) (ResolveResult, error) {
+	var out ResolveResult
+	err := c.Do(ctx, "POST", "/v1/conflicts/resolve", in, &out)
+	return out, err
 }

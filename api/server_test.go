@@ -122,6 +122,9 @@ func (f *fakeBackend) TestRules(ctx context.Context, in RulesTestInput) (RulesTe
 func (f *fakeBackend) Conflicts(ctx context.Context) ([]ConflictView, error) {
 	return nil, f.call("conflicts")
 }
+func (f *fakeBackend) Resolve(ctx context.Context, in ResolveInput) (ResolveResult, error) {
+	return ResolveResult{Key: in.Key, Field: in.Field}, f.call("resolve %s %s %s", in.Key, in.Field, in.Keep)
+}
 func (f *fakeBackend) Networks(ctx context.Context) ([]NetworkInfo, error) {
 	return nil, f.call("networks")
 }

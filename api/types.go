@@ -65,6 +65,17 @@ type Status struct {
 	// the services that failed and were restarted.
 	Home     HomeStatus       `json:"home"`
 	Restarts []ServiceRestart `json:"restarts,omitempty"`
+	// Held lists the conflicts held for a person (policy hold): each side
+	// keeps its value until issuemesh resolve.
+	Held []HeldConflict `json:"held,omitempty"`
+}
+
+// HeldConflict is a twin's field held for a person.
+type HeldConflict struct {
+	Key      string `json:"key"`
+	Field    string `json:"field"`
+	Link     string `json:"link"`
+	LinkName string `json:"link_name,omitempty"`
 }
 
 // NATStatus is the node's reachability and relaying state.

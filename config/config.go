@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,6 +86,13 @@ type Connection struct {
 	UserMap  map[string]string `yaml:"user_map,omitempty"`
 	TypeMap  map[string]string `yaml:"type_map,omitempty"`
 	FieldMap map[string]string `yaml:"field_map,omitempty"`
+	// Conflicts chooses per field what happens when both sides edit it
+	// before either saw the other's edit: "newest" (the default: the
+	// newest edit wins everywhere), "ours" or "theirs" (this side's, or
+	// the peer's, value is kept on both; peers only), or "hold" (each side
+	// keeps its value until a person runs issuemesh resolve), e.g.
+	// {status: hold, cf.Severity: ours}. A conflict is recorded either way.
+	Conflicts map[string]string `yaml:"conflicts,omitempty"`
 	// Policy (networks only) says per field whose edits count: "newest"
 	// (the default: the newest edit wins) or "owner" (only the edits of the
 	// member Owner, a peer ID or member name), e.g. {priority: owner}. Every
@@ -97,6 +106,30 @@ const (
 	PolicyNewest = "newest"
 	PolicyOwner  = "owner"
 )
+
+// Conflict policies (Connection.Conflicts).
+const (
+	ConflictNewest = "newest"
+	ConflictOurs   = "ours"
+	ConflictTheirs = "theirs"
+	ConflictHold   = "hold"
+)
+
+// validateConflicts checks a connection entry's conflict policies.
+func validateConflicts(name string, cc Connection) error {
+	for _, field := range slices.Sorted(maps.Keys(cc.Conflicts)) {
+		p := cc.Conflicts[field]
+		switch {
+		case strings.TrimSpace(field) == "":
+			return fmt.Errorf("connections.%s.conflicts: a field name is empty; name a field such as status or cf.Severity", name)
+		case p != ConflictNewest && p != ConflictOurs && p != ConflictTheirs && p != ConflictHold:
+			return fmt.Errorf("connections.%s.conflicts.%s: %q is not one of %s, %s, %s, %s", name, field, p, ConflictNewest, ConflictOurs, ConflictTheirs, ConflictHold)
+		case (p == ConflictOurs || p == ConflictTheirs) && strings.HasPrefix(name, "net:"):
+			return fmt.Errorf("connections.%s.conflicts.%s: %q needs one peer on the other side; a network has many (use newest or hold)", name, field, p)
+		}
+	}
+	return nil
+}
 
 // Connection returns the settings for a peer: its own entry by ID, else by
 // name, else the "*" entry, else the defaults.
@@ -300,6 +333,9 @@ func (c *Config) Validate() error {
 			case !strings.HasPrefix(name, "net:") && name != "*":
 				return fmt.Errorf("connections.%s.policy: field policies apply to networks only (entries named net:<network name>)", name)
 			}
+		}
+		if err := validateConflicts(name, cc); err != nil {
+			return err
 		}
 		for field, m := range map[string]map[string]string{"status_map": cc.StatusMap, "priority_map": cc.PriorityMap,
 			"user_map": cc.UserMap, "type_map": cc.TypeMap, "field_map": cc.FieldMap} {

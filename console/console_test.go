@@ -38,7 +38,8 @@ func (f *fakeNode) Handler() http.Handler {
 		case r.Method == "POST" && r.URL.Path == "/v1/networks":
 			v = map[string]any{"id": "n1", "name": "ops", "running": true}
 		case r.URL.Path == "/v1/status":
-			v = map[string]any{"peer_id": "12D3KooWself", "twins": twins, "peers": []any{map[string]any{"id": "12D3KooWpeer", "name": "bob", "connected": true}}, "tracker": map[string]any{"type": "local", "state": "ok"}}
+			v = map[string]any{"peer_id": "12D3KooWself", "twins": twins, "peers": []any{map[string]any{"id": "12D3KooWpeer", "name": "bob", "connected": true}}, "tracker": map[string]any{"type": "local", "state": "ok"},
+				"held": []any{map[string]any{"key": "LOCAL-1", "field": "status", "link": "12D3KooWpeer", "link_name": "bob"}}}
 		case r.URL.Path == "/v1/issues":
 			v = []any{map[string]any{"key": "LOCAL-1", "summary": "Printer on fire", "twin": "t1", "updated": time.Now()}}
 		case strings.HasPrefix(r.URL.Path, "/v1/issues/"):

@@ -211,8 +211,9 @@ type applying struct {
 	previous replica.Replica // the link's agreed state before the event
 	merged   replica.Replica
 	ch       replica.Changes // what the event changes in the agreed state
-	kept     []string        // fields where the issue keeps a newer value (keepNewer)
-	newer    map[string]replica.Clock
+	kept     []string        // fields where the issue keeps a newer value (keepNewer), or a conflict policy's
+	settled  []settlement    // conflicts a policy settled (conflictpolicy.go)
+	newer    map[string]replica.Value
 
 	// rules.go and tracker.go
 	before  *replica.Replica      // the link's view of the issue before the change

@@ -98,8 +98,11 @@ type Config struct {
 	Files   Fetcher  // nil: received files are left out
 	Nets    NetLog   // nil: no networks
 	Policy  Policies // nil: no owned fields
-	Space   Space    // nil: always room
-	Observe Observer // nil: nobody is told
+	// Conflicts gives the conflict policy of each link's fields
+	// (conflictpolicy.go); nil: the newest edit wins everywhere.
+	Conflicts ConflictPolicies
+	Space     Space    // nil: always room
+	Observe   Observer // nil: nobody is told
 	// FullFeed: the tracker's Changes returns whole issues
 	// (adapters.FullFeed), which share uses without reading them again.
 	FullFeed bool

@@ -52,6 +52,8 @@ func (a *applying) finishApplied(ctx context.Context, issue adapters.Issue) erro
 	}
 	seq := a.seq
 	waits, setWaits := a.waitsOf() // relations.go
+	settled := a.settled           // conflictpolicy.go
+	var wakeAlso []LinkKey
 	err := e.finish(ctx, a.later, a.src, a.seq, ev, a.ack, func(tx *store.Tx, tw *store.Twin) error {
 		tw.LocalKey = issue.Key
 		if err := recordConflicts(tx, tw, link, seq, ev.ID, ch.Conflicts); err != nil { // conflicts.go
@@ -62,6 +64,17 @@ func (a *applying) finishApplied(ctx context.Context, issue adapters.Issue) erro
 				return err
 			}
 		}
+		if err := recordSettled(tx, tw, link, seq, ev.ID, settled); err != nil {
+			return err
+		}
+		if err := e.indexHeld(tx, tw, link, ch.Conflicts); err != nil {
+			return err
+		}
+		told, err := e.tellOtherLinks(tx, tw, link, ch.Conflicts, time.Now()) // conflicts.go
+		if err != nil {
+			return err
+		}
+		wakeAlso = told
 		l := tw.Link(string(link))
 		l.Unsynced = false
 		switch {
@@ -94,6 +107,13 @@ func (a *applying) finishApplied(ctx context.Context, issue adapters.Issue) erro
 		for _, w := range waits {
 			e.rels.mark(w.Name)
 		}
+		if a.later != nil {
+			a.later.also = wakeAlso // once committed
+		} else {
+			for _, l := range wakeAlso {
+				e.wake(l)
+			}
+		}
 	}
 	if err == nil && len(kept) > 0 {
 		if a.later != nil {
@@ -114,6 +134,7 @@ type deferredFinish struct {
 	// wake is a link to wake once fn is committed (an event was queued to
 	// it), or "".
 	wake LinkKey
+	also []LinkKey // more links to wake once fn is committed
 	// recorded is called once fn is committed.
 	recorded func()
 }
@@ -207,6 +228,9 @@ func (e *Engine) commitFinishes(ctx context.Context, src *Source, fs []*deferred
 		}
 		if f.wake != "" {
 			e.wake(f.wake)
+		}
+		for _, l := range f.also {
+			e.wake(l)
 		}
 	}
 	err := e.cfg.Store.Update(ctx, func(tx *store.Tx) error {

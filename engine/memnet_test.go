@@ -30,6 +30,9 @@ type tracker struct {
 	get, changes, create, update, find atomic.Int64
 	mu                                 sync.Mutex
 	reject                             string
+	// beforeUpdate, when set, runs (once) before the engine's next
+	// update: a person's edit made while an apply is under way.
+	beforeUpdate func()
 }
 
 func (c *tracker) Get(ctx context.Context, key string) (adapters.Issue, error) {
@@ -61,6 +64,13 @@ func (c *tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 
 func (c *tracker) Update(ctx context.Context, key string, p adapters.Patch) (adapters.Issue, error) {
 	c.update.Add(1)
+	c.mu.Lock()
+	before := c.beforeUpdate
+	c.beforeUpdate = nil
+	c.mu.Unlock()
+	if before != nil {
+		before()
+	}
 	if p.Summary != nil {
 		if err := c.refuses(*p.Summary); err != nil {
 			return adapters.Issue{}, err
@@ -132,9 +142,13 @@ type testNode struct {
 	eng   *Engine
 	net   *memNet
 	woken map[LinkKey]int
+	links []LinkKey // when set, the node's links (a network's members: netmem_test.go)
 }
 
 func (n *testNode) Links() []LinkKey {
+	if n.links != nil {
+		return n.links
+	}
 	var out []LinkKey
 	for _, o := range n.net.nodes {
 		if o != n {

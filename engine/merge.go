@@ -35,6 +35,9 @@ func (a *applying) merge() error {
 	}
 	if a.tw.LocalKey != "" && ev.Op != replica.OpLink {
 		a.newer, a.kept = keepNewer(a.tw, string(a.link), &a.merged, a.ch, e.cfg.HLC.Now)
+		a.joinHeld()      // conflicts.go
+		a.settle()        // conflictpolicy.go
+		a.applyPolicies() // conflictpolicy.go
 	}
 	return nil
 }

@@ -20,17 +20,29 @@ type held struct {
 	agreed, baseline, out replica.Replica
 }
 
-// heldField returns the newest clock with which another link holds field
-// name (zero if none does).
-func heldField(others []held, name string) replica.Clock {
-	var best replica.Clock
+// heldValue returns the newest clock with which another link holds field
+// name (zero if none does), and that link's agreed value.
+func heldValue(others []held, name string) (replica.Clock, replica.Value) {
+	var (
+		best replica.Clock
+		val  replica.Value
+	)
 	for _, o := range others {
 		a, ok := o.agreed.Fields[name]
 		if ok && reflected(o, name) && best.Less(a.Clock) {
-			best = a.Clock
+			best, val = a.Clock, a
 		}
 	}
-	return best
+	return best, val
+}
+
+func cloneLost(x *replica.Side) *replica.Side {
+	if x == nil {
+		return nil
+	}
+	c := *x
+	c.L, c.U = slices.Clone(c.L), slices.Clone(c.U)
+	return &c
 }
 
 // reflected reports whether the other link's agreed value of field name is
@@ -137,10 +149,19 @@ func stamp(agreed *replica.Replica, baseline, out replica.Replica, now func() re
 			// Already the agreed value (e.g. set by sync): nothing to tell.
 			continue
 		}
-		v.Clock = clockFor(heldField(others, name), cur.Clock)
-		// What this edit replaced, for conflict detection (replica.Conflict):
-		// a value passed on from another link says what this link held.
-		v.Base = cur.Clock
+		heldAt, hv := heldValue(others, name)
+		v.Clock = clockFor(heldAt, cur.Clock)
+		// What this edit replaced, for conflict detection (replica.Conflict).
+		// A value passed on from another link is the same edit there and
+		// here: it keeps the Base its writer gave it and the conflict it
+		// carries, so that every node that merges it finds the same
+		// conflict whatever path it came by (DESIGN 5.11). A local edit
+		// replaced what this link held.
+		if v.Clock == heldAt && !heldAt.IsZero() {
+			v.Base, v.Lost = hv.Base, cloneLost(hv.Lost)
+		} else {
+			v.Base = cur.Clock
+		}
 		agreed.Set(name, v)
 		changed = append(changed, name)
 	}
@@ -326,7 +347,7 @@ func sortedCopy(s []string) []string {
 // Without this, a node that got a change from one peer and then an older
 // one from another (which had not heard of the first) would go back to the
 // older value.
-func keepNewer(tw *store.Twin, pid string, merged *replica.Replica, ch replica.Changes, now func() replica.Clock) (newer map[string]replica.Clock, kept []string) {
+func keepNewer(tw *store.Twin, pid string, merged *replica.Replica, ch replica.Changes, now func() replica.Clock) (newer map[string]replica.Value, kept []string) {
 	for _, name := range ch.Fields {
 		v := merged.Fields[name]
 		for q, l := range tw.Links {
@@ -349,11 +370,11 @@ func keepNewer(tw *store.Twin, pid string, merged *replica.Replica, ch replica.C
 				}
 				continue
 			}
-			if v.Clock.Less(a.Clock) && newer[name].Less(a.Clock) {
+			if v.Clock.Less(a.Clock) && newer[name].Clock.Less(a.Clock) {
 				if newer == nil {
-					newer = map[string]replica.Clock{}
+					newer = map[string]replica.Value{}
 				}
-				newer[name] = a.Clock
+				newer[name] = a
 			}
 		}
 	}
@@ -365,7 +386,7 @@ func keepNewer(tw *store.Twin, pid string, merged *replica.Replica, ch replica.C
 // outgoing rules make of the issue now), with that clock, and the field is
 // no longer a change to apply. It returns the changes left and the fields
 // kept.
-func keepFields(cur replica.Replica, merged *replica.Replica, ch replica.Changes, newer map[string]replica.Clock) (replica.Changes, []string) {
+func keepFields(cur replica.Replica, merged *replica.Replica, ch replica.Changes, newer map[string]replica.Value) (replica.Changes, []string) {
 	var kept []string
 	left := ch
 	left.Fields = nil
@@ -376,7 +397,17 @@ func keepFields(cur replica.Replica, merged *replica.Replica, ch replica.Changes
 			left.Fields = append(left.Fields, name)
 			continue
 		}
-		v.Clock = c
+		// The held edit, as it is (its Base and conflict too), joined with
+		// the older value received: concurrent with it, that is its
+		// conflict here.
+		in := merged.Fields[name]
+		v.Clock, v.Base, v.Lost = c.Clock, c.Base, cloneLost(c.Lost)
+		one := func(x replica.Value) replica.Replica {
+			return replica.Replica{Fields: map[string]replica.Value{name: x}}
+		}
+		if m, _ := replica.Merge(one(v), one(in)); m.Fields[name].Clock == v.Clock {
+			v.Lost = m.Fields[name].Lost
+		}
 		merged.Set(name, v)
 		kept = append(kept, name)
 	}

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/replica"
@@ -41,22 +43,45 @@ func (a *applying) write(ctx context.Context) (adapters.Issue, error) {
 		}
 		return issue, err
 	}
-	issue, err := tr.Get(ctx, tw.LocalKey)
-	if err != nil {
-		return issue, err
+	// The patch is computed from the issue as read, and says so (IfRev):
+	// a person's edit made between the read and the write is not
+	// overwritten by a patch computed without it (the labels a patch sets
+	// are the whole list). The issue is read again and the patch computed
+	// anew (TestApplyKeepsEditMadeDuringApply).
+	ch := a.ch
+	for attempt := 1; ; attempt++ {
+		issue, err := tr.Get(ctx, tw.LocalKey)
+		if err != nil {
+			return issue, err
+		}
+		// What the issue is to this link before the change: what the
+		// change alters is told apart from local edits not shared yet.
+		a.before = nil
+		if b, skip, err := a.e.cfg.Rules.Outgoing(a.link, issue); err == nil && !skip {
+			a.before = &b
+		}
+		a.ch = ch
+		a.ch.Fields = slices.Clone(ch.Fields) // the steps below change it; a retry starts again from ch
+		var kept []string
+		if len(a.newer) > 0 && a.before != nil {
+			a.ch, kept = keepFields(*a.before, &a.merged, a.ch, a.newer)
+			a.ch.Conflicts = append(slices.Clone(a.ch.Conflicts), keptConflicts(a.previous, a.merged, kept)...)
+		}
+		if a.before != nil {
+			a.ch = a.keepLocalEdits(*a.before, a.ch) // conflicts.go
+		}
+		out, err := a.change(ctx, &issue, a.ch, false)
+		if errors.Is(err, adapters.ErrChanged) && attempt < maxRereads {
+			continue
+		}
+		a.kept = append(a.kept, kept...)
+		return out, err
 	}
-	// What the issue is to this link before the change: what the change
-	// alters is told apart from local edits not shared yet.
-	if b, skip, err := a.e.cfg.Rules.Outgoing(a.link, issue); err == nil && !skip {
-		a.before = &b
-	}
-	if len(a.newer) > 0 && a.before != nil {
-		var k []string
-		a.ch, k = keepFields(*a.before, &a.merged, a.ch, a.newer)
-		a.kept = append(a.kept, k...)
-	}
-	return a.change(ctx, &issue, a.ch, false)
 }
+
+// maxRereads is how often an apply reads an issue that keeps changing
+// under it before it gives up (transient: the event is tried again later).
+const maxRereads = 5
 
 // change runs the incoming rules on cur (nil: no issue here yet) and
 // creates or updates the issue as they say.
@@ -89,5 +114,12 @@ func (a *applying) change(ctx context.Context, cur *adapters.Issue, ch replica.C
 	if patch.Empty() {
 		return *cur, nil
 	}
-	return tr.Update(ctx, cur.Key, patch)
+	patch.IfRev = cur.Rev
+	updated, err := tr.Update(ctx, cur.Key, patch)
+	if errors.Is(err, adapters.ErrChanged) {
+		// Changed by a person since it was read: the caller reads it
+		// again; transient if it gives up.
+		err = fmt.Errorf("%w: %w", err, adapters.ErrUnavailable)
+	}
+	return updated, err
 }

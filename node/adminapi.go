@@ -57,11 +57,20 @@ func (b adminBackend) Status(ctx context.Context) (api.Status, error) {
 		if st.Blocked, st.BlockedRecords, err = engine.BlockedCounts(tx); err != nil {
 			return err
 		}
+		if st.Held, err = heldConflicts(tx); err != nil {
+			return err
+		}
 		st.Twins, err = tx.Count("t/")
 		return err
 	})
 	if err != nil {
 		return st, err
+	}
+	if len(st.Held) > 0 {
+		name := peerNamer(n.store)
+		for i := range st.Held {
+			st.Held[i].LinkName = name(st.Held[i].Link)
+		}
 	}
 	st.RulesErrors = n.rules.Errors()
 	st.Tracker, st.Config = n.TrackerHealth(), n.live.State()

@@ -9,6 +9,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -19,7 +20,11 @@ import (
 )
 
 // Conflicts lists the conflicts recorded in the twins' histories, newest
-// first, one per conflict ID.
+// first. Of the conflicts one field went through before it was settled (a
+// third concurrent edit replaces the record of the first two), only the
+// last is listed: the one the merged state held, which every member of a
+// network that received the same edits holds (engine.ConflictEpisodes). Each comes with the link's policy for the field,
+// whether it is held, and how it was settled.
 func (b adminBackend) Conflicts(ctx context.Context) ([]api.ConflictView, error) {
 	var out []api.ConflictView
 	name := peerNamer(b.n.store)
@@ -30,24 +35,29 @@ func (b adminBackend) Conflicts(ctx context.Context) ([]api.ConflictView, error)
 				return err
 			}
 			seen := map[string]bool{}
-			for i := len(recs) - 1; i >= 0; i-- {
-				r := recs[i]
-				if r.What != string(engine.Conflict) || r.Conflict == nil || seen[r.Conflict.ID()] {
+			for _, ep := range engine.ConflictEpisodes(recs) {
+				c := ep.Conflict
+				if seen[c.ID()] {
 					continue
 				}
-				c := *r.Conflict
 				seen[c.ID()] = true
 				open := false
-				if l := tw.Links[r.Peer]; l != nil {
+				if l := tw.Links[ep.Link]; l != nil && ep.Settled == nil {
 					if v, ok := l.Agreed.Fields[c.Field]; ok && v.Lost != nil && v.Clock == c.Winner.Clock && v.Lost.Clock == c.Loser.Clock {
 						open = true
 					}
 				}
-				out = append(out, api.ConflictView{
-					ID: c.ID(), Key: tw.LocalKey, Twin: tw.ID, Field: c.Field, Time: r.Time, Open: open,
-					Link: r.Peer, LinkName: name(r.Peer),
+				policy := b.n.eng.ConflictPolicy(engine.LinkKey(ep.Link), c.Field)
+				v := api.ConflictView{
+					ID: c.ID(), Key: tw.LocalKey, Twin: tw.ID, Field: c.Field, Time: ep.Time, Open: open,
+					Link: ep.Link, LinkName: name(ep.Link),
 					Winner: sideView(c.Winner, name), Loser: sideView(c.Loser, name),
-				})
+					Policy: policy, Held: open && policy == engine.PolicyHold,
+				}
+				if ep.Settled != nil {
+					v.Settled = &api.ConflictSettled{ConflictSide: sideView(*ep.Settled, name), How: ep.How}
+				}
+				out = append(out, v)
 			}
 			return nil
 		})
@@ -56,6 +66,36 @@ func (b adminBackend) Conflicts(ctx context.Context) ([]api.ConflictView, error)
 	return out, err
 }
 
+// Resolve settles an open conflict (issuemesh resolve KEY FIELD --keep).
+func (b adminBackend) Resolve(ctx context.Context, in api.ResolveInput) (api.ResolveResult, error) {
+	r, err := b.n.eng.Resolve(ctx, in.Key, in.Field, in.Keep)
+	if errors.Is(err, engine.ErrBadRequest) {
+		err = badRequest{err}
+	}
+	if err != nil {
+		return api.ResolveResult{}, err
+	}
+	name := peerNamer(b.n.store)
+	return api.ResolveResult{Key: r.Key, Field: r.Field, Link: string(r.Link), LinkName: name(string(r.Link)),
+		Kept: sideView(r.Value, name), Conflict: r.Conflict.ID()}, nil
+}
+
+// badRequest is an engine's refusal as the admin API's (a 400) with the
+// engine's words.
+type badRequest struct{ error }
+
+func (e badRequest) Unwrap() []error { return []error{e.error, errBadRequest} }
+
 func sideView(x replica.Side, name func(string) string) api.ConflictSide {
 	return api.ConflictSide{Value: x.Text(), Peer: x.Clock.Peer, PeerName: name(x.Clock.Peer), Time: time.UnixMilli(x.Clock.Wall).UTC()}
+}
+
+// heldConflicts lists the conflicts held for a person, for status.
+func heldConflicts(tx *store.Tx) ([]api.HeldConflict, error) {
+	hs, err := engine.HeldConflicts(tx)
+	var out []api.HeldConflict
+	for _, h := range hs {
+		out = append(out, api.HeldConflict{Key: h.Key, Field: h.Field, Link: string(h.Link)})
+	}
+	return out, err
 }

@@ -40,7 +40,7 @@ func newEngine(n *Node) (*engine.Engine, error) {
 	return engine.New(engine.Config{
 		Self: n.self.String(), Store: n.store, Tracker: n.tracker, HLC: n.hlc, Log: n.log,
 		Rules: nodeRules{n}, Links: nodeLinks{n}, Notify: nodeNotifier{n}, Files: nodeFiles{n},
-		Nets: n.mesh, Policy: nodePolicies{n}, Space: n.space, Observe: nodeObserver{n},
+		Nets: n.mesh, Policy: nodePolicies{n}, Conflicts: nodeConflicts{n}, Space: n.space, Observe: nodeObserver{n},
 		CheckClocks: clockChecker(n.cfg), FullFeed: full,
 	})
 }

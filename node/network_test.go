@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -114,13 +115,14 @@ func TestNetworkConvergesWithConcurrentEdits(t *testing.T) {
 		onC, okC = c.issueBySummary(t, "printer on fire")
 		return okB && okC
 	})
-	// Concurrent edits of the same fields and of the labels.
-	if _, err := b.tracker.Update(ctx, onB.Key, adapters.Patch{Status: ptr("In Progress"), Labels: &[]string{"hw", "printer"}, AddComments: []adapters.Comment{{Author: "bob", Body: "on it"}}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.tracker.Update(ctx, onC.Key, adapters.Patch{Status: ptr("Blocked"), Labels: &[]string{"hw", "urgent", "floor2"}, AddComments: []adapters.Comment{{Author: "carol", Body: "no toner"}}}); err != nil {
-		t.Fatal(err)
-	}
+	// Concurrent edits of the same fields and of the labels, each made on
+	// the issue as its person sees it (a sync may land before the edit).
+	b.editAsSeen(t, onB.Key, func(is adapters.Issue) adapters.Patch {
+		return adapters.Patch{Status: ptr("In Progress"), Labels: withLabels(is.Labels, []string{"printer"}, []string{"urgent"}), AddComments: []adapters.Comment{{Author: "bob", Body: "on it"}}}
+	})
+	c.editAsSeen(t, onC.Key, func(is adapters.Issue) adapters.Patch {
+		return adapters.Patch{Status: ptr("Blocked"), Labels: withLabels(is.Labels, []string{"floor2"}, nil), AddComments: []adapters.Comment{{Author: "carol", Body: "no toner"}}}
+	})
 	if _, err := a.tracker.Update(ctx, is.Key, adapters.Patch{Priority: ptr("High")}); err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +187,33 @@ func TestNetworkConvergesWithConcurrentEdits(t *testing.T) {
 			t.Errorf("member %+v: want joined and connected", m)
 		}
 	}
+}
+
+// editAsSeen edits an issue as a person would: the patch is made from the
+// issue as read, and made again if the issue changed before it was
+// written (a sync landed meanwhile).
+func (tn *testNode) editAsSeen(t *testing.T, key string, edit func(adapters.Issue) adapters.Patch) {
+	t.Helper()
+	for {
+		cur := tn.get(t, key)
+		p := edit(cur)
+		p.IfRev = cur.Rev
+		_, err := tn.tracker.Update(context.Background(), key, p)
+		if errors.Is(err, adapters.ErrChanged) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+}
+
+// withLabels returns labels with add added and del removed.
+func withLabels(labels, add, del []string) *[]string {
+	out := slices.DeleteFunc(slices.Clone(labels), func(l string) bool { return slices.Contains(del, l) || slices.Contains(add, l) })
+	out = append(out, add...)
+	return &out
 }
 
 func countBySummary(t *testing.T, tn *testNode, summary string) int {

@@ -384,6 +384,9 @@ type writer struct {
 // them: a subset of the fields and comments. Every replica sent is then
 // delivered to several nodes in a random order with duplicates, and all nodes
 // must end with the same Replica, the same as delivery in sending order.
+// Writers also settle conflicts they hold as the conflict policies and
+// issuemesh resolve do (ours, theirs or another value, based on both
+// values): those converge the same way and never reopen what they settle.
 func TestMergeConvergesUnderAnyDelivery(t *testing.T) {
 	iterations := 400
 	if testing.Short() {
@@ -391,6 +394,12 @@ func TestMergeConvergesUnderAnyDelivery(t *testing.T) {
 	}
 	fieldNames := []string{FieldSummary, FieldStatus, FieldPriority, FieldLabels, FieldLabels, "custom.team", "custom.tags",
 		FieldAssignee, FieldDue, FieldRelations, CustomField("Severity")}
+	settlements := 0
+	defer func() {
+		if settlements == 0 {
+			t.Error("no conflict was ever settled: the property test does not cover the conflict policies")
+		}
+	}()
 	for seed := range uint64(iterations) {
 		rng := rand.New(rand.NewPCG(seed, 42))
 		wall := int64(1_750_000_000_000)
@@ -410,6 +419,25 @@ func TestMergeConvergesUnderAnyDelivery(t *testing.T) {
 				w.skew -= rng.Int64N(500)
 			}
 			var edit Replica
+			if name, c, ok := heldConflict(w.state, rng); ok && rng.IntN(4) == 0 {
+				// A conflict policy (ours, theirs) or issuemesh resolve
+				// settles the conflict as engine.settleValue does: the value
+				// kept, clocked now, based on the newer of both values.
+				keep := []Side{c.Winner, c.Loser, {S: "resolved by " + w.peer}}[rng.IntN(3)]
+				base := c.Winner.Clock
+				if base.Less(c.Loser.Clock) {
+					base = c.Loser.Clock
+				}
+				v := w.state.Fields[name]
+				edit.Set(name, Value{S: keep.S, L: keep.L, U: keep.U, T: v.T, Clock: w.hlc.Now(), Base: base})
+				settlements++
+				w.state = merged(w.state, edit)
+				if x := w.state.Fields[name].Lost; x != nil && (x.Clock == c.Winner.Clock || x.Clock == c.Loser.Clock) {
+					t.Fatalf("seed %d: settling %s left the conflict it settled: %+v", seed, c.ID(), x)
+				}
+				sent = append(sent, edit)
+				continue
+			}
 			switch k := rng.IntN(10); {
 			case k < 5: // edit a field
 				name := fieldNames[rng.IntN(len(fieldNames))]
@@ -549,4 +577,14 @@ func TestMergeConvergesUnderAnyDelivery(t *testing.T) {
 			t.Fatalf("seed %d: labels %v (elements %v), want %v (elements %v)", seed, got.L, got.E, labels, newest)
 		}
 	}
+}
+
+// heldConflict picks one of the conflicts a writer's state holds.
+func heldConflict(r Replica, rng *rand.Rand) (string, Conflict, bool) {
+	cs := r.Conflicts()
+	if len(cs) == 0 {
+		return "", Conflict{}, false
+	}
+	c := cs[rng.IntN(len(cs))]
+	return c.Field, c, true
 }

@@ -27,6 +27,7 @@
 //	b/<twin>/<dir>/<link> Blocked record of a twin on one link, one way (blocked.go)
 //	h/<twin>/<n>          history record n of a twin (bounded, see HistoryKeep)
 //	rw/, rwt/             relations waiting for their other issue (relwait.go)
+//	hc/<twin>/<field>     a conflict held for a person (held.go)
 //
 // # Bounded disk and memory
 //
@@ -806,6 +807,12 @@ type Record struct {
 	// Conflict is the conflict a merge of this event found (What
 	// "conflict"): both values, their clocks and the winner.
 	Conflict *replica.Conflict `msgpack:"c,omitempty" json:"conflict,omitempty"`
+	// Settled is the value that settled Conflict (What "settled"), with
+	// the clock (who, when) of the edit that set it, and How it was
+	// settled: "resolve" (issuemesh resolve), "ours" or "theirs" (the
+	// connection's conflict policy), "edit" (a later edit of the field).
+	Settled *replica.Side `msgpack:"sv,omitempty" json:"settled,omitempty"`
+	How     string        `msgpack:"sh,omitempty" json:"how,omitempty"`
 	// Changes holds the old and new values of the fields in Fields
 	// (changes.go), on queued and applied records.
 	Changes []Change `msgpack:"vc,omitempty" json:"changes,omitempty"`

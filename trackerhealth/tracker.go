@@ -6,6 +6,7 @@ package trackerhealth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -100,7 +101,9 @@ func (t *Tracker) begin() (adapters.Tracker, error) {
 func (t *Tracker) end(kind callKind, err error) {
 	class, te := adapters.Classify(err)
 	now := time.Now().UTC()
-	answered := err == nil || class == adapters.ClassRejected || (class == adapters.ClassNotFound && kind != callPoll)
+	// A patch refused because the issue changed since it was read
+	// (adapters.ErrChanged) was answered: the tracker is fine.
+	answered := err == nil || class == adapters.ClassRejected || (class == adapters.ClassNotFound && kind != callPoll) || errors.Is(err, adapters.ErrChanged)
 	if class == "" && err != nil {
 		return // the caller gave up
 	}

@@ -86,7 +86,7 @@ func changesSince(t testing.TB, tr *Tracker, c adapters.Cursor) []adapters.Issue
 
 // withoutTimes zeroes the times so that issues compare by content.
 func withoutTimes(is adapters.Issue) adapters.Issue {
-	is.Created, is.Updated = time.Time{}, time.Time{}
+	is.Created, is.Updated, is.Rev = time.Time{}, time.Time{}, "" // Rev changes with every write
 	is.Comments = slices.Clone(is.Comments)
 	for i := range is.Comments {
 		is.Comments[i].Created, is.Comments[i].Updated = time.Time{}, time.Time{}
@@ -1075,4 +1075,33 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestUpdateIfRev: a patch computed from an older revision of the issue is
+// refused with ErrChanged and changes nothing; one from the current
+// revision is applied.
+func TestUpdateIfRev(t *testing.T) {
+	ctx := context.Background()
+	tr := newTest(t)
+	is := create(t, tr, adapters.Issue{Summary: "a", Labels: []string{"x"}})
+	later, err := tr.Update(ctx, is.Key, adapters.Patch{Labels: &[]string{"x", "y"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if later.Rev == is.Rev || later.Rev == "" {
+		t.Fatalf("revision %q after an update, %q before", later.Rev, is.Rev)
+	}
+	_, err = tr.Update(ctx, is.Key, adapters.Patch{Labels: &[]string{"z"}, IfRev: is.Rev})
+	if !errors.Is(err, adapters.ErrChanged) {
+		t.Fatalf("stale patch: err %v, want ErrChanged", err)
+	}
+	if got := get(t, tr, is.Key); !slices.Equal(got.Labels, []string{"x", "y"}) || got.Rev != later.Rev {
+		t.Fatalf("after a refused patch: labels %v rev %s", got.Labels, got.Rev)
+	}
+	if _, err := tr.Update(ctx, is.Key, adapters.Patch{Labels: &[]string{"z"}, IfRev: later.Rev}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, tr, is.Key); !slices.Equal(got.Labels, []string{"z"}) {
+		t.Fatalf("labels %v, want [z]", got.Labels)
+	}
 }

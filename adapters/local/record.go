@@ -126,6 +126,7 @@ func (r *record) issue(prefix string) adapters.Issue {
 		Created:     r.Created,
 		Updated:     r.Updated,
 		TwinID:      r.TwinID,
+		Rev:         strconv.FormatUint(r.Rev, 10),
 	}
 	r.setFields(&is, prefix)
 	if len(r.Extra) > 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
@@ -371,6 +372,9 @@ func (t *Tracker) computeUpdate(txn *badger.Txn, key string, p adapters.Patch) (
 	}
 	if r == nil {
 		return adapters.Issue{}, nil, t.notFound(num)
+	}
+	if p.IfRev != "" && p.IfRev != strconv.FormatUint(r.Rev, 10) {
+		return adapters.Issue{}, nil, fmt.Errorf("local tracker: update %s: computed from revision %s, now %d: %w", key, p.IfRev, r.Rev, adapters.ErrChanged)
 	}
 	if p.Empty() {
 		return t.issueOf(txn, r), nil, nil

@@ -258,12 +258,53 @@ func cmdConflicts(c *cli.Context) error {
 	}
 	for _, x := range cs {
 		state := "settled"
-		if x.Open {
+		switch {
+		case x.Held:
+			state = "held: each side keeps its value until issuemesh resolve " + x.Key + " " + x.Field + " --keep ours|theirs|VALUE"
+		case x.Open:
 			state = "open"
 		}
-		fmt.Fprintf(w, "%s %s (%s): kept %q (%s, %s) over %q (%s, %s)\n", x.Key, x.Field, state,
+		verb := "kept"
+		if x.Held {
+			verb = "newest"
+		}
+		fmt.Fprintf(w, "%s %s (%s): %s %q (%s, %s) over %q (%s, %s)", x.Key, x.Field, state, verb,
 			x.Winner.Value, cmpOr(x.Winner.PeerName, short(x.Winner.Peer)), x.Winner.Time.Local().Format("2006-01-02 15:04:05"),
 			x.Loser.Value, cmpOr(x.Loser.PeerName, short(x.Loser.Peer)), x.Loser.Time.Local().Format("2006-01-02 15:04:05"))
+		if s := x.Settled; s != nil {
+			fmt.Fprintf(w, "; settled (%s) with %q at %s, %s", s.How, s.Value, cmpOr(s.PeerName, short(s.Peer)), s.Time.Local().Format("2006-01-02 15:04:05"))
+		}
+		fmt.Fprintln(w)
 	}
 	return nil
+}
+
+func resolveCommand() *cli.Command {
+	return &cli.Command{
+		Name: "resolve", Usage: "settle a conflict: keep ours, theirs or a value on both sides",
+		ArgsUsage: "KEY FIELD",
+		Description: "Writes the value kept to the issue here and shares it as an edit made after both\n" +
+			"conflicting edits, so both sides take it and record the conflict as settled. ours: the\n" +
+			"value edited here; theirs: the partner's; anything else is the value itself (a list\n" +
+			"field takes values separated by commas).",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "keep", Usage: "ours, theirs or the value to keep", Required: true},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 2 {
+				return fmt.Errorf("resolve needs KEY and FIELD, e.g. issuemesh resolve LOCAL-1 status --keep ours")
+			}
+			var res api.ResolveResult
+			in := api.ResolveInput{Key: c.Args().Get(0), Field: c.Args().Get(1), Keep: c.String("keep")}
+			if err := call(c, "POST", "/v1/conflicts/resolve", in, &res); err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, res)
+			}
+			fmt.Fprintf(c.App.Writer, "%s %s: kept %q; shared with %s\n", res.Key, res.Field, res.Kept.Value, cmpOr(res.LinkName, short(res.Link)))
+			return nil
+		},
+	}
 }

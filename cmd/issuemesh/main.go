@@ -92,7 +92,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					{Name: "list", Usage: "list issues", Flags: []cli.Flag{jsonFlag}, Action: cmdIssueList},
 				}, relationCommands()...),
 			},
-		}, slices.Concat([]*cli.Command{conflictsCommand()}, peerCommands(), networkCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands(), configCommands(), backupCommands(), doctorCommands(), consoleCommands())...),
+		}, slices.Concat([]*cli.Command{conflictsCommand(), resolveCommand()}, peerCommands(), networkCommands(), opsCommands(), manualCommands(), rulesCommands(), trackerCommands(), configCommands(), backupCommands(), doctorCommands(), consoleCommands())...),
 	}
 }
 
@@ -248,6 +248,9 @@ func cmdStatus(c *cli.Context) error {
 	fmt.Fprintf(w, "twins %d, pending events %d, received waiting %d, blocked twins %d\n", st.Twins, st.Pending, st.Incoming, st.Blocked)
 	if st.BlockedRecords > st.Blocked {
 		fmt.Fprintf(w, "  blocked records %d (a twin blocked on several links or both ways; see errors)\n", st.BlockedRecords)
+	}
+	for _, h := range st.Held {
+		fmt.Fprintf(w, "  held conflict: %s %s waits for issuemesh resolve %s %s --keep ours|theirs|VALUE\n", h.Key, h.Field, h.Key, h.Field)
 	}
 	if st.Refused > 0 {
 		fmt.Fprintf(w, "  refused events %d since start (clocks too far ahead, or forged; see errors)\n", st.Refused)
