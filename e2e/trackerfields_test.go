@@ -96,9 +96,27 @@ func TestRedmineAndRTFields(t *testing.T) {
 	if _, err := rm.Update(ctx, x.Key, adapters.Patch{AddRelations: []adapters.Relation{{Kind: adapters.RelBlocks, Key: y.Key}}}); err != nil {
 		t.Fatal(err)
 	}
+	// Redmine changes neither issue's updated_on when a relation is added:
+	// a field change carries it (see the redmine package documentation).
+	if _, err := rm.Update(ctx, x.Key, adapters.Patch{Summary: ptr("Refund flow, blocking")}); err != nil {
+		t.Fatal(err)
+	}
 	has := func(is adapters.Issue, kind, key string) bool {
 		return slices.ContainsFunc(is.Relations, func(r adapters.Relation) bool { return r.Kind == kind && r.Key == key })
 	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, k := range []string{x.Key, y.Key} {
+			is, err := rm.Get(context.Background(), k)
+			t.Logf("Redmine %s: relations %+v (%v); history: %s", k, is.Relations, err, a.mustCLI("history", k))
+		}
+		for _, k := range []string{tx.Key, ty.Key} {
+			is, err := rtq.Get(context.Background(), k)
+			t.Logf("RT %s: relations %+v (%v); history: %s", k, is.Relations, err, b.mustCLI("history", k))
+		}
+	})
 	testutil.WaitFor(t, 60*time.Second, "the tickets in RT are linked as the issues in Redmine", func() bool {
 		tx, err = rtq.Get(ctx, tx.Key)
 		return err == nil && has(tx, adapters.RelBlocks, ty.Key)

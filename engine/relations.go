@@ -43,6 +43,13 @@ type waitingRelations struct {
 	some  bool
 }
 
+// unswept makes the next take return all again.
+func (w *waitingRelations) unswept() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.swept = false
+}
+
 // stored records that waits were written (or are about to be).
 func (w *waitingRelations) stored() {
 	w.mu.Lock()
@@ -204,7 +211,7 @@ func (e *Engine) landWaitingRelations(ctx context.Context) {
 	names, all := e.rels.take()
 	if all {
 		seen := map[string]bool{}
-		_ = e.cfg.Store.View(func(tx *store.Tx) error {
+		err := e.cfg.Store.View(func(tx *store.Tx) error {
 			return tx.RelationWaits(func(w store.RelationWait) error {
 				e.rels.stored()
 				if !seen[w.Name] {
@@ -214,6 +221,10 @@ func (e *Engine) landWaitingRelations(ctx context.Context) {
 				return nil
 			})
 		})
+		if err != nil {
+			e.log.Warn("reading the relations a previous run left waiting failed; they are read again after the next apply", "err", err)
+			e.rels.unswept()
+		}
 	}
 	if len(names) == 0 {
 		return

@@ -62,7 +62,9 @@
 // retransmission adds nothing). Edits go through PUT /journals/ID.json,
 // which keeps the author line, and the marker where it was. Redmine does
 // not change an issue's updated_on when a note is edited, so an edit made
-// in Redmine's web interface is seen when the issue next changes.
+// in Redmine's web interface is seen when the issue next changes. The same
+// holds for a relation added or removed in Redmine (neither issue's
+// updated_on moves; seen on Redmine 5.0.4).
 //
 // # Attachments
 //
