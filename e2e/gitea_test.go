@@ -170,16 +170,7 @@ func TestGiteaAndLocal(t *testing.T) {
 	a.start()
 	b.start()
 	pair(a, b)
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, p := range []*proc{a, b} {
-				for _, cmd := range [][]string{{"errors"}, {"queue"}, {"status"}} {
-					out, err := p.cli(cmd...)
-					t.Logf("%s: issuemesh %s: %s %v", p.name, cmd[0], out, err)
-				}
-			}
-		}
-	})
+	logStateOnFailure(t, a, b)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 

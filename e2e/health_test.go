@@ -112,7 +112,7 @@ func TestWrongRedmineKeyStopsThenRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := newNode(t, "redmine", "--tracker", "redmine", "--url", proxy, "--api-key-file", bad, "--project", project)
-	a.writeHome("config.yaml", strings.Replace(readFile(t, filepath.Join(a.home, "config.yaml")), "tracker:\n", "tracker:\n    poll_interval: 1s\n", 1))
+	a.pollEvery("1s")
 	start := time.Now()
 	a.start()
 
@@ -158,7 +158,7 @@ func TestMapEditedInConfigAppliesOnRetry(t *testing.T) {
 
 	a := newNode(t, "alice")
 	b := newNode(t, "redmine", "--tracker", "redmine", "--url", rmURL, "--api-key-file", keyFile, "--project", project)
-	b.writeHome("config.yaml", strings.Replace(readFile(t, filepath.Join(b.home, "config.yaml")), "tracker:\n", "tracker:\n    poll_interval: 1s\n", 1))
+	b.pollEvery("1s")
 	b.appendConfig("connections:\n  \"*\":\n    status_map: {New: Todo}\n")
 	a.start()
 	b.start()

@@ -31,14 +31,11 @@ func TestJiraAndLocal(t *testing.T) {
 	}
 	j := newNode(t, "jira", "--tracker", "jira", "--url", f.URL(), "--project", "PROJ", "--email", "mia@example.com", "--token-file", tokFile)
 	l := newNode(t, "local")
-	cfgPath := filepath.Join(j.home, "config.yaml")
-	j.writeHome("config.yaml", strings.Replace(readFile(t, cfgPath), "tracker:\n", "tracker:\n    poll_interval: 1s\n", 1))
+	j.pollEvery("1s")
 	j.appendConfig("connections:\n  \"*\":\n" +
 		"    status_map: {To Do: Open, Done: Done}\n" +
 		"    priority_map: {Low: Low, Medium: Normal, High: High, Highest: Urgent}\n")
-	if out := j.mustCLI("tracker", "check"); strings.Contains(out, "FAIL") {
-		t.Fatalf("tracker check:\n%s", out)
-	}
+	j.mustCheckTracker()
 	j.start()
 	l.start()
 	pair(j, l)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -33,7 +32,7 @@ func TestUnknownPeopleBetweenRedmineAndRT(t *testing.T) {
 	b.appendConfig("connections:\n  \"*\":\n    user_map: {carol@rt.example: carol@redmine.example}\n" +
 		"    priority_map: {Low: low, Medium: medium, High: high}\n")
 	for _, p := range []*proc{a, b} {
-		p.writeHome("config.yaml", strings.Replace(readFile(t, filepath.Join(p.home, "config.yaml")), "tracker:\n", "tracker:\n    poll_interval: 1s\n", 1))
+		p.pollEvery("1s")
 	}
 	a.start()
 	b.start()

@@ -294,3 +294,38 @@ func readFile(t *testing.T, path string) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// pollEvery sets how often the node polls its tracker (the default is
+// 5 s), in its config.yaml.
+func (p *proc) pollEvery(d string) {
+	p.t.Helper()
+	cfg := readFile(p.t, filepath.Join(p.home, "config.yaml"))
+	p.writeHome("config.yaml", strings.Replace(cfg, "tracker:\n", "tracker:\n    poll_interval: "+d+"\n", 1))
+}
+
+// mustCheckTracker runs tracker check and fails the test if any line
+// says FAIL; it returns what the check printed.
+func (p *proc) mustCheckTracker() string {
+	p.t.Helper()
+	out := p.mustCLI("tracker", "check")
+	if strings.Contains(out, "FAIL") {
+		p.t.Fatalf("tracker check on %s:\n%s", p.name, out)
+	}
+	return out
+}
+
+// logStateOnFailure logs, once the test has failed, what errors, queue
+// and status say on each node.
+func logStateOnFailure(t *testing.T, ps ...*proc) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, p := range ps {
+			for _, cmd := range []string{"errors", "queue", "status"} {
+				out, err := p.cli(cmd)
+				t.Logf("%s: issuemesh %s: %s %v", p.name, cmd, out, err)
+			}
+		}
+	})
+}

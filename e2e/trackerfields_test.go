@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -32,7 +31,7 @@ func TestRedmineAndRTFields(t *testing.T) {
 	a := newNode(t, "redmine", "--tracker", "redmine", "--url", rmURL, "--api-key-file", rmKeyFile, "--project", project)
 	b := newNode(t, "rt", "--tracker", "rt", "--url", rtURL, "--token-file", rtTokenFile, "--queue", queue)
 	for _, p := range []*proc{a, b} { // poll faster than the 5 s default
-		p.writeHome("config.yaml", strings.Replace(readFile(t, filepath.Join(p.home, "config.yaml")), "tracker:\n", "tracker:\n    poll_interval: 1s\n", 1))
+		p.pollEvery("1s")
 	}
 	a.appendConfig("connections:\n  \"*\":\n" +
 		"    status_map: {New: Todo, In Progress: Doing, Closed: Done}\n" +
@@ -42,23 +41,12 @@ func TestRedmineAndRTFields(t *testing.T) {
 		"    status_map: {new: Todo, open: Doing, resolved: Done}\n" +
 		"    priority_map: {Low: low, Medium: medium, High: high}\n")
 	for _, p := range []*proc{a, b} {
-		if out := p.mustCLI("tracker", "check"); strings.Contains(out, "FAIL") {
-			t.Fatalf("tracker check on %s:\n%s", p.name, out)
-		}
+		p.mustCheckTracker()
 	}
 	a.start()
 	b.start()
 	pair(a, b)
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, p := range []*proc{a, b} {
-				for _, cmd := range [][]string{{"errors"}, {"queue"}, {"status"}} {
-					out, err := p.cli(cmd...)
-					t.Logf("%s: issuemesh %s: %s %v", p.name, cmd[0], out, err)
-				}
-			}
-		}
-	})
+	logStateOnFailure(t, a, b)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -181,7 +169,7 @@ func TestTrackerCheckReportsAMissingCustomField(t *testing.T) {
 	project := redmineProject(t, rmURL, rmHdr)
 	a := newNode(t, "local")
 	b := newNode(t, "redmine", "--tracker", "redmine", "--url", rmURL, "--api-key-file", rmKeyFile, "--project", project)
-	b.writeHome("config.yaml", strings.Replace(readFile(t, filepath.Join(b.home, "config.yaml")), "tracker:\n", "tracker:\n    poll_interval: 1s\n", 1))
+	b.pollEvery("1s")
 	b.appendConfig("connections:\n  \"*\":\n    field_map: {Customer: Client, Region: Region}\n    status_map: {New: Open}\n")
 
 	out := b.mustCLI("tracker", "check") // fails the test on a FAIL (exit status)

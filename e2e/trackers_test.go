@@ -108,29 +108,18 @@ func TestRedmineAndRT(t *testing.T) {
 		"    status_map: {New: Todo, In Progress: Doing, Closed: Done}\n" +
 		"    priority_map: {Low: low, Normal: medium, High: high}\n")
 	for _, p := range []*proc{a, b} { // poll faster than the 5 s default
-		p.writeHome("config.yaml", strings.Replace(readFile(t, filepath.Join(p.home, "config.yaml")), "tracker:\n", "tracker:\n    poll_interval: 1s\n", 1))
+		p.pollEvery("1s")
 	}
 	b.appendConfig("connections:\n  \"*\":\n" +
 		"    status_map: {new: Todo, open: Doing, resolved: Done}\n" +
 		"    priority_map: {Low: low, Medium: medium, High: high}\n")
 	for _, p := range []*proc{a, b} {
-		if out := p.mustCLI("tracker", "check"); strings.Contains(out, "FAIL") {
-			t.Fatalf("tracker check on %s:\n%s", p.name, out)
-		}
+		p.mustCheckTracker()
 	}
 	a.start()
 	b.start()
 	pair(a, b)
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, p := range []*proc{a, b} {
-				for _, cmd := range [][]string{{"errors"}, {"queue"}, {"status"}} {
-					out, err := p.cli(cmd...)
-					t.Logf("%s: issuemesh %s: %s %v", p.name, cmd[0], out, err)
-				}
-			}
-		}
-	})
+	logStateOnFailure(t, a, b)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
