@@ -7,8 +7,9 @@
 // adapters.Attachments: add, read back, no second copy by sync ID or
 // digest), the change feed (closed issues included, two changes
 // within one second, a change in the very second of the cursor, no endless
-// repeats), FindByTwin, and the errors for an unknown key and an unknown
-// status.
+// repeats), FindByTwin, the errors for an unknown key and an unknown
+// status, rate limits (waited out, or reported with the reset time) and
+// webhook deliveries (one ring per delivery, forgeries refused).
 package contract
 
 import (
@@ -47,6 +48,16 @@ type Profile struct {
 	// requests "too many requests" (a fake's rate limit; ratelimit.go);
 	// nil: the suite has no rate-limit test for this tracker.
 	Throttle func(tr adapters.Tracker, n int)
+	// Limit, when set, is the rate limit of a tracker that reports it
+	// rather than waiting it out inside the call (GitHub: its client
+	// remembers the limit until the reset): it puts the tracker behind tr
+	// over its limit until the reset time it returns, a few seconds
+	// ahead (ratelimit.go).
+	Limit func(tr adapters.Tracker) (reset time.Time)
+	// Webhook, when set, opens a tracker with its webhook listener
+	// running and says how to change an issue in the tracker and send
+	// its deliveries (webhook.go); nil: no webhook test.
+	Webhook func(t *testing.T) Webhook
 }
 
 // Local is the profile of the embedded local tracker.
@@ -69,6 +80,12 @@ func Run(t *testing.T, newTracker func(t *testing.T) adapters.Tracker, p Profile
 	t.Run("Fields", func(t *testing.T) { testFields(t, newTracker, p) })
 	if p.Throttle != nil {
 		t.Run("RateLimit", func(t *testing.T) { testRateLimit(t, newTracker(t), p) })
+	}
+	if p.Limit != nil {
+		t.Run("RateLimitReported", func(t *testing.T) { testRateLimitReported(t, newTracker(t), p) })
+	}
+	if p.Webhook != nil {
+		t.Run("WebhookDedup", func(t *testing.T) { testWebhookDedup(t, p) })
 	}
 }
 

@@ -86,6 +86,7 @@ func TestContract(t *testing.T) {
 	lat := &contract.Latencies{}
 	p := profile
 	p.Fields.User = adapters.User{Login: user} // the one person the test Gitea has
+	p.Webhook = contractWebhook
 	contract.Run(t, func(t *testing.T) adapters.Tracker {
 		tr := newReal(t, Options{HTTPClient: &http.Client{Transport: lat, Timeout: 30 * time.Second}})
 		return tr

@@ -24,10 +24,10 @@ var profile = contract.Profile{
 // every request and answer validated against GitHub's OpenAPI description.
 func TestContract(t *testing.T) {
 	needSpec(t)
-	contract.Run(t, func(t *testing.T) adapters.Tracker {
-		tr, _, _ := newValidated(t)
-		return tr
-	}, profile)
+	var fs fakes
+	p := profile
+	p.Limit, p.Webhook = fs.limit, fs.webhook
+	contract.Run(t, func(t *testing.T) adapters.Tracker { return fs.open(t, Options{}) }, p)
 }
 
 // TestContractLive runs the suite against real GitHub when

@@ -43,14 +43,8 @@ func TestWebhookDeliveryFromFake(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Mu.Lock()
-	cd := f.Delivery(rp, "created", rp.Issues[1])
-	cm, _ := json.Marshal(rp.Comments[0])
-	var comment map[string]any
-	json.Unmarshal(cm, &comment)
-	comment["reactions"] = cd["issue"].(map[string]any)["reactions"]
-	cd["comment"] = comment
+	cpayload := commentDelivery(f, rp, rp.Issues[1], rp.Comments[0])
 	f.Mu.Unlock()
-	cpayload, _ := json.Marshal(cd)
 	checkDelivery(t, "webhook-issue-comment-created", cpayload)
 
 	rang := 0

@@ -58,6 +58,7 @@ func TestContract(t *testing.T) {
 		f.Throttle = n
 		f.Mu.Unlock()
 	}
+	p.Webhook = contractWebhook
 	contract.Run(t, func(t *testing.T) adapters.Tracker {
 		f := glfake.New(t)
 		tr := newOnFake(t, f, nil)
