@@ -152,7 +152,7 @@ func (t *Tx) Check() ([]Inconsistency, error) {
 func (t *Tx) indexRemoteKeys(tw *Twin) {
 	for peer, l := range tw.Links {
 		if l != nil && l.RemoteKey != "" && !strings.HasPrefix(peer, "net:") {
-			t.set("rk/"+peer+"/"+l.RemoteKey, []byte(tw.ID))
+			t.setIndex("rk/"+peer+"/"+l.RemoteKey, tw.ID)
 		}
 	}
 }

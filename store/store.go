@@ -26,6 +26,7 @@
 //	r/<peer>/<seq>        received marker: empty while pending, then the Ack sent
 //	b/<twin>/<dir>/<link> Blocked record of a twin on one link, one way (blocked.go)
 //	h/<twin>/<n>          history record n of a twin (bounded, see HistoryKeep)
+//	hn/<twin>             number of the twin's newest history record (histn.go)
 //	rw/, rwt/             relations waiting for their other issue (relwait.go)
 //	hc/<twin>/<field>     a conflict held for a person (held.go)
 //
@@ -370,6 +371,24 @@ func (t *Tx) set(key string, val []byte) {
 	t.sets[key] = val
 }
 
+// setIndex sets an index entry (a key naming a twin) unless it holds that
+// already: a twin is stored on every change and ack, its index entries
+// rarely change, and a write costs the log more than a read.
+func (t *Tx) setIndex(key, id string) {
+	if v, err := t.get(key); err == nil && string(v) == id {
+		return
+	}
+	t.set(key, []byte(id))
+}
+
+// delIfPresent deletes key if it is there: a delete of a missing key still
+// writes a tombstone.
+func (t *Tx) delIfPresent(key string) {
+	if _, err := t.get(key); err == nil {
+		t.del(key)
+	}
+}
+
 func (t *Tx) del(key string) {
 	if !t.write {
 		panic("store: write in a read-only transaction")
@@ -599,7 +618,7 @@ func (t *Tx) TwinByKey(key string) (*Twin, error) {
 // PutTwin stores the twin and its local key index.
 func (t *Tx) PutTwin(tw *Twin) error {
 	if tw.LocalKey != "" {
-		t.set("k/"+tw.LocalKey, []byte(tw.ID))
+		t.setIndex("k/"+tw.LocalKey, tw.ID)
 	}
 	t.indexRemoteKeys(tw) // check.go
 	t.set("t/"+tw.ID, encodeTwin(tw))
@@ -825,13 +844,19 @@ type Record struct {
 }
 
 // AddHistory appends a record to the twin's history and drops the oldest
-// beyond HistoryKeep. The caller stores the twin afterwards (PutTwin).
+// beyond HistoryKeep. The record's number is kept under its own key
+// (histn.go), so the twin need not be stored for its history alone.
 func (t *Tx) AddHistory(tw *Twin, r Record) error {
-	tw.HistN++
-	if tw.HistN > HistoryKeep {
-		t.del(histKey(tw.ID, tw.HistN-HistoryKeep))
+	n, err := t.historyCount(tw)
+	if err != nil {
+		return err
 	}
-	return t.setMsg(histKey(tw.ID, tw.HistN), &r)
+	n++
+	t.setHistoryCount(tw, n)
+	if n > HistoryKeep {
+		t.del(histKey(tw.ID, n-HistoryKeep))
+	}
+	return t.setMsg(histKey(tw.ID, n), &r)
 }
 
 func histKey(twin string, n uint64) string { return seqKey("h/", twin, n) }
