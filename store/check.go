@@ -44,7 +44,7 @@ func (t *Tx) Check() ([]Inconsistency, error) {
 	twins := map[string]string{} // twin ID -> local key
 	err := t.scan("t/", false, func(key string, val []byte) (bool, error) {
 		tw := &Twin{}
-		if err := decodeTwin(val, tw); err != nil {
+		if err := unpackTwin(val, tw); err != nil {
 			add("links", key, "the twin does not decode: %v", err)
 			return true, nil
 		}

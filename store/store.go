@@ -599,7 +599,7 @@ func (t *Tx) GetTwin(id string) (*Twin, error) {
 		return nil, fmt.Errorf("twin %s: %w", id, err)
 	}
 	tw := &Twin{}
-	if err := decodeTwin(b, tw); err != nil {
+	if err := unpackTwin(b, tw); err != nil {
 		return nil, fmt.Errorf("twin %s: decode %s: %w", id, key, err)
 	}
 	return tw, nil
@@ -621,7 +621,7 @@ func (t *Tx) PutTwin(tw *Twin) error {
 		t.setIndex("k/"+tw.LocalKey, tw.ID)
 	}
 	t.indexRemoteKeys(tw) // check.go
-	t.set("t/"+tw.ID, encodeTwin(tw))
+	t.set("t/"+tw.ID, packTwin(tw))
 	return nil
 }
 
@@ -629,7 +629,7 @@ func (t *Tx) PutTwin(tw *Twin) error {
 func (t *Tx) Twins(fn func(*Twin) error) error {
 	return t.scan("t/", false, func(key string, val []byte) (bool, error) {
 		tw := &Twin{}
-		if err := decodeTwin(val, tw); err != nil {
+		if err := unpackTwin(val, tw); err != nil {
 			return false, fmt.Errorf("decode %s: %w", key, err)
 		}
 		return true, fn(tw)
