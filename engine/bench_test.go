@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/issuemesh/issuemesh/adapters"
+	"github.com/issuemesh/issuemesh/store"
 )
 
 // The engine's sync path between two nodes on memNet, without fsync and
@@ -53,13 +54,15 @@ func BenchmarkFirstSync(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	var cpu time.Duration
+	var w writeTotals
 	for b.Loop() {
 		b.StopTimer()
 		m, _, bn := benchNet(b)
 		b.StartTimer()
-		c0 := cpuTime()
+		c0, w0 := cpuTime(), written(m)
 		m.settle(ctx)
 		cpu += cpuTime() - c0
+		w.add(written(m), w0)
 		b.StopTimer()
 		if got := bn.count(b, "t/"); got != benchIssues {
 			b.Fatalf("b has %d twins, want %d", got, benchIssues)
@@ -68,6 +71,7 @@ func BenchmarkFirstSync(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchIssues), "ns/issue")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*benchIssues), "cpu-ns/issue")
+	w.report(b, b.N*benchIssues, "issue")
 }
 
 // BenchmarkUpdates edits every synced issue on a once and settles: a's
@@ -83,6 +87,7 @@ func BenchmarkUpdates(b *testing.B) {
 	round := 0
 	b.ReportAllocs()
 	var cpu time.Duration
+	var w writeTotals
 	for b.Loop() {
 		b.StopTimer()
 		round++
@@ -93,14 +98,16 @@ func BenchmarkUpdates(b *testing.B) {
 			}
 		}
 		b.StartTimer()
-		c0 := cpuTime()
+		c0, w0 := cpuTime(), written(m)
 		if moved := m.settle(ctx); moved != benchIssues {
 			b.Fatalf("%d events moved, want %d", moved, benchIssues)
 		}
 		cpu += cpuTime() - c0
+		w.add(written(m), w0)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchIssues), "ns/event")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*benchIssues), "cpu-ns/event")
+	w.report(b, b.N*benchIssues, "event")
 }
 
 // cpuTime is the process's CPU time (user and system) so far: on a shared
@@ -111,4 +118,30 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// written is what both nodes' sync logs were asked to write so far.
+func written(m *memNet) store.WriteStats {
+	var w store.WriteStats
+	for _, n := range m.nodes {
+		s := n.st.Written()
+		w.Commits += s.Commits
+		w.Sets += s.Sets
+		w.Deletes += s.Deletes
+		w.Bytes += s.Bytes
+	}
+	return w
+}
+
+// writeTotals adds up the sync-log writes of the timed parts.
+type writeTotals struct{ keys, bytes uint64 }
+
+func (w *writeTotals) add(after, before store.WriteStats) {
+	w.keys += after.Sets + after.Deletes - before.Sets - before.Deletes
+	w.bytes += after.Bytes - before.Bytes
+}
+
+func (w *writeTotals) report(b *testing.B, n int, unit string) {
+	b.ReportMetric(float64(w.bytes)/float64(n), "logB/"+unit)
+	b.ReportMetric(float64(w.keys)/float64(n), "logkeys/"+unit)
 }

@@ -75,6 +75,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -128,6 +129,8 @@ type Store struct {
 	// closes reqs under the write lock.
 	mu     sync.RWMutex
 	closed bool
+
+	written writeStats // writestats.go
 }
 
 type request struct {
@@ -325,6 +328,10 @@ func (s *Store) commit(batch []*request) {
 		waiting = append(waiting, done{r, tx})
 	}
 	if len(waiting) > 0 {
+		s.written.count(waiting[0].tx, len(waiting))
+		for _, w := range waiting[1:] {
+			s.written.count(w.tx, 0)
+		}
 		answer(btx.Commit())
 	}
 }
@@ -655,7 +662,7 @@ func (t *Tx) Append(peer string, ev *replica.Event) (uint64, error) {
 	var sb [8]byte
 	binary.BigEndian.PutUint64(sb[:], ev.Seq)
 	t.set("os/"+peer, sb[:])
-	t.set(seqKey("o/", peer, ev.Seq), b)
+	t.set(seqKey("o/", peer, ev.Seq), pack(b)) // twinpack.go
 	return ev.Seq, nil
 }
 
@@ -684,9 +691,15 @@ func (t *Tx) PendingOut(peer string, after uint64, limit int) ([]OutEntry, error
 	start := []byte(seqKey("o/", peer, after+1))
 	for it.Seek(start); it.Valid() && len(out) < limit; it.Next() {
 		item := it.Item()
-		v, err := item.ValueCopy(nil)
+		var v []byte
+		err := item.Value(func(b []byte) (err error) {
+			if v, err = unpackFrame(b); err == nil && len(b) > 0 && b[0] != packedMark {
+				v = slices.Clone(b) // plain: b is Badger's, valid only here
+			}
+			return err
+		})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("outgoing event %s: %w", item.Key(), err)
 		}
 		out = append(out, OutEntry{Seq: seqOf(string(item.Key())), Frame: v})
 	}
@@ -696,6 +709,9 @@ func (t *Tx) PendingOut(peer string, after uint64, limit int) ([]OutEntry, error
 // OutEvent returns one pending outgoing event.
 func (t *Tx) OutEvent(peer string, seq uint64) (replica.Event, error) {
 	b, err := t.get(seqKey("o/", peer, seq))
+	if err == nil {
+		b, err = unpackFrame(b)
+	}
 	if err != nil {
 		return replica.Event{}, fmt.Errorf("outgoing event %d to %s: %w", seq, peer, err)
 	}
@@ -754,7 +770,7 @@ func (t *Tx) Receive(peer string, seq uint64, frame []byte) (dup bool, ack *repl
 		return false, nil, err
 	}
 	t.set(rk, []byte{})
-	t.set(seqKey("i/", peer, seq), frame)
+	t.set(seqKey("i/", peer, seq), pack(frame)) // twinpack.go
 	return false, nil, nil
 }
 
@@ -774,11 +790,14 @@ func (t *Tx) PendingIn(peer string, after uint64, limit int) ([]InEntry, error) 
 	defer it.Close()
 	for it.Seek([]byte(seqKey("i/", peer, after+1))); it.Valid() && len(out) < limit; it.Next() {
 		item := it.Item()
-		v, err := item.ValueCopy(nil)
-		if err != nil {
-			return nil, err
-		}
-		ev, err := replica.UnmarshalEvent(v)
+		var ev replica.Event
+		err := item.Value(func(b []byte) error {
+			v, err := unpackFrame(b)
+			if err == nil {
+				ev, err = replica.UnmarshalEvent(v)
+			}
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("stored event %s: %w", item.Key(), err)
 		}

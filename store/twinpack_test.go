@@ -147,3 +147,73 @@ func TestDamagedCompressedTwin(t *testing.T) {
 		}
 	}
 }
+
+// Events are stored compressed and come out of the logs in their wire
+// encoding; events a home stored before compression (plain) come out the
+// same way.
+func TestEventsStoredCompressed(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	defer s.Close()
+	desc := incompressible(200, 3) + strings.Repeat(" the login page times out", 30)
+	ev := event("tw", "1")
+	ev.Replica.Set(replica.FieldSummary, replica.Value{S: desc, Clock: replica.Clock{Wall: 1, Peer: "p"}})
+	wire, err := replica.MarshalEvent(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(ctx, func(tx *Tx) error {
+		if _, err := tx.Append("peer", ev); err != nil {
+			return err
+		}
+		// As the code before compression stored them.
+		tx.set(seqKey("o/", "peer", 2), wire)
+		tx.set(seqKey("i/", "from", 2), wire)
+		tx.set(seqKey("r/", "from", 2), []byte{})
+		_, _, err := tx.Receive("from", 1, wire)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored []byte
+	if err := s.View(func(tx *Tx) (err error) { stored, err = tx.get(seqKey("o/", "peer", 1)); return }); err != nil {
+		t.Fatal(err)
+	}
+	if stored[0] != packedMark || len(stored) > len(wire)*3/4 {
+		t.Errorf("a queued event of %d bytes is stored in %d starting %#x; want under 3/4, compressed", len(wire), len(stored), stored[0])
+	}
+	err = s.View(func(tx *Tx) error {
+		out, err := tx.PendingOut("peer", 0, 10)
+		if err != nil {
+			return err
+		}
+		in, err := tx.PendingIn("from", 0, 10)
+		if err != nil {
+			return err
+		}
+		if len(out) != 2 || len(in) != 2 {
+			t.Fatalf("%d outgoing and %d incoming events, want 2 each", len(out), len(in))
+		}
+		for i := range 2 {
+			ev.Seq = uint64(i + 1)
+			want, _ := replica.MarshalEvent(ev)
+			if i == 1 {
+				want = wire // stored as it was, with its own seq
+			}
+			if !reflect.DeepEqual(out[i].Frame, want) {
+				t.Errorf("outgoing event %d comes out as %d bytes, not its wire encoding", i+1, len(out[i].Frame))
+			}
+			if in[i].Event.Replica.Fields[replica.FieldSummary].S != desc {
+				t.Errorf("incoming event %d decodes to %q", i+1, in[i].Event.Replica.Fields[replica.FieldSummary].S)
+			}
+			if got, err := tx.OutEvent("peer", uint64(i+1)); err != nil || got.ID != ev.ID {
+				t.Errorf("OutEvent %d: %+v, %v", i+1, got, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
