@@ -364,6 +364,25 @@ func (t *Tx) get(key string) ([]byte, error) {
 	return item.ValueCopy(nil)
 }
 
+// view calls fn with the value of key, which fn must not keep: a value
+// read from Badger is not copied first.
+func (t *Tx) view(key string, fn func([]byte) error) error {
+	if t.dels[key] {
+		return ErrNotFound
+	}
+	if v, ok := t.sets[key]; ok {
+		return fn(v)
+	}
+	item, err := t.btx.Get([]byte(key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return item.Value(fn)
+}
+
 func (t *Tx) set(key string, val []byte) {
 	if !t.write {
 		panic("store: write in a read-only transaction")
@@ -601,13 +620,17 @@ func (tw *Twin) Link(peer string) *Link {
 // the layout msgpack's reflection gives the struct but costs far less CPU.
 func (t *Tx) GetTwin(id string) (*Twin, error) {
 	key := "t/" + id
-	b, err := t.get(key)
-	if err != nil {
-		return nil, fmt.Errorf("twin %s: %w", id, err)
-	}
 	tw := &Twin{}
-	if err := unpackTwin(b, tw); err != nil {
-		return nil, fmt.Errorf("twin %s: decode %s: %w", id, key, err)
+	var derr error
+	err := t.view(key, func(b []byte) error {
+		derr = unpackTwin(b, tw) // keeps nothing of b
+		return derr
+	})
+	switch {
+	case derr != nil:
+		return nil, fmt.Errorf("twin %s: decode %s: %w", id, key, derr)
+	case err != nil:
+		return nil, fmt.Errorf("twin %s: %w", id, err)
 	}
 	return tw, nil
 }
