@@ -145,3 +145,35 @@ func (w *writeTotals) report(b *testing.B, n int, unit string) {
 	b.ReportMetric(float64(w.bytes)/float64(n), "logB/"+unit)
 	b.ReportMetric(float64(w.keys)/float64(n), "logkeys/"+unit)
 }
+
+// A pass over more issues than ShareParallel chunks shares each once, in
+// chunks committed concurrently: every issue arrives once, and each twin's
+// history has its one queued and one acked line.
+func TestShareInParallelChunks(t *testing.T) {
+	ctx := context.Background()
+	m := newMemNet(t, "a", "b")
+	a, b := m.nodes[0], m.nodes[1]
+	n := ShareChunk*ShareParallel + ShareChunk/2
+	keys := make([]string, n)
+	for i := range n {
+		keys[i] = a.create(t, fmt.Sprint("issue ", i)).Key
+	}
+	if err := a.eng.ShareAll(ctx, []LinkKey{PeerLink(b.id)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.count(t, "o/"); got != n {
+		t.Fatalf("%d events queued for %d issues", got, n)
+	}
+	m.settle(ctx)
+	if got := b.count(t, "t/"); got != n || int(b.tr.create.Load()) != n {
+		t.Fatalf("b has %d twins after %d creates, want %d", got, b.tr.create.Load(), n)
+	}
+	for _, k := range []string{keys[0], keys[n/2], keys[n-1]} {
+		if h := fmt.Sprint(a.history(t, k)); h != "[out queued out acked]" {
+			t.Errorf("history of %s: %s", k, h)
+		}
+	}
+	if got := a.count(t, "o/"); got != 0 {
+		t.Errorf("%d events still queued", got)
+	}
+}

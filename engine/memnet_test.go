@@ -133,16 +133,17 @@ func (r *testRules) Incoming(LinkKey) (IncomingRules, error) { return r.set, nil
 
 // testNode is one node of a memNet.
 type testNode struct {
-	name  string
-	dir   string // the sync log's directory (restart)
-	id    string
-	st    *store.Store
-	tr    *tracker
-	rules *testRules
-	eng   *Engine
-	net   *memNet
-	woken map[LinkKey]int
-	links []LinkKey // when set, the node's links (a network's members: netmem_test.go)
+	name    string
+	dir     string // the sync log's directory (restart)
+	id      string
+	st      *store.Store
+	tr      *tracker
+	rules   *testRules
+	eng     *Engine
+	net     *memNet
+	wokenMu sync.Mutex // share's chunks and the appliers wake at once
+	woken   map[LinkKey]int
+	links   []LinkKey // when set, the node's links (a network's members: netmem_test.go)
 }
 
 func (n *testNode) Links() []LinkKey {
@@ -159,7 +160,11 @@ func (n *testNode) Links() []LinkKey {
 	return out
 }
 
-func (n *testNode) Wake(l LinkKey) { n.woken[l]++ }
+func (n *testNode) Wake(l LinkKey) {
+	n.wokenMu.Lock()
+	defer n.wokenMu.Unlock()
+	n.woken[l]++
+}
 
 // memNet is the in-memory transport: deliver moves a node's outgoing log
 // to its peer's incoming log as the replica protocol would (the receiver
