@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,9 +31,15 @@ func TestCorruptSyncLogRefused(t *testing.T) {
 	a.start()
 	b.start()
 	pair(a, b)
-	// Over the sync log's value threshold (64 KiB), so twins and events
-	// reach the value log.
-	desc := strings.Repeat("a long description, so that twins reach the value log. ", 1300)
+	// Over the sync log's value threshold (64 KiB) once compressed (the
+	// sync log stores twins and events S2-compressed), so that twins and
+	// events reach the value log: letters in a pseudo-random order.
+	rng := rand.New(rand.NewPCG(12, 34))
+	letters := make([]byte, 74000)
+	for i := range letters {
+		letters[i] = 'a' + byte(rng.IntN(26))
+	}
+	desc := string(letters)
 	for i := range n {
 		a.mustCLI("issue", "create", "--summary", fmt.Sprintf("issue %02d", i), "--description", desc)
 	}

@@ -42,6 +42,9 @@ func (e *Engine) RecordAcks(ctx context.Context, link LinkKey, items []replica.A
 		// Built inside the function: the store may run it more than once.
 		twins := map[string]*store.Twin{}
 		var order []*store.Twin
+		// dirty: the twins whose links the acks changed. The others are
+		// not stored again: their history lines are keys of their own.
+		dirty := map[*store.Twin]bool{}
 		ignored, counted = ignored[:0], counted[:0]
 		for _, a := range items {
 			sent, changed, ok := sentTo(tx, pid, a)
@@ -68,9 +71,13 @@ func (e *Engine) RecordAcks(ctx context.Context, link LinkKey, items []replica.A
 			if tw == nil {
 				continue
 			}
+			if tw.Links[pid] == nil {
+				dirty[tw] = true
+			}
 			l := tw.Link(pid)
-			if a.LocalKey != "" {
+			if a.LocalKey != "" && l.RemoteKey != a.LocalKey {
 				l.RemoteKey = a.LocalKey
+				dirty[tw] = true
 			}
 			rec := Sent{Link: link, Seq: a.Seq, EventID: a.EventID, LocalKey: a.LocalKey}
 			switch a.Result {
@@ -90,6 +97,9 @@ func (e *Engine) RecordAcks(ctx context.Context, link LinkKey, items []replica.A
 			}
 		}
 		for _, tw := range order {
+			if !dirty[tw] {
+				continue
+			}
 			if err := tx.PutTwin(tw); err != nil {
 				return err
 			}

@@ -39,7 +39,10 @@ func TestShareApplyAckNoEcho(t *testing.T) {
 	if got := a.count(t, "o/"); got != 1 {
 		t.Fatalf("share: %d events queued for B, want 1", got)
 	}
-	if a.woken[PeerLink(b.id)] == 0 {
+	a.wokenMu.Lock()
+	woken := a.woken[PeerLink(b.id)]
+	a.wokenMu.Unlock()
+	if woken == 0 {
 		t.Fatal("share did not wake B's link")
 	}
 	moved, acks := m.deliver(ctx, a, b)

@@ -133,16 +133,17 @@ func (r *testRules) Incoming(LinkKey) (IncomingRules, error) { return r.set, nil
 
 // testNode is one node of a memNet.
 type testNode struct {
-	name  string
-	dir   string // the sync log's directory (restart)
-	id    string
-	st    *store.Store
-	tr    *tracker
-	rules *testRules
-	eng   *Engine
-	net   *memNet
-	woken map[LinkKey]int
-	links []LinkKey // when set, the node's links (a network's members: netmem_test.go)
+	name    string
+	dir     string // the sync log's directory (restart)
+	id      string
+	st      *store.Store
+	tr      *tracker
+	rules   *testRules
+	eng     *Engine
+	net     *memNet
+	wokenMu sync.Mutex // share's chunks and the appliers wake at once
+	woken   map[LinkKey]int
+	links   []LinkKey // when set, the node's links (a network's members: netmem_test.go)
 }
 
 func (n *testNode) Links() []LinkKey {
@@ -159,18 +160,22 @@ func (n *testNode) Links() []LinkKey {
 	return out
 }
 
-func (n *testNode) Wake(l LinkKey) { n.woken[l]++ }
+func (n *testNode) Wake(l LinkKey) {
+	n.wokenMu.Lock()
+	defer n.wokenMu.Unlock()
+	n.woken[l]++
+}
 
 // memNet is the in-memory transport: deliver moves a node's outgoing log
 // to its peer's incoming log as the replica protocol would (the receiver
 // logs each event durably and drops duplicates), runs the peer's applier
 // and brings the acks back.
 type memNet struct {
-	t     *testing.T
+	t     testing.TB
 	nodes []*testNode
 }
 
-func newMemNet(t *testing.T, names ...string) *memNet {
+func newMemNet(t testing.TB, names ...string) *memNet {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	m := &memNet{t: t}
@@ -305,7 +310,7 @@ func (m *memNet) settle(ctx context.Context) int {
 }
 
 // create makes an issue in n's tracker, as a person would (uncounted).
-func (n *testNode) create(t *testing.T, summary string) adapters.Issue {
+func (n *testNode) create(t testing.TB, summary string) adapters.Issue {
 	t.Helper()
 	is, err := n.tr.Tracker.Create(context.Background(), adapters.Issue{Summary: summary, Status: "Open"})
 	if err != nil {
@@ -315,7 +320,7 @@ func (n *testNode) create(t *testing.T, summary string) adapters.Issue {
 }
 
 // edit changes an issue's summary in n's tracker, as a person would.
-func (n *testNode) edit(t *testing.T, key, summary string) {
+func (n *testNode) edit(t testing.TB, key, summary string) {
 	t.Helper()
 	if _, err := n.tr.Tracker.Update(context.Background(), key, adapters.Patch{Summary: &summary}); err != nil {
 		t.Fatal(err)
@@ -358,7 +363,7 @@ func (n *testNode) history(t *testing.T, key string) []string {
 	return out
 }
 
-func (n *testNode) count(t *testing.T, prefix string) int {
+func (n *testNode) count(t testing.TB, prefix string) int {
 	t.Helper()
 	var c int
 	if err := n.st.View(func(tx *store.Tx) (err error) { c, err = tx.Count(prefix); return }); err != nil {

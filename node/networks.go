@@ -5,7 +5,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/engine"
 	"github.com/issuemesh/issuemesh/mesh"
 	"github.com/issuemesh/issuemesh/replica"
@@ -35,13 +34,11 @@ func (e meshEngine) Share(ctx context.Context, keys, links []string) error {
 
 // ShareAll shares every issue of the tracker with the given links.
 func (e meshEngine) ShareAll(ctx context.Context, links []string) error {
-	return e.n.eng.EachIssue(ctx, func(page []adapters.Issue) error {
-		keys := make([]string, len(page))
-		for i, is := range page {
-			keys[i] = is.Key
-		}
-		return e.n.shareLinks(ctx, keys, links)
-	})
+	ls := make([]engine.LinkKey, len(links))
+	for i, l := range links {
+		ls[i] = engine.LinkKey(l)
+	}
+	return e.n.eng.ShareAll(ctx, ls)
 }
 func (e meshEngine) Apply(ctx context.Context, src string) error {
 	return e.n.eng.ApplyPending(ctx, &engine.Source{Key: engine.SourceKey(src)})

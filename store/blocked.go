@@ -97,7 +97,7 @@ func (t *Tx) PutBlocked(b Blocked) error {
 
 // DeleteBlocked removes the record of a twin on a link in a direction.
 func (t *Tx) DeleteBlocked(twin string, dir BlockDir, link string) {
-	t.del(blockedKey(twin, dir, link))
+	t.delIfPresent(blockedKey(twin, dir, link))
 	if old, err := t.legacyBlocked(twin); err == nil && old.dirOf() == dir && old.Peer == link {
 		t.del("b/" + twin)
 	}

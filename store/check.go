@@ -44,7 +44,7 @@ func (t *Tx) Check() ([]Inconsistency, error) {
 	twins := map[string]string{} // twin ID -> local key
 	err := t.scan("t/", false, func(key string, val []byte) (bool, error) {
 		tw := &Twin{}
-		if err := decodeTwin(val, tw); err != nil {
+		if err := unpackTwin(val, tw); err != nil {
 			add("links", key, "the twin does not decode: %v", err)
 			return true, nil
 		}
@@ -93,7 +93,7 @@ func (t *Tx) Check() ([]Inconsistency, error) {
 	unknown := map[string]int{}
 	err = t.scan("o/", false, func(key string, val []byte) (bool, error) {
 		peer, seq := key[2:len(key)-9], seqOf(key)
-		if _, err := replica.UnmarshalEvent(val); err != nil {
+		if _, err := unpackEvent(val); err != nil {
 			add("queues", fmt.Sprintf("o/%s/%d", peer, seq), "the queued event does not decode: %v", err)
 		}
 		if !peers[peer] && !strings.HasPrefix(peer, "net:") {
@@ -116,7 +116,7 @@ func (t *Tx) Check() ([]Inconsistency, error) {
 	}
 	err = t.scan("i/", false, func(key string, val []byte) (bool, error) {
 		peer, seq := key[2:len(key)-9], seqOf(key)
-		if _, err := replica.UnmarshalEvent(val); err != nil {
+		if _, err := unpackEvent(val); err != nil {
 			add("queues", fmt.Sprintf("i/%s/%d", peer, seq), "the received event does not decode: %v", err)
 		}
 		if _, err := t.get(seqKey("r/", peer, seq)); err != nil {
@@ -152,7 +152,7 @@ func (t *Tx) Check() ([]Inconsistency, error) {
 func (t *Tx) indexRemoteKeys(tw *Twin) {
 	for peer, l := range tw.Links {
 		if l != nil && l.RemoteKey != "" && !strings.HasPrefix(peer, "net:") {
-			t.set("rk/"+peer+"/"+l.RemoteKey, []byte(tw.ID))
+			t.setIndex("rk/"+peer+"/"+l.RemoteKey, tw.ID)
 		}
 	}
 }
@@ -182,4 +182,13 @@ func (t *Tx) DeleteTwin(tw *Twin) {
 		t.del("k/" + tw.LocalKey)
 	}
 	t.del("t/" + tw.ID)
+}
+
+// unpackEvent decodes a stored event (twinpack.go).
+func unpackEvent(b []byte) (replica.Event, error) {
+	raw, err := unpackFrame(b)
+	if err != nil {
+		return replica.Event{}, err
+	}
+	return replica.UnmarshalEvent(raw)
 }

@@ -174,7 +174,9 @@ func (t *Tx) NetFrame(net, author string, seq uint64) ([]byte, error) {
 }
 
 // EnqueueIn puts a received event in the incoming log for the applier.
-func (t *Tx) EnqueueIn(src string, seq uint64, frame []byte) { t.set(seqKey("i/", src, seq), frame) }
+func (t *Tx) EnqueueIn(src string, seq uint64, frame []byte) {
+	t.set(seqKey("i/", src, seq), pack(frame)) // twinpack.go
+}
 
 // NetMark returns the complete mark of author in network net: every event
 // of author up to it is in the archive or superseded there by a newer event

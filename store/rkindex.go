@@ -41,7 +41,7 @@ func (s *Store) backfillRemoteKeys(ctx context.Context) error {
 		var twins []*Twin
 		err := tx.scan("t/", false, func(key string, val []byte) (bool, error) {
 			tw := &Twin{}
-			if err := decodeTwin(val, tw); err != nil {
+			if err := unpackTwin(val, tw); err != nil {
 				return false, fmt.Errorf("decode %s: %w", key, err)
 			}
 			for peer, l := range tw.Links {

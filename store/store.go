@@ -26,6 +26,7 @@
 //	r/<peer>/<seq>        received marker: empty while pending, then the Ack sent
 //	b/<twin>/<dir>/<link> Blocked record of a twin on one link, one way (blocked.go)
 //	h/<twin>/<n>          history record n of a twin (bounded, see HistoryKeep)
+//	hn/<twin>             number of the twin's newest history record (histn.go)
 //	rw/, rwt/             relations waiting for their other issue (relwait.go)
 //	hc/<twin>/<field>     a conflict held for a person (held.go)
 //
@@ -74,6 +75,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -127,6 +129,8 @@ type Store struct {
 	// closes reqs under the write lock.
 	mu     sync.RWMutex
 	closed bool
+
+	written writeStats // writestats.go
 }
 
 type request struct {
@@ -324,6 +328,10 @@ func (s *Store) commit(batch []*request) {
 		waiting = append(waiting, done{r, tx})
 	}
 	if len(waiting) > 0 {
+		s.written.count(waiting[0].tx, len(waiting))
+		for _, w := range waiting[1:] {
+			s.written.count(w.tx, 0)
+		}
 		answer(btx.Commit())
 	}
 }
@@ -356,6 +364,25 @@ func (t *Tx) get(key string) ([]byte, error) {
 	return item.ValueCopy(nil)
 }
 
+// view calls fn with the value of key, which fn must not keep: a value
+// read from Badger is not copied first.
+func (t *Tx) view(key string, fn func([]byte) error) error {
+	if t.dels[key] {
+		return ErrNotFound
+	}
+	if v, ok := t.sets[key]; ok {
+		return fn(v)
+	}
+	item, err := t.btx.Get([]byte(key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return item.Value(fn)
+}
+
 func (t *Tx) set(key string, val []byte) {
 	if !t.write {
 		panic("store: write in a read-only transaction")
@@ -368,6 +395,24 @@ func (t *Tx) set(key string, val []byte) {
 	}
 	delete(t.dels, key)
 	t.sets[key] = val
+}
+
+// setIndex sets an index entry (a key naming a twin) unless it holds that
+// already: a twin is stored on every change and ack, its index entries
+// rarely change, and a write costs the log more than a read.
+func (t *Tx) setIndex(key, id string) {
+	if v, err := t.get(key); err == nil && string(v) == id {
+		return
+	}
+	t.set(key, []byte(id))
+}
+
+// delIfPresent deletes key if it is there: a delete of a missing key still
+// writes a tombstone.
+func (t *Tx) delIfPresent(key string) {
+	if _, err := t.get(key); err == nil {
+		t.del(key)
+	}
 }
 
 func (t *Tx) del(key string) {
@@ -575,13 +620,17 @@ func (tw *Twin) Link(peer string) *Link {
 // the layout msgpack's reflection gives the struct but costs far less CPU.
 func (t *Tx) GetTwin(id string) (*Twin, error) {
 	key := "t/" + id
-	b, err := t.get(key)
-	if err != nil {
-		return nil, fmt.Errorf("twin %s: %w", id, err)
-	}
 	tw := &Twin{}
-	if err := decodeTwin(b, tw); err != nil {
-		return nil, fmt.Errorf("twin %s: decode %s: %w", id, key, err)
+	var derr error
+	err := t.view(key, func(b []byte) error {
+		derr = unpackTwin(b, tw) // keeps nothing of b
+		return derr
+	})
+	switch {
+	case derr != nil:
+		return nil, fmt.Errorf("twin %s: decode %s: %w", id, key, derr)
+	case err != nil:
+		return nil, fmt.Errorf("twin %s: %w", id, err)
 	}
 	return tw, nil
 }
@@ -599,10 +648,10 @@ func (t *Tx) TwinByKey(key string) (*Twin, error) {
 // PutTwin stores the twin and its local key index.
 func (t *Tx) PutTwin(tw *Twin) error {
 	if tw.LocalKey != "" {
-		t.set("k/"+tw.LocalKey, []byte(tw.ID))
+		t.setIndex("k/"+tw.LocalKey, tw.ID)
 	}
 	t.indexRemoteKeys(tw) // check.go
-	t.set("t/"+tw.ID, encodeTwin(tw))
+	t.set("t/"+tw.ID, packTwin(tw))
 	return nil
 }
 
@@ -610,7 +659,7 @@ func (t *Tx) PutTwin(tw *Twin) error {
 func (t *Tx) Twins(fn func(*Twin) error) error {
 	return t.scan("t/", false, func(key string, val []byte) (bool, error) {
 		tw := &Twin{}
-		if err := decodeTwin(val, tw); err != nil {
+		if err := unpackTwin(val, tw); err != nil {
 			return false, fmt.Errorf("decode %s: %w", key, err)
 		}
 		return true, fn(tw)
@@ -636,7 +685,7 @@ func (t *Tx) Append(peer string, ev *replica.Event) (uint64, error) {
 	var sb [8]byte
 	binary.BigEndian.PutUint64(sb[:], ev.Seq)
 	t.set("os/"+peer, sb[:])
-	t.set(seqKey("o/", peer, ev.Seq), b)
+	t.set(seqKey("o/", peer, ev.Seq), pack(b)) // twinpack.go
 	return ev.Seq, nil
 }
 
@@ -665,9 +714,15 @@ func (t *Tx) PendingOut(peer string, after uint64, limit int) ([]OutEntry, error
 	start := []byte(seqKey("o/", peer, after+1))
 	for it.Seek(start); it.Valid() && len(out) < limit; it.Next() {
 		item := it.Item()
-		v, err := item.ValueCopy(nil)
+		var v []byte
+		err := item.Value(func(b []byte) (err error) {
+			if v, err = unpackFrame(b); err == nil && len(b) > 0 && b[0] != packedMark {
+				v = slices.Clone(b) // plain: b is Badger's, valid only here
+			}
+			return err
+		})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("outgoing event %s: %w", item.Key(), err)
 		}
 		out = append(out, OutEntry{Seq: seqOf(string(item.Key())), Frame: v})
 	}
@@ -677,6 +732,9 @@ func (t *Tx) PendingOut(peer string, after uint64, limit int) ([]OutEntry, error
 // OutEvent returns one pending outgoing event.
 func (t *Tx) OutEvent(peer string, seq uint64) (replica.Event, error) {
 	b, err := t.get(seqKey("o/", peer, seq))
+	if err == nil {
+		b, err = unpackFrame(b)
+	}
 	if err != nil {
 		return replica.Event{}, fmt.Errorf("outgoing event %d to %s: %w", seq, peer, err)
 	}
@@ -735,7 +793,7 @@ func (t *Tx) Receive(peer string, seq uint64, frame []byte) (dup bool, ack *repl
 		return false, nil, err
 	}
 	t.set(rk, []byte{})
-	t.set(seqKey("i/", peer, seq), frame)
+	t.set(seqKey("i/", peer, seq), pack(frame)) // twinpack.go
 	return false, nil, nil
 }
 
@@ -755,11 +813,14 @@ func (t *Tx) PendingIn(peer string, after uint64, limit int) ([]InEntry, error) 
 	defer it.Close()
 	for it.Seek([]byte(seqKey("i/", peer, after+1))); it.Valid() && len(out) < limit; it.Next() {
 		item := it.Item()
-		v, err := item.ValueCopy(nil)
-		if err != nil {
-			return nil, err
-		}
-		ev, err := replica.UnmarshalEvent(v)
+		var ev replica.Event
+		err := item.Value(func(b []byte) error {
+			v, err := unpackFrame(b)
+			if err == nil {
+				ev, err = replica.UnmarshalEvent(v)
+			}
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("stored event %s: %w", item.Key(), err)
 		}
@@ -825,13 +886,19 @@ type Record struct {
 }
 
 // AddHistory appends a record to the twin's history and drops the oldest
-// beyond HistoryKeep. The caller stores the twin afterwards (PutTwin).
+// beyond HistoryKeep. The record's number is kept under its own key
+// (histn.go), so the twin need not be stored for its history alone.
 func (t *Tx) AddHistory(tw *Twin, r Record) error {
-	tw.HistN++
-	if tw.HistN > HistoryKeep {
-		t.del(histKey(tw.ID, tw.HistN-HistoryKeep))
+	n, err := t.historyCount(tw)
+	if err != nil {
+		return err
 	}
-	return t.setMsg(histKey(tw.ID, tw.HistN), &r)
+	n++
+	t.setHistoryCount(tw, n)
+	if n > HistoryKeep {
+		t.del(histKey(tw.ID, n-HistoryKeep))
+	}
+	return t.setMsg(histKey(tw.ID, n), &r)
 }
 
 func histKey(twin string, n uint64) string { return seqKey("h/", twin, n) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,7 @@ func fillForCorruption(t *testing.T, dir string) {
 			tw := &Twin{ID: fmt.Sprintf("twin%02d", i), LocalKey: fmt.Sprintf("LOCAL-%d", i), Created: time.Unix(1, 0)}
 			body := "small"
 			if i >= 25 {
-				body = strings.Repeat(fmt.Sprint(i), 40000) // over the value threshold: in the value log
+				body = incompressible(80000, uint64(i)) // over the value threshold, compressed or not: in the value log
 			}
 			tw.Link("peer").Agreed.Set(replica.FieldSummary, replica.Value{S: body, Clock: replica.Clock{Wall: 1, Peer: "p"}})
 			tw.Link("peer").RemoteKey = fmt.Sprintf("R-%d", i)
@@ -40,6 +41,17 @@ func fillForCorruption(t *testing.T, dir string) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// incompressible returns n letters that S2 cannot shrink (twins are stored
+// compressed, twinpack.go).
+func incompressible(n int, seed uint64) string {
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'a' + byte(r.IntN(26))
+	}
+	return string(b)
 }
 
 // flip inverts the byte at offset off (from the end, if negative) of the
