@@ -197,6 +197,9 @@ func (s *Store) commitParts(tx *Tx) error {
 		if err == nil {
 			err = btx.Commit()
 		}
+		if err == nil {
+			s.cnt.add(part.delta)
+		}
 		btx.Discard()
 		if err != nil {
 			return fmt.Errorf("commit part %d..%d of %d writes: %w", start, end, len(tx.order), err)

@@ -131,6 +131,9 @@ type Store struct {
 	closed bool
 
 	written writeStats // writestats.go
+
+	// cnt is the counts of twins and queued events (counts.go).
+	cnt *counter
 }
 
 type request struct {
@@ -168,7 +171,12 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sync log in %s: %w", dir, err)
 	}
-	s := &Store{db: db, dir: dir, log: log, space: o.Space, reqs: make(chan *request, maxBatch), done: make(chan struct{})}
+	cnt, err := countAll(db) // counts.go
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sync log in %s: count its twins and queues: %w", dir, err)
+	}
+	s := &Store{db: db, dir: dir, log: log, space: o.Space, reqs: make(chan *request, maxBatch), done: make(chan struct{}), cnt: cnt}
 	go s.writer()
 	if err := s.backfillRemoteKeys(context.Background()); err != nil { // rkindex.go
 		// The index is a safety net, not needed to run: a home that cannot
@@ -220,7 +228,7 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(*Tx) error) error {
-	return s.db.View(func(btx *badger.Txn) error { return fn(&Tx{btx: btx}) })
+	return s.db.View(func(btx *badger.Txn) error { return fn(&Tx{btx: btx, cnt: s.cnt}) })
 }
 
 func (s *Store) writer() {
@@ -269,6 +277,7 @@ func (s *Store) commit(batch []*request) {
 			if err != nil {
 				w.r.err <- fmt.Errorf("commit to sync log: %w", err)
 			} else {
+				s.cnt.add(w.tx.delta)
 				w.r.err <- nil
 			}
 		}
@@ -345,6 +354,10 @@ type Tx struct {
 	dels  map[string]bool
 	order []string
 	marks []int // Checkpoint positions in order (life.go)
+	// cnt answers a read-only Tx's counts; delta is what an update's
+	// writes, as last applied, change in them (counts.go).
+	cnt   *counter
+	delta *countDelta
 }
 
 func (t *Tx) get(key string) ([]byte, error) {
@@ -430,7 +443,11 @@ func (t *Tx) del(key string) {
 }
 
 func (t *Tx) apply(btx *badger.Txn) error {
+	t.delta = &countDelta{}
 	for _, k := range t.order {
+		if err := countWrite(btx, t.delta, k, t.dels[k]); err != nil {
+			return err
+		}
 		var err error
 		if t.dels[k] {
 			err = btx.Delete([]byte(k))
@@ -754,6 +771,9 @@ type QueueStat struct {
 // QueueStats counts the pending outgoing events per peer, with the append
 // time of the oldest.
 func (t *Tx) QueueStats() (map[string]*QueueStat, error) {
+	if !t.write && t.cnt != nil {
+		return t.queueStats(), nil // counts.go
+	}
 	stats := map[string]*QueueStat{}
 	err := t.scan("o/", true, func(key string, _ []byte) (bool, error) {
 		peer := key[2 : len(key)-9]
@@ -921,6 +941,11 @@ func (t *Tx) History(twin string) ([]Record, error) {
 
 // Count returns the number of keys under a prefix ("o/", "i/", "t/", ...).
 func (t *Tx) Count(prefix string) (int, error) {
+	if !t.write {
+		if n, ok := t.cnt.count(prefix); ok {
+			return n, nil
+		}
+	}
 	n := 0
 	err := t.scan(prefix, true, func(string, []byte) (bool, error) { n++; return true, nil })
 	return n, err
