@@ -20,6 +20,8 @@
 //     connections between all).
 //  5. memory: RSS of an idle `issuemesh run` process, and of one opened on a
 //     home that holds many synced twins.
+//  7. scale: first sync, RSS, home size, status time and time to ready
+//     at 1,000, 10,000 and 100,000 twins (-million: and 1,000,000).
 //  6. baseline: the stack's ceiling, two bare go-libp2p hosts (p2p.NewHost)
 //     streaming 1 KiB msgpack records with durable Badger appends on both
 //     sides, a batch per transaction and an ack per batch; figure 2 is
@@ -27,7 +29,7 @@
 //
 // Usage:
 //
-//	go run ./bench [-quick] [-only NAME[,NAME]] [-topology network|star|mesh]
+//	go run ./bench [-quick] [-only NAME[,NAME]] [-topology network|star|mesh] [-million]
 //	    [-cpuprofile FILE] [-memprofile FILE] [-blockprofile FILE] [-waits] [-v]
 //
 // -waits prints, for the throughput and first-sync figures, where the
@@ -69,6 +71,7 @@ type counts struct {
 	memTwins         int
 	baseRecords      int
 	baseRTT          int
+	scaleTwins       []int
 }
 
 var fullCounts = counts{
@@ -78,6 +81,7 @@ var fullCounts = counts{
 	fanoutIssues: 100, fanoutUpdates: 1000, fanoutNodes: []int{5, 10},
 	memTwins:    100000,
 	baseRecords: 20000, baseRTT: 1000,
+	scaleTwins: []int{1000, 10000, 100000},
 }
 
 var quickCounts = counts{
@@ -87,11 +91,12 @@ var quickCounts = counts{
 	fanoutIssues: 20, fanoutUpdates: 200, fanoutNodes: []int{5, 10},
 	memTwins:    5000,
 	baseRecords: 5000, baseRTT: 300,
+	scaleTwins: []int{1000, 10000},
 }
 
 // figure names, in the order they run (the baseline first: figure 2 is a
 // ratio of it).
-var figures = []string{"baseline", "propagation", "throughput", "firstsync", "fanout", "memory"}
+var figures = []string{"baseline", "propagation", "throughput", "firstsync", "fanout", "memory", "scale"}
 
 // result is one measured number.
 type result struct {
@@ -107,6 +112,8 @@ type env struct {
 	c     counts
 	quick bool
 	waits bool
+	// verbose prints progress of the long figures (-v).
+	verbose bool
 	// memprofile is where heapProfile writes, "" for nowhere.
 	memprofile string
 	topology   topology
@@ -141,9 +148,14 @@ func main() {
 	memprofile := flag.String("memprofile", "", "write a heap profile to FILE at the end of each figure's timed part, nodes still running (the last figure run wins)")
 	blockprofile := flag.String("blockprofile", "", "write a profile of where goroutines waited (channels, locks, select) to FILE")
 	waits := flag.Bool("waits", false, "print where the node's goroutines wait during the throughput and first-sync figures (sampled stacks)")
+	million := flag.Bool("million", false, "the scale figure goes on to 1,000,000 twins (about half an hour here)")
 	verbose := flag.Bool("v", false, "show the nodes' warnings and errors")
 	logLevel := flag.String("log", "warn", "with -v, the lowest level of the nodes' log lines shown: debug, info, warn or error")
 	flag.Parse()
+	if *million {
+		fullCounts.scaleTwins = append(fullCounts.scaleTwins, 1000000)
+		quickCounts.scaleTwins = append(quickCounts.scaleTwins, 100000, 1000000)
+	}
 
 	if err := run(*quick, *waits, *only, *topo, *cpuprofile, *memprofile, *blockprofile, *verbose, *logLevel); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -161,7 +173,7 @@ func run(quick, waits bool, only, topo, cpuprofile, memprofile, blockprofile str
 			}
 		}
 	}
-	e := &env{c: fullCounts, quick: quick, waits: waits, memprofile: memprofile, txt: newText(8)}
+	e := &env{c: fullCounts, quick: quick, waits: waits, memprofile: memprofile, txt: newText(8), verbose: verbose}
 	if quick {
 		e.c = quickCounts
 	}
@@ -246,6 +258,8 @@ func run(quick, waits bool, only, topo, cpuprofile, memprofile, blockprofile str
 			err = fanout(ctx, e)
 		case "memory":
 			err = memory(ctx, e)
+		case "scale":
+			err = scale(ctx, e)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f, err))

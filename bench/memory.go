@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -106,6 +107,10 @@ func buildBinary(ctx context.Context, dir string) (string, error) {
 type rssReading struct {
 	settled, peak float64 // MB
 	anon, file    float64 // MB: the settled RSS split into anonymous memory and mapped files
+	// ready is the time from the process's start until its admin API said
+	// it runs (with the twins asked for); statusAPI the median time of
+	// GET /v1/status and statusCLI of `issuemesh status`, once it settled.
+	ready, statusAPI, statusCLI time.Duration
 }
 
 func (r rssReading) String() string {
@@ -122,6 +127,7 @@ func processRSS(ctx context.Context, bin, home string, twins int) (rssReading, e
 	cmd := exec.Command(bin, "--home", home, "run")
 	cmd.Stdout = lockedWriter{&logMu, &logs}
 	cmd.Stderr = cmd.Stdout
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		return rssReading{}, err
 	}
@@ -167,6 +173,7 @@ func processRSS(ctx context.Context, bin, home string, twins int) (rssReading, e
 	if err != nil {
 		return fail(err)
 	}
+	ready := time.Since(started)
 	pid := cmd.Process.Pid
 	var samples []float64
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -190,7 +197,10 @@ func processRSS(ctx context.Context, bin, home string, twins int) (rssReading, e
 		case <-tick.C:
 		}
 	}
-	r := rssReading{settled: samples[len(samples)-1]}
+	r := rssReading{settled: samples[len(samples)-1], ready: ready}
+	if r.statusAPI, r.statusCLI, err = statusTimes(ctx, client, bin, home); err != nil {
+		return fail(err)
+	}
 	for _, f := range []struct {
 		name string
 		dst  *float64
@@ -241,4 +251,32 @@ func dirSize(dir string) (float64, error) {
 		return nil
 	})
 	return total, err
+}
+
+// statusTimes times the running node's status, 5 times each, and returns
+// the medians: the admin API's GET /v1/status, and the `issuemesh status`
+// command (a process of its own: its start is in the figure).
+func statusTimes(ctx context.Context, client *http.Client, bin, home string) (api, cli time.Duration, err error) {
+	var as, cs []time.Duration
+	for range 5 {
+		t0 := time.Now()
+		resp, err := client.Get("http://node/v1/status")
+		if err != nil {
+			return 0, 0, fmt.Errorf("GET /v1/status: %w", err)
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return 0, 0, fmt.Errorf("GET /v1/status: %w", err)
+		}
+		as = append(as, time.Since(t0))
+		t0 = time.Now()
+		if out, err := exec.CommandContext(ctx, bin, "--home", home, "status").CombinedOutput(); err != nil {
+			return 0, 0, fmt.Errorf("issuemesh status: %w\n%s", err, out)
+		}
+		cs = append(cs, time.Since(t0))
+	}
+	slices.Sort(as)
+	slices.Sort(cs)
+	return as[len(as)/2], cs[len(cs)/2], nil
 }
