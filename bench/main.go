@@ -22,6 +22,9 @@
 //     home that holds many synced twins.
 //  7. scale: first sync, RSS, home size, status time and time to ready
 //     at 1,000, 10,000 and 100,000 twins (-million: and 1,000,000).
+//  8. requests: tracker requests per synced change (created twin, field
+//     update, comment, file) on the source and the destination, for the
+//     local tracker and the real Redmine and RT when installed.
 //  6. baseline: the stack's ceiling, two bare go-libp2p hosts (p2p.NewHost)
 //     streaming 1 KiB msgpack records with durable Badger appends on both
 //     sides, a batch per transaction and an ack per batch; figure 2 is
@@ -96,7 +99,7 @@ var quickCounts = counts{
 
 // figure names, in the order they run (the baseline first: figure 2 is a
 // ratio of it).
-var figures = []string{"baseline", "propagation", "throughput", "firstsync", "fanout", "memory", "scale"}
+var figures = []string{"baseline", "propagation", "throughput", "firstsync", "fanout", "memory", "scale", "requests"}
 
 // result is one measured number.
 type result struct {
@@ -114,6 +117,8 @@ type env struct {
 	waits bool
 	// verbose prints progress of the long figures (-v).
 	verbose bool
+	// trackers limits the requests figure to these kinds (-trackers).
+	trackers string
 	// memprofile is where heapProfile writes, "" for nowhere.
 	memprofile string
 	topology   topology
@@ -148,6 +153,7 @@ func main() {
 	memprofile := flag.String("memprofile", "", "write a heap profile to FILE at the end of each figure's timed part, nodes still running (the last figure run wins)")
 	blockprofile := flag.String("blockprofile", "", "write a profile of where goroutines waited (channels, locks, select) to FILE")
 	waits := flag.Bool("waits", false, "print where the node's goroutines wait during the throughput and first-sync figures (sampled stacks)")
+	trackers := flag.String("trackers", "", "the requests figure measures only these trackers (comma-separated): local, redmine, rt")
 	million := flag.Bool("million", false, "the scale figure goes on to 1,000,000 twins (about half an hour here)")
 	verbose := flag.Bool("v", false, "show the nodes' warnings and errors")
 	logLevel := flag.String("log", "warn", "with -v, the lowest level of the nodes' log lines shown: debug, info, warn or error")
@@ -157,13 +163,13 @@ func main() {
 		quickCounts.scaleTwins = append(quickCounts.scaleTwins, 100000, 1000000)
 	}
 
-	if err := run(*quick, *waits, *only, *topo, *cpuprofile, *memprofile, *blockprofile, *verbose, *logLevel); err != nil {
+	if err := run(*quick, *waits, *only, *topo, *cpuprofile, *memprofile, *blockprofile, *verbose, *logLevel, *trackers); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(quick, waits bool, only, topo, cpuprofile, memprofile, blockprofile string, verbose bool, logLevel string) error {
+func run(quick, waits bool, only, topo, cpuprofile, memprofile, blockprofile string, verbose bool, logLevel, trackers string) error {
 	want := figures
 	if only != "" {
 		want = strings.Split(only, ",")
@@ -173,7 +179,7 @@ func run(quick, waits bool, only, topo, cpuprofile, memprofile, blockprofile str
 			}
 		}
 	}
-	e := &env{c: fullCounts, quick: quick, waits: waits, memprofile: memprofile, txt: newText(8), verbose: verbose}
+	e := &env{c: fullCounts, quick: quick, waits: waits, memprofile: memprofile, txt: newText(8), verbose: verbose, trackers: trackers}
 	if quick {
 		e.c = quickCounts
 	}
@@ -260,6 +266,8 @@ func run(quick, waits bool, only, topo, cpuprofile, memprofile, blockprofile str
 			err = memory(ctx, e)
 		case "scale":
 			err = scale(ctx, e)
+		case "requests":
+			err = requests(ctx, e)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f, err))

@@ -130,6 +130,16 @@ func (t *Tracker) fileAttachment(f wireFile, fieldMark string) adapters.Attachme
 	return a
 }
 
+// rememberOwner notes that file id belongs to issue (OpenAttachment).
+func (t *Tracker) rememberOwner(id, issue int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.owners == nil || len(t.owners) >= maxDigestCache {
+		t.owners = map[int]int{}
+	}
+	t.owners[id] = issue
+}
+
 func (t *Tracker) rememberDigest(id int, digest string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -192,11 +202,19 @@ func (t *Tracker) OpenAttachment(ctx context.Context, key, id string) (io.ReadCl
 	if err != nil {
 		return nil, err
 	}
+	fid, _ := strconv.Atoi(id)
+	t.mu.Lock()
+	owner := t.owners[fid]
+	t.mu.Unlock()
+	if fid > 0 && owner == n {
+		// The file was on this issue when it was read: no need to read
+		// the issue again to check (files never move between issues).
+		return t.openFile(ctx, fid)
+	}
 	w, err := t.getWire(ctx, n)
 	if err != nil {
 		return nil, err
 	}
-	fid, _ := strconv.Atoi(id)
 	for _, f := range w.Attachments {
 		if f.ID == fid && fid > 0 {
 			return t.openFile(ctx, fid)

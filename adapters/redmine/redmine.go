@@ -161,6 +161,7 @@ type Tracker struct {
 	warnedLbl bool
 	warned    map[string]bool // what warnOnce said
 	digests   map[int]string  // SHA-256 of attachments by ID, as computed (files never change)
+	owners    map[int]int     // issue of each file ID seen in a read (a file never moves)
 }
 
 var _ adapters.Tracker = (*Tracker)(nil)
@@ -483,6 +484,7 @@ func (t *Tracker) convert(w *wireIssue, nc *nameCache) adapters.Issue {
 	fillFields(&is, w, nc)
 	filesMarked := fileFieldMarkers(w.Journals, nc)
 	for _, f := range w.Attachments {
+		t.rememberOwner(f.ID, w.ID)
 		is.Attachments = append(is.Attachments, t.fileAttachment(f, filesMarked[f.ID]))
 	}
 	return is
@@ -790,11 +792,14 @@ func (t *Tracker) Create(ctx context.Context, in adapters.Issue) (adapters.Issue
 	if in.Watchers != nil {
 		p.Watchers = &in.Watchers
 	}
-	if in.Status != "" {
+	if in.Status != "" && (out.Issue.Status == nil || !strings.EqualFold(out.Issue.Status.Name, in.Status)) {
 		p.Status = &in.Status
 	}
 	if p.Empty() {
-		return t.Get(ctx, key)
+		// Nothing more to send: the POST's answer is the issue as created
+		// (a new issue has no journals, files, relations or watchers), so
+		// it is not read again.
+		return t.convert(out.Issue, nc), nil
 	}
 	is, err := t.Update(ctx, key, p)
 	if err != nil {
