@@ -25,6 +25,8 @@
 //  8. requests: tracker requests per synced change (created twin, field
 //     update, comment, file) on the source and the destination, for the
 //     local tracker and the real Redmine and RT when installed.
+//  9. latency: tracker to tracker, Redmine to RT and back (real servers),
+//     split into poll wait, read, rules and log, network, apply and ack.
 //  6. baseline: the stack's ceiling, two bare go-libp2p hosts (p2p.NewHost)
 //     streaming 1 KiB msgpack records with durable Badger appends on both
 //     sides, a batch per transaction and an ack per batch; figure 2 is
@@ -57,6 +59,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -99,7 +102,7 @@ var quickCounts = counts{
 
 // figure names, in the order they run (the baseline first: figure 2 is a
 // ratio of it).
-var figures = []string{"baseline", "propagation", "throughput", "firstsync", "fanout", "memory", "scale", "requests"}
+var figures = []string{"baseline", "propagation", "throughput", "firstsync", "fanout", "memory", "scale", "requests", "latency"}
 
 // result is one measured number.
 type result struct {
@@ -154,11 +157,23 @@ func main() {
 	blockprofile := flag.String("blockprofile", "", "write a profile of where goroutines waited (channels, locks, select) to FILE")
 	waits := flag.Bool("waits", false, "print where the node's goroutines wait during the throughput and first-sync figures (sampled stacks)")
 	trackers := flag.String("trackers", "", "the requests figure measures only these trackers (comma-separated): local, redmine, rt")
+	scaleSizes := flag.String("scale", "", "the scale figure's twin counts (comma-separated), instead of 1000,10000,100000")
 	million := flag.Bool("million", false, "the scale figure goes on to 1,000,000 twins (about half an hour here)")
 	verbose := flag.Bool("v", false, "show the nodes' warnings and errors")
 	logLevel := flag.String("log", "warn", "with -v, the lowest level of the nodes' log lines shown: debug, info, warn or error")
 	flag.Parse()
-	if *million {
+	if *scaleSizes != "" {
+		var sizes []int
+		for _, f := range strings.Split(*scaleSizes, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				fmt.Fprintf(os.Stderr, "bench: -scale %q: want twin counts like 1000,10000\n", *scaleSizes)
+				os.Exit(2)
+			}
+			sizes = append(sizes, n)
+		}
+		fullCounts.scaleTwins, quickCounts.scaleTwins = sizes, sizes
+	} else if *million {
 		fullCounts.scaleTwins = append(fullCounts.scaleTwins, 1000000)
 		quickCounts.scaleTwins = append(quickCounts.scaleTwins, 100000, 1000000)
 	}
@@ -268,6 +283,8 @@ func run(quick, waits bool, only, topo, cpuprofile, memprofile, blockprofile str
 			err = scale(ctx, e)
 		case "requests":
 			err = requests(ctx, e)
+		case "latency":
+			err = latency(ctx, e)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f, err))

@@ -14,12 +14,36 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Counter counts the requests made through the transports it wraps.
 type Counter struct {
 	mu     sync.Mutex
 	counts map[string]int
+	keep   bool    // record each request's times (Keep)
+	events []Event // since the last Take
+}
+
+// Event is one request with the times it started and its answer's
+// headers arrived.
+type Event struct {
+	Key        string
+	Start, End time.Time
+}
+
+// Keep makes the counter record every request's times, for Events.
+func (c *Counter) Keep() {
+	c.mu.Lock()
+	c.keep = true
+	c.mu.Unlock()
+}
+
+// Events returns the requests recorded since the last Take (Keep).
+func (c *Counter) Events() []Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.events)
 }
 
 // New returns an empty Counter.
@@ -44,8 +68,20 @@ type roundTripper struct {
 }
 
 func (r roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	r.c.Add(req.Method + " " + Shape(req.URL.Path))
-	return r.next.RoundTrip(req)
+	k := req.Method + " " + Shape(req.URL.Path)
+	r.c.Add(k)
+	r.c.mu.Lock()
+	keep := r.c.keep
+	r.c.mu.Unlock()
+	if !keep {
+		return r.next.RoundTrip(req)
+	}
+	start := time.Now()
+	resp, err := r.next.RoundTrip(req)
+	r.c.mu.Lock()
+	r.c.events = append(r.c.events, Event{Key: k, Start: start, End: time.Now()})
+	r.c.mu.Unlock()
+	return resp, err
 }
 
 // Add counts one request (or call) under key: what counting wrappers of
@@ -80,6 +116,7 @@ func (c *Counter) Take() Counts {
 	defer c.mu.Unlock()
 	out := c.counts
 	c.counts = map[string]int{}
+	c.events = nil
 	return out
 }
 
