@@ -319,7 +319,7 @@ func requestsOf(ctx context.Context, e *env, kind string,
 	var xKeys []string
 	err = phase("create", true, func() error {
 		for i := range n {
-			is, err := xDirect.Create(ctx, adapters.Issue{Summary: fmt.Sprintf("req %d", i), Description: "counted", Status: openStatus(kind)})
+			is, err := xDirect.Create(ctx, adapters.Issue{Summary: fmt.Sprintf("req %d", i), Description: "counted", Status: openStatus(kind), Priority: "High"})
 			if err != nil {
 				return err
 			}
@@ -376,7 +376,7 @@ func requestsOf(ctx context.Context, e *env, kind string,
 	var lKeys, xOf []string
 	if err := phase("create", false, func() error {
 		for i := range n {
-			is, err := lt.Create(ctx, adapters.Issue{Summary: fmt.Sprintf("back %d", i), Description: "counted", Status: openStatus(kind)})
+			is, err := lt.Create(ctx, adapters.Issue{Summary: fmt.Sprintf("back %d", i), Description: "counted", Status: openStatus(kind), Priority: "High"})
 			if err != nil {
 				return err
 			}

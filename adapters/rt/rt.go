@@ -1141,8 +1141,18 @@ func (t *Tracker) Update(ctx context.Context, key string, p adapters.Patch) (ada
 		}
 		want["status"] = newStatus
 	}
-	after, aw, err := t.get3(ctx, id)
-	if err != nil {
+	var after adapters.Issue
+	var aw *wireTicket
+	if len(msgs) == 0 {
+		// Only the ticket's own fields changed: its description, comments
+		// and files are as read before, so the read back is the ticket
+		// alone (one request, not the three or more of get3).
+		if aw, err = t.getTicket(ctx, id); err != nil {
+			return adapters.Issue{}, err
+		}
+		after = t.fromWire(aw, q)
+		after.Description, after.Comments, after.Attachments = cur.Description, cur.Comments, cur.Attachments
+	} else if after, aw, err = t.get3(ctx, id); err != nil {
 		return adapters.Issue{}, err
 	}
 	got := map[string]string{"subject": after.Summary, "priority": string(aw.Priority), "status": after.Status}
