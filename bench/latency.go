@@ -38,7 +38,7 @@ import (
 // visible is t0 until the other tracker showed the edit (polled, so up to
 // 100 ms late).
 func latency(ctx context.Context, e *env) (err error) {
-	rounds := 10
+	rounds := 6
 	if e.quick {
 		rounds = 4
 	}
