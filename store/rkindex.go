@@ -15,7 +15,7 @@ const rkIndexed = "m/rk-indexed"
 // before PutTwin kept the rk/ index (check.go), so that TwinByRemoteKey
 // finds their links too. The marker key says it was done.
 func (s *Store) backfillRemoteKeys(ctx context.Context) error {
-	done := false
+	done, empty := false, false
 	if err := s.View(func(tx *Tx) error {
 		_, err := tx.get(rkIndexed)
 		switch {
@@ -25,15 +25,20 @@ func (s *Store) backfillRemoteKeys(ctx context.Context) error {
 			return err
 		}
 		if !done {
-			// A log without twins (a new one) has nothing to index: it is
-			// left unwritten, and the first open that finds twins marks it.
 			n, err := tx.Count("t/")
-			done = err == nil && n == 0
+			empty = err == nil && n == 0
 			return err
 		}
 		return nil
 	}); err != nil || done {
 		return err
+	}
+	if empty {
+		// A log without twins (a new one) has nothing to index, and
+		// PutTwin keeps the index from now on: it is marked at once. Left
+		// unmarked, the next open of a log that has grown to 100,000
+		// twins indexed them all in one update (minutes, and a GB).
+		return s.Update(ctx, func(tx *Tx) error { tx.set(rkIndexed, []byte{1}); return nil })
 	}
 	n := 0
 	err := s.Update(ctx, func(tx *Tx) error {
