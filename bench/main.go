@@ -17,7 +17,9 @@
 //  4. fan-out: updates across 5 and 10 nodes until every node converged:
 //     one gossipsub network that every node joins by default (-topology
 //     star for pairwise connections to a hub, -topology mesh for pairwise
-//     connections between all).
+//     connections between all). Over a network, a star of the largest
+//     node count runs too, in the same run, and the network's time over
+//     the star's is printed.
 //  5. memory: RSS of an idle `issuemesh run` process, and of one opened on a
 //     home that holds many synced twins.
 //  7. scale: first sync, RSS, home size, status time and time to ready
