@@ -81,3 +81,77 @@ func VerifyEvent(author peer.ID, frame, sig []byte) error {
 	}
 	return nil
 }
+
+// Bundles. One gossipsub message may carry several envelopes of one
+// author, so that a burst of events pays the per-message costs (gossipsub's
+// signature and bookkeeping, the stream frames, the copies forwarded) once:
+// the 4 bytes "IMB1", a uvarint count (1 to MaxBundleEnvelopes), then per
+// envelope a uvarint length and the envelope. Every envelope keeps its own
+// signature, so members archive and serve them one by one as before; a
+// message that is one bare envelope (IsEnvelope) is still a message.
+
+const (
+	bundleMagic = "IMB1"
+	// MaxBundleEnvelopes bounds the envelopes of one bundle.
+	MaxBundleEnvelopes = 1024
+	// MaxBundle bounds the envelopes of one bundle with their
+	// BundleEntryOverhead (well under MaxPubSubMessage); an envelope too
+	// large to share a bundle travels alone.
+	MaxBundle = 1 << 20
+)
+
+// ErrNotBundle is wrapped by OpenBundle for data that is no well-formed
+// bundle.
+var ErrNotBundle = errors.New("not a bundle of event envelopes")
+
+// IsBundle reports whether b starts like a bundle.
+func IsBundle(b []byte) bool { return bytes.HasPrefix(b, []byte(bundleMagic)) }
+
+// BundleEntryOverhead is at most what one envelope adds to a bundle
+// beyond its own bytes (its length).
+const BundleEntryOverhead = binary.MaxVarintLen64
+
+// Bundle packs envelopes into one bundle (at least one, at most
+// MaxBundleEnvelopes; the caller keeps it under MaxBundle).
+func Bundle(envs [][]byte) []byte {
+	size := len(bundleMagic) + binary.MaxVarintLen64
+	for _, e := range envs {
+		size += BundleEntryOverhead + len(e)
+	}
+	out := make([]byte, 0, size)
+	out = append(out, bundleMagic...)
+	out = binary.AppendUvarint(out, uint64(len(envs)))
+	for _, e := range envs {
+		out = binary.AppendUvarint(out, uint64(len(e)))
+		out = append(out, e...)
+	}
+	return out
+}
+
+// OpenBundle splits a bundle into its envelopes (sub-slices of b), without
+// opening or verifying them. Trailing bytes, an empty bundle or one of more
+// than MaxBundleEnvelopes are refused.
+func OpenBundle(b []byte) ([][]byte, error) {
+	if !IsBundle(b) {
+		return nil, ErrNotBundle
+	}
+	rest := b[len(bundleMagic):]
+	count, k := binary.Uvarint(rest)
+	if k <= 0 || count == 0 || count > MaxBundleEnvelopes {
+		return nil, fmt.Errorf("%w: bad count", ErrNotBundle)
+	}
+	rest = rest[k:]
+	envs := make([][]byte, 0, count)
+	for range count {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || n == 0 || uint64(len(rest)-k) < n {
+			return nil, fmt.Errorf("%w: envelope %d: bad length", ErrNotBundle, len(envs))
+		}
+		envs = append(envs, rest[k:k+int(n)])
+		rest = rest[k+int(n):]
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the last envelope", ErrNotBundle, len(rest))
+	}
+	return envs, nil
+}

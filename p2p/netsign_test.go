@@ -154,3 +154,26 @@ func BenchmarkSignVerifyEvent(b *testing.B) {
 		}
 	})
 }
+
+func TestBundle(t *testing.T) {
+	envs := [][]byte{[]byte("IMS1 one"), []byte("IMS1 two"), make([]byte, 300)}
+	b := Bundle(envs)
+	if !IsBundle(b) || IsEnvelope(b) {
+		t.Fatal("a bundle is not told apart from an envelope")
+	}
+	got, err := OpenBundle(b)
+	if err != nil || len(got) != len(envs) {
+		t.Fatalf("OpenBundle = %d envelopes, %v", len(got), err)
+	}
+	for i := range envs {
+		if string(got[i]) != string(envs[i]) {
+			t.Errorf("envelope %d = %q, want %q", i, got[i], envs[i])
+		}
+	}
+	for _, bad := range [][]byte{nil, envs[0], []byte("IMB1"), []byte("IMB1\x00"), []byte("IMB1\x01"), []byte("IMB1\x01\x00"),
+		[]byte("IMB1\x01\x05abc"), []byte("IMB1\x02\x01a"), append(b, 'x'), []byte("IMB1\x81\x08\x01a")} {
+		if _, err := OpenBundle(bad); !errors.Is(err, ErrNotBundle) {
+			t.Errorf("OpenBundle(%q) = %v, want ErrNotBundle", bad, err)
+		}
+	}
+}
