@@ -19,36 +19,66 @@ import (
 
 // netValidator admits to a network's topic only well-formed events of the
 // network whose author is the message's signed author and a current member.
-// A malformed or forged event is rejected, which costs the peer that
-// forwarded it (p2p.InvalidPenalty). An event whose author is no member
-// here is ignored (neither forwarded nor applied) without a penalty: it may
-// be a new member whose join has not reached this node yet, forwarded by
-// members who know of it, and its events then come by catch-up.
+// A message is one event's envelope or a bundle of its author's envelopes
+// (p2p.Bundle), and every envelope of a bundle is checked: one malformed or
+// forged, or of another author, rejects the whole message, which costs the
+// peer that forwarded it (p2p.InvalidPenalty). An event whose author is no
+// member here is ignored (neither forwarded nor applied) without a
+// penalty: it may be a new member whose join has not reached this node
+// yet, forwarded by members who know of it, and its events then come by
+// catch-up.
 func (n *Mesh) netValidator(ns *netState) pubsub.ValidatorEx {
 	return func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-		author := m.GetFrom()
-		it, err := n.verifyNetEvent(ns, m.Data)
-		level, result := slog.LevelWarn, pubsub.ValidationReject
-		switch {
-		case errors.Is(err, replica.ErrClockAhead):
-			// Not the forwarder's fault (its clock may differ a little).
-			n.refusedNet(ns, from, &it.ev, err)
-			result = pubsub.ValidationIgnore
-		case err != nil:
-		case it.ev.Origin != author.String():
-			err = fmt.Errorf("event %s claims author %s but is published by %s: %w", it.ev.ID, it.ev.Origin, author, errWrongOrigin)
-		case !ns.isJoined(author):
-			err, level, result = fmt.Errorf("author %s is not a member here", author), slog.LevelInfo, pubsub.ValidationIgnore
-		}
+		items, level, result, err := n.checkNetMessage(ns, from, m)
 		if err != nil {
 			ns.rejected.Add(1)
 			n.gossiped(ns.name, validationLabel(result))
-			n.log.Log(context.Background(), level, "refused a network message", "network", ns.name, "author", author, "from", from, "err", err)
+			n.log.Log(context.Background(), level, "refused a network message", "network", ns.name, "author", m.GetFrom(), "from", from, "err", err)
 			return result
 		}
-		m.ValidatorData = it
+		m.ValidatorData = items
 		return pubsub.ValidationAccept
 	}
+}
+
+// checkNetMessage verifies every event of a gossipsub message (see
+// netValidator) and returns them, or the level to log its refusal at and
+// whether it is rejected or ignored. An event clocked too far ahead is
+// refused (refusedNet) and the others of its bundle are taken; a message
+// of only such an event is ignored (not the forwarder's fault: its clock
+// may differ a little).
+func (n *Mesh) checkNetMessage(ns *netState, from peer.ID, m *pubsub.Message) ([]netItem, slog.Level, pubsub.ValidationResult, error) {
+	author := m.GetFrom()
+	envs := [][]byte{m.Data}
+	if p2p.IsBundle(m.Data) {
+		var err error
+		if envs, err = p2p.OpenBundle(m.Data); err != nil {
+			return nil, slog.LevelWarn, pubsub.ValidationReject, err
+		}
+	}
+	items := make([]netItem, 0, len(envs))
+	var ahead error
+	for _, env := range envs {
+		it, err := n.verifyNetEvent(ns, env)
+		switch {
+		case errors.Is(err, replica.ErrClockAhead):
+			n.refusedNet(ns, from, &it.ev, err)
+			ahead = err
+			continue
+		case err != nil:
+			return nil, slog.LevelWarn, pubsub.ValidationReject, err
+		case it.ev.Origin != author.String():
+			return nil, slog.LevelWarn, pubsub.ValidationReject, fmt.Errorf("event %s claims author %s but is published by %s: %w", it.ev.ID, it.ev.Origin, author, errWrongOrigin)
+		}
+		items = append(items, it)
+	}
+	switch {
+	case len(items) == 0:
+		return nil, slog.LevelWarn, pubsub.ValidationIgnore, ahead
+	case !ns.isJoined(author):
+		return nil, slog.LevelInfo, pubsub.ValidationIgnore, fmt.Errorf("author %s is not a member here", author)
+	}
+	return items, 0, pubsub.ValidationAccept, nil
 }
 
 // netReceive hands the events delivered on a network's topic (validated)
@@ -62,15 +92,14 @@ func (n *Mesh) netReceive(ctx context.Context, ns *netState) error {
 		if m.ReceivedFrom == n.self {
 			continue // own event: logged and archived already
 		}
-		it, ok := m.ValidatorData.(netItem)
-		if !ok {
-			continue
-		}
-		n.log.Debug("network event received", "network", ns.name, "author", it.ev.Origin, "seq", it.ev.Seq, "op", it.ev.Op, "from", m.ReceivedFrom)
-		select {
-		case ns.inbox <- it:
-		case <-ctx.Done():
-			return nil
+		items, _ := m.ValidatorData.([]netItem)
+		for _, it := range items {
+			n.log.Debug("network event received", "network", ns.name, "author", it.ev.Origin, "seq", it.ev.Seq, "op", it.ev.Op, "from", m.ReceivedFrom, "bundled", len(items))
+			select {
+			case ns.inbox <- it:
+			case <-ctx.Done():
+				return nil
+			}
 		}
 	}
 }
@@ -251,7 +280,9 @@ func (n *Mesh) netPublisher(ctx context.Context, ns *netState) error {
 }
 
 // publishPending publishes up to one batch of pending events and reports
-// whether more wait.
+// whether more wait. Events pending together go out as bundles (one
+// gossipsub message for many, up to p2p.MaxBundle), a lone one as its bare
+// envelope.
 func (n *Mesh) publishPending(ctx context.Context, ns *netState) (bool, error) {
 	var entries []store.OutEntry
 	archived := map[uint64][]byte{} // the signed envelopes appendNet archived
@@ -270,7 +301,29 @@ func (n *Mesh) publishPending(ctx context.Context, ns *netState) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var done []uint64
+	var done, group []uint64 // published; in the bundle being filled
+	var envs [][]byte
+	size := 0
+	publish := func() error {
+		if len(envs) == 0 {
+			return nil
+		}
+		data := envs[0]
+		if len(envs) > 1 {
+			data = p2p.Bundle(envs)
+		}
+		if err := ns.topic.Publish(ctx, data); err != nil {
+			return fmt.Errorf("publish events %d to %d: %w", group[0], group[len(group)-1], err)
+		}
+		ns.pubMessages.Add(1)
+		ns.pubEvents.Add(int64(len(envs)))
+		for range envs {
+			n.gossiped(ns.name, "published")
+		}
+		done = append(done, group...)
+		envs, group, size = envs[:0], group[:0], 0
+		return nil
+	}
 	var perr error
 	for _, e := range entries {
 		if err := n.checkOwnNet(ns, e.Frame); err != nil {
@@ -285,12 +338,16 @@ func (n *Mesh) publishPending(ctx context.Context, ns *netState) (bool, error) {
 				break
 			}
 		}
-		if perr = ns.topic.Publish(ctx, env); perr != nil {
-			perr = fmt.Errorf("publish event %d: %w", e.Seq, perr)
-			break
+		if len(envs) == p2p.MaxBundleEnvelopes || size+p2p.BundleEntryOverhead+len(env) > p2p.MaxBundle {
+			if perr = publish(); perr != nil {
+				break
+			}
 		}
-		n.gossiped(ns.name, "published")
-		done = append(done, e.Seq)
+		envs, group = append(envs, env), append(group, e.Seq)
+		size += p2p.BundleEntryOverhead + len(env)
+	}
+	if perr == nil {
+		perr = publish()
 	}
 	if len(done) > 0 {
 		err := n.store.Update(ctx, func(tx *store.Tx) error {

@@ -172,6 +172,9 @@ type netState struct {
 	// rejected counts the gossipsub messages the validator refused
 	// (rejected or ignored).
 	rejected atomic.Int64
+	// pubMessages and pubEvents count the gossipsub messages this node
+	// published and the events they carried (bundles carry several).
+	pubMessages, pubEvents atomic.Int64
 
 	mu     sync.Mutex
 	joined map[peer.ID]bool // current members, for the validator
@@ -277,6 +280,15 @@ func (n *Mesh) Rejected(netID string) int64 {
 		return ns.rejected.Load()
 	}
 	return 0
+}
+
+// Published reports how many gossipsub messages this node published on a
+// running network's topic, and how many events they carried.
+func (n *Mesh) Published(netID string) (messages, events int64) {
+	if ns := n.netByID(netID); ns != nil {
+		return ns.pubMessages.Load(), ns.pubEvents.Load()
+	}
+	return 0, 0
 }
 
 // Score is this node's own score of a peer (forgeries count against it).

@@ -526,3 +526,68 @@ func TestCatchUpEndsWithItsContext(t *testing.T) {
 		t.Fatal("the catch-up did not end with its context")
 	}
 }
+
+// TestNetworkBundles: events of A pending together go out as bundles, fewer
+// gossipsub messages than events, and B applies every one of them once: each
+// issue takes its new summary and no issue is created twice.
+func TestNetworkBundles(t *testing.T) {
+	ctx := context.Background()
+	a, b := startNode(t, "a", Options{}), startNode(t, "b", Options{})
+	netID := newNetwork(t, "team", a, b)
+	const n = 20
+	keys := make([]string, n)
+	for i := range keys {
+		is, err := a.tracker.Create(ctx, adapters.Issue{Summary: fmt.Sprintf("issue %d", i), Status: "Open"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = is.Key
+	}
+	testutil.WaitFor(t, 20*time.Second, "B has A's issues", func() bool {
+		for i := range keys {
+			if _, ok := b.issueBySummary(t, fmt.Sprintf("issue %d", i)); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	msgs0, evs0 := a.mesh.Published(netID)
+	// One write: the publisher finds all n pending at once.
+	err := a.store.Update(ctx, func(tx *store.Tx) error {
+		for i, key := range keys {
+			tw, err := tx.TwinByKey(key)
+			if err != nil {
+				return err
+			}
+			ev := replica.Event{V: replica.Version, ID: newID(), Twin: tw.ID, Origin: a.ID().String(), SourceKey: key, Sent: time.Now().UnixNano()}
+			ev.Replica.Set(replica.FieldSummary, replica.Value{S: fmt.Sprintf("bundled %d", i), Clock: a.hlc.Now()})
+			if _, err := a.mesh.Append(tx, netLink(netID), nil, &ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.wakeLink(netLink(netID))
+	testutil.WaitFor(t, 20*time.Second, "B applied every bundled event", func() bool {
+		for i := range keys {
+			if countBySummary(t, b, fmt.Sprintf("bundled %d", i)) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	msgs, evs := a.mesh.Published(netID)
+	if msgs, evs = msgs-msgs0, evs-evs0; evs < n || msgs >= evs {
+		t.Errorf("A published %d events in %d gossipsub messages, want %d events in fewer messages", evs, msgs, n)
+	}
+	is, _, err := b.tracker.Changes(ctx, "", 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(is) != n {
+		t.Errorf("B holds %d issues, want %d (none created twice)", len(is), n)
+	}
+}
