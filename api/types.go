@@ -49,6 +49,10 @@ type Status struct {
 	// Refused counts the received events refused since the node started:
 	// clocks too far ahead, or forged (see errors).
 	Refused int64 `json:"refused,omitempty"`
+	// CatchUps counts the network catch-ups running or due: those with a
+	// member that just joined a topic (asked now and again about 2 s
+	// later) and those waiting to run again.
+	CatchUps int `json:"catch_ups,omitempty"`
 
 	// RulesErrors lists the links whose rules or trigger do not load, or
 	// whose rule files on disk were refused, until fixed.

@@ -202,6 +202,15 @@ func (n *Mesh) netSyncLater(ns *netState, id peer.ID) {
 	})
 }
 
+// CatchUps counts the catch-ups running or due (api.Status.CatchUps): one
+// per network and member running, and those due after a member joined a
+// topic.
+func (n *Mesh) CatchUps() int {
+	n.nets.mu.Lock()
+	defer n.nets.mu.Unlock()
+	return len(n.nets.syncing) + n.nets.settles
+}
+
 // CatchUp asks member id of a running network for the events this node
 // lacks (as on connect).
 func (n *Mesh) CatchUp(ctx context.Context, netID string, id peer.ID) error {

@@ -158,6 +158,7 @@ type netRegistry struct {
 	gaps    map[string]*netGap      // gaps waiting by network ID + "/" + author
 	pen     *p2p.Penalties          // this node's own score of peers (forgers)
 	reports map[string][]netRefusal // refusals to tell authors, by network ID + "/" + author
+	settles int                     // catch-ups due netSyncSettle after a member joined a topic
 }
 
 // netState is one running network.
@@ -469,10 +470,16 @@ func (n *Mesh) startNet(rec *store.Network) error {
 					// before it knew of this node's went elsewhere only.
 					n.netSyncLater(ns, pe.Peer)
 					p := pe.Peer
+					n.nets.mu.Lock()
+					n.nets.settles++
+					n.nets.mu.Unlock()
 					time.AfterFunc(netSyncSettle, func() {
 						if ctx.Err() == nil {
 							n.netSyncLater(ns, p)
 						}
+						n.nets.mu.Lock()
+						n.nets.settles--
+						n.nets.mu.Unlock()
 					})
 				}
 			}

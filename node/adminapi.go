@@ -46,6 +46,7 @@ func (b adminBackend) Status(ctx context.Context) (api.Status, error) {
 	st.Peers = peers
 	st.NAT = b.natStatus()
 	st.Refused = n.refused.count()
+	st.CatchUps = n.mesh.CatchUps()
 	err = n.store.View(func(tx *store.Tx) error {
 		var err error
 		if st.Pending, err = tx.Count("o/"); err != nil {
