@@ -70,7 +70,7 @@ func startNode(t *testing.T, name string, opts Options) *testNode {
 	ctx, cancel := context.WithCancel(context.Background())
 	tn := &testNode{Node: n, label: name, logs: logs, cancel: cancel, done: make(chan error, 1)}
 	go func() { tn.done <- n.Run(ctx) }()
-	testutil.WaitFor(t, 10*time.Second, name+" runs", func() bool { return n.hostOrNil() != nil })
+	testutil.WaitFor(t, 10*time.Second, name+" runs", n.isReady)
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -412,7 +412,7 @@ func (r *restartable) start(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	tn := &testNode{Node: n, logs: logs, cancel: cancel, done: make(chan error, 1)}
 	go func() { tn.done <- n.Run(ctx) }()
-	testutil.WaitFor(t, 10*time.Second, r.name+" runs", func() bool { return n.hostOrNil() != nil })
+	testutil.WaitFor(t, 10*time.Second, r.name+" runs", n.isReady)
 	r.testNode = tn
 }
 

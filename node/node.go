@@ -137,6 +137,7 @@ type Node struct {
 	disc      *discovery.Service // discovery (package discovery; peering.go)
 	peers     map[peer.ID]*peerState
 	runCtx    context.Context
+	ready     bool // every part of Run has started (the log says "node running")
 	wg        sync.WaitGroup
 }
 
@@ -328,6 +329,9 @@ func (n *Node) Run(ctx context.Context) error {
 	n.mu.Unlock()
 	n.resumeIncoming(ctx)
 
+	n.mu.Lock()
+	n.ready = true
+	n.mu.Unlock()
 	n.log.Info("node running", "peer", n.self, "addrs", p2p.FullAddrs(h))
 	<-ctx.Done()
 	n.log.Info("node stopping")
@@ -338,6 +342,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.wg.Wait()
 	n.mu.Lock()
 	n.host = nil
+	n.ready = false
 	n.mu.Unlock()
 	return nil
 }

@@ -124,6 +124,14 @@ func (ps *peerState) start(ctx context.Context, n *Node) {
 	ps.kick(ps.wakeSend)
 }
 
+// isReady reports whether Run has started every part of the node: the
+// host, the networks, the admin socket and the peers' senders.
+func (n *Node) isReady() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ready
+}
+
 func (n *Node) hostOrNil() host.Host {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/issuemesh/issuemesh/internal/framed"
@@ -275,6 +277,34 @@ func (s *Service) redeem(ctx context.Context, remote peer.ID, req Request, over 
 	return p.Name, nil, err
 }
 
+// dialAttempts bounds how often the acceptor dials the inviter for one
+// exchange: two nodes that dial each other at the same instant between the
+// same TCP ports (reuseport, as libp2p dials) make one TCP connection with
+// two initiators, and both security handshakes fail; the next dial
+// connects. Only a failed dial is tried again: the request was not sent.
+const dialAttempts = 3
+
+// call sends req to the inviter and reads its answer into resp, dialling
+// again (after a short, random pause, past the swarm's dial backoff) while
+// the dial fails and ctx has time.
+func call(ctx context.Context, h host.Host, inviter peer.ID, req *Request, resp *Response) error {
+	for attempt := 1; ; attempt++ {
+		err := framed.Call(ctx, h, inviter, p2p.ProtoPair, req, resp, MaxFrame)
+		var dialErr *swarm.DialError
+		if err == nil || !errors.As(err, &dialErr) || attempt == dialAttempts {
+			return err
+		}
+		if b, ok := h.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+			b.Backoff().Clear(inviter)
+		}
+		select {
+		case <-time.After(time.Duration(50+mrand.IntN(250)) * time.Millisecond):
+		case <-ctx.Done():
+			return err
+		}
+	}
+}
+
 // Dial is the acceptor's side: it checks the code (Invitation.Check),
 // lets this node dial the inviter though it is no peer yet, proves the
 // code's secret (telling own, its own addresses, to a network), checks the
@@ -293,7 +323,7 @@ func (s *Service) Dial(ctx context.Context, h host.Host, inv Invitation, own []s
 	pctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	var resp Response
-	err := framed.Call(pctx, h, inv.Peer, p2p.ProtoPair, &Request{V: ProtoVersion, Secret: inv.Secret, Addrs: own}, &resp, MaxFrame)
+	err := call(pctx, h, inv.Peer, &Request{V: ProtoVersion, Secret: inv.Secret, Addrs: own}, &resp)
 	switch {
 	case err != nil:
 		err = fmt.Errorf("cannot reach the inviter %s at %v to %s: %w (the inviter is not running or not reachable at these addresses, "+
