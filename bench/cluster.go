@@ -17,6 +17,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/issuemesh/issuemesh/adapters"
 	"github.com/issuemesh/issuemesh/adapters/local"
 	"github.com/issuemesh/issuemesh/api"
@@ -144,6 +147,39 @@ func (b *benchNode) status() (api.Status, error) {
 	var st api.Status
 	err := b.get("/v1/status", &st)
 	return st, err
+}
+
+// applied is how many received events the node has applied (merged,
+// through its incoming rules and tracker) since it started: the count of
+// its issuemesh_apply_duration_seconds histogram over every source.
+func (b *benchNode) applied() (uint64, error) {
+	rec := httptest.NewRecorder()
+	b.admin.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		return 0, fmt.Errorf("%s: GET /metrics: %d", b.name, rec.Code)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		return 0, fmt.Errorf("%s: parsing /metrics: %w", b.name, err)
+	}
+	var n uint64
+	for _, m := range mfs["issuemesh_apply_duration_seconds"].GetMetric() {
+		n += m.GetHistogram().GetSampleCount()
+	}
+	return n, nil
+}
+
+// appliedEach is every node's applied count, in node order.
+func (c *cluster) appliedEach() ([]uint64, error) {
+	out := make([]uint64, len(c.nodes))
+	for i, b := range c.nodes {
+		var err error
+		if out[i], err = b.applied(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // connect makes a and b peers of each other (b first, so that it accepts

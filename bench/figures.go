@@ -460,6 +460,10 @@ func fanoutN(ctx context.Context, e *env, topo topology, n int) (secs float64, e
 	for _, w := range ws {
 		w.prog = newProgress("fo", rounds)
 	}
+	before, err := c.appliedEach()
+	if err != nil {
+		return 0, err
+	}
 	m := startMeter()
 	t0 := time.Now()
 	issued := make(chan error, 1)
@@ -486,14 +490,36 @@ func fanoutN(ctx context.Context, e *env, topo topology, n int) (secs float64, e
 	if err := <-issued; err != nil {
 		return 0, err
 	}
-	note := fmt.Sprintf("%s, %d updates over %d issues made on their creating nodes; CPU %.2f cores",
-		topo.name(), issues*rounds, issues, cost.cpuCores)
+	after, err := c.appliedEach()
+	if err != nil {
+		return 0, err
+	}
+	note := fmt.Sprintf("%s, %d updates over %d issues made on their creating nodes; events applied: %s; CPU %.2f cores",
+		topo.name(), issues*rounds, issues, appliedNote(before, after), cost.cpuCores)
 	target := ""
 	if n == 10 {
 		target = "<= 3"
 	}
 	e.add(result{fmt.Sprintf("fanout_%d_nodes", n), elapsed.Seconds(), "s", target, note})
 	return elapsed.Seconds(), nil
+}
+
+// appliedNote says how many events the nodes applied between two counts:
+// node 0 (a star's hub), then the others' total and range. Where a node
+// applies fewer events than the updates others made, changes of one issue
+// were merged into one event on the way (a star's hub shares an issue's
+// state once for several rounds it applied).
+func appliedNote(before, after []uint64) string {
+	var rest, lo, hi uint64
+	for i := 1; i < len(after); i++ {
+		d := after[i] - before[i]
+		rest += d
+		if i == 1 || d < lo {
+			lo = d
+		}
+		hi = max(hi, d)
+	}
+	return fmt.Sprintf("node 0 %d, the other %d nodes %d (%d to %d each)", after[0]-before[0], len(after)-1, rest, lo, hi)
 }
 
 // queues samples the backlogs of a two-node pipeline: A's outgoing log
