@@ -32,6 +32,14 @@ type PeerInfo struct {
 	LatencyMS float64  `json:"latency_ms,omitempty"` // peerstore LatencyEWMA
 	Paused    bool     `json:"paused"`
 	Pending   int      `json:"pending"`
+	// SendError is why the last sessions sending to the peer failed (it
+	// cannot be dialled, an ack did not come in time, the stream broke),
+	// since SendErrorSince, SendFailures times in a row; empty once a
+	// session sent everything and had it acked. Pending events wait and
+	// are sent again: nothing is lost.
+	SendError      string     `json:"send_error,omitempty"`
+	SendErrorSince *time.Time `json:"send_error_since,omitempty"`
+	SendFailures   int        `json:"send_failures,omitempty"`
 }
 
 // Status is the node's state (GET /v1/status).

@@ -219,7 +219,13 @@ func (c *cluster) queues() string {
 			parts = append(parts, fmt.Sprintf("%s: %v", b.name, err))
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s: %d pending, %d incoming, %d blocked, %d twins", b.name, st.Pending, st.Incoming, st.Blocked, st.Twins))
+		part := fmt.Sprintf("%s: %d pending, %d incoming, %d blocked, %d twins", b.name, st.Pending, st.Incoming, st.Blocked, st.Twins)
+		for _, p := range st.Peers {
+			if p.SendError != "" {
+				part += fmt.Sprintf(" (sending to %s failed %d times: %s)", p.Name, p.SendFailures, p.SendError)
+			}
+		}
+		parts = append(parts, part)
 	}
 	return strings.Join(parts, "; ")
 }

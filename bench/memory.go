@@ -64,7 +64,7 @@ func memory(ctx context.Context, e *env) (err error) {
 		return err
 	}
 	if err := poll(8*time.Minute, "A has every issue acked", nil, time.Second, func() (bool, error) { return a.acked(n) }); err != nil {
-		return err
+		return fmt.Errorf("%w; queues: %s; %s", err, c.queues(), dumpStacks())
 	}
 	built := time.Since(t0)
 	if err := c.stop(); err != nil {

@@ -51,7 +51,8 @@ func (f *fakeNode) Handler() http.Handler {
 				map[string]any{"time": time.Now(), "dir": "out", "peer": "12D3KooWpeer", "seq": 1, "what": "acked", "key": "LOCAL-9"},
 			}}
 		case r.URL.Path == "/v1/peers":
-			v = []any{map[string]any{"id": "12D3KooWpeer", "name": "bob", "connected": true, "latency_ms": 1.5, "paused": true}}
+			v = []any{map[string]any{"id": "12D3KooWpeer", "name": "bob", "connected": true, "latency_ms": 1.5, "paused": true},
+				map[string]any{"id": "12D3KooWdown", "name": "carol", "pending": 4, "send_error": "failed to dial 12D3KooWdown: connection refused", "send_error_since": time.Now().Add(-time.Minute), "send_failures": 5}}
 		case r.URL.Path == "/v1/queue":
 			v = []any{map[string]any{"peer": "12D3KooWpeer", "peer_name": "bob", "pending": 2, "age": "3s", "oldest": time.Now(),
 				"files_out": map[string]any{"files": 1, "bytes": 1 << 20, "total": 5 << 20}}}
@@ -414,6 +415,27 @@ func TestQueueShowsFilesMoving(t *testing.T) {
 	resp.Body.Close()
 	if want := "<td>sending 1 file, 1.0 MiB of 5.0 MiB</td>"; !strings.Contains(string(b), want) {
 		t.Errorf("the queue page lacks %q:\n%s", want, b)
+	}
+}
+
+// The peers page shows a peer that cannot be sent to, with why and how
+// many sessions failed, as status does.
+func TestPeersShowSendFailure(t *testing.T) {
+	s, _, ts := newTestConsole(t)
+	c, _ := login(t, s, ts)
+	resp, err := c.Get(ts.URL + "/peers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`<span class="pill bad send-error">sending fails</span> since `, ", 5 in a row: <code>failed to dial 12D3KooWdown: connection refused</code>"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the peers page lacks %q:\n%s", want, b)
+		}
+	}
+	if n := strings.Count(string(b), "sending fails"); n != 1 {
+		t.Errorf("%d peers shown failing, want 1 (bob is healthy)", n)
 	}
 }
 

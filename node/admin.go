@@ -72,6 +72,11 @@ func (b adminBackend) peerInfos() ([]PeerInfo, error) {
 			pi.Pending = st.Pending
 		}
 		livePeer(&pi, h)
+		if id, err := peer.Decode(p.ID); err == nil {
+			if ps := b.n.peer(id); ps != nil {
+				ps.fillSendFailure(&pi)
+			}
+		}
 		out = append(out, pi)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name+out[i].ID < out[j].Name+out[j].ID })

@@ -6,9 +6,11 @@ package node
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -29,6 +31,52 @@ type peerState struct {
 	acks      chan replica.Ack
 	cancel    context.CancelFunc
 	dropAck   func(replica.Ack) bool
+	sendFail  sendFailure // under mu
+}
+
+// sendFailure is why sending to a peer keeps failing, for status: the
+// last session's error, since when, how many sessions in a row.
+type sendFailure struct {
+	err   string
+	since time.Time
+	count int
+}
+
+// sendWarnAfter is how many failed sessions in a row are logged as a
+// warning (once); earlier ones are debug lines, as a peer that is briefly
+// away is ordinary.
+const sendWarnAfter = 3
+
+// sessionEnded records how the sender's session to the peer ended: nil
+// clears the failure, an error adds to it.
+func (ps *peerState) sessionEnded(log *slog.Logger, err error) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if err == nil {
+		if ps.sendFail.count >= sendWarnAfter {
+			log.Info("sending to the peer works again", "peer", ps.id, "failed_sessions", ps.sendFail.count)
+		}
+		ps.sendFail = sendFailure{}
+		return
+	}
+	if ps.sendFail.count == 0 {
+		ps.sendFail.since = time.Now()
+	}
+	ps.sendFail.err = err.Error()
+	ps.sendFail.count++
+	if ps.sendFail.count == sendWarnAfter {
+		log.Warn("sending to the peer keeps failing; its events wait and are sent again (shown in status)", "peer", ps.id, "failed_sessions", ps.sendFail.count, "since", ps.sendFail.since, "err", err)
+	}
+}
+
+// fillSendFailure fills pi's send error fields.
+func (ps *peerState) fillSendFailure(pi *PeerInfo) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if f := ps.sendFail; f.count > 0 {
+		since := f.since
+		pi.SendError, pi.SendErrorSince, pi.SendFailures = f.err, &since, f.count
+	}
 }
 
 func newPeerState(id peer.ID, info store.Peer) *peerState {
@@ -114,7 +162,8 @@ func (ps *peerState) start(ctx context.Context, n *Node) {
 	sender := syncproto.NewSender(ps.id, syncproto.SenderConfig{
 		Host: n.hostOrNil, Log: syncLog{db: n.store}, Paused: ps.paused, Wake: ps.wakeSend,
 		AckTimeout: n.opts.AckTimeout, Backoff: n.backoff, Logger: n.log,
-		Sent: func(k int) { n.metrics.sentEvents(ps.id.String(), k) },
+		Sent:  func(k int) { n.metrics.sentEvents(ps.id.String(), k) },
+		Ended: func(err error) { ps.sessionEnded(n.log, err) },
 	})
 	acks := syncproto.AckSenderConfig{Host: n.hostOrNil, Queue: ps.acks, Backoff: n.backoff, Logger: n.log}
 	n.goRun(pctx, "sender "+ps.id.String(), sender.Run)

@@ -241,6 +241,13 @@ func printPeers(w io.Writer, peers []api.PeerInfo) {
 			conn += ", paused"
 		}
 		fmt.Fprintf(w, "peer %-12s %s  %s, %d pending\n", orDash(p.Name), p.ID, conn, p.Pending)
+		if p.SendError != "" {
+			since := ""
+			if p.SendErrorSince != nil {
+				since = " since " + p.SendErrorSince.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(w, "     sending fails%s (%d sessions in a row; the events wait): %s\n", since, p.SendFailures, p.SendError)
+		}
 	}
 }
 

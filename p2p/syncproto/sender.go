@@ -51,6 +51,11 @@ type SenderConfig struct {
 	Logger *slog.Logger
 	// Sent, if set, is told how many events each write sent (metrics).
 	Sent func(n int)
+	// Ended, if set, is told how each session ended: nil when everything
+	// was sent and acked, else why it ended (the peer cannot be dialled,
+	// an ack did not come in time, the stream broke), so that the node
+	// can show a peer it cannot send to in status.
+	Ended func(err error)
 }
 
 // Sender streams the outgoing log to one peer in order (step 4). It is a
@@ -81,7 +86,11 @@ func (s *Sender) Run(ctx context.Context) error {
 		if s.cfg.Paused() || !s.hasPending() {
 			return nil
 		}
-		return s.session(ctx)
+		err := s.session(ctx)
+		if s.cfg.Ended != nil && ctx.Err() == nil {
+			s.cfg.Ended(err)
+		}
+		return err
 	}, backoff.OnWake(s.cfg.Wake), func(ctx context.Context, err error, b *backoff.Backoff) bool {
 		s.cfg.Logger.Debug("replica stream ended", "peer", s.peer, "err", err, "in", b.Current())
 		return b.Wait(ctx)
