@@ -24,11 +24,18 @@ type Acked struct {
 	Sent, Changed int64
 }
 
-// recordAcks records a batch of acks from the peer in one write. A twin
-// acked several times in the batch is decoded and stored once. Only acks
-// of events waiting in the peer's outgoing log (sent, not acked yet) count:
-// any other (a forged one, or one for an event acked already) is logged and
-// ignored, so it can neither set the peer's key of an issue nor block it.
+// RecordAcks records a batch of acks from the peer: in one write when it
+// fits one sync-log transaction, else twin by twin (store.Tx.Checkpoint),
+// each twin's acks, history lines and link in one part, so that a crash
+// between parts leaves every twin either wholly acked or still queued (sent
+// again, and answered again from the peer's received set). A first sync
+// receives thousands of acks at once: in one transaction they did not fit,
+// the failed write left the events queued, the same batch came back, and
+// the link stopped. A twin acked several times in the batch is decoded and
+// stored once. Only acks of events waiting in the peer's outgoing log
+// (sent, not acked yet) count: any other (a forged one, or one for an
+// event acked already) is logged and ignored, so it can neither set the
+// peer's key of an issue nor block it.
 func (e *Engine) RecordAcks(ctx context.Context, link LinkKey, items []replica.Ack, now time.Time) ([]Acked, error) {
 	pid := string(link)
 	var ignored []replica.Ack
@@ -38,71 +45,24 @@ func (e *Engine) RecordAcks(ctx context.Context, link LinkKey, items []replica.A
 			e.log.Warn("ignoring an ack for an event this node has not sent to the peer (or has had acked already)", "peer", pid, "seq", a.Seq, "twin", a.Twin, "event", a.EventID)
 		}
 	}()
+	// The acks of each twin, in the batch's order, twins in the order of
+	// their first ack.
+	byTwin := map[string][]replica.Ack{}
+	var twinOrder []string
+	for _, a := range items {
+		if _, ok := byTwin[a.Twin]; !ok {
+			twinOrder = append(twinOrder, a.Twin)
+		}
+		byTwin[a.Twin] = append(byTwin[a.Twin], a)
+	}
 	err := e.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		// Built inside the function: the store may run it more than once.
-		twins := map[string]*store.Twin{}
-		var order []*store.Twin
-		// dirty: the twins whose links the acks changed. The others are
-		// not stored again: their history lines are keys of their own.
-		dirty := map[*store.Twin]bool{}
 		ignored, counted = ignored[:0], counted[:0]
-		for _, a := range items {
-			sent, changed, ok := sentTo(tx, pid, a)
-			if !ok {
-				ignored = append(ignored, a)
-				continue
-			}
-			counted = append(counted, Acked{Result: a.Result, Sent: sent, Changed: changed})
-			tx.DeleteOut(pid, a.Seq)
-			tw, seen := twins[a.Twin]
-			if !seen {
-				var err error
-				tw, err = tx.GetTwin(a.Twin)
-				if errors.Is(err, store.ErrNotFound) {
-					twins[a.Twin] = nil
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				twins[a.Twin] = tw
-				order = append(order, tw)
-			}
-			if tw == nil {
-				continue
-			}
-			if tw.Links[pid] == nil {
-				dirty[tw] = true
-			}
-			l := tw.Link(pid)
-			if a.LocalKey != "" && l.RemoteKey != a.LocalKey {
-				l.RemoteKey = a.LocalKey
-				dirty[tw] = true
-			}
-			rec := Sent{Link: link, Seq: a.Seq, EventID: a.EventID, LocalKey: a.LocalKey}
-			switch a.Result {
-			case replica.ResultApplied:
-				rec.What = AckApplied
-				Unblock(tx, a.Twin, store.BlockAtPeer, pid)
-			case replica.ResultSkipped:
-				rec.What = AckSkipped
-			default:
-				rec.What, rec.Error = AckFailed, a.Error
-				if err := BlockAtPeer(tx, a.Twin, tw.LocalKey, link, a.Seq, a.Error); err != nil {
-					return err
-				}
-			}
-			if err := AddSent(tx, tw, now, rec); err != nil {
+		for _, id := range twinOrder {
+			if err := e.recordTwinAcks(tx, link, id, byTwin[id], now, &ignored, &counted); err != nil {
 				return err
 			}
-		}
-		for _, tw := range order {
-			if !dirty[tw] {
-				continue
-			}
-			if err := tx.PutTwin(tw); err != nil {
-				return err
-			}
+			tx.Checkpoint()
 		}
 		return nil
 	})
@@ -110,6 +70,65 @@ func (e *Engine) RecordAcks(ctx context.Context, link LinkKey, items []replica.A
 		return nil, err
 	}
 	return counted, nil
+}
+
+// recordTwinAcks records the acks of one twin (RecordAcks).
+func (e *Engine) recordTwinAcks(tx *store.Tx, link LinkKey, id string, acks []replica.Ack, now time.Time, ignored *[]replica.Ack, counted *[]Acked) error {
+	pid := string(link)
+	var tw *store.Twin
+	read, dirty := false, false
+	for _, a := range acks {
+		sent, changed, ok := sentTo(tx, pid, a)
+		if !ok {
+			*ignored = append(*ignored, a)
+			continue
+		}
+		*counted = append(*counted, Acked{Result: a.Result, Sent: sent, Changed: changed})
+		tx.DeleteOut(pid, a.Seq)
+		if !read {
+			read = true
+			var err error
+			tw, err = tx.GetTwin(id)
+			if errors.Is(err, store.ErrNotFound) {
+				tw = nil
+			} else if err != nil {
+				return err
+			}
+		}
+		if tw == nil {
+			continue
+		}
+		if tw.Links[pid] == nil {
+			dirty = true
+		}
+		l := tw.Link(pid)
+		if a.LocalKey != "" && l.RemoteKey != a.LocalKey {
+			l.RemoteKey = a.LocalKey
+			dirty = true
+		}
+		rec := Sent{Link: link, Seq: a.Seq, EventID: a.EventID, LocalKey: a.LocalKey}
+		switch a.Result {
+		case replica.ResultApplied:
+			rec.What = AckApplied
+			Unblock(tx, a.Twin, store.BlockAtPeer, pid)
+		case replica.ResultSkipped:
+			rec.What = AckSkipped
+		default:
+			rec.What, rec.Error = AckFailed, a.Error
+			if err := BlockAtPeer(tx, a.Twin, tw.LocalKey, link, a.Seq, a.Error); err != nil {
+				return err
+			}
+		}
+		if err := AddSent(tx, tw, now, rec); err != nil {
+			return err
+		}
+	}
+	// The twin's links changed: store it. Otherwise not: its history lines
+	// are keys of their own.
+	if tw != nil && dirty {
+		return tx.PutTwin(tw)
+	}
+	return nil
 }
 
 // sentTo reports whether ack a answers an event in the peer's outgoing log:

@@ -256,6 +256,7 @@ func (m *memNet) deliver(ctx context.Context, from, to *testNode) (int, []replic
 			if err != nil {
 				return err
 			}
+			tx.Checkpoint() // as the node's receiver: each event on its own if the batch is too big
 			if !dup {
 				fresh++
 			}
