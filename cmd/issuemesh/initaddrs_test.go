@@ -45,3 +45,31 @@ func TestInitAddrs(t *testing.T) {
 		}
 	}
 }
+
+// TestInitCommandPrintsNoPortZero: `issuemesh init` itself (not only its
+// helper) prints no address with port 0, and the note in its place.
+func TestInitCommandPrintsNoPortZero(t *testing.T) {
+	tests := []struct {
+		listen    string
+		addrs     int
+		wantInOut string
+	}{
+		{"/ip4/127.0.0.1/tcp/0", 0, "run `issuemesh id`"},
+		{"/ip4/127.0.0.1/tcp/4917", 1, "address: /ip4/127.0.0.1/tcp/4917/p2p/"},
+	}
+	for _, tt := range tests {
+		out, err := run(t, "--home", t.TempDir(), "init", "--listen", tt.listen)
+		if err != nil {
+			t.Fatalf("init --listen %s: %v\n%s", tt.listen, err, out)
+		}
+		if portZero.MatchString(out) {
+			t.Errorf("init --listen %s prints a port-0 address:\n%s", tt.listen, out)
+		}
+		if got := strings.Count(out, "address: "); got != tt.addrs {
+			t.Errorf("init --listen %s: %d address lines, want %d:\n%s", tt.listen, got, tt.addrs, out)
+		}
+		if !strings.Contains(out, tt.wantInOut) {
+			t.Errorf("init --listen %s: output lacks %q:\n%s", tt.listen, tt.wantInOut, out)
+		}
+	}
+}

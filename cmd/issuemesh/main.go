@@ -153,9 +153,7 @@ func cmdInit(c *cli.Context) error {
 	w := c.App.Writer
 	fmt.Fprintf(w, "Initialised a node in %s\n", home(c))
 	fmt.Fprintf(w, "peer id: %s\n", id)
-	for _, a := range node.ConfiguredAddrs(cfg.Listen, id) {
-		fmt.Fprintf(w, "address: %s\n", a)
-	}
+	printInitAddrs(w, cfg.Listen, id)
 	return nil
 }
 
